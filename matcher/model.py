@@ -1,0 +1,316 @@
+"""The CP-SAT model of one component of a weekly schedule.
+
+Built in the fixed order data -> variables -> constraints -> objectives. Each rule of SCHEMA.md
+is one method that posts its constraints; the rules that hold by construction of the options
+(R1 skills, R3 window, R4 circle) are checked in :mod:`matcher.circles`.
+
+How travel is expressed (R5): a volunteer's options on one day are compared pairwise, but most
+pairs need nothing. When one order is always satisfied by the start bounds (a morning visit and an
+afternoon one), no constraint is posted; when neither order can fit, the pair becomes one clause;
+only pairs whose windows really overlap get an order literal and two enforced inequalities. A
+redundant NoOverlap over the same tasks gives CP-SAT its strong scheduling propagation.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import combinations
+
+from ortools.sat.python import cp_model
+
+from matcher.circles import Candidates, walk_ceil
+from matcher.domain import Priority
+from matcher.params import SolveParams
+from matcher.timeline import Plan
+
+INF_WALK = 10**6
+
+
+class ComponentModel:
+    """Variables and constraints for the occurrences and options of one component.
+
+    Parameters
+    ----------
+    cand
+        All options of the problem.
+    occurrences
+        Indices of the coverable occurrences in this component.
+    options
+        Indices of the options touching them.
+    """
+
+    def __init__(self, cand: Candidates, occurrences: list[int], options: list[int],
+                 params: SolveParams) -> None:
+        self.cand, self.params = cand, params
+        self.occurrences, self.options = occurrences, options
+        self.model = cp_model.CpModel()
+        self.stats = {"order_literals": 0, "pair_clauses": 0, "free_pairs": 0}
+        self._variables()
+        self._r7_staffing()
+        self._r2_availability()
+        self._r8_merchants()
+        self._r6_hours()
+        self._r5_no_overlap()
+        self._energy_cuts()
+
+    # ----------------------------------------------------------------- variables
+    def _label(self, o: int) -> str:
+        occ = self.cand.problem.occurrences[o]
+        return f"{occ.need.id}@{occ.day}"
+
+    def _variables(self) -> None:
+        m, cand = self.model, self.cand
+        problem = cand.problem
+        self.covered = {o: m.new_bool_var(f"covered[{self._label(o)}]") for o in self.occurrences}
+        self.start = {
+            o: m.new_int_var(problem.occurrences[o].earliest_start,
+                             problem.occurrences[o].latest_start, f"start[{self._label(o)}]")
+            for o in self.occurrences
+        }
+        self.x = {}
+        for i in self.options:
+            opt = cand.options[i]
+            vid = problem.volunteers[opt.volunteer].id
+            self.x[i] = m.new_bool_var(f"assign[{vid},{self._label(opt.occurrence)},{opt.lo}]")
+        self.use_merchant: dict[tuple[int, int], cp_model.IntVar] = {}
+        self.merchants_of: dict[int, list[int]] = defaultdict(list)
+        for (o, j) in cand.merchant_starts:
+            if o in self.covered:
+                mid = problem.merchants[j].id
+                self.use_merchant[o, j] = m.new_bool_var(f"merchant[{self._label(o)},{mid}]")
+                self.merchants_of[o].append(j)
+        # y[i, j]: option i's volunteer goes via merchant j (only for merchant needs).
+        self.via: dict[tuple[int, int], cp_model.IntVar] = {}
+        for i in self.options:
+            opt = cand.options[i]
+            if len(opt.merchants) == 1:
+                self.via[i, opt.merchants[0]] = self.x[i]
+            else:
+                for j in opt.merchants:
+                    self.via[i, j] = m.new_bool_var(f"via[{i},{j}]")
+
+    # ----------------------------------------------------------------- rules
+    def _r7_staffing(self) -> None:
+        """R7/R9: exactly volunteers_needed distinct volunteers, or none; covered at most once."""
+        per_volunteer: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i in self.options:
+            opt = self.cand.options[i]
+            per_volunteer[opt.volunteer, opt.occurrence].append(i)
+        for o in self.occurrences:
+            need = self.cand.problem.occurrences[o].need
+            xs = [self.x[i] for i in self.cand.by_occurrence[o]]
+            self.model.add(sum(xs) == need.volunteers_needed * self.covered[o])
+        for group in per_volunteer.values():
+            if len(group) > 1:  # one volunteer, several windows: at most one of them
+                self.model.add_at_most_one(self.x[i] for i in group)
+
+    def _r2_availability(self) -> None:
+        """R2: the task lies inside the chosen availability window of the volunteer."""
+        for i in self.options:
+            opt = self.cand.options[i]
+            occ = self.cand.problem.occurrences[opt.occurrence]
+            start = self.start[opt.occurrence]
+            if opt.lo > occ.earliest_start:
+                self.model.add(start >= opt.lo).only_enforce_if(self.x[i])
+            if opt.hi < occ.latest_start:
+                self.model.add(start <= opt.hi).only_enforce_if(self.x[i])
+
+    def _r8_merchants(self) -> None:
+        """R8: one merchant per covered merchant need, open at start, within daily capacity."""
+        cand, m = self.cand, self.model
+        by_occ: dict[int, list[int]] = defaultdict(list)
+        by_day: dict[tuple[int, str], list[cp_model.IntVar]] = defaultdict(list)
+        for (o, j), var in self.use_merchant.items():
+            by_occ[o].append(j)
+            by_day[j, cand.problem.occurrences[o].day].append(var)
+            lo, hi = cand.merchant_starts[o, j]
+            m.add(self.start[o] >= lo).only_enforce_if(var)
+            m.add(self.start[o] <= hi).only_enforce_if(var)
+        for o, merchants in by_occ.items():
+            m.add(sum(self.use_merchant[o, j] for j in merchants) == self.covered[o])
+        for (j, _day), uses in by_day.items():
+            capacity = cand.problem.merchants[j].capacity_per_day
+            if len(uses) > capacity:
+                m.add(sum(uses) <= capacity)
+        for i in self.options:
+            opt = cand.options[i]
+            if not opt.merchants:
+                continue
+            if len(opt.merchants) > 1:
+                m.add(sum(self.via[i, j] for j in opt.merchants) == self.x[i])
+            for j in opt.merchants:
+                m.add_implication(self.via[i, j], self.use_merchant[opt.occurrence, j])
+
+    def _r6_hours(self) -> None:
+        """R6: a volunteer's task minutes in the week stay within the cap."""
+        cand = self.cand
+        load: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for i in self.options:
+            opt = cand.options[i]
+            load[opt.volunteer].append((i, cand.problem.occurrences[opt.occurrence].need
+                                        .duration_min))
+        self.load_terms = load
+        for v, terms in load.items():
+            cap = cand.problem.volunteers[v].max_minutes_week
+            if sum(d for _, d in terms) > cap:
+                self.model.add(sum(d * self.x[i] for i, d in terms) <= cap)
+
+    def _transitions(self, a: int, b: int) -> list[tuple[int | None, int]]:
+        """(merchant of b or None, whole minutes from a's place to b's service) per choice."""
+        opt_b = self.cand.options[b]
+        choices: list[int | None] = list(opt_b.merchants) or [None]
+        out = []
+        for j in choices:
+            t = self.cand.transition(self.cand.options[a].occurrence, opt_b.occurrence, j)
+            out.append((j, walk_ceil(t) if t < INF_WALK else INF_WALK))
+        return out
+
+    def _r5_no_overlap(self) -> None:
+        """R5: a volunteer walks from one task to the next before it starts."""
+        cand, m = self.cand, self.model
+        by_day: dict[tuple[int, str], list[int]] = defaultdict(list)
+        for i in self.options:
+            opt = cand.options[i]
+            by_day[opt.volunteer, cand.problem.occurrences[opt.occurrence].day].append(i)
+        for (_v, _day), group in by_day.items():
+            if len(group) < 2:
+                continue
+            intervals = []
+            for i in group:
+                o = cand.options[i].occurrence
+                duration = cand.problem.occurrences[o].need.duration_min
+                intervals.append(m.new_optional_fixed_size_interval_var(
+                    self.start[o], duration, self.x[i], f"task[{i}]"))
+            m.add_no_overlap(intervals)
+            for a, b in combinations(group, 2):
+                if cand.options[a].occurrence != cand.options[b].occurrence:
+                    self._pair(a, b)
+
+    def _pair(self, a: int, b: int) -> None:
+        cand, m = self.cand, self.model
+        oa, ob = cand.options[a], cand.options[b]
+        da = cand.problem.occurrences[oa.occurrence].need.duration_min
+        db = cand.problem.occurrences[ob.occurrence].need.duration_min
+        t_ab, t_ba = self._transitions(a, b), self._transitions(b, a)
+        max_ab, max_ba = max(t for _, t in t_ab), max(t for _, t in t_ba)
+        min_ab, min_ba = min(t for _, t in t_ab), min(t for _, t in t_ba)
+        if oa.hi + da + max_ab <= ob.lo or ob.hi + db + max_ba <= oa.lo:
+            self.stats["free_pairs"] += 1
+            return
+        can_ab = oa.lo + da + min_ab <= ob.hi
+        can_ba = ob.lo + db + min_ba <= oa.hi
+        if not can_ab and not can_ba:
+            self.stats["pair_clauses"] += 1
+            m.add_bool_or([self.x[a].Not(), self.x[b].Not()])
+            return
+        if can_ab and can_ba:
+            first = m.new_bool_var(f"order[{a},{b}]")
+            self.stats["order_literals"] += 1
+            self._precede(a, b, da, t_ab, [first])
+            self._precede(b, a, db, t_ba, [first.Not()])
+        elif can_ab:
+            self._precede(a, b, da, t_ab, [])
+        else:
+            self._precede(b, a, db, t_ba, [])
+
+    def _precede(self, a: int, b: int, da: int, transitions: list[tuple[int | None, int]],
+                 order: list[cp_model.IntVar]) -> None:
+        """When both are chosen (and the order literal says a first): b starts after a + walk."""
+        cand = self.cand
+        sa = self.start[cand.options[a].occurrence]
+        sb = self.start[cand.options[b].occurrence]
+        if len({t for _, t in transitions}) == 1:
+            t = transitions[0][1]
+            self.model.add(sb >= sa + da + t).only_enforce_if([self.x[a], self.x[b], *order])
+            return
+        for j, t in transitions:
+            assert j is not None
+            lits = [self.x[a], self.via[b, j], *order]
+            self.model.add(sb >= sa + da + t).only_enforce_if(lits)
+
+    def _energy_cuts(self) -> None:
+        """Redundant cuts for the LP bound: in any span of a volunteer's day, the tasks that
+        must lie inside it cannot last longer than the span (tasks never overlap, R5)."""
+        cand = self.cand
+        by_day: dict[tuple[int, str], list[tuple[int, int, int, int]]] = defaultdict(list)
+        for i in self.options:
+            opt = cand.options[i]
+            occ = cand.problem.occurrences[opt.occurrence]
+            d = occ.need.duration_min
+            by_day[opt.volunteer, occ.day].append((opt.lo, opt.hi + d, d, i))
+        for spans in by_day.values():
+            if len(spans) < 2:
+                continue
+            for a, b in {(lo, end) for lo, end, _, _ in spans}:
+                inside = [(d, i) for lo, end, d, i in spans if a <= lo and end <= b]
+                if sum(d for d, _ in inside) > b - a:
+                    self.model.add(sum(d * self.x[i] for d, i in inside) <= b - a)
+
+    # ----------------------------------------------------------------- objectives
+    def coverage(self, priority: Priority) -> cp_model.LinearExpr | None:
+        """Covered occurrences of one priority (None when the component has none)."""
+        terms = [self.covered[o] for o in self.occurrences
+                 if self.cand.problem.occurrences[o].need.priority is priority]
+        return sum(terms) if terms else None  # type: ignore[return-value]
+
+    def quality(self) -> cp_model.LinearExpr:
+        """Walking, continuity and balance, weighted by :class:`SolveParams`."""
+        cand, m, p = self.cand, self.model, self.params
+        terms = []
+        for i in self.options:
+            opt = cand.options[i]
+            if opt.merchants:
+                for j, walk in zip(opt.merchants, opt.walks, strict=True):
+                    terms.append(round(p.walk_weight * walk) * self.via[i, j])
+            else:
+                terms.append(round(p.walk_weight * opt.walks[0]) * self.x[i])
+        if p.continuity_weight:
+            by_need: dict[tuple[int, int], list[int]] = defaultdict(list)
+            for i in self.options:
+                opt = cand.options[i]
+                by_need[opt.volunteer, cand.occ_need[opt.occurrence]].append(i)
+            for (v, n), group in by_need.items():
+                occs = {cand.options[i].occurrence for i in group}
+                if len(occs) < 2:
+                    continue
+                serves = m.new_bool_var(f"serves[{v},{n}]")
+                for i in group:
+                    m.add_implication(self.x[i], serves)
+                terms.append(p.continuity_weight * serves)
+        if p.balance_weight:
+            for v, load in self.load_terms.items():
+                total = sum(d for _, d in load)
+                cap = min(total, cand.problem.volunteers[v].max_minutes_week)
+                for hour in range(1, cap // 60 + 1):
+                    excess = m.new_int_var(0, cap, f"excess[{v},{hour}h]")
+                    m.add(excess >= sum(d * self.x[i] for i, d in load) - 60 * hour)
+                    terms.append(p.balance_weight * excess)
+        return sum(terms)  # type: ignore[return-value]
+
+    # ----------------------------------------------------------------- solutions
+    def hint(self, plan: Plan) -> None:
+        """Hint a plan (e.g. the greedy one) for the next solve."""
+        self.model.clear_hints()
+        chosen = {i for _, _, opts in plan.covered.values() for i in opts}
+        for o in self.occurrences:
+            entry = plan.covered.get(o)
+            self.model.add_hint(self.covered[o], entry is not None)
+            if entry is not None:
+                self.model.add_hint(self.start[o], entry[0])
+        for i in self.options:
+            self.model.add_hint(self.x[i], i in chosen)
+        for (o, j), var in self.use_merchant.items():
+            entry = plan.covered.get(o)
+            self.model.add_hint(var, entry is not None and entry[1] == j)
+
+    def read(self, solver: cp_model.CpSolver) -> Plan:
+        """The plan in the solver's current solution."""
+        plan = Plan()
+        for o in self.occurrences:
+            if not solver.boolean_value(self.covered[o]):
+                continue
+            options = tuple(i for i in self.cand.by_occurrence[o] if solver.boolean_value(self.x[i]))
+            merchant = next((j for j in self.merchants_of[o]
+                             if solver.boolean_value(self.use_merchant[o, j])), None)
+            plan.covered[o] = (solver.value(self.start[o]), merchant, options)
+        return plan

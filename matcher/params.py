@@ -1,0 +1,58 @@
+"""Solver parameters: a validated dataclass, loadable from TOML."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SolveParams:
+    """How hard and how to solve.
+
+    Parameters
+    ----------
+    time_limit_s
+        Wall-clock budget for the whole solve, seconds; split over components and stages.
+    workers
+        CP-SAT search workers; 0 means one per core.
+    walk_weight
+        Quality stage: cost of one walking minute (home -> task).
+    continuity_weight
+        Quality stage: cost of each extra distinct volunteer on one need over the week. The
+        default equals 3 walking minutes: an elder keeps the same helper unless another lives
+        more than 3 minutes closer (decision recorded in the README).
+    balance_weight
+        Quality stage: cost per minute of a volunteer's load beyond each full hour, growing
+        with the hour (convex), so load spreads across volunteers.
+    seed
+        CP-SAT random seed, for reproducible runs.
+    """
+
+    time_limit_s: float = 60.0
+    workers: int = 0
+    walk_weight: int = 10
+    continuity_weight: int = 30
+    balance_weight: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s <= 0:
+            raise ValueError("time_limit_s must be positive")
+        if self.workers < 0:
+            raise ValueError("workers must be 0 (all cores) or more")
+        for name in ("walk_weight", "continuity_weight", "balance_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+
+    @classmethod
+    def from_toml(cls, path: Path | str) -> SolveParams:
+        """Read ``[solve]`` (or top-level keys) from a TOML file; unknown keys are an error."""
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        section = data.get("solve", data)
+        known = {f.name for f in fields(cls)}
+        unknown = set(section) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown solver parameter(s) {sorted(unknown)}")
+        return cls(**section)

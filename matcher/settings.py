@@ -1,0 +1,33 @@
+"""All tunable numbers of Linli in one place (``LINLI_`` environment variables).
+
+Walking speed, detour factor and the circle radius come from SCHEMA.md; the solver's time limit and
+the weights of the quality objective are product decisions documented in the README.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings read from the environment (prefix ``LINLI_``) with SCHEMA.md defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="LINLI_", extra="ignore")
+
+    walk_speed_m_per_min: float = Field(75.0, gt=0, description="4.5 km/h, in metres per minute")
+    detour_factor: float = Field(1.3, ge=1.0, description="geodesic x factor without a network")
+    circle_min: float = Field(15.0, gt=0, description="the service circle radius, in minutes")
+    snap_warn_m: float = Field(
+        300.0, gt=0, description="warn when a place is farther than this from any street node"
+    )
+    time_limit_s: float = Field(60.0, gt=0, description="default solver time limit, seconds")
+    workers: int = Field(0, ge=0, description="CP-SAT workers; 0 = one per core")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own ``Settings``)."""
+    return Settings()

@@ -1,0 +1,323 @@
+"""Walking times on the real street network, or geodesic x detour factor without one.
+
+The walking graph is an undirected networkx graph whose edges carry ``length`` in metres. It is
+built from an OSM extract (``.osm`` XML or ``.osm.pbf``, read with pyosmium) or from an osmnx
+GraphML file. Shortest paths run in C (scipy.sparse.csgraph Dijkstra with a cutoff), one call for
+all sources, never a Python loop per pair.
+
+A place's walking distance to another is: the geodesic from the place to its nearest street node,
+plus the network distance between the two nodes, plus the second place's distance to its node.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import osmium
+import pyproj
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+
+from matcher.domain import Location, Problem
+from matcher.errors import NetworkError
+from matcher.settings import Settings
+
+log = logging.getLogger(__name__)
+
+GEOD = pyproj.Geod(ellps="WGS84")
+
+# Highway classes a pedestrian cannot use (OSM wiki "Key:highway"); trunks stay walkable because
+# Chinese trunk roads usually have sidewalks.
+NON_WALKABLE = frozenset({
+    "motorway", "motorway_link", "cycleway", "construction", "proposed", "planned",
+    "bus_guideway", "busway", "raceway", "escape", "abandoned", "disused", "razed", "no",
+})
+_FOOT_OK = frozenset({"yes", "designated", "permissive"})
+
+
+def is_walkable(tags: Mapping[str, object]) -> bool:
+    """Whether an OSM way (or osmnx edge) with these tags can be walked.
+
+    A list-valued ``highway`` (osmnx merges edges) is walkable when any class in it is.
+    """
+    highway = tags.get("highway")
+    if not highway:
+        return False
+    classes = highway if isinstance(highway, list) else [highway]
+    if all(str(c) in NON_WALKABLE for c in classes):
+        return False
+    foot = str(tags.get("foot", ""))
+    if foot == "no":
+        return False
+    access = str(tags.get("access", ""))
+    return not (access in {"no", "private"} and foot not in _FOOT_OK)
+
+
+def geodesic_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,
+               lon2: np.ndarray) -> np.ndarray:
+    """Vectorised WGS84 geodesic distance in metres (Karney's algorithm, as geopy uses)."""
+    _, _, dist = GEOD.inv(lon1, lat1, lon2, lat2)
+    return np.asarray(dist, dtype=np.float64)
+
+
+def _read_osm(path: Path) -> nx.Graph:
+    """Walkable ways of an OSM XML or PBF file as an undirected graph (C-speed parsing)."""
+    graph = nx.Graph()
+    coords: dict[int, tuple[float, float]] = {}
+    edges: list[tuple[int, int]] = []
+    try:
+        entities = osmium.osm.NODE | osmium.osm.WAY
+        processor = osmium.FileProcessor(str(path), entities).with_locations()
+        for way in processor:
+            if not way.is_way() or not is_walkable(dict(way.tags)):
+                continue
+            previous: int | None = None
+            for ref in way.nodes:
+                if not ref.location.valid():
+                    previous = None  # clipped extracts lose nodes: split the way there
+                    continue
+                coords[ref.ref] = (ref.location.lat, ref.location.lon)
+                if previous is not None and previous != ref.ref:
+                    edges.append((previous, ref.ref))
+                previous = ref.ref
+    except RuntimeError as exc:
+        raise NetworkError(f"{path.name}: not a readable OSM file ({exc})") from exc
+    if not edges:
+        raise NetworkError(f"{path.name}: no walkable streets found")
+    u = np.array([e[0] for e in edges])
+    v = np.array([e[1] for e in edges])
+    lat_u = np.array([coords[n][0] for n in u])
+    lon_u = np.array([coords[n][1] for n in u])
+    lat_v = np.array([coords[n][0] for n in v])
+    lon_v = np.array([coords[n][1] for n in v])
+    lengths = geodesic_m(lat_u, lon_u, lat_v, lon_v)
+    for node, (lat, lon) in coords.items():
+        graph.add_node(node, y=lat, x=lon)
+    for a, b, length in zip(u.tolist(), v.tolist(), lengths.tolist(), strict=True):
+        if not graph.has_edge(a, b) or graph.edges[a, b]["length"] > length:
+            graph.add_edge(a, b, length=length)
+    return graph
+
+
+def _read_graphml(path: Path) -> nx.Graph:
+    """An osmnx GraphML graph, unwalkable edges dropped, as an undirected simple graph."""
+    import osmnx  # imported lazily: it pulls in geopandas, which costs a second at start-up
+
+    try:
+        multi = osmnx.load_graphml(path)
+    except Exception as exc:  # osmnx raises several types for a broken file
+        raise NetworkError(f"{path.name}: not a readable osmnx GraphML file ({exc})") from exc
+    graph = nx.Graph()
+    for node, data in multi.nodes(data=True):
+        graph.add_node(node, y=float(data["y"]), x=float(data["x"]))
+    for a, b, data in multi.edges(data=True):
+        if not is_walkable(data):
+            continue
+        length = float(data["length"])
+        if a != b and (not graph.has_edge(a, b) or graph.edges[a, b]["length"] > length):
+            graph.add_edge(a, b, length=length)
+    return graph
+
+
+def _local_xy(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
+    """Equirectangular metres around (lat0, lon0): good enough to find the nearest node."""
+    x = (lon - lon0) * math.cos(math.radians(lat0)) * 111_320.0
+    y = (lat - lat0) * 110_540.0
+    return np.column_stack([x, y])
+
+
+class WalkingNetwork:
+    """A walking graph ready for snapping and many-to-many shortest paths.
+
+    Only the largest connected component is kept, so every two snapped places are connected.
+
+    Parameters
+    ----------
+    graph
+        Undirected graph; nodes carry ``x`` (lon) and ``y`` (lat), edges ``length`` in metres.
+    name
+        Where it came from, for messages and attribution.
+    """
+
+    def __init__(self, graph: nx.Graph, name: str = "network") -> None:
+        if graph.number_of_edges() == 0:
+            raise NetworkError(f"{name}: the street network has no walkable edges")
+        for a, b, data in graph.edges(data=True):
+            length = data.get("length")
+            if length is None or not (float(length) >= 0):
+                raise NetworkError(f"{name}: edge {a}-{b} has no valid 'length' in metres")
+        largest = max(nx.connected_components(graph), key=len)
+        self.graph: nx.Graph = graph.subgraph(largest).copy()
+        self.name = name
+        self.nodes: list[Hashable] = list(self.graph.nodes)
+        self.lat = np.array([self.graph.nodes[n]["y"] for n in self.nodes], dtype=np.float64)
+        self.lon = np.array([self.graph.nodes[n]["x"] for n in self.nodes], dtype=np.float64)
+        self._lat0, self._lon0 = float(self.lat.mean()), float(self.lon.mean())
+        self._tree = cKDTree(_local_xy(self.lat, self.lon, self._lat0, self._lon0))
+        index = {n: i for i, n in enumerate(self.nodes)}
+        rows, cols, lengths = [], [], []
+        for a, b, data in self.graph.edges(data=True):
+            rows.append(index[a])
+            cols.append(index[b])
+            lengths.append(max(float(data["length"]), 1e-3))  # csgraph drops explicit zeros
+        n = len(self.nodes)
+        self.csr = csr_matrix((lengths, (rows, cols)), shape=(n, n))
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> WalkingNetwork:
+        """Load ``.osm``, ``.osm.pbf``/``.pbf`` or osmnx ``.graphml``.
+
+        Raises
+        ------
+        NetworkError
+            When the file is missing, unreadable or has no walkable streets.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise NetworkError(f"{path}: no such network file")
+        name = path.name.lower()
+        if name.endswith(".graphml"):
+            graph = _read_graphml(path)
+        elif name.endswith((".osm", ".pbf", ".osm.xml", ".xml")):
+            graph = _read_osm(path)
+        else:
+            raise NetworkError(f"{path.name}: use an .osm, .osm.pbf or osmnx .graphml file")
+        return cls(graph, path.name)
+
+    @property
+    def total_length_km(self) -> float:
+        return float(self.csr.sum()) / 1000.0
+
+    def snap(self, locations: Sequence[Location]) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest street node of each location and the geodesic metres to reach it.
+
+        Returns
+        -------
+        (node positions into :attr:`nodes`, access distances in metres)
+        """
+        lat = np.array([p.lat for p in locations], dtype=np.float64)
+        lon = np.array([p.lon for p in locations], dtype=np.float64)
+        _, nearest = self._tree.query(_local_xy(lat, lon, self._lat0, self._lon0))
+        nearest = np.asarray(nearest, dtype=np.int64)
+        access = geodesic_m(lat, lon, self.lat[nearest], self.lon[nearest])
+        return nearest, access
+
+    def node_distances_m(self, sources: np.ndarray, cutoff_m: float) -> np.ndarray:
+        """Network metres from each source node to every node (``inf`` beyond ``cutoff_m``).
+
+        Runs in chunks so memory stays near 200 MB however many sources there are.
+        """
+        n = len(self.nodes)
+        chunk = max(1, 25_000_000 // max(n, 1))
+        parts = [
+            dijkstra(self.csr, directed=False, indices=sources[i:i + chunk], limit=cutoff_m)
+            for i in range(0, len(sources), chunk)
+        ]
+        return np.vstack(parts) if parts else np.zeros((0, n))
+
+    def reachable_nodes(self, location: Location, cutoff_m: float) -> np.ndarray:
+        """Positions of the nodes within ``cutoff_m`` walking metres of ``location``."""
+        node, access = self.snap([location])
+        dist = self.node_distances_m(node, max(cutoff_m - float(access[0]), 0.0))[0]
+        return np.flatnonzero(np.isfinite(dist))
+
+
+@dataclass
+class TravelTimes:
+    """Walking minutes between every two places of a problem (``inf`` beyond the cutoff).
+
+    Places are keyed ``("V", volunteer_id)``, ``("N", need_id)`` and ``("M", merchant_id)``. The
+    cutoff is twice the circle: two places a volunteer could visit in one day are each within one
+    circle of home, so never farther apart than that (triangle inequality).
+    """
+
+    keys: list[tuple[str, str]]
+    minutes: np.ndarray
+    method: str
+    snap_m: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.index = {k: i for i, k in enumerate(self.keys)}
+
+    def between(self, a: tuple[str, str], b: tuple[str, str]) -> float:
+        """Walking minutes from place ``a`` to place ``b``; ``inf`` when beyond the cutoff."""
+        return float(self.minutes[self.index[a], self.index[b]])
+
+    @classmethod
+    def build(cls, problem: Problem, settings: Settings,
+              network: WalkingNetwork | None = None) -> TravelTimes:
+        """Compute all place-to-place walking minutes needed by the solver.
+
+        Parameters
+        ----------
+        problem
+            The community; its volunteers' homes, needs and merchants are the places.
+        settings
+            Walking speed (metres per minute), detour factor and circle radius (minutes).
+        network
+            The street network; without one, geodesic metres x ``detour_factor`` are used.
+        """
+        keys: list[tuple[str, str]] = (
+            [("V", v.id) for v in problem.volunteers]
+            + [("N", n.id) for n in problem.needs]
+            + [("M", m.id) for m in problem.merchants]
+        )
+        locations = (
+            [v.location for v in problem.volunteers]
+            + [n.location for n in problem.needs]
+            + [m.location for m in problem.merchants]
+        )
+        cutoff_m = 2 * settings.circle_min * settings.walk_speed_m_per_min
+        if network is None:
+            metres = _geodesic_matrix(locations, cutoff_m, settings.detour_factor)
+            snap = np.zeros(len(keys))
+            method = f"geodesic x {settings.detour_factor:g}"
+        else:
+            metres, snap = _network_matrix(network, locations, cutoff_m, settings.snap_warn_m)
+            method = f"street network {network.name}"
+        return cls(keys, metres / settings.walk_speed_m_per_min, method, snap)
+
+
+def _geodesic_matrix(locations: Sequence[Location], cutoff_m: float,
+                     detour: float) -> np.ndarray:
+    """Geodesic x detour metres for pairs within the cutoff, found with a KD-tree first."""
+    n = len(locations)
+    out = np.full((n, n), np.inf)
+    if n == 0:
+        return out
+    np.fill_diagonal(out, 0.0)
+    lat = np.array([p.lat for p in locations])
+    lon = np.array([p.lon for p in locations])
+    tree = cKDTree(_local_xy(lat, lon, float(lat.mean()), float(lon.mean())))
+    # 2% slack: the equirectangular pre-filter must never drop a pair the geodesic keeps.
+    pairs = tree.query_pairs(cutoff_m / detour * 1.02, output_type="ndarray")
+    if len(pairs):
+        i, j = pairs[:, 0], pairs[:, 1]
+        metres = geodesic_m(lat[i], lon[i], lat[j], lon[j]) * detour
+        keep = metres <= cutoff_m
+        out[i[keep], j[keep]] = metres[keep]
+        out[j[keep], i[keep]] = metres[keep]
+    return out
+
+
+def _network_matrix(network: WalkingNetwork, locations: Sequence[Location], cutoff_m: float,
+                    warn_m: float) -> tuple[np.ndarray, np.ndarray]:
+    nodes, access = network.snap(locations)
+    far = np.flatnonzero(access > warn_m)
+    if len(far):
+        log.warning("%d place(s) lie more than %.0f m from any street of %s; their walking "
+                    "times include that straight-line distance", len(far), warn_m, network.name)
+    unique, inverse = np.unique(nodes, return_inverse=True)
+    node_dist = network.node_distances_m(unique, cutoff_m)  # (unique sources) x (all nodes)
+    between = node_dist[:, unique][inverse][:, inverse]  # place x place network metres
+    metres = access[:, None] + between + access[None, :]
+    metres[metres > cutoff_m] = np.inf
+    np.fill_diagonal(metres, 0.0)
+    return metres, access
