@@ -80,7 +80,7 @@ SKILL_SHARE = {"meal_delivery": 0.6, "escort_medical": 0.18, "childcare": 0.3, "
                "childminding_certified": 0.06, "cleaning": 0.35, "first_aid": 0.12}
 
 MERCHANT_TYPES = (
-    ("食堂", ("meal",), (25, 45), "10:00-20:00", 0.45),
+    ("食堂", ("meal",), (25, 45), "10:00-20:00", 0.55),
     ("超市", ("groceries", "goods"), (15, 30), "08:00-22:00", 0.25),
     ("药房", ("medicine",), (10, 20), "08:30-21:00", 0.2),
     ("理发店", ("haircut",), (8, 15), "09:00-19:00", 0.1),

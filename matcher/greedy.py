@@ -11,16 +11,21 @@ from matcher.circles import Candidates
 from matcher.timeline import Plan, Timelines
 
 
-def greedy_plan(cand: Candidates, occurrences: list[int] | None = None) -> Plan:
-    """Build a valid plan greedily over ``occurrences`` (all by default)."""
+def greedy_plan(cand: Candidates, occurrences: list[int] | None = None,
+                base: Plan | None = None) -> Plan:
+    """Build a valid plan greedily over ``occurrences`` (all by default).
+
+    With ``base``, its covered occurrences stay as they are and the rest is filled around them.
+    """
     problem = cand.problem
     todo = list(range(len(problem.occurrences))) if occurrences is None else list(occurrences)
-    todo = [o for o in todo if cand.coverable(o)]
+    base = base or Plan()
+    todo = [o for o in todo if cand.coverable(o) and o not in base.covered]
     todo.sort(key=lambda o: (problem.occurrences[o].need.priority.rank,
                              cand.distinct_volunteers(o),
                              problem.occurrences[o].earliest_start))
-    timelines = Timelines(cand)
-    plan = Plan()
+    timelines = Timelines.of_plan(cand, base)
+    plan = Plan(dict(base.covered))
     for o in todo:
         need = problem.occurrences[o].need
         options = sorted(cand.by_occurrence[o], key=lambda i: cand.options[i].best_walk)

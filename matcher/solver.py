@@ -94,12 +94,13 @@ def _solver(params: SolveParams, seconds: float) -> cp_model.CpSolver:
     return solver
 
 
-def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: SolveParams,
+def _solve_component(cand: Candidates, comp: _Component, hint: Plan | None, params: SolveParams,
                      deadline: float) -> tuple[Plan, dict[str, float]]:
     """Lexicographic stages on one component; returns its plan and model statistics."""
     model = ComponentModel(cand, comp.occurrences, comp.options, params)
     stats: dict[str, float] = dict(model.stats)
-    plan = Plan({o: hint.covered[o] for o in comp.occurrences if o in hint.covered})
+    plan = greedy_plan(cand, comp.occurrences) if hint is None else \
+        Plan({o: hint.covered[o] for o in comp.occurrences if o in hint.covered})
     stages: list[tuple[Priority | None, cp_model.LinearExpr | None]] = [
         (p, model.coverage(p)) for p in Priority
     ]
@@ -120,16 +121,19 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
             stage.maximize(expr)
         else:
             stage.minimize(expr)
+        # Coverage stages weigh 1, the quality stage 0.5: leftovers roll forward.
+        weights = [1.0 if p is not None else 0.5 for p, _ in stages[number:]]
         remaining = max(deadline - time.monotonic(), 0.0)
-        solver = _solver(params, remaining / (len(stages) - number))
+        solver = _solver(params, remaining * weights[0] / sum(weights))
         status = solver.solve(stage)
         name = priority.value if priority is not None else "quality"
         stats[f"{name}_seconds"] = stats.get(f"{name}_seconds", 0.0) + solver.wall_time
         found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
         if found:
             stage_plan = model.read(solver)
-            # keep lower-priority occurrences the hint covered when they still fit
-            plan = stage_plan if priority is None else _merge(cand, stage_plan, plan, priority)
+            # The stage only planned levels up to its own; refill the lower ones greedily so the
+            # next stage starts from (and can always fall back on) a complete valid plan.
+            plan = stage_plan if priority is None else _refill(cand, comp, stage_plan, priority)
         if priority is not None:
             level = sum(1 for o in plan.covered
                         if cand.problem.occurrences[o].need.priority is priority)
@@ -141,15 +145,11 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
     return plan, stats
 
 
-def _merge(cand: Candidates, stage: Plan, previous: Plan, priority: Priority) -> Plan:
-    """The stage's plan (levels up to ``priority``) as the hint for the next stage.
-
-    Lower-priority occurrences are not in the stage's model, so the next stage starts from the
-    stage plan alone; CP-SAT repairs the rest of the hint itself.
-    """
-    del previous
-    return Plan({o: v for o, v in stage.covered.items()
+def _refill(cand: Candidates, comp: _Component, stage: Plan, priority: Priority) -> Plan:
+    """The stage's plan for levels up to ``priority``, lower levels filled in greedily."""
+    kept = Plan({o: v for o, v in stage.covered.items()
                  if cand.problem.occurrences[o].need.priority.rank <= priority.rank})
+    return greedy_plan(cand, comp.occurrences, base=kept)
 
 
 def _assignments(cand: Candidates, plan: Plan) -> list[Assignment]:

@@ -247,13 +247,16 @@ class _Row:
         return merge_availability(out)
 
     def location(self, coords: CoordSystem, china_only: bool) -> Location:
-        lat = self.number_("lat", -90, 90)
+        lat = self.number_("lat", -180, 180)  # checked below, so swapped columns are named
         lon = self.number_("lon", -180, 180)
         if not self.ok:
             return Location(0.0, 0.0)
         if china_only and not in_china(lat, lon):
             hint = " (lat and lon look swapped)" if in_china(lon, lat) else ""
             self.fail("lat, lon", f"{lat}, {lon}", f"is outside China{hint}")
+            return Location(0.0, 0.0)
+        if abs(lat) > 90:
+            self.fail("lat", str(lat), "is outside -90..90")
             return Location(0.0, 0.0)
         wlat, wlon = to_wgs84(lat, lon, coords)
         return Location(wlat, wlon)
@@ -280,7 +283,7 @@ def merge_availability(windows: list[Availability]) -> tuple[Availability, ...]:
 
 
 def _check_columns(table: Table, required: tuple[str, ...], known: tuple[str, ...],
-                   issues: list[DataIssue], notes: list[str]) -> bool:
+                   issues: list[DataIssue], notes: list[str], allow_empty: bool = False) -> bool:
     columns = [str(c).strip() for c in table.frame.columns]
     table.frame.columns = pd.Index(columns)
     missing = [c for c in required if c not in columns]
@@ -289,7 +292,7 @@ def _check_columns(table: Table, required: tuple[str, ...], known: tuple[str, ..
     extra = [c for c in columns if c not in known]
     if extra:
         notes.append(f"{table.name}: ignored unknown column(s) {', '.join(extra)}")
-    if not missing and table.frame.empty:
+    if not missing and table.frame.empty and not allow_empty:
         issues.append(DataIssue(table.name, None, None, None, "has a header but no rows"))
     return not missing
 
@@ -401,7 +404,9 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
         table = tables.get(name)
         if table is None:
             continue
-        if _check_columns(table, required_cols, known, issues, notes):
+        # A community may have no partner merchants yet; it always has volunteers and needs.
+        if _check_columns(table, required_cols, known, issues, notes,
+                          allow_empty=name == "merchants"):
             parsed[name] = _parse_table(table, id_column, parse, issues)
     if issues:
         raise InputError(issues)

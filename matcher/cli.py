@@ -1,0 +1,185 @@
+"""The ``linli`` command: demo, solve, generate."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from matcher.coords import CoordSystem
+from matcher.domain import Location, Priority, Problem, Schedule, Week
+from matcher.errors import InputError, NetworkError
+from matcher.params import SolveParams
+from matcher.settings import Settings
+from matcher.spreadsheets import read_community, write_community
+
+app = typer.Typer(help="Linli (邻里): weekly matching of volunteers, needs and partner merchants.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+SAMPLE_NETWORK = "shenzhen-futian/shenzhen_futian_walk.graphml"
+SAMPLE_CENTRE = Location(22.53407, 114.01766)  # 车公庙/香蜜湖, western Futian
+DEMO_WEEK = "2026-W48"
+
+
+def data_dir() -> Path:
+    """The embedded sample data: ``LINLI_DATA_DIR`` or the repository's ``data/``."""
+    import os
+
+    return Path(os.environ.get("LINLI_DATA_DIR", REPO_DATA))
+
+
+@contextmanager
+def step(label: str) -> Iterator[None]:
+    """Show a spinner while a step runs and its time when it is done."""
+    began = time.monotonic()
+    with console.status(f"{label} ..."):
+        yield
+    console.print(f"[dim]{label}: {time.monotonic() - began:.1f} s[/dim]")
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {message}")
+    return typer.Exit(2)
+
+
+def _print_schedule(problem: Problem, schedule: Schedule, out: Path) -> None:
+    table = Table(title=f"Linli · week {schedule.week} · status {schedule.status.value}")
+    for column in ("priority", "occurrences", "covered", "share", "bound", "proven"):
+        table.add_column(column, justify="right" if column != "priority" else "left")
+    colour = {Priority.RED: "red", Priority.YELLOW: "yellow", Priority.BLUE: "blue"}
+    for p, level in schedule.levels.items():
+        share = f"{100 * level.covered / level.occurrences:.0f}%" if level.occurrences else "-"
+        table.add_row(f"[{colour[p]}]{p.value}[/]", str(level.occurrences), str(level.covered),
+                      share, str(level.bound), "yes" if level.optimal else "no")
+    console.print(table)
+    volunteers = len({a.volunteer_id for a in schedule.assignments})
+    console.print(f"{len(schedule.assignments)} assignments for {volunteers} of "
+                  f"{len(problem.volunteers)} volunteers; walking {schedule.total_walk_min:.0f} "
+                  f"min in all; solved in {schedule.solve_seconds:.1f} s "
+                  f"({schedule.stats.get('travel')})")
+    if schedule.unmet:
+        reasons = Table(title="Why occurrences stay unmet")
+        reasons.add_column("reason")
+        reasons.add_column("count", justify="right")
+        reasons.add_column("example")
+        for code, count in list(schedule.unmet_by_reason().items())[:6]:
+            example = next(u for u in schedule.unmet if u.reason.value == code)
+            reasons.add_row(code, str(count),
+                            f"{example.need_id} {example.day}: {example.detail}"
+                            + (f"\n→ {example.fix}" if example.fix else ""))
+        console.print(reasons)
+    console.print(f"Files in [bold]{out}[/bold]: assignments.csv, unmet.csv, summary.json, "
+                  "calendars/*.ics, map.html")
+
+
+def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: float,
+         coords: CoordSystem, workers: int) -> None:
+    from matcher.outputs import write_schedule
+    from matcher.solver import solve
+    from matcher.travel import TravelTimes, WalkingNetwork
+
+    settings = Settings()
+    try:
+        iso_week = Week.parse(week)
+        params = SolveParams(time_limit_s=time_limit, workers=workers)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        with step(f"reading {source}"):
+            imported = read_community(source, iso_week, coords)
+    except InputError as exc:
+        raise _fail(str(exc)) from exc
+    for note in imported.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    problem = imported.problem
+    console.print(f"{len(problem.volunteers)} volunteers, {len(problem.needs)} needs "
+                  f"({len(problem.occurrences)} occurrences), {len(problem.merchants)} merchants")
+    net = None
+    if network is not None:
+        try:
+            with step(f"loading street network {network.name}"):
+                net = WalkingNetwork.from_file(network)
+        except NetworkError as exc:
+            raise _fail(str(exc)) from exc
+    with step("walking times"):
+        travel = TravelTimes.build(problem, settings, net)
+    began = time.monotonic()
+    with console.status("solving ...") as status:
+        schedule = solve(problem, params, travel=travel, settings=settings,
+                         progress=lambda msg: status.update(
+                             f"{msg} ({time.monotonic() - began:.0f} s)"))
+    with step("writing outputs"):
+        write_schedule(problem, schedule, out)
+    _print_schedule(problem, schedule, out)
+
+
+@app.command()
+def solve(
+    data: Annotated[Path, typer.Option(help="folder of CSVs or an .xlsx workbook")],
+    week: Annotated[str, typer.Option(help="ISO week, e.g. 2026-W48")],
+    out: Annotated[Path, typer.Option(help="folder for the schedule files")],
+    network: Annotated[Path | None, typer.Option(
+        help=".osm, .osm.pbf or osmnx .graphml; without it geodesic x 1.3")] = None,
+    time_limit: Annotated[float, typer.Option(help="solver time limit, seconds")] = 60.0,
+    coords: Annotated[CoordSystem, typer.Option(
+        help="coordinate system of lat/lon: wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")]
+        = CoordSystem.WGS84,
+    workers: Annotated[int, typer.Option(help="solver threads, 0 = all cores")] = 0,
+) -> None:
+    """Plan one week: who goes where and when, and why the rest stays unmet."""
+    _run(data, week, out, network, time_limit, coords, workers)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="folder for the schedule files")] = Path("linli-out"),
+    time_limit: Annotated[float, typer.Option(help="solver time limit, seconds")] = 60.0,
+) -> None:
+    """Solve the embedded sample community (real streets of western Futian, Shenzhen)."""
+    base = data_dir()
+    sample = base / "sample"
+    if not sample.exists():
+        raise _fail(f"no sample community at {sample} (set LINLI_DATA_DIR)")
+    console.print("[bold]Linli demo[/bold]: a sample community on OpenStreetMap streets of "
+                  "western Futian, Shenzhen (© OpenStreetMap contributors, ODbL)")
+    _run(sample, DEMO_WEEK, out, base / SAMPLE_NETWORK, time_limit, CoordSystem.WGS84, 0)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="folder for the generated CSV files")],
+    volunteers: int = 300,
+    needs: int = 400,
+    merchants: int = 20,
+    radius_m: Annotated[float, typer.Option(help="spread around the centre, metres")] = 1500.0,
+    network: Annotated[Path | None, typer.Option(help="street network to place people on")]
+        = None,
+    week: str = DEMO_WEEK,
+    seed: int = 7,
+) -> None:
+    """Generate a believable community (the sample data and the benchmarks use this)."""
+    from matcher.generate import generate_community
+    from matcher.travel import WalkingNetwork
+
+    net = WalkingNetwork.from_file(network) if network else None
+    problem = generate_community(volunteers, needs, merchants, network=net,
+                                 centre=SAMPLE_CENTRE, radius_m=radius_m,
+                                 week=Week.parse(week), seed=seed)
+    write_community(problem, out)
+    console.print(f"wrote {out}: {len(problem.volunteers)} volunteers, {len(problem.needs)} needs "
+                  f"({len(problem.occurrences)} occurrences), {len(problem.merchants)} merchants")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    app()

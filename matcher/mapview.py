@@ -1,0 +1,60 @@
+"""An HTML map of the week (folium/Leaflet): volunteers, needs by priority and coverage, merchants,
+and 15-minute circles. The page needs nothing but map tiles; locations are coarsened to about 100 m
+because the map is shared beyond the volunteers (SCHEMA.md privacy)."""
+
+from __future__ import annotations
+
+import folium
+
+from matcher.domain import Location, Priority, Problem, Schedule
+
+COLOURS = {Priority.RED: "#d62728", Priority.YELLOW: "#e6a800", Priority.BLUE: "#1f77b4"}
+ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
+
+
+def coarse(location: Location, digits: int = 3) -> tuple[float, float]:
+    """Round to ``digits`` decimals (3 = about 100 m): enough to see where, not which door."""
+    return round(location.lat, digits), round(location.lon, digits)
+
+
+def schedule_map(problem: Problem, schedule: Schedule, circle_m: float = 865.0) -> folium.Map:
+    """The week on a map; circles are drawn as the straight-line 15-minute radius."""
+    points = [n.location for n in problem.needs] + [v.location for v in problem.volunteers]
+    lat = sum(p.lat for p in points) / max(len(points), 1)
+    lon = sum(p.lon for p in points) / max(len(points), 1)
+    fmap = folium.Map(location=(lat, lon), zoom_start=15, tiles="OpenStreetMap",
+                      attr=ATTRIBUTION)
+    covered = schedule.covered_keys()
+    unmet = {(u.need_id, u.day): u for u in schedule.unmet}
+    needs_layer = folium.FeatureGroup("需求 needs")
+    for need in problem.needs:
+        days = [d for d in need.days]
+        done = sum(1 for d in days if (need.id, d) in covered)
+        reasons = sorted({unmet[(need.id, d)].reason.value for d in days if (need.id, d) in unmet})
+        text = (f"{need.id} {need.service} ({need.priority.value})<br>"
+                f"covered {done}/{len(days)} days" + (f"<br>{', '.join(reasons)}" if reasons else ""))
+        folium.CircleMarker(
+            coarse(need.location), radius=6, color=COLOURS[need.priority],
+            fill=True, fill_opacity=0.9 if done == len(days) else 0.15, weight=2,
+            tooltip=text,
+        ).add_to(needs_layer)
+    needs_layer.add_to(fmap)
+    vol_layer = folium.FeatureGroup("志愿者 volunteers")
+    circles = folium.FeatureGroup("15分钟生活圈 circles", show=False)
+    busy = {a.volunteer_id for a in schedule.assignments}
+    for v in problem.volunteers:
+        folium.CircleMarker(coarse(v.location), radius=3,
+                            color="#2ca02c" if v.id in busy else "#7f7f7f", fill=True,
+                            tooltip=v.id).add_to(vol_layer)
+        if v.id in busy:
+            folium.Circle(coarse(v.location), radius=circle_m, color="#2ca02c", weight=1,
+                          fill=False, opacity=0.3).add_to(circles)
+    vol_layer.add_to(fmap)
+    circles.add_to(fmap)
+    shops = folium.FeatureGroup("合伙商家 merchants")
+    for m in problem.merchants:
+        folium.Marker(coarse(m.location), tooltip=f"{m.name} {m.id}: {', '.join(sorted(m.services))}",
+                      icon=folium.Icon(color="purple", icon="shopping-cart")).add_to(shops)
+    shops.add_to(fmap)
+    folium.LayerControl().add_to(fmap)
+    return fmap

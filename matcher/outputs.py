@@ -1,0 +1,110 @@
+"""Write a schedule: assignments.csv, unmet.csv, summary.json, one .ics per volunteer, a map.
+
+Every file is written to a temporary folder first and moved into place together, so a failed
+run never leaves a half-written schedule behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from icalendar import Calendar, Event
+
+from matcher.domain import Problem, Schedule, format_hhmm
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def assignments_frame(schedule: Schedule) -> pd.DataFrame:
+    """assignments.csv as a DataFrame (SCHEMA.md columns)."""
+    return pd.DataFrame(
+        [{
+            "need_id": a.need_id, "day": a.day.value, "date": a.date.isoformat(),
+            "start": format_hhmm(a.start), "end": format_hhmm(a.end),
+            "volunteer_id": a.volunteer_id, "merchant_id": a.merchant_id or "",
+            "walk_min": round(a.walk_min, 1),
+        } for a in schedule.assignments],
+        columns=["need_id", "day", "date", "start", "end", "volunteer_id", "merchant_id",
+                 "walk_min"],
+    )
+
+
+def unmet_frame(schedule: Schedule) -> pd.DataFrame:
+    """unmet.csv as a DataFrame: SCHEMA.md columns plus ``fix`` and ``candidates``."""
+    return pd.DataFrame(
+        [{
+            "need_id": u.need_id, "day": u.day.value, "date": u.date.isoformat(),
+            "reason_code": u.reason.value, "reason": u.detail, "fix": u.fix,
+            "candidates": ";".join(u.candidates),
+        } for u in schedule.unmet],
+        columns=["need_id", "day", "date", "reason_code", "reason", "fix", "candidates"],
+    )
+
+
+def volunteer_calendar(problem: Problem, schedule: Schedule, volunteer_id: str) -> bytes:
+    """An iCalendar file of one volunteer's tasks (the beneficiary is theirs to see)."""
+    cal = Calendar()
+    cal.add("prodid", "-//Linli//weekly schedule//ZH")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", f"邻里志愿服务 {volunteer_id} {schedule.week}")
+    needs = problem.need_by_id
+    merchants = problem.merchant_by_id
+    for a in schedule.assignments:
+        if a.volunteer_id != volunteer_id:
+            continue
+        need = needs[a.need_id]
+        event = Event()
+        event.add("uid", f"{a.need_id}-{a.date.isoformat()}-{a.volunteer_id}@linli")
+        event.add("summary", f"{need.service} · {need.beneficiary}")
+        event.add("dtstart", dt.datetime.combine(a.date, dt.time(a.start // 60, a.start % 60),
+                                                 TZ))
+        end = dt.datetime.combine(a.date, dt.time(0, 0), TZ) + dt.timedelta(minutes=a.end)
+        event.add("dtend", end)
+        event.add("dtstamp", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        event.add("geo", (need.location.lat, need.location.lon))
+        where = f"{need.location.lat:.6f},{need.location.lon:.6f}"
+        note = f"需求 {need.id}; 步行约 {a.walk_min:.0f} 分钟"
+        if a.merchant_id:
+            m = merchants[a.merchant_id]
+            note += f"; 先到 {m.name} ({m.id}) 取 {need.merchant_service}"
+        event.add("location", where)
+        event.add("description", note)
+        cal.add_component(event)
+    return bytes(cal.to_ical())
+
+
+def write_schedule(problem: Problem, schedule: Schedule, out: Path, *,
+                   calendars: bool = True, map_html: bool = True) -> list[Path]:
+    """Write every output file into ``out`` atomically; returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".linli-") as tmp_name:
+        tmp = Path(tmp_name)
+        assignments_frame(schedule).to_csv(tmp / "assignments.csv", index=False)
+        unmet_frame(schedule).to_csv(tmp / "unmet.csv", index=False)
+        (tmp / "summary.json").write_text(
+            json.dumps(schedule.summary(), ensure_ascii=False, indent=2), encoding="utf-8")
+        if calendars:
+            (tmp / "calendars").mkdir()
+            for vid in sorted({a.volunteer_id for a in schedule.assignments}):
+                (tmp / "calendars" / f"{vid}.ics").write_bytes(
+                    volunteer_calendar(problem, schedule, vid))
+        if map_html:
+            from matcher.mapview import schedule_map  # folium is only needed for the map
+
+            schedule_map(problem, schedule).save(str(tmp / "map.html"))
+        written = []
+        for item in sorted(tmp.iterdir()):
+            target = out / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            item.rename(target)
+            written.append(target)
+    return written

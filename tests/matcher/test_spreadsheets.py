@@ -1,0 +1,139 @@
+"""Import: every bad cell is reported with file, row, column and value; nothing half-imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from matcher.coords import CoordSystem
+from matcher.domain import Week
+from matcher.errors import InputError
+from matcher.spreadsheets import problem_frames, read_community, write_community
+from tests.conftest import WEEK, need, volunteer
+
+VOL_HEADER = "volunteer_id,name,lat,lon,skills,availability,max_hours_week\n"
+NEED_HEADER = ("need_id,kind,service,beneficiary,lat,lon,days,window,duration_min,skills,"
+               "volunteers_needed,priority,merchant_service\n")
+GOOD_VOL = "V1,王芳,22.534,114.017,meal_delivery,mon 08:00-12:00,4\n"
+GOOD_NEED = "N1,elderly,home_visit,张奶奶,22.535,114.018,mon;wed,09:00-11:00,30,,1,red,\n"
+
+
+def community(tmp_path: Path, volunteers: str = GOOD_VOL, needs: str = GOOD_NEED,
+              encoding: str = "utf-8") -> Path:
+    (tmp_path / "volunteers.csv").write_bytes((VOL_HEADER + volunteers).encode(encoding))
+    (tmp_path / "needs.csv").write_bytes((NEED_HEADER + needs).encode(encoding))
+    return tmp_path
+
+
+def test_good_community_imports(tmp_path: Path) -> None:
+    imported = read_community(community(tmp_path), WEEK)
+    problem = imported.problem
+    assert [v.id for v in problem.volunteers] == ["V1"]
+    assert len(problem.occurrences) == 2
+    assert problem.occurrences[1].date.isoformat() == "2026-11-25"
+
+
+@pytest.mark.parametrize(("needs", "expected"), [
+    ("N1,elderly,home_visit,张奶奶,22.535,114.018,mon,25:00-26:00,30,,1,red,\n",
+     "needs.csv row 2, window: '25:00-26:00' is not a time window"),
+    ("N1,elderly,home_visit,张奶奶,22.535,114.018,mon,09:00-09:20,30,,1,red,\n",
+     "needs.csv row 2, duration_min: '30' is longer than the window"),
+    ("N1,elderly,home_visit,张奶奶,22.535,114.018,funday,09:00-11:00,30,,1,red,\n",
+     "needs.csv row 2, days: 'funday' is not a day"),
+    ("N1,elderly,home_visit,张奶奶,51.5,-0.12,mon,09:00-11:00,30,,1,red,\n",
+     "needs.csv row 2, lat, lon: '51.5, -0.12' is outside China"),
+    ("N1,elderly,home_visit,张奶奶,114.018,22.535,mon,09:00-11:00,30,,1,red,\n",
+     "lat and lon look swapped"),
+    ("N1,elderly,home_visit,张奶奶,22.535,114.018,mon,09:00-11:00,30,,1,purple,\n",
+     "needs.csv row 2, priority: 'purple' is not one of red / yellow / blue"),
+    (GOOD_NEED + GOOD_NEED, "needs.csv row 3, need_id: 'N1' is a duplicate id (first on row 2)"),
+    ("N1,elderly,home_visit,张奶奶,22.535,114.018,mon,09:00-11:00,thirty,,1,red,\n",
+     "duration_min: 'thirty' is not a whole number"),
+])
+def test_bad_needs_are_named(tmp_path: Path, needs: str, expected: str) -> None:
+    with pytest.raises(InputError) as info:
+        read_community(community(tmp_path, needs=needs), WEEK)
+    assert expected in str(info.value)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    bad_vol = "V1,王芳,22.534,114.017,,mon 8-12,4\nV1,李伟,abc,114.0,,tue 09:00-10:00,x\n"
+    with pytest.raises(InputError) as info:
+        read_community(community(tmp_path, volunteers=bad_vol), WEEK)
+    text = str(info.value)
+    assert "volunteers.csv row 2, availability: 'mon 8-12'" in text
+    assert "volunteers.csv row 3, volunteer_id: 'V1' is a duplicate id" in text
+    assert "volunteers.csv row 3, lat: 'abc' is not a number" in text
+    assert "volunteers.csv row 3, max_hours_week: 'x' is not a number" in text
+
+
+def test_empty_and_missing_files(tmp_path: Path) -> None:
+    (tmp_path / "volunteers.csv").write_text("")
+    with pytest.raises(InputError, match="volunteers.csv: is empty"):
+        read_community(tmp_path, WEEK)
+    (tmp_path / "volunteers.csv").write_text(VOL_HEADER)
+    with pytest.raises(InputError, match="needs.csv: is missing"):
+        read_community(tmp_path, WEEK)
+
+
+def test_header_without_rows_and_missing_column(tmp_path: Path) -> None:
+    (tmp_path / "volunteers.csv").write_text(VOL_HEADER)
+    (tmp_path / "needs.csv").write_text("need_id,kind\nN1,elderly\n")
+    with pytest.raises(InputError) as info:
+        read_community(tmp_path, WEEK)
+    assert "volunteers.csv: has a header but no rows" in str(info.value)
+    assert "needs.csv row 1, window: column is missing from the header" in str(info.value)
+
+
+def test_gbk_excel_export_is_read_with_a_note(tmp_path: Path) -> None:
+    imported = read_community(community(tmp_path, encoding="gbk"), WEEK)
+    assert imported.problem.volunteers[0].name == "王芳"
+    assert any("GBK" in note for note in imported.notes)
+
+
+def test_undecodable_file(tmp_path: Path) -> None:
+    community(tmp_path)
+    (tmp_path / "needs.csv").write_bytes(b"\xff\xfe\x00\x81\x30\xff" * 5)
+    with pytest.raises(InputError, match="needs.csv: is neither UTF-8 nor GBK"):
+        read_community(tmp_path, WEEK)
+
+
+def test_gcj02_is_converted(tmp_path: Path) -> None:
+    wgs = read_community(community(tmp_path), WEEK).problem
+    gcj = read_community(tmp_path, WEEK, CoordSystem.GCJ02).problem
+    shift = abs(wgs.needs[0].location.lat - gcj.needs[0].location.lat) * 110_540
+    assert 100 < shift < 700  # the GCJ-02 offset in Shenzhen is a few hundred metres
+
+
+def test_xlsx_workbook_and_round_trip(tmp_path: Path) -> None:
+    from matcher.domain import Problem
+
+    problem = Problem(WEEK, [volunteer("V1", windows="mon 08:00-12:00;mon 12:00-13:00")],
+                      [need("N1", days="mon;tue")])
+    assert str(problem.volunteers[0].availability[0].window) == "08:00-12:00"
+    book = tmp_path / "community.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        for name, frame in problem_frames(problem).items():
+            frame.to_excel(writer, sheet_name=name, index=False)
+    back = read_community(book, WEEK).problem
+    assert back.needs[0].days == problem.needs[0].days
+    write_community(back, tmp_path / "csv")
+    again = read_community(tmp_path / "csv", WEEK).problem
+    assert again.volunteers[0].skills == problem.volunteers[0].skills
+    assert len(again.occurrences) == 2
+
+
+def test_touching_windows_merge(tmp_path: Path) -> None:
+    vol = "V1,王芳,22.534,114.017,,mon 08:00-12:00;mon 12:00-14:00;tue 09:00-10:00,4\n"
+    v = read_community(community(tmp_path, volunteers=vol), WEEK).problem.volunteers[0]
+    assert [str(a) for a in v.availability] == ["mon 08:00-14:00", "tue 09:00-10:00"]
+
+
+def test_week_parsing() -> None:
+    assert Week.parse("2026-W48").monday.isoformat() == "2026-11-23"
+    with pytest.raises(ValueError, match="not an ISO week"):
+        Week.parse("2026-48")
+    with pytest.raises(ValueError, match="not an ISO week of 2026"):
+        Week.parse("2026-W54")
