@@ -1,0 +1,112 @@
+"""Travel and circles on the shipped OSM extract and the other real extracts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+from geopy.distance import geodesic
+
+from matcher.circles import ServiceCircle
+from matcher.domain import Problem
+from matcher.errors import NetworkError
+from matcher.settings import Settings
+from matcher.travel import TravelTimes, WalkingNetwork, is_walkable
+from tests.conftest import CENTRE, WEEK, need, offset, volunteer
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def test_shipped_network_matches_its_provenance(futian: WalkingNetwork) -> None:
+    # PROVENANCE.md: largest walkable component 1,693 nodes and about 212 km of street.
+    assert len(futian.nodes) == 1693
+    assert futian.total_length_km == pytest.approx(212.2, rel=0.01)
+
+
+def test_network_times_equal_networkx_dijkstra(futian: WalkingNetwork) -> None:
+    vols = [volunteer(f"V{i}", 300 * i - 600, 200 * (i % 3)) for i in range(5)]
+    needs = [need(f"N{i}", -250 * i + 400, 300 - 150 * i) for i in range(5)]
+    problem = Problem(WEEK, vols, needs)
+    settings = Settings()
+    travel = TravelTimes.build(problem, settings, futian)
+    nodes, access = futian.snap([v.location for v in vols] + [n.location for n in needs])
+    for i, v in enumerate(vols):
+        for j, n in enumerate(needs):
+            path = nx.shortest_path_length(futian.graph, futian.nodes[nodes[i]],
+                                           futian.nodes[nodes[5 + j]], weight="length")
+            metres = access[i] + path + access[5 + j]
+            expected = metres / settings.walk_speed_m_per_min
+            got = travel.between(("V", v.id), ("N", n.id))
+            if expected <= 2 * settings.circle_min:
+                assert got == pytest.approx(expected, rel=1e-9)
+            else:
+                assert got == np.inf
+
+
+def test_circle_on_real_streets_is_smaller_than_the_crow_flies(futian: WalkingNetwork) -> None:
+    # The 15-minute circle is ~1,125 m of walking: fewer nodes than an 1,125 m straight disc.
+    within = futian.reachable_nodes(CENTRE, 1125)
+    lat, lon = futian.lat, futian.lon
+    straight = [i for i in range(len(lat))
+                if geodesic((CENTRE.lat, CENTRE.lon), (lat[i], lon[i])).meters <= 1125]
+    assert 50 < len(within) < len(straight)
+    assert set(within.tolist()) <= set(straight)
+
+
+def test_geodesic_fallback_matches_geopy() -> None:
+    problem = Problem(WEEK, [volunteer("V", 0, 0)], [need("N", 500, 300), need("F", 3000, 0)])
+    travel = TravelTimes.build(problem, Settings())
+    a, b = problem.volunteers[0].location, problem.needs[0].location
+    expected = geodesic((a.lat, a.lon), (b.lat, b.lon)).meters * 1.3 / 75
+    assert travel.between(("V", "V"), ("N", "N")) == pytest.approx(expected, rel=1e-9)
+    assert travel.between(("V", "V"), ("N", "F")) == np.inf  # beyond twice the circle
+    assert ServiceCircle(15).contains(travel.between(("V", "V"), ("N", "N")))
+
+
+def test_settings_change_the_circle() -> None:
+    problem = Problem(WEEK, [volunteer("V")], [need("N", 700, 0)])
+    slow = TravelTimes.build(problem, Settings(walk_speed_m_per_min=50))
+    fast = TravelTimes.build(problem, Settings())
+    assert slow.between(("V", "V"), ("N", "N")) == pytest.approx(
+        1.5 * fast.between(("V", "V"), ("N", "N")))
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="shared data not beside the checkout")
+@pytest.mark.parametrize(("name", "min_nodes"), [
+    ("helsinki-osm/Helsinki.osm.pbf", 1000),
+    ("beijing-haidian-osm/haidian_xueqing_rd.osm", 300),
+])
+def test_osm_xml_and_pbf_load(name: str, min_nodes: int) -> None:
+    network = WalkingNetwork.from_file(SHARED / name)
+    assert len(network.nodes) >= min_nodes
+    assert nx.is_connected(network.graph)
+
+
+def test_walkable_filter() -> None:
+    assert is_walkable({"highway": "footway"})
+    assert is_walkable({"highway": ["motorway", "residential"]})
+    assert not is_walkable({"highway": "motorway"})
+    assert not is_walkable({"highway": "service", "access": "private"})
+    assert is_walkable({"highway": "service", "access": "private", "foot": "yes"})
+    assert not is_walkable({"highway": "residential", "foot": "no"})
+    assert not is_walkable({"building": "yes"})
+
+
+def test_bad_network_files(tmp_path: Path) -> None:
+    with pytest.raises(NetworkError, match="no such network file"):
+        WalkingNetwork.from_file(tmp_path / "missing.osm")
+    bad = tmp_path / "streets.osm"
+    bad.write_text("<osm version='0.6'></osm>")
+    with pytest.raises(NetworkError, match="no walkable streets"):
+        WalkingNetwork.from_file(bad)
+    other = tmp_path / "streets.shp"
+    other.write_text("x")
+    with pytest.raises(NetworkError, match="use an .osm"):
+        WalkingNetwork.from_file(other)
+
+
+def test_offset_helper_is_metric() -> None:
+    p = offset(1000, 0)
+    assert geodesic((CENTRE.lat, CENTRE.lon), (p.lat, p.lon)).meters == pytest.approx(1000, rel=0.01)

@@ -1,0 +1,88 @@
+"""The command line on communities it has never seen, checked by the independent validator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from matcher.cli import app
+from matcher.domain import Assignment, Day, Week, parse_hhmm
+from matcher.spreadsheets import read_community
+from tests.conftest import NETWORK
+from tests.validator import validate
+
+runner = CliRunner()
+
+
+def read_assignments(out: Path) -> list[Assignment]:
+    frame = pd.read_csv(out / "assignments.csv", dtype=str, keep_default_na=False)
+    return [Assignment(r.need_id, Day(r.day), pd.Timestamp(r.date).date(), parse_hhmm(r.start),
+                       parse_hhmm(r.end), r.volunteer_id, r.merchant_id or None,
+                       float(r.walk_min)) for r in frame.itertuples()]
+
+
+def test_generate_then_solve_on_real_streets(tmp_path: Path, futian) -> None:
+    data, out = tmp_path / "community", tmp_path / "out"
+    result = runner.invoke(app, ["generate", "--out", str(data), "--volunteers", "60",
+                                 "--needs", "80", "--merchants", "6", "--radius-m", "900",
+                                 "--network", str(NETWORK), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["solve", "--data", str(data), "--week", "2026-W49", "--out",
+                                 str(out), "--network", str(NETWORK), "--time-limit", "20"])
+    assert result.exit_code == 0, result.output
+    assert "red" in result.output and "Why occurrences stay unmet" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    problem = read_community(data, Week.parse("2026-W49")).problem
+    assignments = read_assignments(out)
+    # The walking oracle: the shipped network, independent Dijkstra per pair (networkx).
+    import networkx as nx
+
+    nodes = {}
+
+    def walk(a, b) -> float:
+        for p in (a, b):
+            if p not in nodes:
+                idx, acc = futian.snap([p])
+                nodes[p] = (futian.nodes[int(idx[0])], float(acc[0]))
+        (na, aa), (nb, ab) = nodes[a], nodes[b]
+        return (aa + nx.shortest_path_length(futian.graph, na, nb, weight="length") + ab) / 75
+
+    assert validate(problem, assignments, walk) == []
+    assert summary["covered"] == len({(a.need_id, a.day) for a in assignments})
+    unmet = pd.read_csv(out / "unmet.csv")
+    assert len(unmet) + summary["covered"] == summary["occurrences"]
+    assert unmet["reason"].str.len().min() > 10
+    assert (out / "map.html").read_text().count("OpenStreetMap") >= 1
+    ics = next((out / "calendars").glob("*.ics")).read_text()
+    assert "BEGIN:VEVENT" in ics and "Asia/Shanghai" in ics
+
+
+def test_bad_input_exits_with_the_cell(tmp_path: Path) -> None:
+    (tmp_path / "volunteers.csv").write_text(
+        "volunteer_id,name,lat,lon,availability\nV1,王芳,22.5,114.0,mon 09:00-12:00\n")
+    (tmp_path / "needs.csv").write_text(
+        "need_id,kind,service,beneficiary,lat,lon,days,window,duration_min\n"
+        "N1,elderly,visit,张奶奶,22.5,114.0,mon,25:00-26:00,30\n")
+    result = runner.invoke(app, ["solve", "--data", str(tmp_path), "--week", "2026-W48",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "needs.csv row 2, window: '25:00-26:00'" in result.output
+    assert not (tmp_path / "out" / "assignments.csv").exists()
+
+
+def test_bad_week(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["solve", "--data", str(tmp_path), "--week", "W48",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not an ISO week" in result.output
+
+
+def test_demo_runs_on_the_embedded_data(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--time-limit", "15"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["occurrences"] > 800
+    assert summary["covered_by_priority"]["red"] >= summary["stats"]["greedy_red"]
