@@ -95,7 +95,8 @@ def _diagnose_one(cand: Candidates, tl: Timelines, o: int, proven_optimal: bool)
     capable = sorted({opt.volunteer for opt in options})
     if not capable:
         near_ids = [problem.volunteers[v].id for v in near]
-        that_day = [problem.volunteers[v] for v in near if problem.volunteers[v].windows_on(occ.day)]
+        that_day = [problem.volunteers[v] for v in near
+                    if problem.volunteers[v].windows_on(occ.day)]
         fix = "a wider window, or a volunteer available then"
         if that_day:
             vol = that_day[0]

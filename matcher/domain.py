@@ -147,7 +147,7 @@ class Volunteer:
     @property
     def max_minutes_week(self) -> int:
         """The weekly cap in whole minutes (R6: 60 x max_hours_week)."""
-        return int(round(60 * self.max_hours_week))
+        return round(60 * self.max_hours_week)
 
     def windows_on(self, day: Day) -> tuple[TimeWindow, ...]:
         """The availability windows on ``day``, sorted."""

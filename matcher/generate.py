@@ -29,7 +29,10 @@ from matcher.domain import (
 from matcher.spreadsheets import merge_availability
 from matcher.travel import WalkingNetwork, geodesic_m
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐"
+    "许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+)
 GIVEN = ["芳", "伟", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明",
          "超", "秀英", "华", "慧", "建国", "桂兰", "玉兰", "志强", "海燕", "晓东", "子涵", "雨轩"]
 ELDER = ["奶奶", "爷爷", "阿姨", "伯伯"]

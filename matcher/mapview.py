@@ -32,7 +32,9 @@ def schedule_map(problem: Problem, schedule: Schedule, circle_m: float = 865.0) 
         done = sum(1 for d in days if (need.id, d) in covered)
         reasons = sorted({unmet[(need.id, d)].reason.value for d in days if (need.id, d) in unmet})
         text = (f"{need.id} {need.service} ({need.priority.value})<br>"
-                f"covered {done}/{len(days)} days" + (f"<br>{', '.join(reasons)}" if reasons else ""))
+                f"covered {done}/{len(days)} days")
+        if reasons:
+            text += f"<br>{', '.join(reasons)}"
         folium.CircleMarker(
             coarse(need.location), radius=6, color=COLOURS[need.priority],
             fill=True, fill_opacity=0.9 if done == len(days) else 0.15, weight=2,
@@ -53,7 +55,8 @@ def schedule_map(problem: Problem, schedule: Schedule, circle_m: float = 865.0) 
     circles.add_to(fmap)
     shops = folium.FeatureGroup("合伙商家 merchants")
     for m in problem.merchants:
-        folium.Marker(coarse(m.location), tooltip=f"{m.name} {m.id}: {', '.join(sorted(m.services))}",
+        label = f"{m.name} {m.id}: {', '.join(sorted(m.services))}"
+        folium.Marker(coarse(m.location), tooltip=label,
                       icon=folium.Icon(color="purple", icon="shopping-cart")).add_to(shops)
     shops.add_to(fmap)
     folium.LayerControl().add_to(fmap)

@@ -309,7 +309,8 @@ class ComponentModel:
         for o in self.occurrences:
             if not solver.boolean_value(self.covered[o]):
                 continue
-            options = tuple(i for i in self.cand.by_occurrence[o] if solver.boolean_value(self.x[i]))
+            options = tuple(i for i in self.cand.by_occurrence[o]
+                            if solver.boolean_value(self.x[i]))
             merchant = next((j for j in self.merchants_of[o]
                              if solver.boolean_value(self.use_merchant[o, j])), None)
             plan.covered[o] = (solver.value(self.start[o]), merchant, options)

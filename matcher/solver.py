@@ -159,10 +159,7 @@ def _assignments(cand: Candidates, plan: Plan) -> list[Assignment]:
         occ = problem.occurrences[o]
         for i in options:
             opt = cand.options[i]
-            if merchant is None:
-                walk = opt.walks[0]
-            else:
-                walk = opt.walks[opt.merchants.index(merchant)]
+            walk = opt.walks[0] if merchant is None else opt.walks[opt.merchants.index(merchant)]
             out.append(Assignment(
                 need_id=occ.need.id, day=occ.day, date=occ.date, start=start,
                 end=start + occ.need.duration_min,

@@ -6,6 +6,7 @@ own walking-time oracle, so a solver bug in travel, circles or timelines shows u
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
@@ -101,7 +102,7 @@ def validate(problem: Problem, assignments: Sequence[Assignment], walk: Walk,
             minutes[a.volunteer_id] += a.end - a.start
     for (vid, day), rows in per_day.items():
         rows.sort(key=lambda r: r.start)
-        for first, second in zip(rows, rows[1:], strict=False):
+        for first, second in itertools.pairwise(rows):
             place = needs[first.need_id].location
             target = needs[second.need_id].location
             if second.merchant_id is not None and second.merchant_id in merchants:

@@ -71,10 +71,10 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 def test_empty_and_missing_files(tmp_path: Path) -> None:
     (tmp_path / "volunteers.csv").write_text("")
-    with pytest.raises(InputError, match="volunteers.csv: is empty"):
+    with pytest.raises(InputError, match=r"volunteers\.csv: is empty"):
         read_community(tmp_path, WEEK)
     (tmp_path / "volunteers.csv").write_text(VOL_HEADER)
-    with pytest.raises(InputError, match="needs.csv: is missing"):
+    with pytest.raises(InputError, match=r"needs\.csv: is missing"):
         read_community(tmp_path, WEEK)
 
 
@@ -96,7 +96,7 @@ def test_gbk_excel_export_is_read_with_a_note(tmp_path: Path) -> None:
 def test_undecodable_file(tmp_path: Path) -> None:
     community(tmp_path)
     (tmp_path / "needs.csv").write_bytes(b"\xff\xfe\x00\x81\x30\xff" * 5)
-    with pytest.raises(InputError, match="needs.csv: is neither UTF-8 nor GBK"):
+    with pytest.raises(InputError, match=r"needs\.csv: is neither UTF-8 nor GBK"):
         read_community(tmp_path, WEEK)
 
 

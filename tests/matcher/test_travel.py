@@ -103,10 +103,11 @@ def test_bad_network_files(tmp_path: Path) -> None:
         WalkingNetwork.from_file(bad)
     other = tmp_path / "streets.shp"
     other.write_text("x")
-    with pytest.raises(NetworkError, match="use an .osm"):
+    with pytest.raises(NetworkError, match=r"use an \.osm"):
         WalkingNetwork.from_file(other)
 
 
 def test_offset_helper_is_metric() -> None:
     p = offset(1000, 0)
-    assert geodesic((CENTRE.lat, CENTRE.lon), (p.lat, p.lon)).meters == pytest.approx(1000, rel=0.01)
+    metres = geodesic((CENTRE.lat, CENTRE.lon), (p.lat, p.lon)).meters
+    assert metres == pytest.approx(1000, rel=0.01)
