@@ -25,7 +25,7 @@ class Day(StrEnum):
     SUN = "sun"
 
     @property
-    def index(self) -> int:
+    def number(self) -> int:
         """0 for Monday ... 6 for Sunday (ISO weekday - 1)."""
         return list(Day).index(self)
 
@@ -219,7 +219,7 @@ class Week:
 
     def date_of(self, day: Day) -> dt.date:
         """The calendar date of ``day`` in this week."""
-        return self.monday + dt.timedelta(days=day.index)
+        return self.monday + dt.timedelta(days=day.number)
 
     def __str__(self) -> str:
         return f"{self.year}-W{self.week:02d}"
@@ -277,7 +277,7 @@ class Problem:
         return [
             Occurrence(need, day, self.week.date_of(day))
             for need in self.needs
-            for day in sorted(set(need.days), key=lambda d: d.index)
+            for day in sorted(set(need.days), key=lambda d: d.number)
         ]
 
     @cached_property

@@ -188,7 +188,7 @@ def generate_community(n_volunteers: int, n_needs: int, n_merchants: int, *,
         t = rng.choices(NEED_TYPES, weights)[0]
         n_days = rng.randint(*t.days)
         pool = WEEKDAYS if t.service in ("school_pickup", "meal_delivery") else list(Day)
-        days = tuple(sorted(rng.sample(pool, min(n_days, len(pool))), key=lambda d: d.index))
+        days = tuple(sorted(rng.sample(pool, min(n_days, len(pool))), key=lambda d: d.number))
         priority = rng.choices(list(Priority), t.priorities)[0]
         who = (f"{rng.choice(SURNAMES)}{rng.choice(ELDER)}" if t.kind is NeedKind.ELDERLY
                else f"{rng.choice(SURNAMES)}家" if t.kind is NeedKind.CHARITY

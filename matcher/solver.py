@@ -76,7 +76,7 @@ def components(cand: Candidates) -> list[_Component]:
             union(opt.occurrence, n_occ + opt.volunteer)
     for (o, j) in cand.merchant_starts:
         if o in keep:
-            union(o, n_occ + n_vol + 7 * j + problem.occurrences[o].day.index)
+            union(o, n_occ + n_vol + 7 * j + problem.occurrences[o].day.number)
     groups: dict[int, _Component] = {}
     for o in coverable:
         groups.setdefault(find(o), _Component([], [])).occurrences.append(o)

@@ -272,7 +272,7 @@ def merge_availability(windows: list[Availability]) -> tuple[Availability, ...]:
     across 12:00. Coordinators write split windows when they copy rows, not to forbid that.
     """
     merged: list[Availability] = []
-    for a in sorted(windows, key=lambda a: (a.day.index, a.window.start)):
+    for a in sorted(windows, key=lambda a: (a.day.number, a.window.start)):
         last = merged[-1] if merged else None
         if last and last.day == a.day and a.window.start <= last.window.end:
             end = max(last.window.end, a.window.end)
