@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,8 +34,6 @@ DEMO_WEEK = "2026-W48"
 
 def data_dir() -> Path:
     """The embedded sample data: ``LINLI_DATA_DIR`` or the repository's ``data/``."""
-    import os
-
     return Path(os.environ.get("LINLI_DATA_DIR", REPO_DATA))
 
 
@@ -82,8 +81,8 @@ def _print_schedule(problem: Problem, schedule: Schedule, out: Path) -> None:
                   "calendars/*.ics, map.html")
 
 
-def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: float,
-         coords: CoordSystem, workers: int) -> None:
+def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: float | None,
+         coords: CoordSystem, workers: int | None) -> None:
     from matcher.outputs import write_schedule
     from matcher.solver import solve
     from matcher.travel import TravelTimes, WalkingNetwork
@@ -91,7 +90,9 @@ def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: f
     settings = Settings()
     try:
         iso_week = Week.parse(week)
-        params = SolveParams(time_limit_s=time_limit, workers=workers)
+        params = SolveParams(
+            time_limit_s=settings.time_limit_s if time_limit is None else time_limit,
+            workers=settings.workers if workers is None else workers)
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     try:
@@ -119,7 +120,7 @@ def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: f
                          progress=lambda msg: status.update(
                              f"{msg} ({time.monotonic() - began:.0f} s)"))
     with step("writing outputs"):
-        write_schedule(problem, schedule, out)
+        write_schedule(problem, schedule, out, settings=settings)
     _print_schedule(problem, schedule, out)
 
 
@@ -130,11 +131,13 @@ def solve(
     out: Annotated[Path, typer.Option(help="folder for the schedule files")],
     network: Annotated[Path | None, typer.Option(
         help=".osm, .osm.pbf or osmnx .graphml; without it geodesic x 1.3")] = None,
-    time_limit: Annotated[float, typer.Option(help="solver time limit, seconds")] = 60.0,
+    time_limit: Annotated[float | None, typer.Option(
+        help="solver time limit, seconds [default: LINLI_TIME_LIMIT_S or 60]")] = None,
     coords: Annotated[CoordSystem, typer.Option(
         help="coordinate system of lat/lon: wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")]
         = CoordSystem.WGS84,
-    workers: Annotated[int, typer.Option(help="solver threads, 0 = all cores")] = 0,
+    workers: Annotated[int | None, typer.Option(
+        help="solver threads, 0 = all cores [default: LINLI_WORKERS or 0]")] = None,
 ) -> None:
     """Plan one week: who goes where and when, and why the rest stays unmet."""
     _run(data, week, out, network, time_limit, coords, workers)
@@ -143,7 +146,8 @@ def solve(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="folder for the schedule files")] = Path("linli-out"),
-    time_limit: Annotated[float, typer.Option(help="solver time limit, seconds")] = 60.0,
+    time_limit: Annotated[float | None, typer.Option(
+        help="solver time limit, seconds [default: LINLI_TIME_LIMIT_S or 60]")] = None,
 ) -> None:
     """Solve the embedded sample community (real streets of western Futian, Shenzhen)."""
     base = data_dir()
@@ -152,7 +156,7 @@ def demo(
         raise _fail(f"no sample community at {sample} (set LINLI_DATA_DIR)")
     console.print("[bold]Linli demo[/bold]: a sample community on OpenStreetMap streets of "
                   "western Futian, Shenzhen (© OpenStreetMap contributors, ODbL)")
-    _run(sample, DEMO_WEEK, out, base / SAMPLE_NETWORK, time_limit, CoordSystem.WGS84, 0)
+    _run(sample, DEMO_WEEK, out, base / SAMPLE_NETWORK, time_limit, CoordSystem.WGS84, None)
 
 
 @app.command()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import folium
 
 from matcher.domain import Location, Priority, Problem, Schedule
+from matcher.settings import Settings
 
 COLOURS = {Priority.RED: "#d62728", Priority.YELLOW: "#e6a800", Priority.BLUE: "#1f77b4"}
 ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
@@ -17,8 +18,9 @@ def coarse(location: Location, digits: int = 3) -> tuple[float, float]:
     return round(location.lat, digits), round(location.lon, digits)
 
 
-def schedule_map(problem: Problem, schedule: Schedule, circle_m: float = 865.0) -> folium.Map:
+def schedule_map(problem: Problem, schedule: Schedule, settings: Settings) -> folium.Map:
     """The week on a map; circles are drawn as the straight-line 15-minute radius."""
+    circle_m = settings.circle_straight_m
     points = [n.location for n in problem.needs] + [v.location for v in problem.volunteers]
     lat = sum(p.lat for p in points) / max(len(points), 1)
     lon = sum(p.lon for p in points) / max(len(points), 1)
@@ -28,7 +30,7 @@ def schedule_map(problem: Problem, schedule: Schedule, circle_m: float = 865.0) 
     unmet = {(u.need_id, u.day): u for u in schedule.unmet}
     needs_layer = folium.FeatureGroup("需求 needs")
     for need in problem.needs:
-        days = [d for d in need.days]
+        days = list(need.days)
         done = sum(1 for d in days if (need.id, d) in covered)
         reasons = sorted({unmet[(need.id, d)].reason.value for d in days if (need.id, d) in unmet})
         text = (f"{need.id} {need.service} ({need.priority.value})<br>"

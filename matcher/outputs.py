@@ -17,6 +17,7 @@ import pandas as pd
 from icalendar import Calendar, Event
 
 from matcher.domain import Problem, Schedule, format_hhmm
+from matcher.settings import Settings
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -80,7 +81,8 @@ def volunteer_calendar(problem: Problem, schedule: Schedule, volunteer_id: str) 
 
 
 def write_schedule(problem: Problem, schedule: Schedule, out: Path, *,
-                   calendars: bool = True, map_html: bool = True) -> list[Path]:
+                   settings: Settings | None = None, calendars: bool = True,
+                   map_html: bool = True) -> list[Path]:
     """Write every output file into ``out`` atomically; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".linli-") as tmp_name:
@@ -97,7 +99,7 @@ def write_schedule(problem: Problem, schedule: Schedule, out: Path, *,
         if map_html:
             from matcher.mapview import schedule_map  # folium is only needed for the map
 
-            schedule_map(problem, schedule).save(str(tmp / "map.html"))
+            schedule_map(problem, schedule, settings or Settings()).save(str(tmp / "map.html"))
         written = []
         for item in sorted(tmp.iterdir()):
             target = out / item.name

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     workers: int = Field(0, ge=0, description="CP-SAT workers; 0 = one per core")
 
 
+    @property
+    def circle_straight_m(self) -> float:
+        """The circle as a straight-line radius (metres) without a network: ~865 m."""
+        return self.circle_min * self.walk_speed_m_per_min / self.detour_factor
+
+
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings (cached; tests build their own ``Settings``)."""

@@ -94,13 +94,12 @@ def _solver(params: SolveParams, seconds: float) -> cp_model.CpSolver:
     return solver
 
 
-def _solve_component(cand: Candidates, comp: _Component, hint: Plan | None, params: SolveParams,
+def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: SolveParams,
                      deadline: float) -> tuple[Plan, dict[str, float]]:
     """Lexicographic stages on one component; returns its plan and model statistics."""
     model = ComponentModel(cand, comp.occurrences, comp.options, params)
     stats: dict[str, float] = dict(model.stats)
-    plan = greedy_plan(cand, comp.occurrences) if hint is None else \
-        Plan({o: hint.covered[o] for o in comp.occurrences if o in hint.covered})
+    plan = Plan({o: hint.covered[o] for o in comp.occurrences if o in hint.covered})
     stages: list[tuple[Priority | None, cp_model.LinearExpr | None]] = [
         (p, model.coverage(p)) for p in Priority
     ]

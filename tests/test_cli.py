@@ -12,7 +12,7 @@ from matcher.cli import app
 from matcher.domain import Assignment, Day, Week, parse_hhmm
 from matcher.spreadsheets import read_community
 from tests.conftest import NETWORK
-from tests.validator import validate
+from tests.validator import network_walk, validate
 
 runner = CliRunner()
 
@@ -38,19 +38,7 @@ def test_generate_then_solve_on_real_streets(tmp_path: Path, futian) -> None:
     problem = read_community(data, Week.parse("2026-W49")).problem
     assignments = read_assignments(out)
     # The walking oracle: the shipped network, independent Dijkstra per pair (networkx).
-    import networkx as nx
-
-    nodes = {}
-
-    def walk(a, b) -> float:
-        for p in (a, b):
-            if p not in nodes:
-                idx, acc = futian.snap([p])
-                nodes[p] = (futian.nodes[int(idx[0])], float(acc[0]))
-        (na, aa), (nb, ab) = nodes[a], nodes[b]
-        return (aa + nx.shortest_path_length(futian.graph, na, nb, weight="length") + ab) / 75
-
-    assert validate(problem, assignments, walk) == []
+    assert validate(problem, assignments, network_walk(futian)) == []
     assert summary["covered"] == len({(a.need_id, a.day) for a in assignments})
     unmet = pd.read_csv(out / "unmet.csv")
     assert len(unmet) + summary["covered"] == summary["occurrences"]

@@ -10,9 +10,11 @@ import itertools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
+import networkx as nx
 from geopy.distance import geodesic
 
 from matcher.domain import Assignment, Location, Problem
+from matcher.travel import WalkingNetwork
 
 Walk = Callable[[Location, Location], float]
 TOL = 1e-6
@@ -23,6 +25,25 @@ def geodesic_walk(speed_m_per_min: float = 75.0, factor: float = 1.3) -> Walk:
 
     def walk(a: Location, b: Location) -> float:
         return float(geodesic((a.lat, a.lon), (b.lat, b.lon)).meters) * factor / speed_m_per_min
+
+    return walk
+
+
+def network_walk(network: WalkingNetwork, speed_m_per_min: float = 75.0) -> Walk:
+    """Walking minutes on the street graph by networkx Dijkstra (not the solver's csgraph),
+    plus each place's straight walk to its nearest street node."""
+    snapped: dict[Location, tuple[object, float]] = {}
+
+    def snap(p: Location) -> tuple[object, float]:
+        if p not in snapped:
+            idx, access = network.snap([p])
+            snapped[p] = (network.nodes[int(idx[0])], float(access[0]))
+        return snapped[p]
+
+    def walk(a: Location, b: Location) -> float:
+        (na, aa), (nb, ab) = snap(a), snap(b)
+        path = nx.shortest_path_length(network.graph, na, nb, weight="length")
+        return (aa + path + ab) / speed_m_per_min
 
     return walk
 

@@ -15,6 +15,7 @@ from matcher.errors import NetworkError
 from matcher.settings import Settings
 from matcher.travel import TravelTimes, WalkingNetwork, is_walkable
 from tests.conftest import CENTRE, WEEK, need, offset, volunteer
+from tests.validator import network_walk
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -31,13 +32,10 @@ def test_network_times_equal_networkx_dijkstra(futian: WalkingNetwork) -> None:
     problem = Problem(WEEK, vols, needs)
     settings = Settings()
     travel = TravelTimes.build(problem, settings, futian)
-    nodes, access = futian.snap([v.location for v in vols] + [n.location for n in needs])
-    for i, v in enumerate(vols):
-        for j, n in enumerate(needs):
-            path = nx.shortest_path_length(futian.graph, futian.nodes[nodes[i]],
-                                           futian.nodes[nodes[5 + j]], weight="length")
-            metres = access[i] + path + access[5 + j]
-            expected = metres / settings.walk_speed_m_per_min
+    walk = network_walk(futian)
+    for v in vols:
+        for n in needs:
+            expected = walk(v.location, n.location)
             got = travel.between(("V", v.id), ("N", n.id))
             if expected <= 2 * settings.circle_min:
                 assert got == pytest.approx(expected, rel=1e-9)
