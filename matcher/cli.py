@@ -5,21 +5,25 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from matcher.charity import Allocation
 from matcher.coords import CoordSystem
 from matcher.domain import Location, Priority, Problem, Schedule, Week
 from matcher.errors import InputError, NetworkError
 from matcher.params import SolveParams
 from matcher.settings import Settings
-from matcher.spreadsheets import read_community, write_community
+from matcher.spreadsheets import read_charity, read_community, write_community
+
+if TYPE_CHECKING:
+    from matcher.travel import WalkingNetwork
 
 app = typer.Typer(help="Linli (邻里): weekly matching of volunteers, needs and partner merchants.",
                   no_args_is_help=True, add_completion=False)
@@ -30,6 +34,7 @@ REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLE_NETWORK = "shenzhen-futian/shenzhen_futian_walk.graphml"
 SAMPLE_CENTRE = Location(22.53407, 114.01766)  # 车公庙/香蜜湖, western Futian
 DEMO_WEEK = "2026-W48"
+COLOUR = {Priority.RED: "red", Priority.YELLOW: "yellow", Priority.BLUE: "blue"}
 
 
 def data_dir() -> Path:
@@ -55,10 +60,9 @@ def _print_schedule(problem: Problem, schedule: Schedule, out: Path) -> None:
     table = Table(title=f"Linli · week {schedule.week} · status {schedule.status.value}")
     for column in ("priority", "occurrences", "covered", "share", "bound", "proven"):
         table.add_column(column, justify="right" if column != "priority" else "left")
-    colour = {Priority.RED: "red", Priority.YELLOW: "yellow", Priority.BLUE: "blue"}
     for p, level in schedule.levels.items():
         share = f"{100 * level.covered / level.occurrences:.0f}%" if level.occurrences else "-"
-        table.add_row(f"[{colour[p]}]{p.value}[/]", str(level.occurrences), str(level.covered),
+        table.add_row(f"[{COLOUR[p]}]{p.value}[/]", str(level.occurrences), str(level.covered),
                       share, str(level.bound), "yes" if level.optimal else "no")
     console.print(table)
     volunteers = len({a.volunteer_id for a in schedule.assignments})
@@ -81,11 +85,23 @@ def _print_schedule(problem: Problem, schedule: Schedule, out: Path) -> None:
                   "calendars/*.ics, map.html")
 
 
+def _load_network(network: Path | None) -> WalkingNetwork | None:
+    from matcher.travel import WalkingNetwork
+
+    if network is None:
+        return None
+    try:
+        with step(f"loading street network {network.name}"):
+            return WalkingNetwork.from_file(network)
+    except NetworkError as exc:
+        raise _fail(str(exc)) from exc
+
+
 def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: float | None,
-         coords: CoordSystem, workers: int | None) -> None:
+         coords: CoordSystem, workers: int | None, extra_needs: Sequence[Path] = ()) -> None:
     from matcher.outputs import write_schedule
     from matcher.solver import solve
-    from matcher.travel import TravelTimes, WalkingNetwork
+    from matcher.travel import TravelTimes
 
     settings = Settings()
     try:
@@ -97,7 +113,7 @@ def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: f
         raise _fail(str(exc)) from exc
     try:
         with step(f"reading {source}"):
-            imported = read_community(source, iso_week, coords)
+            imported = read_community(source, iso_week, coords, extra_needs=extra_needs)
     except InputError as exc:
         raise _fail(str(exc)) from exc
     for note in imported.notes:
@@ -105,13 +121,7 @@ def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: f
     problem = imported.problem
     console.print(f"{len(problem.volunteers)} volunteers, {len(problem.needs)} needs "
                   f"({len(problem.occurrences)} occurrences), {len(problem.merchants)} merchants")
-    net = None
-    if network is not None:
-        try:
-            with step(f"loading street network {network.name}"):
-                net = WalkingNetwork.from_file(network)
-        except NetworkError as exc:
-            raise _fail(str(exc)) from exc
+    net = _load_network(network)
     with step("walking times"):
         travel = TravelTimes.build(problem, settings, net)
     began = time.monotonic()
@@ -138,9 +148,11 @@ def solve(
         = CoordSystem.WGS84,
     workers: Annotated[int | None, typer.Option(
         help="solver threads, 0 = all cores [default: LINLI_WORKERS or 0]")] = None,
+    add_needs: Annotated[list[Path] | None, typer.Option(
+        help="more needs.csv-format files, e.g. delivery_needs.csv from linli allocate")] = None,
 ) -> None:
     """Plan one week: who goes where and when, and why the rest stays unmet."""
-    _run(data, week, out, network, time_limit, coords, workers)
+    _run(data, week, out, network, time_limit, coords, workers, add_needs or ())
 
 
 @app.command()
@@ -159,6 +171,59 @@ def demo(
     _run(sample, DEMO_WEEK, out, base / SAMPLE_NETWORK, time_limit, CoordSystem.WGS84, None)
 
 
+def _print_allocation(allocation: Allocation, out: Path) -> None:
+    table = Table(title=f"Linli allocation · week {allocation.week} · status "
+                        f"{allocation.status.value}")
+    for column in ("priority", "requests", "requested", "allocated", "bound", "lowest fill"):
+        table.add_column(column, justify="right" if column != "priority" else "left")
+    for p, level in allocation.levels.items():
+        table.add_row(f"[{COLOUR[p]}]{p.value}[/]", str(level.requests), str(level.requested),
+                      str(level.allocated), str(level.bound), f"{level.min_fill_ratio:.0%}")
+    console.print(table)
+    summary = allocation.summary()
+    console.print(f"{summary['lines']} allocation lines, {summary['deliveries']} deliveries "
+                  f"({summary['units_delivered']} units) for the weekly schedule; "
+                  f"{summary['leftover_units']} units left in stock; "
+                  f"{allocation.solve_seconds:.1f} s ({allocation.method})")
+    console.print(f"Files in [bold]{out}[/bold]: allocations.csv, unmet_requests.csv, "
+                  "leftover.csv, delivery_needs.csv (add to a week with "
+                  "[bold]linli solve --add-needs[/bold]), summary.json")
+
+
+@app.command()
+def allocate(
+    data: Annotated[Path, typer.Option(help="folder or .xlsx with donations and requests")],
+    week: Annotated[str, typer.Option(help="ISO week; donations expired by its Monday stay")],
+    out: Annotated[Path, typer.Option(help="folder for the allocation files")],
+    network: Annotated[Path | None, typer.Option(
+        help=".osm, .osm.pbf or osmnx .graphml; without it geodesic x 1.3")] = None,
+    coords: Annotated[CoordSystem, typer.Option(
+        help="coordinate system of lat/lon: wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")]
+        = CoordSystem.WGS84,
+) -> None:
+    """Allocate donated goods to households: red first, fair inside a priority."""
+    from matcher.allocation import allocate as run_allocation
+    from matcher.outputs import write_allocation
+
+    try:
+        iso_week = Week.parse(week)
+        with step(f"reading {data}"):
+            imported = read_charity(data, iso_week, coords)
+    except (ValueError, InputError) as exc:
+        raise _fail(str(exc)) from exc
+    for note in imported.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    problem = imported.problem
+    console.print(f"{len(problem.donations)} donations, {len(problem.requests)} requests, "
+                  f"{len(problem.categories)} categories")
+    net = _load_network(network)
+    with step("allocating"):
+        allocation = run_allocation(problem, Settings(), net)
+    with step("writing outputs"):
+        write_allocation(problem, allocation, out)
+    _print_allocation(allocation, out)
+
+
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option(help="folder for the generated CSV files")],
@@ -170,18 +235,30 @@ def generate(
         = None,
     week: str = DEMO_WEEK,
     seed: int = 7,
+    requests: Annotated[int, typer.Option(help="charity requests (0: none)")] = 0,
+    donations: Annotated[int, typer.Option(help="charity donations")] = 0,
+    categories: Annotated[int, typer.Option(help="goods categories, at most 30")] = 10,
 ) -> None:
     """Generate a believable community (the sample data and the benchmarks use this)."""
-    from matcher.generate import generate_community
-    from matcher.travel import WalkingNetwork
+    from matcher.generate import generate_charity, generate_community
+    from matcher.spreadsheets import charity_frames
 
-    net = WalkingNetwork.from_file(network) if network else None
+    net = _load_network(network)
+    iso_week = Week.parse(week)
     problem = generate_community(volunteers, needs, merchants, network=net,
-                                 centre=SAMPLE_CENTRE, radius_m=radius_m,
-                                 week=Week.parse(week), seed=seed)
+                                 centre=SAMPLE_CENTRE, radius_m=radius_m, week=iso_week,
+                                 seed=seed)
     write_community(problem, out)
     console.print(f"wrote {out}: {len(problem.volunteers)} volunteers, {len(problem.needs)} needs "
                   f"({len(problem.occurrences)} occurrences), {len(problem.merchants)} merchants")
+    if requests:
+        charity = generate_charity(requests, donations, categories, network=net,
+                                   centre=SAMPLE_CENTRE, radius_m=radius_m, week=iso_week,
+                                   seed=seed)
+        for name, frame in charity_frames(charity).items():
+            frame.to_csv(out / f"{name}.csv", index=False)
+        console.print(f"wrote {len(charity.donations)} donations and {len(charity.requests)} "
+                      f"requests in {len(charity.categories)} categories")
 
 
 def main() -> None:  # pragma: no cover - console entry point

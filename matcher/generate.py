@@ -8,11 +8,13 @@ volunteers on evenings and weekends, daily meal deliveries from canteens, school
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from dataclasses import dataclass
 
 import numpy as np
 
+from matcher.charity import CharityProblem, Donation, Request
 from matcher.domain import (
     Availability,
     Day,
@@ -201,3 +203,63 @@ def generate_community(n_volunteers: int, n_needs: int, n_merchants: int, *,
             merchant_service=t.merchant_service,
         ))
     return Problem(week, volunteers, needs, merchants)
+
+
+# (category, units per request min..max, units per donation min..max, shelf life in days or None)
+CHARITY_CATEGORIES = (
+    ("rice", (1, 3), (5, 40), None), ("cooking_oil", (1, 2), (4, 20), None),
+    ("flour", (1, 2), (4, 20), None), ("noodles", (1, 4), (10, 40), 180),
+    ("eggs", (1, 2), (5, 20), 14), ("milk", (2, 6), (12, 48), 10),
+    ("milk_powder", (1, 2), (2, 10), 365), ("canteen_meal", (3, 10), (20, 80), 2),
+    ("bread", (2, 4), (10, 30), 3), ("fruit", (1, 3), (5, 25), 7),
+    ("winter_coat", (1, 2), (2, 12), None), ("quilt", (1, 1), (2, 10), None),
+    ("school_bag", (1, 1), (3, 15), None), ("stationery_set", (1, 2), (5, 30), None),
+    ("books", (2, 5), (10, 40), None), ("shoes", (1, 2), (2, 10), None),
+    ("adult_diapers", (1, 3), (5, 20), None), ("walking_aid", (1, 1), (1, 4), None),
+    ("blood_pressure_meter", (1, 1), (1, 3), None), ("face_masks", (1, 3), (10, 60), None),
+    ("soap", (1, 3), (10, 40), None), ("toothpaste", (1, 2), (10, 40), None),
+    ("towels", (1, 2), (5, 20), None), ("electric_fan", (1, 1), (1, 4), None),
+    ("rice_cooker", (1, 1), (1, 3), None), ("children_clothes", (1, 3), (5, 20), None),
+    ("toys", (1, 2), (5, 20), None), ("vegetables", (1, 3), (10, 30), 4),
+    ("pork", (1, 2), (5, 15), 3), ("mooncakes", (1, 2), (10, 40), 30),
+)
+DONORS = ("爱心企业", "社区食堂", "居民", "商会", "超市", "基金会", "学校")
+
+
+def generate_charity(n_requests: int, n_donations: int, n_categories: int, *,
+                     network: WalkingNetwork | None, centre: Location, radius_m: float,
+                     week: Week, seed: int = 7) -> CharityProblem:
+    """Random but believable donations and requests around a community.
+
+    Requests outnumber stock in about half of the categories; perishable goods carry expiry
+    dates around the week (a few already expired), others none. Pickup places are fewer than
+    donations (donors hand goods to a handful of stations), so some households are out of reach.
+    """
+    if not 1 <= n_categories <= len(CHARITY_CATEGORIES):
+        raise ValueError(f"n_categories must be 1..{len(CHARITY_CATEGORIES)}")
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    categories = CHARITY_CATEGORIES[:n_categories]
+    stations = _places(nrng, max(3, n_donations // 8), network, centre, radius_m)
+    homes = _places(nrng, n_requests, network, centre, radius_m)
+    scarcity = {c[0]: rng.choice([0.5, 0.8, 1.2, 2.0]) for c in categories}
+    requests = []
+    for i, home in enumerate(homes):
+        name, per_request, _, _ = rng.choice(categories)
+        requests.append(Request(
+            id=f"R{i + 1:05d}", beneficiary=f"{rng.choice(SURNAMES)}家", category=name,
+            quantity=rng.randint(*per_request), location=home,
+            priority=rng.choices(list(Priority), (0.15, 0.3, 0.55))[0]))
+    wanted = {c[0]: sum(r.quantity for r in requests if r.category == c[0]) for c in categories}
+    weights = [max(1.0, wanted[c[0]] * scarcity[c[0]]) for c in categories]
+    donations = []
+    for i in range(n_donations):
+        name, _, per_donation, shelf = rng.choices(categories, weights)[0]
+        expires = None
+        if shelf is not None:
+            expires = week.monday + dt.timedelta(days=rng.randint(-2, shelf + 7))
+        donations.append(Donation(
+            id=f"D{i + 1:04d}", donor=rng.choice(DONORS), category=name,
+            quantity=max(1, round(rng.randint(*per_donation) * min(scarcity[name], 1.0))),
+            location=rng.choice(stations), expires=expires))
+    return CharityProblem(week, donations, requests)

@@ -1,4 +1,5 @@
-"""Write a schedule: assignments.csv, unmet.csv, summary.json, one .ics per volunteer, a map.
+"""Write results: a schedule (assignments.csv, unmet.csv, summary.json, one .ics per volunteer, a
+map) and a charity allocation (allocations.csv, unmet_requests.csv, leftover.csv, ...).
 
 Every file is written to a temporary folder first and moved into place together, so a failed
 run never leaves a half-written schedule behind.
@@ -10,12 +11,15 @@ import datetime as dt
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 from icalendar import Calendar, Event
 
+from matcher.charity import Allocation, CharityProblem
 from matcher.domain import Problem, Schedule, format_hhmm
 from matcher.settings import Settings
 
@@ -80,17 +84,40 @@ def volunteer_calendar(problem: Problem, schedule: Schedule, volunteer_id: str) 
     return bytes(cal.to_ical())
 
 
+@contextmanager
+def atomic_folder(out: Path, written: list[Path]) -> Iterator[Path]:
+    """Yield a temporary folder inside ``out``; on success move its files into ``out``.
+
+    Nothing reaches ``out`` if the block raises, so a failed run never leaves a half-written
+    result next to an older complete one.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".linli-") as tmp_name:
+        tmp = Path(tmp_name)
+        yield tmp
+        for item in sorted(tmp.iterdir()):
+            target = out / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            item.rename(target)
+            written.append(target)
+
+
+def _write_json(path: Path, content: dict[str, object]) -> None:
+    path.write_text(json.dumps(content, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
 def write_schedule(problem: Problem, schedule: Schedule, out: Path, *,
                    settings: Settings | None = None, calendars: bool = True,
                    map_html: bool = True) -> list[Path]:
     """Write every output file into ``out`` atomically; returns the files written."""
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out, prefix=".linli-") as tmp_name:
-        tmp = Path(tmp_name)
+    written: list[Path] = []
+    with atomic_folder(out, written) as tmp:
         assignments_frame(schedule).to_csv(tmp / "assignments.csv", index=False)
         unmet_frame(schedule).to_csv(tmp / "unmet.csv", index=False)
-        (tmp / "summary.json").write_text(
-            json.dumps(schedule.summary(), ensure_ascii=False, indent=2), encoding="utf-8")
+        _write_json(tmp / "summary.json", schedule.summary())
         if calendars:
             (tmp / "calendars").mkdir()
             for vid in sorted({a.volunteer_id for a in schedule.assignments}):
@@ -100,13 +127,44 @@ def write_schedule(problem: Problem, schedule: Schedule, out: Path, *,
             from matcher.mapview import schedule_map  # folium is only needed for the map
 
             schedule_map(problem, schedule, settings or Settings()).save(str(tmp / "map.html"))
-        written = []
-        for item in sorted(tmp.iterdir()):
-            target = out / item.name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-            item.rename(target)
-            written.append(target)
+    return written
+
+
+def allocation_frames(allocation: Allocation) -> dict[str, pd.DataFrame]:
+    """allocations.csv (SCHEMA.md), unmet_requests.csv and leftover.csv as DataFrames."""
+    return {
+        "allocations": pd.DataFrame(
+            [{"donation_id": a.donation_id, "request_id": a.request_id, "quantity": a.quantity,
+              "walk_min": a.walk_min, "delivery": "yes" if a.delivery else "no"}
+             for a in allocation.lines],
+            columns=["donation_id", "request_id", "quantity", "walk_min", "delivery"]),
+        "unmet_requests": pd.DataFrame(
+            [{"request_id": s.request_id, "category": s.category, "priority": s.priority.value,
+              "requested": s.requested, "allocated": s.allocated, "reason_code": s.reason.value,
+              "reason": s.detail} for s in allocation.short],
+            columns=["request_id", "category", "priority", "requested", "allocated",
+                     "reason_code", "reason"]),
+        "leftover": pd.DataFrame(
+            [{"donation_id": left.donation_id, "category": left.category,
+              "quantity": left.quantity,
+              "expires": left.expires.isoformat() if left.expires else "",
+              "reason": "expired" if left.expired else "not_requested"}
+             for left in allocation.leftovers],
+            columns=["donation_id", "category", "quantity", "expires", "reason"]),
+    }
+
+
+def write_allocation(problem: CharityProblem, allocation: Allocation, out: Path) -> list[Path]:
+    """Write allocations.csv, unmet_requests.csv, leftover.csv, delivery_needs.csv (in the
+    needs.csv format, ready for ``linli solve --add-needs``) and summary.json, atomically."""
+    from matcher.allocation import delivery_needs
+    from matcher.spreadsheets import needs_frame
+
+    written: list[Path] = []
+    with atomic_folder(out, written) as tmp:
+        for name, frame in allocation_frames(allocation).items():
+            frame.to_csv(tmp / f"{name}.csv", index=False)
+        needs_frame(delivery_needs(problem, allocation)).to_csv(tmp / "delivery_needs.csv",
+                                                                index=False)
+        _write_json(tmp / "summary.json", allocation.summary())
     return written

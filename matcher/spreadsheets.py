@@ -7,9 +7,10 @@ reported at once with file, row, column and value; nothing is returned unless al
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TypeVar
 
 import pandas as pd
 
+from matcher.charity import CharityProblem, Donation, Request
 from matcher.coords import CoordSystem, in_china, to_wgs84
 from matcher.domain import (
     Availability,
@@ -40,6 +42,8 @@ VOLUNTEER_COLUMNS = ("volunteer_id", "name", "lat", "lon", "skills", "availabili
 NEED_COLUMNS = ("need_id", "kind", "service", "beneficiary", "lat", "lon", "days", "window",
                 "duration_min", "skills", "volunteers_needed", "priority", "merchant_service")
 MERCHANT_COLUMNS = ("merchant_id", "name", "lat", "lon", "services", "capacity_per_day", "open")
+DONATION_COLUMNS = ("donation_id", "donor", "category", "quantity", "lat", "lon", "expires")
+REQUEST_COLUMNS = ("request_id", "beneficiary", "category", "quantity", "lat", "lon", "priority")
 
 _TOKEN = re.compile(r"^[^\s;,]+$")
 
@@ -195,6 +199,22 @@ class _Row:
             self.fail(column, value, f"is not one of {allowed}")
             return default
 
+    def date(self, column: str) -> dt.date | None:
+        value = self.text(column, required=False)
+        if not value:
+            return None
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            self.fail(column, value, "is not a date YYYY-MM-DD")
+            return None
+
+    def token(self, column: str) -> str:
+        value = self.text(column).lower()
+        if value and not _TOKEN.match(value):
+            self.fail(column, value, "is not a token (use lower_snake_case)")
+        return value
+
     def window(self, column: str) -> TimeWindow | None:
         value = self.text(column)
         if not value:
@@ -317,8 +337,35 @@ def _parse_table(table: Table, id_column: str, parse: RowParser,
     return items
 
 
+Spec = tuple[str, tuple[str, ...], tuple[str, ...], str, RowParser]
+
+
+def _parse_all(tables: dict[str, Table], specs: list[Spec], issues: list[DataIssue],
+               notes: list[str], may_be_empty: set[str]) -> dict[str, list[object]]:
+    """Parse every table of ``specs`` present; raise one :class:`InputError` with all issues."""
+    parsed: dict[str, list[object]] = {name: [] for name, *_ in specs}
+    for name, required_cols, known, id_column, parse in specs:
+        table = tables.get(name)
+        if table is None:
+            continue
+        if _check_columns(table, required_cols, known, issues, notes,
+                          allow_empty=name in may_be_empty):
+            parsed[name] = _parse_table(table, id_column, parse, issues)
+    if issues:
+        raise InputError(issues)
+    return parsed
+
+
+def _require(tables: dict[str, Table], names: tuple[str, ...], source: Path) -> None:
+    issues = [DataIssue(f"{name}.csv", None, None, None, f"is missing from {source}")
+              for name in names if name not in tables]
+    if issues:
+        raise InputError(issues)
+
+
 def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSystem.WGS84,
-                   china_only: bool = True) -> ImportedCommunity:
+                   china_only: bool = True,
+                   extra_needs: Sequence[Path] = ()) -> ImportedCommunity:
     """Import a community's week from a CSV folder or ``.xlsx`` workbook.
 
     Parameters
@@ -332,6 +379,9 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
         The system of the ``lat``/``lon`` columns; converted to WGS84.
     china_only
         Refuse coordinates outside China (catches swapped or zeroed columns).
+    extra_needs
+        More ``needs.csv``-format files to add, such as ``delivery_needs.csv`` from
+        ``linli allocate``; a need id may appear only once across all of them.
 
     Raises
     ------
@@ -340,13 +390,13 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
     """
     source = Path(source)
     tables, notes = read_tables(source, ("volunteers", "needs", "merchants"))
+    _require(tables, ("volunteers", "needs"), source)
     issues: list[DataIssue] = []
-    for required in ("volunteers", "needs"):
-        if required not in tables:
-            issues.append(DataIssue(f"{required}.csv", None, None, None,
-                                    f"is missing from {source}"))
-    if issues:
-        raise InputError(issues)
+    for k, path in enumerate(extra_needs):
+        if not path.is_file():
+            raise InputError([DataIssue(str(path), None, None, None, "is not a file")])
+        tables[f"needs+{k}"] = Table(path.name, _frame_from_csv(path, notes))
+    first_seen: dict[str, tuple[str, int]] = {}
 
     def volunteer(row: _Row) -> Volunteer:
         return Volunteer(
@@ -379,6 +429,9 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
             priority=row.choice("priority", Priority, Priority.BLUE) or Priority.BLUE,
             merchant_service=merchant_service,
         )
+        where = first_seen.setdefault(built.id, (row.table, row.number))
+        if built.id and where[0] != row.table:
+            row.fail("need_id", built.id, f"is already a need ({where[0]} row {where[1]})")
         return built
 
     def merchant(row: _Row) -> Merchant | None:
@@ -391,27 +444,22 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
             open=row.window("open") or TimeWindow(0, 1),
         )
 
-    specs: list[tuple[str, tuple[str, ...], tuple[str, ...], str, RowParser]] = [
+    need_required = ("need_id", "kind", "service", "beneficiary", "lat", "lon", "days",
+                     "window", "duration_min")
+    specs: list[Spec] = [
         ("volunteers", ("volunteer_id", "name", "lat", "lon", "availability"),
          VOLUNTEER_COLUMNS, "volunteer_id", volunteer),
-        ("needs", ("need_id", "kind", "service", "beneficiary", "lat", "lon", "days", "window",
-                   "duration_min"), NEED_COLUMNS, "need_id", need),
+        ("needs", need_required, NEED_COLUMNS, "need_id", need),
+        *((f"needs+{k}", need_required, NEED_COLUMNS, "need_id", need)
+          for k in range(len(extra_needs))),
         ("merchants", ("merchant_id", "name", "lat", "lon", "services", "capacity_per_day",
                        "open"), MERCHANT_COLUMNS, "merchant_id", merchant),
     ]
-    parsed: dict[str, list[object]] = {"volunteers": [], "needs": [], "merchants": []}
-    for name, required_cols, known, id_column, parse in specs:
-        table = tables.get(name)
-        if table is None:
-            continue
-        # A community may have no partner merchants yet; it always has volunteers and needs.
-        if _check_columns(table, required_cols, known, issues, notes,
-                          allow_empty=name == "merchants"):
-            parsed[name] = _parse_table(table, id_column, parse, issues)
-    if issues:
-        raise InputError(issues)
+    # A community may have no partner merchants yet; it always has volunteers and needs.
+    parsed = _parse_all(tables, specs, issues, notes, may_be_empty={"merchants"})
     volunteers = [v for v in parsed["volunteers"] if isinstance(v, Volunteer)]
-    needs = [n for n in parsed["needs"] if isinstance(n, Need)]
+    needs = [n for name, items in parsed.items() if name.startswith("needs")
+             for n in items if isinstance(n, Need)]
     merchants = [m for m in parsed["merchants"] if isinstance(m, Merchant)]
     offered = {s for m in merchants for s in m.services}
     for n in needs:
@@ -421,8 +469,96 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
     return ImportedCommunity(Problem(week, volunteers, needs, merchants), notes)
 
 
+@dataclass
+class ImportedCharity:
+    """Validated donations and requests plus notes for the organiser."""
+
+    problem: CharityProblem
+    notes: list[str] = field(default_factory=list)
+
+
+def read_charity(source: Path | str, week: Week, coords: CoordSystem = CoordSystem.WGS84,
+                 china_only: bool = True) -> ImportedCharity:
+    """Import ``donations.csv`` and ``requests.csv`` (a folder or an ``.xlsx`` workbook).
+
+    Raises
+    ------
+    InputError
+        With every problem found, each naming file, row, column and value.
+    """
+    source = Path(source)
+    tables, notes = read_tables(source, ("donations", "requests"))
+    _require(tables, ("donations", "requests"), source)
+
+    def donation(row: _Row) -> Donation:
+        return Donation(
+            id=row.text("donation_id"), donor=row.text("donor"),
+            category=row.token("category"), quantity=row.integer("quantity", 1, 10**7),
+            location=row.location(coords, china_only), expires=row.date("expires"),
+        )
+
+    def request(row: _Row) -> Request:
+        return Request(
+            id=row.text("request_id"), beneficiary=row.text("beneficiary"),
+            category=row.token("category"), quantity=row.integer("quantity", 1, 10**7),
+            location=row.location(coords, china_only),
+            priority=row.choice("priority", Priority, Priority.BLUE) or Priority.BLUE,
+        )
+
+    specs: list[Spec] = [
+        ("donations", ("donation_id", "donor", "category", "quantity", "lat", "lon"),
+         DONATION_COLUMNS, "donation_id", donation),
+        ("requests", ("request_id", "beneficiary", "category", "quantity", "lat", "lon"),
+         REQUEST_COLUMNS, "request_id", request),
+    ]
+    # No donations this month is a real situation (every request is then reported unmet).
+    parsed = _parse_all(tables, specs, [], notes, may_be_empty={"donations"})
+    donations = [d for d in parsed["donations"] if isinstance(d, Donation)]
+    requests = [r for r in parsed["requests"] if isinstance(r, Request)]
+    expired = [d.id for d in donations if not d.usable_in(week)]
+    if expired:
+        notes.append(f"{len(expired)} donation(s) expired before {week.monday.isoformat()} and "
+                     f"will not be allocated: {', '.join(expired[:10])}"
+                     + (" ..." if len(expired) > 10 else ""))
+    return ImportedCharity(CharityProblem(week, donations, requests), notes)
+
+
+def charity_frames(problem: CharityProblem) -> dict[str, pd.DataFrame]:
+    """Donations and requests as SCHEMA.md tables (the inverse of :func:`read_charity`)."""
+    donations = pd.DataFrame(
+        [{"donation_id": d.id, "donor": d.donor, "category": d.category, "quantity": d.quantity,
+          "lat": round(d.location.lat, 6), "lon": round(d.location.lon, 6),
+          "expires": d.expires.isoformat() if d.expires else ""} for d in problem.donations],
+        columns=list(DONATION_COLUMNS),
+    )
+    requests = pd.DataFrame(
+        [{"request_id": r.id, "beneficiary": r.beneficiary, "category": r.category,
+          "quantity": r.quantity, "lat": round(r.location.lat, 6),
+          "lon": round(r.location.lon, 6), "priority": r.priority.value}
+         for r in problem.requests],
+        columns=list(REQUEST_COLUMNS),
+    )
+    return {"donations": donations, "requests": requests}
+
+
 def _join(items: frozenset[str] | tuple[object, ...]) -> str:
     return ";".join(sorted(str(i) for i in items))
+
+
+def needs_frame(needs: list[Need]) -> pd.DataFrame:
+    """Needs as the SCHEMA.md ``needs.csv`` table."""
+    return pd.DataFrame(
+        [{
+            "need_id": n.id, "kind": n.kind.value, "service": n.service,
+            "beneficiary": n.beneficiary,
+            "lat": round(n.location.lat, 6), "lon": round(n.location.lon, 6),
+            "days": ";".join(d.value for d in n.days), "window": str(n.window),
+            "duration_min": n.duration_min, "skills": _join(n.skills),
+            "volunteers_needed": n.volunteers_needed, "priority": n.priority.value,
+            "merchant_service": n.merchant_service or "",
+        } for n in needs],
+        columns=list(NEED_COLUMNS),
+    )
 
 
 def problem_frames(problem: Problem) -> dict[str, pd.DataFrame]:
@@ -437,18 +573,7 @@ def problem_frames(problem: Problem) -> dict[str, pd.DataFrame]:
         } for v in problem.volunteers],
         columns=list(VOLUNTEER_COLUMNS),
     )
-    needs = pd.DataFrame(
-        [{
-            "need_id": n.id, "kind": n.kind.value, "service": n.service,
-            "beneficiary": n.beneficiary,
-            "lat": round(n.location.lat, 6), "lon": round(n.location.lon, 6),
-            "days": ";".join(d.value for d in n.days), "window": str(n.window),
-            "duration_min": n.duration_min, "skills": _join(n.skills),
-            "volunteers_needed": n.volunteers_needed, "priority": n.priority.value,
-            "merchant_service": n.merchant_service or "",
-        } for n in problem.needs],
-        columns=list(NEED_COLUMNS),
-    )
+    needs = needs_frame(problem.needs)
     merchants = pd.DataFrame(
         [{
             "merchant_id": m.id, "name": m.name,

@@ -307,6 +307,41 @@ def _geodesic_matrix(locations: Sequence[Location], cutoff_m: float,
     return out
 
 
+def walk_minutes(origins: Sequence[Location], destinations: Sequence[Location],
+                 settings: Settings, network: WalkingNetwork | None = None,
+                 cutoff_min: float | None = None) -> np.ndarray:
+    """Walking minutes from each origin to each destination (``inf`` beyond ``cutoff_min``).
+
+    On the street network when one is given (snapped ends, access legs included), else geodesic
+    x ``detour_factor``. The cutoff defaults to one service circle.
+    """
+    speed = settings.walk_speed_m_per_min
+    cutoff_m = (settings.circle_min if cutoff_min is None else cutoff_min) * speed
+    out = np.full((len(origins), len(destinations)), np.inf)
+    if not len(origins) or not len(destinations):
+        return out
+    if network is None:
+        la1 = np.array([p.lat for p in origins])[:, None]
+        lo1 = np.array([p.lon for p in origins])[:, None]
+        la2 = np.array([p.lat for p in destinations])[None, :]
+        lo2 = np.array([p.lon for p in destinations])[None, :]
+        shape = (len(origins), len(destinations))
+        metres = geodesic_m(np.broadcast_to(la1, shape).ravel(),
+                            np.broadcast_to(lo1, shape).ravel(),
+                            np.broadcast_to(la2, shape).ravel(),
+                            np.broadcast_to(lo2, shape).ravel()).reshape(shape)
+        metres = metres * settings.detour_factor
+    else:
+        o_nodes, o_access = network.snap(origins)
+        d_nodes, d_access = network.snap(destinations)
+        unique, inverse = np.unique(o_nodes, return_inverse=True)
+        between = network.node_distances_m(unique, cutoff_m)[:, d_nodes][inverse]
+        metres = o_access[:, None] + between + d_access[None, :]
+    keep = metres <= cutoff_m
+    out[keep] = metres[keep] / speed
+    return out
+
+
 def _network_matrix(network: WalkingNetwork, locations: Sequence[Location], cutoff_m: float,
                     warn_m: float) -> tuple[np.ndarray, np.ndarray]:
     nodes, access = network.snap(locations)

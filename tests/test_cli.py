@@ -74,3 +74,53 @@ def test_demo_runs_on_the_embedded_data(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["occurrences"] > 800
     assert summary["covered_by_priority"]["red"] >= summary["stats"]["greedy_red"]
+
+
+def test_allocate_writes_valid_allocations_and_delivery_needs(tmp_path: Path) -> None:
+    from matcher.spreadsheets import read_charity
+    from tests.allocation_check import check_allocation
+    from tests.validator import geodesic_walk
+
+    data, out = tmp_path / "community", tmp_path / "alloc"
+    result = runner.invoke(app, ["generate", "--out", str(data), "--volunteers", "30",
+                                 "--needs", "20", "--merchants", "3", "--requests", "120",
+                                 "--donations", "30", "--categories", "6", "--seed", "4"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["allocate", "--data", str(data), "--week", "2026-W48",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "lowest fill" in result.output
+    problem = read_charity(data, Week.parse("2026-W48")).problem
+    frame = pd.read_csv(out / "allocations.csv", dtype={"donation_id": str, "request_id": str})
+    from matcher.charity import AllocationLine
+
+    lines = [AllocationLine(r.donation_id, r.request_id, int(r.quantity), float(r.walk_min),
+                            r.delivery == "yes") for r in frame.itertuples()]
+    assert check_allocation(problem, lines, geodesic_walk()) == []
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "optimal"
+    assert sum(summary["allocated_by_priority"].values()) == frame["quantity"].sum()
+    deliveries = pd.read_csv(out / "delivery_needs.csv")
+    assert len(deliveries) == (frame["delivery"] == "yes").sum()
+    # ... and the week takes them as needs.
+    result = runner.invoke(app, ["solve", "--data", str(data), "--week", "2026-W48", "--out",
+                                 str(tmp_path / "week"), "--time-limit", "10",
+                                 "--add-needs", str(out / "delivery_needs.csv")])
+    assert result.exit_code == 0, result.output
+
+
+def test_allocate_reports_bad_rows(tmp_path: Path) -> None:
+    (tmp_path / "donations.csv").write_text(
+        "donation_id,donor,category,quantity,lat,lon,expires\n"
+        "D1,超市,rice,-3,22.53,114.01,2026-13-01\n", encoding="utf-8")
+    (tmp_path / "requests.csv").write_text(
+        "request_id,beneficiary,category,quantity,lat,lon,priority\n"
+        "R1,王家,rice,2,22.53,114.01,purple\n", encoding="utf-8")
+    result = runner.invoke(app, ["allocate", "--data", str(tmp_path), "--week", "2026-W48",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "donations.csv row 2, quantity: '-3'" in text
+    assert "donations.csv row 2, expires: '2026-13-01' is not a date" in text
+    assert "requests.csv row 2, priority: 'purple'" in text
+    assert not (tmp_path / "out").exists()

@@ -137,3 +137,17 @@ def test_week_parsing() -> None:
         Week.parse("2026-48")
     with pytest.raises(ValueError, match="not an ISO week of 2026"):
         Week.parse("2026-W54")
+
+
+def test_extra_needs_join_the_week_and_clashing_ids_are_named(tmp_path: Path) -> None:
+    folder = community(tmp_path)
+    extra = tmp_path / "delivery_needs.csv"
+    extra.write_text(NEED_HEADER + "GD-D1-R1,charity,goods_delivery,王家,22.535,114.018,sat,"
+                     "09:00-17:00,45,,1,blue,\n", encoding="utf-8")
+    imported = read_community(folder, WEEK, extra_needs=[extra])
+    assert {n.id for n in imported.problem.needs} == {"N1", "GD-D1-R1"}
+    clash = tmp_path / "more.csv"
+    clash.write_text(NEED_HEADER + GOOD_NEED, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_community(folder, WEEK, extra_needs=[clash])
+    assert "more.csv row 2, need_id: 'N1' is already a need (needs.csv row 2)" in str(info.value)

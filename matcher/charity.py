@@ -1,0 +1,160 @@
+"""Domain types of charity allocation: donated goods, households' requests, and the allocation.
+
+Plain immutable data like :mod:`matcher.domain`; the solver is :mod:`matcher.allocation`.
+Quantities are whole units of a category (bags of rice, bottles of oil, coats).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from matcher.domain import Location, Priority, SolveStatus, Week
+
+
+@dataclass(frozen=True, slots=True)
+class Donation:
+    """Goods waiting at a pickup place (a donor, a canteen, the community centre)."""
+
+    id: str
+    donor: str
+    category: str
+    quantity: int
+    location: Location
+    expires: dt.date | None = None
+
+    def usable_in(self, week: Week) -> bool:
+        """A4: goods that expire before the week's Monday are never allocated."""
+        return self.expires is None or self.expires >= week.monday
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A household asking for units of one category."""
+
+    id: str
+    beneficiary: str
+    category: str
+    quantity: int
+    location: Location
+    priority: Priority = Priority.BLUE
+
+
+@dataclass
+class CharityProblem:
+    """Donations and requests for one allocation run (the week fixes the expiry date, A4)."""
+
+    week: Week
+    donations: list[Donation]
+    requests: list[Request]
+
+    def __post_init__(self) -> None:
+        for kind, ids in (("donation", [d.id for d in self.donations]),
+                          ("request", [r.id for r in self.requests])):
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"{kind} ids are not unique")
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted({d.category for d in self.donations} | {r.category for r in self.requests})
+
+
+class ShortReason(StrEnum):
+    """Why a request got less than it asked for."""
+
+    NO_DONATION = "no_donation_in_category"
+    EXPIRED = "donations_expired"
+    STOCK_SHORT = "stock_short"
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationLine:
+    """Units of one donation for one request (a row of ``allocations.csv``)."""
+
+    donation_id: str
+    request_id: str
+    quantity: int
+    walk_min: float
+    delivery: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ShortRequest:
+    """A request not filled completely, with the reason and what would fill it."""
+
+    request_id: str
+    category: str
+    priority: Priority
+    requested: int
+    allocated: int
+    reason: ShortReason
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Leftover:
+    """Stock not allocated: expired (A4) or more than was requested."""
+
+    donation_id: str
+    category: str
+    quantity: int
+    expires: dt.date | None
+    expired: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FillLevel:
+    """Fulfilment of one priority: units requested, allocated and the upper bound."""
+
+    priority: Priority
+    requests: int
+    requested: int
+    allocated: int
+    bound: int
+    min_fill_ratio: float
+
+
+@dataclass
+class Allocation:
+    """The result of :func:`matcher.allocation.allocate`."""
+
+    week: Week
+    lines: list[AllocationLine]
+    short: list[ShortRequest]
+    leftovers: list[Leftover]
+    levels: dict[Priority, FillLevel]
+    status: SolveStatus
+    solve_seconds: float
+    method: str
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def allocated_to(self) -> dict[str, int]:
+        """Units allocated per request id."""
+        out: dict[str, int] = {}
+        for line in self.lines:
+            out[line.request_id] = out.get(line.request_id, 0) + line.quantity
+        return out
+
+    @property
+    def deliveries(self) -> list[AllocationLine]:
+        return [line for line in self.lines if line.delivery]
+
+    def summary(self) -> dict[str, object]:
+        """The allocation's ``summary.json`` content."""
+        return {
+            "week": str(self.week),
+            "status": self.status.value,
+            "allocated_by_priority": {p.value: lv.allocated for p, lv in self.levels.items()},
+            "requested_by_priority": {p.value: lv.requested for p, lv in self.levels.items()},
+            "bound_by_priority": {p.value: lv.bound for p, lv in self.levels.items()},
+            "min_fill_ratio_by_priority": {p.value: round(lv.min_fill_ratio, 4)
+                                           for p, lv in self.levels.items()},
+            "lines": len(self.lines),
+            "deliveries": len(self.deliveries),
+            "units_delivered": sum(line.quantity for line in self.deliveries),
+            "leftover_units": sum(left.quantity for left in self.leftovers),
+            "walk_min": round(sum(line.walk_min for line in self.lines if not line.delivery), 1),
+            "travel": self.method,
+            "solve_seconds": round(self.solve_seconds, 3),
+        }
