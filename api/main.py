@@ -1,20 +1,72 @@
-"""The FastAPI application: for now a health check and a synchronous solve of an uploaded problem.
-
-The solve endpoint takes the same fields as the spreadsheets (SCHEMA.md) as JSON; persistence,
-roles and background jobs come with the service issue.
-"""
+"""The FastAPI application: ``create_app(settings)`` wires the database, the background workers,
+the error format and the routes. ``uvicorn api.main:app`` or ``linli serve`` runs it."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 import matcher
+from api import errors
+from api.db import Database
+from api.jobs import Networks, OutboxSender, Worker
+from api.migrate import upgrade
+from api.routers import auth, points, resources, schedules, tasks
+from api.settings import ApiSettings
 
-app = FastAPI(title="Linli 邻里", version=matcher.__version__,
-              description="Matching volunteers, needs and partner merchants in a community.")
+DESCRIPTION = """
+Linli (邻里) matches a community's volunteers, needs and partner merchants (社区合伙人).
+
+* **Coordinators** (社区书记, 社工) keep volunteers, needs and merchants, solve a week as a job,
+  review and publish it, and ask who could take any occurrence.
+* **Volunteers** see only their own tasks, accept, decline (re-planned at once), check in and
+  complete them, and redeem points (积分) at partner merchants.
+* **Merchants** see the orders they serve per day, their rewards and redemptions, and a monthly
+  settlement.
+
+Log in with `POST /v1/auth/token` (OAuth2 password flow) and send `Authorization: Bearer
+<token>`, or send an `X-API-Key`. Every error is `application/problem+json` (RFC 9457).
+"""
 
 
-@app.get("/health")
-def health() -> dict[str, str]:
-    """Liveness probe."""
-    return {"status": "ok", "version": matcher.__version__}
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """Build the app. The database is migrated to the current schema on start-up."""
+    settings = settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        upgrade(settings.database_url)
+        db = Database(settings.database_url)
+        app.state.db = db
+        app.state.networks = Networks(settings.network_path)
+        app.state.worker = Worker(db, settings, app.state.networks)
+        sender = OutboxSender(db, settings)
+        if settings.run_workers:
+            app.state.worker.start()
+            sender.start()
+        try:
+            yield
+        finally:
+            if settings.run_workers:
+                app.state.worker.stop()
+                sender.stop()
+            db.dispose()
+
+    app = FastAPI(title="Linli 邻里", version=matcher.__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.settings = settings
+    errors.install(app)
+    for module in (auth, resources, schedules, tasks, points):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Liveness probe."""
+        return {"status": "ok", "version": matcher.__version__}
+
+    return app
+
+
+app = create_app()

@@ -337,6 +337,41 @@ def _parse_table(table: Table, id_column: str, parse: RowParser,
     return items
 
 
+
+RESOURCE_COLUMNS = {"volunteers": VOLUNTEER_COLUMNS, "needs": NEED_COLUMNS,
+                    "merchants": MERCHANT_COLUMNS}
+_REQUIRED = {
+    "volunteers": ("volunteer_id", "name", "lat", "lon", "availability"),
+    "needs": ("need_id", "kind", "service", "beneficiary", "lat", "lon", "days", "window",
+              "duration_min"),
+    "merchants": ("merchant_id", "name", "lat", "lon", "services", "capacity_per_day", "open"),
+}
+_PARSERS: dict[str, Callable[[_Row, CoordSystem, bool], object]] = {}
+
+
+def parse_records(kind: str, records: Sequence[dict[str, object]], source: str,
+                  coords: CoordSystem = CoordSystem.WGS84,
+                  china_only: bool = True) -> list[object]:
+    """Validate rows of one resource kind given as dicts (JSON bodies, database rows) exactly as
+    the spreadsheet importer does; ``source`` names them in errors.
+
+    Raises
+    ------
+    InputError
+        With every problem found; ``row`` counts like a spreadsheet (first record = row 2).
+    """
+    columns = RESOURCE_COLUMNS[kind]
+    frame = pd.DataFrame([{c: "" if r.get(c) is None else str(r.get(c)) for c in columns}
+                          for r in records], columns=list(columns), dtype=str)
+    issues: list[DataIssue] = []
+    parse = _PARSERS[kind]
+    items = _parse_table(Table(source, frame), f"{kind[:-1]}_id",
+                         lambda row: parse(row, coords, china_only), issues)
+    if issues:
+        raise InputError(issues)
+    return items
+
+
 Spec = tuple[str, tuple[str, ...], tuple[str, ...], str, RowParser]
 
 
@@ -361,6 +396,54 @@ def _require(tables: dict[str, Table], names: tuple[str, ...], source: Path) -> 
               for name in names if name not in tables]
     if issues:
         raise InputError(issues)
+
+
+def _volunteer(row: _Row, coords: CoordSystem, china_only: bool) -> Volunteer:
+    return Volunteer(
+        id=row.text("volunteer_id"),
+        name=row.text("name"),
+        location=row.location(coords, china_only),
+        skills=row.tokens("skills"),
+        availability=row.availability("availability"),
+        max_hours_week=row.number_("max_hours_week", 0, 80, default=4.0),
+    )
+
+def _need(row: _Row, coords: CoordSystem, china_only: bool) -> Need:
+    window = row.window("window")
+    duration = row.integer("duration_min", 1, 24 * 60)
+    if window and row.ok and duration > window.minutes:
+        row.fail("duration_min", str(duration),
+                 f"is longer than the window {window} ({window.minutes} min)")
+    merchant_service = row.text("merchant_service", required=False).lower() or None
+    built = Need(
+        id=row.text("need_id"),
+        kind=row.choice("kind", NeedKind) or NeedKind.ELDERLY,
+        service=row.text("service").lower(),
+        beneficiary=row.text("beneficiary"),
+        location=row.location(coords, china_only),
+        days=row.days("days"),
+        window=window or TimeWindow(0, 1),
+        duration_min=duration,
+        skills=row.tokens("skills"),
+        volunteers_needed=row.integer("volunteers_needed", 1, 20, default=1),
+        priority=row.choice("priority", Priority, Priority.BLUE) or Priority.BLUE,
+        merchant_service=merchant_service,
+    )
+    return built
+
+def _merchant(row: _Row, coords: CoordSystem, china_only: bool) -> Merchant:
+    return Merchant(
+        id=row.text("merchant_id"),
+        name=row.text("name"),
+        location=row.location(coords, china_only),
+        services=row.tokens("services", required=True),
+        capacity_per_day=row.integer("capacity_per_day", 0, 100_000),
+        open=row.window("open") or TimeWindow(0, 1),
+    )
+
+
+
+_PARSERS.update(volunteers=_volunteer, needs=_need, merchants=_merchant)
 
 
 def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSystem.WGS84,
@@ -399,61 +482,25 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
     first_seen: dict[str, tuple[str, int]] = {}
 
     def volunteer(row: _Row) -> Volunteer:
-        return Volunteer(
-            id=row.text("volunteer_id"),
-            name=row.text("name"),
-            location=row.location(coords, china_only),
-            skills=row.tokens("skills"),
-            availability=row.availability("availability"),
-            max_hours_week=row.number_("max_hours_week", 0, 80, default=4.0),
-        )
+        return _volunteer(row, coords, china_only)
 
-    def need(row: _Row) -> Need | None:
-        window = row.window("window")
-        duration = row.integer("duration_min", 1, 24 * 60)
-        if window and row.ok and duration > window.minutes:
-            row.fail("duration_min", str(duration),
-                     f"is longer than the window {window} ({window.minutes} min)")
-        merchant_service = row.text("merchant_service", required=False).lower() or None
-        built = Need(
-            id=row.text("need_id"),
-            kind=row.choice("kind", NeedKind) or NeedKind.ELDERLY,
-            service=row.text("service").lower(),
-            beneficiary=row.text("beneficiary"),
-            location=row.location(coords, china_only),
-            days=row.days("days"),
-            window=window or TimeWindow(0, 1),
-            duration_min=duration,
-            skills=row.tokens("skills"),
-            volunteers_needed=row.integer("volunteers_needed", 1, 20, default=1),
-            priority=row.choice("priority", Priority, Priority.BLUE) or Priority.BLUE,
-            merchant_service=merchant_service,
-        )
+    def need(row: _Row) -> Need:
+        built = _need(row, coords, china_only)
         where = first_seen.setdefault(built.id, (row.table, row.number))
         if built.id and where[0] != row.table:
             row.fail("need_id", built.id, f"is already a need ({where[0]} row {where[1]})")
         return built
 
-    def merchant(row: _Row) -> Merchant | None:
-        return Merchant(
-            id=row.text("merchant_id"),
-            name=row.text("name"),
-            location=row.location(coords, china_only),
-            services=row.tokens("services", required=True),
-            capacity_per_day=row.integer("capacity_per_day", 0, 100_000),
-            open=row.window("open") or TimeWindow(0, 1),
-        )
+    def merchant(row: _Row) -> Merchant:
+        return _merchant(row, coords, china_only)
 
-    need_required = ("need_id", "kind", "service", "beneficiary", "lat", "lon", "days",
-                     "window", "duration_min")
+    need_required = _REQUIRED["needs"]
     specs: list[Spec] = [
-        ("volunteers", ("volunteer_id", "name", "lat", "lon", "availability"),
-         VOLUNTEER_COLUMNS, "volunteer_id", volunteer),
+        ("volunteers", _REQUIRED["volunteers"], VOLUNTEER_COLUMNS, "volunteer_id", volunteer),
         ("needs", need_required, NEED_COLUMNS, "need_id", need),
         *((f"needs+{k}", need_required, NEED_COLUMNS, "need_id", need)
           for k in range(len(extra_needs))),
-        ("merchants", ("merchant_id", "name", "lat", "lon", "services", "capacity_per_day",
-                       "open"), MERCHANT_COLUMNS, "merchant_id", merchant),
+        ("merchants", _REQUIRED["merchants"], MERCHANT_COLUMNS, "merchant_id", merchant),
     ]
     # A community may have no partner merchants yet; it always has volunteers and needs.
     parsed = _parse_all(tables, specs, issues, notes, may_be_empty={"merchants"})

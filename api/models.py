@@ -1,0 +1,250 @@
+"""The database tables (SQLAlchemy 2 ORM). Schema changes go through Alembic migrations.
+
+Community resources keep the SCHEMA.md columns as text, so a stored row is re-validated by the
+same parser as a spreadsheet row when a week is solved. Points live in a double-entry ledger:
+every transfer is two entries that sum to zero, and a balance is the sum of an account's entries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Metadata shared by every table (Alembic's target)."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Stamped:
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now,
+                                                    server_default=func.now())
+
+
+class User(Stamped, Base):
+    """Someone who logs in. A volunteer or merchant user is linked to that record."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    volunteer_id: Mapped[str | None] = mapped_column(
+        ForeignKey("volunteers.volunteer_id", ondelete="SET NULL"), index=True)
+    merchant_id: Mapped[str | None] = mapped_column(
+        ForeignKey("merchants.merchant_id", ondelete="SET NULL"), index=True)
+    api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    __table_args__ = (CheckConstraint(
+        "role in ('coordinator', 'organiser', 'volunteer', 'merchant')", name="ck_user_role"),)
+
+
+class VolunteerRow(Stamped, Base):
+    __tablename__ = "volunteers"
+    volunteer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    skills: Mapped[str] = mapped_column(Text, default="")
+    availability: Mapped[str] = mapped_column(Text)
+    max_hours_week: Mapped[float] = mapped_column(Float, default=4.0)
+
+
+class NeedRow(Stamped, Base):
+    __tablename__ = "needs"
+    need_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    service: Mapped[str] = mapped_column(String(64), index=True)
+    beneficiary: Mapped[str] = mapped_column(String(128))
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    address: Mapped[str] = mapped_column(String(255), default="")
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    days: Mapped[str] = mapped_column(String(64))
+    window: Mapped[str] = mapped_column(String(16))
+    duration_min: Mapped[int] = mapped_column(Integer)
+    skills: Mapped[str] = mapped_column(Text, default="")
+    volunteers_needed: Mapped[int] = mapped_column(Integer, default=1)
+    priority: Mapped[str] = mapped_column(String(8), default="blue", index=True)
+    merchant_service: Mapped[str] = mapped_column(String(64), default="")
+
+
+class MerchantRow(Stamped, Base):
+    __tablename__ = "merchants"
+    merchant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    services: Mapped[str] = mapped_column(Text)
+    capacity_per_day: Mapped[int] = mapped_column(Integer)
+    open: Mapped[str] = mapped_column(String(16))
+
+
+class ScheduleRow(Stamped, Base):
+    """A solve of one week, from queued to published (or superseded)."""
+
+    __tablename__ = "schedules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    week: Mapped[str] = mapped_column(String(10), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        # At most one published schedule per week, enforced by the database itself.
+        Index("uq_schedules_published_week", "week", unique=True,
+              postgresql_where=text("status = 'published'"),
+              sqlite_where=text("status = 'published'")),
+        CheckConstraint("status in ('queued', 'running', 'solved', 'failed', 'published', "
+                        "'superseded')", name="ck_schedule_status"),
+    )
+
+
+class TaskRow(Base):
+    """One volunteer on one occurrence of a schedule, and where the volunteer is with it."""
+
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    need_id: Mapped[str] = mapped_column(ForeignKey("needs.need_id"))
+    day: Mapped[str] = mapped_column(String(3))
+    date: Mapped[dt.date]
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    volunteer_id: Mapped[str] = mapped_column(ForeignKey("volunteers.volunteer_id"))
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.merchant_id"))
+    walk_min: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16), default="proposed")
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now,
+                                                    onupdate=_now)
+    __table_args__ = (
+        Index("ix_tasks_volunteer_date", "volunteer_id", "date"),
+        Index("ix_tasks_schedule", "schedule_id", "need_id", "day"),
+        CheckConstraint("state in ('proposed', 'offered', 'accepted', 'declined', "
+                        "'checked_in', 'completed', 'confirmed', 'cancelled')",
+                        name="ck_task_state"),
+    )
+
+
+class UnmetRow(Base):
+    __tablename__ = "unmet"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"),
+                                             index=True)
+    need_id: Mapped[str] = mapped_column(String(64))
+    day: Mapped[str] = mapped_column(String(3))
+    date: Mapped[dt.date]
+    reason_code: Mapped[str] = mapped_column(String(48))
+    reason: Mapped[str] = mapped_column(Text)
+    fix: Mapped[str] = mapped_column(Text, default="")
+
+
+class Account(Base):
+    """A ledger account: a volunteer's points, a merchant's takings, or the community's issuer."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(64))
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    __table_args__ = (
+        UniqueConstraint("kind", "owner"),
+        # The database refuses a negative volunteer balance even if the code had a bug.
+        CheckConstraint("kind = 'issuer' or balance >= 0", name="ck_account_not_negative"),
+    )
+
+
+class LedgerEntry(Stamped, Base):
+    """Half of a transfer; the two halves share ``transfer`` and sum to zero."""
+
+    __tablename__ = "ledger_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transfer: Mapped[str] = mapped_column(String(64), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    memo: Mapped[str] = mapped_column(Text, default="")
+
+
+class IdempotencyKey(Stamped, Base):
+    """A request that moved points, by its key: a retry gets the first answer back."""
+
+    __tablename__ = "idempotency_keys"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Reward(Stamped, Base):
+    __tablename__ = "rewards"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.merchant_id",
+                                                        ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    points: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(default=True)
+    __table_args__ = (CheckConstraint("points > 0", name="ck_reward_points_positive"),)
+
+
+class Redemption(Stamped, Base):
+    """Points a volunteer spends at a merchant: held at once, settled when the merchant
+    confirms, returned when it refuses."""
+
+    __tablename__ = "redemptions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    volunteer_id: Mapped[str] = mapped_column(ForeignKey("volunteers.volunteer_id"), index=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.merchant_id"), index=True)
+    reward_id: Mapped[int] = mapped_column(ForeignKey("rewards.id"))
+    points: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """Who read personal data or changed anything, when."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(128))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class OutboxEvent(Stamped, Base):
+    """A change someone must hear about, delivered to the webhook with retries."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(80), index=True)  # volunteer:V1 / merchant:M1
+    kind: Mapped[str] = mapped_column(String(48))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    last_error: Mapped[str | None] = mapped_column(Text)

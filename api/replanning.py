@@ -1,0 +1,37 @@
+"""The published week as the matcher sees it, for single-occurrence changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.community import load_problem
+from api.models import ScheduleRow, TaskRow
+from matcher.circles import ServiceCircle, build_candidates
+from matcher.domain import Assignment, Day, Week
+from matcher.replan import PinnedWeek
+from matcher.settings import Settings
+from matcher.travel import TravelTimes
+
+ACTIVE = ("proposed", "offered", "accepted", "checked_in", "completed", "confirmed")
+
+
+def active_tasks(session: Session, schedule_id: int) -> list[TaskRow]:
+    return list(session.scalars(select(TaskRow).where(TaskRow.schedule_id == schedule_id,
+                                                      TaskRow.state.in_(ACTIVE))))
+
+
+def pinned_week(session: Session, state: Any, schedule: ScheduleRow,
+                without: set[int] | None = None) -> PinnedWeek:
+    """Every active task of ``schedule`` (except ``without``) pinned on the current community."""
+    problem = load_problem(session, Week.parse(schedule.week))
+    settings = Settings()
+    travel = TravelTimes.build(problem, settings, state.networks.get())
+    cand = build_candidates(problem, travel, ServiceCircle(settings.circle_min))
+    assignments = [
+        Assignment(t.need_id, Day(t.day), t.date, t.start, t.end, t.volunteer_id, t.merchant_id,
+                   t.walk_min)
+        for t in active_tasks(session, schedule.id) if t.id not in (without or set())]
+    return PinnedWeek(cand, assignments)

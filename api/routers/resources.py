@@ -1,0 +1,291 @@
+"""Volunteers, needs (with beneficiaries) and merchants: create, read, update, delete, list with
+filters and pagination, and bulk import of the SCHEMA.md files (all-or-nothing).
+
+A JSON body is validated by the same parser as a spreadsheet row, so the API and the command line
+accept and refuse exactly the same things.
+"""
+
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Query, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.community import ROWS, audit, coarse, masked, row_record
+from api.errors import Problem
+from api.models import MerchantRow, NeedRow, User, VolunteerRow
+from api.security import CurrentUser, Role, SessionDep, Staff, require
+from matcher.errors import DataIssue, InputError
+from matcher.spreadsheets import RESOURCE_COLUMNS, parse_records, read_tables
+
+router = APIRouter(prefix="/v1", tags=["community"])
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class VolunteerIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "volunteer_id": "V0007", "name": "王芳", "lat": 22.5341, "lon": 114.0177,
+        "skills": "meal_delivery;escort_medical",
+        "availability": "mon 08:00-12:00;wed 14:00-18:00", "max_hours_week": 6}]})
+    volunteer_id: str
+    name: str
+    lat: float
+    lon: float
+    skills: str = ""
+    availability: str
+    max_hours_week: float = 4.0
+
+
+class NeedIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "need_id": "N0031", "kind": "elderly", "service": "meal_delivery",
+        "beneficiary": "张奶奶", "phone": "13800000000", "address": "香蜜湖街道 3 栋 502",
+        "lat": 22.5352, "lon": 114.0183, "days": "mon;tue;wed;thu;fri",
+        "window": "11:00-12:30", "duration_min": 30, "skills": "", "volunteers_needed": 1,
+        "priority": "yellow", "merchant_service": "meal"}]})
+    need_id: str
+    kind: Literal["elderly", "childcare", "charity"]
+    service: str
+    beneficiary: str
+    phone: str = ""
+    address: str = ""
+    lat: float
+    lon: float
+    days: str
+    window: str
+    duration_min: int
+    skills: str = ""
+    volunteers_needed: int = 1
+    priority: Literal["red", "yellow", "blue"] = "blue"
+    merchant_service: str = ""
+
+
+class MerchantIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "merchant_id": "M003", "name": "幸福食堂", "lat": 22.5338, "lon": 114.0169,
+        "services": "meal", "capacity_per_day": 30, "open": "10:00-20:00"}]})
+    merchant_id: str
+    name: str
+    lat: float
+    lon: float
+    services: str
+    capacity_per_day: int
+    open: str
+
+
+MODELS: dict[str, type[BaseModel]] = {"volunteers": VolunteerIn, "needs": NeedIn,
+                                      "merchants": MerchantIn}
+ID = {"volunteers": "volunteer_id", "needs": "need_id", "merchants": "merchant_id"}
+EXTRA = {"needs": ("phone", "address")}  # stored beside the SCHEMA columns
+
+
+def _validate(kind: str, body: BaseModel) -> dict[str, Any]:
+    record = body.model_dump()
+    parse_records(kind, [record], "body")  # raises InputError -> 422 with JSON paths
+    return record
+
+
+def need_view(row: NeedRow, user: User) -> dict[str, Any]:
+    """A need as ``user`` may see it: coordinators see all (the access is audited), others a
+    masked name and a place rounded to ~100 m."""
+    record = row_record(row, "needs") | {"phone": row.phone, "address": row.address}
+    if user.role != Role.COORDINATOR.value:
+        record.update(beneficiary=masked(row.beneficiary), phone="", address="",
+                      lat=coarse(row.lat), lon=coarse(row.lon))
+    return record
+
+
+def _get(session: Session, kind: str, ident: str) -> Any:
+    row = session.get(ROWS[kind], ident)
+    if row is None:
+        raise Problem(404, f"no {kind[:-1]} {ident!r}")
+    return row
+
+
+def _view(kind: str, row: Any, user: User) -> dict[str, Any]:
+    if kind == "needs":
+        return need_view(row, user)
+    return row_record(row, kind)
+
+
+def _add_routes(kind: str) -> None:
+    model = MODELS[kind]
+    cls = ROWS[kind]
+    singular = kind[:-1]
+    # Who may read: staff read everything; merchants are public to every logged-in user.
+    reader = Depends(require(*Role)) if kind == "merchants" else Depends(
+        require(Role.COORDINATOR, Role.ORGANISER))
+    Reader = Annotated[User, reader]  # noqa: N806 - a type alias
+
+    @router.post(f"/{kind}", status_code=201, summary=f"Create a {singular}",
+                 response_model=dict[str, Any], name=f"create_{singular}")
+    def create(body: model, session: SessionDep, user: Staff) -> dict[str, Any]:  # type: ignore[valid-type]
+        record = _validate(kind, body)
+        session.add(cls(**record))
+        try:
+            session.flush()
+        except IntegrityError as exc:
+            raise Problem(409, f"{singular} {record[ID[kind]]!r} already exists") from exc
+        audit(session, user, "create", f"{singular}:{record[ID[kind]]}")
+        session.commit()
+        return _view(kind, _get(session, kind, record[ID[kind]]), user)
+
+    @router.get(f"/{kind}/{{ident}}", summary=f"Read a {singular}",
+                response_model=dict[str, Any], name=f"read_{singular}")
+    def read(ident: str, session: SessionDep, user: Reader) -> dict[str, Any]:
+        row = _get(session, kind, ident)
+        if kind != "merchants":
+            audit(session, user, "read", f"{singular}:{ident}")
+            session.commit()
+        return _view(kind, row, user)
+
+    @router.put(f"/{kind}/{{ident}}", summary=f"Replace a {singular}",
+                response_model=dict[str, Any], name=f"update_{singular}")
+    def update(ident: str, body: model, session: SessionDep,  # type: ignore[valid-type]
+               user: CurrentUser) -> dict[str, Any]:
+        own_shop = kind == "merchants" and user.merchant_id == ident
+        if user.role != Role.COORDINATOR.value and not own_shop:
+            raise Problem(403, f"only a coordinator (or the merchant itself) may change a "
+                          f"{singular}")
+        record = _validate(kind, body)
+        if record[ID[kind]] != ident:
+            raise Problem(422, "the id in the body differs from the one in the path",
+                          errors=[{"path": ["body", ID[kind]], "message": "must equal the path"}])
+        row = _get(session, kind, ident)
+        for key, value in record.items():
+            setattr(row, key, value)
+        audit(session, user, "update", f"{singular}:{ident}")
+        session.commit()
+        return _view(kind, row, user)
+
+    @router.delete(f"/{kind}/{{ident}}", status_code=204, summary=f"Delete a {singular}",
+                   name=f"delete_{singular}")
+    def delete(ident: str, session: SessionDep, user: Staff) -> None:
+        row = _get(session, kind, ident)
+        session.delete(row)
+        try:
+            session.flush()
+        except IntegrityError as exc:
+            raise Problem(409, f"{singular} {ident!r} is used by a schedule or an account; "
+                          "remove those first") from exc
+        audit(session, user, "delete", f"{singular}:{ident}")
+        session.commit()
+
+    @router.get(f"/{kind}", summary=f"List {kind}", response_model=Page[dict[str, Any]],
+                name=f"list_{kind}")
+    def listing(session: SessionDep, user: Reader,
+                limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                offset: Annotated[int, Query(ge=0)] = 0,
+                priority: Annotated[str | None, Query(description="needs: red/yellow/blue")]
+                = None,
+                service: Annotated[str | None, Query(description="needs or merchants")] = None,
+                skill: Annotated[str | None, Query(description="volunteers with this skill")]
+                = None) -> Page[dict[str, Any]]:
+        query = select(cls)
+        if priority and kind == "needs":
+            query = query.where(NeedRow.priority == priority)
+        if service and kind == "needs":
+            query = query.where(NeedRow.service == service)
+        if service and kind == "merchants":
+            query = query.where((";" + MerchantRow.services + ";").contains(f";{service};"))
+        if skill and kind == "volunteers":
+            query = query.where((";" + VolunteerRow.skills + ";").contains(f";{skill};"))
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(query.order_by(getattr(cls, ID[kind]))
+                               .limit(limit).offset(offset)).all()
+        if kind != "merchants":
+            audit(session, user, "list", kind, f"offset {offset} limit {limit}")
+            session.commit()
+        return Page(items=[_view(kind, r, user) for r in rows], total=total, limit=limit,
+                    offset=offset)
+
+
+for _kind in ("volunteers", "needs", "merchants"):
+    _add_routes(_kind)
+
+
+class ImportResult(BaseModel):
+    created: dict[str, int] = Field(examples=[{"volunteers": 300, "needs": 400}])
+    updated: dict[str, int]
+    notes: list[str]
+
+
+@router.post("/imports", response_model=ImportResult, tags=["community"],
+             summary="Bulk import SCHEMA.md CSV files or one .xlsx (all or nothing)")
+async def import_files(files: list[UploadFile], session: SessionDep,
+                       user: Staff) -> ImportResult:
+    """Upload ``volunteers.csv``, ``needs.csv``, ``merchants.csv`` (any of them) or one workbook.
+    Rows with an existing id replace it. If any cell is bad, nothing is saved and the 422 lists
+    every problem with file, row and column."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        workbook = None
+        for upload in files:
+            name = Path(upload.filename or "").name
+            if name.lower().endswith((".xlsx", ".xlsm")):
+                workbook = folder / name
+            elif name.lower().removesuffix(".csv") not in RESOURCE_COLUMNS:
+                raise Problem(422, f"{name}: expected volunteers.csv, needs.csv, merchants.csv "
+                              "or one .xlsx workbook")
+            (folder / name).write_bytes(await upload.read())
+        tables, notes = read_tables(workbook or folder, tuple(RESOURCE_COLUMNS))
+        if not tables:
+            raise Problem(422, "no volunteers, needs or merchants table in the upload")
+        issues: list[DataIssue] = []
+        records: dict[str, list[dict[str, Any]]] = {}
+        for kind, table in tables.items():
+            frame = table.frame.rename(columns=lambda c: str(c).strip())
+            rows = [{str(k): str(v).strip() for k, v in r.items()}
+                    for r in frame.to_dict("records")]
+            try:
+                parse_records(kind, rows, table.name)
+            except InputError as exc:
+                issues.extend(exc.issues)
+            records[kind] = rows
+        if issues:
+            raise InputError(issues)
+    created: dict[str, int] = {}
+    updated: dict[str, int] = {}
+    for kind in ("merchants", "volunteers", "needs"):  # order: foreign keys
+        for record in records.get(kind, []):
+            values = {c: record.get(c, "") for c in RESOURCE_COLUMNS[kind]}
+            parsed = parse_records(kind, [values], "row")[0]
+            values = _typed(kind, values, parsed)
+            row = session.get(ROWS[kind], values[ID[kind]])
+            if row is None:
+                session.add(ROWS[kind](**values))
+                created[kind] = created.get(kind, 0) + 1
+            else:
+                for key, value in values.items():
+                    setattr(row, key, value)
+                updated[kind] = updated.get(kind, 0) + 1
+    audit(session, user, "import", ",".join(sorted(records)),
+          f"created {created} updated {updated}")
+    session.commit()  # one transaction: all rows or none
+    return ImportResult(created=created, updated=updated, notes=notes)
+
+
+def _typed(kind: str, values: dict[str, str], parsed: Any) -> dict[str, Any]:
+    """Store numbers as numbers and defaults filled in (the parser already checked them)."""
+    out: dict[str, Any] = dict(values)
+    out["lat"], out["lon"] = parsed.location.lat, parsed.location.lon
+    if kind == "volunteers":
+        out["max_hours_week"] = parsed.max_hours_week
+    elif kind == "needs":
+        out.update(duration_min=parsed.duration_min, volunteers_needed=parsed.volunteers_needed,
+                   priority=parsed.priority.value, kind=parsed.kind.value)
+    else:
+        out["capacity_per_day"] = parsed.capacity_per_day
+    return out

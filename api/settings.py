@@ -1,0 +1,27 @@
+"""Service settings (``LINLI_`` environment variables), beside the matcher's own settings."""
+
+from __future__ import annotations
+
+import secrets
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """Where the data lives, how tokens are signed, how points are earned and who is told."""
+
+    model_config = SettingsConfigDict(env_prefix="LINLI_", extra="ignore")
+
+    database_url: str = Field("sqlite:///linli.db",
+                              description="SQLAlchemy URL; postgresql+psycopg://... for servers")
+    secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32),
+                            description="signs access tokens; set it, or tokens die on restart")
+    token_minutes: int = Field(12 * 60, gt=0, description="access token lifetime")
+    points_per_minute: int = Field(1, ge=0, description="points credited per minute of service")
+    webhook_url: str | None = Field(None, description="where outbox events are POSTed")
+    webhook_attempts: int = Field(6, ge=1, description="deliveries tried before giving up")
+    solve_time_limit_s: float = Field(30.0, gt=0, description="time limit of a schedule job")
+    network_path: str | None = Field(None, description="street network for walking times")
+    run_workers: bool = Field(True, description="run schedule jobs and webhooks in-process")
+    public_url: str = Field("http://127.0.0.1:8000", description="base of calendar feed links")
