@@ -1,0 +1,133 @@
+"""API benchmark: GET /v1/me/tasks under concurrent clients; prints figures, asserts nothing.
+
+    LINLI_DATABASE_URL=postgresql+psycopg://... python benchmarks/bench_api.py \\
+        [--volunteers 20000] [--clients 100] [--seconds 60]
+
+Fills the database with a district: N volunteers, a published week with 3 tasks each (written
+directly, no solve), one login per sampled volunteer; starts uvicorn in a subprocess and has
+``--clients`` asyncio clients call ``/v1/me/tasks`` in a loop. Reports throughput, p50/p99
+latency and errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import random
+import secrets
+import subprocess
+import sys
+import time
+
+import httpx
+from sqlalchemy import delete, insert
+
+from api.db import Database
+from api.migrate import upgrade
+from api.models import NeedRow, ScheduleRow, TaskRow, User, VolunteerRow
+from api.security import create_token, hash_password
+from api.settings import ApiSettings
+from matcher.domain import Week
+
+WEEK = Week(2026, 48)
+
+
+def fill(db: Database, n: int, logins: int, settings: ApiSettings) -> list[str]:
+    with db.session() as s:
+        for table in (TaskRow, ScheduleRow, User, NeedRow, VolunteerRow):
+            s.execute(delete(table))
+        s.execute(insert(VolunteerRow), [
+            {"volunteer_id": f"V{i:05d}", "name": "志愿者", "lat": 22.53, "lon": 114.01,
+             "skills": "", "availability": "mon 08:00-20:00", "max_hours_week": 4}
+            for i in range(n)])
+        s.execute(insert(NeedRow), [
+            {"need_id": f"N{i:05d}", "kind": "elderly", "service": "home_visit",
+             "beneficiary": "张奶奶", "phone": "", "address": "", "lat": 22.53, "lon": 114.01,
+             "days": "mon;wed;fri", "window": "09:00-12:00", "duration_min": 30, "skills": "",
+             "volunteers_needed": 1, "priority": "blue", "merchant_service": ""}
+            for i in range(n)])
+        schedule = ScheduleRow(week=str(WEEK), status="published", progress="done")
+        s.add(schedule)
+        s.flush()
+        rows = []
+        for i in range(n):
+            for k, day in enumerate(("mon", "wed", "fri")):
+                rows.append({"schedule_id": schedule.id, "need_id": f"N{i:05d}", "day": day,
+                             "date": WEEK.monday + dt.timedelta(days=2 * k), "start": 600,
+                             "end": 630, "volunteer_id": f"V{i:05d}", "merchant_id": None,
+                             "walk_min": 5.0, "state": "offered"})
+        s.execute(insert(TaskRow), rows)
+        hashed = hash_password("bench-password")
+        users = [User(username=f"v{i:05d}", password_hash=hashed, role="volunteer",
+                      volunteer_id=f"V{i:05d}", calendar_token=secrets.token_hex(8))
+                 for i in random.Random(1).sample(range(n), logins)]
+        s.add_all(users)
+        s.commit()
+        return [create_token(u, settings) for u in users]
+
+
+async def load(base: str, tokens: list[str], clients: int, seconds: float
+               ) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    stop = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as http:
+        async def client(k: int) -> None:
+            nonlocal errors
+            headers = {"Authorization": f"Bearer {tokens[k % len(tokens)]}"}
+            while time.monotonic() < stop:
+                began = time.perf_counter()
+                try:
+                    response = await http.get(f"/v1/me/tasks?week={WEEK}", headers=headers)
+                except httpx.HTTPError:
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - began)
+                if response.status_code != 200 or len(response.json()) != 3:
+                    errors += 1
+        await asyncio.gather(*(client(k) for k in range(clients)))
+    return latencies, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--volunteers", type=int, default=20_000)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--port", type=int, default=8799)
+    args = parser.parse_args()
+    settings = ApiSettings(secret_key=os.environ.get("LINLI_SECRET_KEY", "bench-secret-0123456789-abcdefghijkl"))
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    began = time.monotonic()
+    tokens = fill(db, args.volunteers, min(args.clients, args.volunteers), settings)
+    db.dispose()
+    print(f"filled {args.volunteers} volunteers, {3 * args.volunteers} tasks in "
+          f"{time.monotonic() - began:.1f} s ({settings.database_url.split('@')[-1]})")
+    env = dict(os.environ, LINLI_SECRET_KEY=settings.secret_key, LINLI_RUN_WORKERS="false")
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--port",
+                               str(args.port), "--log-level", "warning"], env=env)
+    try:
+        base = f"http://127.0.0.1:{args.port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        latencies, errors = asyncio.run(load(base, tokens, args.clients, args.seconds))
+    finally:
+        server.terminate()
+        server.wait()
+    latencies.sort()
+    n = len(latencies)
+    print(f"{args.clients} clients, {args.seconds:g} s: {n} requests, {n / args.seconds:.0f} "
+          f"req/s, p50 {1000 * latencies[n // 2]:.1f} ms, p99 "
+          f"{1000 * latencies[int(n * 0.99)]:.1f} ms, errors {errors}")
+
+
+if __name__ == "__main__":
+    main()
