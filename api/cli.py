@@ -10,8 +10,7 @@ from typing import Annotated
 
 import typer
 
-from matcher.cli import DEMO_WEEK, SAMPLE_NETWORK, app, console, data_dir
-from matcher.domain import Week
+from matcher.cli import SAMPLE_NETWORK, app, console, data_dir
 
 
 @app.command()
@@ -37,7 +36,7 @@ def serve(
             settings.network_path = str(base / SAMPLE_NETWORK)
         upgrade(settings.database_url)
         db = Database(settings.database_url)
-        accounts = seed_demo(db, base / "sample", Week.parse(DEMO_WEEK))
+        accounts = seed_demo(db, base / "sample")
         db.dispose()
         console.print("[bold]Demo accounts[/bold] (password for all: "
                       f"[bold]{accounts[0][1]}[/bold]):")

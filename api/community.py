@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from api.models import AuditEntry, MerchantRow, NeedRow, OutboxEvent, User, VolunteerRow
 from matcher.domain import Merchant, Need, Problem, Volunteer, Week
-from matcher.spreadsheets import RESOURCE_COLUMNS, parse_records
+from matcher.errors import DataIssue, InputError
+from matcher.spreadsheets import RESOURCE_COLUMNS, Table, parse_records
 
 TZ = ZoneInfo("Asia/Shanghai")
 ROWS: dict[str, type[VolunteerRow] | type[NeedRow] | type[MerchantRow]] = {
@@ -34,6 +35,63 @@ def load_problem(session: Session, week: Week) -> Problem:
                    [v for v in parsed["volunteers"] if isinstance(v, Volunteer)],
                    [n for n in parsed["needs"] if isinstance(n, Need)],
                    [m for m in parsed["merchants"] if isinstance(m, Merchant)])
+
+
+def table_records(table: Table) -> list[dict[str, object]]:
+    """A spreadsheet table's rows as records, header and cells trimmed."""
+    frame = table.frame.rename(columns=lambda c: str(c).strip())
+    return [{str(k): str(v).strip() for k, v in r.items()} for r in frame.to_dict("records")]
+
+
+def save_tables(session: Session, tables: dict[str, Table]
+                ) -> tuple[dict[str, int], dict[str, int]]:
+    """Validate every row of every table, then insert or replace them by id (the caller commits:
+    all rows or none). Returns how many rows were created and updated per kind.
+
+    Raises
+    ------
+    InputError
+        With every bad cell of every table; nothing is written then.
+    """
+    issues: list[DataIssue] = []
+    valid: dict[str, list[tuple[dict[str, object], Any]]] = {}
+    for kind, table in tables.items():
+        records = table_records(table)
+        try:
+            valid[kind] = list(zip(records, parse_records(kind, records, table.name),
+                                   strict=True))
+        except InputError as exc:
+            issues.extend(exc.issues)
+    if issues:
+        raise InputError(issues)
+    created: dict[str, int] = {}
+    updated: dict[str, int] = {}
+    for kind in ("merchants", "volunteers", "needs"):  # order: foreign keys
+        for record, item in valid.get(kind, []):
+            values = _typed(kind, {c: record.get(c, "") for c in RESOURCE_COLUMNS[kind]}, item)
+            row = session.get(ROWS[kind], values[f"{kind[:-1]}_id"])
+            if row is None:
+                session.add(ROWS[kind](**values))
+                created[kind] = created.get(kind, 0) + 1
+            else:
+                for key, value in values.items():
+                    setattr(row, key, value)
+                updated[kind] = updated.get(kind, 0) + 1
+    return created, updated
+
+
+def _typed(kind: str, values: dict[str, object], parsed: Any) -> dict[str, object]:
+    """Store numbers as numbers and defaults filled in (the parser already checked them)."""
+    out = dict(values)
+    out["lat"], out["lon"] = parsed.location.lat, parsed.location.lon
+    if kind == "volunteers":
+        out["max_hours_week"] = parsed.max_hours_week
+    elif kind == "needs":
+        out.update(duration_min=parsed.duration_min, volunteers_needed=parsed.volunteers_needed,
+                   priority=parsed.priority.value, kind=parsed.kind.value)
+    else:
+        out["capacity_per_day"] = parsed.capacity_per_day
+    return out
 
 
 def coarse(value: float) -> float:

@@ -45,7 +45,7 @@ def problem_response(status: int, detail: str, instance: str,
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def input_error_items(exc: InputError, path_prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def input_error_items(exc: InputError) -> list[dict[str, Any]]:
     """Each :class:`DataIssue` as a problem ``errors`` item."""
     items = []
     for issue in exc.issues:
@@ -53,7 +53,7 @@ def input_error_items(exc: InputError, path_prefix: tuple[str, ...] = ()) -> lis
                                 "value": issue.value, "message": issue.message,
                                 "detail": str(issue)}
         if issue.file == "body" and issue.column:  # a JSON body: the path of the field
-            item["path"] = ["body", *path_prefix, issue.column]
+            item["path"] = ["body", issue.column]
         items.append(item)
     return items
 

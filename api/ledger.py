@@ -33,11 +33,6 @@ def account(session: Session, kind: str, owner: str) -> Account:
     return found
 
 
-def balance(session: Session, kind: str, owner: str) -> int:
-    found = session.scalars(select(Account).filter_by(kind=kind, owner=owner)).one_or_none()
-    return found.balance if found else 0
-
-
 def transfer(session: Session, source: tuple[str, str], target: tuple[str, str], amount: int,
              memo: str) -> str:
     """Move ``amount`` points; raises 409 when the source would go negative. Returns the

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from api.community import load_problem
-from api.models import ScheduleRow, TaskRow
+from api.models import NeedRow, ScheduleRow, TaskRow
 from matcher.circles import ServiceCircle, build_candidates
 from matcher.domain import Assignment, Day, Week
 from matcher.replan import PinnedWeek
 from matcher.settings import Settings
 from matcher.travel import TravelTimes
 
-ACTIVE = ("proposed", "offered", "accepted", "checked_in", "completed", "confirmed")
+UPCOMING = ("offered", "accepted", "checked_in")  # published, not yet done
+STANDING = (*UPCOMING, "completed", "confirmed")  # published and not declined or cancelled
+ACTIVE = ("proposed", *STANDING)  # holds a volunteer's time in its schedule
+
+
+def published_tasks(*where: ColumnElement[bool]) -> Select[tuple[TaskRow, NeedRow]]:
+    """Tasks of published schedules with their needs, filtered by ``where``."""
+    return (select(TaskRow, NeedRow).join(NeedRow, NeedRow.need_id == TaskRow.need_id)
+            .join(ScheduleRow, ScheduleRow.id == TaskRow.schedule_id)
+            .where(ScheduleRow.status == "published", *where))
 
 
 def active_tasks(session: Session, schedule_id: int) -> list[TaskRow]:

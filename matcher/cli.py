@@ -36,6 +36,12 @@ SAMPLE_CENTRE = Location(22.53407, 114.01766)  # 车公庙/香蜜湖, western Fu
 DEMO_WEEK = "2026-W48"
 COLOUR = {Priority.RED: "red", Priority.YELLOW: "yellow", Priority.BLUE: "blue"}
 
+# Options shared by solve and allocate.
+NetworkOption = Annotated[Path | None, typer.Option(
+    help=".osm, .osm.pbf or osmnx .graphml; without it geodesic x 1.3")]
+CoordsOption = Annotated[CoordSystem, typer.Option(
+    help="coordinate system of lat/lon: wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")]
+
 
 def data_dir() -> Path:
     """The embedded sample data: ``LINLI_DATA_DIR`` or the repository's ``data/``."""
@@ -139,13 +145,10 @@ def solve(
     data: Annotated[Path, typer.Option(help="folder of CSVs or an .xlsx workbook")],
     week: Annotated[str, typer.Option(help="ISO week, e.g. 2026-W48")],
     out: Annotated[Path, typer.Option(help="folder for the schedule files")],
-    network: Annotated[Path | None, typer.Option(
-        help=".osm, .osm.pbf or osmnx .graphml; without it geodesic x 1.3")] = None,
+    network: NetworkOption = None,
     time_limit: Annotated[float | None, typer.Option(
         help="solver time limit, seconds [default: LINLI_TIME_LIMIT_S or 60]")] = None,
-    coords: Annotated[CoordSystem, typer.Option(
-        help="coordinate system of lat/lon: wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")]
-        = CoordSystem.WGS84,
+    coords: CoordsOption = CoordSystem.WGS84,
     workers: Annotated[int | None, typer.Option(
         help="solver threads, 0 = all cores [default: LINLI_WORKERS or 0]")] = None,
     add_needs: Annotated[list[Path] | None, typer.Option(
@@ -195,11 +198,8 @@ def allocate(
     data: Annotated[Path, typer.Option(help="folder or .xlsx with donations and requests")],
     week: Annotated[str, typer.Option(help="ISO week; donations expired by its Monday stay")],
     out: Annotated[Path, typer.Option(help="folder for the allocation files")],
-    network: Annotated[Path | None, typer.Option(
-        help=".osm, .osm.pbf or osmnx .graphml; without it geodesic x 1.3")] = None,
-    coords: Annotated[CoordSystem, typer.Option(
-        help="coordinate system of lat/lon: wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")]
-        = CoordSystem.WGS84,
+    network: NetworkOption = None,
+    coords: CoordsOption = CoordSystem.WGS84,
 ) -> None:
     """Allocate donated goods to households: red first, fair inside a priority."""
     from matcher.allocation import allocate as run_allocation

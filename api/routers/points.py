@@ -12,18 +12,17 @@ from sqlalchemy import func, select
 
 from api.community import audit, coarse, masked, notify
 from api.errors import Problem
-from api.ledger import ESCROW, account, balance, transfer
+from api.idempotency import idempotent
+from api.ledger import ESCROW, account, transfer
 from api.models import (
     LedgerEntry,
     MerchantRow,
-    NeedRow,
     Redemption,
     Reward,
-    ScheduleRow,
     TaskRow,
     User,
 )
-from api.points import idempotent
+from api.replanning import STANDING, published_tasks
 from api.security import CurrentUser, MerchantUser, Role, SessionDep, VolunteerUser
 from matcher.domain import format_hhmm
 
@@ -155,7 +154,7 @@ def _statement(session: Any, kind: str, owner: str, month: str | None) -> dict[s
         query = query.where(LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
     entries = session.scalars(query.order_by(LedgerEntry.id)).all()
     session.commit()
-    return {"account": f"{kind}:{owner}", "balance": balance(session, kind, owner),
+    return {"account": f"{kind}:{owner}", "balance": acct.balance,
             "month": month, "total_in": sum(e.amount for e in entries if e.amount > 0),
             "total_out": -sum(e.amount for e in entries if e.amount < 0),
             "entries": [{"at": e.created_at.isoformat(), "amount": e.amount, "memo": e.memo,
@@ -191,14 +190,9 @@ def settlement(merchant_id: str, session: SessionDep, user: CurrentUser,
 def merchant_orders(session: SessionDep, user: MerchantUser,
                     date: Annotated[dt.date, Query(examples=["2026-11-23"])]
                     ) -> dict[str, Any]:
-    rows = session.execute(
-        select(TaskRow, NeedRow).join(NeedRow, NeedRow.need_id == TaskRow.need_id)
-        .join(ScheduleRow, ScheduleRow.id == TaskRow.schedule_id)
-        .where(ScheduleRow.status == "published", TaskRow.merchant_id == user.merchant_id,
-               TaskRow.date == date,
-               TaskRow.state.in_(("offered", "accepted", "checked_in", "completed",
-                                  "confirmed")))
-        .order_by(TaskRow.start)).all()
+    rows = session.execute(published_tasks(
+        TaskRow.merchant_id == user.merchant_id, TaskRow.date == date,
+        TaskRow.state.in_(STANDING)).order_by(TaskRow.start)).all()
     orders: dict[tuple[str, str], dict[str, Any]] = {}
     for task, need in rows:  # one order per occurrence, however many volunteers carry it
         orders.setdefault((need.need_id, task.day), {

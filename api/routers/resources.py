@@ -16,11 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.community import ROWS, audit, coarse, masked, row_record
+from api.community import ROWS, audit, coarse, masked, row_record, save_tables
 from api.errors import Problem
 from api.models import MerchantRow, NeedRow, User, VolunteerRow
 from api.security import CurrentUser, Role, SessionDep, Staff, require
-from matcher.errors import DataIssue, InputError
 from matcher.spreadsheets import RESOURCE_COLUMNS, parse_records, read_tables
 
 router = APIRouter(prefix="/v1", tags=["community"])
@@ -243,49 +242,9 @@ async def import_files(files: list[UploadFile], session: SessionDep,
         tables, notes = read_tables(workbook or folder, tuple(RESOURCE_COLUMNS))
         if not tables:
             raise Problem(422, "no volunteers, needs or merchants table in the upload")
-        issues: list[DataIssue] = []
-        records: dict[str, list[dict[str, Any]]] = {}
-        for kind, table in tables.items():
-            frame = table.frame.rename(columns=lambda c: str(c).strip())
-            rows = [{str(k): str(v).strip() for k, v in r.items()}
-                    for r in frame.to_dict("records")]
-            try:
-                parse_records(kind, rows, table.name)
-            except InputError as exc:
-                issues.extend(exc.issues)
-            records[kind] = rows
-        if issues:
-            raise InputError(issues)
-    created: dict[str, int] = {}
-    updated: dict[str, int] = {}
-    for kind in ("merchants", "volunteers", "needs"):  # order: foreign keys
-        for record in records.get(kind, []):
-            values = {c: record.get(c, "") for c in RESOURCE_COLUMNS[kind]}
-            parsed = parse_records(kind, [values], "row")[0]
-            values = _typed(kind, values, parsed)
-            row = session.get(ROWS[kind], values[ID[kind]])
-            if row is None:
-                session.add(ROWS[kind](**values))
-                created[kind] = created.get(kind, 0) + 1
-            else:
-                for key, value in values.items():
-                    setattr(row, key, value)
-                updated[kind] = updated.get(kind, 0) + 1
-    audit(session, user, "import", ",".join(sorted(records)),
+        created, updated = save_tables(session, tables)
+    audit(session, user, "import", ",".join(sorted(tables)),
           f"created {created} updated {updated}")
     session.commit()  # one transaction: all rows or none
     return ImportResult(created=created, updated=updated, notes=notes)
 
-
-def _typed(kind: str, values: dict[str, str], parsed: Any) -> dict[str, Any]:
-    """Store numbers as numbers and defaults filled in (the parser already checked them)."""
-    out: dict[str, Any] = dict(values)
-    out["lat"], out["lon"] = parsed.location.lat, parsed.location.lon
-    if kind == "volunteers":
-        out["max_hours_week"] = parsed.max_hours_week
-    elif kind == "needs":
-        out.update(duration_min=parsed.duration_min, volunteers_needed=parsed.volunteers_needed,
-                   priority=parsed.priority.value, kind=parsed.kind.value)
-    else:
-        out["capacity_per_day"] = parsed.capacity_per_day
-    return out

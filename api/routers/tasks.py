@@ -13,15 +13,14 @@ from sqlalchemy import select
 
 from api.community import TZ, audit, coarse, masked, notify, today
 from api.errors import Problem
+from api.idempotency import idempotent
 from api.models import NeedRow, ScheduleRow, TaskRow, User
-from api.points import idempotent
-from api.replanning import pinned_week
+from api.replanning import STANDING, UPCOMING, pinned_week, published_tasks
 from api.routers.schedules import task_view
 from api.security import Coordinator, SessionDep, SettingsDep, VolunteerUser
 from matcher.domain import Day, Week, format_hhmm
 
 router = APIRouter(prefix="/v1", tags=["volunteers' tasks"])
-VISIBLE = ("offered", "accepted", "checked_in", "completed", "confirmed")
 
 
 class DeclineIn(BaseModel):
@@ -35,7 +34,7 @@ def _in_its_week(task: TaskRow) -> bool:
 
 
 def my_task_view(task: TaskRow, need: NeedRow) -> dict[str, Any]:
-    exact = _in_its_week(task) and task.state in ("offered", "accepted", "checked_in")
+    exact = _in_its_week(task) and task.state in UPCOMING
     return task_view(task) | {
         "service": need.service, "priority": need.priority,
         "beneficiary": need.beneficiary if exact else masked(need.beneficiary),
@@ -47,24 +46,15 @@ def my_task_view(task: TaskRow, need: NeedRow) -> dict[str, Any]:
     }
 
 
-def _published(session: Any, week: str) -> ScheduleRow | None:
-    found = session.scalars(select(ScheduleRow).where(ScheduleRow.week == week,
-                                                      ScheduleRow.status == "published"))
-    return found.one_or_none()  # type: ignore[no-any-return]
-
-
 @router.get("/me/tasks", summary="My tasks in a published week")
 def my_tasks(session: SessionDep, user: VolunteerUser,
              week: Annotated[str | None, Query(description="ISO week, default this week")]
              = None
              ) -> list[dict[str, Any]]:
     iso = str(Week.parse(week)) if week else str(Week.containing(today()))
-    rows = session.execute(
-        select(TaskRow, NeedRow).join(NeedRow, NeedRow.need_id == TaskRow.need_id)
-        .join(ScheduleRow, ScheduleRow.id == TaskRow.schedule_id)
-        .where(ScheduleRow.week == iso, ScheduleRow.status == "published",
-               TaskRow.volunteer_id == user.volunteer_id, TaskRow.state.in_(VISIBLE))
-        .order_by(TaskRow.date, TaskRow.start)).all()
+    rows = session.execute(published_tasks(
+        ScheduleRow.week == iso, TaskRow.volunteer_id == user.volunteer_id,
+        TaskRow.state.in_(STANDING)).order_by(TaskRow.date, TaskRow.start)).all()
     out = [my_task_view(t, n) for t, n in rows]
     if any(t["details_visible"] for t in out):
         audit(session, user, "read", f"tasks:{user.volunteer_id}", iso)
@@ -185,11 +175,8 @@ def calendar_feed(token: str, session: SessionDep) -> Response:
     user = session.scalars(select(User).filter_by(calendar_token=token)).one_or_none()
     if user is None or user.volunteer_id is None:
         raise Problem(404, "no such calendar")
-    rows = session.execute(
-        select(TaskRow, NeedRow).join(NeedRow, NeedRow.need_id == TaskRow.need_id)
-        .join(ScheduleRow, ScheduleRow.id == TaskRow.schedule_id)
-        .where(ScheduleRow.status == "published", TaskRow.volunteer_id == user.volunteer_id,
-               TaskRow.state.in_(("offered", "accepted", "checked_in")))).all()
+    rows = session.execute(published_tasks(
+        TaskRow.volunteer_id == user.volunteer_id, TaskRow.state.in_(UPCOMING))).all()
     cal = Calendar()
     cal.add("prodid", "-//Linli//tasks//ZH")
     cal.add("version", "2.0")
