@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matcher.allocation import allocate, delivery_needs, leximin_split
-from matcher.charity import CharityProblem, Donation, Request, ShortReason
+from matcher.charity import Allocation, CharityProblem, Donation, Request, ShortReason
 from matcher.domain import Priority, Problem
 from matcher.generate import generate_charity
 from matcher.outputs import write_allocation
@@ -38,8 +38,15 @@ def request(rid: str, category: str = "rice", quantity: int = 2, north: float = 
     return Request(rid, f"{rid}家", category, quantity, offset(north, east), priority)
 
 
+def checked(problem: CharityProblem) -> Allocation:
+    """Allocate, and hold the result to the independent A1-A4 checker."""
+    result = allocate(problem)
+    assert check_allocation(problem, result.lines, WALK) == []
+    return result
+
+
 def fills(problem: CharityProblem) -> dict[str, int]:
-    return defaultdict(int, allocate(problem).allocated_to())
+    return defaultdict(int, checked(problem).allocated_to())
 
 
 # --- leximin split -----------------------------------------------------------------------------
@@ -104,7 +111,7 @@ def test_expired_goods_are_never_allocated_and_are_reported() -> None:
         donation("D1", "milk", 10, expires=MONDAY - dt.timedelta(days=1)),
         donation("D2", "milk", 1, expires=MONDAY),  # expires on Monday: still usable
     ], [request("R1", "milk", 3)])
-    result = allocate(problem)
+    result = checked(problem)
     assert [(x.donation_id, x.quantity) for x in result.lines] == [("D2", 1)]
     assert {left.donation_id: left.expired for left in result.leftovers} == {"D1": True}
     assert result.short[0].reason is ShortReason.STOCK_SHORT
@@ -116,7 +123,7 @@ def test_sooner_expiring_goods_go_first() -> None:
         donation("D2", "milk", 5, expires=MONDAY + dt.timedelta(days=2)),
         donation("D3", "milk", 5),  # no expiry: last
     ], [request("R1", "milk", 7)])
-    used = {x.donation_id: x.quantity for x in allocate(problem).lines}
+    used = {x.donation_id: x.quantity for x in checked(problem).lines}
     assert used == {"D2": 5, "D1": 2}
 
 
@@ -124,7 +131,7 @@ def test_far_household_gets_a_delivery_and_a_goods_delivery_need() -> None:
     problem = CharityProblem(WEEK, [donation("D1", quantity=2)], [
         request("R1", quantity=1, north=300, priority=Priority.RED),
         request("R2", quantity=1, north=3000)])  # 3 km: beyond any 15-minute walk
-    result = allocate(problem)
+    result = checked(problem)
     by_request = {x.request_id: x for x in result.lines}
     assert not by_request["R1"].delivery and by_request["R2"].delivery
     needs = delivery_needs(problem, result)
@@ -139,7 +146,7 @@ def test_pickups_in_reach_are_preferred_to_deliveries() -> None:
                                     donation("D2", quantity=1, north=3000)],
                              [request("R1", quantity=1, north=100),
                               request("R2", quantity=1, north=3100)])
-    result = allocate(problem)
+    result = checked(problem)
     assert {(x.donation_id, x.request_id) for x in result.lines} == {("D1", "R1"), ("D2", "R2")}
     assert not result.deliveries
 
@@ -149,13 +156,13 @@ def test_reasons_for_short_requests() -> None:
         donation("D1", "milk", 2, expires=MONDAY - dt.timedelta(days=3)),
         donation("D2", "rice", 1)],
         [request("R1", "milk"), request("R2", "coats"), request("R3", "rice", 3)])
-    reasons = {s.request_id: s.reason for s in allocate(problem).short}
+    reasons = {s.request_id: s.reason for s in checked(problem).short}
     assert reasons == {"R1": ShortReason.EXPIRED, "R2": ShortReason.NO_DONATION,
                        "R3": ShortReason.STOCK_SHORT}
 
 
 def test_nothing_to_allocate() -> None:
-    result = allocate(CharityProblem(WEEK, [], []))
+    result = checked(CharityProblem(WEEK, [], []))
     assert result.lines == [] and all(lv.requested == 0 for lv in result.levels.values())
 
 
@@ -243,7 +250,7 @@ def test_allocation_on_the_street_network(futian: object) -> None:
 def test_deliveries_flow_into_the_weekly_schedule(tmp_path: Path) -> None:
     problem = CharityProblem(WEEK, [donation("D1", quantity=3, north=2500)], [
         request("R1", quantity=2, priority=Priority.RED), request("R2", quantity=1, east=200)])
-    result = allocate(problem)
+    result = checked(problem)
     write_allocation(problem, result, tmp_path / "alloc")
     community = tmp_path / "week"
     community.mkdir()
