@@ -4,37 +4,80 @@ it (privacy: beneficiaries' names and exact places only for the volunteer servin
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from api.models import AuditEntry, MerchantRow, NeedRow, OutboxEvent, User, VolunteerRow
-from matcher.domain import Merchant, Need, Problem, Volunteer, Week
+from api.models import (
+    AllocationLineRow,
+    AllocationRow,
+    AuditEntry,
+    DonationRow,
+    MerchantRow,
+    NeedRow,
+    OutboxEvent,
+    RequestRow,
+    User,
+    VolunteerRow,
+)
+from matcher.charity import CharityProblem, Donation, Request
+from matcher.domain import Location, Merchant, Need, Problem, Volunteer, Week
 from matcher.errors import DataIssue, InputError
-from matcher.spreadsheets import RESOURCE_COLUMNS, Table, parse_records
+from matcher.spreadsheets import COLUMNS, Table, parse_records
 
 TZ = ZoneInfo("Asia/Shanghai")
-ROWS: dict[str, type[VolunteerRow] | type[NeedRow] | type[MerchantRow]] = {
-    "volunteers": VolunteerRow, "needs": NeedRow, "merchants": MerchantRow}
+Row = VolunteerRow | NeedRow | MerchantRow | DonationRow | RequestRow
+ROWS: dict[str, type[Row]] = {
+    "volunteers": VolunteerRow, "needs": NeedRow, "merchants": MerchantRow,
+    "donations": DonationRow, "requests": RequestRow}
 
 
-def row_record(row: VolunteerRow | NeedRow | MerchantRow, kind: str) -> dict[str, Any]:
+def row_record(row: Row, kind: str) -> dict[str, Any]:
     """A stored row as a SCHEMA.md record (column -> value)."""
-    return {c: getattr(row, c) for c in RESOURCE_COLUMNS[kind]}
+    return {c: getattr(row, c) for c in COLUMNS[kind]}
+
+
+def _parsed(session: Session, kind: str, *where: Any) -> list[Any]:
+    rows = session.scalars(select(ROWS[kind]).where(*where)).all()
+    return parse_records(kind, [row_record(r, kind) for r in rows], f"{kind} table")
 
 
 def load_problem(session: Session, week: Week) -> Problem:
-    """The whole community for ``week``, re-validated by the spreadsheet parser."""
-    parsed: dict[str, list[Any]] = {}
-    for kind, cls in ROWS.items():
-        rows = session.scalars(select(cls)).all()
-        parsed[kind] = parse_records(kind, [row_record(r, kind) for r in rows], f"{kind} table")
+    """The whole community for ``week``, re-validated by the spreadsheet parser: standing needs
+    and the one-off needs of this week (deliveries of a published allocation)."""
+    published = select(AllocationRow.id).where(AllocationRow.status == "published")
+    parsed = {kind: _parsed(session, kind) for kind in ("volunteers", "merchants")}
+    parsed["needs"] = _parsed(
+        session, "needs",
+        or_(NeedRow.only_week.is_(None), NeedRow.only_week == str(week)),
+        or_(NeedRow.allocation_id.is_(None), NeedRow.allocation_id.in_(published)))
     return Problem(week,
                    [v for v in parsed["volunteers"] if isinstance(v, Volunteer)],
                    [n for n in parsed["needs"] if isinstance(n, Need)],
                    [m for m in parsed["merchants"] if isinstance(m, Merchant)])
+
+
+def load_charity(session: Session, week: Week) -> CharityProblem:
+    """Donations and requests for an allocation of ``week``, less what published allocations
+    of other weeks already gave out (stock gone, requests partly or wholly filled)."""
+    given = (select(AllocationLineRow.donation_id, AllocationLineRow.request_id,
+                    AllocationLineRow.quantity)
+             .join(AllocationRow, AllocationRow.id == AllocationLineRow.allocation_id)
+             .where(AllocationRow.status == "published", AllocationRow.week != str(week))
+             .subquery())
+    taken = dict(session.execute(select(given.c.donation_id, func.sum(given.c.quantity))
+                                 .group_by(given.c.donation_id)).all())
+    filled = dict(session.execute(select(given.c.request_id, func.sum(given.c.quantity))
+                                  .group_by(given.c.request_id)).all())
+    donations = [replace(d, quantity=d.quantity - taken.get(d.id, 0))
+                 for d in _parsed(session, "donations") if isinstance(d, Donation)]
+    requests = [replace(r, quantity=r.quantity - filled.get(r.id, 0))
+                for r in _parsed(session, "requests") if isinstance(r, Request)]
+    return CharityProblem(week, [d for d in donations if d.quantity > 0],
+                          [r for r in requests if r.quantity > 0])
 
 
 def table_records(table: Table) -> list[dict[str, object]]:
@@ -66,9 +109,9 @@ def save_tables(session: Session, tables: dict[str, Table]
         raise InputError(issues)
     created: dict[str, int] = {}
     updated: dict[str, int] = {}
-    for kind in ("merchants", "volunteers", "needs"):  # order: foreign keys
+    for kind in ("merchants", "volunteers", "needs", "donations", "requests"):  # foreign keys
         for record, item in valid.get(kind, []):
-            values = _typed(kind, {c: record.get(c, "") for c in RESOURCE_COLUMNS[kind]}, item)
+            values = _typed(kind, {c: record.get(c, "") for c in COLUMNS[kind]}, item)
             row = session.get(ROWS[kind], values[f"{kind[:-1]}_id"])
             if row is None:
                 session.add(ROWS[kind](**values))
@@ -89,14 +132,24 @@ def _typed(kind: str, values: dict[str, object], parsed: Any) -> dict[str, objec
     elif kind == "needs":
         out.update(duration_min=parsed.duration_min, volunteers_needed=parsed.volunteers_needed,
                    priority=parsed.priority.value, kind=parsed.kind.value)
-    else:
+    elif kind == "merchants":
         out["capacity_per_day"] = parsed.capacity_per_day
+    elif kind == "donations":
+        out.update(quantity=parsed.quantity,
+                   expires=parsed.expires.isoformat() if parsed.expires else "")
+    else:
+        out.update(quantity=parsed.quantity, priority=parsed.priority.value)
     return out
 
 
 def coarse(value: float) -> float:
     """About 100 m: enough to see the neighbourhood, not the door."""
     return round(value, 3)
+
+
+def coarse_area(location: Location) -> dict[str, float]:
+    """About 1 km (two decimals): the area a public report may name, never the building."""
+    return {"area_lat": round(location.lat, 2), "area_lon": round(location.lon, 2)}
 
 
 def masked(name: str) -> str:

@@ -1,8 +1,9 @@
-"""Work that runs outside requests: schedule solves and webhook deliveries.
+"""Work that runs outside requests: schedule solves, allocations and webhook deliveries.
 
-By default one worker thread per kind lives in the API process (``LINLI_RUN_WORKERS``); the job
-state is in the database, so a client polls ``GET /v1/schedules/{id}`` and a restart marks an
-interrupted solve as failed rather than leaving it running forever.
+By default one worker thread for jobs and one for the outbox live in the API process
+(``LINLI_RUN_WORKERS``); the job state is in the database, so a client polls
+``GET /v1/schedules/{id}`` (or ``/v1/allocations/{id}``) and a restart marks an interrupted job
+as failed rather than leaving it running forever.
 """
 
 from __future__ import annotations
@@ -11,19 +12,32 @@ import datetime as dt
 import logging
 import queue
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 from sqlalchemy import select, update
 
-from api.community import load_problem
+from api.community import coarse_area, load_charity, load_problem
 from api.db import Database
-from api.models import OutboxEvent, ScheduleRow, TaskRow, UnmetRow
+from api.models import (
+    AllocationLineRow,
+    AllocationRow,
+    NeedRow,
+    OutboxEvent,
+    ScheduleRow,
+    ShortRow,
+    TaskRow,
+    UnmetRow,
+)
 from api.settings import ApiSettings
+from matcher.allocation import allocate, delivery_needs
 from matcher.domain import Week
 from matcher.params import SolveParams
 from matcher.settings import Settings
 from matcher.solver import solve
+from matcher.spreadsheets import needs_frame
 from matcher.travel import TravelTimes, WalkingNetwork
 
 log = logging.getLogger("linli.jobs")
@@ -46,24 +60,55 @@ class Networks:
             return self._network
 
 
-def run_schedule(db: Database, settings: ApiSettings, networks: Networks,
-                 schedule_id: int) -> None:
-    """Solve one queued schedule and store its tasks, unmet occurrences and summary."""
+Job = ScheduleRow | AllocationRow
+
+
+@contextmanager
+def _job(db: Database, cls: type[Job], job_id: int) -> Iterator[tuple[Week, Callable[[str], None]]
+                                                                 | None]:
+    """Run a queued job: mark it running, hand over its week and a progress callback, then
+    mark it solved, or failed with the reason whatever went wrong. Yields None when the job is
+    not (or no longer) queued."""
     with db.session() as session:
-        row = session.get(ScheduleRow, schedule_id)
+        row = session.get(cls, job_id)
         if row is None or row.status != "queued":
+            yield None
             return
-        row.status, row.progress = "running", "reading the community"
+        row.status, row.progress = "running", "reading the data"
         session.commit()
         week = Week.parse(row.week)
 
     def progress(message: str) -> None:
         with db.session() as s:
-            s.execute(update(ScheduleRow).where(ScheduleRow.id == schedule_id)
-                      .values(progress=message))
+            s.execute(update(cls).where(cls.id == job_id).values(progress=message))
             s.commit()
 
     try:
+        yield week, progress
+    except Exception as exc:  # a failed job must say why, whatever failed
+        log.exception("%s %s failed", cls.__tablename__, job_id)
+        with db.session() as session:
+            row = session.get(cls, job_id)
+            if row is not None:
+                row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"
+                row.finished_at = dt.datetime.now(dt.UTC)
+                session.commit()
+
+
+def _finish(row: Job | None, summary: dict[str, Any]) -> None:
+    assert row is not None
+    row.summary = summary
+    row.status, row.progress = "solved", "done"
+    row.finished_at = dt.datetime.now(dt.UTC)
+
+
+def run_schedule(db: Database, settings: ApiSettings, networks: Networks,
+                 schedule_id: int) -> None:
+    """Solve one queued schedule and store its tasks, unmet occurrences and summary."""
+    with _job(db, ScheduleRow, schedule_id) as job:
+        if job is None:
+            return
+        week, progress = job
         with db.session() as session:
             problem = load_problem(session, week)
         progress("walking times")
@@ -80,52 +125,82 @@ def run_schedule(db: Database, settings: ApiSettings, networks: Networks,
                 schedule_id=schedule_id, need_id=u.need_id, day=u.day.value, date=u.date,
                 reason_code=u.reason.value, reason=u.detail, fix=u.fix)
                 for u in schedule.unmet)
-            row = session.get(ScheduleRow, schedule_id)
-            assert row is not None
-            row.summary = schedule.summary()
-            row.status, row.progress = "solved", "done"
-            row.finished_at = dt.datetime.now(dt.UTC)
+            _finish(session.get(ScheduleRow, schedule_id), schedule.summary())
             session.commit()
-    except Exception as exc:  # a failed job must say why, whatever failed
-        log.exception("schedule %s failed", schedule_id)
+
+
+def run_allocation(db: Database, settings: ApiSettings, networks: Networks,
+                   allocation_id: int) -> None:
+    """Allocate one queued run and store its lines, short requests, summary and the deliveries
+    as one-off needs of its week (which schedules see once the allocation is published)."""
+    with _job(db, AllocationRow, allocation_id) as job:
+        if job is None:
+            return
+        week, progress = job
         with db.session() as session:
-            row = session.get(ScheduleRow, schedule_id)
-            if row is not None:
-                row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"
-                row.finished_at = dt.datetime.now(dt.UTC)
-                session.commit()
+            problem = load_charity(session, week)
+        progress(f"allocating {len(problem.donations)} donations to "
+                 f"{len(problem.requests)} requests")
+        allocation = allocate(problem, Settings(), networks.get())
+        requests = {r.id: r for r in problem.requests}
+        with db.session() as session:
+            session.add_all(AllocationLineRow(
+                allocation_id=allocation_id, donation_id=line.donation_id,
+                request_id=line.request_id, category=requests[line.request_id].category,
+                priority=requests[line.request_id].priority.value, quantity=line.quantity,
+                walk_min=line.walk_min, delivery=line.delivery,
+                **coarse_area(requests[line.request_id].location))
+                for line in allocation.lines)
+            session.add_all(ShortRow(
+                allocation_id=allocation_id, request_id=s.request_id, category=s.category,
+                priority=s.priority.value, requested=s.requested, allocated=s.allocated,
+                reason_code=s.reason.value, reason=s.detail,
+                **coarse_area(requests[s.request_id].location))
+                for s in allocation.short)
+            # Ids carry the run, so two runs of one week never collide.
+            for record in needs_frame(delivery_needs(problem, allocation)).to_dict("records"):
+                record["need_id"] = f"A{allocation_id}-{record['need_id']}"
+                session.add(NeedRow(**record, only_week=str(week), allocation_id=allocation_id))
+            _finish(session.get(AllocationRow, allocation_id), allocation.summary())
+            session.commit()
+
+
+RUNNERS = {ScheduleRow: run_schedule, AllocationRow: run_allocation}
 
 
 class Worker:
-    """One background thread taking schedule ids from a queue."""
+    """One background thread running queued jobs (schedules and allocations) in order."""
 
     def __init__(self, db: Database, settings: ApiSettings, networks: Networks) -> None:
         self.db, self.settings, self.networks = db, settings, networks
-        self.queue: queue.Queue[int | None] = queue.Queue()
+        self.queue: queue.Queue[tuple[type[Job], int] | None] = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="linli-solver", daemon=True)
 
     def start(self) -> None:
-        # Solves interrupted by a restart will never finish: say so.
+        # Jobs interrupted by a restart will never finish: say so; queued ones still run.
+        queued: list[tuple[type[Job], int]] = []
         with self.db.session() as session:
-            session.execute(update(ScheduleRow).where(ScheduleRow.status == "running")
-                            .values(status="failed", error="interrupted by a restart"))
-            queued = session.scalars(select(ScheduleRow.id)
-                                     .where(ScheduleRow.status == "queued")).all()
+            for cls in RUNNERS:
+                session.execute(update(cls).where(cls.status == "running")
+                                .values(status="failed", error="interrupted by a restart"))
+                queued += [(cls, i) for i in session.scalars(
+                    select(cls.id).where(cls.status == "queued").order_by(cls.id))]
             session.commit()
         self.thread.start()
-        for schedule_id in queued:
-            self.queue.put(schedule_id)
+        for job in queued:
+            self.queue.put(job)
 
-    def submit(self, schedule_id: int) -> None:
-        self.queue.put(schedule_id)
+    def submit(self, cls: type[Job], job_id: int) -> None:
+        self.queue.put((cls, job_id))
 
     def stop(self) -> None:
         self.queue.put(None)
         self.thread.join(timeout=5)
 
     def _loop(self) -> None:
-        while (schedule_id := self.queue.get()) is not None:
-            run_schedule(self.db, self.settings, self.networks, schedule_id)
+        while (job := self.queue.get()) is not None:
+            cls, job_id = job
+            RUNNERS[cls](self.db, self.settings, self.networks, job_id)
 
 
 def deliver_outbox(db: Database, settings: ApiSettings, client: httpx.Client,

@@ -13,7 +13,7 @@ from api import errors
 from api.db import Database
 from api.jobs import Networks, OutboxSender, Worker
 from api.migrate import upgrade
-from api.routers import auth, points, resources, schedules, tasks
+from api.routers import auth, charity, points, resources, schedules, tasks
 from api.settings import ApiSettings
 
 DESCRIPTION = """
@@ -23,6 +23,8 @@ Linli (邻里) matches a community's volunteers, needs and partner merchants (�
   review and publish it, and ask who could take any occurrence.
 * **Volunteers** see only their own tasks, accept, decline (re-planned at once), check in and
   complete them, and redeem points (积分) at partner merchants.
+* **Organisers** (慈善组织) keep donations and households' requests, allocate them as a job,
+  publish (deliveries then join the week's schedule) and the public monthly report follows.
 * **Merchants** see the orders they serve per day, their rewards and redemptions, and a monthly
   settlement.
 
@@ -58,7 +60,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.settings = settings
     errors.install(app)
-    for module in (auth, resources, schedules, tasks, points):
+    for module in (auth, resources, schedules, tasks, points, charity):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"])

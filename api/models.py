@@ -87,6 +87,11 @@ class NeedRow(Stamped, Base):
     volunteers_needed: Mapped[int] = mapped_column(Integer, default=1)
     priority: Mapped[str] = mapped_column(String(8), default="blue", index=True)
     merchant_service: Mapped[str] = mapped_column(String(64), default="")
+    # A one-off need (a published allocation's delivery) belongs to this ISO week only.
+    only_week: Mapped[str | None] = mapped_column(String(10), index=True)
+    allocation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("allocations.id", ondelete="CASCADE", name="fk_needs_allocation_id"),
+        index=True)
 
 
 class MerchantRow(Stamped, Base):
@@ -161,6 +166,92 @@ class UnmetRow(Base):
     reason_code: Mapped[str] = mapped_column(String(48))
     reason: Mapped[str] = mapped_column(Text)
     fix: Mapped[str] = mapped_column(Text, default="")
+
+
+class DonationRow(Stamped, Base):
+    """Goods at a pickup place (SCHEMA.md donations.csv)."""
+
+    __tablename__ = "donations"
+    donation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    donor: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(64), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    expires: Mapped[str] = mapped_column(String(10), default="")
+
+
+class RequestRow(Stamped, Base):
+    """A household asking for goods (SCHEMA.md requests.csv)."""
+
+    __tablename__ = "requests"
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    beneficiary: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(64), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    priority: Mapped[str] = mapped_column(String(8), default="blue")
+
+
+class AllocationRow(Stamped, Base):
+    """An allocation run for one week, from queued to published (or superseded)."""
+
+    __tablename__ = "allocations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    week: Mapped[str] = mapped_column(String(10), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        Index("uq_allocations_published_week", "week", unique=True,
+              postgresql_where=text("status = 'published'"),
+              sqlite_where=text("status = 'published'")),
+        CheckConstraint("status in ('queued', 'running', 'solved', 'failed', 'published', "
+                        "'superseded')", name="ck_allocation_status"),
+    )
+
+
+class AllocationLineRow(Base):
+    """Units of one donation for one request (a row of allocations.csv). Ids are kept as text:
+    the report of a past month stays readable after a donation or request is deleted."""
+
+    __tablename__ = "allocation_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    allocation_id: Mapped[int] = mapped_column(ForeignKey("allocations.id", ondelete="CASCADE"),
+                                               index=True)
+    donation_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[int] = mapped_column(Integer)
+    walk_min: Mapped[float] = mapped_column(Float)
+    delivery: Mapped[bool] = mapped_column(default=False)
+    # Where the household is, already coarsened: the public report never needs more.
+    area_lat: Mapped[float] = mapped_column(Float)
+    area_lon: Mapped[float] = mapped_column(Float)
+
+
+class ShortRow(Base):
+    """A request an allocation could not fill completely, and why."""
+
+    __tablename__ = "allocation_short"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    allocation_id: Mapped[int] = mapped_column(ForeignKey("allocations.id", ondelete="CASCADE"),
+                                               index=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[str] = mapped_column(String(8))
+    requested: Mapped[int] = mapped_column(Integer)
+    allocated: Mapped[int] = mapped_column(Integer)
+    reason_code: Mapped[str] = mapped_column(String(48))
+    reason: Mapped[str] = mapped_column(Text)
+    area_lat: Mapped[float] = mapped_column(Float)
+    area_lon: Mapped[float] = mapped_column(Float)
 
 
 class Account(Base):

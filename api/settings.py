@@ -24,4 +24,5 @@ class ApiSettings(BaseSettings):
     solve_time_limit_s: float = Field(30.0, gt=0, description="time limit of a schedule job")
     network_path: str | None = Field(None, description="street network for walking times")
     run_workers: bool = Field(True, description="run schedule jobs and webhooks in-process")
+    community: str = Field("邻里社区", description="the community's name on public reports")
     public_url: str = Field("http://127.0.0.1:8000", description="base of calendar feed links")

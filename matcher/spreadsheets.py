@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -340,11 +341,15 @@ def _parse_table(table: Table, id_column: str, parse: RowParser,
 
 RESOURCE_COLUMNS = {"volunteers": VOLUNTEER_COLUMNS, "needs": NEED_COLUMNS,
                     "merchants": MERCHANT_COLUMNS}
+CHARITY_COLUMNS = {"donations": DONATION_COLUMNS, "requests": REQUEST_COLUMNS}
+COLUMNS = RESOURCE_COLUMNS | CHARITY_COLUMNS
 _REQUIRED = {
     "volunteers": ("volunteer_id", "name", "lat", "lon", "availability"),
     "needs": ("need_id", "kind", "service", "beneficiary", "lat", "lon", "days", "window",
               "duration_min"),
     "merchants": ("merchant_id", "name", "lat", "lon", "services", "capacity_per_day", "open"),
+    "donations": ("donation_id", "donor", "category", "quantity", "lat", "lon"),
+    "requests": ("request_id", "beneficiary", "category", "quantity", "lat", "lon"),
 }
 _PARSERS: dict[str, Callable[[_Row, CoordSystem, bool], object]] = {}
 
@@ -360,7 +365,7 @@ def parse_records(kind: str, records: Sequence[dict[str, object]], source: str,
     InputError
         With every problem found; ``row`` counts like a spreadsheet (first record = row 2).
     """
-    columns = RESOURCE_COLUMNS[kind]
+    columns = COLUMNS[kind]
     frame = pd.DataFrame([{c: "" if r.get(c) is None else str(r.get(c)) for c in columns}
                           for r in records], columns=list(columns), dtype=str)
     issues: list[DataIssue] = []
@@ -442,8 +447,25 @@ def _merchant(row: _Row, coords: CoordSystem, china_only: bool) -> Merchant:
     )
 
 
+def _donation(row: _Row, coords: CoordSystem, china_only: bool) -> Donation:
+    return Donation(
+        id=row.text("donation_id"), donor=row.text("donor"),
+        category=row.token("category"), quantity=row.integer("quantity", 1, 10**7),
+        location=row.location(coords, china_only), expires=row.date("expires"),
+    )
 
-_PARSERS.update(volunteers=_volunteer, needs=_need, merchants=_merchant)
+
+def _request(row: _Row, coords: CoordSystem, china_only: bool) -> Request:
+    return Request(
+        id=row.text("request_id"), beneficiary=row.text("beneficiary"),
+        category=row.token("category"), quantity=row.integer("quantity", 1, 10**7),
+        location=row.location(coords, china_only),
+        priority=row.choice("priority", Priority, Priority.BLUE) or Priority.BLUE,
+    )
+
+
+_PARSERS.update(volunteers=_volunteer, needs=_need, merchants=_merchant, donations=_donation,
+                requests=_request)
 
 
 def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSystem.WGS84,
@@ -481,9 +503,6 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
         tables[f"needs+{k}"] = Table(path.name, _frame_from_csv(path, notes))
     first_seen: dict[str, tuple[str, int]] = {}
 
-    def volunteer(row: _Row) -> Volunteer:
-        return _volunteer(row, coords, china_only)
-
     def need(row: _Row) -> Need:
         built = _need(row, coords, china_only)
         where = first_seen.setdefault(built.id, (row.table, row.number))
@@ -491,9 +510,8 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
             row.fail("need_id", built.id, f"is already a need ({where[0]} row {where[1]})")
         return built
 
-    def merchant(row: _Row) -> Merchant:
-        return _merchant(row, coords, china_only)
-
+    volunteer = partial(_volunteer, coords=coords, china_only=china_only)
+    merchant = partial(_merchant, coords=coords, china_only=china_only)
     need_required = _REQUIRED["needs"]
     specs: list[Spec] = [
         ("volunteers", _REQUIRED["volunteers"], VOLUNTEER_COLUMNS, "volunteer_id", volunteer),
@@ -537,26 +555,10 @@ def read_charity(source: Path | str, week: Week, coords: CoordSystem = CoordSyst
     tables, notes = read_tables(source, ("donations", "requests"))
     _require(tables, ("donations", "requests"), source)
 
-    def donation(row: _Row) -> Donation:
-        return Donation(
-            id=row.text("donation_id"), donor=row.text("donor"),
-            category=row.token("category"), quantity=row.integer("quantity", 1, 10**7),
-            location=row.location(coords, china_only), expires=row.date("expires"),
-        )
-
-    def request(row: _Row) -> Request:
-        return Request(
-            id=row.text("request_id"), beneficiary=row.text("beneficiary"),
-            category=row.token("category"), quantity=row.integer("quantity", 1, 10**7),
-            location=row.location(coords, china_only),
-            priority=row.choice("priority", Priority, Priority.BLUE) or Priority.BLUE,
-        )
-
     specs: list[Spec] = [
-        ("donations", ("donation_id", "donor", "category", "quantity", "lat", "lon"),
-         DONATION_COLUMNS, "donation_id", donation),
-        ("requests", ("request_id", "beneficiary", "category", "quantity", "lat", "lon"),
-         REQUEST_COLUMNS, "request_id", request),
+        (name, _REQUIRED[name], CHARITY_COLUMNS[name], f"{name[:-1]}_id",
+         partial(_PARSERS[name], coords=coords, china_only=china_only))
+        for name in ("donations", "requests")
     ]
     # No donations this month is a real situation (every request is then reported unmet).
     parsed = _parse_all(tables, specs, [], notes, may_be_empty={"donations"})

@@ -1,5 +1,6 @@
-"""Volunteers, needs (with beneficiaries) and merchants: create, read, update, delete, list with
-filters and pagination, and bulk import of the SCHEMA.md files (all-or-nothing).
+"""Volunteers, needs (with beneficiaries), merchants, donations and requests: create, read,
+update, delete, list with filters and pagination, and bulk import of the SCHEMA.md files
+(all-or-nothing).
 
 A JSON body is validated by the same parser as a spreadsheet row, so the API and the command line
 accept and refuse exactly the same things.
@@ -20,7 +21,7 @@ from api.community import ROWS, audit, coarse, masked, row_record, save_tables
 from api.errors import Problem
 from api.models import MerchantRow, NeedRow, User, VolunteerRow
 from api.security import CurrentUser, Role, SessionDep, Staff, require
-from matcher.spreadsheets import RESOURCE_COLUMNS, parse_records, read_tables
+from matcher.spreadsheets import COLUMNS, parse_records, read_tables
 
 router = APIRouter(prefix="/v1", tags=["community"])
 T = TypeVar("T")
@@ -84,10 +85,37 @@ class MerchantIn(BaseModel):
     open: str
 
 
+class DonationIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "donation_id": "D017", "donor": "华润万家福田店", "category": "rice_5kg", "quantity": 40,
+        "lat": 22.5336, "lon": 114.0191, "expires": "2027-03-31"}]})
+    donation_id: str
+    donor: str
+    category: str
+    quantity: int
+    lat: float
+    lon: float
+    expires: str = Field("", description="YYYY-MM-DD; empty for goods that keep")
+
+
+class RequestIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "request_id": "R0102", "beneficiary": "李伯伯家", "category": "rice_5kg", "quantity": 2,
+        "lat": 22.5349, "lon": 114.0172, "priority": "yellow"}]})
+    request_id: str
+    beneficiary: str
+    category: str
+    quantity: int
+    lat: float
+    lon: float
+    priority: Literal["red", "yellow", "blue"] = "blue"
+
+
 MODELS: dict[str, type[BaseModel]] = {"volunteers": VolunteerIn, "needs": NeedIn,
-                                      "merchants": MerchantIn}
-ID = {"volunteers": "volunteer_id", "needs": "need_id", "merchants": "merchant_id"}
-EXTRA = {"needs": ("phone", "address")}  # stored beside the SCHEMA columns
+                                      "merchants": MerchantIn, "donations": DonationIn,
+                                      "requests": RequestIn}
+ID = {kind: f"{kind[:-1]}_id" for kind in MODELS}
+CHARITY = ("donations", "requests")  # organisers keep these as well as coordinators
 
 
 def _validate(kind: str, body: BaseModel) -> dict[str, Any]:
@@ -155,7 +183,8 @@ def _add_routes(kind: str) -> None:
     def update(ident: str, body: model, session: SessionDep,  # type: ignore[valid-type]
                user: CurrentUser) -> dict[str, Any]:
         own_shop = kind == "merchants" and user.merchant_id == ident
-        if user.role != Role.COORDINATOR.value and not own_shop:
+        organiser = kind in CHARITY and user.role == Role.ORGANISER.value
+        if user.role != Role.COORDINATOR.value and not (own_shop or organiser):
             raise Problem(403, f"only a coordinator (or the merchant itself) may change a "
                           f"{singular}")
         record = _validate(kind, body)
@@ -187,14 +216,18 @@ def _add_routes(kind: str) -> None:
     def listing(session: SessionDep, user: Reader,
                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
                 offset: Annotated[int, Query(ge=0)] = 0,
-                priority: Annotated[str | None, Query(description="needs: red/yellow/blue")]
+                priority: Annotated[str | None, Query(
+                    description="needs or requests: red/yellow/blue")] = None,
+                category: Annotated[str | None, Query(description="donations or requests")]
                 = None,
                 service: Annotated[str | None, Query(description="needs or merchants")] = None,
                 skill: Annotated[str | None, Query(description="volunteers with this skill")]
                 = None) -> Page[dict[str, Any]]:
         query = select(cls)
-        if priority and kind == "needs":
-            query = query.where(NeedRow.priority == priority)
+        if priority and kind in ("needs", "requests"):
+            query = query.where(cls.priority == priority)  # type: ignore[union-attr]
+        if category and kind in CHARITY:
+            query = query.where(cls.category == category)  # type: ignore[union-attr]
         if service and kind == "needs":
             query = query.where(NeedRow.service == service)
         if service and kind == "merchants":
@@ -211,7 +244,7 @@ def _add_routes(kind: str) -> None:
                     offset=offset)
 
 
-for _kind in ("volunteers", "needs", "merchants"):
+for _kind in MODELS:
     _add_routes(_kind)
 
 
@@ -225,7 +258,8 @@ class ImportResult(BaseModel):
              summary="Bulk import SCHEMA.md CSV files or one .xlsx (all or nothing)")
 async def import_files(files: list[UploadFile], session: SessionDep,
                        user: Staff) -> ImportResult:
-    """Upload ``volunteers.csv``, ``needs.csv``, ``merchants.csv`` (any of them) or one workbook.
+    """Upload ``volunteers.csv``, ``needs.csv``, ``merchants.csv``, ``donations.csv``,
+    ``requests.csv`` (any of them) or one workbook.
     Rows with an existing id replace it. If any cell is bad, nothing is saved and the 422 lists
     every problem with file, row and column."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -235,13 +269,13 @@ async def import_files(files: list[UploadFile], session: SessionDep,
             name = Path(upload.filename or "").name
             if name.lower().endswith((".xlsx", ".xlsm")):
                 workbook = folder / name
-            elif name.lower().removesuffix(".csv") not in RESOURCE_COLUMNS:
-                raise Problem(422, f"{name}: expected volunteers.csv, needs.csv, merchants.csv "
+            elif name.lower().removesuffix(".csv") not in COLUMNS:
+                raise Problem(422, f"{name}: expected {', '.join(f'{k}.csv' for k in COLUMNS)} "
                               "or one .xlsx workbook")
             (folder / name).write_bytes(await upload.read())
-        tables, notes = read_tables(workbook or folder, tuple(RESOURCE_COLUMNS))
+        tables, notes = read_tables(workbook or folder, tuple(COLUMNS))
         if not tables:
-            raise Problem(422, "no volunteers, needs or merchants table in the upload")
+            raise Problem(422, f"no {', '.join(COLUMNS)} table in the upload")
         created, updated = save_tables(session, tables)
     audit(session, user, "import", ",".join(sorted(tables)),
           f"created {created} updated {updated}")

@@ -11,10 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
 
 from api.jobs import deliver_outbox
-from api.migrate import downgrade, upgrade
+from api.migrate import alembic_config, downgrade, upgrade
 from matcher.domain import Assignment, Day, parse_hhmm
 from matcher.spreadsheets import read_community
 from tests.api.conftest import login, make_user, upload, wait_for
@@ -292,6 +293,7 @@ def test_migrations_up_down_up(database_url: str) -> None:
     upgrade(database_url)
     downgrade(database_url, "base")
     upgrade(database_url)
+    command.check(alembic_config(database_url))  # the migrations build exactly the models
 
 
 def test_api_key_for_machine_clients(client: TestClient, coordinator: dict[str, str]) -> None:

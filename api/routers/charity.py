@@ -1,0 +1,150 @@
+"""Charity organisers' side: allocation runs as jobs, publication (the deliveries then join the
+week's schedule), and the public monthly report (信息公开).
+
+Donations and requests themselves are resources like volunteers (``/v1/donations``,
+``/v1/requests`` in :mod:`api.routers.resources`), imported the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from api.community import audit
+from api.models import AllocationLineRow, AllocationRow, ShortRow
+from api.routers.weekly_jobs import (
+    JobOut,
+    PublishIn,
+    WeekIn,
+    commit_published,
+    get_job,
+    job_view,
+    mark_published,
+)
+from api.security import SessionDep, SettingsDep, Staff
+from matcher.domain import Week
+from matcher.report import LINE_COLUMNS, SHORT_COLUMNS, MonthReport, month_report, report_html
+
+router = APIRouter(prefix="/v1", tags=["charity"])
+Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"],
+                            description="YYYY-MM")]
+
+
+@router.post("/allocations", status_code=202, response_model=JobOut,
+             summary="Allocate donations to requests for a week (returns a job to poll)")
+def create_allocation(body: WeekIn, session: SessionDep, user: Staff,
+                      request: Request) -> JobOut:
+    """Every donation and request on file, less what published allocations of other weeks gave
+    out; the week decides which goods have expired and which schedule gets the deliveries."""
+    row = AllocationRow(week=body.week, status="queued", progress="queued", created_by=user.id)
+    session.add(row)
+    audit(session, user, "allocate", f"week:{body.week}")
+    session.commit()
+    request.app.state.worker.submit(AllocationRow, row.id)
+    return job_view(row)
+
+
+@router.get("/allocations", response_model=list[JobOut], summary="Allocation runs")
+def list_allocations(session: SessionDep, user: Staff,
+                     week: str | None = None) -> list[JobOut]:
+    query = select(AllocationRow).order_by(AllocationRow.id.desc())
+    if week:
+        query = query.where(AllocationRow.week == str(Week.parse(week)))
+    return [job_view(r) for r in session.scalars(query.limit(100))]
+
+
+@router.get("/allocations/{allocation_id}", response_model=JobOut,
+            summary="An allocation job: progress, then fulfilment per priority and its bound")
+def read_allocation(allocation_id: int, session: SessionDep, user: Staff) -> JobOut:
+    return job_view(get_job(session, AllocationRow, allocation_id))
+
+
+@router.get("/allocations/{allocation_id}/lines", summary="Units of each donation per request")
+def allocation_lines(allocation_id: int, session: SessionDep,
+                     user: Staff) -> list[dict[str, Any]]:
+    get_job(session, AllocationRow, allocation_id)
+    rows = session.scalars(select(AllocationLineRow).where(
+        AllocationLineRow.allocation_id == allocation_id).order_by(AllocationLineRow.id))
+    return [{"donation_id": r.donation_id, "request_id": r.request_id, "category": r.category,
+             "priority": r.priority, "quantity": r.quantity, "walk_min": r.walk_min,
+             "delivery": "yes" if r.delivery else "no"} for r in rows]
+
+
+@router.get("/allocations/{allocation_id}/short",
+            summary="Requests not filled completely, with the reason")
+def allocation_short(allocation_id: int, session: SessionDep,
+                     user: Staff) -> list[dict[str, Any]]:
+    get_job(session, AllocationRow, allocation_id)
+    rows = session.scalars(select(ShortRow).where(ShortRow.allocation_id == allocation_id)
+                           .order_by(ShortRow.id))
+    return [{"request_id": r.request_id, "category": r.category, "priority": r.priority,
+             "requested": r.requested, "allocated": r.allocated,
+             "reason_code": r.reason_code, "reason": r.reason} for r in rows]
+
+
+@router.post("/allocations/{allocation_id}/publish", response_model=JobOut,
+             summary="Publish an allocation (atomic); its deliveries join the week's schedule")
+def publish_allocation(allocation_id: int, body: PublishIn, session: SessionDep,
+                       user: Staff) -> JobOut:
+    """From now on the stock it gives out is gone for later runs, the public report counts it,
+    and the next schedule of its week includes its ``goods_delivery`` needs. A superseded run's
+    deliveries leave the schedule inputs (re-solve the week if it was already published)."""
+    row = get_job(session, AllocationRow, allocation_id)
+    mark_published(session, AllocationRow, row, body.supersede)
+    audit(session, user, "publish", f"allocation:{allocation_id}")
+    commit_published(session, row)
+    return job_view(row)
+
+
+def _month_rows(session: SessionDep, month: str) -> tuple[list[dict[str, Any]],
+                                                         list[dict[str, Any]]]:
+    """Lines and short requests of the allocations published for weeks starting in ``month``."""
+    first = dt.date.fromisoformat(f"{month}-01")
+    weeks: set[str] = set()
+    day = first - dt.timedelta(days=first.weekday())  # the Monday on or before the 1st
+    while day < first + dt.timedelta(days=31):
+        if day.strftime("%Y-%m") == month:
+            iso = day.isocalendar()
+            weeks.add(str(Week(iso.year, iso.week)))
+        day += dt.timedelta(days=7)
+    runs = dict(session.execute(select(AllocationRow.id, AllocationRow.week).where(
+        AllocationRow.status == "published", AllocationRow.week.in_(weeks))).all())
+    lines = [{c: getattr(r, c, None) for c in LINE_COLUMNS} | {"week": runs[r.allocation_id]}
+             for r in session.scalars(select(AllocationLineRow).where(
+                 AllocationLineRow.allocation_id.in_(runs)))]
+    short = [{c: getattr(r, c, None) for c in SHORT_COLUMNS} | {"week": runs[r.allocation_id]}
+             for r in session.scalars(select(ShortRow).where(ShortRow.allocation_id.in_(runs)))]
+    return lines, short
+
+
+def _report(session: SessionDep, settings: SettingsDep, month: str) -> MonthReport:
+    lines, short = _month_rows(session, month)
+    return month_report(pd.DataFrame(lines), pd.DataFrame(short), month, settings.community)
+
+
+@router.get("/reports/allocations/{month}.csv", response_class=Response,
+            summary="Public monthly allocation report as CSV (no login)",
+            responses={200: {"content": {"text/csv": {}}}})
+def report_csv(month: Month, session: SessionDep, settings: SettingsDep,
+               table: Annotated[Literal["categories", "households"], Query(
+                   description="totals per category and priority, or one row per "
+                   "anonymised household")] = "categories") -> Response:
+    report = _report(session, settings, month)
+    frame = report.categories if table == "categories" else report.households
+    name = re.sub(r"[^0-9-]", "", month)
+    # UTF-8 with a byte-order mark: Excel on Chinese Windows then opens it correctly.
+    return Response(frame.to_csv(index=False).encode("utf-8-sig"), media_type="text/csv",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="allocations-{name}-{table}.csv"'})
+
+
+@router.get("/reports/allocations/{month}", response_class=HTMLResponse,
+            summary="Public monthly allocation report as a page (no login)")
+def report_page(month: Month, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    return HTMLResponse(report_html(_report(session, settings, month)))
