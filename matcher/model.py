@@ -2,13 +2,22 @@
 
 Built in the fixed order data -> variables -> constraints -> objectives. Each rule of SCHEMA.md
 is one method that posts its constraints; the rules that hold by construction of the options
-(R1 skills, R3 window, R4 circle) are checked in :mod:`matcher.circles`.
+(R1 skills, R3 window, R4 circle of the need) are checked in :mod:`matcher.circles`.
+
+The model comes in two strengths. With ``travel=True`` it is exact. With ``travel=False`` it
+drops the walk between consecutive tasks (R5 becomes a plain no-overlap), which makes it a
+relaxation: every valid schedule is feasible in it, so its optimum bounds the exact one from
+above, and it is small enough to solve to optimality at street scale.
 
 How travel is expressed (R5): a volunteer's options on one day are compared pairwise, but most
 pairs need nothing. When one order is always satisfied by the start bounds (a morning visit and an
 afternoon one), no constraint is posted; when neither order can fit, the pair becomes one clause;
-only pairs whose windows really overlap get an order literal and two enforced inequalities. A
-redundant NoOverlap over the same tasks gives CP-SAT its strong scheduling propagation.
+only pairs whose windows really overlap get an order literal and enforced inequalities. A
+NoOverlap over the same tasks gives CP-SAT its strong scheduling propagation.
+
+A volunteer going via a merchant is not a variable of its own: the occurrence's merchant is, and
+the volunteer's merchant is the same one (R8), so "a, then b via merchant j" is enforced by the
+literals of a, b and "b uses j".
 """
 
 from __future__ import annotations
@@ -36,15 +45,23 @@ class ComponentModel:
     occurrences
         Indices of the coverable occurrences in this component.
     options
-        Indices of the options touching them.
+        Indices of the options touching them (all of them, or a shortlist).
+    travel
+        Whether R5 includes the walk between tasks (exact) or not (the relaxation).
+    minutes_left
+        R6 caps to use instead of the weekly ones (when other days are planned already).
     """
 
     def __init__(self, cand: Candidates, occurrences: list[int], options: list[int],
-                 params: SolveParams) -> None:
-        self.cand, self.params = cand, params
+                 params: SolveParams, *, travel: bool = True,
+                 minutes_left: dict[int, int] | None = None) -> None:
+        self.cand, self.params, self.travel = cand, params, travel
+        self.minutes_left = minutes_left or {}
         self.occurrences, self.options = occurrences, options
+        self.by_occurrence: dict[int, list[int]] = {o: [] for o in occurrences}
+        for i in options:
+            self.by_occurrence[cand.options[i].occurrence].append(i)
         self.model = cp_model.CpModel()
-        self.stats = {"order_literals": 0, "pair_clauses": 0, "free_pairs": 0}
         self._variables()
         self._r7_staffing()
         self._r2_availability()
@@ -79,15 +96,6 @@ class ComponentModel:
                 mid = problem.merchants[j].id
                 self.use_merchant[o, j] = m.new_bool_var(f"merchant[{self._label(o)},{mid}]")
                 self.merchants_of[o].append(j)
-        # y[i, j]: option i's volunteer goes via merchant j (only for merchant needs).
-        self.via: dict[tuple[int, int], cp_model.IntVar] = {}
-        for i in self.options:
-            opt = cand.options[i]
-            if len(opt.merchants) == 1:
-                self.via[i, opt.merchants[0]] = self.x[i]
-            else:
-                for j in opt.merchants:
-                    self.via[i, j] = m.new_bool_var(f"via[{i},{j}]")
 
     # ----------------------------------------------------------------- rules
     def _r7_staffing(self) -> None:
@@ -98,7 +106,7 @@ class ComponentModel:
             per_volunteer[opt.volunteer, opt.occurrence].append(i)
         for o in self.occurrences:
             need = self.cand.problem.occurrences[o].need
-            xs = [self.x[i] for i in self.cand.by_occurrence[o]]
+            xs = [self.x[i] for i in self.by_occurrence[o]]
             self.model.add(sum(xs) == need.volunteers_needed * self.covered[o])
         for group in per_volunteer.values():
             if len(group) > 1:  # one volunteer, several windows: at most one of them
@@ -132,14 +140,12 @@ class ComponentModel:
             capacity = cand.problem.merchants[j].capacity_per_day
             if len(uses) > capacity:
                 m.add(sum(uses) <= capacity)
+        # R4 with a merchant: each volunteer also has the occurrence's merchant in her circle.
         for i in self.options:
             opt = cand.options[i]
-            if not opt.merchants:
-                continue
-            if len(opt.merchants) > 1:
-                m.add(sum(self.via[i, j] for j in opt.merchants) == self.x[i])
-            for j in opt.merchants:
-                m.add_implication(self.via[i, j], self.use_merchant[opt.occurrence, j])
+            if opt.merchants and len(opt.merchants) < len(self.merchants_of[opt.occurrence]):
+                m.add_bool_or([self.x[i].Not(),
+                               *(self.use_merchant[opt.occurrence, j] for j in opt.merchants)])
 
     def _r6_hours(self) -> None:
         """R6: a volunteer's task minutes in the week stay within the cap."""
@@ -151,7 +157,7 @@ class ComponentModel:
                                         .duration_min))
         self.load_terms = load
         for v, terms in load.items():
-            cap = cand.problem.volunteers[v].max_minutes_week
+            cap = self.minutes_left.get(v, cand.problem.volunteers[v].max_minutes_week)
             if sum(d for _, d in terms) > cap:
                 self.model.add(sum(d * self.x[i] for i, d in terms) <= cap)
 
@@ -172,7 +178,7 @@ class ComponentModel:
         for i in self.options:
             opt = cand.options[i]
             by_day[opt.volunteer, cand.problem.occurrences[opt.occurrence].day].append(i)
-        for (_v, _day), group in by_day.items():
+        for group in by_day.values():
             if len(group) < 2:
                 continue
             intervals = []
@@ -182,6 +188,8 @@ class ComponentModel:
                 intervals.append(m.new_optional_fixed_size_interval_var(
                     self.start[o], duration, self.x[i], f"task[{i}]"))
             m.add_no_overlap(intervals)
+            if not self.travel:
+                continue
             for a, b in combinations(group, 2):
                 if cand.options[a].occurrence != cand.options[b].occurrence:
                     self._pair(a, b)
@@ -195,17 +203,14 @@ class ComponentModel:
         max_ab, max_ba = max(t for _, t in t_ab), max(t for _, t in t_ba)
         min_ab, min_ba = min(t for _, t in t_ab), min(t for _, t in t_ba)
         if oa.hi + da + max_ab <= ob.lo or ob.hi + db + max_ba <= oa.lo:
-            self.stats["free_pairs"] += 1
             return
         can_ab = oa.lo + da + min_ab <= ob.hi
         can_ba = ob.lo + db + min_ba <= oa.hi
         if not can_ab and not can_ba:
-            self.stats["pair_clauses"] += 1
             m.add_bool_or([self.x[a].Not(), self.x[b].Not()])
             return
         if can_ab and can_ba:
             first = m.new_bool_var(f"order[{a},{b}]")
-            self.stats["order_literals"] += 1
             self._precede(a, b, da, t_ab, [first])
             self._precede(b, a, db, t_ba, [first.Not()])
         elif can_ab:
@@ -223,9 +228,10 @@ class ComponentModel:
             t = transitions[0][1]
             self.model.add(sb >= sa + da + t).only_enforce_if([self.x[a], self.x[b], *order])
             return
+        ob = cand.options[b].occurrence
         for j, t in transitions:
             assert j is not None
-            lits = [self.x[a], self.via[b, j], *order]
+            lits = [self.x[a], self.x[b], self.use_merchant[ob, j], *order]
             self.model.add(sb >= sa + da + t).only_enforce_if(lits)
 
     def _energy_cuts(self) -> None:
@@ -247,6 +253,12 @@ class ComponentModel:
                     self.model.add(sum(d * self.x[i] for d, i in inside) <= b - a)
 
     # ----------------------------------------------------------------- objectives
+    def keep_at_least(self, priority: Priority, covered: int) -> None:
+        """Lexicographic order: a level already reached is never traded away."""
+        expr = self.coverage(priority)
+        if expr is not None:
+            self.model.add(expr >= covered)
+
     def coverage(self, priority: Priority) -> cp_model.LinearExpr | None:
         """Covered occurrences of one priority (None when the component has none)."""
         terms = [self.covered[o] for o in self.occurrences
@@ -259,11 +271,16 @@ class ComponentModel:
         terms = []
         for i in self.options:
             opt = cand.options[i]
-            if opt.merchants:
-                for j, walk in zip(opt.merchants, opt.walks, strict=True):
-                    terms.append(round(p.walk_weight * walk) * self.via[i, j])
-            else:
-                terms.append(round(p.walk_weight * opt.walks[0]) * self.x[i])
+            shortest = min(opt.walks)
+            terms.append(round(p.walk_weight * shortest) * self.x[i])
+            # Via a farther merchant costs the difference: "i and the occurrence uses j".
+            for j, walk in zip(opt.merchants, opt.walks, strict=False):  # none without merchants
+                extra = round(p.walk_weight * walk) - round(p.walk_weight * shortest)
+                if extra > 0:
+                    via = m.new_bool_var(f"via[{i},{j}]")
+                    m.add_bool_or([self.x[i].Not(), self.use_merchant[opt.occurrence, j].Not(),
+                                   via])
+                    terms.append(extra * via)
         if p.continuity_weight:
             by_need: dict[tuple[int, int], list[int]] = defaultdict(list)
             for i in self.options:
@@ -309,7 +326,7 @@ class ComponentModel:
         for o in self.occurrences:
             if not solver.boolean_value(self.covered[o]):
                 continue
-            options = tuple(i for i in self.cand.by_occurrence[o]
+            options = tuple(i for i in self.by_occurrence[o]
                             if solver.boolean_value(self.x[i]))
             merchant = next((j for j in self.merchants_of[o]
                              if solver.boolean_value(self.use_merchant[o, j])), None)

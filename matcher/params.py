@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
+
+from ortools.sat.python import cp_model
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,14 @@ class SolveParams:
         for name in ("walk_weight", "continuity_weight", "balance_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+
+    def cp_solver(self, seconds: float) -> cp_model.CpSolver:
+        """A CP-SAT solver with these workers and seed and a time limit of ``seconds``."""
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = max(seconds, 0.05)
+        solver.parameters.num_workers = self.workers or max(os.cpu_count() or 1, 1)
+        solver.parameters.random_seed = self.seed
+        return solver
 
     @classmethod
     def from_toml(cls, path: Path | str) -> SolveParams:

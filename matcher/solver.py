@@ -1,27 +1,30 @@
 """``solve(problem) -> Schedule``: the weekly matcher's single entry point.
 
-The problem is split into independent components (volunteers and occurrences linked by options,
-occurrences linked by a shared merchant-day): distant volunteers never compete, so each component
-is its own, smaller CP-SAT model and the lexicographic optimum of the week is the union of theirs.
-Each component is solved in stages: red coverage, then yellow with red fixed at its optimum, then
-blue, then the quality objective (walking, continuity, balance). The greedy plan is the first
-hint, so the solver never reports less than the greedy baseline.
+The problem is split into independent components (:mod:`matcher.partition`), each its own CP-SAT
+model; the lexicographic optimum of the week is the union of theirs. Each component is solved in
+stages: red coverage, then yellow with red kept at the level reached, then blue, then the quality
+objective (walking, continuity, balance). Each coverage stage gets its upper bound from the
+day-by-day relaxation (:mod:`matcher.bounds`), which is what proves street-scale levels optimal.
+The greedy plan is the first hint and every stage keeps the best plan so far, so the result never
+falls below the greedy baseline.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
+from matcher.bounds import RelaxedWeek
 from matcher.circles import Candidates, ServiceCircle, build_candidates
 from matcher.diagnosis import diagnose
 from matcher.domain import (
     Assignment,
+    Day,
     LevelResult,
     Priority,
     Problem,
@@ -31,11 +34,19 @@ from matcher.domain import (
 from matcher.greedy import greedy_plan
 from matcher.model import ComponentModel
 from matcher.params import SolveParams
+from matcher.partition import PAIR_BUDGET, option_pairs, partition
 from matcher.settings import Settings
 from matcher.timeline import Plan
 from matcher.travel import TravelTimes
 
 Progress = Callable[[str], None]
+
+
+# A day re-solved in the day-by-day polish keeps few options beyond those the plan and the
+# relaxation use: small models solve in seconds, so passes can repeat.
+DAY_PAIR_BUDGET = 20_000
+# Of a coverage stage's time, what the relaxation may use before the exact model starts.
+RELAX_SHARE = 0.4
 
 
 @dataclass
@@ -52,96 +63,195 @@ class _Component:
     levels: dict[Priority, _Level] = field(default_factory=dict)
 
 
-def components(cand: Candidates) -> list[_Component]:
-    """Split coverable occurrences into independent groups (union-find)."""
-    problem = cand.problem
-    n_occ, n_vol = len(problem.occurrences), len(problem.volunteers)
-    parent = list(range(n_occ + n_vol + len(problem.merchants) * 7))
+def shortlist(cand: Candidates, options: list[int], must: set[int],
+              budget: int | None = None) -> list[int]:
+    """The options the exact model gets: all of them when they fit the pair budget; otherwise,
+    per occurrence, the nearest volunteers beyond its headcount (as many as fit) and ``must``.
 
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
+    A shortlist only limits what the exact model can find; the bound (:mod:`matcher.bounds`)
+    still comes from every option, so a shortlisted level is proven only when it meets it.
+    """
+    budget = PAIR_BUDGET if budget is None else budget
+    if option_pairs(cand, options) <= budget:
+        return options
+    by_occurrence: dict[int, list[int]] = defaultdict(list)
+    for i in options:
+        by_occurrence[cand.options[i].occurrence].append(i)
+    rank: dict[int, int] = {}  # option -> its volunteer's place among the occurrence's nearest
+    for o, group in by_occurrence.items():
+        needed = cand.problem.occurrences[o].need.volunteers_needed
+        nearest = sorted({cand.options[i].volunteer: cand.options[i].best_walk
+                          for i in group}.items(), key=lambda vw: (vw[1], vw[0]))
+        place = {v: n for n, (v, _) in enumerate(nearest)}
+        for i in group:
+            rank[i] = place[cand.options[i].volunteer] - needed
 
-    def union(a: int, b: int) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[ra] = rb
+    def keep(spare: int) -> list[int]:
+        return [i for i in options if rank[i] < spare or i in must]
 
-    coverable = [o for o in range(n_occ) if cand.coverable(o)]
-    keep = set(coverable)
-    for opt in cand.options:
-        if opt.occurrence in keep:
-            union(opt.occurrence, n_occ + opt.volunteer)
-    for (o, j) in cand.merchant_starts:
-        if o in keep:
-            union(o, n_occ + n_vol + 7 * j + problem.occurrences[o].day.number)
-    groups: dict[int, _Component] = {}
-    for o in coverable:
-        groups.setdefault(find(o), _Component([], [])).occurrences.append(o)
-    for i, opt in enumerate(cand.options):
-        if opt.occurrence in keep:
-            groups[find(opt.occurrence)].options.append(i)
-    return sorted(groups.values(), key=lambda c: -len(c.options))
+    lo, hi = 0, max(rank.values()) + 1  # largest spare count that fits, by bisection
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if option_pairs(cand, keep(mid)) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return keep(lo)
 
 
-def _solver(params: SolveParams, seconds: float) -> cp_model.CpSolver:
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(seconds, 0.05)
-    solver.parameters.num_workers = params.workers or max(os.cpu_count() or 1, 1)
-    solver.parameters.random_seed = params.seed
-    return solver
+def _options_of(plan: Plan) -> set[int]:
+    return {i for _, _, options in plan.covered.values() for i in options}
 
 
 def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: SolveParams,
-                     deadline: float) -> tuple[Plan, dict[str, float]]:
-    """Lexicographic stages on one component; returns its plan and model statistics."""
-    model = ComponentModel(cand, comp.occurrences, comp.options, params)
-    stats: dict[str, float] = dict(model.stats)
+                     deadline: float, say: Progress) -> tuple[Plan, dict[str, float]]:
+    """Lexicographic stages on one component; returns its plan and model statistics.
+
+    Each coverage level is bounded by the day-by-day relaxation first, then solved exactly on
+    all options (or a shortlist at street scale) with that bound as a cap, so the exact solve
+    stops as soon as it meets the bound. The plan starts as the greedy one and only improves.
+    """
+    problem = cand.problem
     plan = Plan({o: hint.covered[o] for o in comp.occurrences if o in hint.covered})
-    stages: list[tuple[Priority | None, cp_model.LinearExpr | None]] = [
-        (p, model.coverage(p)) for p in Priority
-    ]
-    stages.append((None, model.quality()))
-    for number, (priority, expr) in enumerate(stages):
-        if expr is None:
-            if priority is not None:
-                comp.levels[priority] = _Level()
+    relaxed = RelaxedWeek(cand, comp.occurrences, comp.options, params)
+    stats: dict[str, float] = defaultdict(float)
+    tight: list[Priority] = []
+    # Coverage stages weigh 1, the quality stage 0.2 (it starts from a good plan and any
+    # solution is valid): leftovers roll forward.
+    weights = [1.0, 1.0, 1.0, 0.2]
+    for number, priority in enumerate(Priority):
+        count = sum(1 for o in comp.occurrences
+                    if problem.occurrences[o].need.priority is priority)
+        if not count:
+            comp.levels[priority] = _Level()
             continue
-        model.hint(plan)
-        # A coverage stage ignores lower priorities: switching them off lets presolve drop
-        # their options and pairs, so the red stage is a far smaller model.
-        stage = model.model.clone()
-        if priority is not None:
-            for o in comp.occurrences:
-                if cand.problem.occurrences[o].need.priority.rank > priority.rank:
-                    stage.add(stage.get_bool_var_from_proto_index(model.covered[o].index) == 0)
-            stage.maximize(expr)
+        began = time.monotonic()
+        stage_end = began + (deadline - began) * weights[number] / sum(weights[number:])
+        say(f"{priority.value}: bound from the relaxation")
+        relax_end = began + (stage_end - began) * RELAX_SHARE
+        bound = relaxed.level(priority, tight, relax_end)
+        stats[f"{priority.value}_relax_seconds"] += time.monotonic() - began
+        stats[f"{priority.value}_relaxed_bound"] += bound.bound
+        stats[f"{priority.value}_relaxed_unproven"] += not bound.proven
+        occurrences = [o for o in comp.occurrences
+                       if problem.occurrences[o].need.priority.rank <= priority.rank]
+        upto = set(occurrences)
+        options = [i for i in comp.options if cand.options[i].occurrence in upto]
+        before = Plan({o: v for o, v in plan.covered.items() if o in upto})
+        must = _options_of(plan) | _options_of(bound.plan)
+        best = bound.bound
+        if option_pairs(cand, options) <= PAIR_BUDGET:
+            # The whole level fits one exact model, which can prove its own bound.
+            say(f"{priority.value}: exact model, {len(options)} options")
+            stage_plan, proven = _solve_level(cand, occurrences, options, priority, plan,
+                                              comp.levels, bound.bound, params, stage_end)
+            best = min(best, proven)
         else:
-            stage.minimize(expr)
-        # Coverage stages weigh 1, the quality stage 0.5: leftovers roll forward.
-        weights = [1.0 if p is not None else 0.5 for p, _ in stages[number:]]
-        remaining = max(deadline - time.monotonic(), 0.0)
-        solver = _solver(params, remaining * weights[0] / sum(weights))
-        status = solver.solve(stage)
-        name = priority.value if priority is not None else "quality"
-        stats[f"{name}_seconds"] = stats.get(f"{name}_seconds", 0.0) + solver.wall_time
-        found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-        if found:
-            stage_plan = model.read(solver)
-            # The stage only planned levels up to its own; refill the lower ones greedily so the
-            # next stage starts from (and can always fall back on) a complete valid plan.
-            plan = stage_plan if priority is None else _refill(cand, comp, stage_plan, priority)
-        if priority is not None:
-            level = sum(1 for o in plan.covered
-                        if cand.problem.occurrences[o].need.priority is priority)
-            bound = math.floor(solver.best_objective_bound + 1e-6) if found else \
-                len([o for o in comp.occurrences
-                     if cand.problem.occurrences[o].need.priority is priority])
-            comp.levels[priority] = _Level(level, max(bound, level), status == cp_model.OPTIMAL)
-            model.model.add(expr >= level)  # lexicographic: never trade this level away
-    return plan, stats
+            # Too large for one model: the week is improved a day at a time instead.
+            say(f"{priority.value}: exact, day by day")
+            stage_plan = _polish_days(cand, occurrences, options, before, must, priority,
+                                      params, stage_end)
+        if _count(cand, stage_plan, priority) < _count(cand, before, priority):
+            stage_plan = before  # a time-limited solve never loses what the plan had
+        # The stage only planned levels up to its own; refill the lower ones greedily so the
+        # next stage starts from (and can always fall back on) a complete valid plan.
+        plan = _refill(cand, comp, stage_plan, priority)
+        stats[f"{priority.value}_seconds"] += time.monotonic() - began
+        value = _count(cand, plan, priority)
+        comp.levels[priority] = _Level(value, max(best, value), value >= best)
+        say(f"{priority.value}: {value} covered, bound {best} (relaxation {bound.bound}"
+            f"{'' if bound.proven else ', not proven'})")
+        if value == bound.bound and bound.proven:
+            tight.append(priority)
+    say("quality: walking, continuity, balance")
+    began = time.monotonic()
+    kept = shortlist(cand, comp.options, _options_of(plan))
+    model = ComponentModel(cand, comp.occurrences, kept, params)
+    for q, level in comp.levels.items():
+        model.keep_at_least(q, level.value)
+    model.model.minimize(model.quality())
+    model.hint(plan)
+    solver = params.cp_solver(deadline - time.monotonic())
+    if solver.solve(model.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        plan = model.read(solver)
+    stats["quality_seconds"] += time.monotonic() - began
+    return plan, dict(stats)
+
+
+def _count(cand: Candidates, plan: Plan, priority: Priority) -> int:
+    return sum(1 for o in plan.covered if cand.problem.occurrences[o].need.priority is priority)
+
+
+def _solve_level(cand: Candidates, occurrences: list[int], options: list[int],
+                 priority: Priority, hint: Plan, levels: dict[Priority, _Level], cap: int,
+                 params: SolveParams, deadline: float, minutes_left: dict[int, int] | None = None
+                 ) -> tuple[Plan, int]:
+    """Maximise ``priority``'s coverage exactly over ``options``, higher levels kept; returns
+    the plan found (empty if none) and the solver's bound (``cap`` without one)."""
+    model = ComponentModel(cand, occurrences, options, params, minutes_left=minutes_left)
+    for q, level in levels.items():
+        model.keep_at_least(q, level.value)
+    expr = model.coverage(priority)
+    assert expr is not None
+    model.model.add(expr <= cap)  # valid: no schedule beats the relaxation
+    model.model.maximize(expr)
+    model.hint(hint)
+    solver = params.cp_solver(deadline - time.monotonic())
+    if solver.solve(model.model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return Plan(), cap
+    return model.read(solver), min(cap, math.floor(solver.best_objective_bound + 1e-6))
+
+
+def _polish_days(cand: Candidates, occurrences: list[int], options: list[int], plan: Plan,
+                 must: set[int], priority: Priority, params: SolveParams,
+                 deadline: float) -> Plan:
+    """Improve ``priority`` one day at a time, the rest of the week fixed (LNS over days).
+
+    Days couple only through the weekly hours cap (R6), so a day re-solved with the minutes the
+    other days leave each volunteer, and its higher levels kept, stays valid in the week. Each
+    day's model is a seventh of the week's, small enough to hold far more of its options.
+    Days with the most uncovered occurrences of ``priority`` go first; passes repeat while
+    they improve and time remains. ``must`` are options every day's shortlist keeps.
+    """
+    problem = cand.problem
+    by_day: dict[Day, list[int]] = defaultdict(list)
+    for o in occurrences:
+        by_day[problem.occurrences[o].day].append(o)
+
+    def missing(day: Day) -> int:
+        return sum(1 for o in by_day[day] if o not in plan.covered
+                   and problem.occurrences[o].need.priority is priority)
+
+    improved = True
+    while improved and time.monotonic() < deadline:
+        improved = False
+        days = sorted((d for d in by_day if missing(d)), key=missing, reverse=True)
+        for n, day in enumerate(days):
+            if time.monotonic() >= deadline:
+                break
+            today = set(by_day[day])
+            used = [0] * len(problem.volunteers)
+            for o, (_, _, chosen) in plan.covered.items():
+                if o not in today:
+                    for i in chosen:
+                        used[cand.options[i].volunteer] += \
+                            problem.occurrences[o].need.duration_min
+            left = {v: problem.volunteers[v].max_minutes_week - used[v]
+                    for v in range(len(problem.volunteers)) if used[v]}
+            day_plan = Plan({o: v for o, v in plan.covered.items() if o in today})
+            day_options = [i for i in options if cand.options[i].occurrence in today]
+            kept = shortlist(cand, day_options, _options_of(day_plan) | must, DAY_PAIR_BUDGET)
+            floors = {q: _Level(_count(cand, day_plan, q)) for q in Priority
+                      if q.rank <= priority.rank}
+            count = sum(1 for o in today if problem.occurrences[o].need.priority is priority)
+            seconds = (deadline - time.monotonic()) / (len(days) - n)
+            better, _ = _solve_level(cand, by_day[day], kept, priority, day_plan, floors, count,
+                                     params, time.monotonic() + seconds, minutes_left=left)
+            if _count(cand, better, priority) > floors[priority].value:
+                plan = Plan({o: v for o, v in plan.covered.items() if o not in today}
+                            | better.covered)
+                improved = True
+    return plan
 
 
 def _refill(cand: Candidates, comp: _Component, stage: Plan, priority: Priority) -> Plan:
@@ -205,12 +315,11 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
     cand = build_candidates(problem, travel, ServiceCircle(settings.circle_min))
     say("greedy baseline")
     greedy = greedy_plan(cand)
-    comps = components(cand)
+    comps = [_Component(part.occurrences, part.options) for part in partition(cand)]
     total_options = sum(len(c.options) for c in comps) or 1
     plan = Plan()
     stats: dict[str, float | int | str] = {
         "options": len(cand.options), "components": len(comps),
-        "order_literals": 0, "pair_clauses": 0, "free_pairs": 0,
     }
     for p in Priority:
         stats[f"greedy_{p.value}"] = sum(
@@ -224,7 +333,10 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
         # Each component gets time in proportion to its size, leftovers roll forward.
         share = len(comp.options) / max(total_options - done_options, 1)
         comp_deadline = time.monotonic() + max(deadline - time.monotonic(), 0.0) * share
-        part, model_stats = _solve_component(cand, comp, greedy, params, comp_deadline)
+        # Stage by stage progress only where stages take noticeable time.
+        stage_say = say if len(comp.options) >= 1000 else (lambda _msg: None)
+        part, model_stats = _solve_component(cand, comp, greedy, params, comp_deadline,
+                                             stage_say)
         plan.covered.update(part.covered)
         for key, value in model_stats.items():
             stats[key] = round(float(stats.get(key, 0)) + value, 3)

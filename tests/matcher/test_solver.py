@@ -3,12 +3,21 @@ tiny ones checked against brute force."""
 
 from __future__ import annotations
 
+import time
+from unittest.mock import patch
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from matcher.bounds import RelaxedWeek
+from matcher.circles import ServiceCircle, build_candidates
 from matcher.domain import Priority, Problem, SolveStatus
+from matcher.greedy import greedy_plan
 from matcher.params import SolveParams
+from matcher.partition import partition
+from matcher.settings import Settings
 from matcher.solver import solve
+from matcher.travel import TravelTimes
 from tests.brute_force import lexicographic_optimum
 from tests.conftest import WEEK, merchant, need, volunteer
 from tests.validator import geodesic_walk, validate
@@ -156,3 +165,40 @@ def test_tiny_optimum_equals_brute_force(problem: Problem) -> None:
     assert schedule.status is SolveStatus.OPTIMAL
     got = tuple(schedule.levels[p].covered for p in Priority)
     assert got == lexicographic_optimum(problem, WALK)
+
+
+def _lexicographic(schedule_levels: dict[Priority, int]) -> tuple[int, ...]:
+    return tuple(schedule_levels[p] for p in Priority)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(communities())
+def test_day_by_day_path_is_valid_and_never_below_greedy(problem: Problem) -> None:
+    # A pair budget of 2 sends every level through the street-scale path: shortlists and
+    # exact re-solves of one day at a time.
+    with patch("matcher.solver.PAIR_BUDGET", 2):
+        schedule = check(problem)
+    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
+    greedy = greedy_plan(cand)
+    greedy_levels = {p: sum(1 for o in greedy.covered
+                            if problem.occurrences[o].need.priority is p) for p in Priority}
+    assert _lexicographic({p: lv.covered for p, lv in schedule.levels.items()}) >= \
+        _lexicographic(greedy_levels)
+    for level in schedule.levels.values():
+        assert level.covered <= level.bound <= level.occurrences
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(communities(max_volunteers=3, max_needs=4, tiny=True))
+def test_relaxation_bounds_the_brute_force_optimum(problem: Problem) -> None:
+    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
+    total = 0
+    for comp in partition(cand):
+        bound = RelaxedWeek(cand, comp.occurrences, comp.options, FAST).level(
+            Priority.RED, [], time.monotonic() + 10)
+        reds = [o for o in comp.occurrences
+                if problem.occurrences[o].need.priority is Priority.RED]
+        assert bound.proven and bound.bound <= len(reds)
+        total += bound.bound
+    # Dropping travel and the weekly coupling only ever loosens: never below the optimum.
+    assert total >= lexicographic_optimum(problem, WALK)[0]
