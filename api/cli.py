@@ -17,10 +17,15 @@ from matcher.cli import SAMPLE_NETWORK, app, console, data_dir
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(
+        min=1, help="server processes (one per core on a multi-user server; each runs its "
+        "own job worker)")] = 1,
     demo: Annotated[bool, typer.Option(
         help="load the sample community and demo accounts into an empty database")] = False,
 ) -> None:
     """Run the HTTP API (SQLite file linli.db unless LINLI_DATABASE_URL says otherwise)."""
+    import os
+
     import uvicorn
 
     from api.db import Database
@@ -43,7 +48,13 @@ def serve(
         for username, _, role in accounts:
             console.print(f"  {role:12} {username}")
     console.print(f"Linli API on http://{host}:{port}/docs  (database {settings.database_url})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    # Several processes import the app themselves and read their settings from the environment.
+    if settings.network_path:
+        os.environ["LINLI_NETWORK_PATH"] = settings.network_path
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 
 import matcher
@@ -13,6 +14,7 @@ from api import errors
 from api.db import Database
 from api.jobs import Networks, OutboxSender, Worker
 from api.migrate import upgrade
+from api.replanning import CandidateCache
 from api.routers import auth, charity, points, resources, schedules, tasks
 from api.settings import ApiSettings
 
@@ -39,10 +41,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in AnyIO's thread pool (40 threads by default). The work is mostly
+        # Python holding the GIL, so past a few threads they only fight over it: measured on
+        # GET /v1/me/tasks, throughput falls as concurrency rises. A few threads per process
+        # are enough to overlap database round trips.
+        to_thread.current_default_thread_limiter().total_tokens = settings.threads
         upgrade(settings.database_url)
         db = Database(settings.database_url)
         app.state.db = db
         app.state.networks = Networks(settings.network_path)
+        app.state.candidates = CandidateCache(app.state.networks.get)
         app.state.worker = Worker(db, settings, app.state.networks)
         sender = OutboxSender(db, settings)
         if settings.run_workers:

@@ -25,7 +25,29 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware timestamp on every database: SQLite keeps no zone, so values are stored
+    as UTC and read back as UTC (PostgreSQL's timestamptz does this itself)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect
+                           ) -> dt.datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect
+                             ) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -37,7 +59,7 @@ def _now() -> dt.datetime:
 
 
 class Stamped:
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now,
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now,
                                                     server_default=func.now())
 
 
@@ -116,8 +138,8 @@ class ScheduleRow(Stamped, Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     __table_args__ = (
         # At most one published schedule per week, enforced by the database itself.
         Index("uq_schedules_published_week", "week", unique=True,
@@ -144,7 +166,7 @@ class TaskRow(Base):
     walk_min: Mapped[float] = mapped_column(Float)
     state: Mapped[str] = mapped_column(String(16), default="proposed")
     decline_reason: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now,
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now,
                                                     onupdate=_now)
     __table_args__ = (
         Index("ix_tasks_volunteer_date", "volunteer_id", "date"),
@@ -205,8 +227,8 @@ class AllocationRow(Stamped, Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     __table_args__ = (
         Index("uq_allocations_published_week", "week", unique=True,
               postgresql_where=text("status = 'published'"),
@@ -312,7 +334,7 @@ class Redemption(Stamped, Base):
     reward_id: Mapped[int] = mapped_column(ForeignKey("rewards.id"))
     points: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditEntry(Base):
@@ -320,7 +342,7 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now, index=True)
     user_id: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(128))
@@ -336,6 +358,6 @@ class OutboxEvent(Stamped, Base):
     kind: Mapped[str] = mapped_column(String(48))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -23,6 +23,7 @@ class ApiSettings(BaseSettings):
     webhook_attempts: int = Field(6, ge=1, description="deliveries tried before giving up")
     solve_time_limit_s: float = Field(30.0, gt=0, description="time limit of a schedule job")
     network_path: str | None = Field(None, description="street network for walking times")
+    threads: int = Field(6, ge=1, description="threads per process running sync routes")
     run_workers: bool = Field(True, description="run schedule jobs and webhooks in-process")
     community: str = Field("邻里社区", description="the community's name on public reports")
     public_url: str = Field("http://127.0.0.1:8000", description="base of calendar feed links")

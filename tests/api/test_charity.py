@@ -3,6 +3,7 @@ schedule, the public monthly report; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,8 @@ def test_organiser_allocates_publishes_and_the_report_is_anonymous(
     lines = _lines(client, organiser, first["id"])
     assert lines and check_allocation(problem, lines, geodesic_walk()) == []
     assert first["summary"]["lines"] == len(lines)
+    # Timestamps carry their zone on every database (SQLite stores none).
+    assert dt.datetime.fromisoformat(first["created_at"]).utcoffset() == dt.timedelta(0)
     deliveries = [line for line in lines if line.delivery]
     assert deliveries, "the generated community has households out of reach of every pickup"
 
