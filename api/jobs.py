@@ -30,6 +30,7 @@ from api.models import (
     ShortRow,
     TaskRow,
     UnmetRow,
+    WeeklyJob,
 )
 from api.settings import ApiSettings
 from matcher.allocation import allocate, delivery_needs
@@ -60,7 +61,7 @@ class Networks:
             return self._network
 
 
-Job = ScheduleRow | AllocationRow
+Job = WeeklyJob
 
 
 @contextmanager
@@ -159,13 +160,15 @@ def run_allocation(db: Database, settings: ApiSettings, networks: Networks,
                 for s in allocation.short)
             # Ids carry the run, so two runs of one week never collide.
             for record in needs_frame(delivery_needs(problem, allocation)).to_dict("records"):
-                record["need_id"] = f"A{allocation_id}-{record['need_id']}"
-                session.add(NeedRow(**record, only_week=str(week), allocation_id=allocation_id))
+                values = {str(k): v for k, v in record.items()}
+                values["need_id"] = f"A{allocation_id}-{values['need_id']}"
+                session.add(NeedRow(**values, only_week=str(week), allocation_id=allocation_id))
             _finish(session.get(AllocationRow, allocation_id), allocation.summary())
             session.commit()
 
 
-RUNNERS = {ScheduleRow: run_schedule, AllocationRow: run_allocation}
+RUNNERS: dict[type[Job], Callable[[Database, ApiSettings, Networks, int], None]] = {
+    ScheduleRow: run_schedule, AllocationRow: run_allocation}
 
 
 class Worker:

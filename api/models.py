@@ -8,7 +8,7 @@ every transfer is two entries that sum to zero, and a balance is the sum of an a
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -127,10 +127,11 @@ class MerchantRow(Stamped, Base):
     open: Mapped[str] = mapped_column(String(16))
 
 
-class ScheduleRow(Stamped, Base):
-    """A solve of one week, from queued to published (or superseded)."""
+class WeeklyJob(Stamped):
+    """Work on one week that runs in the background and is then published: a schedule solve
+    or an allocation run (queued, running, solved or failed, published or superseded)."""
 
-    __tablename__ = "schedules"
+    __tablename__: ClassVar[str]
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     week: Mapped[str] = mapped_column(String(10), index=True)
     status: Mapped[str] = mapped_column(String(16), default="queued")
@@ -140,6 +141,12 @@ class ScheduleRow(Stamped, Base):
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ScheduleRow(WeeklyJob, Base):
+    """A solve of one week, from queued to published (or superseded)."""
+
+    __tablename__ = "schedules"
     __table_args__ = (
         # At most one published schedule per week, enforced by the database itself.
         Index("uq_schedules_published_week", "week", unique=True,
@@ -216,19 +223,10 @@ class RequestRow(Stamped, Base):
     priority: Mapped[str] = mapped_column(String(8), default="blue")
 
 
-class AllocationRow(Stamped, Base):
+class AllocationRow(WeeklyJob, Base):
     """An allocation run for one week, from queued to published (or superseded)."""
 
     __tablename__ = "allocations"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    week: Mapped[str] = mapped_column(String(10), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
-    progress: Mapped[str] = mapped_column(Text, default="")
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(Text)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     __table_args__ = (
         Index("uq_allocations_published_week", "week", unique=True,
               postgresql_where=text("status = 'published'"),
