@@ -265,8 +265,8 @@ class ComponentModel:
                  if self.cand.problem.occurrences[o].need.priority is priority]
         return sum(terms) if terms else None  # type: ignore[return-value]
 
-    def quality(self) -> cp_model.LinearExpr:
-        """Walking, continuity and balance, weighted by :class:`SolveParams`."""
+    def walking(self) -> cp_model.LinearExpr:
+        """Walking minutes home -> (merchant ->) task, weighted by :class:`SolveParams`."""
         cand, m, p = self.cand, self.model, self.params
         terms = []
         for i in self.options:
@@ -281,6 +281,12 @@ class ComponentModel:
                     m.add_bool_or([self.x[i].Not(), self.use_merchant[opt.occurrence, j].Not(),
                                    via])
                     terms.append(extra * via)
+        return sum(terms)  # type: ignore[return-value]
+
+    def quality(self) -> cp_model.LinearExpr:
+        """Walking, continuity and balance, weighted by :class:`SolveParams`."""
+        cand, m, p = self.cand, self.model, self.params
+        terms = [self.walking()]
         if p.continuity_weight:
             by_need: dict[tuple[int, int], list[int]] = defaultdict(list)
             for i in self.options:

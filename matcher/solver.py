@@ -163,19 +163,33 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
             f"{'' if bound.proven else ', not proven'})")
         if value == bound.bound and bound.proven:
             tight.append(priority)
-    say("quality: walking, continuity, balance")
     began = time.monotonic()
-    kept = shortlist(cand, comp.options, _options_of(plan))
-    model = ComponentModel(cand, comp.occurrences, kept, params)
-    for q, level in comp.levels.items():
-        model.keep_at_least(q, level.value)
-    model.model.minimize(model.quality())
-    model.hint(plan)
-    solver = params.cp_solver(deadline - time.monotonic())
-    if solver.solve(model.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        plan = model.read(solver)
+    if option_pairs(cand, comp.options) <= PAIR_BUDGET:
+        say("quality: walking, continuity, balance")
+        model = ComponentModel(cand, comp.occurrences, comp.options, params)
+        for q, level in comp.levels.items():
+            model.keep_at_least(q, level.value)
+        model.model.minimize(model.quality())
+        model.hint(plan)
+        solver = params.cp_solver(deadline - time.monotonic())
+        if solver.solve(model.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            plan = model.read(solver)
+    else:
+        say("quality: shorter walks, day by day")
+        plan = _shorter_walks(cand, comp.occurrences, comp.options, plan, params, deadline)
     stats["quality_seconds"] += time.monotonic() - began
     return plan, dict(stats)
+
+
+def _option_walk(cand: Candidates, option: int, merchant: int | None) -> float:
+    """Home -> (merchant ->) task minutes of one option, via the occurrence's merchant."""
+    opt = cand.options[option]
+    return opt.walks[0] if merchant is None else opt.walks[opt.merchants.index(merchant)]
+
+
+def _walk(cand: Candidates, plan: Plan) -> float:
+    return sum(_option_walk(cand, i, merchant)
+               for _, merchant, options in plan.covered.values() for i in options)
 
 
 def _count(cand: Candidates, plan: Plan, priority: Priority) -> int:
@@ -184,21 +198,33 @@ def _count(cand: Candidates, plan: Plan, priority: Priority) -> int:
 
 def _solve_level(cand: Candidates, occurrences: list[int], options: list[int],
                  priority: Priority, hint: Plan, levels: dict[Priority, _Level], cap: int,
-                 params: SolveParams, deadline: float, minutes_left: dict[int, int] | None = None
-                 ) -> tuple[Plan, int]:
+                 params: SolveParams, deadline: float, minutes_left: dict[int, int] | None = None,
+                 shorter_walks: bool = False) -> tuple[Plan, int]:
     """Maximise ``priority``'s coverage exactly over ``options``, higher levels kept; returns
-    the plan found (empty if none) and the solver's bound (``cap`` without one)."""
+    the plan found (empty if none) and the solver's bound on coverage (``cap`` without one).
+
+    With ``shorter_walks``, among plans covering as many the one with less walking wins (the
+    day-by-day path, where no proof is expected and nothing else would prefer near volunteers).
+    """
     model = ComponentModel(cand, occurrences, options, params, minutes_left=minutes_left)
     for q, level in levels.items():
         model.keep_at_least(q, level.value)
     expr = model.coverage(priority)
     assert expr is not None
     model.model.add(expr <= cap)  # valid: no schedule beats the relaxation
-    model.model.maximize(expr)
+    if shorter_walks:
+        # One more occurrence outweighs any walking: the unit exceeds every option's walk
+        # taken together, so the order stays strictly lexicographic.
+        unit = 1 + sum(round(params.walk_weight * max(cand.options[i].walks)) for i in options)
+        model.model.maximize(unit * expr - model.walking())
+    else:
+        model.model.maximize(expr)
     model.hint(hint)
     solver = params.cp_solver(deadline - time.monotonic())
     if solver.solve(model.model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return Plan(), cap
+    if shorter_walks:
+        return model.read(solver), cap
     return model.read(solver), min(cap, math.floor(solver.best_objective_bound + 1e-6))
 
 
@@ -214,9 +240,7 @@ def _polish_days(cand: Candidates, occurrences: list[int], options: list[int], p
     they improve and time remains. ``must`` are options every day's shortlist keeps.
     """
     problem = cand.problem
-    by_day: dict[Day, list[int]] = defaultdict(list)
-    for o in occurrences:
-        by_day[problem.occurrences[o].day].append(o)
+    by_day = _by_day(cand, occurrences)
 
     def missing(day: Day) -> int:
         return sum(1 for o in by_day[day] if o not in plan.covered
@@ -230,15 +254,7 @@ def _polish_days(cand: Candidates, occurrences: list[int], options: list[int], p
             if time.monotonic() >= deadline:
                 break
             today = set(by_day[day])
-            used = [0] * len(problem.volunteers)
-            for o, (_, _, chosen) in plan.covered.items():
-                if o not in today:
-                    for i in chosen:
-                        used[cand.options[i].volunteer] += \
-                            problem.occurrences[o].need.duration_min
-            left = {v: problem.volunteers[v].max_minutes_week - used[v]
-                    for v in range(len(problem.volunteers)) if used[v]}
-            day_plan = Plan({o: v for o, v in plan.covered.items() if o in today})
+            day_plan, left = _day_neighbourhood(cand, plan, today)
             day_options = [i for i in options if cand.options[i].occurrence in today]
             kept = shortlist(cand, day_options, _options_of(day_plan) | must, DAY_PAIR_BUDGET)
             floors = {q: _Level(_count(cand, day_plan, q)) for q in Priority
@@ -246,11 +262,61 @@ def _polish_days(cand: Candidates, occurrences: list[int], options: list[int], p
             count = sum(1 for o in today if problem.occurrences[o].need.priority is priority)
             seconds = (deadline - time.monotonic()) / (len(days) - n)
             better, _ = _solve_level(cand, by_day[day], kept, priority, day_plan, floors, count,
-                                     params, time.monotonic() + seconds, minutes_left=left)
-            if _count(cand, better, priority) > floors[priority].value:
+                                     params, time.monotonic() + seconds, minutes_left=left,
+                                     shorter_walks=True)
+            gained = _count(cand, better, priority) - floors[priority].value
+            if gained > 0 or (gained == 0 and better.covered
+                              and _walk(cand, better) < _walk(cand, day_plan) - 1e-6):
                 plan = Plan({o: v for o, v in plan.covered.items() if o not in today}
                             | better.covered)
                 improved = True
+    return plan
+
+
+def _by_day(cand: Candidates, occurrences: list[int]) -> dict[Day, list[int]]:
+    by_day: dict[Day, list[int]] = defaultdict(list)
+    for o in occurrences:
+        by_day[cand.problem.occurrences[o].day].append(o)
+    return by_day
+
+
+def _day_neighbourhood(cand: Candidates, plan: Plan, today: set[int]
+                       ) -> tuple[Plan, dict[int, int]]:
+    """One day's part of ``plan`` and the minutes the other days leave each volunteer."""
+    problem = cand.problem
+    used = [0] * len(problem.volunteers)
+    for o, (_, _, chosen) in plan.covered.items():
+        if o not in today:
+            for i in chosen:
+                used[cand.options[i].volunteer] += problem.occurrences[o].need.duration_min
+    left = {v: problem.volunteers[v].max_minutes_week - used[v]
+            for v in range(len(problem.volunteers)) if used[v]}
+    return Plan({o: v for o, v in plan.covered.items() if o in today}), left
+
+
+def _shorter_walks(cand: Candidates, occurrences: list[int], options: list[int], plan: Plan,
+                   params: SolveParams, deadline: float) -> Plan:
+    """The quality stage for a week too large for one model: each day in turn, the other days
+    fixed, walking minimised with the day's coverage of every level kept. (Continuity and load
+    balance are weekly and stay as the coverage stages left them.)"""
+    by_day = _by_day(cand, occurrences)
+    days = sorted(by_day, key=lambda d: -len(by_day[d]))
+    for n, day in enumerate(days):
+        if time.monotonic() >= deadline:
+            break
+        today = set(by_day[day])
+        day_plan, left = _day_neighbourhood(cand, plan, today)
+        day_options = [i for i in options if cand.options[i].occurrence in today]
+        kept = shortlist(cand, day_options, _options_of(day_plan), DAY_PAIR_BUDGET)
+        model = ComponentModel(cand, by_day[day], kept, params, minutes_left=left)
+        for q in Priority:
+            model.keep_at_least(q, _count(cand, day_plan, q))
+        model.model.minimize(model.walking())
+        model.hint(day_plan)
+        solver = params.cp_solver((deadline - time.monotonic()) / (len(days) - n))
+        if solver.solve(model.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            plan = Plan({o: v for o, v in plan.covered.items() if o not in today}
+                        | model.read(solver).covered)
     return plan
 
 
@@ -268,7 +334,7 @@ def _assignments(cand: Candidates, plan: Plan) -> list[Assignment]:
         occ = problem.occurrences[o]
         for i in options:
             opt = cand.options[i]
-            walk = opt.walks[0] if merchant is None else opt.walks[opt.merchants.index(merchant)]
+            walk = _option_walk(cand, i, merchant)
             out.append(Assignment(
                 need_id=occ.need.id, day=occ.day, date=occ.date, start=start,
                 end=start + occ.need.duration_min,
