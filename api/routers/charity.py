@@ -25,7 +25,9 @@ from api.routers.weekly_jobs import (
     commit_published,
     get_job,
     job_view,
+    list_jobs,
     mark_published,
+    queue_job,
 )
 from api.security import SessionDep, SettingsDep, Staff
 from matcher.domain import Week
@@ -42,21 +44,13 @@ def create_allocation(body: WeekIn, session: SessionDep, user: Staff,
                       request: Request) -> JobOut:
     """Every donation and request on file, less what published allocations of other weeks gave
     out; the week decides which goods have expired and which schedule gets the deliveries."""
-    row = AllocationRow(week=body.week, status="queued", progress="queued", created_by=user.id)
-    session.add(row)
-    audit(session, user, "allocate", f"week:{body.week}")
-    session.commit()
-    request.app.state.worker.submit(AllocationRow, row.id)
-    return job_view(row)
+    return queue_job(session, AllocationRow, body.week, user, request, "allocate")
 
 
 @router.get("/allocations", response_model=list[JobOut], summary="Allocation runs")
 def list_allocations(session: SessionDep, user: Staff,
                      week: str | None = None) -> list[JobOut]:
-    query = select(AllocationRow).order_by(AllocationRow.id.desc())
-    if week:
-        query = query.where(AllocationRow.week == str(Week.parse(week)))
-    return [job_view(r) for r in session.scalars(query.limit(100))]
+    return list_jobs(session, AllocationRow, week)
 
 
 @router.get("/allocations/{allocation_id}", response_model=JobOut,

@@ -19,10 +19,12 @@ from api.routers.weekly_jobs import (
     commit_published,
     get_job,
     job_view,
+    list_jobs,
     mark_published,
+    queue_job,
 )
 from api.security import Coordinator, SessionDep
-from matcher.domain import Day, Week, format_hhmm
+from matcher.domain import Day, format_hhmm
 
 router = APIRouter(prefix="/v1", tags=["schedules"])
 
@@ -38,21 +40,13 @@ def task_view(t: TaskRow) -> dict[str, Any]:
              summary="Solve a week (returns a job to poll)")
 def create_schedule(body: WeekIn, session: SessionDep, user: Coordinator,
                     request: Request) -> JobOut:
-    row = ScheduleRow(week=body.week, status="queued", progress="queued", created_by=user.id)
-    session.add(row)
-    audit(session, user, "solve", f"week:{body.week}")
-    session.commit()
-    request.app.state.worker.submit(ScheduleRow, row.id)
-    return job_view(row)
+    return queue_job(session, ScheduleRow, body.week, user, request, "solve")
 
 
 @router.get("/schedules", response_model=list[JobOut], summary="Schedules of a week")
 def list_schedules(session: SessionDep, user: Coordinator,
                    week: str | None = None) -> list[JobOut]:
-    query = select(ScheduleRow).order_by(ScheduleRow.id.desc())
-    if week:
-        query = query.where(ScheduleRow.week == str(Week.parse(week)))
-    return [job_view(r) for r in session.scalars(query.limit(100))]
+    return list_jobs(session, ScheduleRow, week)
 
 
 @router.get("/schedules/{schedule_id}", response_model=JobOut,

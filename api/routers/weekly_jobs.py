@@ -6,13 +6,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeVar
 
+from fastapi import Request
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api.community import audit
 from api.errors import Problem
 from api.jobs import Job
+from api.models import User
 from matcher.domain import Week
 
 J = TypeVar("J", bound=Job)
@@ -55,6 +58,26 @@ def get_job(session: Session, cls: type[J], job_id: int) -> J:
     if row is None:
         raise Problem(404, f"no {cls.__tablename__[:-1]} {job_id}")
     return row
+
+
+def queue_job(session: Session, cls: type[J], week: str, user: User, request: Request,
+              action: str) -> JobOut:
+    """Queue a job for ``week`` (audited as ``action``) and hand it to the worker."""
+    row = cls()  # the mixin's columns, set one by one so type checkers see them
+    row.week, row.status, row.progress, row.created_by = week, "queued", "queued", user.id
+    session.add(row)
+    audit(session, user, action, f"week:{week}")
+    session.commit()
+    request.app.state.worker.submit(cls, row.id)
+    return job_view(row)
+
+
+def list_jobs(session: Session, cls: type[J], week: str | None) -> list[JobOut]:
+    """The newest 100 jobs of a kind, of one week if given."""
+    query = select(cls).order_by(cls.id.desc())
+    if week:
+        query = query.where(cls.week == str(Week.parse(week)))
+    return [job_view(r) for r in session.scalars(query.limit(100))]
 
 
 def mark_published(session: Session, cls: type[J], row: J, supersede: bool) -> J | None:
