@@ -10,27 +10,46 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
 class Database:
-    """The engine and session factory for one database URL."""
+    """The engines and session factories for one database URL.
+
+    Two engines on the same database: most routes are plain functions run in a thread with a
+    sync :class:`Session`; the hot path (who is calling, ``GET /v1/me/tasks``) is ``async`` on
+    an autocommit connection (plain statements, no ORM), because handing each request to a
+    thread and back costs more than its queries (the GIL switch interval is 5 ms), and each of
+    its statements stands alone, so BEGIN and COMMIT would only add round trips.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
+        async_kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             # FastAPI runs sync routes in a thread pool: one connection per thread is fine.
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            async_kwargs = kwargs
         else:
             kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
+            # A request holds an async connection for a millisecond or two: fewer are plenty.
+            async_kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: Engine = create_engine(url, **kwargs)
+        # Autocommit set once per connection (an execution option would set and reset it on
+        # every checkout, two more round trips).
+        self.async_engine: AsyncEngine = create_async_engine(
+            _async_url(url), isolation_level="AUTOCOMMIT", **async_kwargs)
         if self.is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-            # Serialise writers from the start so two redemptions cannot interleave.
-            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            for engine in (self.engine, self.async_engine.sync_engine):
+                event.listen(engine, "connect", _sqlite_pragmas)
+            # Serialise writers from the start so two redemptions cannot interleave (the
+            # autocommit engine runs each statement on its own).
+            event.listen(self.engine, "begin",
+                         lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:
@@ -38,6 +57,19 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    async def dispose_async(self) -> None:
+        await self.async_engine.dispose()
+
+
+def _async_url(url: str) -> str:
+    """The same database through an asyncio driver: psycopg 3 is both; SQLite needs aiosqlite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -62,3 +94,4 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
     finally:
         session.close()
+

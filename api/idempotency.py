@@ -11,11 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.errors import Problem
-from api.models import IdempotencyKey, User
+from api.models import IdempotencyKey
+from api.security import Caller
 
 
-def idempotent(session: Session, user: User, key: str,
-               work: Callable[[], tuple[int, dict[str, Any]]]) -> Any:
+def idempotent(session: Session, user: Caller, key: str,
+               work: Callable[[], tuple[int, dict[str, Any]]]) -> JSONResponse:
     """Run ``work`` once per ``(user, key)``; store and replay its answer."""
     scoped = f"{user.id}:{key}"
     stored = session.get(IdempotencyKey, scoped)

@@ -8,7 +8,7 @@ every transfer is two entries that sum to zero, and a balance is the sum of an a
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -131,7 +131,7 @@ class WeeklyJob(Stamped):
     """Work on one week that runs in the background and is then published: a schedule solve
     or an allocation run (queued, running, solved or failed, published or superseded)."""
 
-    __tablename__: ClassVar[str]
+    __tablename__: str
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     week: Mapped[str] = mapped_column(String(10), index=True)
     status: Mapped[str] = mapped_column(String(16), default="queued")

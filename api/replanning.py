@@ -23,7 +23,7 @@ STANDING = (*UPCOMING, "completed", "confirmed")  # published and not declined o
 ACTIVE = ("proposed", *STANDING)  # holds a volunteer's time in its schedule
 
 
-def published_tasks(*where: ColumnElement[bool]) -> Select[tuple[TaskRow, NeedRow]]:
+def published_tasks(*where: ColumnElement[bool]) -> Select[TaskRow, NeedRow]:
     """Tasks of published schedules with their needs, filtered by ``where``."""
     return (select(TaskRow, NeedRow).join(NeedRow, NeedRow.need_id == TaskRow.need_id)
             .join(ScheduleRow, ScheduleRow.id == TaskRow.schedule_id)

@@ -4,9 +4,11 @@ key for machine clients; and what each role may do."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Annotated
 
@@ -14,9 +16,11 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from pwdlib import PasswordHash
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
-from api.db import get_session
+from api.db import Database, get_session
 from api.errors import Problem
 from api.models import User
 from api.settings import ApiSettings
@@ -25,6 +29,19 @@ hasher = PasswordHash.recommended()  # Argon2id
 oauth2 = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is making a request: the account's identity and links, read once per request (a
+    plain value, not a database row, so no route can write through it by accident)."""
+
+    id: int
+    username: str
+    role: str
+    volunteer_id: str | None
+    merchant_id: str | None
+    calendar_token: str | None
 
 
 class Role(StrEnum):
@@ -67,43 +84,75 @@ SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 
-def current_user(session: SessionDep, settings: SettingsDep,
-                 token: Annotated[str | None, Depends(oauth2)],
-                 api_key: Annotated[str | None, Depends(api_key_header)]) -> User:
-    """The caller, from a bearer token or an ``X-API-Key``; 401 otherwise."""
+async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """An autocommit asyncio connection for the hot path (who is calling, ``GET
+    /v1/me/tasks``), back in the pool after the request; see :class:`api.db.Database`."""
+    db: Database = request.app.state.db
+    async with db.async_engine.connect() as connection:
+        yield connection
+
+
+ConnectionDep = Annotated[AsyncConnection, Depends(get_connection)]
+
+# Built once (composing a statement costs more than running it); every request asks.
+_CALLER = select(*(User.__table__.c[f.name] for f in fields(Caller)))
+CALLER_BY_ID = _CALLER.where(User.id == bindparam("id"))
+CALLER_BY_KEY = _CALLER.where(User.api_key_hash == bindparam("digest"))
+
+
+async def current_user(connection: ConnectionDep, settings: SettingsDep,
+                       token: Annotated[str | None, Depends(oauth2)],
+                       api_key: Annotated[str | None, Depends(api_key_header)]) -> Caller:
+    """The caller, from a bearer token or an ``X-API-Key``; 401 otherwise.
+
+    Looked up on every request (not trusted from the token alone), so a deleted account stops
+    working at once.
+    """
     unauthorised = Problem(401, "log in at /v1/auth/token or send an X-API-Key",
                            headers={"WWW-Authenticate": "Bearer"})
     if api_key:
         digest = hashlib.sha256(api_key.encode()).hexdigest()
-        user = session.query(User).filter_by(api_key_hash=digest).one_or_none()
-        if user is None:
-            raise unauthorised
-        session.commit()  # as below: release the connection
-        return user
-    if not token:
+        row = (await connection.execute(CALLER_BY_KEY, {"digest": digest})).first()
+    elif token:
+        row = (await connection.execute(CALLER_BY_ID, {"id": _token_subject(token, settings)})
+               ).first()
+    else:
+        row = None
+    if row is None:
         raise unauthorised
+    return Caller(*row)
+
+
+def _token_subject(token: str, settings: ApiSettings) -> int:
+    """The user id a bearer token was issued to; 401 if it is forged or expired."""
     try:
-        claims = jwt.decode(token, settings.secret_key, algorithms=[ALGORITHM])
+        subject, expires = _verified(token, settings.secret_key)
     except jwt.PyJWTError as exc:
         raise Problem(401, f"invalid token: {exc}",
                       headers={"WWW-Authenticate": "Bearer"}) from exc
-    user = session.get(User, int(claims["sub"]))
-    if user is None:
-        raise unauthorised
-    # End the read so the connection goes back to the pool while the request waits for a
-    # thread to run its route (objects stay loaded: sessions do not expire on commit).
-    session.commit()
-    return user
+    if expires <= dt.datetime.now(dt.UTC).timestamp():
+        raise Problem(401, "invalid token: Signature has expired",
+                      headers={"WWW-Authenticate": "Bearer"})
+    return subject
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
+@functools.lru_cache(maxsize=4096)
+def _verified(token: str, secret: str) -> tuple[int, float]:
+    """Subject and expiry of a token whose signature checks out. Cached: a client sends the
+    same token on every call, and verifying it again costs more than the rest of the lookup
+    (errors are not cached; expiry is checked by the caller on every use)."""
+    claims = jwt.decode(token, secret, algorithms=[ALGORITHM])
+    return int(claims["sub"]), float(claims["exp"])
 
 
-def require(*roles: Role) -> Callable[[User], Awaitable[User]]:
+CurrentUser = Annotated[Caller, Depends(current_user)]
+
+
+def require(*roles: Role) -> Callable[[Caller], Awaitable[Caller]]:
     """A dependency letting only ``roles`` through (403 for the others)."""
     allowed = {r.value for r in roles}
 
-    async def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> Caller:
         if user.role not in allowed:
             raise Problem(403, f"a {user.role} may not do this (needs "
                           f"{' or '.join(sorted(allowed))})")
@@ -112,7 +161,7 @@ def require(*roles: Role) -> Callable[[User], Awaitable[User]]:
     return check
 
 
-Coordinator = Annotated[User, Depends(require(Role.COORDINATOR))]
-Staff = Annotated[User, Depends(require(Role.COORDINATOR, Role.ORGANISER))]
-VolunteerUser = Annotated[User, Depends(require(Role.VOLUNTEER))]
-MerchantUser = Annotated[User, Depends(require(Role.MERCHANT))]
+Coordinator = Annotated[Caller, Depends(require(Role.COORDINATOR))]
+Staff = Annotated[Caller, Depends(require(Role.COORDINATOR, Role.ORGANISER))]
+VolunteerUser = Annotated[Caller, Depends(require(Role.VOLUNTEER))]
+MerchantUser = Annotated[Caller, Depends(require(Role.MERCHANT))]

@@ -5,8 +5,9 @@
 
 Fills the database with a district: N volunteers, a published week with 3 tasks each (written
 directly, no solve), one login per sampled volunteer; starts uvicorn in a subprocess and has
-``--clients`` asyncio clients call ``/v1/me/tasks`` in a loop. Reports throughput, p50/p99
-latency and errors.
+``--clients`` asyncio clients call ``/v1/me/tasks`` in a loop (after ``--warmup`` seconds of the
+same load). Reports throughput, p50/p99 latency, errors, and the CPU time per request of the
+server, the load generator and PostgreSQL (all share the machine's cores).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import time
 
 import aiohttp
 import httpx
-from sqlalchemy import delete, insert
+import psutil
+from sqlalchemy import delete, func, insert, select
 
 from api.db import Database
 from api.migrate import upgrade
@@ -35,8 +37,14 @@ from matcher.domain import Week
 WEEK = Week(2026, 48)
 
 
-def fill(db: Database, n: int, logins: int, settings: ApiSettings) -> list[str]:
+def fill(db: Database, n: int, logins: int, settings: ApiSettings, reuse: bool = False
+         ) -> list[str]:
     with db.session() as s:
+        if reuse:  # the same district from an earlier run: only fresh tokens
+            users = s.scalars(select(User).where(User.role == "volunteer").limit(logins)).all()
+            tasks = s.scalar(select(func.count()).select_from(TaskRow))
+            if len(users) == logins and tasks == 3 * n:
+                return [create_token(u, settings) for u in users]
         for table in (TaskRow, ScheduleRow, User, NeedRow, VolunteerRow):
             s.execute(delete(table))
         s.execute(insert(VolunteerRow), [
@@ -115,13 +123,18 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300,
                         help="requests per second all clients send together; 0: as fast as "
                         "they can (closed loop)")
+    parser.add_argument("--warmup", type=float, default=5,
+                        help="seconds of the same load before measuring")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the district an earlier run wrote if it is the same size")
     args = parser.parse_args()
     secret = os.environ.get("LINLI_SECRET_KEY", "bench-secret-0123456789-abcdefghijkl")
     settings = ApiSettings(secret_key=secret)
     upgrade(settings.database_url)
     db = Database(settings.database_url)
     began = time.monotonic()
-    tokens = fill(db, args.volunteers, min(args.clients, args.volunteers), settings)
+    tokens = fill(db, args.volunteers, min(args.clients, args.volunteers), settings,
+                  args.reuse)
     db.dispose()
     print(f"filled {args.volunteers} volunteers, {3 * args.volunteers} tasks in "
           f"{time.monotonic() - began:.1f} s ({settings.database_url.split('@')[-1]})")
@@ -137,8 +150,12 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        if args.warmup:  # connections, pools and prepared statements settle first
+            asyncio.run(load(base, tokens, args.clients, args.warmup, args.rate or None))
+        before = _cpu_seconds(server.pid)
         latencies, errors = asyncio.run(load(base, tokens, args.clients, args.seconds,
                                              args.rate or None))
+        used = {k: v - before[k] for k, v in _cpu_seconds(server.pid).items()}
     finally:
         server.terminate()
         server.wait()
@@ -149,6 +166,26 @@ def main() -> None:
           f"{args.seconds:g} s: "
           f"{n} requests, {n / args.seconds:.0f} req/s, p50 {1000 * latencies[n // 2]:.1f} ms, p99 "
           f"{1000 * latencies[int(n * 0.99)]:.1f} ms, errors {errors}")
+    print("CPU per request: " + ", ".join(f"{k} {1000 * v / max(n, 1):.2f} ms"
+                                         for k, v in used.items())
+          + f" (2 cores: {2000 * args.seconds / max(n, 1):.2f} ms available)")
+
+
+def _cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU time so far of the server's processes, this load generator and PostgreSQL's."""
+    def total(processes: list[psutil.Process]) -> float:
+        seconds = 0.0
+        for p in processes:
+            try:
+                t = p.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            seconds += t.user + t.system
+        return seconds
+    server = psutil.Process(server_pid)
+    postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+    return {"server": total([server, *server.children(recursive=True)]),
+            "client": total([psutil.Process()]), "postgres": total(postgres)}
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def _busy_or_full(cand: Candidates, tl: Timelines, o: int,
     options = [cand.options[i] for i in cand.by_occurrence[o]]
     merchants: list[int | None] = (
         [None] if need.merchant_service is None
-        else sorted({j for opt in options for j in opt.merchants})
+        else [*sorted({j for opt in options for j in opt.merchants})]
     )
     starts = tl.start_points(o)
     free: dict[int | None, set[int]] = {j: set() for j in merchants}

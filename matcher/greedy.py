@@ -31,7 +31,7 @@ def greedy_plan(cand: Candidates, occurrences: list[int] | None = None,
         options = sorted(cand.by_occurrence[o], key=lambda i: cand.options[i].best_walk)
         merchants: list[int | None] = (
             [None] if need.merchant_service is None
-            else sorted({m for i in options for m in cand.options[i].merchants})
+            else [*sorted({m for i in options for m in cand.options[i].merchants})]
         )
         placed = False
         for start in timelines.start_points(o):

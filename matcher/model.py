@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from itertools import combinations
 
-from ortools.sat.python import cp_model
+from ortools.sat.python import cp_model, cp_model_helper
 
 from matcher.circles import Candidates, walk_ceil
 from matcher.domain import Priority
@@ -219,7 +219,7 @@ class ComponentModel:
             self._precede(b, a, db, t_ba, [])
 
     def _precede(self, a: int, b: int, da: int, transitions: list[tuple[int | None, int]],
-                 order: list[cp_model.IntVar]) -> None:
+                 order: list[cp_model_helper.Literal]) -> None:
         """When both are chosen (and the order literal says a first): b starts after a + walk."""
         cand = self.cand
         sa = self.start[cand.options[a].occurrence]
@@ -313,7 +313,7 @@ class ComponentModel:
     # ----------------------------------------------------------------- solutions
     def hint(self, plan: Plan) -> None:
         """Hint a plan (e.g. the greedy one) for the next solve."""
-        self.model.clear_hints()
+        self.model.clear_hints()  # type: ignore[no-untyped-call]  # untyped in ortools
         chosen = {i for _, _, opts in plan.covered.values() for i in opts}
         for o in self.occurrences:
             entry = plan.covered.get(o)

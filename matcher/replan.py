@@ -71,7 +71,7 @@ class PinnedWeek:
         if staying and current is not None:
             slots = [(current[0], current[1])]
         else:
-            merchants = sorted(cand.occ_merchants[o]) or [None]
+            merchants: list[int | None] = [*sorted(cand.occ_merchants[o])] or [None]
             slots = [(s, m) for s in timelines.start_points(o) for m in merchants
                      if m is None or timelines.merchant_free(o, m, s)]
         fits: dict[int, tuple[tuple[int, int, float], Fit]] = {}

@@ -351,7 +351,7 @@ _REQUIRED = {
     "donations": ("donation_id", "donor", "category", "quantity", "lat", "lon"),
     "requests": ("request_id", "beneficiary", "category", "quantity", "lat", "lon"),
 }
-_PARSERS: dict[str, Callable[[_Row, CoordSystem, bool], object]] = {}
+_PARSERS: dict[str, Callable[..., object]] = {}  # (row, coords=, china_only=) -> item
 
 
 def parse_records(kind: str, records: Sequence[dict[str, object]], source: str,

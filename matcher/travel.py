@@ -76,7 +76,7 @@ def _read_osm(path: Path) -> nx.Graph:
         entities = osmium.osm.NODE | osmium.osm.WAY
         processor = osmium.FileProcessor(str(path), entities).with_locations()
         for way in processor:
-            if not way.is_way() or not is_walkable(dict(way.tags)):
+            if not isinstance(way, osmium.osm.Way) or not is_walkable(dict(way.tags)):
                 continue
             previous: int | None = None
             for ref in way.nodes:

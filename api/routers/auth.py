@@ -15,6 +15,7 @@ from api.community import audit
 from api.errors import Problem
 from api.models import MerchantRow, User, VolunteerRow
 from api.security import (
+    Caller,
     Coordinator,
     CurrentUser,
     Role,
@@ -64,7 +65,7 @@ def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Sessio
     return Token(access_token=create_token(user, settings))
 
 
-def me_view(user: User, request: Request) -> Me:
+def me_view(user: User | Caller, request: Request) -> Me:
     settings = request.app.state.settings
     url = f"{settings.public_url}/v1/calendar/{user.calendar_token}.ics" \
         if user.calendar_token else None

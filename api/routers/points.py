@@ -20,10 +20,9 @@ from api.models import (
     Redemption,
     Reward,
     TaskRow,
-    User,
 )
 from api.replanning import STANDING, published_tasks
-from api.security import CurrentUser, MerchantUser, Role, SessionDep, VolunteerUser
+from api.security import Caller, CurrentUser, MerchantUser, Role, SessionDep, VolunteerUser
 from matcher.domain import format_hhmm
 
 router = APIRouter(prefix="/v1", tags=["points and merchants"])
@@ -94,7 +93,7 @@ def redeem(body: RedeemIn, session: SessionDep, user: VolunteerUser,
     return idempotent(session, user, idempotency_key, work)
 
 
-def _decide(session: Any, user: User, redemption_id: int, accept: bool, key: str) -> Any:
+def _decide(session: Any, user: Caller, redemption_id: int, accept: bool, key: str) -> Any:
     def work() -> tuple[int, dict[str, Any]]:
         redemption = session.get(Redemption, redemption_id, with_for_update=True)
         if redemption is None or redemption.merchant_id != user.merchant_id:

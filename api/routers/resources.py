@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from api.community import ROWS, audit, coarse, masked, row_record, save_tables
 from api.errors import Problem
-from api.models import MerchantRow, NeedRow, User, VolunteerRow
-from api.security import CurrentUser, Role, SessionDep, Staff, require
+from api.models import MerchantRow, NeedRow, VolunteerRow
+from api.security import Caller, CurrentUser, Role, SessionDep, Staff, require
 from matcher.spreadsheets import COLUMNS, parse_records, read_tables
 
 router = APIRouter(prefix="/v1", tags=["community"])
@@ -124,7 +124,7 @@ def _validate(kind: str, body: BaseModel) -> dict[str, Any]:
     return record
 
 
-def need_view(row: NeedRow, user: User) -> dict[str, Any]:
+def need_view(row: NeedRow, user: Caller) -> dict[str, Any]:
     """A need as ``user`` may see it: coordinators see all (the access is audited), others a
     masked name and a place rounded to ~100 m."""
     record = row_record(row, "needs") | {"phone": row.phone, "address": row.address}
@@ -141,7 +141,7 @@ def _get(session: Session, kind: str, ident: str) -> Any:
     return row
 
 
-def _view(kind: str, row: Any, user: User) -> dict[str, Any]:
+def _view(kind: str, row: Any, user: Caller) -> dict[str, Any]:
     if kind == "needs":
         return need_view(row, user)
     return row_record(row, kind)
@@ -154,7 +154,7 @@ def _add_routes(kind: str) -> None:
     # Who may read: staff read everything; merchants are public to every logged-in user.
     reader = Depends(require(*Role)) if kind == "merchants" else Depends(
         require(Role.COORDINATOR, Role.ORGANISER))
-    Reader = Annotated[User, reader]  # noqa: N806 - a type alias
+    Reader = Annotated[Caller, reader]  # noqa: N806 - a type alias
 
     @router.post(f"/{kind}", status_code=201, summary=f"Create a {singular}",
                  response_model=dict[str, Any], name=f"create_{singular}")

@@ -7,17 +7,18 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
 from icalendar import Calendar, Event
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import BindParameter, ColumnElement, Row, Select, bindparam, insert, select
 
-from api.community import TZ, audit, coarse, masked, notify, today
+from api.community import TZ, audit, audit_entry, coarse, masked, notify, today
 from api.errors import Problem
 from api.idempotency import idempotent
-from api.models import NeedRow, ScheduleRow, TaskRow, User
-from api.replanning import STANDING, UPCOMING, pinned_week, published_tasks
+from api.models import AuditEntry, NeedRow, ScheduleRow, TaskRow, User
+from api.replanning import STANDING, UPCOMING, pinned_week
 from api.routers.schedules import task_view
-from api.security import Coordinator, SessionDep, SettingsDep, VolunteerUser
+from api.security import Caller, ConnectionDep, Coordinator, SessionDep, SettingsDep, VolunteerUser
 from matcher.domain import Day, Week, format_hhmm
 
 router = APIRouter(prefix="/v1", tags=["volunteers' tasks"])
@@ -27,23 +28,47 @@ class DeclineIn(BaseModel):
     reason: str = Field(min_length=2, max_length=500, examples=["孩子生病，这周来不了"])
 
 
-def _in_its_week(task: TaskRow) -> bool:
+def _in_its_week(date: dt.date) -> bool:
     """Privacy rule: exact details only during the task's ISO week (Asia/Shanghai)."""
-    monday = task.date - dt.timedelta(days=task.date.weekday())
+    monday = date - dt.timedelta(days=date.weekday())
     return monday <= today() <= monday + dt.timedelta(days=6)
 
 
-def my_task_view(task: TaskRow, need: NeedRow) -> dict[str, Any]:
-    exact = _in_its_week(task) and task.state in UPCOMING
-    return task_view(task) | {
-        "service": need.service, "priority": need.priority,
-        "beneficiary": need.beneficiary if exact else masked(need.beneficiary),
-        "phone": need.phone if exact else "",
-        "address": need.address if exact else "",
-        "lat": need.lat if exact else coarse(need.lat),
-        "lon": need.lon if exact else coarse(need.lon),
-        "details_visible": exact,
-    }
+# What a volunteer's own task shows: plain columns (not ORM objects), as this is the hot path.
+MY_TASK_COLUMNS = (
+    TaskRow.id, TaskRow.need_id, TaskRow.day, TaskRow.date, TaskRow.start, TaskRow.end,
+    TaskRow.volunteer_id, TaskRow.merchant_id, TaskRow.walk_min, TaskRow.state,
+    TaskRow.decline_reason, NeedRow.service, NeedRow.priority, NeedRow.beneficiary, NeedRow.phone,
+    NeedRow.address, NeedRow.lat, NeedRow.lon)
+
+
+def my_tasks_query(volunteer_id: str | BindParameter[str], *where: ColumnElement[bool]
+                   ) -> Select[*tuple[Any, ...]]:
+    """One volunteer's tasks in published schedules, in time order."""
+    return (select(*MY_TASK_COLUMNS)
+            .join_from(TaskRow, NeedRow, NeedRow.need_id == TaskRow.need_id)
+            .join(ScheduleRow, ScheduleRow.id == TaskRow.schedule_id)
+            .where(ScheduleRow.status == "published", TaskRow.volunteer_id == volunteer_id,
+                   *where)
+            .order_by(TaskRow.date, TaskRow.start))
+
+
+# Built once: composing a statement costs more than running it on the hot path.
+MY_WEEK = my_tasks_query(bindparam("volunteer_id"), ScheduleRow.week == bindparam("week"),
+                         TaskRow.state.in_(STANDING))
+AUDIT_INSERT = insert(AuditEntry)
+
+
+def my_task_view(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
+    """A row of :func:`my_tasks_query` as its volunteer may see it."""
+    view = row._asdict()
+    exact = _in_its_week(row.date) and row.state in UPCOMING
+    view.update(date=row.date.isoformat(), start=format_hhmm(row.start),
+                end=format_hhmm(row.end), details_visible=exact)
+    if not exact:
+        view.update(beneficiary=masked(row.beneficiary), phone="", address="",
+                    lat=coarse(row.lat), lon=coarse(row.lon))
+    return view
 
 
 class MyTask(BaseModel):
@@ -78,23 +103,23 @@ class MyTask(BaseModel):
 
 
 @router.get("/me/tasks", summary="My tasks in a published week")
-def my_tasks(session: SessionDep, user: VolunteerUser,
-             week: Annotated[str | None, Query(description="ISO week, default this week")]
-             = None
-             ) -> list[MyTask]:
-    # A declared model lets FastAPI serialise in pydantic-core: the hot path of the app.
+async def my_tasks(connection: ConnectionDep, user: VolunteerUser,
+                   week: Annotated[str | None, Query(description="ISO week, default this week")]
+                   = None
+                   ) -> list[MyTask]:
+    # The hot path of the app: async end to end (no thread hand-offs), and a declared model so
+    # FastAPI serialises in pydantic-core.
     iso = str(Week.parse(week)) if week else str(Week.containing(today()))
-    rows = session.execute(published_tasks(
-        ScheduleRow.week == iso, TaskRow.volunteer_id == user.volunteer_id,
-        TaskRow.state.in_(STANDING)).order_by(TaskRow.date, TaskRow.start)).all()
-    out = [MyTask(**my_task_view(t, n)) for t, n in rows]
+    assert user.volunteer_id is not None  # a volunteer account always has one
+    rows = await connection.execute(MY_WEEK, {"volunteer_id": user.volunteer_id, "week": iso})
+    out = [MyTask(**my_task_view(row)) for row in rows]
     if any(t.details_visible for t in out):
-        audit(session, user, "read", f"tasks:{user.volunteer_id}", iso)
-        session.commit()
+        await connection.execute(AUDIT_INSERT, [audit_entry(
+            user, "read", f"tasks:{user.volunteer_id}", iso)])
     return out
 
 
-def _my_task(session: Any, user: User, task_id: int) -> TaskRow:
+def _my_task(session: Any, user: Caller, task_id: int) -> TaskRow:
     task = session.get(TaskRow, task_id)
     if task is None or task.volunteer_id != user.volunteer_id:
         raise Problem(404, f"you have no task {task_id}")
@@ -105,7 +130,7 @@ def _my_task(session: Any, user: User, task_id: int) -> TaskRow:
     return task
 
 
-def _move(session: Any, user: User, task_id: int, allowed: tuple[str, ...],
+def _move(session: Any, user: Caller, task_id: int, allowed: tuple[str, ...],
           target: str) -> TaskRow:
     task = _my_task(session, user, task_id)
     if task.state not in allowed:
@@ -147,6 +172,7 @@ def decline(task_id: int, body: DeclineIn, session: SessionDep, user: VolunteerU
     task = _move(session, user, task_id, ("offered", "accepted"), "declined")
     task.decline_reason = body.reason
     schedule = session.get(ScheduleRow, task.schedule_id)
+    assert schedule is not None  # a task belongs to its schedule (foreign key)
     session.flush()
     declined_before = set(session.scalars(select(TaskRow.volunteer_id).where(
         TaskRow.schedule_id == task.schedule_id, TaskRow.need_id == task.need_id,
@@ -158,6 +184,7 @@ def decline(task_id: int, body: DeclineIn, session: SessionDep, user: VolunteerU
     if fits:
         fit = fits[0]
         need = session.get(NeedRow, task.need_id)
+        assert need is not None  # foreign key
         replacement = TaskRow(schedule_id=task.schedule_id, need_id=task.need_id, day=task.day,
                               date=task.date, start=fit.start,
                               end=fit.start + need.duration_min, volunteer_id=fit.volunteer_id,
@@ -179,7 +206,7 @@ def decline(task_id: int, body: DeclineIn, session: SessionDep, user: VolunteerU
 @router.post("/tasks/{task_id}/confirm", summary="Confirm completed work and credit points")
 def confirm(task_id: int, session: SessionDep, user: Coordinator, settings: SettingsDep,
             idempotency_key: Annotated[str, Header(min_length=8, max_length=128)]
-            ) -> dict[str, Any]:
+            ) -> JSONResponse:
     def work() -> tuple[int, dict[str, Any]]:
         from api.ledger import ISSUER, transfer
 
@@ -207,21 +234,23 @@ def calendar_feed(token: str, session: SessionDep) -> Response:
     user = session.scalars(select(User).filter_by(calendar_token=token)).one_or_none()
     if user is None or user.volunteer_id is None:
         raise Problem(404, "no such calendar")
-    rows = session.execute(published_tasks(
-        TaskRow.volunteer_id == user.volunteer_id, TaskRow.state.in_(UPCOMING))).all()
+    rows = session.execute(my_tasks_query(user.volunteer_id, TaskRow.state.in_(UPCOMING))).all()
     cal = Calendar()
     cal.add("prodid", "-//Linli//tasks//ZH")
     cal.add("version", "2.0")
     cal.add("x-wr-calname", f"邻里志愿服务 {user.volunteer_id}")
-    for task, need in rows:
-        view = my_task_view(task, need)
+    views = [(row, my_task_view(row)) for row in rows]
+    for row, view in views:
         event = Event()
-        event.add("uid", f"task-{task.id}@linli")
-        event.add("summary", f"{need.service} · {view['beneficiary']}")
-        midnight = dt.datetime.combine(task.date, dt.time(0, 0), TZ)
-        event.add("dtstart", midnight + dt.timedelta(minutes=task.start))
-        event.add("dtend", midnight + dt.timedelta(minutes=task.end))
+        event.add("uid", f"task-{row.id}@linli")
+        event.add("summary", f"{row.service} · {view['beneficiary']}")
+        midnight = dt.datetime.combine(row.date, dt.time(0, 0), TZ)
+        event.add("dtstart", midnight + dt.timedelta(minutes=row.start))
+        event.add("dtend", midnight + dt.timedelta(minutes=row.end))
         event.add("dtstamp", dt.datetime.now(dt.UTC))
         event.add("location", view["address"] or f"{view['lat']},{view['lon']}")
         cal.add_component(event)
+    if any(view["details_visible"] for _, view in views):
+        audit(session, user, "read", f"calendar:{user.volunteer_id}")
+        session.commit()
     return Response(bytes(cal.to_ical()), media_type="text/calendar")

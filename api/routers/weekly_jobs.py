@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from api.community import audit
 from api.errors import Problem
 from api.jobs import Job
-from api.models import User
+from api.security import Caller
 from matcher.domain import Week
 
 J = TypeVar("J", bound=Job)
@@ -60,7 +60,7 @@ def get_job(session: Session, cls: type[J], job_id: int) -> J:
     return row
 
 
-def queue_job(session: Session, cls: type[J], week: str, user: User, request: Request,
+def queue_job(session: Session, cls: type[J], week: str, user: Caller, request: Request,
               action: str) -> JobOut:
     """Queue a job for ``week`` (audited as ``action``) and hand it to the worker."""
     row = cls()  # the mixin's columns, set one by one so type checkers see them

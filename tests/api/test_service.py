@@ -4,12 +4,14 @@ re-planning, points, the outbox, calendars; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
@@ -52,6 +54,17 @@ def test_authentication_and_problem_json(client: TestClient, coordinator: dict[s
     bad_token = client.get("/v1/volunteers", headers={"Authorization": "Bearer x.y.z"})
     assert bad_token.status_code == 401
     assert client.get("/v1/me", headers=coordinator).json()["role"] == "coordinator"
+    # A token stops working when it expires, though its signature was checked (and
+    # remembered) while it was valid.
+    me = client.get("/v1/me", headers=coordinator).json()
+    secret = client.app.state.settings.secret_key  # type: ignore[attr-defined]
+    soon = jwt.encode({"sub": str(me["id"]), "role": "coordinator",
+                       "exp": dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)}, secret,
+                      algorithm="HS256")
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {soon}"}).status_code == 200
+    time.sleep(1.1)
+    expired = client.get("/v1/me", headers={"Authorization": f"Bearer {soon}"})
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]
 
 
 def test_resources_crud_validation_and_roles(client: TestClient,
@@ -170,6 +183,12 @@ def test_volunteer_sees_only_own_tasks_and_a_decline_is_replanned(
     monkeypatch.setattr("api.routers.tasks.today", lambda: WEEK.monday + dt.timedelta(days=1))
     listed = client.get(f"/v1/me/tasks?week={WEEK}", headers=me).json()
     assert all(t["details_visible"] and "*" not in t["beneficiary"] for t in listed)
+    # Seeing the exact details is audited, the masked view is not; the log is coordinators'.
+    alice = client.get("/v1/me", headers=me).json()["id"]
+    log = client.get(f"/v1/audit?user_id={alice}", headers=coordinator).json()
+    assert [(e["action"], e["target"], e["detail"]) for e in log["items"]] == [
+        ("read", f"tasks:{task['volunteer_id']}", str(WEEK))]
+    assert client.get("/v1/audit", headers=me).status_code == 403
     other = next(t for t in published["tasks"] if t["volunteer_id"] != task["volunteer_id"])
     assert client.post(f"/v1/me/tasks/{other['id']}/accept", headers=me).status_code == 404
     # Decline: only this occurrence changes, and someone else is offered it.
@@ -250,7 +269,8 @@ def test_points_are_earned_redeemed_and_never_overspent(
 
 
 def test_merchant_orders_and_calendar_feed(client: TestClient, coordinator: dict[str, str],
-                                           published: dict[str, Any]) -> None:
+                                           published: dict[str, Any],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     with_shop = [t for t in published["tasks"] if t["merchant_id"]]
     if with_shop:
         t = with_shop[0]
@@ -261,8 +281,13 @@ def test_merchant_orders_and_calendar_feed(client: TestClient, coordinator: dict
         assert sum(orders["counts"].values()) == len(orders["orders"])
     task = published["tasks"][0]
     make_user(client, "carol", "volunteer", volunteer_id=task["volunteer_id"])
-    feed = client.get("/v1/calendar/cal-carol-token.ics")
-    assert feed.status_code == 200 and "BEGIN:VEVENT" in feed.text
+    for day, audited in ((WEEK.monday - dt.timedelta(days=1), 0), (WEEK.monday, 1)):
+        monkeypatch.setattr("api.routers.tasks.today", lambda day=day: day)
+        feed = client.get("/v1/calendar/cal-carol-token.ics")
+        assert feed.status_code == 200 and "BEGIN:VEVENT" in feed.text
+        # Exact details (and so an audit entry) only once the week has begun.
+        reads = client.get("/v1/audit?target=calendar:", headers=coordinator).json()
+        assert reads["total"] == audited
     assert client.get("/v1/calendar/wrong.ics").status_code == 404
 
 
