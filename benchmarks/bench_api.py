@@ -138,18 +138,25 @@ def main() -> None:
     db.dispose()
     print(f"filled {args.volunteers} volunteers, {3 * args.volunteers} tasks in "
           f"{time.monotonic() - began:.1f} s ({settings.database_url.split('@')[-1]})")
+    base = f"http://127.0.0.1:{args.port}"
+    try:  # a server left on the port would answer instead of ours and skew every figure
+        httpx.get(f"{base}/health")
+        sys.exit(f"port {args.port} is taken by another server; stop it or pass --port")
+    except httpx.HTTPError:
+        pass
     env = dict(os.environ, LINLI_SECRET_KEY=settings.secret_key, LINLI_RUN_WORKERS="false")
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--port",
                                str(args.port), "--workers", str(args.workers),
                                "--log-level", "warning"], env=env)
     try:
-        base = f"http://127.0.0.1:{args.port}"
         for _ in range(100):
             try:
                 if httpx.get(f"{base}/health").status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        if server.poll() is not None:
+            sys.exit(f"the server exited with status {server.returncode}")
         if args.warmup:  # connections, pools and prepared statements settle first
             asyncio.run(load(base, tokens, args.clients, args.warmup, args.rate or None))
         before = _cpu_seconds(server.pid)
