@@ -34,7 +34,7 @@ SCALES = {
 }
 
 
-def run(name: str, time_limit: float | None, seed: int) -> None:
+def run(name: str, time_limit: float | None, seed: int, workers: int = 0) -> None:
     spec = dict(SCALES[name])
     limit = time_limit or float(spec.pop("limit"))
     spec.pop("limit", None)
@@ -48,7 +48,7 @@ def run(name: str, time_limit: float | None, seed: int) -> None:
     greedy = greedy_plan(cand)
     greedy_s = time.monotonic() - began
     began = time.monotonic()
-    schedule = solve(problem, SolveParams(time_limit_s=limit), travel=travel,
+    schedule = solve(problem, SolveParams(time_limit_s=limit, workers=workers), travel=travel,
                      progress=lambda msg: print(f"  {time.monotonic() - began:6.1f} s  {msg}",
                                                 flush=True))
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -80,9 +80,11 @@ def main() -> None:
     parser.add_argument("scale", nargs="?", default="all", choices=["community", "street", "all"])
     parser.add_argument("--time-limit", type=float, default=None)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=0,
+                        help="CP-SAT search workers (0: the solver's default)")
     args = parser.parse_args()
     for name in (["community", "street"] if args.scale == "all" else [args.scale]):
-        run(name, args.time_limit, args.seed)
+        run(name, args.time_limit, args.seed, args.workers)
 
 
 if __name__ == "__main__":

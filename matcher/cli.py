@@ -136,7 +136,7 @@ def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: f
                          progress=lambda msg: status.update(
                              f"{msg} ({time.monotonic() - began:.0f} s)"))
     with step("writing outputs"):
-        write_schedule(problem, schedule, out, settings=settings)
+        write_schedule(problem, schedule, out, settings=settings, network=net)
     _print_schedule(problem, schedule, out)
 
 

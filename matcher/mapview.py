@@ -5,9 +5,12 @@ because the map is shared beyond the volunteers (SCHEMA.md privacy)."""
 from __future__ import annotations
 
 import folium
+import numpy as np
+from scipy.spatial import ConvexHull, QhullError
 
 from matcher.domain import Location, Priority, Problem, Schedule
 from matcher.settings import Settings
+from matcher.travel import WalkingNetwork
 
 COLOURS = {Priority.RED: "#d62728", Priority.YELLOW: "#e6a800", Priority.BLUE: "#1f77b4"}
 ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
@@ -18,8 +21,35 @@ def coarse(location: Location, digits: int = 3) -> tuple[float, float]:
     return round(location.lat, digits), round(location.lon, digits)
 
 
-def schedule_map(problem: Problem, schedule: Schedule, settings: Settings) -> folium.Map:
-    """The week on a map; circles are drawn as the straight-line 15-minute radius."""
+def service_areas(network: WalkingNetwork, homes: list[Location], settings: Settings
+                  ) -> list[list[tuple[float, float]]]:
+    """The outline of each home's 15-minute circle on the street network: the convex hull of
+    the street nodes within ``circle_min`` minutes' walk (one shortest-path run for all homes).
+    An outline, not the exact reach: it can bulge over blocks the streets do not enter. A home
+    whose reach is too small for an outline gets an empty list."""
+    if not homes:
+        return []
+    nodes, access = network.snap(homes)
+    reach_m = settings.circle_min * settings.walk_speed_m_per_min
+    dist = network.node_distances_m(nodes, reach_m)
+    areas = []
+    for k in range(len(homes)):
+        inside = np.flatnonzero(dist[k] <= reach_m - access[k])
+        points = np.column_stack([network.lat[inside], network.lon[inside]])
+        try:
+            hull = ConvexHull(points) if len(points) >= 3 else None
+        except QhullError:  # all on one street: no area to draw
+            hull = None
+        areas.append([] if hull is None else
+                     [(float(points[i, 0]), float(points[i, 1])) for i in hull.vertices])
+    return areas
+
+
+def schedule_map(problem: Problem, schedule: Schedule, settings: Settings,
+                 network: WalkingNetwork | None = None) -> folium.Map:
+    """The week on a map. With a ``network``, each busy volunteer's 15-minute circle is drawn
+    as the outline of the streets she can reach (:func:`service_areas`); without one, as the
+    straight-line radius the geodesic fallback uses."""
     circle_m = settings.circle_straight_m
     points = [n.location for n in problem.needs] + [v.location for v in problem.volunteers]
     lat = sum(p.lat for p in points) / max(len(points), 1)
@@ -50,8 +80,17 @@ def schedule_map(problem: Problem, schedule: Schedule, settings: Settings) -> fo
         folium.CircleMarker(coarse(v.location), radius=3,
                             color="#2ca02c" if v.id in busy else "#7f7f7f", fill=True,
                             tooltip=v.id).add_to(vol_layer)
-        if v.id in busy:
-            folium.Circle(coarse(v.location), radius=circle_m, color="#2ca02c", weight=1,
+    # Circles from the coarsened home, like the markers: an outline must not point at a door.
+    helpers = [v for v in problem.volunteers if v.id in busy]
+    homes = [Location(*coarse(v.location)) for v in helpers]
+    if network is not None:
+        for v, area in zip(helpers, service_areas(network, homes, settings), strict=True):
+            if area:
+                folium.Polygon(area, color="#2ca02c", weight=1, fill=False, opacity=0.4,
+                               tooltip=f"{v.id}: 15 min on foot").add_to(circles)
+    else:
+        for home in homes:
+            folium.Circle((home.lat, home.lon), radius=circle_m, color="#2ca02c", weight=1,
                           fill=False, opacity=0.3).add_to(circles)
     vol_layer.add_to(fmap)
     circles.add_to(fmap)

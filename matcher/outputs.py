@@ -22,6 +22,7 @@ from icalendar import Calendar, Event
 from matcher.charity import Allocation, CharityProblem
 from matcher.domain import Problem, Schedule, format_hhmm
 from matcher.settings import Settings
+from matcher.travel import WalkingNetwork
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -111,8 +112,9 @@ def _write_json(path: Path, content: dict[str, object]) -> None:
 
 def write_schedule(problem: Problem, schedule: Schedule, out: Path, *,
                    settings: Settings | None = None, calendars: bool = True,
-                   map_html: bool = True) -> list[Path]:
-    """Write every output file into ``out`` atomically; returns the files written."""
+                   map_html: bool = True, network: WalkingNetwork | None = None) -> list[Path]:
+    """Write every output file into ``out`` atomically; returns the files written. The map
+    draws 15-minute circles on ``network`` when given."""
     written: list[Path] = []
     with atomic_folder(out, written) as tmp:
         assignments_frame(schedule).to_csv(tmp / "assignments.csv", index=False)
@@ -126,7 +128,8 @@ def write_schedule(problem: Problem, schedule: Schedule, out: Path, *,
         if map_html:
             from matcher.mapview import schedule_map  # folium is only needed for the map
 
-            schedule_map(problem, schedule, settings or Settings()).save(str(tmp / "map.html"))
+            schedule_map(problem, schedule, settings or Settings(), network).save(
+                str(tmp / "map.html"))
     return written
 
 

@@ -8,10 +8,12 @@ import networkx as nx
 import numpy as np
 import pytest
 from geopy.distance import geodesic
+from scipy.spatial import Delaunay
 
 from matcher.circles import ServiceCircle
 from matcher.domain import Problem
 from matcher.errors import NetworkError
+from matcher.mapview import service_areas
 from matcher.settings import Settings
 from matcher.travel import TravelTimes, WalkingNetwork, is_walkable
 from tests.conftest import CENTRE, WEEK, need, offset, volunteer
@@ -51,6 +53,26 @@ def test_circle_on_real_streets_is_smaller_than_the_crow_flies(futian: WalkingNe
                 if geodesic((CENTRE.lat, CENTRE.lon), (lat[i], lon[i])).meters <= 1125]
     assert 50 < len(within) < len(straight)
     assert set(within.tolist()) <= set(straight)
+
+
+def test_map_outline_of_a_circle_holds_exactly_the_reachable_streets(
+        futian: WalkingNetwork) -> None:
+    # The outline the map draws (matcher.mapview) is the hull of the nodes within 15 minutes'
+    # walk: every reachable node lies inside it and on no account outside the straight disc.
+    settings = Settings()
+    far = offset(300, -200)
+    outlines = service_areas(futian, [CENTRE, far], settings)
+    reach = settings.circle_min * settings.walk_speed_m_per_min
+    for home, outline in zip([CENTRE, far], outlines, strict=True):
+        assert len(outline) >= 3
+        inside = futian.reachable_nodes(home, reach)
+        polygon = Delaunay(np.array(outline))  # the outline is convex: its triangulation
+        points = np.column_stack([futian.lat[inside], futian.lon[inside]])
+        assert (polygon.find_simplex(points, tol=1e-12) >= 0).all()
+        corners = [geodesic((home.lat, home.lon), corner).meters for corner in outline]
+        assert max(corners) <= reach + 1  # network metres are never shorter than straight ones
+        assert polygon.find_simplex(np.array([[home.lat, home.lon]]))[0] >= 0
+    assert outlines[0] != outlines[1]
 
 
 def test_geodesic_fallback_matches_geopy() -> None:
