@@ -36,8 +36,10 @@ class Database:
             async_kwargs = kwargs
         else:
             kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
-            # A request holds an async connection for a millisecond or two: fewer are plenty.
-            async_kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # A request holds an async connection for a millisecond or two, but in a burst a
+            # process has dozens in flight; connections beyond pool_size are closed when
+            # returned, and each new one is a PostgreSQL backend to start: keep enough.
+            async_kwargs.update(pool_size=20, max_overflow=10, pool_pre_ping=True)
         self.engine: Engine = create_engine(url, **kwargs)
         # Autocommit set once per connection (an execution option would set and reset it on
         # every checkout, two more round trips).
