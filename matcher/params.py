@@ -55,6 +55,10 @@ class SolveParams:
         solver.parameters.max_time_in_seconds = max(seconds, 0.05)
         solver.parameters.num_workers = self.workers or max(os.cpu_count() or 1, 1)
         solver.parameters.random_seed = self.seed
+        # The full LP relaxation with cuts: coverage is proven by the bound, and the default
+        # (level 1) left the community benchmark's blue level 2% short of a proof at 60 s;
+        # level 2 proves it in 36 s.
+        solver.parameters.linearization_level = 2
         return solver
 
     @classmethod
