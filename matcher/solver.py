@@ -6,7 +6,8 @@ stages: red coverage, then yellow with red kept at the level reached, then blue,
 objective (walking, continuity, balance). Each coverage stage gets its upper bound from the
 day-by-day relaxation (:mod:`matcher.bounds`), which is what proves street-scale levels optimal.
 The greedy plan is the first hint and every stage keeps the best plan so far, so the result never
-falls below the greedy baseline.
+falls below the greedy baseline in the lexicographic order (a lower level may, when a higher one
+gained).
 """
 
 from __future__ import annotations
