@@ -1,7 +1,8 @@
-"""Engine and sessions: SQLite embedded by default, PostgreSQL for several users.
+"""Engines and sessions: SQLite embedded by default, PostgreSQL for several users.
 
-One :class:`Database` per app (``app.state.db``); requests get a session through the
-:func:`get_session` dependency, committed by the route and closed afterwards.
+One :class:`Database` per app (``app.state.db``); routes get a session through the
+:func:`get_session` dependency, committed by the route and closed afterwards, and the hot path
+an autocommit asyncio connection through :func:`get_connection`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -97,3 +98,10 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     finally:
         session.close()
 
+
+async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """An autocommit asyncio connection for the hot path (who is calling, ``GET
+    /v1/me/tasks``), back in the pool after the request; see :class:`Database`."""
+    db: Database = request.app.state.db
+    async with db.async_engine.connect() as connection:
+        yield connection

@@ -7,7 +7,7 @@ import datetime as dt
 import functools
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Annotated
@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
-from api.db import Database, get_session
+from api.db import get_connection, get_session
 from api.errors import Problem
 from api.models import User
 from api.settings import ApiSettings
@@ -82,14 +82,6 @@ async def get_settings(request: Request) -> ApiSettings:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
-
-
-async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """An autocommit asyncio connection for the hot path (who is calling, ``GET
-    /v1/me/tasks``), back in the pool after the request; see :class:`api.db.Database`."""
-    db: Database = request.app.state.db
-    async with db.async_engine.connect() as connection:
-        yield connection
 
 
 ConnectionDep = Annotated[AsyncConnection, Depends(get_connection)]

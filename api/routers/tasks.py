@@ -102,18 +102,18 @@ class MyTask(BaseModel):
     details_visible: bool
 
 
-@router.get("/me/tasks", summary="My tasks in a published week")
+@router.get("/me/tasks", summary="My tasks in a published week", response_model=list[MyTask])
 async def my_tasks(connection: ConnectionDep, user: VolunteerUser,
                    week: Annotated[str | None, Query(description="ISO week, default this week")]
                    = None
-                   ) -> list[MyTask]:
-    # The hot path of the app: async end to end (no thread hand-offs), and a declared model so
-    # FastAPI serialises in pydantic-core.
+                   ) -> list[dict[str, Any]]:
+    # The hot path of the app: async end to end (no thread hand-offs); FastAPI validates and
+    # serialises the views against the declared model once, in pydantic-core.
     iso = str(Week.parse(week)) if week else str(Week.containing(today()))
     assert user.volunteer_id is not None  # a volunteer account always has one
     rows = await connection.execute(MY_WEEK, {"volunteer_id": user.volunteer_id, "week": iso})
-    out = [MyTask(**my_task_view(row)) for row in rows]
-    if any(t.details_visible for t in out):
+    out = [my_task_view(row) for row in rows]
+    if any(view["details_visible"] for view in out):
         await connection.execute(AUDIT_INSERT, [audit_entry(
             user, "read", f"tasks:{user.volunteer_id}", iso)])
     return out
