@@ -254,22 +254,19 @@ def _polish_days(cand: Candidates, occurrences: list[int], options: list[int], p
         for n, day in enumerate(days):
             if time.monotonic() >= deadline:
                 break
-            today = set(by_day[day])
-            day_plan, left = _day_neighbourhood(cand, plan, today)
-            day_options = [i for i in options if cand.options[i].occurrence in today]
-            kept = shortlist(cand, day_options, _options_of(day_plan) | must, DAY_PAIR_BUDGET)
-            floors = {q: _Level(_count(cand, day_plan, q)) for q in Priority
+            today = _day_slice(cand, plan, by_day[day], options, must)
+            floors = {q: _Level(_count(cand, today.plan, q)) for q in Priority
                       if q.rank <= priority.rank}
-            count = sum(1 for o in today if problem.occurrences[o].need.priority is priority)
+            count = sum(1 for o in today.occurrences
+                        if problem.occurrences[o].need.priority is priority)
             seconds = (deadline - time.monotonic()) / (len(days) - n)
-            better, _ = _solve_level(cand, by_day[day], kept, priority, day_plan, floors, count,
-                                     params, time.monotonic() + seconds, minutes_left=left,
-                                     shorter_walks=True)
+            better, _ = _solve_level(cand, by_day[day], today.options, priority, today.plan,
+                                     floors, count, params, time.monotonic() + seconds,
+                                     minutes_left=today.minutes_left, shorter_walks=True)
             gained = _count(cand, better, priority) - floors[priority].value
             if gained > 0 or (gained == 0 and better.covered
-                              and _walk(cand, better) < _walk(cand, day_plan) - 1e-6):
-                plan = Plan({o: v for o, v in plan.covered.items() if o not in today}
-                            | better.covered)
+                              and _walk(cand, better) < _walk(cand, today.plan) - 1e-6):
+                plan = today.into(plan, better)
                 improved = True
     return plan
 
@@ -281,10 +278,27 @@ def _by_day(cand: Candidates, occurrences: list[int]) -> dict[Day, list[int]]:
     return by_day
 
 
-def _day_neighbourhood(cand: Candidates, plan: Plan, today: set[int]
-                       ) -> tuple[Plan, dict[int, int]]:
-    """One day's part of ``plan`` and the minutes the other days leave each volunteer."""
+@dataclass
+class _DaySlice:
+    """One day cut out of the week to be re-solved, the other days fixed."""
+
+    occurrences: set[int]
+    plan: Plan  # the day's part of the week's plan
+    minutes_left: dict[int, int]  # R6: what the other days leave each volunteer
+    options: list[int]  # the day's options, shortlisted to DAY_PAIR_BUDGET
+
+    def into(self, week: Plan, day: Plan) -> Plan:
+        """``week`` with this day's part replaced by ``day``."""
+        return Plan({o: v for o, v in week.covered.items() if o not in self.occurrences}
+                    | day.covered)
+
+
+def _day_slice(cand: Candidates, plan: Plan, occurrences: list[int], options: list[int],
+               must: set[int] | None = None) -> _DaySlice:
+    """The day of ``occurrences`` in ``plan``; its shortlist keeps the options the day's plan
+    uses and ``must``."""
     problem = cand.problem
+    today = set(occurrences)
     used = [0] * len(problem.volunteers)
     for o, (_, _, chosen) in plan.covered.items():
         if o not in today:
@@ -292,7 +306,11 @@ def _day_neighbourhood(cand: Candidates, plan: Plan, today: set[int]
                 used[cand.options[i].volunteer] += problem.occurrences[o].need.duration_min
     left = {v: problem.volunteers[v].max_minutes_week - used[v]
             for v in range(len(problem.volunteers)) if used[v]}
-    return Plan({o: v for o, v in plan.covered.items() if o in today}), left
+    day_plan = Plan({o: v for o, v in plan.covered.items() if o in today})
+    day_options = [i for i in options if cand.options[i].occurrence in today]
+    kept = shortlist(cand, day_options, _options_of(day_plan) | (must or set()),
+                     DAY_PAIR_BUDGET)
+    return _DaySlice(today, day_plan, left, kept)
 
 
 def _shorter_walks(cand: Candidates, occurrences: list[int], options: list[int], plan: Plan,
@@ -305,19 +323,16 @@ def _shorter_walks(cand: Candidates, occurrences: list[int], options: list[int],
     for n, day in enumerate(days):
         if time.monotonic() >= deadline:
             break
-        today = set(by_day[day])
-        day_plan, left = _day_neighbourhood(cand, plan, today)
-        day_options = [i for i in options if cand.options[i].occurrence in today]
-        kept = shortlist(cand, day_options, _options_of(day_plan), DAY_PAIR_BUDGET)
-        model = ComponentModel(cand, by_day[day], kept, params, minutes_left=left)
+        today = _day_slice(cand, plan, by_day[day], options)
+        model = ComponentModel(cand, by_day[day], today.options, params,
+                               minutes_left=today.minutes_left)
         for q in Priority:
-            model.keep_at_least(q, _count(cand, day_plan, q))
+            model.keep_at_least(q, _count(cand, today.plan, q))
         model.model.minimize(model.walking())
-        model.hint(day_plan)
+        model.hint(today.plan)
         solver = params.cp_solver((deadline - time.monotonic()) / (len(days) - n))
         if solver.solve(model.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            plan = Plan({o: v for o, v in plan.covered.items() if o not in today}
-                        | model.read(solver).covered)
+            plan = today.into(plan, model.read(solver))
     return plan
 
 
