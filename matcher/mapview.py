@@ -27,14 +27,9 @@ def service_areas(network: WalkingNetwork, homes: list[Location], settings: Sett
     the street nodes within ``circle_min`` minutes' walk (one shortest-path run for all homes).
     An outline, not the exact reach: it can bulge over blocks the streets do not enter. A home
     whose reach is too small for an outline gets an empty list."""
-    if not homes:
-        return []
-    nodes, access = network.snap(homes)
     reach_m = settings.circle_min * settings.walk_speed_m_per_min
-    dist = network.node_distances_m(nodes, reach_m)
     areas = []
-    for k in range(len(homes)):
-        inside = np.flatnonzero(dist[k] <= reach_m - access[k])
+    for inside in network.reachable_from(homes, reach_m):
         points = np.column_stack([network.lat[inside], network.lon[inside]])
         try:
             hull = ConvexHull(points) if len(points) >= 3 else None

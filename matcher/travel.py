@@ -224,9 +224,18 @@ class WalkingNetwork:
 
     def reachable_nodes(self, location: Location, cutoff_m: float) -> np.ndarray:
         """Positions of the nodes within ``cutoff_m`` walking metres of ``location``."""
-        node, access = self.snap([location])
-        dist = self.node_distances_m(node, max(cutoff_m - float(access[0]), 0.0))[0]
-        return np.flatnonzero(np.isfinite(dist))
+        return self.reachable_from([location], cutoff_m)[0]
+
+    def reachable_from(self, locations: Sequence[Location], cutoff_m: float
+                       ) -> list[np.ndarray]:
+        """:meth:`reachable_nodes` of each location, with one shortest-path run for all (the
+        walk to the nearest street node counts against the cutoff)."""
+        if not locations:
+            return []
+        nodes, access = self.snap(locations)
+        dist = self.node_distances_m(nodes, cutoff_m)
+        return [np.flatnonzero(dist[k] <= max(cutoff_m - float(access[k]), 0.0))
+                for k in range(len(locations))]
 
 
 @dataclass
