@@ -5,8 +5,13 @@ from a relaxation that is small enough to solve to optimality: travel between co
 is ignored (R5 becomes a plain no-overlap, see :class:`~matcher.model.ComponentModel`) and the
 days are solved apart, each holding the whole weekly hours cap (R6 is the only rule that couples
 days for coverage). Every valid schedule restricted to one day is feasible for that day's
-relaxation, so the sum of the days' optima bounds the week. (Keeping travel in the day models
-was tried: at street scale they no longer solve to optimality in time, and the bound got worse.)
+relaxation, so the sum of the days' optima bounds the week.
+
+Travel is put back where it matters and the day is small enough: when a day's best travel-free
+plan does not survive retiming with the walks (:func:`~matcher.timeline.retime`), the day is
+solved again with them, capped at the travel-free value. (Walks in every day model were tried:
+the large yellow and blue days then no longer solve to optimality in time.) At street scale the
+red days are small and the walks are what separate the travel-free bound from the optimum.
 
 The bound is lexicographic. Once a level is *tight* (the schedule reached the sum of its days'
 optima), every valid schedule at that level reaches each day's optimum too, so the next level's
@@ -26,8 +31,8 @@ from matcher.circles import Candidates
 from matcher.domain import Priority
 from matcher.model import ComponentModel
 from matcher.params import SolveParams
-from matcher.partition import Part, partition
-from matcher.timeline import Plan
+from matcher.partition import PAIR_BUDGET, Part, option_pairs, partition
+from matcher.timeline import Plan, retime
 
 
 @dataclass
@@ -75,29 +80,51 @@ class RelaxedWeek:
                            if problem.occurrences[o].need.priority.rank <= priority.rank]
             keep = set(occurrences)
             options = [i for i in part.options if self.cand.options[i].occurrence in keep]
-            model = ComponentModel(self.cand, occurrences, options, self.params, travel=False)
-            for q in kept:
-                model.keep_at_least(q, self.optimum[d, q])
-            expr = model.coverage(priority)
-            assert expr is not None
-            model.model.maximize(expr)
             # Time in proportion to size: five full days and a few lone occurrences differ.
             rest = sum(len(p.options) for _, p in todo[n:])
-            solver = self.params.cp_solver((deadline - time.monotonic()) * len(part.options)
-                                           / max(rest, 1))
-            status = solver.solve(model.model)
-            if status == cp_model.OPTIMAL:
-                value = round(solver.objective_value)
+            day_end = time.monotonic() + (deadline - time.monotonic()) * len(part.options) \
+                / max(rest, 1)
+            count = sum(1 for o in occurrences
+                        if problem.occurrences[o].need.priority is priority)
+            value, proven, plan = self._day(d, occurrences, options, priority, kept, count,
+                                            day_end, travel=False)
+            if proven and retime(self.cand, plan)[1] \
+                    and option_pairs(self.cand, options) <= PAIR_BUDGET:
+                # The day's best plan needs more time than its windows leave for walking, so
+                # the walks may bound it lower; a day model small enough can keep them.
+                walked = self._day(d, occurrences, options, priority, kept, value, day_end,
+                                   travel=True)
+                if walked[1] or walked[0] < value:
+                    value, proven = walked[0], walked[1]
+            if proven:
                 self.optimum[d, priority] = value
-                result.bound += value
-            else:
-                result.proven = False
-                count = sum(1 for o in occurrences
-                            if problem.occurrences[o].need.priority is priority)
-                # Without a proof the day contributes its solver bound, never above its count.
-                found = status == cp_model.FEASIBLE
-                result.bound += min(math.floor(solver.best_objective_bound + 1e-6), count) \
-                    if found else count
-            if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                result.plan.covered.update(model.read(solver).covered)
+            result.bound += value
+            result.proven &= proven
+            result.plan.covered.update(plan.covered)
         return result
+
+    def _day(self, d: int, occurrences: list[int], options: list[int], priority: Priority,
+             kept: list[Priority], cap: int, deadline: float,
+             travel: bool) -> tuple[int, bool, Plan]:
+        """One day's best coverage of ``priority`` (at most ``cap``): the value or the solver's
+        bound, whether it is proven, and the plan found."""
+        model = ComponentModel(self.cand, occurrences, options, self.params, travel=travel)
+        for q in kept:
+            model.keep_at_least(q, self.optimum[d, q])
+        expr = model.coverage(priority)
+        assert expr is not None
+        model.model.add(expr <= cap)
+        model.model.maximize(expr)
+        solver = self.params.cp_solver(deadline - time.monotonic())
+        # One presolve pass without probing: on a street-scale day probing takes longer than
+        # the search it saves (measured: the walked red days prove in half the time).
+        solver.parameters.max_presolve_iterations = 1
+        solver.parameters.cp_model_probing_level = 0
+        status = solver.solve(model.model)
+        if status == cp_model.OPTIMAL:
+            return round(solver.objective_value), True, model.read(solver)
+        if status == cp_model.FEASIBLE:
+            # Without a proof the day contributes its solver bound, never above the cap.
+            return min(math.floor(solver.best_objective_bound + 1e-6), cap), False, \
+                model.read(solver)
+        return cap, False, Plan()

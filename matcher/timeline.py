@@ -118,3 +118,43 @@ class Timelines:
         for occurrence, (start, merchant, options) in plan.covered.items():
             timelines.add(occurrence, start, merchant, options)
         return timelines
+
+
+
+def retime(cand: Candidates, plan: Plan) -> tuple[Plan, set[tuple[int, Day]]]:
+    """``plan`` with each task at the earliest start that leaves every volunteer the walk from
+    her previous task (R5), her tasks kept in the plan's order; and the volunteer-days where
+    that was not enough.
+
+    A plan from the travel-free relaxation keeps every rule but R5, and its starts are arbitrary
+    within the windows; most tasks that are too close only need moving. In start order each
+    occurrence gets the latest of its earliest start and its volunteers' previous ends plus the
+    walk; one pushed past its latest start is dropped, and its volunteer-days are returned (they
+    need the walk in the model, :meth:`matcher.model.ComponentModel.add_travel`). The result
+    is valid.
+    """
+    problem = cand.problem
+    last: dict[tuple[int, Day], tuple[int, int]] = {}  # volunteer-day -> (occurrence, end)
+    kept = Plan()
+    short: set[tuple[int, Day]] = set()
+    for o in sorted(plan.covered, key=lambda o: plan.covered[o][0]):
+        _, merchant, options = plan.covered[o]
+        occ = problem.occurrences[o]
+        lo, hi = occ.earliest_start, occ.latest_start
+        if merchant is not None:
+            lo, hi = max(lo, cand.merchant_starts[o, merchant][0]), \
+                min(hi, cand.merchant_starts[o, merchant][1])
+        keys = [(cand.options[i].volunteer, occ.day) for i in options]
+        for i, key in zip(options, keys, strict=True):
+            lo, hi = max(lo, cand.options[i].lo), min(hi, cand.options[i].hi)
+            if key in last:
+                before, end = last[key]
+                lo = max(lo, end + walk_ceil(cand.transition(before, o, merchant)))
+        if lo > hi:
+            short.update(keys)
+            continue
+        kept.covered[o] = (lo, merchant, options)
+        for key in keys:
+            last[key] = (o, lo + occ.need.duration_min)
+    return kept, short
+

@@ -202,3 +202,18 @@ def test_relaxation_bounds_the_brute_force_optimum(problem: Problem) -> None:
         total += bound.bound
     # Dropping travel and the weekly coupling only ever loosens: never below the optimum.
     assert total >= lexicographic_optimum(problem, WALK)[0]
+
+
+def test_relaxation_keeps_the_walks_where_they_decide_the_day() -> None:
+    # Without walks both red visits fit back to back; with the 18-minute walk C cannot start
+    # before 09:48, past its latest start (09:35): the bound is the optimum, 1, not 2.
+    problem = Problem(WEEK, [volunteer("V1", 0, 500, windows="mon 09:00-11:00")], [
+        need("A", 0, 0, window="09:00-09:30", duration=30, priority=Priority.RED),
+        need("C", 0, 1000, window="09:30-10:05", duration=30, priority=Priority.RED),
+    ])
+    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
+    (comp,) = partition(cand)
+    bound = RelaxedWeek(cand, comp.occurrences, comp.options, FAST).level(
+        Priority.RED, [], time.monotonic() + 10)
+    assert (bound.bound, bound.proven) == (1, True)
+    assert check(problem).levels[Priority.RED].covered == 1
