@@ -7,11 +7,11 @@ days are solved apart, each holding the whole weekly hours cap (R6 is the only r
 days for coverage). Every valid schedule restricted to one day is feasible for that day's
 relaxation, so the sum of the days' optima bounds the week.
 
-Travel is put back where it matters and the day is small enough: when a day's best travel-free
-plan does not survive retiming with the walks (:func:`~matcher.timeline.retime`), the day is
-solved again with them, capped at the travel-free value. (Walks in every day model were tried:
-the large yellow and blue days then no longer solve to optimality in time.) At street scale the
-red days are small and the walks are what separate the travel-free bound from the optimum.
+At street scale travel is put back where it matters and the day is small enough: when a day's
+best travel-free plan does not survive retiming with the walks (:func:`~matcher.timeline.retime`),
+the day is solved again with them, capped at the travel-free value. (Walks in every day model
+were tried: the large yellow and blue days then no longer solve to optimality in time.) There
+the red days are small and the walks are what separate the travel-free bound from the optimum.
 
 The bound is lexicographic. Once a level is *tight* (the schedule reached the sum of its days'
 optima), every valid schedule at that level reaches each day's optimum too, so the next level's
@@ -55,11 +55,16 @@ class RelaxedWeek:
         The component (indices into ``cand``).
     params
         Workers and seed for CP-SAT.
+    street_scale
+        Whether the component is too large for one exact model: then days that need them get
+        their walks back, and each day model is presolved once, without probing (on a
+        street-scale day probing takes longer than the search it saves). A component that fits
+        one exact model gets its proof from that model and needs neither.
     """
 
     def __init__(self, cand: Candidates, occurrences: list[int], options: list[int],
-                 params: SolveParams) -> None:
-        self.cand, self.params = cand, params
+                 params: SolveParams, *, street_scale: bool = True) -> None:
+        self.cand, self.params, self.street_scale = cand, params, street_scale
         self.days: list[Part] = partition(cand, occurrences, options, by_day=True)
         # (day part, priority) -> that day's proven optimum of the level
         self.optimum: dict[tuple[int, Priority], int] = {}
@@ -88,7 +93,7 @@ class RelaxedWeek:
                         if problem.occurrences[o].need.priority is priority)
             value, proven, plan = self._day(d, occurrences, options, priority, kept, count,
                                             day_end, travel=False)
-            if proven and retime(self.cand, plan)[1] \
+            if self.street_scale and proven and retime(self.cand, plan)[1] \
                     and option_pairs(self.cand, options) <= PAIR_BUDGET:
                 # The day's best plan needs more time than its windows leave for walking, so
                 # the walks may bound it lower; a day model small enough can keep them.
@@ -116,10 +121,9 @@ class RelaxedWeek:
         model.model.add(expr <= cap)
         model.model.maximize(expr)
         solver = self.params.cp_solver(deadline - time.monotonic())
-        # One presolve pass without probing: on a street-scale day probing takes longer than
-        # the search it saves (measured: the walked red days prove in half the time).
-        solver.parameters.max_presolve_iterations = 1
-        solver.parameters.cp_model_probing_level = 0
+        if self.street_scale:  # measured: the walked red days prove in half the time
+            solver.parameters.max_presolve_iterations = 1
+            solver.parameters.cp_model_probing_level = 0
         status = solver.solve(model.model)
         if status == cp_model.OPTIMAL:
             return round(solver.objective_value), True, model.read(solver)

@@ -117,7 +117,10 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
     """
     problem = cand.problem
     plan = Plan({o: hint.covered[o] for o in comp.occurrences if o in hint.covered})
-    relaxed = RelaxedWeek(cand, comp.occurrences, comp.options, params)
+    # A component that fits one exact model gets its proof from it (community scale).
+    street_scale = option_pairs(cand, comp.options) > PAIR_BUDGET
+    relaxed = RelaxedWeek(cand, comp.occurrences, comp.options, params,
+                          street_scale=street_scale)
     stats: dict[str, float] = defaultdict(float)
     tight: list[Priority] = []
     # Coverage stages weigh 1, the quality stage 0.2 (it starts from a good plan and any
