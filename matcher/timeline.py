@@ -120,7 +120,6 @@ class Timelines:
         return timelines
 
 
-
 def retime(cand: Candidates, plan: Plan) -> tuple[Plan, set[tuple[int, Day]]]:
     """``plan`` with each task at the earliest start that leaves every volunteer the walk from
     her previous task (R5), her tasks kept in the plan's order; and the volunteer-days where
@@ -129,9 +128,8 @@ def retime(cand: Candidates, plan: Plan) -> tuple[Plan, set[tuple[int, Day]]]:
     A plan from the travel-free relaxation keeps every rule but R5, and its starts are arbitrary
     within the windows; most tasks that are too close only need moving. In start order each
     occurrence gets the latest of its earliest start and its volunteers' previous ends plus the
-    walk; one pushed past its latest start is dropped, and its volunteer-days are returned (they
-    need the walk in the model, :meth:`matcher.model.ComponentModel.add_travel`). The result
-    is valid.
+    walk; one pushed past its latest start is dropped, and its volunteer-days are returned (where
+    the walks decide the plan, see :mod:`matcher.bounds`). The result is valid.
     """
     problem = cand.problem
     last: dict[tuple[int, Day], tuple[int, int]] = {}  # volunteer-day -> (occurrence, end)
@@ -157,4 +155,3 @@ def retime(cand: Candidates, plan: Plan) -> tuple[Plan, set[tuple[int, Day]]]:
         for key in keys:
             last[key] = (o, lo + occ.need.duration_min)
     return kept, short
-
