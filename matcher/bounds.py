@@ -116,14 +116,9 @@ class RelaxedWeek:
         model = ComponentModel(self.cand, occurrences, options, self.params, travel=travel)
         for q in kept:
             model.keep_at_least(q, self.optimum[d, q])
-        expr = model.coverage(priority)
-        assert expr is not None
-        model.model.add(expr <= cap)
-        model.model.maximize(expr)
-        solver = self.params.cp_solver(deadline - time.monotonic())
-        if self.street_scale:  # measured: the walked red days prove in half the time
-            solver.parameters.max_presolve_iterations = 1
-            solver.parameters.cp_model_probing_level = 0
+        model.maximize_coverage(priority, cap)
+        # measured: the walked red days prove in half the time
+        solver = self.params.cp_solver(deadline - time.monotonic(), light=self.street_scale)
         status = solver.solve(model.model)
         if status == cp_model.OPTIMAL:
             return round(solver.objective_value), True, model.read(solver)

@@ -57,6 +57,12 @@ class ComponentModel:
                  minutes_left: dict[int, int] | None = None) -> None:
         self.cand, self.params, self.travel = cand, params, travel
         self.minutes_left = minutes_left or {}
+        # Auxiliary variables and what fixes them in a plan, so that hints are complete.
+        self.orders: list[tuple[cp_model.IntVar, int, int]] = []  # true: a before b
+        self.vias: list[tuple[cp_model.IntVar, int, int]] = []  # option i via merchant j
+        self.serves: list[tuple[cp_model.IntVar, list[int]]] = []  # any of the options
+        self.excess: list[tuple[cp_model.IntVar, list[tuple[int, int]], int]] = []
+        self.goal: tuple[cp_model.IntVar, Priority] | None = None  # see maximize_coverage
         self.occurrences, self.options = occurrences, options
         self.by_occurrence: dict[int, list[int]] = {o: [] for o in occurrences}
         for i in options:
@@ -211,6 +217,7 @@ class ComponentModel:
             return
         if can_ab and can_ba:
             first = m.new_bool_var(f"order[{a},{b}]")
+            self.orders.append((first, a, b))
             self._precede(a, b, da, t_ab, [first])
             self._precede(b, a, db, t_ba, [first.Not()])
         elif can_ab:
@@ -259,6 +266,17 @@ class ComponentModel:
         if expr is not None:
             self.model.add(expr >= covered)
 
+    def maximize_coverage(self, priority: Priority, cap: int) -> None:
+        """Maximise ``priority``'s coverage, known to be at most ``cap`` (a bound): as the
+        objective's domain the cap lets CP-SAT stop the moment a plan reaches it, which a
+        constraint on the sum would not."""
+        expr = self.coverage(priority)
+        assert expr is not None
+        goal = self.model.new_int_var(0, cap, f"covered[{priority.value}]")
+        self.model.add(goal == expr)
+        self.goal = (goal, priority)
+        self.model.maximize(goal)
+
     def coverage(self, priority: Priority) -> cp_model.LinearExpr | None:
         """Covered occurrences of one priority (None when the component has none)."""
         terms = [self.covered[o] for o in self.occurrences
@@ -278,6 +296,7 @@ class ComponentModel:
                 extra = round(p.walk_weight * walk) - round(p.walk_weight * shortest)
                 if extra > 0:
                     via = m.new_bool_var(f"via[{i},{j}]")
+                    self.vias.append((via, i, j))
                     m.add_bool_or([self.x[i].Not(), self.use_merchant[opt.occurrence, j].Not(),
                                    via])
                     terms.append(extra * via)
@@ -297,6 +316,7 @@ class ComponentModel:
                 if len(occs) < 2:
                     continue
                 serves = m.new_bool_var(f"serves[{v},{n}]")
+                self.serves.append((serves, group))
                 for i in group:
                     m.add_implication(self.x[i], serves)
                 terms.append(p.continuity_weight * serves)
@@ -306,25 +326,48 @@ class ComponentModel:
                 cap = min(total, cand.problem.volunteers[v].max_minutes_week)
                 for hour in range(1, cap // 60 + 1):
                     excess = m.new_int_var(0, cap, f"excess[{v},{hour}h]")
+                    self.excess.append((excess, load, hour))
                     m.add(excess >= sum(d * self.x[i] for i, d in load) - 60 * hour)
                     terms.append(p.balance_weight * excess)
         return sum(terms)  # type: ignore[return-value]
 
     # ----------------------------------------------------------------- solutions
     def hint(self, plan: Plan) -> None:
-        """Hint a plan (e.g. the greedy one) for the next solve."""
-        self.model.clear_hints()  # type: ignore[no-untyped-call]  # untyped in ortools
+        """Hint a plan (e.g. the greedy one) for the next solve, every variable of the model
+        included: CP-SAT starts from a complete feasible hint at once, but has to repair an
+        incomplete one and may not."""
+        m = self.model
+        m.clear_hints()  # type: ignore[no-untyped-call]  # untyped in ortools
         chosen = {i for _, _, opts in plan.covered.values() for i in opts}
         for o in self.occurrences:
             entry = plan.covered.get(o)
-            self.model.add_hint(self.covered[o], entry is not None)
-            if entry is not None:
-                self.model.add_hint(self.start[o], entry[0])
+            m.add_hint(self.covered[o], entry is not None)
+            # An uncovered occurrence's start is free; its earliest is always in its domain.
+            m.add_hint(self.start[o], self.cand.problem.occurrences[o].earliest_start
+                       if entry is None else entry[0])
         for i in self.options:
-            self.model.add_hint(self.x[i], i in chosen)
+            m.add_hint(self.x[i], i in chosen)
         for (o, j), var in self.use_merchant.items():
             entry = plan.covered.get(o)
-            self.model.add_hint(var, entry is not None and entry[1] == j)
+            m.add_hint(var, entry is not None and entry[1] == j)
+
+        def start(i: int) -> int:
+            entry = plan.covered.get(self.cand.options[i].occurrence)
+            return entry[0] if entry is not None else 0
+
+        for var, a, b in self.orders:
+            m.add_hint(var, start(a) <= start(b))
+        for var, i, j in self.vias:
+            entry = plan.covered.get(self.cand.options[i].occurrence)
+            m.add_hint(var, i in chosen and entry is not None and entry[1] == j)
+        for var, group in self.serves:
+            m.add_hint(var, any(i in chosen for i in group))
+        for var, load, hour in self.excess:
+            m.add_hint(var, max(0, sum(d for i, d in load if i in chosen) - 60 * hour))
+        if self.goal is not None:
+            goal, priority = self.goal
+            m.add_hint(goal, sum(1 for o in self.occurrences if o in plan.covered and
+                                 self.cand.problem.occurrences[o].need.priority is priority))
 
     def read(self, solver: cp_model.CpSolver) -> Plan:
         """The plan in the solver's current solution."""
