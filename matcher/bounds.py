@@ -57,9 +57,7 @@ class RelaxedWeek:
         Workers and seed for CP-SAT.
     street_scale
         Whether the component is too large for one exact model: then days that need them get
-        their walks back, and each day model is presolved once, without probing (on a
-        street-scale day probing takes longer than the search it saves). A component that fits
-        one exact model gets its proof from that model and needs neither.
+        their walks back. A component that fits one exact model gets its proof from that model.
     """
 
     def __init__(self, cand: Candidates, occurrences: list[int], options: list[int],
@@ -117,8 +115,7 @@ class RelaxedWeek:
         for q in kept:
             model.keep_at_least(q, self.optimum[d, q])
         model.maximize_coverage(priority, cap)
-        # measured: the walked red days prove in half the time
-        solver = self.params.cp_solver(deadline - time.monotonic(), light=self.street_scale)
+        solver = self.params.cp_solver(deadline - time.monotonic())
         status = solver.solve(model.model)
         if status == cp_model.OPTIMAL:
             return round(solver.objective_value), True, model.read(solver)

@@ -156,8 +156,7 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
             # The whole level fits one exact model, which can prove its own bound.
             say(f"{priority.value}: exact model, {len(options)} options")
             stage_plan, proven = _solve_level(cand, occurrences, options, priority, plan,
-                                              comp.levels, bound.bound, params, stage_end,
-                                              light=street_scale)
+                                              comp.levels, bound.bound, params, stage_end)
             best = min(best, proven) if exact_above else best
         else:
             # Too large for one model: the week is improved a day at a time instead.
@@ -212,13 +211,12 @@ def _count(cand: Candidates, plan: Plan, priority: Priority) -> int:
 def _solve_level(cand: Candidates, occurrences: list[int], options: list[int],
                  priority: Priority, hint: Plan, levels: dict[Priority, _Level], cap: int,
                  params: SolveParams, deadline: float, minutes_left: dict[int, int] | None = None,
-                 shorter_walks: bool = False, light: bool = False) -> tuple[Plan, int]:
+                 shorter_walks: bool = False) -> tuple[Plan, int]:
     """Maximise ``priority``'s coverage exactly over ``options``, higher levels kept; returns
     the plan found (empty if none) and the solver's bound on coverage (``cap`` without one).
 
     With ``shorter_walks``, among plans covering as many the one with less walking wins (the
     day-by-day path, where no proof is expected and nothing else would prefer near volunteers).
-    ``light``: presolve once (:meth:`SolveParams.cp_solver`).
     """
     model = ComponentModel(cand, occurrences, options, params, minutes_left=minutes_left)
     for q, level in levels.items():
@@ -234,7 +232,7 @@ def _solve_level(cand: Candidates, occurrences: list[int], options: list[int],
     else:
         model.maximize_coverage(priority, cap)  # valid: no schedule beats the relaxation
     model.hint(hint)
-    solver = params.cp_solver(deadline - time.monotonic(), light=light)
+    solver = params.cp_solver(deadline - time.monotonic())
     if solver.solve(model.model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return Plan(), cap
     if shorter_walks:
@@ -275,8 +273,7 @@ def _polish_days(cand: Candidates, occurrences: list[int], options: list[int], p
             seconds = (deadline - time.monotonic()) / (len(days) - n)
             better, _ = _solve_level(cand, by_day[day], today.options, priority, today.plan,
                                      floors, count, params, time.monotonic() + seconds,
-                                     minutes_left=today.minutes_left, shorter_walks=True,
-                                     light=True)
+                                     minutes_left=today.minutes_left, shorter_walks=True)
             gained = _count(cand, better, priority) - floors[priority].value
             if gained > 0 or (gained == 0 and better.covered
                               and _walk(cand, better) < _walk(cand, today.plan) - 1e-6):
@@ -344,7 +341,7 @@ def _shorter_walks(cand: Candidates, occurrences: list[int], options: list[int],
             model.keep_at_least(q, _count(cand, today.plan, q))
         model.model.minimize(model.walking())
         model.hint(today.plan)
-        solver = params.cp_solver((deadline - time.monotonic()) / (len(days) - n), light=True)
+        solver = params.cp_solver((deadline - time.monotonic()) / (len(days) - n))
         if solver.solve(model.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             plan = today.into(plan, model.read(solver))
     return plan
