@@ -95,10 +95,10 @@ class RelaxedWeek:
                     and option_pairs(self.cand, options) <= PAIR_BUDGET:
                 # The day's best plan needs more time than its windows leave for walking, so
                 # the walks may bound it lower; a day model small enough can keep them.
-                walked = self._day(d, occurrences, options, priority, kept, value, day_end,
-                                   travel=True)
-                if walked[1] or walked[0] < value:
-                    value, proven = walked[0], walked[1]
+                walked, walked_proven, _ = self._day(d, occurrences, options, priority, kept,
+                                                     value, day_end, travel=True)
+                if walked_proven or walked < value:
+                    value, proven = walked, walked_proven
             if proven:
                 self.optimum[d, priority] = value
             result.bound += value
