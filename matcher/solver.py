@@ -178,7 +178,7 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
         if value == bound.bound and bound.proven:
             tight.append(priority)
     began = time.monotonic()
-    if option_pairs(cand, comp.options) <= PAIR_BUDGET:
+    if not street_scale:
         say("quality: walking, continuity, balance")
         model = ComponentModel(cand, comp.occurrences, comp.options, params)
         for q, level in comp.levels.items():
