@@ -7,11 +7,12 @@ days are solved apart, each holding the whole weekly hours cap (R6 is the only r
 days for coverage). Every valid schedule restricted to one day is feasible for that day's
 relaxation, so the sum of the days' optima bounds the week.
 
-At street scale travel is put back where it matters and the day is small enough: when a day's
-best travel-free plan does not survive retiming with the walks (:func:`~matcher.timeline.retime`),
-the day is solved again with them, capped at the travel-free value. (Walks in every day model
-were tried: the large yellow and blue days then no longer solve to optimality in time.) There
-the red days are small and the walks are what separate the travel-free bound from the optimum.
+At street scale the walks are put back where they matter (:mod:`matcher.lazy`): where a day's
+best plan does not survive retiming with the walks, they are added for its volunteer-days and
+the day solved again, until its best plan needs none it lacks. The day's optimum is then exact.
+The red days need this: there the walks are what separate the travel-free bound from the
+optimum. (The full walks in every day model were tried: the large days then no longer solve to
+optimality in time.)
 
 The bound is lexicographic. Once a level is *tight* (the schedule reached the sum of its days'
 optima), every valid schedule at that level reaches each day's optimum too, so the next level's
@@ -29,10 +30,11 @@ from ortools.sat.python import cp_model
 
 from matcher.circles import Candidates
 from matcher.domain import Priority
+from matcher.lazy import maximize_lazily
 from matcher.model import ComponentModel
 from matcher.params import SolveParams
-from matcher.partition import PAIR_BUDGET, Part, option_pairs, partition
-from matcher.timeline import Plan, retime
+from matcher.partition import Part, partition
+from matcher.timeline import Plan
 
 
 @dataclass
@@ -90,15 +92,7 @@ class RelaxedWeek:
             count = sum(1 for o in occurrences
                         if problem.occurrences[o].need.priority is priority)
             value, proven, plan = self._day(d, occurrences, options, priority, kept, count,
-                                            day_end, travel=False)
-            if self.street_scale and proven and retime(self.cand, plan)[1] \
-                    and option_pairs(self.cand, options) <= PAIR_BUDGET:
-                # The day's best plan needs more time than its windows leave for walking, so
-                # the walks may bound it lower; a day model small enough can keep them.
-                walked, walked_proven, _ = self._day(d, occurrences, options, priority, kept,
-                                                     value, day_end, travel=True)
-                if walked_proven or walked < value:
-                    value, proven = walked, walked_proven
+                                            day_end)
             if proven:
                 self.optimum[d, priority] = value
             result.bound += value
@@ -106,15 +100,39 @@ class RelaxedWeek:
             result.plan.covered.update(plan.covered)
         return result
 
+    def restrict(self, model: ComponentModel, priority: Priority,
+                 tight: Iterable[Priority]) -> None:
+        """Post on a weekly ``model`` what the days proved: each ``tight`` level at its day
+        optimum and ``priority`` at most its own. Every valid schedule that keeps the tight
+        levels at their optimum satisfies both, and a model of the whole week finds its plans
+        sooner with them."""
+        problem = self.cand.problem
+        for d, part in enumerate(self.days):
+            for q in [*tight, priority]:
+                if (d, q) not in self.optimum or not model.occurrences:
+                    continue
+                terms = [model.covered[o] for o in part.occurrences
+                         if o in model.covered and problem.occurrences[o].need.priority is q]
+                if not terms:
+                    continue
+                if q is priority:
+                    model.model.add(sum(terms) <= self.optimum[d, q])
+                else:
+                    model.model.add(sum(terms) >= self.optimum[d, q])
+
     def _day(self, d: int, occurrences: list[int], options: list[int], priority: Priority,
-             kept: list[Priority], cap: int, deadline: float,
-             travel: bool) -> tuple[int, bool, Plan]:
+             kept: list[Priority], cap: int, deadline: float) -> tuple[int, bool, Plan]:
         """One day's best coverage of ``priority`` (at most ``cap``): the value or the solver's
         bound, whether it is proven, and the plan found."""
-        model = ComponentModel(self.cand, occurrences, options, self.params, travel=travel)
-        for q in kept:
-            model.keep_at_least(q, self.optimum[d, q])
+        model = ComponentModel(self.cand, occurrences, options, self.params, travel=False)
+        floors = {q: self.optimum[d, q] for q in kept}
+        for q, value in floors.items():
+            model.keep_at_least(q, value)
         model.maximize_coverage(priority, cap)
+        if self.street_scale:
+            # The walks the day's best plans need, added where they break it.
+            lazy = maximize_lazily(model, None, deadline, self.params, floors, shares=(1.0, 1.0))
+            return lazy.bound, lazy.proven, lazy.plan
         solver = self.params.cp_solver(deadline - time.monotonic())
         status = solver.solve(model.model)
         if status == cp_model.OPTIMAL:

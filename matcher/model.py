@@ -22,13 +22,15 @@ literals of a, b and "b uses j".
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from collections.abc import Iterable
 from itertools import combinations
 
 from ortools.sat.python import cp_model, cp_model_helper
 
 from matcher.circles import Candidates, walk_ceil
-from matcher.domain import Priority
+from matcher.domain import Day, Priority
 from matcher.params import SolveParams
 from matcher.timeline import Plan
 
@@ -63,6 +65,8 @@ class ComponentModel:
         self.serves: list[tuple[cp_model.IntVar, list[int]]] = []  # any of the options
         self.excess: list[tuple[cp_model.IntVar, list[tuple[int, int]], int]] = []
         self.goal: tuple[cp_model.IntVar, Priority] | None = None  # see maximize_coverage
+        self.cap = 0  # the goal's upper bound
+        self.unit = 1  # the objective's weight of one covered occurrence
         self.occurrences, self.options = occurrences, options
         self.by_occurrence: dict[int, list[int]] = {o: [] for o in occurrences}
         for i in options:
@@ -180,10 +184,11 @@ class ComponentModel:
     def _r5_no_overlap(self) -> None:
         """R5: a volunteer walks from one task to the next before it starts."""
         cand, m = self.cand, self.model
-        by_day: dict[tuple[int, str], list[int]] = defaultdict(list)
+        by_day: dict[tuple[int, Day], list[int]] = defaultdict(list)
         for i in self.options:
             opt = cand.options[i]
             by_day[opt.volunteer, cand.problem.occurrences[opt.occurrence].day].append(i)
+        self.walked: set[tuple[int, int]] = set()  # option pairs whose walk is enforced
         for group in by_day.values():
             if len(group) < 2:
                 continue
@@ -194,11 +199,27 @@ class ComponentModel:
                 intervals.append(m.new_optional_fixed_size_interval_var(
                     self.start[o], duration, self.x[i], f"task[{i}]"))
             m.add_no_overlap(intervals)
-            if not self.travel:
+            if self.travel:
+                self.add_walks(combinations(group, 2))
+
+    def add_walks(self, pairs: Iterable[tuple[int, int]]) -> int:
+        """Enforce the walk between each pair of options of one volunteer's day (R5 in full
+        for them); returns how many pairs were new.
+
+        A model built with ``travel=False`` stays a relaxation while pairs lack their walks;
+        walks added where a plan broke them (:mod:`matcher.lazy`) make it exact where it
+        matters.
+        """
+        added = 0
+        for a, b in pairs:
+            key = (min(a, b), max(a, b))
+            if key in self.walked or \
+                    self.cand.options[a].occurrence == self.cand.options[b].occurrence:
                 continue
-            for a, b in combinations(group, 2):
-                if cand.options[a].occurrence != cand.options[b].occurrence:
-                    self._pair(a, b)
+            self.walked.add(key)
+            self._pair(*key)
+            added += 1
+        return added
 
     def _pair(self, a: int, b: int) -> None:
         cand, m = self.cand, self.model
@@ -266,16 +287,33 @@ class ComponentModel:
         if expr is not None:
             self.model.add(expr >= covered)
 
-    def maximize_coverage(self, priority: Priority, cap: int) -> None:
+    def maximize_coverage(self, priority: Priority, cap: int, *,
+                          shorter_walks: bool = False) -> None:
         """Maximise ``priority``'s coverage, known to be at most ``cap`` (a bound): as the
         objective's domain the cap lets CP-SAT stop the moment a plan reaches it, which a
-        constraint on the sum would not."""
+        constraint on the sum would not.
+
+        With ``shorter_walks``, among plans covering as many the one with less walking wins:
+        one more occurrence outweighs any walking (the unit exceeds every option's walk taken
+        together), so the order stays strictly lexicographic. Used where no proof is expected
+        and nothing else would prefer near volunteers.
+        """
         expr = self.coverage(priority)
         assert expr is not None
         goal = self.model.new_int_var(0, cap, f"covered[{priority.value}]")
         self.model.add(goal == expr)
-        self.goal = (goal, priority)
-        self.model.maximize(goal)
+        self.goal, self.cap = (goal, priority), cap
+        if shorter_walks:
+            self.unit = 1 + sum(round(self.params.walk_weight * max(self.cand.options[i].walks))
+                                for i in self.options)
+            self.model.maximize(self.unit * goal - self.walking())
+        else:
+            self.model.maximize(goal)
+
+    def coverage_bound(self, solver: cp_model.CpSolver) -> int:
+        """The solver's bound on the coverage goal after a solve (see maximize_coverage)."""
+        # unit * goal - walking <= bound, and walking < unit: goal <= ceil(bound / unit).
+        return min(self.cap, math.ceil(solver.best_objective_bound / self.unit - 1e-9))
 
     def coverage(self, priority: Priority) -> cp_model.LinearExpr | None:
         """Covered occurrences of one priority (None when the component has none)."""
