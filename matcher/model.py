@@ -312,8 +312,10 @@ class ComponentModel:
 
     def coverage_bound(self, solver: cp_model.CpSolver) -> int:
         """The solver's bound on the coverage goal after a solve (see maximize_coverage)."""
-        # unit * goal - walking <= bound, and walking < unit: goal <= ceil(bound / unit).
-        return min(self.cap, math.ceil(solver.best_objective_bound / self.unit - 1e-9))
+        # unit * goal - walking <= bound and walking <= unit - 1, so unit * goal is at most
+        # bound + unit - 1 (just the bound without walking, where the unit is 1).
+        bound = (solver.best_objective_bound + self.unit - 1) / self.unit
+        return min(self.cap, math.floor(bound + 1e-6))
 
     def coverage(self, priority: Priority) -> cp_model.LinearExpr | None:
         """Covered occurrences of one priority (None when the component has none)."""

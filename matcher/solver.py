@@ -5,6 +5,8 @@ model; the lexicographic optimum of the week is the union of theirs. Each compon
 stages: red coverage, then yellow with red kept at the level reached, then blue, then the quality
 objective (walking, continuity, balance). Each coverage stage gets its upper bound from the
 day-by-day relaxation (:mod:`matcher.bounds`), which is what proves street-scale levels optimal.
+A level too large for one exact model is improved a day at a time and then, but for the last,
+solved as one week without walks, walks added where its plans break them (:mod:`matcher.lazy`).
 The greedy plan is the first hint and every stage keeps the best plan so far, so the result never
 falls below the greedy baseline in the lexicographic order (a lower level may, when a higher one
 gained).
@@ -53,6 +55,10 @@ DAY_PAIR_BUDGET = 10_000
 # need their walks (matcher.bounds) to bring the bound down to the optimum.
 RELAX_SHARE = 0.65
 LAST_RELAX_SHARE = 0.4
+# Of what a street-scale level's relaxation leaves: the first try of the lazy week, then the
+# day-by-day polish's share of the rest before the lazy week goes on from its plan.
+FIRST_TRY_SHARE = 0.3
+POLISH_SHARE = 0.35
 
 
 @dataclass
@@ -126,8 +132,10 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
     stats: dict[str, float] = defaultdict(float)
     tight: list[Priority] = []
     # Coverage stages weigh 1, the quality stage 0.2 (it starts from a good plan and any
-    # solution is valid): leftovers roll forward.
-    weights = [1.0, 1.0, 1.0, 0.2]
+    # solution is valid): leftovers roll forward. At street scale yellow weighs 2, since its
+    # bound is within reach and blue's is not, and quality 0.5, since the lazy yellow week
+    # leaves walks that only the quality stage shortens.
+    weights = [1.0, 2.0, 1.0, 0.5] if street_scale else [1.0, 1.0, 1.0, 0.2]
     for number, priority in enumerate(Priority):
         count = sum(1 for o in comp.occurrences
                     if problem.occurrences[o].need.priority is priority)
@@ -164,17 +172,10 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
             # Too large for one exact model: the week without walks, walks added where its
             # plans break them (matcher.lazy). Its rounds' bound counts too.
             say(f"{priority.value}: the week, walks added where plans need them")
-            model = ComponentModel(cand, occurrences, options, params, travel=False)
-            floors = {q: level.value for q, level in comp.levels.items()}
-            for q, value in floors.items():
-                model.keep_at_least(q, value)
-            relaxed.restrict(model, priority, tight)
-            model.maximize_coverage(priority, bound.bound)
-            lazy = maximize_lazily(model, before, stage_end, params, floors)
-            stage_plan = lazy.plan
-            best = min(best, lazy.bound) if exact_above else best
-            stats[f"{priority.value}_lazy_rounds"] += lazy.rounds
-            stats[f"{priority.value}_walked_pairs"] += lazy.walked
+            stage_plan, week_bound = _lazy_week(cand, occurrences, options, priority, before,
+                                                must, comp.levels, relaxed, tight, bound.bound,
+                                                params, stage_end, say)
+            best = min(best, week_bound) if exact_above else best
         else:
             # The last level's bound is out of reach at street scale (a gap of 4-6%), so its
             # time goes to the plan: the week improved a day at a time finds more (street
@@ -210,6 +211,39 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
         plan = _shorter_walks(cand, comp.occurrences, comp.options, plan, params, deadline)
     stats["quality_seconds"] += time.monotonic() - began
     return plan, dict(stats)
+
+
+def _lazy_week(cand: Candidates, occurrences: list[int], options: list[int], priority: Priority,
+               plan: Plan, must: set[int], levels: dict[Priority, _Level],
+               relaxed: RelaxedWeek, tight: list[Priority], cap: int, params: SolveParams,
+               deadline: float, say: Progress) -> tuple[Plan, int]:
+    """A street-scale level over the whole week: the model without walks (the days' optima
+    kept and capped, see :meth:`RelaxedWeek.restrict`), walks added lazily. Returns the best
+    valid plan and the rounds' bound.
+
+    A first try has a share of the time (the red week is proven in a few seconds). If it does
+    not prove the level, the week is polished a day at a time, which finds more in its first
+    seconds, and the lazy rounds go on from the polished plan.
+    """
+    model = ComponentModel(cand, occurrences, options, params, travel=False)
+    floors = {q: level.value for q, level in levels.items()}
+    for q, value in floors.items():
+        model.keep_at_least(q, value)
+    relaxed.restrict(model, priority, tight)
+    model.maximize_coverage(priority, cap)
+    now = time.monotonic()
+    lazy = maximize_lazily(model, plan, now + (deadline - now) * FIRST_TRY_SHARE, params,
+                           floors, shares=(1.0, 1.0))
+    bound = lazy.bound
+    if not lazy.proven:
+        say(f"{priority.value}: exact, day by day")
+        now = time.monotonic()
+        polished = _polish_days(cand, occurrences, options, lazy.plan, must, priority, params,
+                                now + (deadline - now) * POLISH_SHARE)
+        say(f"{priority.value}: the week again, from the polished plan")
+        lazy = maximize_lazily(model, polished, deadline, params, floors)
+        bound = min(bound, lazy.bound)
+    return lazy.plan, bound
 
 
 def _option_walk(cand: Candidates, option: int, merchant: int | None) -> float:
