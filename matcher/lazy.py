@@ -30,7 +30,7 @@ from matcher.domain import Day, Priority
 from matcher.greedy import greedy_plan
 from matcher.model import ComponentModel
 from matcher.params import SolveParams
-from matcher.timeline import Plan, retime
+from matcher.timeline import Plan, covered_count, retime
 
 # The first round starts the search from nothing and needs the longest; later rounds start
 # from the last plan, repaired. Measured on the street yellow week (84,000 options): 40 s then
@@ -119,7 +119,8 @@ def solve_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
             best = start
         if model.goal is not None:
             result.bound = min(result.bound, model.coverage_bound(solver))
-            if count(cand, best, model.goal[1]) >= result.bound:  # incl. an optimum unrepaired
+            # Reached, as when an optimal plan needed no repair.
+            if covered_count(cand, best, model.goal[1]) >= result.bound:
                 result.proven = True
                 break
         elif not short and status == cp_model.OPTIMAL:
@@ -142,18 +143,13 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
     wanted = floors or {}
 
     def score(plan: Plan) -> tuple[int, ...]:
-        return tuple(count(model.cand, plan, q) for q in levels)
+        return tuple(covered_count(model.cand, plan, q) for q in levels)
 
     def acceptable(plan: Plan) -> bool:
-        return all(count(model.cand, plan, q) >= least for q, least in wanted.items())
+        return all(covered_count(model.cand, plan, q) >= least for q, least in wanted.items())
 
     return solve_lazily(model, hint, deadline, params, score=score, acceptable=acceptable,
                         shares=shares)
-
-
-def count(cand: Candidates, plan: Plan, priority: Priority) -> int:
-    """Occurrences of ``priority`` that ``plan`` covers."""
-    return sum(1 for o in plan.covered if cand.problem.occurrences[o].need.priority is priority)
 
 
 def _pairs(groups: Iterable[list[int]]) -> list[tuple[int, int]]:

@@ -39,7 +39,7 @@ from matcher.model import ComponentModel
 from matcher.params import SolveParams
 from matcher.partition import PAIR_BUDGET, option_pairs, partition
 from matcher.settings import Settings
-from matcher.timeline import Plan
+from matcher.timeline import Plan, covered_count
 from matcher.travel import TravelTimes
 
 Progress = Callable[[str], None]
@@ -183,13 +183,13 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
             say(f"{priority.value}: exact, day by day")
             stage_plan = _polish_days(cand, occurrences, options, before, must, priority,
                                       params, stage_end)
-        if _count(cand, stage_plan, priority) < _count(cand, before, priority):
+        if covered_count(cand, stage_plan, priority) < covered_count(cand, before, priority):
             stage_plan = before  # a time-limited solve never loses what the plan had
         # The stage only planned levels up to its own; refill the lower ones greedily so the
         # next stage starts from (and can always fall back on) a complete valid plan.
         plan = _refill(cand, comp, stage_plan, priority)
         stats[f"{priority.value}_seconds"] += time.monotonic() - began
-        value = _count(cand, plan, priority)
+        value = covered_count(cand, plan, priority)
         comp.levels[priority] = _Level(value, max(best, value), value >= best)
         say(f"{priority.value}: {value} covered, bound {best} (relaxation {bound.bound}"
             f"{'' if bound.proven else ', not proven'})")
@@ -257,10 +257,6 @@ def _walk(cand: Candidates, plan: Plan) -> float:
                for _, merchant, options in plan.covered.values() for i in options)
 
 
-def _count(cand: Candidates, plan: Plan, priority: Priority) -> int:
-    return sum(1 for o in plan.covered if cand.problem.occurrences[o].need.priority is priority)
-
-
 def _solve_level(cand: Candidates, occurrences: list[int], options: list[int],
                  priority: Priority, hint: Plan, levels: dict[Priority, _Level], cap: int,
                  params: SolveParams, deadline: float, minutes_left: dict[int, int] | None = None,
@@ -309,7 +305,7 @@ def _polish_days(cand: Candidates, occurrences: list[int], options: list[int], p
             if time.monotonic() >= deadline:
                 break
             today = _day_slice(cand, plan, by_day[day], options, must)
-            floors = {q: _Level(_count(cand, today.plan, q)) for q in Priority
+            floors = {q: _Level(covered_count(cand, today.plan, q)) for q in Priority
                       if q.rank <= priority.rank}
             count = sum(1 for o in today.occurrences
                         if problem.occurrences[o].need.priority is priority)
@@ -317,7 +313,7 @@ def _polish_days(cand: Candidates, occurrences: list[int], options: list[int], p
             better, _ = _solve_level(cand, by_day[day], today.options, priority, today.plan,
                                      floors, count, params, time.monotonic() + seconds,
                                      minutes_left=today.minutes_left, shorter_walks=True)
-            gained = _count(cand, better, priority) - floors[priority].value
+            gained = covered_count(cand, better, priority) - floors[priority].value
             if gained > 0 or (gained == 0 and better.covered
                               and _walk(cand, better) < _walk(cand, today.plan) - 1e-6):
                 plan = today.into(plan, better)
@@ -381,7 +377,7 @@ def _shorter_walks(cand: Candidates, occurrences: list[int], options: list[int],
         model = ComponentModel(cand, by_day[day], today.options, params,
                                minutes_left=today.minutes_left)
         for q in Priority:
-            model.keep_at_least(q, _count(cand, today.plan, q))
+            model.keep_at_least(q, covered_count(cand, today.plan, q))
         model.model.minimize(model.walking())
         model.hint(today.plan)
         solver = params.cp_solver((deadline - time.monotonic()) / (len(days) - n))

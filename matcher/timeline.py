@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from matcher.circles import Candidates, Option, walk_ceil
-from matcher.domain import Day
+from matcher.domain import Day, Priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,11 @@ class Plan:
     """A schedule in index form: per covered occurrence its start, merchant and option indices."""
 
     covered: dict[int, tuple[int, int | None, tuple[int, ...]]] = field(default_factory=dict)
+
+
+def covered_count(cand: Candidates, plan: Plan, priority: Priority) -> int:
+    """Occurrences of ``priority`` that ``plan`` covers."""
+    return sum(1 for o in plan.covered if cand.problem.occurrences[o].need.priority is priority)
 
 
 class Blocker(StrEnum):

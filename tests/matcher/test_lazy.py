@@ -10,11 +10,11 @@ from ortools.sat.python import cp_model
 
 from matcher.circles import Candidates, ServiceCircle, build_candidates
 from matcher.domain import Priority, Problem
-from matcher.lazy import count, maximize_lazily, repair, tasks_by_volunteer_day
+from matcher.lazy import maximize_lazily, repair, tasks_by_volunteer_day
 from matcher.model import ComponentModel
 from matcher.settings import Settings
 from matcher.solver import _assignments
-from matcher.timeline import Plan, retime
+from matcher.timeline import Plan, covered_count, retime
 from matcher.travel import TravelTimes
 from tests.brute_force import lexicographic_optimum
 from tests.conftest import WEEK, need, volunteer
@@ -77,7 +77,7 @@ def test_the_walks_a_plan_breaks_are_added_until_the_optimum_needs_none() -> Non
     model.maximize_coverage(Priority.RED, 2)
     result = maximize_lazily(model, None, time.monotonic() + 10, FAST, shares=(1.0, 1.0))
     assert (result.bound, result.proven, result.rounds, result.walked) == (1, True, 2, 1)
-    assert count(cand, result.plan, Priority.RED) == 1
+    assert covered_count(cand, result.plan, Priority.RED) == 1
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -103,7 +103,7 @@ def test_lazy_red_optimum_equals_brute_force(problem: Problem) -> None:
     result = maximize_lazily(model, None, time.monotonic() + 20, FAST, shares=(1.0, 1.0))
     optimum = lexicographic_optimum(problem, WALK)[0]
     assert result.proven
-    assert count(cand, result.plan, Priority.RED) == result.bound == optimum
+    assert covered_count(cand, result.plan, Priority.RED) == result.bound == optimum
     assert validate(problem, _assignments(cand, result.plan), WALK) == []
 
 
@@ -121,7 +121,7 @@ def test_lazy_plans_are_valid_and_keep_the_hint(problem: Problem) -> None:
     _, model = _week(problem, travel=False)
     model.maximize_coverage(Priority.RED, _reds(problem))
     result = maximize_lazily(model, hint, time.monotonic() + 20, FAST)
-    assert count(cand, result.plan, Priority.RED) >= count(cand, hint, Priority.RED)
+    assert covered_count(cand, result.plan, Priority.RED) >= covered_count(cand, hint, Priority.RED)
     assert result.bound >= round(solver.objective_value)
     assert validate(problem, _assignments(cand, result.plan), WALK) == []
     # The hint's own pairs were walked up front.
