@@ -5,8 +5,9 @@ model; the lexicographic optimum of the week is the union of theirs. Each compon
 stages: red coverage, then yellow with red kept at the level reached, then blue, then the quality
 objective (walking, continuity, balance). Each coverage stage gets its upper bound from the
 day-by-day relaxation (:mod:`matcher.bounds`), which is what proves street-scale levels optimal.
-A level too large for one exact model is improved a day at a time and then, but for the last,
-solved as one week without walks, walks added where its plans break them (:mod:`matcher.lazy`).
+A level too large for one exact model is solved as one week without walks, walks added where
+its plans break them (:mod:`matcher.lazy`), with a day-at-a-time polish between a first try
+and the rest; the last level, whose bound is out of reach there, is only polished.
 The greedy plan is the first hint and every stage keeps the best plan so far, so the result never
 falls below the greedy baseline in the lexicographic order (a lower level may, when a higher one
 gained).
@@ -179,7 +180,7 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
         else:
             # The last level's bound is out of reach at street scale (a gap of 4-6%), so its
             # time goes to the plan: the week improved a day at a time finds more (street
-            # benchmark blue: 1,608 against the lazy week's 1,590-1,602), and shorter walks.
+            # benchmark blue: 1,602-1,608 against the lazy week's 1,590-1,602), and shorter walks.
             say(f"{priority.value}: exact, day by day")
             stage_plan = _polish_days(cand, occurrences, options, before, must, priority,
                                       params, stage_end)
