@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -77,24 +77,34 @@ def repair(cand: Candidates, plan: Plan) -> Plan:
                 del covered[drop]
 
 
-def solve_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
-                 params: SolveParams, *, score: Callable[[Plan], tuple[float, ...]],
-                 acceptable: Callable[[Plan], bool], fill: bool = True,
-                 shares: tuple[float, float] = (FIRST_ROUND_SHARE, ROUND_SHARE)) -> LazyResult:
-    """Solve ``model`` (travel-free, objective set) in rounds, adding walks lazily.
+def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
+                    params: SolveParams, floors: dict[Priority, int] | None = None,
+                    shares: tuple[float, float] = (FIRST_ROUND_SHARE, ROUND_SHARE)
+                    ) -> LazyResult:
+    """Maximise the coverage goal of ``model`` (travel-free, see
+    :meth:`ComponentModel.maximize_coverage`) in rounds, adding walks lazily.
 
-    Each round's plan is repaired into a valid one (and, with ``fill``, completed greedily);
-    the best valid plan by ``score`` (higher is better) among the ``acceptable`` ones is kept.
-    ``hint`` is a valid plan to start from and to keep if nothing better is found; its
-    volunteer-days' walks are added up front, as a plan near it will need them. A repaired plan
-    that is not acceptable still guides the next round. ``shares`` are the first and each later
-    round's share of the time: a small model that should be proven gets all the time left each
-    round, since a round cut short starts its search again.
-
-    A model with a coverage goal (:meth:`ComponentModel.maximize_coverage`) stops when the
-    best plan reaches the rounds' bound, which is then proven.
+    Each round's plan is repaired into a valid one and completed greedily; the best valid plan
+    that keeps ``floors`` (the higher levels the model keeps) is kept, plans comparing by the
+    coverage of the levels up to the goal's in lexicographic order. ``hint`` is a valid plan to
+    start from and to keep if nothing better is found; its volunteer-days' walks are added up
+    front, as a plan near it will need them. A repaired plan below a floor still guides the
+    next round. ``shares`` are the first and each later round's share of the time: a small
+    model that should be proven gets all the time left each round, since a round cut short
+    starts its search again. The rounds stop when the best plan reaches their bound, which is
+    then proven.
     """
-    cand = model.cand
+    assert model.goal is not None, "the model's coverage goal is set before it is solved"
+    cand, goal = model.cand, model.goal[1]
+    levels = [q for q in Priority if q.rank <= goal.rank]
+    wanted = floors or {}
+
+    def score(plan: Plan) -> tuple[int, ...]:
+        return tuple(covered_count(cand, plan, q) for q in levels)
+
+    def acceptable(plan: Plan) -> bool:
+        return all(covered_count(cand, plan, q) >= least for q, least in wanted.items())
+
     best = hint or Plan()
     if hint is not None:
         model.add_walks(_pairs(tasks_by_volunteer_day(cand, hint).values()))
@@ -112,44 +122,17 @@ def solve_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
             break
         raw = model.read(solver)
         _, short = retime(cand, raw)
-        start = repair(cand, raw)
-        if fill:
-            start = greedy_plan(cand, model.occurrences, base=start)
+        start = greedy_plan(cand, model.occurrences, base=repair(cand, raw))
         if acceptable(start) and score(start) > score(best):
             best = start
-        if model.goal is not None:
-            result.bound = min(result.bound, model.coverage_bound(solver))
-            # Reached, as when an optimal plan needed no repair.
-            if covered_count(cand, best, model.goal[1]) >= result.bound:
-                result.proven = True
-                break
-        elif not short and status == cp_model.OPTIMAL:
-            break  # the optimum needed no repair
+        result.bound = min(result.bound, model.coverage_bound(solver))
+        if covered_count(cand, best, goal) >= result.bound:
+            result.proven = True  # as when an optimal plan needed no repair
+            break
         by_day = tasks_by_volunteer_day(cand, raw)
         result.walked += model.add_walks(_pairs(by_day[day] for day in short if day in by_day))
     result.plan = best
     return result
-
-
-def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
-                    params: SolveParams, floors: dict[Priority, int] | None = None,
-                    shares: tuple[float, float] = (FIRST_ROUND_SHARE, ROUND_SHARE)
-                    ) -> LazyResult:
-    """:func:`solve_lazily` for a model that maximises a level's coverage: plans compare by
-    the coverage of the levels up to it in lexicographic order, and must keep ``floors`` (the
-    higher levels the model keeps)."""
-    assert model.goal is not None, "the model's coverage goal is set before it is solved"
-    levels = [q for q in Priority if q.rank <= model.goal[1].rank]
-    wanted = floors or {}
-
-    def score(plan: Plan) -> tuple[int, ...]:
-        return tuple(covered_count(model.cand, plan, q) for q in levels)
-
-    def acceptable(plan: Plan) -> bool:
-        return all(covered_count(model.cand, plan, q) >= least for q, least in wanted.items())
-
-    return solve_lazily(model, hint, deadline, params, score=score, acceptable=acceptable,
-                        shares=shares)
 
 
 def _pairs(groups: Iterable[list[int]]) -> list[tuple[int, int]]:
