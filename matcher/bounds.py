@@ -109,7 +109,7 @@ class RelaxedWeek:
         problem = self.cand.problem
         for d, part in enumerate(self.days):
             for q in [*tight, priority]:
-                if (d, q) not in self.optimum or not model.occurrences:
+                if (d, q) not in self.optimum:
                     continue
                 terms = [model.covered[o] for o in part.occurrences
                          if o in model.covered and problem.occurrences[o].need.priority is q]

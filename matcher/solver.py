@@ -455,8 +455,7 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
         "options": len(cand.options), "components": len(comps),
     }
     for p in Priority:
-        stats[f"greedy_{p.value}"] = sum(
-            1 for o in greedy.covered if problem.occurrences[o].need.priority is p)
+        stats[f"greedy_{p.value}"] = covered_count(cand, greedy, p)
     done_options = 0
     for n, comp in enumerate(comps, start=1):
         if len(comps) > 1:
