@@ -68,6 +68,9 @@ class RelaxedWeek:
         self.days: list[Part] = partition(cand, occurrences, options, by_day=True)
         # (day part, priority) -> that day's proven optimum of the level
         self.optimum: dict[tuple[int, Priority], int] = {}
+        # Option pairs whose walks the days' best plans needed: a model of the whole week
+        # needs them too, and starts nearer its optimum with them (see matcher.lazy).
+        self.walked: set[tuple[int, int]] = set()
 
     def level(self, priority: Priority, tight: Iterable[Priority], deadline: float) -> LevelBound:
         """Bound ``priority``'s coverage, keeping each ``tight`` level at its day optimum."""
@@ -132,6 +135,7 @@ class RelaxedWeek:
         if self.street_scale:
             # The walks the day's best plans need, added where they break it.
             lazy = maximize_lazily(model, None, deadline, self.params, floors, shares=(1.0, 1.0))
+            self.walked |= model.walked
             return lazy.bound, lazy.proven, lazy.plan
         solver = self.params.cp_solver(deadline - time.monotonic())
         status = solver.solve(model.model)

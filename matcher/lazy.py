@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -79,8 +79,8 @@ def repair(cand: Candidates, plan: Plan) -> Plan:
 
 def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
                     params: SolveParams, floors: dict[Priority, int] | None = None,
-                    shares: tuple[float, float] = (FIRST_ROUND_SHARE, ROUND_SHARE)
-                    ) -> LazyResult:
+                    shares: tuple[float, float] = (FIRST_ROUND_SHARE, ROUND_SHARE),
+                    progress: Callable[[str], None] | None = None) -> LazyResult:
     """Maximise the coverage goal of ``model`` (travel-free, see
     :meth:`ComponentModel.maximize_coverage`) in rounds, adding walks lazily.
 
@@ -92,7 +92,7 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
     next round. ``shares`` are the first and each later round's share of the time: a small
     model that should be proven gets all the time left each round, since a round cut short
     starts its search again. The rounds stop when the best plan reaches their bound, which is
-    then proven.
+    then proven. ``progress`` is told each round's outcome.
     """
     assert model.goal is not None, "the model's coverage goal is set before it is solved"
     cand, goal = model.cand, model.goal[1]
@@ -126,6 +126,12 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
         if acceptable(start) and score(start) > score(best):
             best = start
         result.bound = min(result.bound, model.coverage_bound(solver))
+        # Walks only tighten the model, so the bound holds for the next rounds: with it as the
+        # cap they stop at the first plan that meets it instead of proving it again.
+        model.lower_cap(result.bound)
+        if progress is not None:
+            progress(f"round {result.rounds}: {covered_count(cand, best, goal)} covered, "
+                     f"bound {result.bound}")
         if covered_count(cand, best, goal) >= result.bound:
             result.proven = True  # as when an optimal plan needed no repair
             break

@@ -208,12 +208,12 @@ class ComponentModel:
 
         A model built with ``travel=False`` stays a relaxation while pairs lack their walks;
         walks added where a plan broke them (:mod:`matcher.lazy`) make it exact where it
-        matters.
+        matters. Pairs with an option outside the model are skipped.
         """
         added = 0
         for a, b in pairs:
             key = (min(a, b), max(a, b))
-            if key in self.walked or \
+            if key in self.walked or a not in self.x or b not in self.x or \
                     self.cand.options[a].occurrence == self.cand.options[b].occurrence:
                 continue
             self.walked.add(key)
@@ -309,6 +309,15 @@ class ComponentModel:
             self.model.maximize(self.unit * goal - self.walking())
         else:
             self.model.maximize(goal)
+
+    def lower_cap(self, cap: int) -> None:
+        """Lower the goal's cap to a bound proven since (as by an earlier solve of this
+        model, which only gains constraints): the next solve stops as soon as it meets it."""
+        assert self.goal is not None, "maximize_coverage sets the goal first"
+        if cap < self.cap:
+            # The domain of a variable is its proto's [lo, hi] pair; hi is the cap.
+            self.model.proto.variables[self.goal[0].index].domain[1] = cap
+            self.cap = cap
 
     def coverage_bound(self, solver: cp_model.CpSolver) -> int:
         """The solver's bound on the coverage goal after a solve (see maximize_coverage)."""

@@ -78,6 +78,31 @@ def test_the_walks_a_plan_breaks_are_added_until_the_optimum_needs_none() -> Non
     result = maximize_lazily(model, None, time.monotonic() + 10, FAST, shares=(1.0, 1.0))
     assert (result.bound, result.proven, result.rounds, result.walked) == (1, True, 2, 1)
     assert covered_count(cand, result.plan, Priority.RED) == 1
+    assert model.cap == 1  # each round's bound became the next round's cap
+
+
+def test_a_lowered_cap_bounds_the_next_solve_and_never_rises() -> None:
+    problem = Problem(WEEK, [volunteer("V1", 0, 500, windows="mon 09:00-12:00")], [
+        need(name, 0, 0, window=window, duration=30, priority=Priority.RED)
+        for name, window in [("A", "09:00-09:30"), ("B", "10:00-10:30"), ("C", "11:00-11:30")]
+    ])
+    _, model = _week(problem, travel=False)
+    model.maximize_coverage(Priority.RED, 3)
+    model.lower_cap(2)
+    model.lower_cap(3)  # a looser bound changes nothing
+    solver = FAST.cp_solver(10)
+    assert solver.solve(model.model) == cp_model.OPTIMAL
+    assert (model.cap, round(solver.objective_value), model.coverage_bound(solver)) == (2, 2, 2)
+
+
+def test_walks_with_an_option_outside_the_model_are_skipped() -> None:
+    problem = Problem(WEEK, [volunteer("V1", 0, 500, windows="mon 09:00-11:00")], [
+        need("A", 0, 0, window="09:00-09:30", duration=30, priority=Priority.RED),
+        need("C", 0, 1000, window="09:30-10:05", duration=30, priority=Priority.RED),
+    ])
+    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
+    model = ComponentModel(cand, [0], [0], FAST, travel=False)
+    assert model.add_walks([(0, 1)]) == 0 and model.walked == set()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

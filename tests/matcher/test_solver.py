@@ -8,11 +8,13 @@ from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ortools.sat.python import cp_model
 
 from matcher.bounds import RelaxedWeek
 from matcher.circles import ServiceCircle, build_candidates
 from matcher.domain import Priority, Problem, SolveStatus
 from matcher.greedy import greedy_plan
+from matcher.model import ComponentModel
 from matcher.params import SolveParams
 from matcher.partition import partition
 from matcher.settings import Settings
@@ -234,3 +236,23 @@ def test_relaxation_keeps_the_walks_where_they_decide_the_day() -> None:
         Priority.RED, [], time.monotonic() + 10)
     assert (bound.bound, bound.proven) == (1, True)
     assert check(problem).levels[Priority.RED].covered == 1
+
+
+def test_relaxation_hands_the_walks_its_days_needed_to_the_week() -> None:
+    # The day's plan broke the A-C walk, so the day model got it; the week model takes it
+    # up front and is exact at once.
+    problem = Problem(WEEK, [volunteer("V1", 0, 500, windows="mon 09:00-11:00")], [
+        need("A", 0, 0, window="09:00-09:30", duration=30, priority=Priority.RED),
+        need("C", 0, 1000, window="09:30-10:05", duration=30, priority=Priority.RED),
+    ])
+    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
+    (comp,) = partition(cand)
+    relaxed = RelaxedWeek(cand, comp.occurrences, comp.options, FAST)
+    relaxed.level(Priority.RED, [], time.monotonic() + 10)
+    assert relaxed.walked == {(0, 1)}
+    week = ComponentModel(cand, comp.occurrences, comp.options, FAST, travel=False)
+    assert week.add_walks(relaxed.walked) == 1
+    week.maximize_coverage(Priority.RED, 2)
+    solver = FAST.cp_solver(10)
+    assert solver.solve(week.model) == cp_model.OPTIMAL
+    assert round(solver.objective_value) == 1
