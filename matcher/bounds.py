@@ -134,7 +134,7 @@ class RelaxedWeek:
         model.maximize_coverage(priority, cap)
         if self.street_scale:
             # The walks the day's best plans need, added where they break it.
-            lazy = maximize_lazily(model, None, deadline, self.params, floors, shares=(1.0, 1.0))
+            lazy = maximize_lazily(model, None, deadline, self.params, floors)
             self.walked |= model.walked
             return lazy.bound, lazy.proven, lazy.plan
         solver = self.params.cp_solver(deadline - time.monotonic())

@@ -11,8 +11,11 @@ problem; a round whose optimal plan needs no repair is the exact optimum.
 
 Only the pairs of the plan's own tasks on such a volunteer-day get their walks: all the pairs
 of those volunteer-days at once were measured at 626,000 constraints for 300 of them, too many
-for the rounds. Measured on the street benchmark: the red week converges in 1-4 rounds of a
-few seconds; after the first yellow round, 1-40 pairs are added per round.
+for the rounds. Each round runs until it is optimal (or the deadline): a round cut short
+proves nothing and starts its search again the next time. Its bound then caps the next round,
+which stops at the first plan that meets it. Measured on the street benchmark: the red week
+converges in 1-4 rounds of a few seconds; the yellow week's first round proves its travel-free
+optimum in 40-65 s, and later rounds, 1-40 pairs added each, take 10-20 s.
 """
 
 from __future__ import annotations
@@ -31,12 +34,6 @@ from matcher.greedy import greedy_plan
 from matcher.model import ComponentModel
 from matcher.params import SolveParams
 from matcher.timeline import Plan, covered_count, retime
-
-# The first round starts the search from nothing and needs the longest; later rounds start
-# from the last plan, repaired. Measured on the street yellow week (84,000 options): 40 s then
-# 15 s rounds reach 1,447 of 1,455; 10 s rounds throughout reach 1,440.
-FIRST_ROUND_SHARE = 0.4
-ROUND_SHARE = 0.15
 
 
 @dataclass
@@ -79,7 +76,6 @@ def repair(cand: Candidates, plan: Plan) -> Plan:
 
 def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
                     params: SolveParams, floors: dict[Priority, int] | None = None,
-                    shares: tuple[float, float] = (FIRST_ROUND_SHARE, ROUND_SHARE),
                     progress: Callable[[str], None] | None = None) -> LazyResult:
     """Maximise the coverage goal of ``model`` (travel-free, see
     :meth:`ComponentModel.maximize_coverage`) in rounds, adding walks lazily.
@@ -89,10 +85,8 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
     coverage of the levels up to the goal's in lexicographic order. ``hint`` is a valid plan to
     start from and to keep if nothing better is found; its volunteer-days' walks are added up
     front, as a plan near it will need them. A repaired plan below a floor still guides the
-    next round. ``shares`` are the first and each later round's share of the time: a small
-    model that should be proven gets all the time left each round, since a round cut short
-    starts its search again. The rounds stop when the best plan reaches their bound, which is
-    then proven. ``progress`` is told each round's outcome.
+    next round. Each round may use all the time left; the rounds stop when the best plan
+    reaches their bound, which is then proven. ``progress`` is told each round's outcome.
     """
     assert model.goal is not None, "the model's coverage goal is set before it is solved"
     cand, goal = model.cand, model.goal[1]
@@ -109,13 +103,11 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
     if hint is not None:
         model.add_walks(_pairs(tasks_by_volunteer_day(cand, hint).values()))
     start = hint
-    budget = deadline - time.monotonic()
     result = LazyResult(best, model.cap, False)
     while time.monotonic() < deadline:
         if start is not None:
             model.hint(start)  # a repaired plan may miss a floor: CP-SAT then repairs it
-        share = shares[1] if result.rounds else shares[0]
-        solver = params.cp_solver(min(budget * share, deadline - time.monotonic()))
+        solver = params.cp_solver(deadline - time.monotonic())
         status = solver.solve(model.model)
         result.rounds += 1
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

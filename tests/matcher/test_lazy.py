@@ -75,7 +75,7 @@ def test_the_walks_a_plan_breaks_are_added_until_the_optimum_needs_none() -> Non
     ])
     cand, model = _week(problem, travel=False)
     model.maximize_coverage(Priority.RED, 2)
-    result = maximize_lazily(model, None, time.monotonic() + 10, FAST, shares=(1.0, 1.0))
+    result = maximize_lazily(model, None, time.monotonic() + 10, FAST)
     assert (result.bound, result.proven, result.rounds, result.walked) == (1, True, 2, 1)
     assert covered_count(cand, result.plan, Priority.RED) == 1
     assert model.cap == 1  # each round's bound became the next round's cap
@@ -125,7 +125,7 @@ def test_lazy_red_optimum_equals_brute_force(problem: Problem) -> None:
     if model.coverage(Priority.RED) is None:
         return  # no red occurrence anyone can serve
     model.maximize_coverage(Priority.RED, _reds(problem))
-    result = maximize_lazily(model, None, time.monotonic() + 20, FAST, shares=(1.0, 1.0))
+    result = maximize_lazily(model, None, time.monotonic() + 20, FAST)
     optimum = lexicographic_optimum(problem, WALK)[0]
     assert result.proven
     assert covered_count(cand, result.plan, Priority.RED) == result.bound == optimum
