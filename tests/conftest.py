@@ -65,3 +65,13 @@ def two_elders() -> Problem:
     """One volunteer, two red visits 300 m apart that both fit the morning in either order."""
     return Problem(WEEK, [volunteer("V1")],
                    [need("N1", 0, 0, priority=Priority.RED), need("N2", 300, 0)])
+
+
+def visits_a_walk_apart() -> Problem:
+    """One volunteer free mon 09:00-11:00, 500 m east of two red half-hour visits 1 km apart:
+    A (09:00-09:30) then C (latest start 09:35). Without walks both fit back to back; the
+    18-minute walk from A means C could start 09:48 at the earliest, so only one fits."""
+    return Problem(WEEK, [volunteer("V1", 0, 500, windows="mon 09:00-11:00")], [
+        need("A", 0, 0, window="09:00-09:30", duration=30, priority=Priority.RED),
+        need("C", 0, 1000, window="09:30-10:05", duration=30, priority=Priority.RED),
+    ])

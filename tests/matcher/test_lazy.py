@@ -17,7 +17,7 @@ from matcher.solver import _assignments
 from matcher.timeline import Plan, covered_count, retime
 from matcher.travel import TravelTimes
 from tests.brute_force import lexicographic_optimum
-from tests.conftest import WEEK, need, volunteer
+from tests.conftest import WEEK, need, visits_a_walk_apart, volunteer
 from tests.matcher.test_solver import FAST, WALK, communities
 from tests.validator import validate
 
@@ -52,10 +52,7 @@ def test_repair_drops_the_lower_priority_task_not_the_later_one() -> None:
 
 
 def test_walks_added_for_every_pair_make_the_model_exact() -> None:
-    problem = Problem(WEEK, [volunteer("V1", 0, 500, windows="mon 09:00-11:00")], [
-        need("A", 0, 0, window="09:00-09:30", duration=30, priority=Priority.RED),
-        need("C", 0, 1000, window="09:30-10:05", duration=30, priority=Priority.RED),
-    ])
+    problem = visits_a_walk_apart()
     _, model = _week(problem, travel=False)
     pairs = list(combinations(model.options, 2))
     assert model.add_walks(pairs) == 1  # one pair of distinct occurrences
@@ -69,10 +66,7 @@ def test_walks_added_for_every_pair_make_the_model_exact() -> None:
 def test_the_walks_a_plan_breaks_are_added_until_the_optimum_needs_none() -> None:
     # Travel-free, both red visits fit; the first round's plan breaks the walk, the second
     # round has it and proves the optimum, 1.
-    problem = Problem(WEEK, [volunteer("V1", 0, 500, windows="mon 09:00-11:00")], [
-        need("A", 0, 0, window="09:00-09:30", duration=30, priority=Priority.RED),
-        need("C", 0, 1000, window="09:30-10:05", duration=30, priority=Priority.RED),
-    ])
+    problem = visits_a_walk_apart()
     cand, model = _week(problem, travel=False)
     model.maximize_coverage(Priority.RED, 2)
     result = maximize_lazily(model, None, time.monotonic() + 10, FAST)
@@ -96,10 +90,7 @@ def test_a_lowered_cap_bounds_the_next_solve_and_never_rises() -> None:
 
 
 def test_walks_with_an_option_outside_the_model_are_skipped() -> None:
-    problem = Problem(WEEK, [volunteer("V1", 0, 500, windows="mon 09:00-11:00")], [
-        need("A", 0, 0, window="09:00-09:30", duration=30, priority=Priority.RED),
-        need("C", 0, 1000, window="09:30-10:05", duration=30, priority=Priority.RED),
-    ])
+    problem = visits_a_walk_apart()
     cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
     model = ComponentModel(cand, [0], [0], FAST, travel=False)
     assert model.add_walks([(0, 1)]) == 0 and model.walked == set()

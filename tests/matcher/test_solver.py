@@ -21,7 +21,7 @@ from matcher.settings import Settings
 from matcher.solver import solve
 from matcher.travel import TravelTimes
 from tests.brute_force import lexicographic_optimum
-from tests.conftest import WEEK, merchant, need, volunteer
+from tests.conftest import WEEK, merchant, need, visits_a_walk_apart, volunteer
 from tests.validator import geodesic_walk, validate
 
 WALK = geodesic_walk()
@@ -226,10 +226,7 @@ def test_relaxation_bounds_the_brute_force_optimum(problem: Problem) -> None:
 def test_relaxation_keeps_the_walks_where_they_decide_the_day() -> None:
     # Without walks both red visits fit back to back; with the 18-minute walk C cannot start
     # before 09:48, past its latest start (09:35): the bound is the optimum, 1, not 2.
-    problem = Problem(WEEK, [volunteer("V1", 0, 500, windows="mon 09:00-11:00")], [
-        need("A", 0, 0, window="09:00-09:30", duration=30, priority=Priority.RED),
-        need("C", 0, 1000, window="09:30-10:05", duration=30, priority=Priority.RED),
-    ])
+    problem = visits_a_walk_apart()
     cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
     (comp,) = partition(cand)
     bound = RelaxedWeek(cand, comp.occurrences, comp.options, FAST).level(
@@ -241,10 +238,7 @@ def test_relaxation_keeps_the_walks_where_they_decide_the_day() -> None:
 def test_relaxation_hands_the_walks_its_days_needed_to_the_week() -> None:
     # The day's plan broke the A-C walk, so the day model got it; the week model takes it
     # up front and is exact at once.
-    problem = Problem(WEEK, [volunteer("V1", 0, 500, windows="mon 09:00-11:00")], [
-        need("A", 0, 0, window="09:00-09:30", duration=30, priority=Priority.RED),
-        need("C", 0, 1000, window="09:30-10:05", duration=30, priority=Priority.RED),
-    ])
+    problem = visits_a_walk_apart()
     cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
     (comp,) = partition(cand)
     relaxed = RelaxedWeek(cand, comp.occurrences, comp.options, FAST)
