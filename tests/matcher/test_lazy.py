@@ -72,6 +72,7 @@ def test_the_walks_a_plan_breaks_are_added_until_the_optimum_needs_none() -> Non
     result = maximize_lazily(model, None, time.monotonic() + 10, FAST)
     assert (result.bound, result.proven, result.rounds, result.walked) == (1, True, 2, 1)
     assert covered_count(cand, result.plan, Priority.RED) == 1
+    assert validate(problem, _assignments(cand, result.plan), WALK) == []
     assert model.cap == 1  # each round's bound became the next round's cap
 
 
