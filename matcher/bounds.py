@@ -14,16 +14,20 @@ The red days need this: there the walks are what separate the travel-free bound 
 optimum. (The full walks in every day model were tried: the large days then no longer solve to
 optimality in time.)
 
-The bound is lexicographic. Once a level is *tight* (the schedule reached the sum of its days'
-optima), every valid schedule at that level reaches each day's optimum too, so the next level's
-day models may keep it; a level that is not tight is simply left free, which stays valid.
+The bound is lexicographic. Once a level's week value W is proven (it is the lexicographic
+optimum's), every schedule at that optimum covers W of it in the week and at most U on each
+other day (U: that day's bound), so on each day at least its own U minus the *slack*, the sum
+of the days' U less W. The next level's day models keep these floors. A level whose week
+reaches the sum of its days' bounds (slack 0) is kept at each day's bound; the weekly hours cap
+leaves a slack of a few occurrences (street benchmark yellow: 3 on seed 7, 1 on seed 8), and a
+level left free instead can trade all its occurrences for the next level's.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
@@ -66,15 +70,39 @@ class RelaxedWeek:
                  params: SolveParams, *, street_scale: bool = True) -> None:
         self.cand, self.params, self.street_scale = cand, params, street_scale
         self.days: list[Part] = partition(cand, occurrences, options, by_day=True)
-        # (day part, priority) -> that day's proven optimum of the level
-        self.optimum: dict[tuple[int, Priority], int] = {}
+        # (day part, priority) -> an upper bound on that day part's coverage of the level, in
+        # every schedule that keeps the floors of the levels above (its optimum when proven)
+        self.upper: dict[tuple[int, Priority], int] = {}
         # Option pairs whose walks the days' best plans needed: a model of the whole week
         # needs them too, and starts nearer its optimum with them (see matcher.lazy).
         self.walked: set[tuple[int, int]] = set()
 
-    def level(self, priority: Priority, tight: Iterable[Priority], deadline: float) -> LevelBound:
-        """Bound ``priority``'s coverage, keeping each ``tight`` level at its day optimum."""
-        kept = [q for q in tight if all((d, q) in self.optimum for d in range(len(self.days)))]
+    def floors(self, reached: Mapping[Priority, int]) -> dict[tuple[int, Priority], int]:
+        """(day part, level) -> the least coverage of that level on that day part in every
+        schedule that covers ``reached`` (the proven week values of the levels above)."""
+        out: dict[tuple[int, Priority], int] = {}
+        for q, week in reached.items():
+            upper = [self.upper.get((d, q)) for d in range(len(self.days))]
+            if any(u is None for u in upper):
+                continue  # no relaxation of this level: it stays free
+            slack = sum(u for u in upper if u is not None) - week
+            if slack < 0:
+                continue  # not with a valid bound; a level left free stays valid
+            for d, u in enumerate(upper):
+                if u is not None and u > slack:
+                    out[d, q] = u - slack
+        return out
+
+    def level(self, priority: Priority, reached: Mapping[Priority, int], deadline: float,
+              plan: Plan | None = None) -> LevelBound:
+        """Bound ``priority``'s coverage in the schedules that cover ``reached`` (the week
+        values of the levels above, each proven to be the lexicographic optimum's).
+
+        ``plan``, a valid schedule that covers ``reached``, is each day's first solution: its
+        day meets the floors (see :meth:`floors`), which a day model left to find one alone
+        may not do in its time, and then it has no bound to give.
+        """
+        floors = self.floors(reached)
         problem = self.cand.problem
         result = LevelBound(0, True)
         todo = []
@@ -82,7 +110,7 @@ class RelaxedWeek:
             if any(problem.occurrences[o].need.priority is priority for o in part.occurrences):
                 todo.append((d, part))
             else:
-                self.optimum[d, priority] = 0
+                self.upper[d, priority] = 0
         for n, (d, part) in enumerate(todo):
             occurrences = [o for o in part.occurrences
                            if problem.occurrences[o].need.priority.rank <= priority.rank]
@@ -94,49 +122,54 @@ class RelaxedWeek:
                 / max(rest, 1)
             count = sum(1 for o in occurrences
                         if problem.occurrences[o].need.priority is priority)
-            value, proven, plan = self._day(d, occurrences, options, priority, kept, count,
-                                            day_end)
-            if proven:
-                self.optimum[d, priority] = value
+            kept = {q: least for (day, q), least in floors.items() if day == d}
+            start = None if plan is None else \
+                Plan({o: v for o, v in plan.covered.items() if o in keep})
+            value, proven, best = self._day(occurrences, options, priority, kept, count,
+                                            start, day_end)
+            self.upper[d, priority] = value
             result.bound += value
             result.proven &= proven
-            result.plan.covered.update(plan.covered)
+            result.plan.covered.update(best.covered)
         return result
 
     def restrict(self, model: ComponentModel, priority: Priority,
-                 tight: Iterable[Priority]) -> None:
-        """Post on a weekly ``model`` what the days proved: each ``tight`` level at its day
-        optimum and ``priority`` at most its own. Every valid schedule that keeps the tight
-        levels at their optimum satisfies both, and a model of the whole week finds its plans
-        sooner with them."""
+                 reached: Mapping[Priority, int]) -> None:
+        """Post on a weekly ``model`` what the days proved: the floors of the levels above
+        (see :meth:`floors`) and each day's bound on ``priority``. Every schedule that covers
+        ``reached`` satisfies both, and a model of the whole week finds its plans sooner with
+        them."""
         problem = self.cand.problem
-        for d, part in enumerate(self.days):
-            for q in [*tight, priority]:
-                if (d, q) not in self.optimum:
-                    continue
-                terms = [model.covered[o] for o in part.occurrences
-                         if o in model.covered and problem.occurrences[o].need.priority is q]
-                if not terms:
-                    continue
-                if q is priority:
-                    model.model.add(sum(terms) <= self.optimum[d, q])
-                else:
-                    model.model.add(sum(terms) >= self.optimum[d, q])
 
-    def _day(self, d: int, occurrences: list[int], options: list[int], priority: Priority,
-             kept: list[Priority], cap: int, deadline: float) -> tuple[int, bool, Plan]:
-        """One day's best coverage of ``priority`` (at most ``cap``): the value or the solver's
-        bound, whether it is proven, and the plan found."""
+        def day_coverage(d: int, q: Priority) -> cp_model.LinearExpr | None:
+            terms = [model.covered[o] for o in self.days[d].occurrences
+                     if o in model.covered and problem.occurrences[o].need.priority is q]
+            return sum(terms) if terms else None  # type: ignore[return-value]
+
+        for (d, q), least in self.floors(reached).items():
+            if (covered := day_coverage(d, q)) is not None:
+                model.model.add(covered >= least)
+        for d in range(len(self.days)):
+            if (d, priority) in self.upper and (covered := day_coverage(d, priority)) is not None:
+                model.model.add(covered <= self.upper[d, priority])
+
+    def _day(self, occurrences: list[int], options: list[int], priority: Priority,
+             floors: dict[Priority, int], cap: int, start: Plan | None,
+             deadline: float) -> tuple[int, bool, Plan]:
+        """One day's best coverage of ``priority`` (at most ``cap``) with the levels above at
+        least ``floors``, from the valid plan ``start``: the value or the solver's bound,
+        whether it is proven, and the plan found."""
         model = ComponentModel(self.cand, occurrences, options, self.params, travel=False)
-        floors = {q: self.optimum[d, q] for q in kept}
         for q, value in floors.items():
             model.keep_at_least(q, value)
         model.maximize_coverage(priority, cap)
         if self.street_scale:
             # The walks the day's best plans need, added where they break it.
-            lazy = maximize_lazily(model, None, deadline, self.params, floors)
+            lazy = maximize_lazily(model, start, deadline, self.params, floors)
             self.walked |= model.walked
             return lazy.bound, lazy.proven, lazy.plan
+        if start is not None:
+            model.hint(start)
         solver = self.params.cp_solver(deadline - time.monotonic())
         status = solver.solve(model.model)
         if status == cp_model.OPTIMAL:

@@ -42,7 +42,7 @@ class LazyResult:
 
     plan: Plan
     bound: int  # no valid plan of the model's occurrences covers more of the level
-    proven: bool  # the plan reached the bound (as when an optimal plan needed no repair)
+    proven: bool  # a valid plan that keeps the floors reached the bound
     rounds: int = 0
     walked: int = 0  # option pairs whose walks were added
 
@@ -85,8 +85,9 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
     coverage of the levels up to the goal's in lexicographic order. ``hint`` is a valid plan to
     start from and to keep if nothing better is found; its volunteer-days' walks are added up
     front, as a plan near it will need them. A repaired plan below a floor still guides the
-    next round. Each round may use all the time left; the rounds stop when the best plan
-    reaches their bound, which is then proven. ``progress`` is told each round's outcome.
+    next round. Each round may use all the time left; the rounds stop when a valid plan that
+    keeps the floors reaches their bound, which is then proven. ``progress`` is told each
+    round's outcome.
     """
     assert model.goal is not None, "the model's coverage goal is set before it is solved"
     cand, goal = model.cand, model.goal[1]
@@ -100,6 +101,10 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
         return all(covered_count(cand, plan, q) >= least for q, least in wanted.items())
 
     best = hint or Plan()
+    # The most of the goal a valid plan that keeps the floors covered: the bound is proven
+    # when it gets there, even where ``best`` is another plan, with more of a level above
+    # than its floor asks (a day of the relaxation hinted with the week's plan).
+    most = covered_count(cand, best, goal) if acceptable(best) else 0
     if hint is not None:
         model.add_walks(_pairs(tasks_by_volunteer_day(cand, hint).values()))
     start = hint
@@ -115,8 +120,10 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
         raw = model.read(solver)
         _, short = retime(cand, raw)
         start = greedy_plan(cand, model.occurrences, base=repair(cand, raw))
-        if acceptable(start) and score(start) > score(best):
-            best = start
+        if acceptable(start):
+            most = max(most, covered_count(cand, start, goal))
+            if score(start) > score(best):
+                best = start
         result.bound = min(result.bound, model.coverage_bound(solver))
         # Walks only tighten the model, so the bound holds for the next rounds: with it as the
         # cap they stop at the first plan that meets it instead of proving it again.
@@ -124,7 +131,7 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
         if progress is not None:
             progress(f"round {result.rounds}: {covered_count(cand, best, goal)} covered, "
                      f"bound {result.bound}")
-        if covered_count(cand, best, goal) >= result.bound:
+        if most >= result.bound:
             result.proven = True  # as when an optimal plan needed no repair
             break
         by_day = tasks_by_volunteer_day(cand, raw)

@@ -127,7 +127,9 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
     relaxed = RelaxedWeek(cand, comp.occurrences, comp.options, params,
                           street_scale=street_scale)
     stats: dict[str, float] = defaultdict(float)
-    tight: list[Priority] = []
+    # The levels proven so far, each with the levels above it: their week values bound the
+    # days of the next levels' relaxations (see matcher.bounds).
+    reached: dict[Priority, int] = {}
     # Coverage stages weigh 1, the quality stage 0.2 (it starts from a good plan and any
     # solution is valid): leftovers roll forward. At street scale yellow weighs 4: its proof
     # takes a relaxation and then full rounds of the lazy week (measured: 60-75 s and 75-130 s
@@ -139,6 +141,8 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
                     if problem.occurrences[o].need.priority is priority)
         if not count:
             comp.levels[priority] = _Level()
+            if len(reached) == number:
+                reached[priority] = 0
             continue
         began = time.monotonic()
         stage_end = began + (deadline - began) * weights[number] / sum(weights[number:])
@@ -146,7 +150,7 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
         # The last level's bound carries into no later relaxation, so its plan gets more time.
         share = RELAX_SHARE if number < len(Priority) - 1 else LAST_RELAX_SHARE
         relax_end = began + (stage_end - began) * share
-        bound = relaxed.level(priority, tight, relax_end)
+        bound = relaxed.level(priority, reached, relax_end, plan)
         stats[f"{priority.value}_relax_seconds"] += time.monotonic() - began
         stats[f"{priority.value}_relaxed_bound"] += bound.bound
         stats[f"{priority.value}_relaxed_unproven"] += not bound.proven
@@ -158,7 +162,7 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
         must = _options_of(plan) | _options_of(bound.plan)
         best = bound.bound
         # A model's own bound holds for the lexicographic optimum only when the levels it keeps
-        # are that optimum's (proven); the relaxation's bound keeps tight levels alone.
+        # are that optimum's (proven); the relaxation's bound keeps proven levels alone.
         exact_above = all(level.optimal for level in comp.levels.values())
         if option_pairs(cand, options) <= PAIR_BUDGET:
             # The whole level fits one exact model, which can prove its own bound.
@@ -171,7 +175,7 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
             # plans break them (matcher.lazy). Its rounds' bound counts too.
             say(f"{priority.value}: the week, walks added where plans need them")
             stage_plan, week_bound = _lazy_week(cand, occurrences, options, priority, before,
-                                                comp.levels, relaxed, tight, bound.bound,
+                                                comp.levels, relaxed, reached, bound.bound,
                                                 params, stage_end, say)
             best = min(best, week_bound) if exact_above else best
         else:
@@ -191,8 +195,8 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
         comp.levels[priority] = _Level(value, max(best, value), value >= best)
         say(f"{priority.value}: {value} covered, bound {best} (relaxation {bound.bound}"
             f"{'' if bound.proven else ', not proven'})")
-        if value == bound.bound and bound.proven:
-            tight.append(priority)
+        if comp.levels[priority].optimal and len(reached) == number:
+            reached[priority] = value
     began = time.monotonic()
     if not street_scale:
         say("quality: walking, continuity, balance")
@@ -213,11 +217,11 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
 
 def _lazy_week(cand: Candidates, occurrences: list[int], options: list[int], priority: Priority,
                plan: Plan, levels: dict[Priority, _Level], relaxed: RelaxedWeek,
-               tight: list[Priority], cap: int, params: SolveParams, deadline: float,
+               reached: dict[Priority, int], cap: int, params: SolveParams, deadline: float,
                say: Progress) -> tuple[Plan, int]:
-    """A street-scale level over the whole week: the model without walks (the days' optima
-    kept and capped, see :meth:`RelaxedWeek.restrict`), walks added lazily. Returns the best
-    valid plan and the rounds' bound.
+    """A street-scale level over the whole week: the model without walks (the days' floors
+    and bounds posted, see :meth:`RelaxedWeek.restrict`), walks added lazily. Returns the
+    best valid plan and the rounds' bound.
 
     The walks the days' best plans needed go in up front, and each round runs until it is
     optimal: the first proves the week's travel-free optimum (below the sum of the days'
@@ -229,7 +233,7 @@ def _lazy_week(cand: Candidates, occurrences: list[int], options: list[int], pri
     floors = {q: level.value for q, level in levels.items()}
     for q, value in floors.items():
         model.keep_at_least(q, value)
-    relaxed.restrict(model, priority, tight)
+    relaxed.restrict(model, priority, reached)
     model.maximize_coverage(priority, cap)
     model.add_walks(relaxed.walked)
     lazy = maximize_lazily(model, plan, deadline, params, floors,

@@ -151,3 +151,20 @@ def test_lazy_plans_are_valid_and_keep_the_hint(problem: Problem) -> None:
 def test_an_empty_plan_repairs_to_itself() -> None:
     cand, _ = _week(Problem(WEEK, [volunteer("V1")], [need("A")]), travel=False)
     assert repair(cand, Plan()).covered == {}
+
+
+def test_the_goal_is_proven_by_a_plan_that_keeps_the_floors_not_only_the_best_one() -> None:
+    # One hour on Monday: the yellow visit or the blue one. The hint covers yellow, whose
+    # floor is 0; the first round covers blue, which meets the bound (1) and keeps the floor.
+    # The hint stays the plan (more yellow), but the bound is proven and the rounds stop.
+    problem = Problem(WEEK, [volunteer("V1", windows="mon 09:00-10:00", hours=1)], [
+        need("Y", window="09:00-10:00", duration=60, priority=Priority.YELLOW),
+        need("B", window="09:00-10:00", duration=60),
+    ])
+    cand, model = _week(problem, travel=False)
+    model.maximize_coverage(Priority.BLUE, 1)
+    (yellow,) = (o for o, occ in enumerate(problem.occurrences) if occ.need.id == "Y")
+    hint = Plan({yellow: (540, None, tuple(cand.by_occurrence[yellow]))})
+    result = maximize_lazily(model, hint, time.monotonic() + 10, FAST, {Priority.YELLOW: 0})
+    assert (result.bound, result.proven, result.rounds) == (1, True, 1)
+    assert result.plan is hint

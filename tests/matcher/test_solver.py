@@ -3,25 +3,20 @@ tiny ones checked against brute force."""
 
 from __future__ import annotations
 
-import time
 from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ortools.sat.python import cp_model
 
-from matcher.bounds import RelaxedWeek
 from matcher.circles import ServiceCircle, build_candidates
 from matcher.domain import Priority, Problem, SolveStatus
 from matcher.greedy import greedy_plan
-from matcher.model import ComponentModel
 from matcher.params import SolveParams
-from matcher.partition import partition
 from matcher.settings import Settings
 from matcher.solver import solve
 from matcher.travel import TravelTimes
 from tests.brute_force import lexicographic_optimum
-from tests.conftest import WEEK, merchant, need, visits_a_walk_apart, volunteer
+from tests.conftest import WEEK, merchant, need, volunteer
 from tests.validator import geodesic_walk, validate
 
 WALK = geodesic_walk()
@@ -205,48 +200,3 @@ def test_day_by_day_path_proves_only_the_optimum(problem: Problem) -> None:
             assert level.covered == best
         else:
             break  # lower levels are judged against a different optimum
-
-
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(communities(max_volunteers=3, max_needs=4, tiny=True))
-def test_relaxation_bounds_the_brute_force_optimum(problem: Problem) -> None:
-    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
-    total = 0
-    for comp in partition(cand):
-        bound = RelaxedWeek(cand, comp.occurrences, comp.options, FAST).level(
-            Priority.RED, [], time.monotonic() + 10)
-        reds = [o for o in comp.occurrences
-                if problem.occurrences[o].need.priority is Priority.RED]
-        assert bound.proven and bound.bound <= len(reds)
-        total += bound.bound
-    # Dropping travel and the weekly coupling only ever loosens: never below the optimum.
-    assert total >= lexicographic_optimum(problem, WALK)[0]
-
-
-def test_relaxation_keeps_the_walks_where_they_decide_the_day() -> None:
-    # Without walks both red visits fit back to back; with the 18-minute walk C cannot start
-    # before 09:48, past its latest start (09:35): the bound is the optimum, 1, not 2.
-    problem = visits_a_walk_apart()
-    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
-    (comp,) = partition(cand)
-    bound = RelaxedWeek(cand, comp.occurrences, comp.options, FAST).level(
-        Priority.RED, [], time.monotonic() + 10)
-    assert (bound.bound, bound.proven) == (1, True)
-    assert check(problem).levels[Priority.RED].covered == 1
-
-
-def test_relaxation_hands_the_walks_its_days_needed_to_the_week() -> None:
-    # The day's plan broke the A-C walk, so the day model got it; the week model takes it
-    # up front and is exact at once.
-    problem = visits_a_walk_apart()
-    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
-    (comp,) = partition(cand)
-    relaxed = RelaxedWeek(cand, comp.occurrences, comp.options, FAST)
-    relaxed.level(Priority.RED, [], time.monotonic() + 10)
-    assert relaxed.walked == {(0, 1)}
-    week = ComponentModel(cand, comp.occurrences, comp.options, FAST, travel=False)
-    assert week.add_walks(relaxed.walked) == 1
-    week.maximize_coverage(Priority.RED, 2)
-    solver = FAST.cp_solver(10)
-    assert solver.solve(week.model) == cp_model.OPTIMAL
-    assert round(solver.objective_value) == 1
