@@ -82,14 +82,14 @@ class RelaxedWeek:
         schedule that covers ``reached`` (the proven week values of the levels above)."""
         out: dict[tuple[int, Priority], int] = {}
         for q, week in reached.items():
-            upper = [self.upper.get((d, q)) for d in range(len(self.days))]
-            if any(u is None for u in upper):
+            if any((d, q) not in self.upper for d in range(len(self.days))):
                 continue  # no relaxation of this level: it stays free
-            slack = sum(u for u in upper if u is not None) - week
+            upper = [self.upper[d, q] for d in range(len(self.days))]
+            slack = sum(upper) - week
             if slack < 0:
                 continue  # not with a valid bound; a level left free stays valid
             for d, u in enumerate(upper):
-                if u is not None and u > slack:
+                if u > slack:
                     out[d, q] = u - slack
         return out
 
@@ -139,18 +139,12 @@ class RelaxedWeek:
         (see :meth:`floors`) and each day's bound on ``priority``. Every schedule that covers
         ``reached`` satisfies both, and a model of the whole week finds its plans sooner with
         them."""
-        problem = self.cand.problem
-
-        def day_coverage(d: int, q: Priority) -> cp_model.LinearExpr | None:
-            terms = [model.covered[o] for o in self.days[d].occurrences
-                     if o in model.covered and problem.occurrences[o].need.priority is q]
-            return sum(terms) if terms else None  # type: ignore[return-value]
-
         for (d, q), least in self.floors(reached).items():
-            if (covered := day_coverage(d, q)) is not None:
+            if (covered := model.coverage(q, self.days[d].occurrences)) is not None:
                 model.model.add(covered >= least)
-        for d in range(len(self.days)):
-            if (d, priority) in self.upper and (covered := day_coverage(d, priority)) is not None:
+        for d, part in enumerate(self.days):
+            if (d, priority) in self.upper and \
+                    (covered := model.coverage(priority, part.occurrences)) is not None:
                 model.model.add(covered <= self.upper[d, priority])
 
     def _day(self, occurrences: list[int], options: list[int], priority: Priority,

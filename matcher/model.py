@@ -326,9 +326,13 @@ class ComponentModel:
         bound = (solver.best_objective_bound + self.unit - 1) / self.unit
         return min(self.cap, math.floor(bound + 1e-6))
 
-    def coverage(self, priority: Priority) -> cp_model.LinearExpr | None:
-        """Covered occurrences of one priority (None when the component has none)."""
-        terms = [self.covered[o] for o in self.occurrences
+    def coverage(self, priority: Priority,
+                 among: Iterable[int] | None = None) -> cp_model.LinearExpr | None:
+        """Covered occurrences of one priority, of the model's or of those ``among`` them
+        that it holds (None when there are none)."""
+        occurrences = self.occurrences if among is None else \
+            [o for o in among if o in self.covered]
+        terms = [self.covered[o] for o in occurrences
                  if self.cand.problem.occurrences[o].need.priority is priority]
         return sum(terms) if terms else None  # type: ignore[return-value]
 

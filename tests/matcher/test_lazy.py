@@ -168,3 +168,4 @@ def test_the_goal_is_proven_by_a_plan_that_keeps_the_floors_not_only_the_best_on
     result = maximize_lazily(model, hint, time.monotonic() + 10, FAST, {Priority.YELLOW: 0})
     assert (result.bound, result.proven, result.rounds) == (1, True, 1)
     assert result.plan is hint
+    assert validate(problem, _assignments(cand, result.plan), WALK) == []

@@ -188,7 +188,7 @@ def test_day_by_day_path_is_valid_and_never_below_greedy(problem: Problem) -> No
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(communities(max_volunteers=3, max_needs=4, tiny=True))
 def test_day_by_day_path_proves_only_the_optimum(problem: Problem) -> None:
-    # The street-scale path's bounds (lazy walks, the days' optima kept and capped in the
+    # The street-scale path's bounds (lazy walks, the days' floors and bounds posted in the
     # week) never cut off the lexicographic optimum, and what it calls proven is it.
     with patch("matcher.solver.PAIR_BUDGET", 2):
         schedule = check(problem)
