@@ -127,9 +127,6 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
     relaxed = RelaxedWeek(cand, comp.occurrences, comp.options, params,
                           street_scale=street_scale)
     stats: dict[str, float] = defaultdict(float)
-    # The levels proven so far, each with the levels above it: their week values bound the
-    # days of the next levels' relaxations (see matcher.bounds).
-    reached: dict[Priority, int] = {}
     # Coverage stages weigh 1, the quality stage 0.2 (it starts from a good plan and any
     # solution is valid): leftovers roll forward. At street scale yellow weighs 4: its proof
     # takes a relaxation and then full rounds of the lazy week (measured: 60-75 s and 75-130 s
@@ -141,9 +138,8 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
                     if problem.occurrences[o].need.priority is priority)
         if not count:
             comp.levels[priority] = _Level()
-            if len(reached) == number:
-                reached[priority] = 0
             continue
+        reached = _proven_levels(comp.levels)
         began = time.monotonic()
         stage_end = began + (deadline - began) * weights[number] / sum(weights[number:])
         say(f"{priority.value}: bound from the relaxation")
@@ -195,8 +191,6 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
         comp.levels[priority] = _Level(value, max(best, value), value >= best)
         say(f"{priority.value}: {value} covered, bound {best} (relaxation {bound.bound}"
             f"{'' if bound.proven else ', not proven'})")
-        if comp.levels[priority].optimal and len(reached) == number:
-            reached[priority] = value
     began = time.monotonic()
     if not street_scale:
         say("quality: walking, continuity, balance")
@@ -213,6 +207,18 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
         plan = _shorter_walks(cand, comp.occurrences, comp.options, plan, params, deadline)
     stats["quality_seconds"] += time.monotonic() - began
     return plan, dict(stats)
+
+
+def _proven_levels(levels: dict[Priority, _Level]) -> dict[Priority, int]:
+    """The week values of the levels proven so far, each with every level above it: they
+    bound the days of the next levels' relaxations (see matcher.bounds)."""
+    reached: dict[Priority, int] = {}
+    for priority in Priority:
+        level = levels.get(priority)
+        if level is None or not level.optimal:
+            break
+        reached[priority] = level.value
+    return reached
 
 
 def _lazy_week(cand: Candidates, occurrences: list[int], options: list[int], priority: Priority,
