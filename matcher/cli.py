@@ -136,7 +136,7 @@ def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: f
                          progress=lambda msg: status.update(
                              f"{msg} ({time.monotonic() - began:.0f} s)"))
     with step("writing outputs"):
-        write_schedule(problem, schedule, out, settings=settings, network=net)
+        write_schedule(problem, schedule, out, settings=settings, network=net, coords=coords)
     _print_schedule(problem, schedule, out)
 
 
@@ -220,7 +220,7 @@ def allocate(
     with step("allocating"):
         allocation = run_allocation(problem, Settings(), net)
     with step("writing outputs"):
-        write_allocation(problem, allocation, out)
+        write_allocation(problem, allocation, out, coords)
     _print_allocation(allocation, out)
 
 
