@@ -168,11 +168,12 @@ def test_gcj02_round_trip_places_deliveries_at_the_households(tmp_path: Path) ->
     data.mkdir()
     (data / "donations.csv").write_text(
         "donation_id,donor,category,quantity,lat,lon,expires\n"
-        f"D1,华润万家,牛奶,2,{depot[0]:.7f},{depot[1]:.7f},{thursday.isoformat()}\n",
-        encoding="utf-8")
+        f"D1,华润万家,牛奶,2,{depot[0]:.7f},{depot[1]:.7f},{thursday.isoformat()}\n"
+        f"D2,华润万家,大米,3,{depot[0]:.7f},{depot[1]:.7f},\n", encoding="utf-8")
     (data / "requests.csv").write_text(
         "request_id,beneficiary,category,quantity,lat,lon,priority\n"
-        f"R1,王奶奶家,牛奶,2,{home[0]:.7f},{home[1]:.7f},red\n", encoding="utf-8")
+        f"R1,王奶奶家,牛奶,2,{home[0]:.7f},{home[1]:.7f},red\n"
+        f"R2,刘爷爷家,牛奶,1,{near[0]:.7f},{near[1]:.7f},blue\n", encoding="utf-8")
     (data / "volunteers.csv").write_text(
         "volunteer_id,name,lat,lon,availability\n"
         f"V1,李芳,{near[0]:.7f},{near[1]:.7f},mon-sun\n".replace(
@@ -186,6 +187,10 @@ def test_gcj02_round_trip_places_deliveries_at_the_households(tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     for name in PEOPLE_CSVS:
         assert (out / name).read_bytes().startswith(BOM), name
+    short = pd.read_csv(out / "unmet_requests.csv", dtype=str, encoding="utf-8-sig")
+    assert short["category"].tolist() == ["牛奶"] and "牛奶" in short.loc[0, "reason"]
+    leftover = pd.read_csv(out / "leftover.csv", dtype=str, encoding="utf-8-sig")
+    assert leftover["category"].tolist() == ["大米"]
     lines = pd.read_csv(out / "allocations.csv", dtype=str, encoding="utf-8-sig")
     assert list(lines[["delivery", "deliver_on"]].itertuples(index=False, name=None)) == \
         [("yes", thursday.isoformat())]
