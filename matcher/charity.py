@@ -168,6 +168,9 @@ class Allocation:
             "lines": len(self.lines),
             "deliveries": len(self.deliveries),
             "units_delivered": sum(line.quantity for line in self.deliveries),
+            "deliveries_by_date": {day.isoformat(): sum(1 for x in self.deliveries
+                                                         if x.date == day)
+                                   for day in sorted({x.date for x in self.deliveries})},
             "leftover_units": sum(left.quantity for left in self.leftovers),
             "walk_min": round(sum(line.walk_min for line in self.lines if not line.delivery), 1),
             "travel": self.method,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import time
@@ -184,8 +185,12 @@ def _print_allocation(allocation: Allocation, out: Path) -> None:
                       str(level.allocated), str(level.bound), f"{level.min_fill_ratio:.0%}")
     console.print(table)
     summary = allocation.summary()
+    by_date = summary["deliveries_by_date"]
+    days = ", ".join(f"{dt.date.fromisoformat(day):%a %m-%d} {count}"
+                     for day, count in by_date.items()) if isinstance(by_date, dict) else ""
     console.print(f"{summary['lines']} allocation lines, {summary['deliveries']} deliveries "
-                  f"({summary['units_delivered']} units) for the weekly schedule; "
+                  f"({summary['units_delivered']} units{'; ' + days if days else ''}) for the "
+                  "weekly schedule; "
                   f"{summary['leftover_units']} units left in stock; "
                   f"{allocation.solve_seconds:.1f} s ({allocation.method})")
     console.print(f"Files in [bold]{out}[/bold]: allocations.csv, unmet_requests.csv, "

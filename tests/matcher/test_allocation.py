@@ -156,6 +156,8 @@ def test_goods_expiring_in_the_week_are_handed_over_by_their_expiry() -> None:
                      ("R4", False): MONDAY + dt.timedelta(days=6)}
     days = {n.id: n.days for n in delivery_needs(problem, result)}
     assert days == {"GD-D1-R1": (Day.WED,), "GD-D2-R3": (Day.SAT,)}
+    assert result.summary()["deliveries_by_date"] == {
+        wednesday.isoformat(): 1, (MONDAY + dt.timedelta(days=5)).isoformat(): 1}
 
 
 def test_goods_expiring_on_monday_are_still_delivered_on_monday() -> None:
