@@ -149,7 +149,7 @@ def run_allocation(db: Database, settings: ApiSettings, networks: Networks,
                 allocation_id=allocation_id, donation_id=line.donation_id,
                 request_id=line.request_id, category=requests[line.request_id].category,
                 priority=requests[line.request_id].priority.value, quantity=line.quantity,
-                walk_min=line.walk_min, delivery=line.delivery,
+                walk_min=line.walk_min, delivery=line.delivery, date=line.date,
                 **coarse_area(requests[line.request_id].location))
                 for line in allocation.lines)
             session.add_all(ShortRow(

@@ -251,6 +251,9 @@ class AllocationLineRow(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     walk_min: Mapped[float] = mapped_column(Float)
     delivery: Mapped[bool] = mapped_column(default=False)
+    # The day a volunteer delivers, or the last day to collect: never after the goods expire.
+    # Empty on lines of runs made before hand-over dates existed.
+    date: Mapped[dt.date | None]
     # Where the household is, already coarsened: the public report never needs more.
     area_lat: Mapped[float] = mapped_column(Float)
     area_lon: Mapped[float] = mapped_column(Float)

@@ -1,7 +1,12 @@
 """Charity allocation: donated goods to households, lexicographically optimal and fair.
 
 Why it decomposes into exact steps. A2 keeps categories apart, and a delivery is always possible
-(A3), so inside one category any usable donation can serve any request. Hence, per category:
+(A3), so inside one category any usable donation can serve any request. Expiry does not break
+that: a hand-over is dated on or before the goods expire (:meth:`Donation.hand_over`: a
+delivery on the Saturday round or on the expiry day if sooner, a pickup by Sunday or by the
+expiry day), and usable goods keep at least until Monday, so every usable donation has a day on
+which it can be delivered to anyone. The stock is therefore not split by day and the closed
+form below stays exact. Hence, per category:
 
 1. **Fulfilment.** Red gets ``min(stock, red requested)``, yellow the minimum of what is left and
    its requests, then blue: this is the lexicographic optimum, and the bound is the same number.
@@ -43,7 +48,7 @@ from matcher.charity import (
     ShortReason,
     ShortRequest,
 )
-from matcher.domain import Day, Need, NeedKind, Priority, SolveStatus, TimeWindow
+from matcher.domain import Day, Need, NeedKind, Priority, SolveStatus, TimeWindow, Week
 from matcher.settings import Settings
 from matcher.travel import WalkingNetwork, geodesic_m, walk_minutes
 
@@ -187,8 +192,8 @@ def _supplies(cat: _Category, units: int) -> tuple[dict[str, int], list[Donation
     return full, [], 0
 
 
-def _route(cat: _Category, demand: _Demand, walk: np.ndarray,
-           circle_min: float) -> list[AllocationLine]:
+def _route(cat: _Category, demand: _Demand, walk: np.ndarray, circle_min: float,
+           week: Week) -> list[AllocationLine]:
     """Min-cost flow from the used donations to the requests; ``walk`` is donations x requests.
 
     Nodes: used donations (supply: what they give), the same-expiry tier they share (supply: its
@@ -210,7 +215,7 @@ def _route(cat: _Category, demand: _Demand, walk: np.ndarray,
     node = {d.id: k for k, d in enumerate(used)}
     r_node = {rid: len(used) + k for k, rid in enumerate(served)}
     next_node = len(used) + len(served)
-    arcs: list[tuple[str, str, float, bool]] = []
+    arcs: list[tuple[Donation, str, float, bool]] = []
     for d in used:
         for rid in served:
             minutes = float(walk[d_index[d.id], r_index[rid]])
@@ -218,7 +223,7 @@ def _route(cat: _Category, demand: _Demand, walk: np.ndarray,
             cost = min(round(minutes * 10), WALK_COST_CAP) + (delivery_cost if delivery else 0)
             flow.add_arc_with_capacity_and_unit_cost(node[d.id], r_node[rid],
                                                      min(d.quantity, quantity[rid]), cost)
-            arcs.append((d.id, rid, minutes, delivery))
+            arcs.append((d, rid, minutes, delivery))
         flow.set_node_supply(node[d.id], full.get(d.id, 0))
     if tier:
         for d in tier:
@@ -236,8 +241,9 @@ def _route(cat: _Category, demand: _Demand, walk: np.ndarray,
     if status != flow.OPTIMAL:
         raise RuntimeError(f"category {cat.name}: min-cost flow ended with status {status}")
     return [
-        AllocationLine(did, rid, int(flow.flow(a)), round(minutes, 1), delivery)
-        for a, (did, rid, minutes, delivery) in enumerate(arcs) if flow.flow(a) > 0
+        AllocationLine(d.id, rid, int(flow.flow(a)), round(minutes, 1), delivery,
+                       d.hand_over(week, delivery))
+        for a, (d, rid, minutes, delivery) in enumerate(arcs) if flow.flow(a) > 0
     ]
 
 
@@ -297,7 +303,7 @@ def allocate(problem: CharityProblem, settings: Settings | None = None,
         )
         walk = walk_all[np.ix_([d_pos[d.id] for d in cat.donations],
                                [r_pos[r.id] for r in cat.requests])]
-        cat_lines = _route(cat, _demand(cat), walk, settings.circle_min)
+        cat_lines = _route(cat, _demand(cat), walk, settings.circle_min, week)
         cat_fill = {r.id: 0 for r in cat.requests}
         for line in cat_lines:
             cat_fill[line.request_id] += line.quantity
@@ -364,14 +370,14 @@ def _levels(requests: list[Request], fill: dict[str, int]) -> dict[Priority, Fil
 
 
 def delivery_needs(problem: CharityProblem, allocation: Allocation,
-                   days: tuple[Day, ...] = (Day.SAT,),
                    window: TimeWindow = DELIVERY_WINDOW) -> list[Need]:
     """Each delivery as a ``goods_delivery`` need for the weekly schedule.
 
     Decisions: one need per (donation, request) line, id ``GD-<donation>-<request>``, at the
-    household, with the request's priority; the volunteer fetches the goods first, so the
-    duration is a 15-minute hand-over plus the round trip to the pickup place (at least 30 min,
-    at most the window). Days and window default to Saturday 09:00-17:00.
+    household, with the request's priority, on the line's date (the Saturday round, or the day
+    the goods expire if sooner: never after they expire); the volunteer fetches the goods
+    first, so the duration is a 15-minute hand-over plus the round trip to the pickup place (at
+    least 30 min, at most the window). The window defaults to 09:00-17:00.
     """
     requests = {r.id: r for r in problem.requests}
     needs = []
@@ -381,6 +387,7 @@ def delivery_needs(problem: CharityProblem, allocation: Allocation,
         needs.append(Need(
             id=f"GD-{line.donation_id}-{line.request_id}", kind=NeedKind.CHARITY,
             service=DELIVERY_SERVICE, beneficiary=r.beneficiary, location=r.location,
-            days=days, window=window, duration_min=duration, priority=r.priority,
+            days=(list(Day)[line.date.weekday()],), window=window, duration_min=duration,
+            priority=r.priority,
         ))
     return needs

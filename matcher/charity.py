@@ -10,7 +10,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from matcher.domain import Location, Priority, SolveStatus, Week
+from matcher.domain import Day, Location, Priority, SolveStatus, Week
+
+DELIVERY_DAY = Day.SAT  # the weekly delivery round, unless the goods expire before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,17 @@ class Donation:
     def usable_in(self, week: Week) -> bool:
         """A4: goods that expire before the week's Monday are never allocated."""
         return self.expires is None or self.expires >= week.monday
+
+    def hand_over(self, week: Week, delivery: bool) -> dt.date:
+        """The date of a hand-over in ``week``, never after the goods expire.
+
+        A delivery goes out on the delivery round (Saturday), or on the day the goods expire
+        when that comes first; a pickup may be collected until Sunday, or until the expiry
+        day. Usable goods (:meth:`usable_in`) keep at least until Monday, so both dates exist:
+        every usable donation can be delivered, which the exact allocation relies on.
+        """
+        last = week.date_of(DELIVERY_DAY if delivery else Day.SUN)
+        return last if self.expires is None else min(last, self.expires)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +83,15 @@ class ShortReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AllocationLine:
-    """Units of one donation for one request (a row of ``allocations.csv``)."""
+    """Units of one donation for one request (a row of ``allocations.csv``). ``date`` is the
+    day a volunteer delivers (``delivery``) or the last day the household may collect."""
 
     donation_id: str
     request_id: str
     quantity: int
     walk_min: float
     delivery: bool
+    date: dt.date
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +168,9 @@ class Allocation:
             "lines": len(self.lines),
             "deliveries": len(self.deliveries),
             "units_delivered": sum(line.quantity for line in self.deliveries),
+            "deliveries_by_date": {day.isoformat(): sum(1 for x in self.deliveries
+                                                         if x.date == day)
+                                   for day in sorted({x.date for x in self.deliveries})},
             "leftover_units": sum(left.quantity for left in self.leftovers),
             "walk_min": round(sum(line.walk_min for line in self.lines if not line.delivery), 1),
             "travel": self.method,

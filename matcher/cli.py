@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import time
@@ -136,7 +137,7 @@ def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: f
                          progress=lambda msg: status.update(
                              f"{msg} ({time.monotonic() - began:.0f} s)"))
     with step("writing outputs"):
-        write_schedule(problem, schedule, out, settings=settings, network=net)
+        write_schedule(problem, schedule, out, settings=settings, network=net, coords=coords)
     _print_schedule(problem, schedule, out)
 
 
@@ -184,8 +185,12 @@ def _print_allocation(allocation: Allocation, out: Path) -> None:
                       str(level.allocated), str(level.bound), f"{level.min_fill_ratio:.0%}")
     console.print(table)
     summary = allocation.summary()
+    by_date = summary["deliveries_by_date"]
+    days = ", ".join(f"{dt.date.fromisoformat(day):%a %m-%d} {count}"
+                     for day, count in by_date.items()) if isinstance(by_date, dict) else ""
     console.print(f"{summary['lines']} allocation lines, {summary['deliveries']} deliveries "
-                  f"({summary['units_delivered']} units) for the weekly schedule; "
+                  f"({summary['units_delivered']} units{'; ' + days if days else ''}) for the "
+                  "weekly schedule; "
                   f"{summary['leftover_units']} units left in stock; "
                   f"{allocation.solve_seconds:.1f} s ({allocation.method})")
     console.print(f"Files in [bold]{out}[/bold]: allocations.csv, unmet_requests.csv, "
@@ -220,7 +225,7 @@ def allocate(
     with step("allocating"):
         allocation = run_allocation(problem, Settings(), net)
     with step("writing outputs"):
-        write_allocation(problem, allocation, out)
+        write_allocation(problem, allocation, out, coords)
     _print_allocation(allocation, out)
 
 

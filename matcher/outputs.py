@@ -2,7 +2,9 @@
 map) and a charity allocation (allocations.csv, unmet_requests.csv, leftover.csv, ...).
 
 Every file is written to a temporary folder first and moved into place together, so a failed
-run never leaves a half-written schedule behind.
+run never leaves a half-written schedule behind. CSV files start with a UTF-8 byte-order mark,
+so Excel opens Chinese text correctly (our readers accept it). Places are written in the
+coordinate system the user gave (``coords``); inside Linli they are WGS84.
 """
 
 from __future__ import annotations
@@ -20,11 +22,20 @@ import pandas as pd
 from icalendar import Calendar, Event
 
 from matcher.charity import Allocation, CharityProblem
+from matcher.coords import CoordSystem, from_wgs84
 from matcher.domain import Problem, Schedule, format_hhmm
 from matcher.settings import Settings
 from matcher.travel import WalkingNetwork
 
 TZ = ZoneInfo("Asia/Shanghai")
+CSV_ENCODING = "utf-8-sig"  # with a byte-order mark: Excel reads UTF-8 only with one
+COORDS_NAME = {CoordSystem.WGS84: "WGS-84", CoordSystem.GCJ02: "GCJ-02",
+               CoordSystem.BD09: "BD-09"}
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """A CSV file for people: UTF-8 with a byte-order mark."""
+    frame.to_csv(path, index=False, encoding=CSV_ENCODING)
 
 
 def assignments_frame(schedule: Schedule) -> pd.DataFrame:
@@ -53,8 +64,11 @@ def unmet_frame(schedule: Schedule) -> pd.DataFrame:
     )
 
 
-def volunteer_calendar(problem: Problem, schedule: Schedule, volunteer_id: str) -> bytes:
-    """An iCalendar file of one volunteer's tasks (the beneficiary is theirs to see)."""
+def volunteer_calendar(problem: Problem, schedule: Schedule, volunteer_id: str,
+                       coords: CoordSystem = CoordSystem.WGS84) -> bytes:
+    """An iCalendar file of one volunteer's tasks (the beneficiary is theirs to see). GEO and
+    LOCATION are in ``coords``, the system the places were given in, so they open where they
+    belong in the map app they came from; the description names the system."""
     cal = Calendar()
     cal.add("prodid", "-//Linli//weekly schedule//ZH")
     cal.add("version", "2.0")
@@ -73,9 +87,10 @@ def volunteer_calendar(problem: Problem, schedule: Schedule, volunteer_id: str) 
         end = dt.datetime.combine(a.date, dt.time(0, 0), TZ) + dt.timedelta(minutes=a.end)
         event.add("dtend", end)
         event.add("dtstamp", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
-        event.add("geo", (need.location.lat, need.location.lon))
-        where = f"{need.location.lat:.6f},{need.location.lon:.6f}"
-        note = f"需求 {need.id}; 步行约 {a.walk_min:.0f} 分钟"
+        lat, lon = from_wgs84(need.location.lat, need.location.lon, coords)
+        event.add("geo", (lat, lon))
+        where = f"{lat:.6f},{lon:.6f}"
+        note = f"需求 {need.id}; 步行约 {a.walk_min:.0f} 分钟; 坐标 {COORDS_NAME[coords]}"
         if a.merchant_id:
             m = merchants[a.merchant_id]
             note += f"; 先到 {m.name} ({m.id}) 取 {need.merchant_service}"
@@ -112,19 +127,21 @@ def _write_json(path: Path, content: dict[str, object]) -> None:
 
 def write_schedule(problem: Problem, schedule: Schedule, out: Path, *,
                    settings: Settings | None = None, calendars: bool = True,
-                   map_html: bool = True, network: WalkingNetwork | None = None) -> list[Path]:
+                   map_html: bool = True, network: WalkingNetwork | None = None,
+                   coords: CoordSystem = CoordSystem.WGS84) -> list[Path]:
     """Write every output file into ``out`` atomically; returns the files written. The map
-    draws 15-minute circles on ``network`` when given."""
+    draws 15-minute circles on ``network`` when given. Places in files are in ``coords`` (the
+    map stays WGS84: its OpenStreetMap tiles are)."""
     written: list[Path] = []
     with atomic_folder(out, written) as tmp:
-        assignments_frame(schedule).to_csv(tmp / "assignments.csv", index=False)
-        unmet_frame(schedule).to_csv(tmp / "unmet.csv", index=False)
-        _write_json(tmp / "summary.json", schedule.summary())
+        write_csv(assignments_frame(schedule), tmp / "assignments.csv")
+        write_csv(unmet_frame(schedule), tmp / "unmet.csv")
+        _write_json(tmp / "summary.json", {**schedule.summary(), "coords": coords.value})
         if calendars:
             (tmp / "calendars").mkdir()
             for vid in sorted({a.volunteer_id for a in schedule.assignments}):
                 (tmp / "calendars" / f"{vid}.ics").write_bytes(
-                    volunteer_calendar(problem, schedule, vid))
+                    volunteer_calendar(problem, schedule, vid, coords))
         if map_html:
             from matcher.mapview import schedule_map  # folium is only needed for the map
 
@@ -134,13 +151,17 @@ def write_schedule(problem: Problem, schedule: Schedule, out: Path, *,
 
 
 def allocation_frames(allocation: Allocation) -> dict[str, pd.DataFrame]:
-    """allocations.csv (SCHEMA.md), unmet_requests.csv and leftover.csv as DataFrames."""
+    """allocations.csv (SCHEMA.md), unmet_requests.csv and leftover.csv as DataFrames. Each
+    allocation line has a date: ``deliver_on`` for a delivery, ``collect_by`` for a pickup."""
     return {
         "allocations": pd.DataFrame(
             [{"donation_id": a.donation_id, "request_id": a.request_id, "quantity": a.quantity,
-              "walk_min": a.walk_min, "delivery": "yes" if a.delivery else "no"}
+              "walk_min": a.walk_min, "delivery": "yes" if a.delivery else "no",
+              "deliver_on": a.date.isoformat() if a.delivery else "",
+              "collect_by": "" if a.delivery else a.date.isoformat()}
              for a in allocation.lines],
-            columns=["donation_id", "request_id", "quantity", "walk_min", "delivery"]),
+            columns=["donation_id", "request_id", "quantity", "walk_min", "delivery",
+                     "deliver_on", "collect_by"]),
         "unmet_requests": pd.DataFrame(
             [{"request_id": s.request_id, "category": s.category, "priority": s.priority.value,
               "requested": s.requested, "allocated": s.allocated, "reason_code": s.reason.value,
@@ -157,17 +178,32 @@ def allocation_frames(allocation: Allocation) -> dict[str, pd.DataFrame]:
     }
 
 
-def write_allocation(problem: CharityProblem, allocation: Allocation, out: Path) -> list[Path]:
-    """Write allocations.csv, unmet_requests.csv, leftover.csv, delivery_needs.csv (in the
-    needs.csv format, ready for ``linli solve --add-needs``) and summary.json, atomically."""
+def delivery_needs_frame(problem: CharityProblem, allocation: Allocation,
+                         coords: CoordSystem = CoordSystem.WGS84) -> pd.DataFrame:
+    """delivery_needs.csv: the needs.csv format with places in ``coords`` and a ``coords``
+    column saying so, which the importer obeys whatever ``--coords`` it is given (so a place is
+    never converted twice)."""
     from matcher.allocation import delivery_needs
     from matcher.spreadsheets import needs_frame
 
+    needs = delivery_needs(problem, allocation)
+    frame = needs_frame(needs)
+    places = [from_wgs84(n.location.lat, n.location.lon, coords) for n in needs]
+    frame["lat"] = [round(lat, 6) for lat, _ in places]
+    frame["lon"] = [round(lon, 6) for _, lon in places]
+    frame["coords"] = coords.value
+    return frame
+
+
+def write_allocation(problem: CharityProblem, allocation: Allocation, out: Path,
+                     coords: CoordSystem = CoordSystem.WGS84) -> list[Path]:
+    """Write allocations.csv, unmet_requests.csv, leftover.csv, delivery_needs.csv (in the
+    needs.csv format, ready for ``linli solve --add-needs``, places in ``coords``) and
+    summary.json, atomically."""
     written: list[Path] = []
     with atomic_folder(out, written) as tmp:
         for name, frame in allocation_frames(allocation).items():
-            frame.to_csv(tmp / f"{name}.csv", index=False)
-        needs_frame(delivery_needs(problem, allocation)).to_csv(tmp / "delivery_needs.csv",
-                                                                index=False)
-        _write_json(tmp / "summary.json", allocation.summary())
+            write_csv(frame, tmp / f"{name}.csv")
+        write_csv(delivery_needs_frame(problem, allocation, coords), tmp / "delivery_needs.csv")
+        _write_json(tmp / "summary.json", {**allocation.summary(), "coords": coords.value})
     return written

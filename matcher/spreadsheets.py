@@ -504,7 +504,10 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
     first_seen: dict[str, tuple[str, int]] = {}
 
     def need(row: _Row) -> Need:
-        built = _need(row, coords, china_only)
+        # A file that names its coordinate system (delivery_needs.csv does) is read in it,
+        # whatever --coords says: its places are never converted twice.
+        system = row.choice("coords", CoordSystem, default=coords) or coords
+        built = _need(row, system, china_only)
         where = first_seen.setdefault(built.id, (row.table, row.number))
         if built.id and where[0] != row.table:
             row.fail("need_id", built.id, f"is already a need ({where[0]} row {where[1]})")
@@ -515,8 +518,8 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
     need_required = _REQUIRED["needs"]
     specs: list[Spec] = [
         ("volunteers", _REQUIRED["volunteers"], VOLUNTEER_COLUMNS, "volunteer_id", volunteer),
-        ("needs", need_required, NEED_COLUMNS, "need_id", need),
-        *((f"needs+{k}", need_required, NEED_COLUMNS, "need_id", need)
+        ("needs", need_required, (*NEED_COLUMNS, "coords"), "need_id", need),
+        *((f"needs+{k}", need_required, (*NEED_COLUMNS, "coords"), "need_id", need)
           for k in range(len(extra_needs))),
         ("merchants", _REQUIRED["merchants"], MERCHANT_COLUMNS, "merchant_id", merchant),
     ]

@@ -6,12 +6,15 @@ enumerates every allocation of tiny problems to find the lexicographic optimum.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 
+from geopy.distance import geodesic
+
 from matcher.charity import AllocationLine, CharityProblem
-from matcher.domain import Priority
+from matcher.domain import Need, Priority
 from tests.validator import Walk
 
 TOL = 0.051  # walk_min is written with one decimal
@@ -47,10 +50,57 @@ def check_allocation(problem: CharityProblem, lines: Sequence[AllocationLine], w
             errors.append(f"{d.id}->{r.id}: walk_min {line.walk_min} but {minutes:.2f}")
         if d.expires is not None and d.expires < problem.week.monday:
             errors.append(f"A4 {d.id} expired {d.expires} before {problem.week.monday}")
+        errors += _date_errors(problem, line, d.expires)
     errors += [f"A1 {k} gives {v} > {donations[k].quantity}" for k, v in given.items()
                if v > donations[k].quantity]
     errors += [f"A1 {k} receives {v} > {requests[k].quantity}" for k, v in received.items()
                if v > requests[k].quantity]
+    return errors
+
+
+def _date_errors(problem: CharityProblem, line: AllocationLine,
+                 expires: dt.date | None) -> list[str]:
+    """A4 on the day of the hand-over: inside the week, and no delivery or pickup after the
+    goods expire."""
+    monday = problem.week.monday
+    what = "delivery" if line.delivery else "pickup"
+    pair = f"{line.donation_id}->{line.request_id}"
+    if not monday <= line.date <= monday + dt.timedelta(days=6):
+        return [f"A4 {pair}: {what} on {line.date}, outside the week {problem.week}"]
+    if expires is not None and line.date > expires:
+        return [f"A4 {pair}: {what} on {line.date}, after the goods expire on {expires}"]
+    return []
+
+
+def check_delivery_needs(problem: CharityProblem, lines: Sequence[AllocationLine],
+                         needs: Sequence[Need], id_prefix: str = "") -> list[str]:
+    """Each delivery line is exactly one need at the household (within a metre), on the
+    line's day, which is on or before the goods expire; no need without a delivery."""
+    errors: list[str] = []
+    donations = {d.id: d for d in problem.donations}
+    requests = {r.id: r for r in problem.requests}
+    by_id = {n.id: n for n in needs}
+    expected = set()
+    for line in lines:
+        if not line.delivery:
+            continue
+        nid = f"{id_prefix}GD-{line.donation_id}-{line.request_id}"
+        expected.add(nid)
+        need = by_id.get(nid)
+        if need is None:
+            errors.append(f"delivery {nid} has no need")
+            continue
+        home = requests[line.request_id].location
+        off = geodesic((need.location.lat, need.location.lon), (home.lat, home.lon)).meters
+        if off > 1.0:
+            errors.append(f"{nid} is {off:.0f} m from the household")
+        dates = [problem.week.date_of(day) for day in need.days]
+        if dates != [line.date]:
+            errors.append(f"{nid} is on {dates}, the line on {line.date}")
+        expires = donations[line.donation_id].expires
+        if expires is not None and any(day > expires for day in dates):
+            errors.append(f"A4 {nid}: delivered on {dates} after the goods expire on {expires}")
+    errors += [f"need {nid} is no delivery" for nid in sorted(set(by_id) - expected)]
     return errors
 
 

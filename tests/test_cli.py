@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -91,11 +92,15 @@ def test_allocate_writes_valid_allocations_and_delivery_needs(tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     assert "lowest fill" in result.output
     problem = read_charity(data, Week.parse("2026-W48")).problem
-    frame = pd.read_csv(out / "allocations.csv", dtype={"donation_id": str, "request_id": str})
+    frame = pd.read_csv(out / "allocations.csv", dtype=str, keep_default_na=False,
+                        encoding="utf-8-sig")
+    frame["quantity"] = frame["quantity"].astype(int)
     from matcher.charity import AllocationLine
 
     lines = [AllocationLine(r.donation_id, r.request_id, int(r.quantity), float(r.walk_min),
-                            r.delivery == "yes") for r in frame.itertuples()]
+                            r.delivery == "yes",
+                            dt.date.fromisoformat(r.deliver_on or r.collect_by))
+             for r in frame.itertuples()]
     assert check_allocation(problem, lines, geodesic_walk()) == []
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "optimal"
@@ -124,3 +129,125 @@ def test_allocate_reports_bad_rows(tmp_path: Path) -> None:
     assert "donations.csv row 2, expires: '2026-13-01' is not a date" in text
     assert "requests.csv row 2, priority: 'purple'" in text
     assert not (tmp_path / "out").exists()
+
+
+# --- coordinates and encodings of the files people open ----------------------------------------
+
+BOM = b"\xef\xbb\xbf"
+PEOPLE_CSVS = ("allocations.csv", "unmet_requests.csv", "leftover.csv", "delivery_needs.csv")
+
+
+def _gcj(north: float, east: float) -> tuple[float, float]:
+    """A place near the sample centre as Amap shows it (GCJ-02, prcoords' forward formula)."""
+    import prcoords
+
+    point = prcoords.wgs_gcj(prcoords.Coords(22.53407 + north / 110_540,
+                                             114.01766 + east / 102_830))
+    return float(point.lat), float(point.lon)
+
+
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    from geopy.distance import geodesic
+
+    return float(geodesic(a, b).meters)
+
+
+def test_gcj02_round_trip_places_deliveries_at_the_households(tmp_path: Path) -> None:
+    """allocate --coords gcj02, then solve --coords gcj02 --add-needs: the delivery is where the
+    household is (within a metre), on or before the goods expire, and every file people open
+    is in GCJ-02, says so, and opens in Excel (UTF-8 with a byte-order mark)."""
+    from icalendar import Calendar
+
+    from matcher.coords import CoordSystem
+    from matcher.spreadsheets import read_charity
+
+    week = Week.parse("2026-W48")
+    thursday = week.monday + dt.timedelta(days=3)
+    depot, home, near = _gcj(2500, 0), _gcj(0, 0), _gcj(150, 0)
+    data, out, sched = tmp_path / "data", tmp_path / "alloc", tmp_path / "week"
+    data.mkdir()
+    (data / "donations.csv").write_text(
+        "donation_id,donor,category,quantity,lat,lon,expires\n"
+        f"D1,华润万家,牛奶,2,{depot[0]:.7f},{depot[1]:.7f},{thursday.isoformat()}\n"
+        f"D2,华润万家,大米,3,{depot[0]:.7f},{depot[1]:.7f},\n", encoding="utf-8")
+    (data / "requests.csv").write_text(
+        "request_id,beneficiary,category,quantity,lat,lon,priority\n"
+        f"R1,王奶奶家,牛奶,2,{home[0]:.7f},{home[1]:.7f},red\n"
+        f"R2,刘爷爷家,牛奶,1,{near[0]:.7f},{near[1]:.7f},blue\n", encoding="utf-8")
+    (data / "volunteers.csv").write_text(
+        "volunteer_id,name,lat,lon,availability\n"
+        f"V1,李芳,{near[0]:.7f},{near[1]:.7f},mon-sun\n".replace(
+            "mon-sun", ";".join(f"{d.value} 08:00-18:00" for d in Day)), encoding="utf-8")
+    (data / "needs.csv").write_text(
+        "need_id,kind,service,beneficiary,lat,lon,days,window,duration_min\n"
+        f"N1,elderly,home_visit,张爷爷,{home[0]:.7f},{home[1]:.7f},sat,09:00-10:00,30\n",
+        encoding="utf-8")
+    result = runner.invoke(app, ["allocate", "--data", str(data), "--week", str(week),
+                                 "--out", str(out), "--coords", "gcj02"])
+    assert result.exit_code == 0, result.output
+    for name in PEOPLE_CSVS:
+        assert (out / name).read_bytes().startswith(BOM), name
+    short = pd.read_csv(out / "unmet_requests.csv", dtype=str, encoding="utf-8-sig")
+    assert short["category"].tolist() == ["牛奶"] and "牛奶" in short.loc[0, "reason"]
+    leftover = pd.read_csv(out / "leftover.csv", dtype=str, encoding="utf-8-sig")
+    assert leftover["category"].tolist() == ["大米"]
+    lines = pd.read_csv(out / "allocations.csv", dtype=str, encoding="utf-8-sig")
+    assert list(lines[["delivery", "deliver_on"]].itertuples(index=False, name=None)) == \
+        [("yes", thursday.isoformat())]
+    needs = pd.read_csv(out / "delivery_needs.csv", dtype=str, encoding="utf-8-sig")
+    assert needs.loc[0, "beneficiary"] == "王奶奶家" and needs.loc[0, "days"] == "thu"
+    assert needs.loc[0, "coords"] == "gcj02"
+    assert _metres((float(needs.loc[0, "lat"]), float(needs.loc[0, "lon"])), home) < 1.0
+    assert json.loads((out / "summary.json").read_text())["coords"] == "gcj02"
+
+    # The week reads the file back in the system it names: the household's place, not 480 m off.
+    charity = read_charity(data, week, CoordSystem.GCJ02).problem
+    community = read_community(data, week, CoordSystem.GCJ02,
+                               extra_needs=[out / "delivery_needs.csv"]).problem
+    delivery = community.need_by_id["GD-D1-R1"]
+    household = charity.requests[0].location
+    assert _metres((delivery.location.lat, delivery.location.lon),
+                   (household.lat, household.lon)) < 1.0
+    result = runner.invoke(app, ["solve", "--data", str(data), "--week", str(week), "--out",
+                                 str(sched), "--time-limit", "10", "--coords", "gcj02",
+                                 "--add-needs", str(out / "delivery_needs.csv")])
+    assert result.exit_code == 0, result.output
+    for name in ("assignments.csv", "unmet.csv"):
+        assert (sched / name).read_bytes().startswith(BOM), name
+    tasks = pd.read_csv(sched / "assignments.csv", dtype=str, encoding="utf-8-sig")
+    assert tasks.loc[tasks.need_id == "GD-D1-R1", "date"].tolist() == [thursday.isoformat()]
+    assert json.loads((sched / "summary.json").read_text())["coords"] == "gcj02"
+    # The calendar shows the place as Amap does, so it opens at the door.
+    calendar = Calendar.from_ical((sched / "calendars" / "V1.ics").read_bytes())
+    events = {str(e["summary"]): e for e in calendar.walk("VEVENT")}
+    event = events["goods_delivery · 王奶奶家"]
+    geo = (event["geo"].latitude, event["geo"].longitude)
+    assert _metres(geo, home) < 1.0
+    assert _metres(tuple(map(float, str(event["location"]).split(","))), home) < 1.0
+    assert "GCJ-02" in str(event["description"])
+
+
+def test_added_needs_written_in_wgs84_are_not_converted_by_gcj02(tmp_path: Path) -> None:
+    """A delivery_needs.csv that says wgs84 stays put under solve --coords gcj02."""
+    from matcher.coords import CoordSystem
+
+    week = Week.parse("2026-W48")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "volunteers.csv").write_text(
+        "volunteer_id,name,lat,lon,availability\nV1,李芳,22.53407,114.01766,sat 08:00-18:00\n",
+        encoding="utf-8")
+    (data / "needs.csv").write_text(
+        "need_id,kind,service,beneficiary,lat,lon,days,window,duration_min\n"
+        "N1,elderly,home_visit,张爷爷,22.53407,114.01766,sat,09:00-10:00,30\n",
+        encoding="utf-8")
+    extra = tmp_path / "delivery_needs.csv"
+    extra.write_bytes(BOM + (
+        "need_id,kind,service,beneficiary,lat,lon,days,window,duration_min,coords\n"
+        "GD-D1-R1,charity,goods_delivery,王奶奶家,22.5,114.0,sat,09:00-17:00,60,wgs84\n"
+    ).encode())
+    problem = read_community(data, week, CoordSystem.GCJ02, extra_needs=[extra]).problem
+    need = problem.need_by_id["GD-D1-R1"]
+    assert (need.location.lat, need.location.lon) == (22.5, 114.0)
+    assert need.beneficiary == "王奶奶家"
+    assert problem.need_by_id["N1"].location.lat != 22.53407  # --coords still applies to the rest

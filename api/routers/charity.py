@@ -59,7 +59,8 @@ def read_allocation(allocation_id: int, session: SessionDep, user: Staff) -> Job
     return job_view(get_job(session, AllocationRow, allocation_id))
 
 
-@router.get("/allocations/{allocation_id}/lines", summary="Units of each donation per request")
+@router.get("/allocations/{allocation_id}/lines",
+            summary="Units of each donation per request, with the day of the hand-over")
 def allocation_lines(allocation_id: int, session: SessionDep,
                      user: Staff) -> list[dict[str, Any]]:
     get_job(session, AllocationRow, allocation_id)
@@ -67,7 +68,10 @@ def allocation_lines(allocation_id: int, session: SessionDep,
         AllocationLineRow.allocation_id == allocation_id).order_by(AllocationLineRow.id))
     return [{"donation_id": r.donation_id, "request_id": r.request_id, "category": r.category,
              "priority": r.priority, "quantity": r.quantity, "walk_min": r.walk_min,
-             "delivery": "yes" if r.delivery else "no"} for r in rows]
+             "delivery": "yes" if r.delivery else "no",
+             "deliver_on": r.date.isoformat() if r.date and r.delivery else None,
+             "collect_by": r.date.isoformat() if r.date and not r.delivery else None}
+            for r in rows]
 
 
 @router.get("/allocations/{allocation_id}/short",

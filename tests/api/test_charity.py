@@ -16,8 +16,9 @@ from api.community import load_charity, load_problem
 from matcher.charity import AllocationLine
 from matcher.domain import Week
 from matcher.generate import generate_charity
+from matcher.outputs import write_csv
 from matcher.spreadsheets import charity_frames
-from tests.allocation_check import check_allocation
+from tests.allocation_check import check_allocation, check_delivery_needs
 from tests.api.conftest import make_user
 from tests.conftest import CENTRE, WEEK
 from tests.validator import geodesic_walk
@@ -31,7 +32,8 @@ def charity_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     problem = generate_charity(40, 15, 4, network=None, centre=CENTRE, radius_m=900, week=WEEK,
                                seed=5)
     for name, frame in charity_frames(problem).items():
-        frame.to_csv(folder / f"{name}.csv", index=False)
+        write_csv(frame, folder / f"{name}.csv")  # as linli writes for Excel: with a BOM
+    assert (folder / "requests.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     return folder
 
 
@@ -57,7 +59,9 @@ def _run(client: TestClient, headers: dict[str, str], week: Week) -> dict[str, A
 def _lines(client: TestClient, headers: dict[str, str], run: int) -> list[AllocationLine]:
     rows = client.get(f"/v1/allocations/{run}/lines", headers=headers).json()
     return [AllocationLine(r["donation_id"], r["request_id"], r["quantity"], r["walk_min"],
-                           r["delivery"] == "yes") for r in rows]
+                           r["delivery"] == "yes",
+                           dt.date.fromisoformat(r["deliver_on"] or r["collect_by"]))
+            for r in rows]
 
 
 def test_organiser_allocates_publishes_and_the_report_is_anonymous(
@@ -68,6 +72,12 @@ def test_organiser_allocates_publishes_and_the_report_is_anonymous(
     imported = _upload(client, organiser, charity_files)
     assert imported.status_code == 200, imported.text
     assert imported.json()["created"] == {"donations": 15, "requests": 40}
+    # The byte-order mark is no part of the first column, and Chinese names arrive intact.
+    listed = client.get("/v1/requests", params={"limit": 100},
+                        headers=organiser).json()["items"]
+    written = pd.read_csv(charity_files / "requests.csv", dtype=str, encoding="utf-8-sig")
+    assert sorted(r["beneficiary"] for r in listed) == sorted(written["beneficiary"])
+    assert all("家" in r["beneficiary"] for r in listed)
     assert client.post("/v1/allocations", json={"week": str(WEEK)},
                        headers=volunteer).status_code == 403
     assert client.get("/v1/requests", headers=volunteer).status_code == 403
@@ -95,6 +105,10 @@ def test_organiser_allocates_publishes_and_the_report_is_anonymous(
     assert published.status_code == 200, published.text
     expected = {f"A{first['id']}-GD-{d.donation_id}-{d.request_id}" for d in deliveries}
     assert delivery_needs(WEEK) == expected
+    # Each delivery is scheduled at the household on its line's day, never after expiry.
+    with db.session() as session:
+        week_needs = [n for n in load_problem(session, WEEK).needs if n.id.startswith("A")]
+    assert check_delivery_needs(problem, lines, week_needs, f"A{first['id']}-") == []
     assert delivery_needs(Week(2026, 49)) == set()
 
     # A second run of the week cannot silently replace the first; superseding swaps deliveries.
@@ -152,3 +166,33 @@ def test_request_validation_names_the_json_path(client: TestClient) -> None:
         "yellow"
     listed = client.get("/v1/requests?category=rice&priority=yellow", headers=organiser).json()
     assert [r["request_id"] for r in listed["items"]] == ["R1"]
+
+
+def test_goods_expiring_midweek_are_delivered_by_their_expiry(client: TestClient) -> None:
+    """The API path: a delivery of milk that expires on Wednesday is a need of Wednesday, and
+    its line says so; a pickup of it may be collected until Wednesday."""
+    organiser = make_user(client, "organiser", "organiser")
+    wednesday = WEEK.monday + dt.timedelta(days=2)
+    far = CENTRE.lat + 3000 / 110_540
+    milk = {"donation_id": "D1", "donor": "华润万家", "category": "牛奶", "quantity": 2,
+            "lat": CENTRE.lat, "lon": CENTRE.lon, "expires": wednesday.isoformat()}
+    assert client.post("/v1/donations", json=milk, headers=organiser).status_code == 201
+    for rid, lat in (("R1", far), ("R2", CENTRE.lat)):
+        body = {"request_id": rid, "beneficiary": f"{rid}王家", "category": "牛奶",
+                "quantity": 1, "lat": lat, "lon": CENTRE.lon, "priority": "red"}
+        assert client.post("/v1/requests", json=body, headers=organiser).status_code == 201
+    run = _run(client, organiser, WEEK)
+    rows = client.get(f"/v1/allocations/{run['id']}/lines", headers=organiser).json()
+    dates = {r["request_id"]: (r["delivery"], r["deliver_on"], r["collect_by"]) for r in rows}
+    assert dates == {"R1": ("yes", wednesday.isoformat(), None),
+                     "R2": ("no", None, wednesday.isoformat())}
+    assert client.post(f"/v1/allocations/{run['id']}/publish", json={},
+                       headers=organiser).status_code == 200
+    db = client.app.state.db  # type: ignore[attr-defined]
+    with db.session() as session:
+        problem = load_charity(session, WEEK)
+        needs = [n for n in load_problem(session, WEEK).needs if n.id.startswith("A")]
+    assert [(n.id, [d.value for d in n.days]) for n in needs] == \
+        [(f"A{run['id']}-GD-D1-R1", ["wed"])]
+    assert check_delivery_needs(problem, _lines(client, organiser, run["id"]), needs,
+                                f"A{run['id']}-") == []

@@ -13,14 +13,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matcher.allocation import allocate, delivery_needs, leximin_split
-from matcher.charity import Allocation, CharityProblem, Donation, Request, ShortReason
-from matcher.domain import Priority, Problem
+from matcher.charity import (
+    Allocation,
+    AllocationLine,
+    CharityProblem,
+    Donation,
+    Request,
+    ShortReason,
+)
+from matcher.domain import Day, Priority, Problem
 from matcher.generate import generate_charity
 from matcher.outputs import write_allocation
 from matcher.params import SolveParams
 from matcher.solver import solve
 from matcher.spreadsheets import read_community
-from tests.allocation_check import brute_force, check_allocation, objective
+from tests.allocation_check import (
+    brute_force,
+    check_allocation,
+    check_delivery_needs,
+    objective,
+)
 from tests.conftest import CENTRE, WEEK, offset
 from tests.validator import geodesic_walk, network_walk, validate
 
@@ -42,6 +54,7 @@ def checked(problem: CharityProblem) -> Allocation:
     """Allocate, and hold the result to the independent A1-A4 checker."""
     result = allocate(problem)
     assert check_allocation(problem, result.lines, WALK) == []
+    assert check_delivery_needs(problem, result.lines, delivery_needs(problem, result)) == []
     return result
 
 
@@ -127,6 +140,44 @@ def test_sooner_expiring_goods_go_first() -> None:
     assert used == {"D2": 5, "D1": 2}
 
 
+def test_goods_expiring_in_the_week_are_handed_over_by_their_expiry() -> None:
+    # Milk expiring Wednesday: the far household's delivery goes out on Wednesday, not on the
+    # Saturday round, and the near household may collect it until Wednesday.
+    wednesday = MONDAY + dt.timedelta(days=2)
+    problem = CharityProblem(WEEK, [
+        donation("D1", "milk", 2, expires=wednesday),
+        donation("D2", "rice", 2)],  # keeps: the Saturday round, collected by Sunday
+        [request("R1", "milk", 1, north=3000), request("R2", "milk", 1, north=100),
+         request("R3", "rice", 1, north=3000), request("R4", "rice", 1, north=100)])
+    result = checked(problem)
+    dates = {(x.request_id, x.delivery): x.date for x in result.lines}
+    assert dates == {("R1", True): wednesday, ("R2", False): wednesday,
+                     ("R3", True): MONDAY + dt.timedelta(days=5),
+                     ("R4", False): MONDAY + dt.timedelta(days=6)}
+    days = {n.id: n.days for n in delivery_needs(problem, result)}
+    assert days == {"GD-D1-R1": (Day.WED,), "GD-D2-R3": (Day.SAT,)}
+    assert result.summary()["deliveries_by_date"] == {
+        wednesday.isoformat(): 1, (MONDAY + dt.timedelta(days=5)).isoformat(): 1}
+
+
+def test_goods_expiring_on_monday_are_still_delivered_on_monday() -> None:
+    problem = CharityProblem(WEEK, [donation("D1", "milk", 1, expires=MONDAY)],
+                             [request("R1", "milk", 1, north=3000, priority=Priority.RED)])
+    result = checked(problem)
+    assert [(x.delivery, x.date) for x in result.lines] == [(True, MONDAY)]
+    assert result.levels[Priority.RED].allocated == 1 == result.levels[Priority.RED].bound
+
+
+def test_the_checker_refuses_a_hand_over_after_expiry() -> None:
+    wednesday = MONDAY + dt.timedelta(days=2)
+    problem = CharityProblem(WEEK, [donation("D1", "milk", 2, expires=wednesday)],
+                             [request("R1", "milk", 1, north=3000)])
+    late = AllocationLine("D1", "R1", 1, 40.0, True, MONDAY + dt.timedelta(days=5))
+    assert any("after the goods expire" in e for e in check_allocation(problem, [late], WALK))
+    result = allocate(problem)
+    assert check_delivery_needs(problem, [late], delivery_needs(problem, result)) != []
+
+
 def test_far_household_gets_a_delivery_and_a_goods_delivery_need() -> None:
     problem = CharityProblem(WEEK, [donation("D1", quantity=2)], [
         request("R1", quantity=1, north=300, priority=Priority.RED),
@@ -175,7 +226,9 @@ def tiny_charity(draw: st.DrawFn) -> CharityProblem:
         donation(f"D{i}", draw(st.sampled_from(cats)), draw(st.integers(1, 3)),
                  draw(st.integers(-1200, 1200)), draw(st.integers(-1200, 1200)),
                  draw(st.sampled_from([None, MONDAY - dt.timedelta(days=1), MONDAY,
-                                       MONDAY + dt.timedelta(days=5)])))
+                                       MONDAY + dt.timedelta(days=2),
+                                       MONDAY + dt.timedelta(days=5),
+                                       MONDAY + dt.timedelta(days=6)])))
         for i in range(draw(st.integers(0, 3)))]
     requests = [
         request(f"R{i}", draw(st.sampled_from(cats)), draw(st.integers(1, 3)),
@@ -190,6 +243,7 @@ def tiny_charity(draw: st.DrawFn) -> CharityProblem:
 def test_tiny_allocations_are_valid_and_equal_brute_force(problem: CharityProblem) -> None:
     result = allocate(problem)
     assert check_allocation(problem, result.lines, WALK) == []
+    assert check_delivery_needs(problem, result.lines, delivery_needs(problem, result)) == []
     x = {(a.donation_id, a.request_id): a.quantity for a in result.lines}
     mine = objective(problem, x, WALK)
     best = brute_force(problem, WALK)
@@ -217,6 +271,7 @@ def test_generated_month_is_valid_fair_and_at_its_bound(seed: int) -> None:
                                week=WEEK, seed=seed)
     result = allocate(problem)
     assert check_allocation(problem, result.lines, WALK) == []
+    assert check_delivery_needs(problem, result.lines, delivery_needs(problem, result)) == []
     got = defaultdict(int, result.allocated_to())
     assert _pigou_dalton_transfers(problem, got) == []
     # Bound, computed here: per category, priorities in order take min(stock left, requested).
@@ -269,3 +324,30 @@ def test_deliveries_flow_into_the_weekly_schedule(tmp_path: Path) -> None:
     schedule = solve(week, SolveParams(time_limit_s=10))
     assert validate(week, schedule.assignments, WALK) == []
     assert {a.need_id for a in schedule.assignments} >= {"GD-D1-R1"}  # red delivery covered
+
+
+def test_a_delivery_of_expiring_goods_is_scheduled_before_they_expire(tmp_path: Path) -> None:
+    thursday = MONDAY + dt.timedelta(days=3)
+    problem = CharityProblem(WEEK, [donation("D1", "牛奶", 2, north=2500, expires=thursday)],
+                             [request("R1", "牛奶", 2, priority=Priority.RED)])
+    result = checked(problem)
+    write_allocation(problem, result, tmp_path / "alloc")
+    community = tmp_path / "week"
+    community.mkdir()
+    (community / "volunteers.csv").write_text(
+        "volunteer_id,name,lat,lon,skills,availability,max_hours_week\n"
+        f"V1,王芳,{CENTRE.lat},{CENTRE.lon},,"
+        + ";".join(f"{d.value} 08:00-18:00" for d in Day) + ",6\n", encoding="utf-8")
+    (community / "needs.csv").write_text(
+        "need_id,kind,service,beneficiary,lat,lon,days,window,duration_min\n"
+        f"N1,elderly,home_visit,李奶奶,{CENTRE.lat},{CENTRE.lon},sat,09:00-10:00,30\n",
+        encoding="utf-8")
+    imported = read_community(community, WEEK,
+                              extra_needs=[tmp_path / "alloc" / "delivery_needs.csv"])
+    week: Problem = imported.problem
+    assert check_delivery_needs(problem, result.lines,
+                                [n for n in week.needs if n.id.startswith("GD-")]) == []
+    schedule = solve(week, SolveParams(time_limit_s=10))
+    assert validate(week, schedule.assignments, WALK) == []
+    [delivered] = [a for a in schedule.assignments if a.need_id == "GD-D1-R1"]
+    assert delivered.date == thursday
