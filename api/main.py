@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 import matcher
 from api import errors
+from api.calendar import redact_access_log
 from api.db import Database
 from api.jobs import Networks, Worker
 from api.migrate import upgrade
@@ -77,6 +78,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.settings = settings
     errors.install(app)
+    redact_access_log()  # a calendar link is a secret; uvicorn logs every path
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the
     # busiest path.
     for module in (tasks, auth, resources, schedules, points, charity, audit, outbox):
