@@ -67,7 +67,8 @@ def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Sessio
 
 def feed_url(token: str, request: Request) -> str:
     """The calendar link: under ``LINLI_PUBLIC_URL`` when set, else on the address the client
-    reached (uvicorn applies a trusted proxy's X-Forwarded-Proto and Host)."""
+    reached (its Host header; uvicorn applies X-Forwarded-Proto from the proxies it trusts,
+    ``FORWARDED_ALLOW_IPS``)."""
     public_url = request.app.state.settings.public_url
     if public_url:
         return f"{public_url.rstrip('/')}/v1/calendar/{token}.ics"
