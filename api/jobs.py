@@ -1,4 +1,5 @@
-"""Work that runs outside requests: schedule solves, allocations and webhook deliveries.
+"""Work that runs outside requests: schedule solves and allocations (webhook deliveries are
+``api.outbox``).
 
 By default one worker thread for jobs and one for the outbox live in the API process
 (``LINLI_RUN_WORKERS``); the job state is in the database, so a client polls
@@ -16,7 +17,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 from sqlalchemy import select, update
 
 from api.community import coarse_area, load_charity, load_problem
@@ -25,7 +25,6 @@ from api.models import (
     AllocationLineRow,
     AllocationRow,
     NeedRow,
-    OutboxEvent,
     ScheduleRow,
     ShortRow,
     TaskRow,
@@ -204,61 +203,3 @@ class Worker:
         while (job := self.queue.get()) is not None:
             cls, job_id = job
             RUNNERS[cls](self.db, self.settings, self.networks, job_id)
-
-
-def deliver_outbox(db: Database, settings: ApiSettings, client: httpx.Client,
-                   now: dt.datetime | None = None, batch: int = 100) -> int:
-    """POST due events to the webhook; back off exponentially on failure. Returns how many were
-    delivered."""
-    if not settings.webhook_url:
-        return 0
-    now = now or dt.datetime.now(dt.UTC)
-    delivered = 0
-    with db.session() as session:
-        due = session.scalars(
-            select(OutboxEvent).where(OutboxEvent.delivered_at.is_(None),
-                                      OutboxEvent.attempts < settings.webhook_attempts,
-                                      OutboxEvent.next_attempt_at <= now)
-            .order_by(OutboxEvent.id).limit(batch)).all()
-        for event in due:
-            body: dict[str, Any] = {"id": event.id, "recipient": event.recipient,
-                                    "kind": event.kind, "payload": event.payload,
-                                    "created_at": event.created_at.isoformat()}
-            event.attempts += 1
-            try:
-                response = client.post(settings.webhook_url, json=body, timeout=5.0,
-                                       headers={"Idempotency-Key": f"linli-event-{event.id}"})
-                response.raise_for_status()
-            except httpx.HTTPError as exc:
-                event.last_error = str(exc)[:500]
-                event.next_attempt_at = now + dt.timedelta(seconds=2 ** event.attempts)
-            else:
-                event.delivered_at = now
-                delivered += 1
-        session.commit()
-    return delivered
-
-
-class OutboxSender:
-    """Deliver the outbox every few seconds in a background thread."""
-
-    def __init__(self, db: Database, settings: ApiSettings, every_s: float = 2.0) -> None:
-        self.db, self.settings, self.every_s = db, settings, every_s
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="linli-outbox", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        with httpx.Client() as client:
-            while not self._stop.is_set():
-                try:
-                    deliver_outbox(self.db, self.settings, client)
-                except Exception:  # keep the sender alive; the next round retries
-                    log.exception("outbox delivery failed")
-                self._stop.wait(self.every_s)

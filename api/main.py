@@ -12,11 +12,13 @@ from fastapi import FastAPI
 
 import matcher
 from api import errors
+from api.calendar import redact_access_log
 from api.db import Database
-from api.jobs import Networks, OutboxSender, Worker
+from api.jobs import Networks, Worker
 from api.migrate import upgrade
+from api.outbox import OutboxSender
 from api.replanning import CandidateCache
-from api.routers import audit, auth, charity, points, resources, schedules, tasks
+from api.routers import audit, auth, charity, outbox, points, resources, schedules, tasks
 from api.settings import ApiSettings
 
 DESCRIPTION = """
@@ -76,9 +78,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.settings = settings
     errors.install(app)
+    redact_access_log()  # a calendar link is a secret; uvicorn logs every path
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the
     # busiest path.
-    for module in (tasks, auth, resources, schedules, points, charity, audit):
+    for module in (tasks, auth, resources, schedules, points, charity, audit, outbox):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"])

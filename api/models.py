@@ -175,6 +175,9 @@ class TaskRow(Base):
     decline_reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now,
                                                     onupdate=_now)
+    # The calendar's SEQUENCE: raised by api.calendar.task_changed whenever the state or the
+    # time changes, so subscribed calendars replace their copy.
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     __table_args__ = (
         Index("ix_tasks_volunteer_date", "volunteer_id", "date"),
         Index("ix_tasks_schedule", "schedule_id", "need_id", "day"),
@@ -351,14 +354,29 @@ class AuditEntry(Base):
 
 
 class OutboxEvent(Stamped, Base):
-    """A change someone must hear about, delivered to the webhook with retries."""
+    """A change someone must hear about, delivered to the webhook with retries (api.outbox).
+
+    ``pending`` until the receiver takes it (``delivered``); after failing for the whole retry
+    window it is ``dead``: kept, listed for coordinators and delivered again on request.
+    """
 
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recipient: Mapped[str] = mapped_column(String(80), index=True)  # volunteer:V1 / merchant:M1
     kind: Mapped[str] = mapped_column(String(48))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending",
+                                        server_default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    # A sender owns the event until then (it is POSTing it); after a crash the lease runs out
+    # and another sender takes it.
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Since when deliveries have failed without a success; the retry window counts from here.
+    failing_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        CheckConstraint("status in ('pending', 'delivered', 'dead')", name="ck_outbox_status"),
+    )

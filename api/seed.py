@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from api.calendar import new_token
 from api.community import save_tables
 from api.db import Database
 from api.models import MerchantRow, User, VolunteerRow
@@ -42,7 +42,7 @@ def seed_demo(db: Database, sample: Path, volunteers_with_login: int = 5
                      for m in merchants]
         for user in accounts:
             user.password_hash = hashed
-            user.calendar_token = secrets.token_urlsafe(24)
+            user.calendar_token = new_token()
         session.add_all(accounts)
         session.commit()
         return [(u.username, DEMO_PASSWORD, u.role) for u in accounts]

@@ -20,10 +20,17 @@ class ApiSettings(BaseSettings):
     token_minutes: int = Field(12 * 60, gt=0, description="access token lifetime")
     points_per_minute: int = Field(1, ge=0, description="points credited per minute of service")
     webhook_url: str | None = Field(None, description="where outbox events are POSTed")
-    webhook_attempts: int = Field(6, ge=1, description="deliveries tried before giving up")
+    webhook_retry_hours: float = Field(
+        48.0, gt=0, description="how long a failing event is retried before it is a dead "
+        "letter (kept; a coordinator can redeliver it)")
+    webhook_max_backoff_s: float = Field(
+        900.0, gt=0, description="longest wait between two tries of one event")
+    webhook_timeout_s: float = Field(5.0, gt=0, description="time a receiver has to answer")
     solve_time_limit_s: float = Field(30.0, gt=0, description="time limit of a schedule job")
     network_path: str | None = Field(None, description="street network for walking times")
     threads: int = Field(6, ge=1, description="threads per process running sync routes")
     run_workers: bool = Field(True, description="run schedule jobs and webhooks in-process")
     community: str = Field("邻里社区", description="the community's name on public reports")
-    public_url: str = Field("http://127.0.0.1:8000", description="base of calendar feed links")
+    public_url: str | None = Field(
+        None, description="base of calendar feed links (https://linli.example.org); unset, "
+        "links are built from the request, so set it when a proxy hides the public address")

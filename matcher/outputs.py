@@ -97,6 +97,9 @@ def volunteer_calendar(problem: Problem, schedule: Schedule, volunteer_id: str,
         event.add("location", where)
         event.add("description", note)
         cal.add_component(event)
+    # Every TZID needs its VTIMEZONE (RFC 5545); transitions for this week only.
+    cal.add_missing_timezones(schedule.week.monday - dt.timedelta(days=1),
+                              schedule.week.monday + dt.timedelta(days=8))
     return bytes(cal.to_ical())
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from icalendar import Calendar
 from typer.testing import CliRunner
 
 from matcher.cli import app
@@ -47,6 +48,8 @@ def test_generate_then_solve_on_real_streets(tmp_path: Path, futian) -> None:
     assert (out / "map.html").read_text().count("OpenStreetMap") >= 1
     ics = next((out / "calendars").glob("*.ics")).read_text()
     assert "BEGIN:VEVENT" in ics and "Asia/Shanghai" in ics
+    calendar = Calendar.from_ical(ics)
+    assert calendar.walk("VTIMEZONE") and not calendar.get_missing_tzids()
 
 
 def test_bad_input_exits_with_the_cell(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -11,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from api import calendar
 from api.community import audit
 from api.errors import Problem
 from api.models import MerchantRow, User, VolunteerRow
@@ -65,16 +65,36 @@ def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Sessio
     return Token(access_token=create_token(user, settings))
 
 
+def feed_url(token: str, request: Request) -> str:
+    """The calendar link: under ``LINLI_PUBLIC_URL`` when set, else on the address the client
+    reached (its Host header; uvicorn applies X-Forwarded-Proto from the proxies it trusts,
+    ``FORWARDED_ALLOW_IPS``)."""
+    public_url = request.app.state.settings.public_url
+    if public_url:
+        return f"{public_url.rstrip('/')}/v1/calendar/{token}.ics"
+    return str(request.url_for("calendar_feed", token=token))
+
+
 def me_view(user: User | Caller, request: Request) -> Me:
-    settings = request.app.state.settings
-    url = f"{settings.public_url}/v1/calendar/{user.calendar_token}.ics" \
-        if user.calendar_token else None
+    url = feed_url(user.calendar_token, request) if user.calendar_token else None
     return Me(id=user.id, username=user.username, role=Role(user.role),
               volunteer_id=user.volunteer_id, merchant_id=user.merchant_id, calendar_url=url)
 
 
 @router.get("/me", response_model=Me, summary="Who am I")
 def whoami(user: CurrentUser, request: Request) -> Me:
+    return me_view(user, request)
+
+
+@router.post("/me/calendar-token", response_model=Me,
+             summary="A new calendar link (the old one stops working at once)")
+def rotate_calendar_token(caller: CurrentUser, session: SessionDep, request: Request) -> Me:
+    user = session.get(User, caller.id)
+    if user is None:  # deleted since the caller was looked up
+        raise Problem(404, "no such account")
+    user.calendar_token = calendar.new_token()
+    audit(session, caller, "calendar_token", f"user:{caller.id}")
+    session.commit()
     return me_view(user, request)
 
 
@@ -90,7 +110,7 @@ def create_user(body: UserIn, session: SessionDep, actor: Coordinator, request: 
                       errors=[{"path": ["body", "merchant_id"], "message": "unknown merchant"}])
     user = User(username=body.username, password_hash=hash_password(body.password),
                 role=body.role.value, volunteer_id=body.volunteer_id,
-                merchant_id=body.merchant_id, calendar_token=secrets.token_urlsafe(24))
+                merchant_id=body.merchant_id, calendar_token=calendar.new_token())
     session.add(user)
     try:
         session.flush()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
+from api.calendar import task_changed
 from api.community import audit, notify
 from api.errors import Problem
 from api.models import ScheduleRow, TaskRow, UnmetRow
@@ -87,9 +88,11 @@ def publish(schedule_id: int, body: PublishIn, session: SessionDep,
                 notify(session, f"volunteer:{task.volunteer_id}", "task.cancelled",
                        {"task_id": task.id, "need_id": task.need_id, "date": str(task.date)})
                 task.state = "cancelled"
+                task_changed(task)
     tasks = session.scalars(select(TaskRow).where(TaskRow.schedule_id == schedule_id)).all()
     for task in tasks:
         task.state = "offered"
+        task_changed(task)
         notify(session, f"volunteer:{task.volunteer_id}", "task.offered",
                {"task_id": task.id, "need_id": task.need_id, "date": str(task.date),
                 "start": format_hhmm(task.start)})

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from icalendar import Calendar, Event
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import BindParameter, ColumnElement, Row, Select, bindparam, insert, select
 
-from api.community import TZ, audit, audit_entry, coarse, masked, notify, today
+from api import calendar
+from api.community import audit, audit_entry, coarse, masked, notify, today
 from api.errors import Problem
 from api.idempotency import idempotent
 from api.models import AuditEntry, NeedRow, ScheduleRow, TaskRow, User
@@ -136,6 +136,7 @@ def _move(session: Any, user: Caller, task_id: int, allowed: tuple[str, ...],
     if task.state not in allowed:
         raise Problem(409, f"task {task_id} is {task.state}; cannot become {target}")
     task.state = target
+    calendar.task_changed(task)
     audit(session, user, target, f"task:{task_id}")
     return task
 
@@ -217,6 +218,7 @@ def confirm(task_id: int, session: SessionDep, user: Coordinator, settings: Sett
             raise Problem(409, f"task {task_id} is {task.state}; only completed work is "
                           "confirmed")
         task.state = "confirmed"
+        calendar.task_changed(task)
         points = (task.end - task.start) * settings.points_per_minute
         transfer(session, ISSUER, ("volunteer", task.volunteer_id), points,
                  f"task {task_id} {task.need_id} {task.date}")
@@ -231,26 +233,27 @@ def confirm(task_id: int, session: SessionDep, user: Coordinator, settings: Sett
 @router.get("/calendar/{token}.ics", tags=["volunteers' tasks"],
             summary="A volunteer's private calendar feed (the link is the secret)")
 def calendar_feed(token: str, session: SessionDep) -> Response:
+    """Upcoming and done tasks, and the recently cancelled or declined ones (STATUS:CANCELLED,
+    so subscribed calendars remove them); SEQUENCE rises with every change."""
+    if not calendar.plausible_token(token):
+        raise Problem(404, "no such calendar")
     user = session.scalars(select(User).filter_by(calendar_token=token)).one_or_none()
     if user is None or user.volunteer_id is None:
         raise Problem(404, "no such calendar")
-    rows = session.execute(my_tasks_query(user.volunteer_id, TaskRow.state.in_(UPCOMING))).all()
-    cal = Calendar()
-    cal.add("prodid", "-//Linli//tasks//ZH")
-    cal.add("version", "2.0")
-    cal.add("x-wr-calname", f"邻里志愿服务 {user.volunteer_id}")
-    views = [(row, my_task_view(row)) for row in rows]
-    for row, view in views:
-        event = Event()
-        event.add("uid", f"task-{row.id}@linli")
-        event.add("summary", f"{row.service} · {view['beneficiary']}")
-        midnight = dt.datetime.combine(row.date, dt.time(0, 0), TZ)
-        event.add("dtstart", midnight + dt.timedelta(minutes=row.start))
-        event.add("dtend", midnight + dt.timedelta(minutes=row.end))
-        event.add("dtstamp", dt.datetime.now(dt.UTC))
-        event.add("location", view["address"] or f"{view['lat']},{view['lon']}")
-        cal.add_component(event)
-    if any(view["details_visible"] for _, view in views):
+    rows = session.execute(
+        select(*MY_TASK_COLUMNS, TaskRow.sequence, TaskRow.updated_at)
+        .join_from(TaskRow, NeedRow, NeedRow.need_id == TaskRow.need_id)
+        .join(ScheduleRow, ScheduleRow.id == TaskRow.schedule_id)
+        .where(TaskRow.volunteer_id == user.volunteer_id, calendar.in_feed(today()))
+        .order_by(TaskRow.date, TaskRow.start, TaskRow.id)).all()
+    views = [my_task_view(row) for row in rows]
+    body = calendar.feed(f"邻里志愿服务 {user.volunteer_id}", [calendar.FeedEvent(
+        task_id=row.id, date=row.date, start=row.start, end=row.end, state=row.state,
+        sequence=row.sequence, changed_at=row.updated_at,
+        summary=f"{row.service} · {view['beneficiary']}",
+        location=view["address"] or f"{view['lat']},{view['lon']}")
+        for row, view in zip(rows, views, strict=True)])
+    if any(view["details_visible"] for view in views):
         audit(session, user, "read", f"calendar:{user.volunteer_id}")
         session.commit()
-    return Response(bytes(cal.to_ical()), media_type="text/calendar")
+    return Response(body, media_type="text/calendar")

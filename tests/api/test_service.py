@@ -16,8 +16,8 @@ import pytest
 from alembic import command
 from fastapi.testclient import TestClient
 
-from api.jobs import deliver_outbox
 from api.migrate import alembic_config, downgrade, upgrade
+from api.outbox import deliver_outbox
 from matcher.domain import Assignment, Day, parse_hhmm
 from matcher.spreadsheets import read_community
 from tests.api.conftest import login, make_user, upload, wait_for
@@ -299,12 +299,14 @@ def test_outbox_is_delivered_with_retries(client: TestClient, published: dict[st
         calls.append(1)
         return httpx.Response(503 if len(calls) == 1 else 200)
 
-    settings.webhook_url = "http://hooks.example/linli"
+    # A copy: the app's own sender must not start POSTing to this address meanwhile.
+    settings = settings.model_copy(update={"webhook_url": "http://hooks.example/linli"})
     db = client.app.state.db  # type: ignore[attr-defined]
     now = dt.datetime.now(dt.UTC)
     with httpx.Client(transport=httpx.MockTransport(handler)) as http:
-        first = deliver_outbox(db, settings, http, now=now, batch=5)
-        later = deliver_outbox(db, settings, http, now=now + dt.timedelta(minutes=5), batch=500)
+        first = deliver_outbox(db, settings, http, clock=lambda: now, batch=5)
+        later = deliver_outbox(db, settings, http, clock=lambda: now + dt.timedelta(minutes=5),
+                               batch=500)
     assert first == 4  # one 503, retried later
     from api.models import OutboxEvent
 
