@@ -1,7 +1,7 @@
 """outbox statuses, leases and dead letters; the tasks' calendar sequence
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0008
 Create Date: 2026-12-01 21:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0002"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
