@@ -13,11 +13,11 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from api.community import audit
+from api.db import Database
 from api.errors import Problem
 from api.models import MerchantRow, User, VolunteerRow
 from api.security import (
     Caller,
-    ConnectionDep,
     Coordinator,
     CurrentUser,
     Role,
@@ -69,7 +69,7 @@ ACCOUNT_BY_USERNAME = select(User.id, User.role, User.password_hash).where(
              responses={429: {"description": "too many failed logins for this username or "
                               "from this address; wait Retry-After seconds"}})
 async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()],
-                connection: ConnectionDep, settings: SettingsDep, request: Request) -> Token:
+                settings: SettingsDep, request: Request) -> Token:
     """Failed logins are throttled per username and per client address (429 with
     ``Retry-After``); an unknown username takes as long to refuse as a wrong password."""
     guard: LoginGuard = request.app.state.login_guard
@@ -81,8 +81,12 @@ async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()],
     account = None
     # No account has such a name (and PostgreSQL refuses NUL in text): not worth a query.
     if "\x00" not in form.username and len(form.username) <= USERNAME_MAX:
-        account = (await connection.execute(ACCOUNT_BY_USERNAME,
-                                            {"username": form.username})).first()
+        # A connection of its own, returned before hashing: logins waiting for the password
+        # threads must not hold the connections the other routes need.
+        db: Database = request.app.state.db
+        async with db.async_engine.connect() as connection:
+            account = (await connection.execute(ACCOUNT_BY_USERNAME,
+                                                {"username": form.username})).first()
     limiter: CapacityLimiter = request.app.state.password_limiter
     valid = await to_thread.run_sync(verify_password, form.password,
                                      account.password_hash if account else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -110,6 +111,15 @@ def test_logins_hashing_do_not_take_the_route_threads(client: TestClient,
         logins = [pool.submit(_login, client, "wangfang") for _ in range(threads + 2)]
         try:
             assert hasher.waiting.acquire(timeout=30)  # a verification is under way
+            # Nor do they hold database connections while they wait.
+            limiter = client.app.state.password_limiter  # type: ignore[attr-defined]
+            deadline = time.monotonic() + 30
+            while limiter.statistics().tasks_waiting < len(logins) - 1:
+                assert time.monotonic() < deadline, limiter.statistics()
+                time.sleep(0.05)
+            db = client.app.state.db  # type: ignore[attr-defined]
+            assert db.async_engine.pool.checkedout() == 0
+            assert db.engine.pool.checkedout() == 0
             health = pool.submit(client.get, "/health")
             me = pool.submit(client.get, "/v1/me", headers=headers)
             volunteers = pool.submit(client.get, "/v1/volunteers", headers=headers)
