@@ -34,7 +34,8 @@ Linli (邻里) matches a community's volunteers, needs and partner merchants (�
   settlement.
 
 Log in with `POST /v1/auth/token` (OAuth2 password flow) and send `Authorization: Bearer
-<token>`, or send an `X-API-Key`. Every error is `application/problem+json` (RFC 9457).
+<token>`, or send an `X-API-Key`. Failed logins are throttled per username and per client
+address (429 with `Retry-After`). Every error is `application/problem+json` (RFC 9457).
 """
 
 
