@@ -170,7 +170,7 @@ def _verified(token: str, secret: str) -> tuple[int, float]:
     # PyJWT checks that "sub" is a string and "exp" a number; an account id is a positive
     # integer that the database's integer column can hold.
     if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()
-            and 0 < int(subject) <= MAX_ID):
+            and len(subject) <= len(str(MAX_ID)) and 0 < int(subject) <= MAX_ID):
         raise MalformedClaimsError("the subject is not an account id")
     if isinstance(expires, bool) or not isinstance(expires, int | float):
         raise MalformedClaimsError("the expiry is not a time")

@@ -149,6 +149,7 @@ def test_tokens_signed_with_the_secret_but_malformed_are_401(client: TestClient,
                    {"sub": 1, "exp": _soon()},
                    {"sub": None, "exp": _soon()},
                    {"sub": "99999999999999999999", "exp": _soon()},  # beyond any id
+                   {"sub": "9" * 5000, "exp": _soon()},  # beyond Python's int() of a str
                    {"sub": "424242", "exp": _soon()},  # nobody
                    {"sub": "1", "exp": "tomorrow"},
                    {"sub": "1", "exp": [1]},
