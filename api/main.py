@@ -7,7 +7,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 
 import matcher
@@ -20,6 +20,7 @@ from api.outbox import OutboxSender
 from api.replanning import CandidateCache
 from api.routers import audit, auth, charity, outbox, points, resources, schedules, tasks
 from api.settings import ApiSettings
+from api.throttle import LoginGuard
 
 DESCRIPTION = """
 Linli (邻里) matches a community's volunteers, needs and partner merchants (社区合伙人).
@@ -35,7 +36,8 @@ Linli (邻里) matches a community's volunteers, needs and partner merchants (�
   settlement.
 
 Log in with `POST /v1/auth/token` (OAuth2 password flow) and send `Authorization: Bearer
-<token>`, or send an `X-API-Key`. Every error is `application/problem+json` (RFC 9457).
+<token>`, or send an `X-API-Key`. Failed logins are throttled per username and per client
+address (429 with `Retry-After`). Every error is `application/problem+json` (RFC 9457).
 """
 
 
@@ -50,6 +52,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         # GET /v1/me/tasks, throughput falls as concurrency rises. A few threads per process
         # are enough to overlap database round trips.
         to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        # Password hashing (Argon2: slow on purpose) has threads of its own, so a flood of
+        # logins waits for them and never takes the threads the other routes run on.
+        app.state.password_limiter = CapacityLimiter(settings.password_threads)
         upgrade(settings.database_url)
         db = Database(settings.database_url)
         app.state.db = db
@@ -77,6 +82,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app = FastAPI(title="Linli 邻里", version=matcher.__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     app.state.settings = settings
+    app.state.login_guard = LoginGuard(settings.login_failures_per_user,
+                                       settings.login_failures_per_address,
+                                       settings.login_window_s)
     errors.install(app)
     redact_access_log()  # a calendar link is a secret; uvicorn logs every path
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the

@@ -10,16 +10,18 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from pwdlib import PasswordHash
+from pwdlib.exceptions import UnknownHashError
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
+from api import permissions
 from api.db import get_connection, get_session
 from api.errors import Problem
 from api.models import User
@@ -55,8 +57,21 @@ def hash_password(password: str) -> str:
     return hasher.hash(password)
 
 
-def verify_password(password: str, hashed: str) -> bool:
-    return hasher.verify(password, hashed)
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a password nobody knows, made with the same parameters as the real ones."""
+    return hasher.hash(secrets.token_urlsafe(24))
+
+
+def verify_password(password: str, hashed: str | None) -> bool:
+    """Whether ``password`` matches ``hashed``. Without a hash (no such user) a dummy hash is
+    verified all the same, so the answer takes as long as for a real account and its timing
+    does not tell which usernames exist."""
+    try:
+        matches = hasher.verify(password, hashed or _dummy_hash())
+    except UnknownHashError:  # a damaged or foreign hash in the table: no way in
+        return False
+    return matches and hashed is not None
 
 
 def new_api_key() -> tuple[str, str]:
@@ -66,7 +81,16 @@ def new_api_key() -> tuple[str, str]:
     return key, hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_token(user: User, settings: ApiSettings) -> str:
+class Account(Protocol):
+    """What a token is issued for: an account row, or a row of its columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def role(self) -> str: ...
+
+
+def create_token(user: Account, settings: ApiSettings) -> str:
     now = dt.datetime.now(dt.UTC)
     claims = {"sub": str(user.id), "role": user.role, "iat": now,
               "exp": now + dt.timedelta(minutes=settings.token_minutes)}
@@ -92,10 +116,11 @@ CALLER_BY_ID = _CALLER.where(User.id == bindparam("id"))
 CALLER_BY_KEY = _CALLER.where(User.api_key_hash == bindparam("digest"))
 
 
-async def current_user(connection: ConnectionDep, settings: SettingsDep,
+async def current_user(request: Request, connection: ConnectionDep, settings: SettingsDep,
                        token: Annotated[str | None, Depends(oauth2)],
                        api_key: Annotated[str | None, Depends(api_key_header)]) -> Caller:
-    """The caller, from a bearer token or an ``X-API-Key``; 401 otherwise.
+    """The caller, from a bearer token or an ``X-API-Key``; 401 otherwise, and 403 when the
+    permission table (:mod:`api.permissions`) does not let the caller's role use the route.
 
     Looked up on every request (not trusted from the token alone), so a deleted account stops
     working at once.
@@ -112,14 +137,20 @@ async def current_user(connection: ConnectionDep, settings: SettingsDep,
         row = None
     if row is None:
         raise unauthorised
-    return Caller(*row)
+    caller = Caller(*row)
+    route = request.scope.get("route")
+    template = getattr(route, "path_format", None) or request.url.path
+    if caller.role not in permissions.allowed(request.method, template):
+        raise Problem(403, f"a {caller.role} may not {request.method} {template}")
+    return caller
 
 
 def _token_subject(token: str, settings: ApiSettings) -> int:
-    """The user id a bearer token was issued to; 401 if it is forged or expired."""
+    """The user id a bearer token was issued to; 401 if it is forged, expired or malformed
+    (even one signed with our secret may lack a claim or carry one of the wrong type)."""
     try:
         subject, expires = _verified(token, settings.secret_key)
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, MalformedClaimsError) as exc:
         raise Problem(401, f"invalid token: {exc}",
                       headers={"WWW-Authenticate": "Bearer"}) from exc
     if expires <= dt.datetime.now(dt.UTC).timestamp():
@@ -133,8 +164,24 @@ def _verified(token: str, secret: str) -> tuple[int, float]:
     """Subject and expiry of a token whose signature checks out. Cached: a client sends the
     same token on every call, and verifying it again costs more than the rest of the lookup
     (errors are not cached; expiry is checked by the caller on every use)."""
-    claims = jwt.decode(token, secret, algorithms=[ALGORITHM])
-    return int(claims["sub"]), float(claims["exp"])
+    claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
+                        options={"require": ["sub", "exp"]})
+    subject, expires = claims["sub"], claims["exp"]
+    # PyJWT checks that "sub" is a string and "exp" a number; an account id is a positive
+    # integer that the database's integer column can hold.
+    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()
+            and len(subject) <= len(str(MAX_ID)) and 0 < int(subject) <= MAX_ID):
+        raise MalformedClaimsError("the subject is not an account id")
+    if isinstance(expires, bool) or not isinstance(expires, int | float):
+        raise MalformedClaimsError("the expiry is not a time")
+    return int(subject), float(expires)
+
+
+class MalformedClaimsError(ValueError):
+    """A correctly signed token whose claims are not ones we issue."""
+
+
+MAX_ID = 2**31 - 1  # the largest value of an INTEGER column on PostgreSQL
 
 
 CurrentUser = Annotated[Caller, Depends(current_user)]

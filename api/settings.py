@@ -29,6 +29,13 @@ class ApiSettings(BaseSettings):
     solve_time_limit_s: float = Field(30.0, gt=0, description="time limit of a schedule job")
     network_path: str | None = Field(None, description="street network for walking times")
     threads: int = Field(6, ge=1, description="threads per process running sync routes")
+    password_threads: int = Field(2, ge=1, description="threads per process hashing passwords "
+                                  "at login (apart from the routes' threads)")
+    login_failures_per_user: int = Field(5, ge=1, description="failed logins of one username "
+                                         "in login_window_s before 429")
+    login_failures_per_address: int = Field(20, ge=1, description="failed logins from one "
+                                            "client address in login_window_s before 429")
+    login_window_s: float = Field(300, gt=0, description="the login throttling window")
     run_workers: bool = Field(True, description="run schedule jobs and webhooks in-process")
     community: str = Field("邻里社区", description="the community's name on public reports")
     public_url: str | None = Field(

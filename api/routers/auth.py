@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from api import calendar
 from api.community import audit
+from api.db import Database
 from api.errors import Problem
 from api.models import MerchantRow, User, VolunteerRow
 from api.security import (
@@ -26,8 +28,10 @@ from api.security import (
     new_api_key,
     verify_password,
 )
+from api.throttle import LoginGuard
 
 router = APIRouter(prefix="/v1", tags=["auth"])
+USERNAME_MAX = 64
 
 
 class Token(BaseModel):
@@ -45,7 +49,7 @@ class Me(BaseModel):
 
 
 class UserIn(BaseModel):
-    username: str = Field(min_length=2, max_length=64, examples=["wangfang"])
+    username: str = Field(min_length=2, max_length=USERNAME_MAX, examples=["wangfang"])
     password: str = Field(min_length=8, max_length=128, examples=["换成你自己的密码"])
     role: Role
     volunteer_id: str | None = Field(None, examples=["V0007"])
@@ -56,13 +60,41 @@ class ApiKey(BaseModel):
     api_key: str = Field(description="shown once; send it as X-API-Key")
 
 
-@router.post("/auth/token", response_model=Token, summary="Log in (OAuth2 password flow)")
-def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
-          settings: SettingsDep) -> Token:
-    user = session.scalars(select(User).filter_by(username=form.username)).one_or_none()
-    if user is None or not verify_password(form.password, user.password_hash):
+# Built once; the login runs on the event loop, so it reads through the async connection.
+ACCOUNT_BY_USERNAME = select(User.id, User.role, User.password_hash).where(
+    User.username == bindparam("username"))
+
+
+@router.post("/auth/token", response_model=Token, summary="Log in (OAuth2 password flow)",
+             responses={429: {"description": "too many failed logins for this username or "
+                              "from this address; wait Retry-After seconds"}})
+async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()],
+                settings: SettingsDep, request: Request) -> Token:
+    """Failed logins are throttled per username and per client address (429 with
+    ``Retry-After``); an unknown username takes as long to refuse as a wrong password."""
+    guard: LoginGuard = request.app.state.login_guard
+    address = request.client.host if request.client else ""
+    wait = guard.attempt(form.username, address)
+    if wait:
+        raise Problem(429, f"too many failed logins; try again in {wait} s",
+                      headers={"Retry-After": str(wait)})
+    account = None
+    # No account has such a name (and PostgreSQL refuses NUL in text): not worth a query.
+    if "\x00" not in form.username and len(form.username) <= USERNAME_MAX:
+        # A connection of its own, returned before hashing: logins waiting for the password
+        # threads must not hold the connections the other routes need.
+        db: Database = request.app.state.db
+        async with db.async_engine.connect() as connection:
+            account = (await connection.execute(ACCOUNT_BY_USERNAME,
+                                                {"username": form.username})).first()
+    limiter: CapacityLimiter = request.app.state.password_limiter
+    valid = await to_thread.run_sync(verify_password, form.password,
+                                     account.password_hash if account else None,
+                                     limiter=limiter)
+    if account is None or not valid:
         raise Problem(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
-    return Token(access_token=create_token(user, settings))
+    guard.succeeded(form.username, address)
+    return Token(access_token=create_token(account, settings))
 
 
 def feed_url(token: str, request: Request) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from api.community import ROWS, audit, coarse, masked, row_record, save_tables
 from api.errors import Problem
 from api.models import MerchantRow, NeedRow, VolunteerRow
+from api.permissions import import_roles
 from api.security import Caller, CurrentUser, Role, SessionDep, Staff, require
 from matcher.spreadsheets import COLUMNS, parse_records, read_tables
 
@@ -141,9 +142,20 @@ def _get(session: Session, kind: str, ident: str) -> Any:
     return row
 
 
+def volunteer_view(row: VolunteerRow, user: Caller) -> dict[str, Any]:
+    """A volunteer as ``user`` may see them: coordinators see all, organisers the family name
+    and a place rounded to ~100 m (where someone lives is as private as a beneficiary's)."""
+    record = row_record(row, "volunteers")
+    if user.role != Role.COORDINATOR.value:
+        record.update(name=masked(row.name), lat=coarse(row.lat), lon=coarse(row.lon))
+    return record
+
+
 def _view(kind: str, row: Any, user: Caller) -> dict[str, Any]:
     if kind == "needs":
         return need_view(row, user)
+    if kind == "volunteers":
+        return volunteer_view(row, user)
     return row_record(row, kind)
 
 
@@ -254,12 +266,23 @@ class ImportResult(BaseModel):
     notes: list[str]
 
 
+def _may_import(user: Caller, kind: str, name: str) -> None:
+    """403 naming the file (or sheet) when ``user`` may not create and replace ``kind``: one
+    refused file refuses the whole upload, before anything is read into the database."""
+    roles = import_roles(kind)
+    if user.role not in roles:
+        raise Problem(403, f"{name}: a {user.role} may not import {kind} (only "
+                      f"{' or '.join(sorted(roles))}); nothing was saved")
+
+
 @router.post("/imports", response_model=ImportResult, tags=["community"],
              summary="Bulk import SCHEMA.md CSV files or one .xlsx (all or nothing)")
 async def import_files(files: list[UploadFile], session: SessionDep,
                        user: Staff) -> ImportResult:
     """Upload ``volunteers.csv``, ``needs.csv``, ``merchants.csv``, ``donations.csv``,
     ``requests.csv`` (any of them) or one workbook.
+    Each file's kind is checked against the caller's role (organisers: donations and requests
+    only); a refused file refuses the whole upload (403 naming it).
     Rows with an existing id replace it. If any cell is bad, nothing is saved and the 422 lists
     every problem with file, row and column."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -272,10 +295,14 @@ async def import_files(files: list[UploadFile], session: SessionDep,
             elif name.lower().removesuffix(".csv") not in COLUMNS:
                 raise Problem(422, f"{name}: expected {', '.join(f'{k}.csv' for k in COLUMNS)} "
                               "or one .xlsx workbook")
+            else:
+                _may_import(user, name.lower().removesuffix(".csv"), name)
             (folder / name).write_bytes(await upload.read())
         tables, notes = read_tables(workbook or folder, tuple(COLUMNS))
         if not tables:
             raise Problem(422, f"no {', '.join(COLUMNS)} table in the upload")
+        for kind, table in tables.items():
+            _may_import(user, kind, table.name)
         created, updated = save_tables(session, tables)
     audit(session, user, "import", ",".join(sorted(tables)),
           f"created {created} updated {updated}")

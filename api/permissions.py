@@ -1,0 +1,113 @@
+"""Who may call what: the permission table, declared once as data.
+
+Every route of the app is a key ``(method, path template)``; its value is the set of roles let
+through (``anonymous`` for routes that need no login). :func:`api.security.current_user` looks
+the route up on every authenticated request and answers 403 to a role not listed, or to every
+role when the route is missing from the table (a new route is closed until someone decides who
+may use it); ``tests/api/test_permissions.py`` calls every route of the OpenAPI document with
+every role and compares with this table.
+
+The table decides by role only. Rules about *which* object (a volunteer's own tasks, a
+merchant's own shop) stay in the routes, and an import checks each of its files against the
+create and replace rules of that file's kind (:func:`import_roles`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+ANONYMOUS: Final = "anonymous"
+COORDINATOR: Final = "coordinator"
+ORGANISER: Final = "organiser"
+VOLUNTEER: Final = "volunteer"
+MERCHANT: Final = "merchant"
+
+ROLES: Final = frozenset({COORDINATOR, ORGANISER, VOLUNTEER, MERCHANT})
+LOGGED_IN: Final = ROLES
+EVERYONE: Final = ROLES | {ANONYMOUS}
+STAFF: Final = frozenset({COORDINATOR, ORGANISER})
+ONLY_COORDINATOR: Final = frozenset({COORDINATOR})
+
+_VOLUNTEER_ONLY = frozenset({VOLUNTEER})
+_MERCHANT_ONLY = frozenset({MERCHANT})
+
+
+def _resource(kind: str, readers: frozenset[str], writers: frozenset[str],
+              replacers: frozenset[str] | None = None) -> dict[tuple[str, str], frozenset[str]]:
+    """The five routes of a kept resource (list, create, read, replace, delete)."""
+    item = f"/v1/{kind}/{{ident}}"
+    return {("GET", f"/v1/{kind}"): readers, ("POST", f"/v1/{kind}"): writers,
+            ("GET", item): readers, ("PUT", item): replacers or writers,
+            ("DELETE", item): writers}
+
+
+PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
+    ("GET", "/health"): EVERYONE,
+    # Accounts.
+    ("POST", "/v1/auth/token"): EVERYONE,
+    ("GET", "/v1/me"): LOGGED_IN,
+    ("POST", "/v1/users"): ONLY_COORDINATOR,
+    ("POST", "/v1/users/{user_id}/api-key"): ONLY_COORDINATOR,
+    # The community. Organisers read volunteers and needs (masked, coarse) and keep the charity
+    # side; every account may read merchants (their services and hours are public); a merchant
+    # replaces only its own shop (checked in the route).
+    **_resource("volunteers", STAFF, ONLY_COORDINATOR),
+    **_resource("needs", STAFF, ONLY_COORDINATOR),
+    **_resource("merchants", LOGGED_IN, ONLY_COORDINATOR, ONLY_COORDINATOR | {MERCHANT}),
+    **_resource("donations", STAFF, STAFF),
+    **_resource("requests", STAFF, STAFF),
+    ("POST", "/v1/imports"): STAFF,  # and per file kind: import_roles
+    # Schedules.
+    ("POST", "/v1/schedules"): ONLY_COORDINATOR,
+    ("GET", "/v1/schedules"): ONLY_COORDINATOR,
+    ("GET", "/v1/schedules/{schedule_id}"): ONLY_COORDINATOR,
+    ("GET", "/v1/schedules/{schedule_id}/tasks"): ONLY_COORDINATOR,
+    ("GET", "/v1/schedules/{schedule_id}/unmet"): ONLY_COORDINATOR,
+    ("POST", "/v1/schedules/{schedule_id}/publish"): ONLY_COORDINATOR,
+    ("GET", "/v1/schedules/{schedule_id}/occurrences/{need_id}/{day}/candidates"):
+        ONLY_COORDINATOR,
+    ("POST", "/v1/tasks/{task_id}/confirm"): ONLY_COORDINATOR,
+    ("GET", "/v1/audit"): ONLY_COORDINATOR,
+    # A volunteer's own tasks (the route finds only the caller's own).
+    ("GET", "/v1/me/tasks"): _VOLUNTEER_ONLY,
+    ("POST", "/v1/me/tasks/{task_id}/accept"): _VOLUNTEER_ONLY,
+    ("POST", "/v1/me/tasks/{task_id}/check-in"): _VOLUNTEER_ONLY,
+    ("POST", "/v1/me/tasks/{task_id}/complete"): _VOLUNTEER_ONLY,
+    ("POST", "/v1/me/tasks/{task_id}/decline"): _VOLUNTEER_ONLY,
+    # The link is the secret: whoever holds it reads the feed.
+    ("GET", "/v1/calendar/{token}.ics"): EVERYONE,
+    # Points and merchants.
+    ("GET", "/v1/rewards"): LOGGED_IN,
+    ("POST", "/v1/rewards"): _MERCHANT_ONLY,
+    ("GET", "/v1/redemptions"): frozenset({COORDINATOR, VOLUNTEER, MERCHANT}),
+    ("POST", "/v1/redemptions"): _VOLUNTEER_ONLY,
+    ("POST", "/v1/redemptions/{redemption_id}/confirm"): _MERCHANT_ONLY,
+    ("POST", "/v1/redemptions/{redemption_id}/refuse"): _MERCHANT_ONLY,
+    ("GET", "/v1/me/statement"): frozenset({VOLUNTEER, MERCHANT}),
+    ("GET", "/v1/merchants/{merchant_id}/settlement"): frozenset({COORDINATOR, MERCHANT}),
+    ("GET", "/v1/merchant/orders"): _MERCHANT_ONLY,
+    # Charity allocation.
+    ("POST", "/v1/allocations"): STAFF,
+    ("GET", "/v1/allocations"): STAFF,
+    ("GET", "/v1/allocations/{allocation_id}"): STAFF,
+    ("GET", "/v1/allocations/{allocation_id}/lines"): STAFF,
+    ("GET", "/v1/allocations/{allocation_id}/short"): STAFF,
+    ("POST", "/v1/allocations/{allocation_id}/publish"): STAFF,
+    # The public monthly report (信息公开).
+    ("GET", "/v1/reports/allocations/{month}.csv"): EVERYONE,
+    ("GET", "/v1/reports/allocations/{month}"): EVERYONE,
+}
+
+
+def allowed(method: str, path: str) -> frozenset[str]:
+    """The roles let through ``method`` on the route ``path`` (its template); none when the
+    route is not in the table. HEAD is answered as GET."""
+    return PERMISSIONS.get(("GET" if method == "HEAD" else method, path), frozenset())
+
+
+def import_roles(kind: str) -> frozenset[str]:
+    """Who may import rows of ``kind``: an import creates and replaces, so both rules apply,
+    each as the table says for that kind's own routes (by role: a merchant replacing its own
+    shop is an object rule, which an import cannot check row by row)."""
+    return (allowed("POST", f"/v1/{kind}") & allowed("PUT", f"/v1/{kind}/{{ident}}")
+            & allowed("POST", "/v1/imports"))
