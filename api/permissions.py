@@ -46,6 +46,7 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     # Accounts.
     ("POST", "/v1/auth/token"): EVERYONE,
     ("GET", "/v1/me"): LOGGED_IN,
+    ("POST", "/v1/me/calendar-token"): _VOLUNTEER_ONLY,  # only volunteers have a feed
     ("POST", "/v1/users"): ONLY_COORDINATOR,
     ("POST", "/v1/users/{user_id}/api-key"): ONLY_COORDINATOR,
     # The community. Organisers read volunteers and needs (masked, coarse) and keep the charity
@@ -68,6 +69,10 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
         ONLY_COORDINATOR,
     ("POST", "/v1/tasks/{task_id}/confirm"): ONLY_COORDINATOR,
     ("GET", "/v1/audit"): ONLY_COORDINATOR,
+    # The webhook outbox: what was sent, and dead letters to send again.
+    ("GET", "/v1/outbox"): ONLY_COORDINATOR,
+    ("POST", "/v1/outbox/redeliver"): ONLY_COORDINATOR,
+    ("POST", "/v1/outbox/{event_id}/redeliver"): ONLY_COORDINATOR,
     # A volunteer's own tasks (the route finds only the caller's own).
     ("GET", "/v1/me/tasks"): _VOLUNTEER_ONLY,
     ("POST", "/v1/me/tasks/{task_id}/accept"): _VOLUNTEER_ONLY,
