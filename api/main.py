@@ -14,6 +14,7 @@ import matcher
 from api import errors
 from api.db import Database
 from api.jobs import Networks, OutboxSender, Worker
+from api.lifecycle import system_clock
 from api.migrate import upgrade
 from api.replanning import CandidateCache
 from api.routers import audit, auth, charity, points, resources, schedules, tasks
@@ -75,6 +76,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app = FastAPI(title="Linli 邻里", version=matcher.__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     app.state.settings = settings
+    app.state.clock = system_clock  # the community's clock for task time rules (tests set it)
     errors.install(app)
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the
     # busiest path.

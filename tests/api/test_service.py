@@ -16,6 +16,7 @@ import pytest
 from alembic import command
 from fastapi.testclient import TestClient
 
+from api.community import TZ
 from api.jobs import deliver_outbox
 from api.migrate import alembic_config, downgrade, upgrade
 from matcher.domain import Assignment, Day, parse_hhmm
@@ -31,6 +32,11 @@ def as_assignments(tasks: list[dict[str, Any]]) -> list[Assignment]:
     return [Assignment(t["need_id"], Day(t["day"]), dt.date.fromisoformat(t["date"]),
                        parse_hhmm(t["start"]), parse_hhmm(t["end"]), t["volunteer_id"],
                        t["merchant_id"], t["walk_min"]) for t in tasks]
+
+
+def at(day: dt.date, hhmm: str = "12:00") -> dt.datetime:
+    """A moment on the community's clock (Asia/Shanghai)."""
+    return dt.datetime.combine(day, dt.time.fromisoformat(hhmm), TZ)
 
 
 ACTIVE = {"offered", "accepted", "checked_in", "completed", "confirmed", "proposed"}
@@ -191,17 +197,19 @@ def test_volunteer_sees_only_own_tasks_and_a_decline_is_replanned(
     assert client.get("/v1/audit", headers=me).status_code == 403
     other = next(t for t in published["tasks"] if t["volunteer_id"] != task["volunteer_id"])
     assert client.post(f"/v1/me/tasks/{other['id']}/accept", headers=me).status_code == 404
-    # Decline: only this occurrence changes, and someone else is offered it.
+    # Decline (before the week): only this occurrence changes, and someone else is offered it.
+    client.app.state.clock = lambda: at(WEEK.monday - dt.timedelta(days=1))  # type: ignore[attr-defined]
     before = {t["id"]: t for t in client.get(f"/v1/schedules/{published['id']}/tasks",
                                              headers=coordinator).json()}
     result = client.post(f"/v1/me/tasks/{task['id']}/decline", json={"reason": "孩子生病"},
                          headers=me)
     assert result.status_code == 200, result.text
-    replacement = result.json()["replacement"]
-    assert replacement["volunteer_id"] != task["volunteer_id"]
-    assert replacement["state"] == "offered" and replacement["need_id"] == task["need_id"]
+    assert result.json()["outcome"] == "offered_to_another_volunteer"
     after = {t["id"]: t for t in client.get(f"/v1/schedules/{published['id']}/tasks",
                                             headers=coordinator).json()}
+    (replacement,) = [t for tid, t in after.items() if tid not in before]
+    assert replacement["volunteer_id"] != task["volunteer_id"]
+    assert replacement["state"] == "offered" and replacement["need_id"] == task["need_id"]
     assert after[task["id"]]["state"] == "declined"
     for tid, t in before.items():
         if tid != task["id"]:
@@ -224,7 +232,9 @@ def test_points_are_earned_redeemed_and_never_overspent(
     task = published["tasks"][0]
     vol = make_user(client, "bob", "volunteer", volunteer_id=task["volunteer_id"])
     shop = make_user(client, "shop", "merchant", merchant_id="M001")
-    for step in ("accept", "check-in", "complete"):
+    starts = at(dt.date.fromisoformat(task["date"]), task["start"])
+    for step, when in (("accept", -60), ("check-in", -10), ("complete", 60)):
+        client.app.state.clock = lambda when=when: starts + dt.timedelta(minutes=when)  # type: ignore[attr-defined]
         assert client.post(f"/v1/me/tasks/{task['id']}/{step}", headers=vol).status_code == 200
     minutes = parse_hhmm(task["end"]) - parse_hhmm(task["start"])
     key = {"Idempotency-Key": "confirm-task-1"}
