@@ -18,7 +18,6 @@ from api.community import TZ
 from api.lifecycle import RULES, Action, State, refusal
 from api.models import LedgerEntry, NeedRow, PaidSeat, TaskRow
 from tests.api.conftest import make_user
-from tests.conftest import WEEK
 
 START = dt.datetime(2026, 11, 25, 10, 0, tzinfo=TZ)
 END = START + dt.timedelta(minutes=30)
@@ -246,7 +245,6 @@ def test_an_occurrence_is_paid_at_most_once(
     # The database itself refuses a second payment of the seat, whatever the code does, and
     # a second payment of one task.
     for values in ({"seat": 0, "task_id": ids[1]}, {"seat": 1, "task_id": seats[0].task_id}):
-        with db.session() as session:
-            with pytest.raises(IntegrityError):
-                session.execute(insert(PaidSeat).values(
-                    need_id=seat[0], date=seat[1], transfer="x", **values))
+        with db.session() as session, pytest.raises(IntegrityError):
+            session.execute(insert(PaidSeat).values(
+                need_id=seat[0], date=seat[1], transfer="x", **values))
