@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from api import replanning
 from api.community import TZ, audit, notify
 from api.errors import Problem
 from api.models import NeedRow, PaidSeat, ScheduleRow, TaskRow
@@ -107,7 +108,7 @@ RULES: dict[Action, Rule] = {
     Action.CANCEL: Rule(frozenset({State.OFFERED, State.ACCEPTED}), State.CANCELLED,
                         Actor.COORDINATOR, When.BEFORE_START),
 }
-UPCOMING = frozenset({State.OFFERED, State.ACCEPTED, State.CHECKED_IN})  # published, not done
+UPCOMING = frozenset(State(s) for s in replanning.UPCOMING)  # published, not yet done
 
 
 def refusal(action: Action, state: State, *, at_risk: str | None, start: dt.datetime,
@@ -187,8 +188,8 @@ def _move(session: Session, task: TaskRow, action: Action, user: Caller,
     if why is not None:
         raise Problem(409, f"task {task.id}: {why}")
     task.state = RULES[action].target.value
-    if task.state not in UPCOMING:
-        task.at_risk, task.at_risk_since = None, None  # resolved: nobody is going any more
+    if task.state not in UPCOMING:  # resolved: declined, cancelled or done
+        task.at_risk, task.at_risk_since = None, None
     audit(session, user, task.state, f"task:{task.id}")
 
 
