@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import strategies as st
+
 from matcher.circles import ServiceCircle, build_candidates
 from matcher.domain import Assignment, Day, Problem, TimeWindow
+from matcher.greedy import greedy_plan
 from matcher.replan import PinnedWeek, broken_assignments
 from matcher.settings import Settings
+from matcher.solver import _assignments
 from matcher.travel import TravelTimes
-from tests.conftest import WEEK, merchant, need, volunteer
+from tests.conftest import WEEK, merchant, need, offset, volunteer
+from tests.matcher.test_solver import SKILLS, communities
+from tests.validator import geodesic_walk, validate
 
 MON = WEEK.date_of(Day.MON)
 
@@ -114,3 +121,81 @@ def test_a_task_whose_occurrence_is_gone_holds_nothing() -> None:
     assert not week.broken[0].holds
     fits = {f.volunteer_id: f for f in week.recommend("N2", Day.MON)}
     assert fits["V1"].displaces == ()  # her morning is free again
+
+
+def _edit(data: st.DataObject, problem: Problem, used: set[str]) -> Problem:
+    """The community after a coordinator's edit of one volunteer, need or merchant, mostly
+    one that serves in the week (``used`` ids)."""
+    spot = st.tuples(st.integers(-700, 700), st.integers(-700, 700))
+    kinds = ["volunteers", "needs"] + (["merchants"] if problem.merchants else [])
+    kind = data.draw(st.sampled_from(kinds))
+    items = list(getattr(problem, kind))
+    serving = [k for k, item in enumerate(items) if item.id in used]
+    k = data.draw(st.sampled_from(serving) if serving and data.draw(st.integers(0, 4))
+                  else st.integers(0, len(items) - 1))
+    item = items[k]
+    field = data.draw(st.sampled_from({
+        "volunteers": ["availability", "max_hours_week", "skills", "location"],
+        "needs": ["window", "duration_min", "location", "days", "volunteers_needed",
+                  "skills"],
+        "merchants": ["open", "capacity_per_day", "services", "location"]}[kind]))
+    value: object
+    if field == "location":
+        value = offset(*data.draw(spot))
+    elif field == "availability":
+        start = data.draw(st.sampled_from([8, 9, 10, 14]))
+        value = volunteer("x", windows=f"{data.draw(st.sampled_from(['mon', 'tue']))} "
+                          f"{start:02d}:00-{start + data.draw(st.integers(1, 3)):02d}:00"
+                          ).availability
+    elif field == "max_hours_week":
+        value = data.draw(st.sampled_from([0.5, 1, 1.5, 2]))
+    elif field == "skills":
+        value = frozenset(data.draw(st.sets(st.sampled_from(SKILLS), max_size=2)))
+    elif field == "window":
+        shift = data.draw(st.sampled_from([-60, -30, 30, 60]))
+        value = TimeWindow(item.window.start + shift, item.window.end + shift)
+    elif field == "duration_min":
+        value = data.draw(st.integers(5, item.window.minutes))
+    elif field == "days":
+        value = (data.draw(st.sampled_from([Day.MON, Day.TUE])),)
+    elif field == "volunteers_needed":
+        value = 1
+    elif field == "open":
+        value = TimeWindow.parse(data.draw(st.sampled_from(
+            ["08:00-20:00", "10:00-12:00", "14:00-20:00"])))
+    elif field == "capacity_per_day":
+        value = data.draw(st.integers(1, 2))
+    else:
+        value = frozenset({data.draw(st.sampled_from(["meal", "drinks"]))})
+    items[k] = replace(item, **{field: value})
+    return replace(problem, **{kind: items})
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(communities(), st.data())
+def test_what_is_broken_is_what_the_independent_validator_refuses(
+        problem: Problem, data: st.DataObject) -> None:
+    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
+    assignments = _assignments(cand, greedy_plan(cand))
+    assume(assignments)
+    edited = _edit(data, problem, {i for a in assignments
+                                   for i in (a.volunteer_id, a.need_id, a.merchant_id) if i})
+    week = _week(edited, assignments)
+
+    def violations(kept: list[Assignment]) -> list[str]:
+        # Fewer volunteers than needed is a seat to fill, not a broken assignment.
+        return [e for e in validate(edited, kept, geodesic_walk())
+                if not ("needed (R7)" in e and int(e.split()[2]) < int(e.split()[4]))]
+
+    assert (week.broken == {}) == (violations(assignments) == []), (
+        week.broken, violations(assignments))
+    kept = [a for k, a in enumerate(assignments) if k not in week.broken]
+    assert violations(kept) == []
+    event("an edit broke an assignment" if week.broken else "the edit broke nothing")
+    # Re-planning goes on around them: every occurrence can be asked about, and no fit
+    # displaces a broken assignment (only a coordinator takes one away).
+    for occ in edited.occurrences:
+        for fit in week.recommend(occ.need.id, occ.day):
+            theirs = {(a.need_id, a.day) for k, a in enumerate(assignments)
+                      if k in week.broken and a.volunteer_id == fit.volunteer_id}
+            assert not theirs & set(fit.displaces)
