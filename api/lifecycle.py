@@ -190,7 +190,8 @@ def _move(session: Session, task: TaskRow, action: Action, user: Caller,
     task.state = RULES[action].target.value
     if task.state not in UPCOMING:  # resolved: declined, cancelled or done
         task.at_risk, task.at_risk_since = None, None
-    audit(session, user, task.state, f"task:{task.id}")
+    if action is not Action.CONFIRM:  # a confirmation is audited with its points
+        audit(session, user, task.state, f"task:{task.id}")
 
 
 def volunteer_step(session: Session, user: Caller, task_id: int, action: Action,
