@@ -234,6 +234,8 @@ def test_an_occurrence_is_paid_at_most_once(
     with ThreadPoolExecutor(2) as pool:
         codes = sorted(pool.map(confirm, ids))
     assert codes == [200, 409]
+    log = client.get("/v1/audit?target=task:", headers=coordinator).json()["items"]
+    assert [e["action"] for e in log] == ["confirm"]  # once, with its points
     with db.session() as session:
         seats = session.scalars(select(PaidSeat)).all()
         assert [(s.need_id, s.date, s.seat) for s in seats] == [
