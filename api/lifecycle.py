@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,7 @@ from matcher.domain import Day, format_hhmm
 log = logging.getLogger(__name__)
 
 CHECK_IN_EARLY = dt.timedelta(minutes=30)  # how long before the start a volunteer may check in
+REPLANNING_LOCK = 0x4C4E  # PostgreSQL advisory lock class: re-planning a schedule ("LN")
 
 
 class State(StrEnum):
@@ -226,7 +227,16 @@ def decline(session: Session, state: Any, user: Caller, task_id: int, reason: st
             now: dt.datetime) -> Declined:
     """Decline and re-plan the occurrence, all or nothing: the decline, the offer to the best
     volunteer who is free under every rule (or the coordinators' alert) and their outbox events
-    commit together; if re-planning fails, nothing is recorded and a 409 says so."""
+    commit together; if re-planning fails, nothing is recorded and a 409 says so.
+
+    Declines of one schedule are re-planned one at a time (SQLite serialises writers anyway;
+    on PostgreSQL a transaction-scoped advisory lock per schedule, taken before the task's row
+    lock), so two at once never offer one volunteer two overlapping places."""
+    schedule_id = session.scalar(select(TaskRow.schedule_id).where(TaskRow.id == task_id))
+    if schedule_id is not None and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(CAST(:kind AS integer), "
+                             "CAST(:schedule AS integer))"),
+                        {"kind": REPLANNING_LOCK, "schedule": schedule_id})
     task = _load(session, task_id, user)
     start, end = task_times(task)
     why = refusal(Action.DECLINE, State(task.state), at_risk=task.at_risk, start=start,

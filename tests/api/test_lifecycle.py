@@ -4,9 +4,12 @@ telling the decliner nothing about the replacement, and a paid occurrence never 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +17,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from api import lifecycle
 from api.community import TZ
 from api.lifecycle import RULES, Action, State, refusal
 from api.models import LedgerEntry, NeedRow, PaidSeat, TaskRow
+from matcher.spreadsheets import read_community
 from tests.api.conftest import make_user
+from tests.api.test_service import as_assignments
+from tests.conftest import WEEK
+from tests.validator import geodesic_walk, validate
 
 START = dt.datetime(2026, 11, 25, 10, 0, tzinfo=TZ)
 END = START + dt.timedelta(minutes=30)
@@ -180,6 +188,68 @@ def test_the_decline_answer_names_no_replacement(
     others = {t["volunteer_id"] for t in tasks} - {task["volunteer_id"]}
     assert not any(v in answer.text for v in others)  # nobody else's id anywhere
     assert "walk_min" not in str(body).replace("'walk_min': " + str(task["walk_min"]), "")
+
+
+def _clashing_declines(client: TestClient, coordinator: dict[str, str],
+                       published: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two tasks of different volunteers whose best free replacement is one volunteer at
+    overlapping times: declined at once, both would be offered to her."""
+    best: dict[int, tuple[str, int]] = {}
+    for task in published["tasks"]:
+        fits = client.get(f"/v1/schedules/{published['id']}/occurrences/{task['need_id']}/"
+                          f"{task['day']}/candidates?replacing={task['volunteer_id']}",
+                          headers=coordinator).json()
+        free = [f for f in fits if not f["displaces"]]
+        if free:
+            hh, mm = map(int, free[0]["start"].split(":"))
+            best[task["id"]] = (free[0]["volunteer_id"], hh * 60 + mm)
+    tasks = {t["id"]: t for t in published["tasks"]}
+    for (a, (va, sa)), (b, (vb, sb)) in itertools.combinations(best.items(), 2):
+        ta, tb = tasks[a], tasks[b]
+        length = max(_minutes(ta), _minutes(tb))
+        if va == vb and ta["date"] == tb["date"] and abs(sa - sb) < length and \
+                ta["volunteer_id"] != tb["volunteer_id"] and va not in (
+                    ta["volunteer_id"], tb["volunteer_id"]):
+            return ta, tb
+    raise AssertionError("no two declines compete for one replacement in this community")
+
+
+def _minutes(task: dict[str, Any]) -> int:
+    start, end = (dt.datetime.strptime(task[k], "%H:%M") for k in ("start", "end"))
+    return int((end - start).total_seconds() // 60)
+
+
+def test_declines_at_once_never_give_one_volunteer_two_places(
+        client: TestClient, coordinator: dict[str, str], published: dict[str, Any],
+        community_files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pair = _clashing_declines(client, coordinator, published)
+    users = [make_user(client, f"vol{i}", "volunteer", volunteer_id=t["volunteer_id"])
+             for i, t in enumerate(pair)]
+    _clock(client, dt.datetime.combine(WEEK.monday - dt.timedelta(days=1), dt.time(9), TZ))
+    # Let both re-plan at the same moment if nothing serialises them (the first waits a
+    # little for the second after reading the week).
+    meet = threading.Barrier(2)
+    real = lifecycle.pinned_week
+
+    def pinned_then_wait(*args: Any, **kwargs: Any) -> Any:
+        week = real(*args, **kwargs)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meet.wait(timeout=3)
+        return week
+
+    monkeypatch.setattr("api.lifecycle.pinned_week", pinned_then_wait)
+
+    def decline(task: dict[str, Any], headers: dict[str, str]) -> int:
+        return client.post(f"/v1/me/tasks/{task['id']}/decline", json={"reason": "同时请假"},
+                           headers=headers).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(decline, pair, users)) == [200, 200]
+    tasks = client.get(f"/v1/schedules/{published['id']}/tasks", headers=coordinator).json()
+    active = [t for t in tasks if t["state"] in ("offered", "accepted")]
+    problem = read_community(community_files, WEEK).problem
+    errors = validate(problem, as_assignments(active), geodesic_walk())
+    assert [e for e in errors if "needed (R7)" not in e] == []
 
 
 def test_a_decline_that_cannot_be_replanned_records_nothing(
