@@ -15,6 +15,7 @@ from api import errors
 from api.calendar import redact_access_log
 from api.db import Database
 from api.jobs import Networks, Worker
+from api.lifecycle import system_clock
 from api.migrate import upgrade
 from api.outbox import OutboxSender
 from api.replanning import CandidateCache
@@ -85,6 +86,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.login_guard = LoginGuard(settings.login_failures_per_user,
                                        settings.login_failures_per_address,
                                        settings.login_window_s)
+    app.state.clock = system_clock  # the community's clock for task time rules (tests set it)
     errors.install(app)
     redact_access_log()  # a calendar link is a secret; uvicorn logs every path
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the

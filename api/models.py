@@ -173,6 +173,10 @@ class TaskRow(Base):
     walk_min: Mapped[float] = mapped_column(Float)
     state: Mapped[str] = mapped_column(String(16), default="proposed")
     decline_reason: Mapped[str | None] = mapped_column(Text)
+    # A mark, not a state: the rule an edit of the community broke (None: the task keeps every
+    # rule), and since when; the task keeps its state until a coordinator resolves it.
+    at_risk: Mapped[str | None] = mapped_column(Text)
+    at_risk_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now,
                                                     onupdate=_now)
     # The calendar's SEQUENCE: raised by api.calendar.task_changed whenever the state or the
@@ -185,6 +189,20 @@ class TaskRow(Base):
                         "'checked_in', 'completed', 'confirmed', 'cancelled')",
                         name="ck_task_state"),
     )
+
+
+class PaidSeat(Base):
+    """One paid place of one occurrence, written with the ledger credit: an occurrence is paid
+    at most once per volunteer it needs, and a task at most once, enforced by the database (the
+    code picks the seat, below the need's ``volunteers_needed``)."""
+
+    __tablename__ = "paid_seats"
+    need_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    date: Mapped[dt.date] = mapped_column(primary_key=True)
+    seat: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), unique=True)
+    transfer: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (CheckConstraint("seat >= 0", name="ck_paid_seat_not_negative"),)
 
 
 class UnmetRow(Base):

@@ -68,6 +68,7 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/schedules/{schedule_id}/occurrences/{need_id}/{day}/candidates"):
         ONLY_COORDINATOR,
     ("POST", "/v1/tasks/{task_id}/confirm"): ONLY_COORDINATOR,
+    ("POST", "/v1/tasks/{task_id}/cancel"): ONLY_COORDINATOR,
     ("GET", "/v1/audit"): ONLY_COORDINATOR,
     # The webhook outbox: what was sent, and dead letters to send again.
     ("GET", "/v1/outbox"): ONLY_COORDINATOR,

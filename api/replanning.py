@@ -1,7 +1,9 @@
-"""The published week as the matcher sees it, for single-occurrence changes."""
+"""The published week as the matcher sees it, for single-occurrence changes, and the tasks an
+edit of the community put at risk."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -10,10 +12,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
-from api.community import load_problem
+from api.community import TZ, load_problem, notify
 from api.models import NeedRow, ScheduleRow, TaskRow
 from matcher.circles import Candidates, ServiceCircle, build_candidates
-from matcher.domain import Assignment, Day, Problem, Week
+from matcher.domain import Assignment, Day, Problem, Week, format_hhmm
 from matcher.replan import PinnedWeek
 from matcher.settings import Settings
 from matcher.travel import TravelTimes, WalkingNetwork
@@ -65,11 +67,53 @@ class CandidateCache:
 
 def pinned_week(session: Session, state: Any, schedule: ScheduleRow,
                 without: set[int] | None = None) -> PinnedWeek:
-    """Every active task of ``schedule`` (except ``without``) pinned on the current community."""
+    """Every active task of ``schedule`` (except ``without``) pinned on the current community;
+    tasks an edit broke hold their volunteers' time without being validated (see
+    :mod:`matcher.replan`)."""
+    return _pinned(session, state, schedule, without)[0]
+
+
+def _pinned(session: Session, state: Any, schedule: ScheduleRow, without: set[int] | None
+            ) -> tuple[PinnedWeek, list[TaskRow]]:
     problem = load_problem(session, Week.parse(schedule.week))
     cand = state.candidates.get(problem)
+    tasks = [t for t in active_tasks(session, schedule.id) if t.id not in (without or set())]
     assignments = [
         Assignment(t.need_id, Day(t.day), t.date, t.start, t.end, t.volunteer_id, t.merchant_id,
-                   t.walk_min)
-        for t in active_tasks(session, schedule.id) if t.id not in (without or set())]
-    return PinnedWeek(cand, assignments)
+                   t.walk_min) for t in tasks]
+    return PinnedWeek(cand, assignments), tasks
+
+
+def review_at_risk(session: Session, state: Any, now: dt.datetime) -> list[TaskRow]:
+    """After an edit of the community (in the caller's transaction): mark the upcoming tasks of
+    published weeks that now break a rule, clear the mark of those that keep every rule again,
+    and tell the coordinators and each volunteer through the outbox. Returns the tasks this
+    edit put at risk (newly, or for another reason), for the edit's answer to warn about."""
+    session.flush()
+    today = now.astimezone(TZ).date()
+    upcoming = select(TaskRow.schedule_id).where(TaskRow.state.in_(UPCOMING),
+                                                 TaskRow.date >= today)
+    schedules = session.scalars(select(ScheduleRow).where(
+        ScheduleRow.status == "published", ScheduleRow.id.in_(upcoming))
+        .order_by(ScheduleRow.week)).all()
+    marked: list[TaskRow] = []
+    for schedule in schedules:
+        week, tasks = _pinned(session, state, schedule, None)
+        for k, task in enumerate(tasks):
+            if task.state not in UPCOMING or task.date < today:
+                continue
+            broken = week.broken.get(k)
+            about = {"task_id": task.id, "need_id": task.need_id, "date": str(task.date),
+                     "start": format_hhmm(task.start)}
+            if broken is not None and task.at_risk != broken.reason:
+                if task.at_risk is None:
+                    task.at_risk_since = now
+                task.at_risk = broken.reason
+                marked.append(task)
+                for recipient in ("coordinators", f"volunteer:{task.volunteer_id}"):
+                    notify(session, recipient, "task.at_risk", about | {"reason": broken.reason})
+            elif broken is None and task.at_risk is not None:
+                task.at_risk, task.at_risk_since = None, None
+                for recipient in ("coordinators", f"volunteer:{task.volunteer_id}"):
+                    notify(session, recipient, "task.at_risk_cleared", about)
+    return marked

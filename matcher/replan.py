@@ -3,16 +3,26 @@
 "Who could take this?" ranks every volunteer who satisfies all rules with the other assignments
 pinned, and says what each choice would displace. A decline uses it: the freed place goes to the
 best volunteer who displaces nothing. Everything else stays exactly as published.
+
+A published week can break a rule after the fact: a merchant narrows its hours, a volunteer
+changes her availability. :func:`broken_assignments` says which pinned assignments break which
+rule (the API marks them "at risk"), and :class:`PinnedWeek` works around them instead of
+refusing the week: a broken assignment whose occurrence still exists keeps holding its
+volunteer's time (and its merchant's capacity), because a person agreed to it and only a
+coordinator may take it away; it is never displaced and never validated. One whose occurrence no
+longer exists (the need dropped that day) holds nothing.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from matcher.circles import Candidates
-from matcher.domain import Assignment, Day
-from matcher.timeline import Plan, Timelines
+from matcher.circles import Candidates, walk_ceil
+from matcher.domain import Assignment, Day, format_hhmm
+from matcher.timeline import Plan, Task, Timelines
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +40,167 @@ class Fit:
     displaces: tuple[tuple[str, Day], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Broken:
+    """A pinned assignment that breaks a rule of the current community, and why.
+
+    ``holds`` is whether it still holds its volunteer's time in re-planning: true unless its
+    occurrence (or its volunteer) no longer exists in the week.
+    """
+
+    reason: str
+    holds: bool = True
+
+
+def broken_assignments(cand: Candidates, assignments: Sequence[Assignment]
+                       ) -> dict[int, Broken]:
+    """The assignments (by position) that break a rule of ``cand``'s problem, each with the
+    first rule it breaks in words; an assignment not listed keeps every rule.
+
+    An assignment is fine when its (volunteer, occurrence) is still an option at its start and
+    merchant (R1-R4, the merchant's service and hours of R8, the need's duration) and the week's
+    rules hold among the assignments: no more volunteers than needed (R7), weekly hours (R6),
+    the walk between consecutive tasks (R5) and the merchant's daily capacity (R8). Where a week
+    rule breaks, the later assignments are the ones listed (the earlier ones still fit). Fewer
+    volunteers than needed is not a break: it is a seat to fill, as after a decline.
+    """
+    problem = cand.problem
+    occ_index = {(o.need.id, o.day): k for k, o in enumerate(problem.occurrences)}
+    vol_index = {v.id: k for k, v in enumerate(problem.volunteers)}
+    merchant_index = {m.id: k for k, m in enumerate(problem.merchants)}
+    out: dict[int, Broken] = {}
+    placed: dict[int, tuple[int, int, int | None]] = {}  # position -> (occ, vol, merchant)
+    for k, a in enumerate(assignments):
+        o = occ_index.get((a.need_id, a.day))
+        if o is None:
+            out[k] = Broken(f"{a.need_id} no longer happens on {a.day.value}", holds=False)
+            continue
+        v = vol_index.get(a.volunteer_id)
+        if v is None:
+            out[k] = Broken(f"{a.volunteer_id} is no longer a volunteer", holds=False)
+            continue
+        merchant = None if a.merchant_id is None else merchant_index.get(a.merchant_id)
+        placed[k] = (o, v, merchant)
+        if a.merchant_id is not None and merchant is None:
+            out[k] = Broken(f"{a.merchant_id} is no longer a partner merchant")
+        elif option_at(cand, o, v, a.start, a.end, merchant) is None:
+            out[k] = Broken(_why(cand, o, v, a, merchant))
+    _week_rules(cand, assignments, placed, out)
+    return out
+
+
+def option_at(cand: Candidates, occurrence: int, volunteer: int, start: int, end: int,
+              merchant: int | None) -> int | None:
+    """The option that lets ``volunteer`` serve ``occurrence`` at ``start``-``end`` via
+    ``merchant``, if one does."""
+    occ = cand.problem.occurrences[occurrence]
+    if end - start != occ.need.duration_min:
+        return None
+    if (merchant is None) != (occ.need.merchant_service is None):
+        return None
+    if merchant is not None:
+        bounds = cand.merchant_starts.get((occurrence, merchant))
+        if bounds is None or not bounds[0] <= start <= bounds[1]:
+            return None
+    for i in cand.by_occurrence[occurrence]:
+        option = cand.options[i]
+        if option.volunteer == volunteer and option.lo <= start <= option.hi and (
+                merchant is None or merchant in option.merchants):
+            return i
+    return None
+
+
+def _why(cand: Candidates, o: int, v: int, a: Assignment, merchant: int | None) -> str:
+    """The first static rule an assignment without an option breaks, in words."""
+    problem = cand.problem
+    need, vol = problem.occurrences[o].need, problem.volunteers[v]
+    when = f"{a.day.value} {format_hhmm(a.start)}-{format_hhmm(a.end)}"
+    if a.end - a.start != need.duration_min:
+        return f"{need.id} now lasts {need.duration_min} minutes"
+    if not need.skills <= vol.skills:
+        return f"{vol.id} lacks the skill(s) {', '.join(sorted(need.skills - vol.skills))} (R1)"
+    if need.duration_min > vol.max_minutes_week:
+        return f"{vol.id}'s weekly hours are shorter than the task (R6)"
+    if not cand.circle.contains(cand.home_to_need(v, o)):
+        return f"{need.id} is outside {vol.id}'s walking circle (R4)"
+    if not need.window.contains(a.start, a.end):
+        return f"{when} is outside {need.id}'s window {need.window} (R3)"
+    if not any(w.contains(a.start, a.end) for w in vol.windows_on(a.day)):
+        return f"{vol.id} is no longer available {when} (R2)"
+    if need.merchant_service is None and merchant is not None:
+        return f"{need.id} no longer needs a merchant"
+    if need.merchant_service is not None and merchant is None:
+        return f"{need.id} now needs a merchant for {need.merchant_service} (R8)"
+    if merchant is not None:
+        shop = problem.merchants[merchant]
+        if need.merchant_service not in shop.services:
+            return f"{shop.id} no longer offers {need.merchant_service} (R8)"
+        if not shop.open.start <= a.start < shop.open.end:
+            return f"{shop.id} is not open at {format_hhmm(a.start)} (open {shop.open}) (R8)"
+        if shop.capacity_per_day <= 0:
+            return f"{shop.id} takes no orders (R8)"
+        if (o, merchant) not in cand.merchant_starts:
+            return f"{shop.id} is outside {need.id}'s walking circle (R4)"
+        return f"{shop.id} is outside {vol.id}'s walking circle (R4)"
+    return f"{vol.id} on {need.id} {a.day.value} breaks a rule"
+
+
+def _week_rules(cand: Candidates, assignments: Sequence[Assignment],
+                placed: dict[int, tuple[int, int, int | None]], out: dict[int, Broken]) -> None:
+    """Add the assignments that break R7, R6, R5 or R8's capacity to ``out``."""
+    problem = cand.problem
+    by_occ: dict[int, list[int]] = defaultdict(list)
+    by_vol: dict[int, list[int]] = defaultdict(list)
+    for k, (o, v, _) in placed.items():
+        by_occ[o].append(k)
+        by_vol[v].append(k)
+    for o, ks in by_occ.items():  # R7: no more volunteers than the need asks for now
+        need = problem.occurrences[o].need
+        staff: list[int] = []
+        for k in ks:
+            if placed[k][1] not in staff:
+                staff.append(placed[k][1])
+            if len(staff) > need.volunteers_needed:
+                out.setdefault(k, Broken(
+                    f"{need.id} now needs {need.volunteers_needed} volunteer(s) (R7)"))
+    for v, ks in by_vol.items():
+        vol = problem.volunteers[v]
+        ks.sort(key=lambda k: (assignments[k].date, assignments[k].start))
+        used = 0
+        for k in ks:  # R6: the later tasks beyond the weekly cap
+            used += assignments[k].end - assignments[k].start
+            if used > vol.max_minutes_week:
+                out.setdefault(k, Broken(
+                    f"{vol.id}'s weekly hours ({vol.max_hours_week:g}) are exceeded (R6)"))
+        for first, second in itertools.pairwise(ks):  # R5: time to walk between tasks
+            a, b = assignments[first], assignments[second]
+            if a.date != b.date:
+                continue
+            walk = cand.transition(placed[first][0], placed[second][0], placed[second][2])
+            if a.end + walk_ceil(walk) > b.start:
+                out.setdefault(second, Broken(
+                    f"{vol.id} has no time to walk from {a.need_id} to {b.need_id} (R5)"))
+    load: dict[tuple[int, Day], list[int]] = defaultdict(list)
+    for o, ks in by_occ.items():
+        merchant = placed[ks[0]][2]
+        if merchant is not None:
+            load[(merchant, problem.occurrences[o].day)].append(o)
+    for (merchant, day), occs in load.items():  # R8: the merchant's daily capacity
+        shop = problem.merchants[merchant]
+        occs.sort(key=lambda o: min(assignments[k].start for k in by_occ[o]))
+        for o in occs[shop.capacity_per_day:]:
+            for k in by_occ[o]:
+                out.setdefault(k, Broken(
+                    f"{shop.id} serves at most {shop.capacity_per_day} a day on "
+                    f"{day.value} (R8)"))
+
+
 class PinnedWeek:
-    """A published week in index form, ready for single-occurrence changes."""
+    """A published week in index form, ready for single-occurrence changes.
+
+    ``broken`` lists the assignments (by position) that break a rule of the current community;
+    they hold their volunteers' time without being part of the plan (see the module).
+    """
 
     def __init__(self, cand: Candidates, assignments: Sequence[Assignment]) -> None:
         self.cand = cand
@@ -39,18 +208,39 @@ class PinnedWeek:
         self.occ_index = {(o.need.id, o.day): k for k, o in enumerate(problem.occurrences)}
         self.vol_index = {v.id: k for k, v in enumerate(problem.volunteers)}
         self.merchant_index = {m.id: k for k, m in enumerate(problem.merchants)}
-        self.option_of = {(cand.options[i].volunteer, cand.options[i].occurrence): i
-                          for i in range(len(cand.options))}
+        self.broken = broken_assignments(cand, assignments)
         self.plan = Plan()
-        for a in assignments:
-            o = self.occ_index[(a.need_id, a.day)]
-            option = self.option_of.get((self.vol_index[a.volunteer_id], o))
-            if option is None:
-                raise ValueError(f"{a.volunteer_id} on {a.need_id} {a.day} breaks a rule "
-                                 "(no longer in the circle, skills or availability changed)")
-            merchant = None if a.merchant_id is None else self.merchant_index[a.merchant_id]
+        # Broken assignments that still hold time: (volunteer, task), and merchants' loads.
+        self.held: list[tuple[int, Task]] = []
+        for k, a in enumerate(assignments):
+            o = self.occ_index.get((a.need_id, a.day))
+            v = self.vol_index.get(a.volunteer_id)
+            merchant = None if a.merchant_id is None else self.merchant_index.get(a.merchant_id)
+            if k in self.broken:
+                if self.broken[k].holds and o is not None and v is not None:
+                    self.held.append((v, Task(o, a.start, a.end, merchant)))
+                continue
+            assert o is not None and v is not None  # not broken: both exist
+            option = option_at(cand, o, v, a.start, a.end, merchant)
+            assert option is not None  # not broken: an option serves it
             _, _, options = self.plan.covered.get(o, (a.start, merchant, ()))
             self.plan.covered[o] = (a.start, merchant, (*options, option))
+
+    def timelines(self, plan: Plan, skip: int | None = None) -> Timelines:
+        """Timelines of ``plan`` plus the held assignments (except those on ``skip``)."""
+        timelines = Timelines.of_plan(self.cand, plan)
+        loaded = set(plan.covered)
+        for v, task in self.held:
+            if task.occurrence == skip:
+                continue
+            day = timelines.day_of(task.occurrence)
+            timelines.tasks.setdefault((v, day), []).append(task)
+            timelines.used[v] += task.end - task.start
+            if task.merchant is not None and task.occurrence not in loaded:
+                loaded.add(task.occurrence)
+                key = (task.merchant, day)
+                timelines.merchant_load[key] = timelines.merchant_load.get(key, 0) + 1
+        return timelines
 
     def recommend(self, need_id: str, day: Day, exclude: Iterable[str] = (),
                   limit: int = 20) -> list[Fit]:
@@ -67,7 +257,7 @@ class PinnedWeek:
             i for i in current[2] if cand.options[i].volunteer not in excluded]
         excluded |= {cand.options[i].volunteer for i in staying}
         base = Plan({k: v for k, v in self.plan.covered.items() if k != o})
-        timelines = Timelines.of_plan(cand, base)
+        timelines = self.timelines(base, skip=o)
         if staying and current is not None:
             slots = [(current[0], current[1])]
         else:
@@ -119,6 +309,7 @@ class PinnedWeek:
             trial = Plan(dict(base.covered))
             rest = tuple(i for i in opts if self.cand.options[i].volunteer != opt.volunteer)
             trial.covered[drop] = (start_d, merchant_d, rest)
-            if Timelines.of_plan(self.cand, trial).blocker(opt, start, merchant) is None:
+            if self.timelines(trial, skip=opt.occurrence).blocker(
+                    opt, start, merchant) is None:
                 return [drop]
         return None

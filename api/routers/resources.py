@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Query, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,9 +19,12 @@ from sqlalchemy.orm import Session
 
 from api.community import ROWS, audit, coarse, masked, row_record, save_tables
 from api.errors import Problem
-from api.models import MerchantRow, NeedRow, VolunteerRow
+from api.lifecycle import Now
+from api.models import MerchantRow, NeedRow, TaskRow, VolunteerRow
 from api.permissions import import_roles
+from api.replanning import review_at_risk
 from api.security import Caller, CurrentUser, Role, SessionDep, Staff, require
+from matcher.domain import format_hhmm
 from matcher.spreadsheets import COLUMNS, parse_records, read_tables
 
 router = APIRouter(prefix="/v1", tags=["community"])
@@ -193,7 +196,10 @@ def _add_routes(kind: str) -> None:
     @router.put(f"/{kind}/{{ident}}", summary=f"Replace a {singular}",
                 response_model=dict[str, Any], name=f"update_{singular}")
     def update(ident: str, body: model, session: SessionDep,  # type: ignore[valid-type]
-               user: CurrentUser) -> dict[str, Any]:
+               user: CurrentUser, request: Request, now: Now) -> dict[str, Any]:
+        """Replace it. Published upcoming tasks the change breaks are marked at risk (the
+        coordinators and each volunteer are told) and listed in ``at_risk``; tasks it makes
+        valid again lose the mark."""
         own_shop = kind == "merchants" and user.merchant_id == ident
         organiser = kind in CHARITY and user.role == Role.ORGANISER.value
         if user.role != Role.COORDINATOR.value and not (own_shop or organiser):
@@ -207,8 +213,12 @@ def _add_routes(kind: str) -> None:
         for key, value in record.items():
             setattr(row, key, value)
         audit(session, user, "update", f"{singular}:{ident}")
+        at_risk = [] if kind in CHARITY else review_at_risk(session, request.app.state, now)
         session.commit()
-        return _view(kind, row, user)
+        view = _view(kind, row, user)
+        if kind not in CHARITY:
+            view["at_risk"] = [risk_view(t, user) for t in at_risk]
+        return view
 
     @router.delete(f"/{kind}/{{ident}}", status_code=204, summary=f"Delete a {singular}",
                    name=f"delete_{singular}")
@@ -260,10 +270,23 @@ for _kind in MODELS:
     _add_routes(_kind)
 
 
+def risk_view(task: TaskRow, user: Caller) -> dict[str, Any]:
+    """A task an edit put at risk, as a warning; who serves it only for coordinators."""
+    view: dict[str, Any] = {"task_id": task.id, "need_id": task.need_id, "day": task.day,
+                            "date": task.date.isoformat(), "start": format_hhmm(task.start),
+                            "reason": task.at_risk}
+    if user.role == Role.COORDINATOR.value:
+        view["volunteer_id"] = task.volunteer_id
+    return view
+
+
 class ImportResult(BaseModel):
     created: dict[str, int] = Field(examples=[{"volunteers": 300, "needs": 400}])
     updated: dict[str, int]
     notes: list[str]
+    at_risk: list[dict[str, Any]] = Field(
+        default_factory=list, description="published upcoming tasks the import broke (now "
+        "marked at risk; coordinators and volunteers are told)")
 
 
 def _may_import(user: Caller, kind: str, name: str) -> None:
@@ -278,7 +301,7 @@ def _may_import(user: Caller, kind: str, name: str) -> None:
 @router.post("/imports", response_model=ImportResult, tags=["community"],
              summary="Bulk import SCHEMA.md CSV files or one .xlsx (all or nothing)")
 async def import_files(files: list[UploadFile], session: SessionDep,
-                       user: Staff) -> ImportResult:
+                       user: Staff, request: Request, now: Now) -> ImportResult:
     """Upload ``volunteers.csv``, ``needs.csv``, ``merchants.csv``, ``donations.csv``,
     ``requests.csv`` (any of them) or one workbook.
     Each file's kind is checked against the caller's role (organisers: donations and requests
@@ -306,6 +329,9 @@ async def import_files(files: list[UploadFile], session: SessionDep,
         created, updated = save_tables(session, tables)
     audit(session, user, "import", ",".join(sorted(tables)),
           f"created {created} updated {updated}")
+    at_risk = review_at_risk(session, request.app.state, now) if set(tables) - set(CHARITY) \
+        else []
     session.commit()  # one transaction: all rows or none
-    return ImportResult(created=created, updated=updated, notes=notes)
+    return ImportResult(created=created, updated=updated, notes=notes,
+                        at_risk=[risk_view(t, user) for t in at_risk])
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, select
 
 from api.calendar import task_changed
 from api.community import audit, notify
 from api.errors import Problem
 from api.models import ScheduleRow, TaskRow, UnmetRow
-from api.replanning import pinned_week
+from api.replanning import UPCOMING, pinned_week
 from api.routers.weekly_jobs import (
     JobOut,
     PublishIn,
@@ -34,7 +34,15 @@ def task_view(t: TaskRow) -> dict[str, Any]:
     return {"id": t.id, "need_id": t.need_id, "day": t.day, "date": t.date.isoformat(),
             "start": format_hhmm(t.start), "end": format_hhmm(t.end),
             "volunteer_id": t.volunteer_id, "merchant_id": t.merchant_id,
-            "walk_min": t.walk_min, "state": t.state, "decline_reason": t.decline_reason}
+            "walk_min": t.walk_min, "state": t.state, "decline_reason": t.decline_reason,
+            "at_risk": t.at_risk,
+            "at_risk_since": t.at_risk_since.isoformat() if t.at_risk_since else None}
+
+
+def _at_risk(schedule_id: int) -> ColumnElement[bool]:
+    """Upcoming tasks of the schedule that an edit of the community put at risk."""
+    return and_(TaskRow.schedule_id == schedule_id, TaskRow.at_risk.is_not(None),
+                TaskRow.state.in_(UPCOMING))
 
 
 @router.post("/schedules", status_code=202, response_model=JobOut,
@@ -53,14 +61,22 @@ def list_schedules(session: SessionDep, user: Coordinator,
 @router.get("/schedules/{schedule_id}", response_model=JobOut,
             summary="A schedule job: progress, then coverage, bound and unmet counts")
 def read_schedule(schedule_id: int, session: SessionDep, user: Coordinator) -> JobOut:
-    return job_view(get_job(session, ScheduleRow, schedule_id))
+    view = job_view(get_job(session, ScheduleRow, schedule_id))
+    if view.summary is not None:  # how many upcoming tasks an edit put at risk, live
+        at_risk = session.scalar(select(func.count()).select_from(TaskRow)
+                                 .where(_at_risk(schedule_id))) or 0
+        view.summary = view.summary | {"at_risk": at_risk}
+    return view
 
 
 @router.get("/schedules/{schedule_id}/tasks", summary="Every assignment of a schedule")
-def schedule_tasks(schedule_id: int, session: SessionDep,
-                   user: Coordinator) -> list[dict[str, Any]]:
+def schedule_tasks(schedule_id: int, session: SessionDep, user: Coordinator,
+                   at_risk: Annotated[bool, Query(
+                       description="only the upcoming tasks an edit put at risk")] = False
+                   ) -> list[dict[str, Any]]:
     get_job(session, ScheduleRow, schedule_id)
-    rows = session.scalars(select(TaskRow).where(TaskRow.schedule_id == schedule_id)
+    where = _at_risk(schedule_id) if at_risk else TaskRow.schedule_id == schedule_id
+    rows = session.scalars(select(TaskRow).where(where)
                            .order_by(TaskRow.date, TaskRow.start, TaskRow.id))
     return [task_view(t) for t in rows]
 

@@ -4,22 +4,23 @@ coordinator confirms completed work, which credits points; a private calendar fe
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import BindParameter, ColumnElement, Row, Select, bindparam, insert, select
 
-from api import calendar
-from api.community import audit, audit_entry, coarse, masked, notify, today
+from api import calendar, lifecycle
+from api.community import audit, audit_entry, coarse, masked
 from api.errors import Problem
 from api.idempotency import idempotent
+from api.lifecycle import Action, Now
 from api.models import AuditEntry, NeedRow, ScheduleRow, TaskRow, User
-from api.replanning import STANDING, UPCOMING, pinned_week
+from api.replanning import STANDING, UPCOMING
 from api.routers.schedules import task_view
-from api.security import Caller, ConnectionDep, Coordinator, SessionDep, SettingsDep, VolunteerUser
-from matcher.domain import Day, Week, format_hhmm
+from api.security import ConnectionDep, Coordinator, SessionDep, SettingsDep, VolunteerUser
+from matcher.domain import Week, format_hhmm
 
 router = APIRouter(prefix="/v1", tags=["volunteers' tasks"])
 
@@ -28,18 +29,18 @@ class DeclineIn(BaseModel):
     reason: str = Field(min_length=2, max_length=500, examples=["孩子生病，这周来不了"])
 
 
-def _in_its_week(date: dt.date) -> bool:
+def _in_its_week(date: dt.date, today: dt.date) -> bool:
     """Privacy rule: exact details only during the task's ISO week (Asia/Shanghai)."""
     monday = date - dt.timedelta(days=date.weekday())
-    return monday <= today() <= monday + dt.timedelta(days=6)
+    return monday <= today <= monday + dt.timedelta(days=6)
 
 
 # What a volunteer's own task shows: plain columns (not ORM objects), as this is the hot path.
 MY_TASK_COLUMNS = (
     TaskRow.id, TaskRow.need_id, TaskRow.day, TaskRow.date, TaskRow.start, TaskRow.end,
     TaskRow.volunteer_id, TaskRow.merchant_id, TaskRow.walk_min, TaskRow.state,
-    TaskRow.decline_reason, NeedRow.service, NeedRow.priority, NeedRow.beneficiary, NeedRow.phone,
-    NeedRow.address, NeedRow.lat, NeedRow.lon)
+    TaskRow.decline_reason, TaskRow.at_risk, NeedRow.service, NeedRow.priority,
+    NeedRow.beneficiary, NeedRow.phone, NeedRow.address, NeedRow.lat, NeedRow.lon)
 
 
 def my_tasks_query(volunteer_id: str | BindParameter[str], *where: ColumnElement[bool]
@@ -59,10 +60,11 @@ MY_WEEK = my_tasks_query(bindparam("volunteer_id"), ScheduleRow.week == bindpara
 AUDIT_INSERT = insert(AuditEntry)
 
 
-def my_task_view(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
-    """A row of :func:`my_tasks_query` as its volunteer may see it."""
+def my_task_view(row: Row[*tuple[Any, ...]], today: dt.date) -> dict[str, Any]:
+    """A row of :func:`my_tasks_query` as its volunteer may see it on ``today`` (the
+    community's clock)."""
     view = row._asdict()
-    exact = _in_its_week(row.date) and row.state in UPCOMING
+    exact = _in_its_week(row.date, today) and row.state in UPCOMING
     view.update(date=row.date.isoformat(), start=format_hhmm(row.start),
                 end=format_hhmm(row.end), details_visible=exact)
     if not exact:
@@ -77,7 +79,8 @@ class MyTask(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": 41, "need_id": "N0031", "day": "mon", "date": "2026-11-23", "start": "11:05",
         "end": "11:35", "volunteer_id": "V0007", "merchant_id": "M003", "walk_min": 9.4,
-        "state": "offered", "decline_reason": None, "service": "meal_delivery",
+        "state": "offered", "decline_reason": None, "at_risk": None,
+        "service": "meal_delivery",
         "priority": "yellow", "beneficiary": "张奶奶", "phone": "13800000000",
         "address": "香蜜湖街道 3 栋 502", "lat": 22.5352, "lon": 114.0183,
         "details_visible": True}]})
@@ -92,6 +95,8 @@ class MyTask(BaseModel):
     walk_min: float
     state: str
     decline_reason: str | None
+    at_risk: str | None = Field(description="the rule an edit of the community broke (a "
+                                "coordinator resolves it); null when the task keeps every rule")
     service: str
     priority: str
     beneficiary: str
@@ -103,136 +108,81 @@ class MyTask(BaseModel):
 
 
 @router.get("/me/tasks", summary="My tasks in a published week", response_model=list[MyTask])
-async def my_tasks(connection: ConnectionDep, user: VolunteerUser,
+async def my_tasks(connection: ConnectionDep, user: VolunteerUser, now: Now,
                    week: Annotated[str | None, Query(description="ISO week, default this week")]
                    = None
                    ) -> list[dict[str, Any]]:
     # The hot path of the app: async end to end (no thread hand-offs); FastAPI validates and
     # serialises the views against the declared model once, in pydantic-core.
-    iso = str(Week.parse(week)) if week else str(Week.containing(today()))
+    iso = str(Week.parse(week)) if week else str(Week.containing(now.date()))
     assert user.volunteer_id is not None  # a volunteer account always has one
     rows = await connection.execute(MY_WEEK, {"volunteer_id": user.volunteer_id, "week": iso})
-    out = [my_task_view(row) for row in rows]
+    out = [my_task_view(row, now.date()) for row in rows]
     if any(view["details_visible"] for view in out):
         await connection.execute(AUDIT_INSERT, [audit_entry(
             user, "read", f"tasks:{user.volunteer_id}", iso)])
     return out
 
 
-def _my_task(session: Any, user: Caller, task_id: int) -> TaskRow:
-    task = session.get(TaskRow, task_id)
-    if task is None or task.volunteer_id != user.volunteer_id:
-        raise Problem(404, f"you have no task {task_id}")
-    schedule = session.get(ScheduleRow, task.schedule_id)
-    if schedule.status != "published":
-        raise Problem(409, f"task {task_id} belongs to a schedule that is {schedule.status}")
-    assert isinstance(task, TaskRow)
-    return task
-
-
-def _move(session: Any, user: Caller, task_id: int, allowed: tuple[str, ...],
-          target: str) -> TaskRow:
-    task = _my_task(session, user, task_id)
-    if task.state not in allowed:
-        raise Problem(409, f"task {task_id} is {task.state}; cannot become {target}")
-    task.state = target
-    calendar.task_changed(task)
-    audit(session, user, target, f"task:{task_id}")
-    return task
-
-
 @router.post("/me/tasks/{task_id}/accept", summary="Accept an offered task")
-def accept(task_id: int, session: SessionDep, user: VolunteerUser) -> dict[str, Any]:
-    task = _move(session, user, task_id, ("offered",), "accepted")
-    session.commit()
-    return task_view(task)
+def accept(task_id: int, session: SessionDep, user: VolunteerUser, now: Now) -> dict[str, Any]:
+    return task_view(lifecycle.volunteer_step(session, user, task_id, Action.ACCEPT, now))
 
 
-@router.post("/me/tasks/{task_id}/check-in", summary="Arrived at the task")
-def check_in(task_id: int, session: SessionDep, user: VolunteerUser) -> dict[str, Any]:
-    task = _move(session, user, task_id, ("accepted",), "checked_in")
-    session.commit()
-    return task_view(task)
+@router.post("/me/tasks/{task_id}/check-in",
+             summary="Arrived at the task (on its date, from shortly before the start)")
+def check_in(task_id: int, session: SessionDep, user: VolunteerUser, now: Now) -> dict[str, Any]:
+    return task_view(lifecycle.volunteer_step(session, user, task_id, Action.CHECK_IN, now))
 
 
-@router.post("/me/tasks/{task_id}/complete", summary="Done (a coordinator confirms it)")
-def complete(task_id: int, session: SessionDep, user: VolunteerUser) -> dict[str, Any]:
-    task = _move(session, user, task_id, ("checked_in",), "completed")
-    notify(session, "coordinators", "task.completed", {"task_id": task.id})
-    session.commit()
-    return task_view(task)
+@router.post("/me/tasks/{task_id}/complete",
+             summary="Done, after checking in (a coordinator confirms it)")
+def complete(task_id: int, session: SessionDep, user: VolunteerUser, now: Now) -> dict[str, Any]:
+    return task_view(lifecycle.volunteer_step(session, user, task_id, Action.COMPLETE, now))
 
 
-@router.post("/me/tasks/{task_id}/decline",
+class DeclineOut(BaseModel):
+    """What the declining volunteer learns: that the place was offered to someone else or that
+    the coordinators were told; never who, nor where they live."""
+
+    declined: dict[str, Any]
+    outcome: Literal["offered_to_another_volunteer", "coordinators_told"]
+
+
+@router.post("/me/tasks/{task_id}/decline", response_model=DeclineOut,
              summary="Decline a task: the occurrence is re-planned with the rest pinned")
 def decline(task_id: int, body: DeclineIn, session: SessionDep, user: VolunteerUser,
-            request: Request) -> dict[str, Any]:
+            request: Request, now: Now) -> DeclineOut:
     """Only what the decline touched changes: the freed place goes to the best volunteer who is
-    free under every rule, and the change is offered to them. If nobody is, coordinators are
-    told and the occurrence shows in ``replacement: null``."""
-    task = _move(session, user, task_id, ("offered", "accepted"), "declined")
-    task.decline_reason = body.reason
-    schedule = session.get(ScheduleRow, task.schedule_id)
-    assert schedule is not None  # a task belongs to its schedule (foreign key)
-    session.flush()
-    declined_before = set(session.scalars(select(TaskRow.volunteer_id).where(
-        TaskRow.schedule_id == task.schedule_id, TaskRow.need_id == task.need_id,
-        TaskRow.day == task.day, TaskRow.state == "declined")))
-    week = pinned_week(session, request.app.state, schedule)
-    fits = [f for f in week.recommend(task.need_id, Day(task.day), exclude=declined_before)
-            if not f.displaces]
-    replacement = None
-    if fits:
-        fit = fits[0]
-        need = session.get(NeedRow, task.need_id)
-        assert need is not None  # foreign key
-        replacement = TaskRow(schedule_id=task.schedule_id, need_id=task.need_id, day=task.day,
-                              date=task.date, start=fit.start,
-                              end=fit.start + need.duration_min, volunteer_id=fit.volunteer_id,
-                              merchant_id=fit.merchant_id, walk_min=fit.walk_min,
-                              state="offered")
-        session.add(replacement)
-        session.flush()
-        notify(session, f"volunteer:{fit.volunteer_id}", "task.offered",
-               {"task_id": replacement.id, "need_id": task.need_id, "date": str(task.date),
-                "start": format_hhmm(fit.start), "replaces": task.id})
-    else:
-        notify(session, "coordinators", "occurrence.uncovered",
-               {"need_id": task.need_id, "day": task.day, "declined_task": task.id})
-    session.commit()
-    return {"declined": task_view(task),
-            "replacement": task_view(replacement) if replacement else None}
+    free under every rule, and the change is offered to them; if nobody is, coordinators are
+    told. All or nothing: if the week cannot be re-planned, nothing is recorded (409)."""
+    done = lifecycle.decline(session, request.app.state, user, task_id, body.reason, now)
+    return DeclineOut(declined=task_view(done.task),
+                      outcome="offered_to_another_volunteer" if done.replaced
+                      else "coordinators_told")
 
 
 @router.post("/tasks/{task_id}/confirm", summary="Confirm completed work and credit points")
 def confirm(task_id: int, session: SessionDep, user: Coordinator, settings: SettingsDep,
-            idempotency_key: Annotated[str, Header(min_length=8, max_length=128)]
+            now: Now, idempotency_key: Annotated[str, Header(min_length=8, max_length=128)]
             ) -> JSONResponse:
     def work() -> tuple[int, dict[str, Any]]:
-        from api.ledger import ISSUER, transfer
-
-        task = session.get(TaskRow, task_id)
-        if task is None:
-            raise Problem(404, f"no task {task_id}")
-        if task.state != "completed":
-            raise Problem(409, f"task {task_id} is {task.state}; only completed work is "
-                          "confirmed")
-        task.state = "confirmed"
-        calendar.task_changed(task)
-        points = (task.end - task.start) * settings.points_per_minute
-        transfer(session, ISSUER, ("volunteer", task.volunteer_id), points,
-                 f"task {task_id} {task.need_id} {task.date}")
-        notify(session, f"volunteer:{task.volunteer_id}", "points.credited",
-               {"task_id": task_id, "points": points})
-        audit(session, user, "confirm", f"task:{task_id}", f"{points} points")
+        task, points = lifecycle.confirm(session, user, task_id, settings.points_per_minute,
+                                         now)
         return 200, task_view(task) | {"points": points}
 
     return idempotent(session, user, idempotency_key, work)
 
 
+@router.post("/tasks/{task_id}/cancel",
+             summary="Take an offered or accepted task away (e.g. one at risk)")
+def cancel(task_id: int, session: SessionDep, user: Coordinator, now: Now) -> dict[str, Any]:
+    return task_view(lifecycle.cancel(session, user, task_id, now))
+
+
 @router.get("/calendar/{token}.ics", tags=["volunteers' tasks"],
             summary="A volunteer's private calendar feed (the link is the secret)")
-def calendar_feed(token: str, session: SessionDep) -> Response:
+def calendar_feed(token: str, session: SessionDep, now: Now) -> Response:
     """Upcoming and done tasks, and the recently cancelled or declined ones (STATUS:CANCELLED,
     so subscribed calendars remove them); SEQUENCE rises with every change."""
     if not calendar.plausible_token(token):
@@ -244,9 +194,9 @@ def calendar_feed(token: str, session: SessionDep) -> Response:
         select(*MY_TASK_COLUMNS, TaskRow.sequence, TaskRow.updated_at)
         .join_from(TaskRow, NeedRow, NeedRow.need_id == TaskRow.need_id)
         .join(ScheduleRow, ScheduleRow.id == TaskRow.schedule_id)
-        .where(TaskRow.volunteer_id == user.volunteer_id, calendar.in_feed(today()))
+        .where(TaskRow.volunteer_id == user.volunteer_id, calendar.in_feed(now.date()))
         .order_by(TaskRow.date, TaskRow.start, TaskRow.id)).all()
-    views = [my_task_view(row) for row in rows]
+    views = [my_task_view(row, now.date()) for row in rows]
     body = calendar.feed(f"邻里志愿服务 {user.volunteer_id}", [calendar.FeedEvent(
         task_id=row.id, date=row.date, start=row.start, end=row.end, state=row.state,
         sequence=row.sequence, changed_at=row.updated_at,

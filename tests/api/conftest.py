@@ -3,6 +3,7 @@ as .ci/run does) on a real PostgreSQL server; a small community imported through
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 
+from api.community import TZ
 from api.main import create_app
 from api.security import hash_password
 from api.settings import ApiSettings
@@ -78,6 +80,12 @@ def make_user(client: TestClient, username: str, role: str, **links: str) -> dic
                          role=role, calendar_token=f"cal-{username}-token", **links))
         session.commit()
     return login(client, username)
+
+
+def set_clock(client: TestClient, day: dt.date, hhmm: str = "00:05") -> None:
+    """Set the community's clock (Asia/Shanghai) of the app under test to ``day`` at ``hhmm``."""
+    moment = dt.datetime.combine(day, dt.time.fromisoformat(hhmm), TZ)
+    client.app.state.clock = lambda: moment  # type: ignore[attr-defined]
 
 
 def login(client: TestClient, username: str, password: str = "password-123") -> dict[str, str]:

@@ -16,7 +16,7 @@ from icalendar import Calendar
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.main import create_app
-from tests.api.conftest import make_user, wait_for
+from tests.api.conftest import make_user, set_clock, wait_for
 from tests.conftest import WEEK
 
 VOLUNTEER = {"volunteer_id": "V9", "name": "王芳", "lat": 22.534, "lon": 114.017,
@@ -56,9 +56,8 @@ def feed_of(client: TestClient, token: str) -> dict[int, Any]:
 
 
 def test_feed_is_valid_with_status_sequence_and_cancelled_tasks(
-        client: TestClient, coordinator: dict[str, str], published: dict[str, Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("api.routers.tasks.today", lambda: WEEK.monday)
+        client: TestClient, coordinator: dict[str, str], published: dict[str, Any]) -> None:
+    set_clock(client, WEEK.monday)
     by_volunteer = Counter(t["volunteer_id"] for t in published["tasks"])
     volunteer_id, count = by_volunteer.most_common(1)[0]
     assert count >= 2
@@ -97,7 +96,7 @@ def test_feed_is_valid_with_status_sequence_and_cancelled_tasks(
     assert {i for i, e in after.items() if e["STATUS"] != "CANCELLED"} == {
         t["id"] for t in new if t["volunteer_id"] == volunteer_id}
     # Weeks later the cancelled tasks have left the feed.
-    monkeypatch.setattr("api.routers.tasks.today", lambda: WEEK.monday + dt.timedelta(weeks=6))
+    set_clock(client, WEEK.monday + dt.timedelta(weeks=6))
     assert not set(feed_of(client, "cal-carol-token")) & {t["id"] for t in mine}
 
 

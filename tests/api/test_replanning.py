@@ -1,12 +1,25 @@
-"""The re-planning cache: reused while the community is unchanged, rebuilt when it changes."""
+"""The re-planning cache: reused while the community is unchanged, rebuilt when it changes;
+and edits after publishing: the tasks they break are marked at risk, re-planning goes on."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.community import TZ
+from api.models import OutboxEvent
 from api.replanning import CandidateCache
 from matcher.domain import Problem
+from matcher.spreadsheets import read_community
+from tests.api.conftest import make_user, upload
+from tests.api.test_service import as_assignments
 from tests.conftest import WEEK, need, volunteer
+from tests.validator import geodesic_walk, validate
 
 
 def test_candidates_are_reused_until_the_community_changes() -> None:
@@ -24,3 +37,87 @@ def test_candidates_are_reused_until_the_community_changes() -> None:
     assert cache.get(moved) is not first and len(builds) == 2
     cache.get(Problem(WEEK, [volunteer("V2")], [need("N1")]))
     assert cache.get(problem) is not first  # the oldest of three was evicted (size 2)
+
+
+def _clock(client: TestClient, now: dt.datetime) -> None:
+    client.app.state.clock = lambda: now  # type: ignore[attr-defined]
+
+
+def _outbox(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        return [(e.recipient, e.kind, e.payload)
+                for e in session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))]
+
+
+def test_an_edit_after_publishing_marks_tasks_at_risk_and_replanning_goes_on(
+        client: TestClient, coordinator: dict[str, str], published: dict[str, Any],
+        community_files: Path) -> None:
+    schedule = published["id"]
+    task = next(t for t in published["tasks"] if t["merchant_id"])
+    shop = client.get(f"/v1/merchants/{task['merchant_id']}", headers=coordinator).json()
+    _clock(client, dt.datetime.combine(WEEK.monday - dt.timedelta(days=2), dt.time(12), TZ))
+    # The canteen itself narrows its hours to the evening: its tasks of the week now break R8.
+    owner = make_user(client, "canteen", "merchant", merchant_id=shop["merchant_id"])
+    edit = client.put(f"/v1/merchants/{shop['merchant_id']}",
+                      json=shop | {"open": "20:00-21:00"}, headers=owner)
+    assert edit.status_code == 200, edit.text
+    warned = {w["task_id"]: w for w in edit.json()["at_risk"]}
+    assert task["id"] in warned and "is not open at" in warned[task["id"]]["reason"]
+    assert all("volunteer_id" not in w for w in warned.values())  # who: coordinators only
+    shops = {t["id"] for t in published["tasks"] if t["merchant_id"] == shop["merchant_id"]}
+    assert set(warned) == shops
+    listed = client.get(f"/v1/schedules/{schedule}/tasks?at_risk=true", headers=coordinator)
+    assert {t["id"] for t in listed.json()} == shops
+    assert {t["volunteer_id"] for t in listed.json() if t["id"] == task["id"]} == {
+        task["volunteer_id"]}
+    assert all(t["state"] == "offered" and t["at_risk_since"] for t in listed.json())
+    summary = client.get(f"/v1/schedules/{schedule}", headers=coordinator).json()["summary"]
+    assert summary["at_risk"] == len(shops)
+    events = _outbox(client)
+    assert ("coordinators", "task.at_risk") in {(r, k) for r, k, _ in events}
+    assert any(r == f"volunteer:{task['volunteer_id']}" and k == "task.at_risk"
+               and p["task_id"] == task["id"] for r, k, p in events)
+    # The same edit again puts nothing newly at risk.
+    again = client.put(f"/v1/merchants/{shop['merchant_id']}",
+                       json=shop | {"open": "20:00-21:00"}, headers=coordinator).json()
+    assert again["at_risk"] == []
+    # Declines and "who could take this" in that week work (they answered 500 before).
+    me = make_user(client, "hana", "volunteer", volunteer_id=task["volunteer_id"])
+    refused = client.post(f"/v1/me/tasks/{task['id']}/accept", headers=me)
+    assert refused.status_code == 409 and "at risk" in refused.json()["detail"]
+    fits = client.get(f"/v1/schedules/{schedule}/occurrences/{task['need_id']}/{task['day']}"
+                      "/candidates", headers=coordinator)
+    assert fits.status_code == 200
+    other = next(t for t in published["tasks"] if t["id"] not in shops)
+    them = make_user(client, "ivan", "volunteer", volunteer_id=other["volunteer_id"])
+    for who, declined in ((them, other), (me, task)):
+        answer = client.post(f"/v1/me/tasks/{declined['id']}/decline",
+                             json={"reason": "家里有事"}, headers=who)
+        assert answer.status_code == 200, answer.text
+    after = {t["id"]: t for t in client.get(f"/v1/schedules/{schedule}/tasks",
+                                            headers=coordinator).json()}
+    assert after[task["id"]]["state"] == "declined" and after[task["id"]]["at_risk"] is None
+    # The week without the at-risk tasks still keeps every rule.
+    problem = read_community(community_files, WEEK).problem
+    kept = [t for t in after.values() if t["state"] in ("offered", "accepted")
+            and not t["at_risk"]]
+    assert validate(problem, as_assignments(kept), geodesic_walk()) == []
+    # Importing the original files makes the rest valid again: the marks are cleared.
+    assert upload(client, coordinator, community_files).json()["at_risk"] == []
+    assert client.get(f"/v1/schedules/{schedule}/tasks?at_risk=true",
+                      headers=coordinator).json() == []
+    assert any(k == "task.at_risk_cleared" for _, k, _ in _outbox(client))
+    # A volunteer narrowing her own availability is warned about through the import too.
+    files = {p.name: p.read_text(encoding="utf-8") for p in community_files.glob("*.csv")}
+    rows = files["volunteers.csv"].splitlines()
+    header = rows[0].split(",")
+    mine = next(i for i, r in enumerate(rows) if r.startswith(other["volunteer_id"] + ","))
+    cells = rows[mine].split(",")
+    cells[header.index("availability")] = "sun 06:00-07:00"
+    rows[mine] = ",".join(cells)
+    upload_files = [("files", ("volunteers.csv", "\n".join(rows).encode(), "text/csv"))]
+    result = client.post("/v1/imports", files=upload_files, headers=coordinator)
+    assert result.status_code == 200, result.text
+    theirs = {t["id"] for t in after.values() if t["volunteer_id"] == other["volunteer_id"]
+              and t["state"] == "offered"}
+    assert {w["task_id"] for w in result.json()["at_risk"]} == theirs

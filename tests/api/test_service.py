@@ -12,15 +12,15 @@ from typing import Any
 
 import httpx
 import jwt
-import pytest
 from alembic import command
 from fastapi.testclient import TestClient
 
+from api.community import TZ
 from api.migrate import alembic_config, downgrade, upgrade
 from api.outbox import deliver_outbox
 from matcher.domain import Assignment, Day, parse_hhmm
 from matcher.spreadsheets import read_community
-from tests.api.conftest import login, make_user, upload, wait_for
+from tests.api.conftest import login, make_user, set_clock, upload, wait_for
 from tests.conftest import WEEK
 from tests.validator import geodesic_walk, validate
 
@@ -31,6 +31,11 @@ def as_assignments(tasks: list[dict[str, Any]]) -> list[Assignment]:
     return [Assignment(t["need_id"], Day(t["day"]), dt.date.fromisoformat(t["date"]),
                        parse_hhmm(t["start"]), parse_hhmm(t["end"]), t["volunteer_id"],
                        t["merchant_id"], t["walk_min"]) for t in tasks]
+
+
+def at(day: dt.date, hhmm: str = "12:00") -> dt.datetime:
+    """A moment on the community's clock (Asia/Shanghai)."""
+    return dt.datetime.combine(day, dt.time.fromisoformat(hhmm), TZ)
 
 
 ACTIVE = {"offered", "accepted", "checked_in", "completed", "confirmed", "proposed"}
@@ -170,17 +175,17 @@ def _volunteer_with_free_alternative(client: TestClient, coordinator: dict[str, 
 
 def test_volunteer_sees_only_own_tasks_and_a_decline_is_replanned(
         client: TestClient, coordinator: dict[str, str], published: dict[str, Any],
-        community_files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        community_files: Path) -> None:
     task = _volunteer_with_free_alternative(client, coordinator, published)
     me = make_user(client, "alice", "volunteer", volunteer_id=task["volunteer_id"])
     mine = [t for t in published["tasks"] if t["volunteer_id"] == task["volunteer_id"]]
     # Before the week: names masked and places coarse.
-    monkeypatch.setattr("api.routers.tasks.today", lambda: WEEK.monday - dt.timedelta(days=3))
+    set_clock(client, WEEK.monday - dt.timedelta(days=3))
     listed = client.get(f"/v1/me/tasks?week={WEEK}", headers=me).json()
     assert {t["id"] for t in listed} == {t["id"] for t in mine}
     assert all(not t["details_visible"] and "*" in t["beneficiary"] for t in listed)
     # In the week: the exact details of her own tasks only.
-    monkeypatch.setattr("api.routers.tasks.today", lambda: WEEK.monday + dt.timedelta(days=1))
+    set_clock(client, WEEK.monday + dt.timedelta(days=1))
     listed = client.get(f"/v1/me/tasks?week={WEEK}", headers=me).json()
     assert all(t["details_visible"] and "*" not in t["beneficiary"] for t in listed)
     # Seeing the exact details is audited, the masked view is not; the log is coordinators'.
@@ -191,17 +196,19 @@ def test_volunteer_sees_only_own_tasks_and_a_decline_is_replanned(
     assert client.get("/v1/audit", headers=me).status_code == 403
     other = next(t for t in published["tasks"] if t["volunteer_id"] != task["volunteer_id"])
     assert client.post(f"/v1/me/tasks/{other['id']}/accept", headers=me).status_code == 404
-    # Decline: only this occurrence changes, and someone else is offered it.
+    # Decline (before the week): only this occurrence changes, and someone else is offered it.
+    client.app.state.clock = lambda: at(WEEK.monday - dt.timedelta(days=1))  # type: ignore[attr-defined]
     before = {t["id"]: t for t in client.get(f"/v1/schedules/{published['id']}/tasks",
                                              headers=coordinator).json()}
     result = client.post(f"/v1/me/tasks/{task['id']}/decline", json={"reason": "孩子生病"},
                          headers=me)
     assert result.status_code == 200, result.text
-    replacement = result.json()["replacement"]
-    assert replacement["volunteer_id"] != task["volunteer_id"]
-    assert replacement["state"] == "offered" and replacement["need_id"] == task["need_id"]
+    assert result.json()["outcome"] == "offered_to_another_volunteer"
     after = {t["id"]: t for t in client.get(f"/v1/schedules/{published['id']}/tasks",
                                             headers=coordinator).json()}
+    (replacement,) = [t for tid, t in after.items() if tid not in before]
+    assert replacement["volunteer_id"] != task["volunteer_id"]
+    assert replacement["state"] == "offered" and replacement["need_id"] == task["need_id"]
     assert after[task["id"]]["state"] == "declined"
     for tid, t in before.items():
         if tid != task["id"]:
@@ -224,7 +231,9 @@ def test_points_are_earned_redeemed_and_never_overspent(
     task = published["tasks"][0]
     vol = make_user(client, "bob", "volunteer", volunteer_id=task["volunteer_id"])
     shop = make_user(client, "shop", "merchant", merchant_id="M001")
-    for step in ("accept", "check-in", "complete"):
+    starts = at(dt.date.fromisoformat(task["date"]), task["start"])
+    for step, when in (("accept", -60), ("check-in", -10), ("complete", 60)):
+        client.app.state.clock = lambda when=when: starts + dt.timedelta(minutes=when)  # type: ignore[attr-defined]
         assert client.post(f"/v1/me/tasks/{task['id']}/{step}", headers=vol).status_code == 200
     minutes = parse_hhmm(task["end"]) - parse_hhmm(task["start"])
     key = {"Idempotency-Key": "confirm-task-1"}
@@ -269,8 +278,7 @@ def test_points_are_earned_redeemed_and_never_overspent(
 
 
 def test_merchant_orders_and_calendar_feed(client: TestClient, coordinator: dict[str, str],
-                                           published: dict[str, Any],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+                                           published: dict[str, Any]) -> None:
     with_shop = [t for t in published["tasks"] if t["merchant_id"]]
     if with_shop:
         t = with_shop[0]
@@ -282,7 +290,7 @@ def test_merchant_orders_and_calendar_feed(client: TestClient, coordinator: dict
     task = published["tasks"][0]
     make_user(client, "carol", "volunteer", volunteer_id=task["volunteer_id"])
     for day, audited in ((WEEK.monday - dt.timedelta(days=1), 0), (WEEK.monday, 1)):
-        monkeypatch.setattr("api.routers.tasks.today", lambda day=day: day)
+        set_clock(client, day)
         feed = client.get("/v1/calendar/cal-carol-token.ics")
         assert feed.status_code == 200 and "BEGIN:VEVENT" in feed.text
         # Exact details (and so an audit entry) only once the week has begun.

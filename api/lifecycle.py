@@ -1,0 +1,328 @@
+"""The life of a task, written once: its states, the actions that move it, who may take each
+and when; and the services the routes call (they only authorise and answer).
+
+::
+
+    proposed -publish-> offered -accept-> accepted -check in-> checked_in -complete-> completed
+    -confirm (credits points)-> confirmed; offered or accepted -decline-> declined (re-planned)
+    or -cancel (a coordinator, or publishing over the week)-> cancelled
+
+Time rules, on the community's clock (Asia/Shanghai, ``app.state.clock``):
+
+* accept, decline and cancel only before the task starts;
+* check in on the task's own date, from :data:`CHECK_IN_EARLY` before the start (never on
+  another day, so never days early nor for a forgotten task of last week);
+* complete after checking in, and not before the start;
+* confirm only completed work whose start has passed (never a task dated in the future).
+
+"At risk" is a mark, not a state (``TaskRow.at_risk``: the rule an edit of the community
+broke). An at-risk task keeps its state; it cannot be accepted until a coordinator resolves it
+(by an edit that makes it valid again, or by cancelling it), but what a volunteer already agreed
+to stands: she may check in, complete and be credited, or decline, which clears the mark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from api import calendar, replanning
+from api.community import TZ, audit, notify
+from api.errors import Problem
+from api.models import NeedRow, PaidSeat, ScheduleRow, TaskRow
+from api.replanning import pinned_week
+from api.security import Caller
+from matcher.domain import Day, format_hhmm
+
+log = logging.getLogger(__name__)
+
+CHECK_IN_EARLY = dt.timedelta(minutes=30)  # how long before the start a volunteer may check in
+REPLANNING_LOCK = 0x4C4E  # PostgreSQL advisory lock class: re-planning a schedule ("LN")
+
+
+class State(StrEnum):
+    PROPOSED = "proposed"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    CHECKED_IN = "checked_in"
+    COMPLETED = "completed"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+
+class Action(StrEnum):
+    PUBLISH = "publish"
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    CHECK_IN = "check_in"
+    COMPLETE = "complete"
+    CONFIRM = "confirm"
+    CANCEL = "cancel"
+
+
+class Actor(StrEnum):
+    VOLUNTEER = "volunteer"  # the task's own volunteer, nobody else
+    COORDINATOR = "coordinator"
+    SYSTEM = "system"  # publishing a schedule
+
+
+class When(StrEnum):
+    ANY_TIME = "any time"
+    BEFORE_START = "before the start"
+    ON_THE_DAY = "on the task's date, from shortly before the start"
+    AFTER_START = "after the start"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """An action: the states it leaves, the state it makes, who takes it and when."""
+
+    sources: frozenset[State]
+    target: State
+    actor: Actor
+    when: When
+    refused_at_risk: bool = False
+
+
+RULES: dict[Action, Rule] = {
+    Action.PUBLISH: Rule(frozenset({State.PROPOSED}), State.OFFERED, Actor.SYSTEM,
+                         When.ANY_TIME),
+    Action.ACCEPT: Rule(frozenset({State.OFFERED}), State.ACCEPTED, Actor.VOLUNTEER,
+                        When.BEFORE_START, refused_at_risk=True),
+    Action.DECLINE: Rule(frozenset({State.OFFERED, State.ACCEPTED}), State.DECLINED,
+                         Actor.VOLUNTEER, When.BEFORE_START),
+    Action.CHECK_IN: Rule(frozenset({State.ACCEPTED}), State.CHECKED_IN, Actor.VOLUNTEER,
+                          When.ON_THE_DAY),
+    Action.COMPLETE: Rule(frozenset({State.CHECKED_IN}), State.COMPLETED, Actor.VOLUNTEER,
+                          When.AFTER_START),
+    Action.CONFIRM: Rule(frozenset({State.COMPLETED}), State.CONFIRMED, Actor.COORDINATOR,
+                         When.AFTER_START),
+    Action.CANCEL: Rule(frozenset({State.OFFERED, State.ACCEPTED}), State.CANCELLED,
+                        Actor.COORDINATOR, When.BEFORE_START),
+}
+UPCOMING = frozenset(State(s) for s in replanning.UPCOMING)  # published, not yet done
+
+
+def refusal(action: Action, state: State, *, at_risk: str | None, start: dt.datetime,
+            end: dt.datetime, now: dt.datetime) -> str | None:
+    """Why ``action`` may not be taken on a task in ``state`` at ``now`` (None: it may).
+
+    ``start`` and ``end`` are the task's, aware; ``now`` is aware (any zone). The task's own
+    date is read in Asia/Shanghai.
+    """
+    rule = RULES[action]
+    if state not in rule.sources:
+        allowed = " or ".join(sorted(rule.sources))
+        return f"the task is {state}; only a task that is {allowed} can be {_done(action)}"
+    if rule.refused_at_risk and at_risk:
+        return (f"the task is at risk ({at_risk}); a coordinator must resolve it before it "
+                f"can be {_done(action)}")
+    local = now.astimezone(TZ)
+    starts = f"{start.astimezone(TZ):%Y-%m-%d %H:%M}"
+    if rule.when is When.BEFORE_START and local >= start:
+        return f"the task started at {starts}; it can no longer be {_done(action)}"
+    if rule.when is When.AFTER_START and local < start:
+        return f"the task starts at {starts}; it cannot be {_done(action)} before it starts"
+    if rule.when is When.ON_THE_DAY:
+        opens = start - CHECK_IN_EARLY
+        if local.date() != start.astimezone(TZ).date():
+            return (f"the task is on {start.astimezone(TZ):%Y-%m-%d}; check in on that day, "
+                    f"from {opens.astimezone(TZ):%H:%M}")
+        if local < opens:
+            return f"the task starts at {starts}; check in from {opens.astimezone(TZ):%H:%M}"
+    return None
+
+
+def _done(action: Action) -> str:
+    return {Action.PUBLISH: "offered", Action.ACCEPT: "accepted", Action.DECLINE: "declined",
+            Action.CHECK_IN: "checked in", Action.COMPLETE: "completed",
+            Action.CONFIRM: "confirmed", Action.CANCEL: "cancelled"}[action]
+
+
+def task_times(task: TaskRow) -> tuple[dt.datetime, dt.datetime]:
+    """A task's start and end, aware, in Asia/Shanghai."""
+    midnight = dt.datetime.combine(task.date, dt.time(0, 0), TZ)
+    return midnight + dt.timedelta(minutes=task.start), midnight + dt.timedelta(minutes=task.end)
+
+
+def system_clock() -> dt.datetime:
+    return dt.datetime.now(TZ)
+
+
+async def current_time(request: Request) -> dt.datetime:
+    """The community's clock (``app.state.clock``; tests set their own)."""
+    now: dt.datetime = request.app.state.clock()
+    return now
+
+
+Now = Annotated[dt.datetime, Depends(current_time)]
+
+
+# --- services: each loads, checks through the rules above, changes, audits and commits ---
+
+def _load(session: Session, task_id: int, user: Caller | None) -> TaskRow:
+    """The task, locked for the change; with ``user``, only that volunteer's own (others 404,
+    so nobody learns which tasks exist)."""
+    task = session.get(TaskRow, task_id, with_for_update=True)
+    if task is None or (user is not None and task.volunteer_id != user.volunteer_id):
+        raise Problem(404, f"you have no task {task_id}" if user else f"no task {task_id}")
+    schedule = session.get(ScheduleRow, task.schedule_id)
+    assert schedule is not None  # a task belongs to its schedule (foreign key)
+    if schedule.status != "published":
+        raise Problem(409, f"task {task_id} belongs to a schedule that is {schedule.status}")
+    return task
+
+
+def _move(session: Session, task: TaskRow, action: Action, user: Caller,
+          now: dt.datetime) -> None:
+    start, end = task_times(task)
+    why = refusal(action, State(task.state), at_risk=task.at_risk, start=start, end=end, now=now)
+    if why is not None:
+        raise Problem(409, f"task {task.id}: {why}")
+    task.state = RULES[action].target.value
+    calendar.task_changed(task)
+    if task.state not in UPCOMING:  # resolved: declined, cancelled or done
+        task.at_risk, task.at_risk_since = None, None
+    if action is not Action.CONFIRM:  # a confirmation is audited with its points
+        audit(session, user, task.state, f"task:{task.id}")
+
+
+def volunteer_step(session: Session, user: Caller, task_id: int, action: Action,
+                   now: dt.datetime) -> TaskRow:
+    """Accept, check in or complete one of the caller's own tasks."""
+    assert RULES[action].actor is Actor.VOLUNTEER and action is not Action.DECLINE
+    task = _load(session, task_id, user)
+    _move(session, task, action, user, now)
+    if action is Action.COMPLETE:
+        notify(session, "coordinators", "task.completed", {"task_id": task.id})
+    session.commit()
+    return task
+
+
+def cancel(session: Session, user: Caller, task_id: int, now: dt.datetime) -> TaskRow:
+    """A coordinator takes a task away (e.g. one at risk); its volunteer is told."""
+    task = _load(session, task_id, None)
+    _move(session, task, Action.CANCEL, user, now)
+    notify(session, f"volunteer:{task.volunteer_id}", "task.cancelled",
+           {"task_id": task.id, "need_id": task.need_id, "date": str(task.date)})
+    session.commit()
+    return task
+
+
+@dataclass(frozen=True, slots=True)
+class Declined:
+    task: TaskRow
+    replaced: bool  # offered to another volunteer; else the coordinators were told
+
+
+def decline(session: Session, state: Any, user: Caller, task_id: int, reason: str,
+            now: dt.datetime) -> Declined:
+    """Decline and re-plan the occurrence, all or nothing: the decline, the offer to the best
+    volunteer who is free under every rule (or the coordinators' alert) and their outbox events
+    commit together; if re-planning fails, nothing is recorded and a 409 says so.
+
+    Declines of one schedule are re-planned one at a time (SQLite serialises writers anyway;
+    on PostgreSQL a transaction-scoped advisory lock per schedule, taken before the task's row
+    lock), so two at once never offer one volunteer two overlapping places."""
+    schedule_id = session.scalar(select(TaskRow.schedule_id).where(TaskRow.id == task_id))
+    if schedule_id is not None and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(CAST(:kind AS integer), "
+                             "CAST(:schedule AS integer))"),
+                        {"kind": REPLANNING_LOCK, "schedule": schedule_id})
+    task = _load(session, task_id, user)
+    start, end = task_times(task)
+    why = refusal(Action.DECLINE, State(task.state), at_risk=task.at_risk, start=start,
+                  end=end, now=now)
+    if why is not None:
+        raise Problem(409, f"task {task.id}: {why}")
+    schedule = session.get(ScheduleRow, task.schedule_id)
+    assert schedule is not None  # foreign key
+    declined_before = set(session.scalars(select(TaskRow.volunteer_id).where(
+        TaskRow.schedule_id == task.schedule_id, TaskRow.need_id == task.need_id,
+        TaskRow.day == task.day, TaskRow.state == State.DECLINED.value)))
+    try:
+        week = pinned_week(session, state, schedule, without={task.id})
+        day = Day(task.day)
+        fits = [] if (task.need_id, day) not in week.occ_index else [
+            f for f in week.recommend(task.need_id, day,
+                                      exclude=declined_before | {task.volunteer_id})
+            if not f.displaces]
+    except Exception as exc:  # any failure: refuse the whole decline, keep the cause in the log
+        log.exception("re-planning the decline of task %s failed", task.id)
+        session.rollback()
+        raise Problem(409, f"task {task.id} could not be re-planned ({exc}); nothing was "
+                      "recorded: try again later or tell a coordinator") from exc
+    _move(session, task, Action.DECLINE, user, now)
+    task.decline_reason = reason
+    if fits:
+        fit = fits[0]
+        need = session.get(NeedRow, task.need_id)
+        assert need is not None  # foreign key
+        replacement = TaskRow(schedule_id=task.schedule_id, need_id=task.need_id, day=task.day,
+                              date=task.date, start=fit.start,
+                              end=fit.start + need.duration_min, volunteer_id=fit.volunteer_id,
+                              merchant_id=fit.merchant_id, walk_min=fit.walk_min,
+                              state=State.OFFERED.value)
+        session.add(replacement)
+        session.flush()
+        notify(session, f"volunteer:{fit.volunteer_id}", "task.offered",
+               {"task_id": replacement.id, "need_id": task.need_id, "date": str(task.date),
+                "start": format_hhmm(fit.start), "replaces": task.id})
+    else:
+        notify(session, "coordinators", "occurrence.uncovered",
+               {"need_id": task.need_id, "day": task.day, "declined_task": task.id})
+    try:
+        session.commit()
+    except (IntegrityError, OperationalError) as exc:
+        session.rollback()
+        raise Problem(409, f"task {task_id} changed while it was being declined; nothing was "
+                      "recorded: try again") from exc
+    return Declined(task, bool(fits))
+
+
+def confirm(session: Session, user: Caller, task_id: int, points_per_minute: int,
+            now: dt.datetime) -> tuple[TaskRow, int]:
+    """Confirm completed work and credit its points, once per task and at most once per seat of
+    its occurrence (the ``paid_seats`` key refuses a second payment even from a racing request).
+    The caller commits (inside its idempotency record)."""
+    from api.ledger import ISSUER, transfer
+
+    task = _load(session, task_id, None)
+    _move(session, task, Action.CONFIRM, user, now)
+    need = session.get(NeedRow, task.need_id)
+    assert need is not None  # foreign key
+    points = (task.end - task.start) * points_per_minute
+    seat = _paid_seat(session, task, need.volunteers_needed)
+    seat.transfer = transfer(session, ISSUER, ("volunteer", task.volunteer_id), points,
+                             f"task {task_id} {task.need_id} {task.date}")
+    notify(session, f"volunteer:{task.volunteer_id}", "points.credited",
+           {"task_id": task_id, "points": points})
+    audit(session, user, "confirm", f"task:{task_id}", f"{points} points")
+    return task, points
+
+
+def _paid_seat(session: Session, task: TaskRow, seats: int) -> PaidSeat:
+    """Claim a free paid seat of the task's occurrence, or refuse with 409."""
+    paid = session.scalar(select(func.count()).select_from(PaidSeat).where(
+        PaidSeat.need_id == task.need_id, PaidSeat.date == task.date)) or 0
+    taken = f"{task.need_id} on {task.date} was already paid for its {seats} volunteer(s)"
+    for number in range(paid, seats):
+        seat = PaidSeat(need_id=task.need_id, date=task.date, seat=number, task_id=task.id,
+                        transfer="")
+        try:
+            with session.begin_nested():  # a racing confirmation took it: try the next seat
+                session.add(seat)
+                session.flush()
+        except IntegrityError:
+            continue
+        return seat
+    raise Problem(409, f"task {task.id}: {taken}")
