@@ -121,6 +121,9 @@ class ComponentModel:
         for group in per_volunteer.values():
             if len(group) > 1:  # one volunteer, several windows: at most one of them
                 self.model.add_at_most_one(self.x[i] for i in group)
+        for i in self.cand.pinned:  # work under way is part of every plan (matcher.pinning)
+            if i in self.x:
+                self.model.add(self.x[i] == 1)
 
     def _r2_availability(self) -> None:
         """R2: the task lies inside the chosen availability window of the volunteer."""
@@ -137,7 +140,7 @@ class ComponentModel:
         """R8: one merchant per covered merchant need, open at start, within daily capacity."""
         cand, m = self.cand, self.model
         by_occ: dict[int, list[int]] = defaultdict(list)
-        by_day: dict[tuple[int, str], list[cp_model.IntVar]] = defaultdict(list)
+        by_day: dict[tuple[int, Day], list[cp_model.IntVar]] = defaultdict(list)
         for (o, j), var in self.use_merchant.items():
             by_occ[o].append(j)
             by_day[j, cand.problem.occurrences[o].day].append(var)
@@ -146,8 +149,8 @@ class ComponentModel:
             m.add(self.start[o] <= hi).only_enforce_if(var)
         for o, merchants in by_occ.items():
             m.add(sum(self.use_merchant[o, j] for j in merchants) == self.covered[o])
-        for (j, _day), uses in by_day.items():
-            capacity = cand.problem.merchants[j].capacity_per_day
+        for (j, day), uses in by_day.items():
+            capacity = cand.merchant_capacity(j, day)
             if len(uses) > capacity:
                 m.add(sum(uses) <= capacity)
         # R4 with a merchant: each volunteer also has the occurrence's merchant in her circle.
@@ -167,7 +170,7 @@ class ComponentModel:
                                         .duration_min))
         self.load_terms = load
         for v, terms in load.items():
-            cap = self.minutes_left.get(v, cand.problem.volunteers[v].max_minutes_week)
+            cap = self.minutes_left.get(v, cand.minutes_cap(v))
             if sum(d for _, d in terms) > cap:
                 self.model.add(sum(d * self.x[i] for i, d in terms) <= cap)
 
@@ -376,7 +379,7 @@ class ComponentModel:
         if p.balance_weight:
             for v, load in self.load_terms.items():
                 total = sum(d for _, d in load)
-                cap = min(total, cand.problem.volunteers[v].max_minutes_week)
+                cap = min(total, cand.minutes_cap(v))
                 for hour in range(1, cap // 60 + 1):
                     excess = m.new_int_var(0, cap, f"excess[{v},{hour}h]")
                     self.excess.append((excess, load, hour))
