@@ -163,6 +163,11 @@ def today() -> dt.date:
     return dt.datetime.now(TZ).date()
 
 
+def local_now() -> dt.datetime:
+    """The community's wall-clock time (Asia/Shanghai), naive like the week's times of day."""
+    return dt.datetime.now(TZ).replace(tzinfo=None)
+
+
 def audit(session: Session, user: Caller | User | None, action: str, target: str,
           detail: str = "") -> None:
     """Record an access to personal data or a change (in the caller's transaction)."""

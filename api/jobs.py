@@ -33,6 +33,7 @@ from api.models import (
     WeeklyJob,
 )
 from api.settings import ApiSettings
+from api.under_way import commitments
 from matcher.allocation import allocate, delivery_needs
 from matcher.domain import Week
 from matcher.params import SolveParams
@@ -105,17 +106,23 @@ def _finish(row: Job | None, summary: dict[str, Any]) -> None:
 
 def run_schedule(db: Database, settings: ApiSettings, networks: Networks,
                  schedule_id: int) -> None:
-    """Solve one queued schedule and store its tasks, unmet occurrences and summary."""
+    """Solve one queued schedule and store its tasks, unmet occurrences and summary.
+
+    A week with a published schedule is re-solved around it: its work under way pinned, its
+    declines honoured, nothing new before now (:mod:`api.under_way`)."""
+
     with _job(db, ScheduleRow, schedule_id) as job:
         if job is None:
             return
         week, progress = job
         with db.session() as session:
             problem = load_problem(session, week)
+            under_way = commitments(session, week)
         progress("walking times")
         travel = TravelTimes.build(problem, Settings(), networks.get())
         schedule = solve(problem, SolveParams(time_limit_s=settings.solve_time_limit_s),
-                         travel=travel, progress=progress)
+                         travel=travel, progress=progress, pinned=under_way.pinned,
+                         forbidden=under_way.forbidden, not_before=under_way.not_before)
         with db.session() as session:
             session.add_all(TaskRow(
                 schedule_id=schedule_id, need_id=a.need_id, day=a.day.value, date=a.date,

@@ -3,6 +3,7 @@ as .ci/run does) on a real PostgreSQL server; a small community imported through
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import Iterator
@@ -47,6 +48,14 @@ def _fresh_postgres() -> str:
         conn.commit()
     engine.dispose()
     return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(autouse=True)
+def before_the_week(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The community's clock: the Friday before WEEK, so solves see the whole week ahead (a
+    re-solve offers nothing before now); a test under way in the week sets its own."""
+    friday = dt.datetime.combine(WEEK.monday - dt.timedelta(days=3), dt.time(9, 0))
+    monkeypatch.setattr("api.community.local_now", lambda: friday)
 
 
 @pytest.fixture(params=BACKENDS)
