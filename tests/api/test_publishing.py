@@ -209,3 +209,29 @@ def test_a_first_solve_of_a_week_under_way_offers_nothing_in_the_past(
     unmet = client.get(f"/v1/schedules/{schedule}/unmet", headers=coordinator).json()
     passed = {u["day"] for u in unmet if u["reason_code"] == "occurrence_passed"}
     assert {"mon", "tue", "wed"} <= passed
+
+
+def test_work_under_way_that_an_edit_broke_is_held_not_lost(
+        client: TestClient, coordinator: dict[str, str], published: dict[str, Any]) -> None:
+    task = published["tasks"][0]
+    me = make_user(client, "edited", "volunteer", volunteer_id=task["volunteer_id"])
+    assert client.post(f"/v1/me/tasks/{task['id']}/accept", headers=me).status_code == 200
+    # After publishing, the volunteer's availability is edited away from the task's day.
+    record = client.get(f"/v1/volunteers/{task['volunteer_id']}", headers=coordinator).json()
+    other = "sun" if task["day"] != "sun" else "sat"
+    fields = ("volunteer_id", "name", "lat", "lon", "skills", "max_hours_week")
+    edited = {k: record[k] for k in fields} | {"availability": f"{other} 08:00-09:00"}
+    response = client.put(f"/v1/volunteers/{task['volunteer_id']}", json=edited,
+                          headers=coordinator)
+    assert response.status_code == 200, response.text
+    second = _solve(client, coordinator)  # the solve tolerates it rather than failing
+    unmet = client.get(f"/v1/schedules/{second}/unmet", headers=coordinator).json()
+    held = [u for u in unmet if (u["need_id"], u["day"]) == (task["need_id"], task["day"])]
+    assert [u["reason_code"] for u in held] == ["held_by_pinned_task"]
+    response = client.post(f"/v1/schedules/{second}/publish", json={"supersede": True},
+                           headers=coordinator)
+    assert response.status_code == 200, response.text
+    after = _tasks(client, coordinator, second)
+    assert after[task["id"]]["state"] == "accepted"
+    assert [t for t in after.values() if (t["need_id"], t["day"]) ==
+            (task["need_id"], task["day"]) and t["state"] != "cancelled"] == [after[task["id"]]]
