@@ -153,10 +153,18 @@ def test_colliding_pins_and_an_understaffed_pin_are_held() -> None:
     assert {a.need_id for a in schedule.assignments} == {"A", "B", "PAIR"}
 
 
+def monday_plus(hours: int, minutes: int) -> dt.datetime:
+    """Monday of the week at midnight plus so long."""
+    return dt.datetime.combine(MON, dt.time(0)) + dt.timedelta(hours=hours, minutes=minutes)
+
+
+RandomWeek = tuple[Problem, list[Assignment], set[tuple[str, str, Day]], dt.datetime | None]
+
+
 @st.composite
-def pinned_weeks(draw: st.DrawFn) -> tuple[Problem, list[Assignment],
-                                           set[tuple[str, str, Day]]]:
-    """A random community, some assignments of its solved week pinned, some pairs declined."""
+def pinned_weeks(draw: st.DrawFn) -> RandomWeek:
+    """A random community, some assignments of its solved week pinned, some pairs declined,
+    and maybe a moment before which nothing new may start."""
     problem = draw(communities())
     first = solve(problem, SolveParams(time_limit_s=2, workers=2))
     pinned = [a for a in first.assignments if draw(st.booleans())]
@@ -164,13 +172,14 @@ def pinned_weeks(draw: st.DrawFn) -> tuple[Problem, list[Assignment],
     pairs = sorted({(v.id, o.need.id, o.day) for v in problem.volunteers
                     for o in problem.occurrences} - used)
     forbidden = set(draw(st.lists(st.sampled_from(pairs), max_size=4))) if pairs else set()
-    return problem, pinned, forbidden
+    not_before = draw(st.sampled_from([None, monday_plus(9, 30), monday_plus(11, 0), monday_plus(24 + 10, 0)]))
+    return problem, pinned, forbidden, not_before
 
 
 def _check_pinned(problem: Problem, pinned: list[Assignment],
-                  forbidden: set[tuple[str, str, Day]]) -> None:
+                  forbidden: set[tuple[str, str, Day]], not_before: dt.datetime | None) -> None:
     schedule = solve(problem, SolveParams(time_limit_s=3, workers=2), pinned=pinned,
-                     forbidden=forbidden)
+                     forbidden=forbidden, not_before=not_before)
     # Pins from a valid week fit together; a two-person need with one of its two pinned may
     # only find its partner taken by the greedy completion of another (then it is held).
     assert {h.reason for h in schedule.held} <= {HeldReason.UNDERSTAFFED}
@@ -181,20 +190,24 @@ def _check_pinned(problem: Problem, pinned: list[Assignment],
            for a in schedule.assignments}
     assert {(a.need_id, a.day, a.volunteer_id, a.start, a.merchant_id) for a in pinned} <= got
     assert not {(a.volunteer_id, a.need_id, a.day) for a in schedule.assignments} & forbidden
+    if not_before is not None:
+        pins = {(a.need_id, a.day, a.volunteer_id) for a in pinned}
+        for a in schedule.assignments:
+            if (a.need_id, a.day, a.volunteer_id) not in pins:
+                assert dt.datetime.combine(a.date, dt.time(0)) + \
+                    dt.timedelta(minutes=a.start) >= not_before, a
     for level in schedule.levels.values():
         assert level.covered <= level.bound <= level.occurrences
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pinned_weeks())
-def test_random_pins_are_kept_and_the_week_stays_valid(
-        week: tuple[Problem, list[Assignment], set[tuple[str, str, Day]]]) -> None:
+def test_random_pins_are_kept_and_the_week_stays_valid(week: RandomWeek) -> None:
     _check_pinned(*week)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pinned_weeks())
-def test_random_pins_are_kept_on_the_day_by_day_path(
-        week: tuple[Problem, list[Assignment], set[tuple[str, str, Day]]]) -> None:
+def test_random_pins_are_kept_on_the_day_by_day_path(week: RandomWeek) -> None:
     with patch("matcher.solver.PAIR_BUDGET", 2):
         _check_pinned(*week)
