@@ -172,7 +172,8 @@ def pinned_weeks(draw: st.DrawFn) -> RandomWeek:
     pairs = sorted({(v.id, o.need.id, o.day) for v in problem.volunteers
                     for o in problem.occurrences} - used)
     forbidden = set(draw(st.lists(st.sampled_from(pairs), max_size=4))) if pairs else set()
-    not_before = draw(st.sampled_from([None, monday_plus(9, 30), monday_plus(11, 0), monday_plus(24 + 10, 0)]))
+    not_before = draw(st.sampled_from([None, monday_plus(9, 30), monday_plus(11, 0),
+                                       monday_plus(24 + 10, 0)]))
     return problem, pinned, forbidden, not_before
 
 
