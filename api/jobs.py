@@ -122,7 +122,8 @@ def run_schedule(db: Database, settings: ApiSettings, networks: Networks,
         travel = TravelTimes.build(problem, Settings(), networks.get())
         schedule = solve(problem, SolveParams(time_limit_s=settings.solve_time_limit_s),
                          travel=travel, progress=progress, pinned=under_way.pinned,
-                         forbidden=under_way.forbidden, not_before=under_way.not_before)
+                         forbidden=under_way.forbidden, not_before=under_way.not_before,
+                         offered=under_way.offered)
         with db.session() as session:
             session.add_all(TaskRow(
                 schedule_id=schedule_id, need_id=a.need_id, day=a.day.value, date=a.date,

@@ -4,7 +4,9 @@ A solve of a week that has a published schedule pins the tasks agreed with a per
 checked in, completed or confirmed), keeps every declined volunteer off the occurrence they
 declined, and offers nothing that starts before now (Asia/Shanghai) plus :data:`OFFER_NOTICE`:
 earlier days are closed, and today's occurrences keep only the starts still ahead. The same
-holds for a first solve of a week already under way. See :mod:`matcher.pinning`.
+holds for a first solve of a week already under way. Offers not yet answered are kept as made
+where that costs little (``SolveParams.keep_weight``), so few volunteers hear of a change. See
+:mod:`matcher.pinning`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Commitments:
     """What a solve of a week must respect (arguments of :func:`matcher.solver.solve`)."""
 
     pinned: list[Assignment]
+    offered: list[Assignment]  # kept as made where as good (SolveParams.keep_weight)
     forbidden: set[tuple[str, str, Day]]  # (volunteer_id, need_id, day)
     not_before: dt.datetime  # naive, Asia/Shanghai
 
@@ -54,9 +57,10 @@ def commitments(session: Session, week: Week) -> Commitments:
     not_before = community.local_now() + OFFER_NOTICE
     current = published_schedule(session, str(week))
     if current is None:
-        return Commitments([], set(), not_before)
+        return Commitments([], [], set(), not_before)
     tasks = session.scalars(select(TaskRow).where(TaskRow.schedule_id == current.id)).all()
     return Commitments(
         [_assignment(t) for t in tasks if t.state in UNDER_WAY],
+        [_assignment(t) for t in tasks if t.state == "offered"],
         {(t.volunteer_id, t.need_id, Day(t.day)) for t in tasks if t.state == "declined"},
         not_before)

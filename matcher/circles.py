@@ -75,6 +75,8 @@ class Candidates:
     pin_plan: dict[int, tuple[int, int | None, tuple[int, ...]]] = field(default_factory=dict)
     minutes_caps: dict[int, int] = field(default_factory=dict)
     merchant_caps: dict[tuple[int, Day], int] = field(default_factory=dict)
+    # Options that would keep an offer already made, with its start and merchant (quality).
+    kept_offers: dict[int, tuple[int, int | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n_occ, n_vol = len(self.problem.occurrences), len(self.problem.volunteers)

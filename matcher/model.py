@@ -64,6 +64,7 @@ class ComponentModel:
         self.vias: list[tuple[cp_model.IntVar, int, int]] = []  # option i via merchant j
         self.serves: list[tuple[cp_model.IntVar, list[int]]] = []  # any of the options
         self.excess: list[tuple[cp_model.IntVar, list[tuple[int, int]], int]] = []
+        self.keeps: list[tuple[cp_model.IntVar, int, int]] = []  # option i at start s
         self.goal: tuple[cp_model.IntVar, Priority] | None = None  # see maximize_coverage
         self.cap = 0  # the goal's upper bound
         self.unit = 1  # the objective's weight of one covered occurrence
@@ -359,7 +360,7 @@ class ComponentModel:
         return sum(terms)  # type: ignore[return-value]
 
     def quality(self) -> cp_model.LinearExpr:
-        """Walking, continuity and balance, weighted by :class:`SolveParams`."""
+        """Walking, continuity, balance and offers kept, weighted by :class:`SolveParams`."""
         cand, m, p = self.cand, self.model, self.params
         terms = [self.walking()]
         if p.continuity_weight:
@@ -376,6 +377,19 @@ class ComponentModel:
                 for i in group:
                     m.add_implication(self.x[i], serves)
                 terms.append(p.continuity_weight * serves)
+        if p.keep_weight:
+            # An offer kept as made: the option chosen at the start it was offered at.
+            for i, (start, merchant) in cand.kept_offers.items():
+                if i not in self.x:
+                    continue
+                o = cand.options[i].occurrence
+                keep = m.new_bool_var(f"keep[{i}]")
+                self.keeps.append((keep, i, start))
+                m.add_implication(keep, self.x[i])
+                m.add(self.start[o] == start).only_enforce_if(keep)
+                if merchant is not None:
+                    m.add_implication(keep, self.use_merchant[o, merchant])
+                terms.append(-p.keep_weight * keep)
         if p.balance_weight:
             for v, load in self.load_terms.items():
                 total = sum(d for _, d in load)
@@ -418,6 +432,8 @@ class ComponentModel:
             m.add_hint(var, i in chosen and entry is not None and entry[1] == j)
         for var, group in self.serves:
             m.add_hint(var, any(i in chosen for i in group))
+        for var, i, at in self.keeps:
+            m.add_hint(var, i in chosen and start(i) == at)
         for var, load, hour in self.excess:
             m.add_hint(var, max(0, sum(d for i, d in load if i in chosen) - 60 * hour))
         if self.goal is not None:

@@ -48,9 +48,11 @@ def _minute(moment: dt.datetime) -> int:
 
 def commit(cand: Candidates, pinned: Sequence[Assignment] = (),
            forbidden: Collection[tuple[str, str, Day]] = (),
-           not_before: dt.datetime | None = None) -> Commitment:
+           not_before: dt.datetime | None = None,
+           offered: Sequence[Assignment] = ()) -> Commitment:
     """The options of a re-solve that keeps ``pinned``, honours ``forbidden`` and offers
-    nothing before ``not_before`` (a naive local time; None: no limit).
+    nothing before ``not_before`` (a naive local time; None: no limit); the options that would
+    keep one of the ``offered`` assignments as it is are marked (``Candidates.kept_offers``).
 
     ``cand`` holds every option of the problem; the result's candidates share its problem and
     travel times.
@@ -171,8 +173,29 @@ def commit(cand: Candidates, pinned: Sequence[Assignment] = (),
         # The pins come first; partners are not forced, only a valid start for the plans.
         chosen[o] = (start, merchant, found + partners)
 
-    return _rebuild(cand, chosen, {o: len(groups[o]) for o in chosen}, forbidden, opens,
-                    held, held_occ, closed, blocked_days, reserved_minutes, reserved_orders)
+    commitment = _rebuild(cand, chosen, {o: len(groups[o]) for o in chosen}, forbidden, opens,
+                          held, held_occ, closed, blocked_days, reserved_minutes,
+                          reserved_orders)
+    _mark_offers(commitment.cand, offered, occ_index, vol_index, merchant_index)
+    return commitment
+
+
+def _mark_offers(cand: Candidates, offered: Sequence[Assignment],
+                 occ_index: dict[tuple[str, Day], int], vol_index: dict[str, int],
+                 merchant_index: dict[str, int]) -> None:
+    """Mark the options that would keep an offered assignment as it is."""
+    for a in offered:
+        o = occ_index.get((a.need_id, a.day))
+        v = vol_index.get(a.volunteer_id)
+        merchant = merchant_index.get(a.merchant_id) if a.merchant_id is not None else None
+        if o is None or v is None or (a.merchant_id is not None and merchant is None) or \
+                (merchant is not None and (o, merchant) not in cand.merchant_starts):
+            continue
+        for i in cand.by_occurrence[o]:
+            opt = cand.options[i]
+            if opt.volunteer == v and opt.lo <= a.start <= opt.hi and \
+                    (merchant is None or merchant in opt.merchants):
+                cand.kept_offers[i] = (a.start, merchant)
 
 
 def _static_problem(cand: Candidates, o: int, group: list[Assignment], merchant: int | None,

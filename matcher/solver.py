@@ -427,7 +427,8 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
           travel: TravelTimes | None = None, settings: Settings | None = None,
           progress: Progress | None = None, pinned: Sequence[Assignment] = (),
           forbidden: Collection[tuple[str, str, Day]] = (),
-          not_before: dt.datetime | None = None) -> Schedule:
+          not_before: dt.datetime | None = None,
+          offered: Sequence[Assignment] = ()) -> Schedule:
     """Solve a community's week.
 
     Parameters
@@ -451,6 +452,9 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
     not_before
         A naive local time: nothing new is offered earlier (earlier days' occurrences are
         closed, today's keep the starts still ahead). None: the whole week is open.
+    offered
+        Assignments offered and not yet answered: the quality stage keeps them as they are
+        where that costs less than ``SolveParams.keep_weight`` each (coverage comes first).
 
     Returns
     -------
@@ -468,9 +472,9 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
     say("service circles and options")
     cand = build_candidates(problem, travel, ServiceCircle(settings.circle_min))
     commitment = None
-    if pinned or forbidden or not_before is not None:
+    if pinned or forbidden or not_before is not None or offered:
         say("work under way pinned")
-        commitment = commit(cand, pinned, forbidden, not_before)
+        commitment = commit(cand, pinned, forbidden, not_before, offered)
         cand = commitment.cand
     say("greedy baseline")
     greedy = greedy_plan(cand, base=Plan(dict(cand.pin_plan)))

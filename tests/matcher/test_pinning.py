@@ -99,6 +99,23 @@ def test_a_two_person_need_gains_its_second_at_the_pinned_start_and_merchant() -
     assert schedule.held == []
 
 
+def test_an_offer_is_kept_as_made_where_it_costs_little() -> None:
+    # FAR is offered N1 at 10:00; NEAR is a few minutes nearer: the offer stands. A red need
+    # only FAR can serve at that time still comes first.
+    problem = Problem(WEEK, [volunteer("NEAR"), volunteer("FAR", 200, 0)], [need("N1")])
+    offer = pin("N1", "FAR", "10:00")
+    assert keys(solved(problem)) == {("N1", "NEAR", 9 * 60, None)}
+    assert keys(solved(problem, offered=[offer])) == {("N1", "FAR", 10 * 60, None)}
+    assert keys(solve(problem, SolveParams(time_limit_s=5, workers=2, keep_weight=0),
+                      offered=[offer])) == {("N1", "NEAR", 9 * 60, None)}
+    problem = Problem(WEEK, [volunteer("NEAR", windows="mon 08:00-09:30"),
+                             volunteer("FAR", 200, 0, windows="mon 09:45-12:00")],
+                      [need("N1", window="09:00-11:00"),
+                       need("RED", 200, 0, window="10:00-10:30", priority=Priority.RED)])
+    schedule = solved(problem, offered=[offer])
+    assert keys(schedule) == {("N1", "NEAR", 9 * 60, None), ("RED", "FAR", 10 * 60, None)}
+
+
 def test_a_declined_pair_is_never_assigned() -> None:
     problem = Problem(WEEK, [volunteer("NEAR", windows="mon 08:00-12:00;tue 08:00-12:00"),
                              volunteer("FAR", 600, 0, windows="mon 08:00-12:00")],
