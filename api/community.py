@@ -3,7 +3,6 @@ it (privacy: beneficiaries' names and exact places only for the volunteer servin
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -157,10 +156,6 @@ def coarse_area(location: Location) -> dict[str, float]:
 def masked(name: str) -> str:
     """张奶奶 -> 张**: the family name stays, so a coordinator can still talk about the case."""
     return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
-
-
-def today() -> dt.date:
-    return dt.datetime.now(TZ).date()
 
 
 def audit(session: Session, user: Caller | User | None, action: str, target: str,

@@ -15,6 +15,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -32,6 +33,7 @@ from api.models import (
     WeeklyJob,
 )
 from api.settings import ApiSettings
+from api.under_way import commitments
 from matcher.allocation import allocate, delivery_needs
 from matcher.domain import Week
 from matcher.params import SolveParams
@@ -102,20 +104,37 @@ def _finish(row: Job | None, summary: dict[str, Any]) -> None:
     row.finished_at = dt.datetime.now(dt.UTC)
 
 
-def run_schedule(db: Database, settings: ApiSettings, networks: Networks,
-                 schedule_id: int) -> None:
-    """Solve one queued schedule and store its tasks, unmet occurrences and summary."""
-    with _job(db, ScheduleRow, schedule_id) as job:
+@dataclass(frozen=True)
+class JobContext:
+    """What a job runs with: the database, the settings, the street network and the
+    community's clock (the app's, so tests and the API agree on what "now" is)."""
+
+    db: Database
+    settings: ApiSettings
+    networks: Networks
+    clock: Callable[[], dt.datetime]
+
+
+def run_schedule(ctx: JobContext, schedule_id: int) -> None:
+    """Solve one queued schedule and store its tasks, unmet occurrences and summary.
+
+    A week with a published schedule is re-solved around it: its work under way pinned, its
+    declines honoured, nothing new before now (:mod:`api.under_way`)."""
+
+    with _job(ctx.db, ScheduleRow, schedule_id) as job:
         if job is None:
             return
         week, progress = job
-        with db.session() as session:
+        with ctx.db.session() as session:
             problem = load_problem(session, week)
+            under_way = commitments(session, week, ctx.clock())
         progress("walking times")
-        travel = TravelTimes.build(problem, Settings(), networks.get())
-        schedule = solve(problem, SolveParams(time_limit_s=settings.solve_time_limit_s),
-                         travel=travel, progress=progress)
-        with db.session() as session:
+        travel = TravelTimes.build(problem, Settings(), ctx.networks.get())
+        schedule = solve(problem, SolveParams(time_limit_s=ctx.settings.solve_time_limit_s),
+                         travel=travel, progress=progress, pinned=under_way.pinned,
+                         forbidden=under_way.forbidden, not_before=under_way.not_before,
+                         offered=under_way.offered)
+        with ctx.db.session() as session:
             session.add_all(TaskRow(
                 schedule_id=schedule_id, need_id=a.need_id, day=a.day.value, date=a.date,
                 start=a.start, end=a.end, volunteer_id=a.volunteer_id,
@@ -129,21 +148,20 @@ def run_schedule(db: Database, settings: ApiSettings, networks: Networks,
             session.commit()
 
 
-def run_allocation(db: Database, settings: ApiSettings, networks: Networks,
-                   allocation_id: int) -> None:
+def run_allocation(ctx: JobContext, allocation_id: int) -> None:
     """Allocate one queued run and store its lines, short requests, summary and the deliveries
     as one-off needs of its week (which schedules see once the allocation is published)."""
-    with _job(db, AllocationRow, allocation_id) as job:
+    with _job(ctx.db, AllocationRow, allocation_id) as job:
         if job is None:
             return
         week, progress = job
-        with db.session() as session:
+        with ctx.db.session() as session:
             problem = load_charity(session, week)
         progress(f"allocating {len(problem.donations)} donations to "
                  f"{len(problem.requests)} requests")
-        allocation = allocate(problem, Settings(), networks.get())
+        allocation = allocate(problem, Settings(), ctx.networks.get())
         requests = {r.id: r for r in problem.requests}
-        with db.session() as session:
+        with ctx.db.session() as session:
             session.add_all(AllocationLineRow(
                 allocation_id=allocation_id, donation_id=line.donation_id,
                 request_id=line.request_id, category=requests[line.request_id].category,
@@ -166,15 +184,15 @@ def run_allocation(db: Database, settings: ApiSettings, networks: Networks,
             session.commit()
 
 
-RUNNERS: dict[type[Job], Callable[[Database, ApiSettings, Networks, int], None]] = {
+RUNNERS: dict[type[Job], Callable[[JobContext, int], None]] = {
     ScheduleRow: run_schedule, AllocationRow: run_allocation}
 
 
 class Worker:
     """One background thread running queued jobs (schedules and allocations) in order."""
 
-    def __init__(self, db: Database, settings: ApiSettings, networks: Networks) -> None:
-        self.db, self.settings, self.networks = db, settings, networks
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx, self.db = ctx, ctx.db
         self.queue: queue.Queue[tuple[type[Job], int] | None] = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="linli-solver", daemon=True)
 
@@ -202,4 +220,4 @@ class Worker:
     def _loop(self) -> None:
         while (job := self.queue.get()) is not None:
             cls, job_id = job
-            RUNNERS[cls](self.db, self.settings, self.networks, job_id)
+            RUNNERS[cls](self.ctx, job_id)

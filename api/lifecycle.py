@@ -196,6 +196,17 @@ def _move(session: Session, task: TaskRow, action: Action, user: Caller,
         audit(session, user, task.state, f"task:{task.id}")
 
 
+def system_step(task: TaskRow, action: Action) -> None:
+    """A change the system makes for a coordinator's publication (a planned task offered, an
+    offer the new plan no longer holds cancelled): the same table of states, no clock rule,
+    and the calendar hears of it. The caller notifies, audits and commits."""
+    rule = RULES[action]
+    if State(task.state) not in rule.sources:
+        raise Problem(409, f"task {task.id} is {task.state}; it cannot be {_done(action)}")
+    task.state = rule.target.value
+    calendar.task_changed(task)
+
+
 def volunteer_step(session: Session, user: Caller, task_id: int, action: Action,
                    now: dt.datetime) -> TaskRow:
     """Accept, check in or complete one of the caller's own tasks."""

@@ -14,7 +14,7 @@ import matcher
 from api import errors
 from api.calendar import redact_access_log
 from api.db import Database
-from api.jobs import Networks, Worker
+from api.jobs import JobContext, Networks, Worker
 from api.lifecycle import system_clock
 from api.migrate import upgrade
 from api.outbox import OutboxSender
@@ -61,7 +61,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.state.db = db
         app.state.networks = Networks(settings.network_path)
         app.state.candidates = CandidateCache(app.state.networks.get)
-        app.state.worker = Worker(db, settings, app.state.networks)
+        app.state.worker = Worker(JobContext(db, settings, app.state.networks,
+                                             clock=lambda: app.state.clock()))
         sender = OutboxSender(db, settings)
         if settings.run_workers:
             app.state.worker.start()

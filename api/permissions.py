@@ -65,6 +65,7 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/schedules/{schedule_id}/tasks"): ONLY_COORDINATOR,
     ("GET", "/v1/schedules/{schedule_id}/unmet"): ONLY_COORDINATOR,
     ("POST", "/v1/schedules/{schedule_id}/publish"): ONLY_COORDINATOR,
+    ("GET", "/v1/schedules/{schedule_id}/changes"): ONLY_COORDINATOR,
     ("GET", "/v1/schedules/{schedule_id}/occurrences/{need_id}/{day}/candidates"):
         ONLY_COORDINATOR,
     ("POST", "/v1/tasks/{task_id}/confirm"): ONLY_COORDINATOR,

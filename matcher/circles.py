@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from matcher.domain import Need, Occurrence, Problem, Volunteer
+from matcher.domain import Day, Need, Occurrence, Problem, Volunteer
 from matcher.travel import TravelTimes
 
 EPS = 1e-9
@@ -68,6 +68,15 @@ class Candidates:
     merchant_starts: dict[tuple[int, int], tuple[int, int]]  # (occ, merchant) -> start bounds
     by_occurrence: list[list[int]] = field(default_factory=list)
     by_volunteer: list[list[int]] = field(default_factory=list)
+    # Work already under way (matcher.pinning): options every plan must choose, the covered
+    # occurrences they make up (occurrence -> start, merchant, options), and the R6/R8 limits
+    # left where tasks held outside the model use some.
+    pinned: frozenset[int] = frozenset()
+    pin_plan: dict[int, tuple[int, int | None, tuple[int, ...]]] = field(default_factory=dict)
+    minutes_caps: dict[int, int] = field(default_factory=dict)
+    merchant_caps: dict[tuple[int, Day], int] = field(default_factory=dict)
+    # Options that would keep an offer already made, with its start and merchant (quality).
+    kept_offers: dict[int, tuple[int, int | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n_occ, n_vol = len(self.problem.occurrences), len(self.problem.volunteers)
@@ -88,6 +97,16 @@ class Candidates:
         self.occ_merchants: list[dict[int, tuple[int, int]]] = [{} for _ in range(n_occ)]
         for (o, j), bounds in self.merchant_starts.items():
             self.occ_merchants[o][j] = bounds
+
+    def minutes_cap(self, volunteer: int) -> int:
+        """R6: the minutes volunteer ``volunteer`` may work this week in a plan."""
+        return self.minutes_caps.get(volunteer,
+                                     self.problem.volunteers[volunteer].max_minutes_week)
+
+    def merchant_capacity(self, merchant: int, day: Day) -> int:
+        """R8: the orders merchant ``merchant`` may take on ``day`` in a plan."""
+        return self.merchant_caps.get((merchant, day),
+                                      self.problem.merchants[merchant].capacity_per_day)
 
     def distinct_volunteers(self, occurrence: int) -> int:
         return len({self.options[i].volunteer for i in self.by_occurrence[occurrence]})

@@ -146,7 +146,7 @@ def _busy_or_full(cand: Candidates, tl: Timelines, o: int,
                     if j is None or tl.merchant_free(o, j, start):
                         free[j].add(v)
                 elif b is Blocker.HOURS:
-                    over = tl.used[v] + need.duration_min - problem.volunteers[v].max_minutes_week
+                    over = tl.used[v] + need.duration_min - cand.minutes_cap(v)
                     out_of_hours[v] = over
                 elif b is Blocker.BUSY:
                     busy.add(v)

@@ -305,6 +305,8 @@ class UnmetReason(StrEnum):
     MERCHANT_CLOSED = "merchant_closed"
     MERCHANT_FULL = "merchant_full"
     SOLVER_LIMIT = "solver_time_limit"
+    PASSED = "occurrence_passed"
+    HELD = "held_by_pinned_task"
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +340,23 @@ class Unmet:
     candidates: tuple[str, ...] = ()
 
 
+class HeldReason(StrEnum):
+    """Why a pinned assignment is kept outside the model (stable codes)."""
+
+    NO_LONGER_FITS = "no_longer_fits"  # skills, circle, availability, window or merchant
+    CONFLICT = "conflicts_with_pinned"  # another pin's time, hours or merchant capacity
+    UNDERSTAFFED = "understaffed"  # its need wants more volunteers and none can join
+
+
+@dataclass(frozen=True, slots=True)
+class HeldPin:
+    """A pinned assignment kept as agreed although the rules no longer allow it."""
+
+    assignment: Assignment
+    reason: HeldReason
+    detail: str
+
+
 class SolveStatus(StrEnum):
     """How far the solver got: every stage proven, a feasible schedule, or nothing to solve."""
 
@@ -361,7 +380,9 @@ class Schedule:
     """The solver's answer for a week: assignments, unmet occurrences with reasons, statistics.
 
     ``levels`` holds one :class:`LevelResult` per priority; ``status`` is ``optimal`` only when
-    every coverage level is proven optimal.
+    every coverage level is proven optimal. ``held`` lists the pinned assignments kept as agreed
+    although they break a rule (see :mod:`matcher.pinning`); they are among ``assignments``
+    and their occurrences among ``unmet`` (``held_by_pinned_task``).
     """
 
     week: Week
@@ -372,6 +393,7 @@ class Schedule:
     total_walk_min: float
     solve_seconds: float
     stats: dict[str, float | int | str] = field(default_factory=dict)
+    held: list[HeldPin] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         keys = [(u.need_id, u.day) for u in self.unmet]

@@ -28,13 +28,19 @@ def greedy_plan(cand: Candidates, occurrences: list[int] | None = None,
     plan = Plan(dict(base.covered))
     for o in todo:
         need = problem.occurrences[o].need
-        options = sorted(cand.by_occurrence[o], key=lambda i: cand.options[i].best_walk)
+        # Offers already made (a re-solve) are tried first, as made.
+        options = sorted(cand.by_occurrence[o], key=lambda i: (i not in cand.kept_offers,
+                                                               cand.options[i].best_walk))
+        offers = [cand.kept_offers[i] for i in options if i in cand.kept_offers]
         merchants: list[int | None] = (
             [None] if need.merchant_service is None
-            else [*sorted({m for i in options for m in cand.options[i].merchants})]
+            else [*sorted({m for i in options for m in cand.options[i].merchants},
+                          key=lambda m: (m not in {j for _, j in offers}, m))]
         )
+        points = timelines.start_points(o)
+        first = [s for s, _ in offers[:1] if s in points]
         placed = False
-        for start in timelines.start_points(o):
+        for start in first + [s for s in points if s not in first]:
             for merchant in merchants:
                 if merchant is not None and not timelines.merchant_free(o, merchant, start):
                     continue

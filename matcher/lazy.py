@@ -33,7 +33,7 @@ from matcher.domain import Day, Priority
 from matcher.greedy import greedy_plan
 from matcher.model import ComponentModel
 from matcher.params import SolveParams
-from matcher.timeline import Plan, covered_count, retime
+from matcher.timeline import Plan, covered_count, keeps_pins, retime
 
 
 @dataclass
@@ -98,7 +98,8 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
         return tuple(covered_count(cand, plan, q) for q in levels)
 
     def acceptable(plan: Plan) -> bool:
-        return all(covered_count(cand, plan, q) >= least for q, least in wanted.items())
+        return all(covered_count(cand, plan, q) >= least for q, least in wanted.items()) \
+            and keeps_pins(cand, plan, model.occurrences)
 
     best = hint or Plan()
     # The most of the goal a valid plan that keeps the floors covered: the bound is proven

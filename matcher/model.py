@@ -64,6 +64,7 @@ class ComponentModel:
         self.vias: list[tuple[cp_model.IntVar, int, int]] = []  # option i via merchant j
         self.serves: list[tuple[cp_model.IntVar, list[int]]] = []  # any of the options
         self.excess: list[tuple[cp_model.IntVar, list[tuple[int, int]], int]] = []
+        self.keeps: list[tuple[cp_model.IntVar, int, int]] = []  # option i at start s
         self.goal: tuple[cp_model.IntVar, Priority] | None = None  # see maximize_coverage
         self.cap = 0  # the goal's upper bound
         self.unit = 1  # the objective's weight of one covered occurrence
@@ -121,6 +122,9 @@ class ComponentModel:
         for group in per_volunteer.values():
             if len(group) > 1:  # one volunteer, several windows: at most one of them
                 self.model.add_at_most_one(self.x[i] for i in group)
+        for i in self.cand.pinned:  # work under way is part of every plan (matcher.pinning)
+            if i in self.x:
+                self.model.add(self.x[i] == 1)
 
     def _r2_availability(self) -> None:
         """R2: the task lies inside the chosen availability window of the volunteer."""
@@ -137,7 +141,7 @@ class ComponentModel:
         """R8: one merchant per covered merchant need, open at start, within daily capacity."""
         cand, m = self.cand, self.model
         by_occ: dict[int, list[int]] = defaultdict(list)
-        by_day: dict[tuple[int, str], list[cp_model.IntVar]] = defaultdict(list)
+        by_day: dict[tuple[int, Day], list[cp_model.IntVar]] = defaultdict(list)
         for (o, j), var in self.use_merchant.items():
             by_occ[o].append(j)
             by_day[j, cand.problem.occurrences[o].day].append(var)
@@ -146,8 +150,8 @@ class ComponentModel:
             m.add(self.start[o] <= hi).only_enforce_if(var)
         for o, merchants in by_occ.items():
             m.add(sum(self.use_merchant[o, j] for j in merchants) == self.covered[o])
-        for (j, _day), uses in by_day.items():
-            capacity = cand.problem.merchants[j].capacity_per_day
+        for (j, day), uses in by_day.items():
+            capacity = cand.merchant_capacity(j, day)
             if len(uses) > capacity:
                 m.add(sum(uses) <= capacity)
         # R4 with a merchant: each volunteer also has the occurrence's merchant in her circle.
@@ -167,7 +171,7 @@ class ComponentModel:
                                         .duration_min))
         self.load_terms = load
         for v, terms in load.items():
-            cap = self.minutes_left.get(v, cand.problem.volunteers[v].max_minutes_week)
+            cap = self.minutes_left.get(v, cand.minutes_cap(v))
             if sum(d for _, d in terms) > cap:
                 self.model.add(sum(d * self.x[i] for i, d in terms) <= cap)
 
@@ -356,7 +360,7 @@ class ComponentModel:
         return sum(terms)  # type: ignore[return-value]
 
     def quality(self) -> cp_model.LinearExpr:
-        """Walking, continuity and balance, weighted by :class:`SolveParams`."""
+        """Walking, continuity, balance and offers kept, weighted by :class:`SolveParams`."""
         cand, m, p = self.cand, self.model, self.params
         terms = [self.walking()]
         if p.continuity_weight:
@@ -373,10 +377,23 @@ class ComponentModel:
                 for i in group:
                     m.add_implication(self.x[i], serves)
                 terms.append(p.continuity_weight * serves)
+        if p.keep_weight:
+            # An offer kept as made: the option chosen at the start it was offered at.
+            for i, (start, merchant) in cand.kept_offers.items():
+                if i not in self.x:
+                    continue
+                o = cand.options[i].occurrence
+                keep = m.new_bool_var(f"keep[{i}]")
+                self.keeps.append((keep, i, start))
+                m.add_implication(keep, self.x[i])
+                m.add(self.start[o] == start).only_enforce_if(keep)
+                if merchant is not None:
+                    m.add_implication(keep, self.use_merchant[o, merchant])
+                terms.append(-p.keep_weight * keep)
         if p.balance_weight:
             for v, load in self.load_terms.items():
                 total = sum(d for _, d in load)
-                cap = min(total, cand.problem.volunteers[v].max_minutes_week)
+                cap = min(total, cand.minutes_cap(v))
                 for hour in range(1, cap // 60 + 1):
                     excess = m.new_int_var(0, cap, f"excess[{v},{hour}h]")
                     self.excess.append((excess, load, hour))
@@ -415,6 +432,8 @@ class ComponentModel:
             m.add_hint(var, i in chosen and entry is not None and entry[1] == j)
         for var, group in self.serves:
             m.add_hint(var, any(i in chosen for i in group))
+        for var, i, at in self.keeps:
+            m.add_hint(var, i in chosen and start(i) == at)
         for var, load, hour in self.excess:
             m.add_hint(var, max(0, sum(d for i, d in load if i in chosen) - 60 * hour))
         if self.goal is not None:

@@ -29,6 +29,10 @@ class SolveParams:
     balance_weight
         Quality stage: cost per minute of a volunteer's load beyond each full hour, growing
         with the hour (convex), so load spreads across volunteers.
+    keep_weight
+        Quality stage of a re-solve: the gain of giving an occurrence to the volunteer it is
+        already offered to, at the same start (no one is told of a change). The default equals
+        10 walking minutes.
     seed
         CP-SAT random seed, for reproducible runs.
     """
@@ -38,6 +42,7 @@ class SolveParams:
     walk_weight: int = 10
     continuity_weight: int = 30
     balance_weight: int = 1
+    keep_weight: int = 100
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -45,7 +50,7 @@ class SolveParams:
             raise ValueError("time_limit_s must be positive")
         if self.workers < 0:
             raise ValueError("workers must be 0 (all cores) or more")
-        for name in ("walk_weight", "continuity_weight", "balance_weight"):
+        for name in ("walk_weight", "continuity_weight", "balance_weight", "keep_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
 

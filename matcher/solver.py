@@ -15,10 +15,11 @@ gained).
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
 
 from ortools.sat.python import cp_model
 
@@ -28,19 +29,23 @@ from matcher.diagnosis import diagnose
 from matcher.domain import (
     Assignment,
     Day,
+    HeldPin,
     LevelResult,
     Priority,
     Problem,
     Schedule,
     SolveStatus,
+    Unmet,
+    UnmetReason,
 )
 from matcher.greedy import greedy_plan
 from matcher.lazy import maximize_lazily
 from matcher.model import ComponentModel
 from matcher.params import SolveParams
 from matcher.partition import PAIR_BUDGET, option_pairs, partition
+from matcher.pinning import Commitment, commit
 from matcher.settings import Settings
-from matcher.timeline import Plan, covered_count
+from matcher.timeline import Plan, covered_count, keeps_pins
 from matcher.travel import TravelTimes
 
 Progress = Callable[[str], None]
@@ -96,7 +101,7 @@ def shortlist(cand: Candidates, options: list[int], must: set[int],
             rank[i] = place[cand.options[i].volunteer] - needed
 
     def keep(spare: int) -> list[int]:
-        return [i for i in options if rank[i] < spare or i in must]
+        return [i for i in options if rank[i] < spare or i in must or i in cand.pinned]
 
     lo, hi = 0, max(rank.values()) + 1  # largest spare count that fits, by bisection
     while lo < hi:
@@ -150,8 +155,11 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
         stats[f"{priority.value}_relax_seconds"] += time.monotonic() - began
         stats[f"{priority.value}_relaxed_bound"] += bound.bound
         stats[f"{priority.value}_relaxed_unproven"] += not bound.proven
+        # Pinned occurrences of lower levels are in every stage: their volunteers' time,
+        # hours and merchant orders are taken whatever the level.
         occurrences = [o for o in comp.occurrences
-                       if problem.occurrences[o].need.priority.rank <= priority.rank]
+                       if problem.occurrences[o].need.priority.rank <= priority.rank
+                       or o in cand.pin_plan]
         upto = set(occurrences)
         options = [i for i in comp.options if cand.options[i].occurrence in upto]
         before = Plan({o: v for o, v in plan.covered.items() if o in upto})
@@ -181,7 +189,8 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
             say(f"{priority.value}: exact, day by day")
             stage_plan = _polish_days(cand, occurrences, options, before, must, priority,
                                       params, stage_end)
-        if covered_count(cand, stage_plan, priority) < covered_count(cand, before, priority):
+        if covered_count(cand, stage_plan, priority) < covered_count(cand, before, priority) \
+                or not keeps_pins(cand, stage_plan, occurrences):
             stage_plan = before  # a time-limited solve never loses what the plan had
         # The stage only planned levels up to its own; refill the lower ones greedily so the
         # next stage starts from (and can always fall back on) a complete valid plan.
@@ -355,7 +364,7 @@ def _day_slice(cand: Candidates, plan: Plan, occurrences: list[int], options: li
         if o not in today:
             for i in chosen:
                 used[cand.options[i].volunteer] += problem.occurrences[o].need.duration_min
-    left = {v: problem.volunteers[v].max_minutes_week - used[v]
+    left = {v: cand.minutes_cap(v) - used[v]
             for v in range(len(problem.volunteers)) if used[v]}
     day_plan = Plan({o: v for o, v in plan.covered.items() if o in today})
     day_options = [i for i in options if cand.options[i].occurrence in today]
@@ -390,7 +399,8 @@ def _shorter_walks(cand: Candidates, occurrences: list[int], options: list[int],
 def _refill(cand: Candidates, comp: _Component, stage: Plan, priority: Priority) -> Plan:
     """The stage's plan for levels up to ``priority``, lower levels filled in greedily."""
     kept = Plan({o: v for o, v in stage.covered.items()
-                 if cand.problem.occurrences[o].need.priority.rank <= priority.rank})
+                 if cand.problem.occurrences[o].need.priority.rank <= priority.rank
+                 or o in cand.pin_plan})
     return greedy_plan(cand, comp.occurrences, base=kept)
 
 
@@ -415,7 +425,10 @@ def _assignments(cand: Candidates, plan: Plan) -> list[Assignment]:
 
 def solve(problem: Problem, params: SolveParams | None = None, *,
           travel: TravelTimes | None = None, settings: Settings | None = None,
-          progress: Progress | None = None) -> Schedule:
+          progress: Progress | None = None, pinned: Sequence[Assignment] = (),
+          forbidden: Collection[tuple[str, str, Day]] = (),
+          not_before: dt.datetime | None = None,
+          offered: Sequence[Assignment] = ()) -> Schedule:
     """Solve a community's week.
 
     Parameters
@@ -430,6 +443,18 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
         Walking speed, detour factor and circle radius (for ``travel`` and the circle).
     progress
         Called with a short message as each step starts (the CLI shows it).
+    pinned
+        Assignments already agreed (a re-solve of a week under way): each is in the result as
+        it is, and counts for every rule of the others (:mod:`matcher.pinning`). One that no
+        longer fits the rules is kept too, and reported in ``Schedule.held``.
+    forbidden
+        ``(volunteer_id, need_id, day)`` never to assign (declines).
+    not_before
+        A naive local time: nothing new is offered earlier (earlier days' occurrences are
+        closed, today's keep the starts still ahead). None: the whole week is open.
+    offered
+        Assignments offered and not yet answered: the quality stage keeps them as they are
+        where that costs less than ``SolveParams.keep_weight`` each (coverage comes first).
 
     Returns
     -------
@@ -446,8 +471,13 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
         travel = TravelTimes.build(problem, settings)
     say("service circles and options")
     cand = build_candidates(problem, travel, ServiceCircle(settings.circle_min))
+    commitment = None
+    if pinned or forbidden or not_before is not None or offered:
+        say("work under way pinned")
+        commitment = commit(cand, pinned, forbidden, not_before, offered)
+        cand = commitment.cand
     say("greedy baseline")
-    greedy = greedy_plan(cand)
+    greedy = greedy_plan(cand, base=Plan(dict(cand.pin_plan)))
     comps = [_Component(part.occurrences, part.options) for part in partition(cand)]
     total_options = sum(len(c.options) for c in comps) or 1
     plan = Plan()
@@ -469,6 +499,9 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
         stage_say = say if len(comp.options) >= 1000 else (lambda _msg: None)
         part, model_stats = _solve_component(cand, comp, greedy, params, comp_deadline,
                                              stage_say)
+        if not keeps_pins(cand, part, comp.occurrences):
+            # Never expected (every model forces the pins); the greedy plan always keeps them.
+            part = Plan({o: v for o, v in greedy.covered.items() if o in set(comp.occurrences)})
         plan.covered.update(part.covered)
         for key, value in model_stats.items():
             stats[key] = round(float(stats.get(key, 0)) + value, 3)
@@ -484,11 +517,41 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
     say("explaining unmet occurrences")
     unmet = diagnose(cand, plan, all_optimal)
     assignments = _assignments(cand, plan)
+    held: list[HeldPin] = []
+    if commitment is not None:
+        unmet = _unmet_under_way(commitment, unmet)
+        held = commitment.held
+        assignments = sorted([*assignments, *(h.assignment for h in held)],
+                             key=lambda a: (a.date, a.start, a.need_id, a.volunteer_id))
+        stats["pinned"] = len(pinned)
+        stats["pinned_held"] = len(held)
     status = (SolveStatus.EMPTY if not problem.occurrences
               else SolveStatus.OPTIMAL if all_optimal else SolveStatus.FEASIBLE)
     stats["travel"] = travel.method
     return Schedule(
         week=problem.week, assignments=assignments, unmet=unmet, levels=levels, status=status,
         total_walk_min=sum(a.walk_min for a in assignments),
-        solve_seconds=time.monotonic() - began, stats=stats,
+        solve_seconds=time.monotonic() - began, stats=stats, held=held,
     )
+
+
+def _unmet_under_way(commitment: Commitment, unmet: list[Unmet]) -> list[Unmet]:
+    """The diagnosis, where an occurrence is closed or held, saying so instead."""
+    problem = commitment.cand.problem
+    index = {(o.need.id, o.day): k for k, o in enumerate(problem.occurrences)}
+    why = {(h.assignment.need_id, h.assignment.day): h.detail for h in commitment.held}
+    out = []
+    for u in unmet:
+        o = index[u.need_id, u.day]
+        if o in commitment.held_occurrences:
+            out.append(replace(u, reason=UnmetReason.HELD, candidates=(),
+                               detail=f"kept as agreed although it breaks a rule: "
+                                      f"{why.get((u.need_id, u.day), 'see its tasks')}",
+                               fix="check its tasks with the volunteers"))
+        elif o in commitment.closed:
+            out.append(replace(u, reason=UnmetReason.PASSED, candidates=(),
+                               detail="its time has passed: no one new is offered it",
+                               fix=""))
+        else:
+            out.append(u)
+    return out

@@ -6,6 +6,7 @@ stayed unmet, and by "who could take this" recommendations. (The tests' validato
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -28,6 +29,14 @@ class Plan:
     """A schedule in index form: per covered occurrence its start, merchant and option indices."""
 
     covered: dict[int, tuple[int, int | None, tuple[int, ...]]] = field(default_factory=dict)
+
+
+def keeps_pins(cand: Candidates, plan: Plan, occurrences: Iterable[int] | None = None) -> bool:
+    """Whether ``plan`` has every pinned option (of ``occurrences``, default all) chosen."""
+    chosen = {i for _, _, options in plan.covered.values() for i in options}
+    todo = None if occurrences is None else set(occurrences)
+    return all(i in chosen for i in cand.pinned
+               if todo is None or cand.options[i].occurrence in todo)
 
 
 def covered_count(cand: Candidates, plan: Plan, priority: Priority) -> int:
@@ -64,7 +73,7 @@ class Timelines:
             return Blocker.WINDOW
         o, v = option.occurrence, option.volunteer
         duration = self.duration(o)
-        cap = self.cand.problem.volunteers[v].max_minutes_week
+        cap = self.cand.minutes_cap(v)
         if self.used[v] + duration > cap:
             return Blocker.HOURS
         end = start + duration
@@ -101,7 +110,7 @@ class Timelines:
         bounds = self.cand.merchant_starts.get((occurrence, merchant))
         if bounds is None or not bounds[0] <= start <= bounds[1]:
             return False
-        capacity = self.cand.problem.merchants[merchant].capacity_per_day
+        capacity = self.cand.merchant_capacity(merchant, self.day_of(occurrence))
         return self.merchant_load.get((merchant, self.day_of(occurrence)), 0) < capacity
 
     def add(self, occurrence: int, start: int, merchant: int | None,

@@ -8,20 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import ColumnElement, and_, func, select
 
-from api.calendar import task_changed
-from api.community import audit, notify
 from api.errors import Problem
 from api.models import ScheduleRow, TaskRow, UnmetRow
+from api.publishing import plan_changes, publish_schedule
 from api.replanning import UPCOMING, pinned_week
 from api.routers.weekly_jobs import (
     JobOut,
     PublishIn,
     WeekIn,
-    commit_published,
     get_job,
     job_view,
     list_jobs,
-    mark_published,
     queue_job,
 )
 from api.security import Coordinator, SessionDep
@@ -91,33 +88,25 @@ def schedule_unmet(schedule_id: int, session: SessionDep,
              "reason_code": u.reason_code, "reason": u.reason, "fix": u.fix} for u in rows]
 
 
+@router.get("/schedules/{schedule_id}/changes",
+            summary="What publishing this schedule would change: kept, moved, new, dropped")
+def schedule_changes(schedule_id: int, session: SessionDep, user: Coordinator
+                     ) -> dict[str, Any]:
+    """The published week compared with this plan as publishing would do it now; a
+    non-empty ``conflicts`` means publishing is refused (re-solve)."""
+    row = get_job(session, ScheduleRow, schedule_id)
+    if row.status != "solved":
+        raise Problem(409, f"schedule {schedule_id} is {row.status}; only a solved schedule "
+                      "can be published")
+    return plan_changes(session, row).view()
+
+
 @router.post("/schedules/{schedule_id}/publish", response_model=JobOut,
-             summary="Publish a solved schedule (atomic)")
+             summary="Publish a solved schedule (atomic; with supersede, work under way kept)")
 def publish(schedule_id: int, body: PublishIn, session: SessionDep,
             user: Coordinator) -> JobOut:
     row = get_job(session, ScheduleRow, schedule_id)
-    current = mark_published(session, ScheduleRow, row, body.supersede)
-    if current is not None:
-        for task in session.scalars(select(TaskRow).where(TaskRow.schedule_id == current.id,
-                                                          TaskRow.state != "declined")):
-            if task.state in ("offered", "accepted"):
-                notify(session, f"volunteer:{task.volunteer_id}", "task.cancelled",
-                       {"task_id": task.id, "need_id": task.need_id, "date": str(task.date)})
-                task.state = "cancelled"
-                task_changed(task)
-    tasks = session.scalars(select(TaskRow).where(TaskRow.schedule_id == schedule_id)).all()
-    for task in tasks:
-        task.state = "offered"
-        task_changed(task)
-        notify(session, f"volunteer:{task.volunteer_id}", "task.offered",
-               {"task_id": task.id, "need_id": task.need_id, "date": str(task.date),
-                "start": format_hhmm(task.start)})
-        if task.merchant_id:
-            notify(session, f"merchant:{task.merchant_id}", "order.scheduled",
-                   {"task_id": task.id, "need_id": task.need_id, "date": str(task.date),
-                    "start": format_hhmm(task.start)})
-    audit(session, user, "publish", f"schedule:{schedule_id}", f"{len(tasks)} tasks")
-    commit_published(session, row)
+    publish_schedule(session, user, row, body.supersede)
     return job_view(row)
 
 
