@@ -103,7 +103,8 @@ def save_tables(session: Session, tables: dict[str, Table]
     for kind, table in tables.items():
         records = table_records(table)
         try:
-            valid[kind] = list(zip(records, parse_records(kind, records, table.name),
+            valid[kind] = list(zip(records, parse_records(kind, records, table.name,
+                                                          numbers=table.numbers()),
                                    strict=True))
         except InputError as exc:
             issues.extend(exc.issues)
@@ -113,7 +114,7 @@ def save_tables(session: Session, tables: dict[str, Table]
     updated: dict[str, int] = {}
     for kind in ("merchants", "volunteers", "needs", "donations", "requests"):  # foreign keys
         for record, item in valid.get(kind, []):
-            values = _typed(kind, {c: record.get(c, "") for c in COLUMNS[kind]}, item)
+            values = stored(kind, {c: record.get(c, "") for c in COLUMNS[kind]}, item)
             row = session.get(ROWS[kind], values[f"{kind[:-1]}_id"])
             if row is None:
                 session.add(ROWS[kind](**values))
@@ -125,23 +126,35 @@ def save_tables(session: Session, tables: dict[str, Table]
     return created, updated
 
 
-def _typed(kind: str, values: dict[str, object], parsed: Any) -> dict[str, object]:
-    """Store numbers as numbers and defaults filled in (the parser already checked them)."""
+def stored(kind: str, values: dict[str, object], parsed: Any) -> dict[str, object]:
+    """The values to store for a validated record: numbers as numbers, defaults filled in, and
+    times, days and lists in their normal form (``9:30 - 20:30`` is stored ``09:30-20:30``), so
+    the database holds what the parser understood, not what was typed."""
     out = dict(values)
     out["lat"], out["lon"] = parsed.location.lat, parsed.location.lon
     if kind == "volunteers":
-        out["max_hours_week"] = parsed.max_hours_week
+        out.update(max_hours_week=parsed.max_hours_week, skills=_joined(parsed.skills),
+                   availability=";".join(str(a) for a in parsed.availability))
     elif kind == "needs":
         out.update(duration_min=parsed.duration_min, volunteers_needed=parsed.volunteers_needed,
-                   priority=parsed.priority.value, kind=parsed.kind.value)
+                   priority=parsed.priority.value, kind=parsed.kind.value,
+                   service=parsed.service, skills=_joined(parsed.skills),
+                   days=";".join(d.value for d in parsed.days), window=str(parsed.window),
+                   merchant_service=parsed.merchant_service or "")
     elif kind == "merchants":
-        out["capacity_per_day"] = parsed.capacity_per_day
+        out.update(capacity_per_day=parsed.capacity_per_day, services=_joined(parsed.services),
+                   open=str(parsed.open))
     elif kind == "donations":
-        out.update(quantity=parsed.quantity,
+        out.update(quantity=parsed.quantity, category=parsed.category,
                    expires=parsed.expires.isoformat() if parsed.expires else "")
     else:
-        out.update(quantity=parsed.quantity, priority=parsed.priority.value)
+        out.update(quantity=parsed.quantity, priority=parsed.priority.value,
+                   category=parsed.category)
     return out
+
+
+def _joined(items: frozenset[str]) -> str:
+    return ";".join(sorted(items))
 
 
 def coarse(value: float) -> float:

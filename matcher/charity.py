@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from matcher.domain import Location, Priority, SolveStatus, Week
+from matcher.domain import Location, Priority, SolveStatus, Week, check_id, check_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,10 @@ class Donation:
     quantity: int
     location: Location
     expires: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        check_id(self.id)
+        check_text(self.donor)
 
     def usable_in(self, week: Week) -> bool:
         """A4: goods that expire before the week's Monday are never allocated."""
@@ -39,6 +43,10 @@ class Request:
     quantity: int
     location: Location
     priority: Priority = Priority.BLUE
+
+    def __post_init__(self) -> None:
+        check_id(self.id)
+        check_text(self.beneficiary)
 
 
 @dataclass

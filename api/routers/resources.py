@@ -17,11 +17,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.community import ROWS, audit, coarse, masked, row_record, save_tables
+from api.community import ROWS, audit, coarse, masked, row_record, save_tables, stored
 from api.errors import Problem
 from api.models import MerchantRow, NeedRow, VolunteerRow
 from api.security import Caller, CurrentUser, Role, SessionDep, Staff, require
-from matcher.spreadsheets import COLUMNS, parse_records, read_tables
+from matcher.domain import ADDRESS_MAX, PHONE_MAX
+from matcher.spreadsheets import COLUMNS, MAX_FILE_BYTES, parse_records, read_tables
 
 router = APIRouter(prefix="/v1", tags=["community"])
 T = TypeVar("T")
@@ -59,8 +60,8 @@ class NeedIn(BaseModel):
     kind: Literal["elderly", "childcare", "charity"]
     service: str
     beneficiary: str
-    phone: str = ""
-    address: str = ""
+    phone: str = Field("", max_length=PHONE_MAX)
+    address: str = Field("", max_length=ADDRESS_MAX)
     lat: float
     lon: float
     days: str
@@ -119,9 +120,11 @@ CHARITY = ("donations", "requests")  # organisers keep these as well as coordina
 
 
 def _validate(kind: str, body: BaseModel) -> dict[str, Any]:
+    """The body's values as stored: validated like a spreadsheet row (InputError -> 422 with
+    JSON paths), then in normal form (times, days, lists), like an import stores them."""
     record = body.model_dump()
-    parse_records(kind, [record], "body")  # raises InputError -> 422 with JSON paths
-    return record
+    parsed = parse_records(kind, [record], "body")[0]
+    return stored(kind, record, parsed)
 
 
 def need_view(row: NeedRow, user: Caller) -> dict[str, Any]:
@@ -272,7 +275,11 @@ async def import_files(files: list[UploadFile], session: SessionDep,
             elif name.lower().removesuffix(".csv") not in COLUMNS:
                 raise Problem(422, f"{name}: expected {', '.join(f'{k}.csv' for k in COLUMNS)} "
                               "or one .xlsx workbook")
-            (folder / name).write_bytes(await upload.read())
+            data = await upload.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                raise Problem(413, f"{name}: at most {MAX_FILE_BYTES // 1024 // 1024} MB per "
+                              "file is read; split the community into smaller files")
+            (folder / name).write_bytes(data)
         tables, notes = read_tables(workbook or folder, tuple(COLUMNS))
         if not tables:
             raise Problem(422, f"no {', '.join(COLUMNS)} table in the upload")

@@ -96,7 +96,7 @@ def test_gbk_excel_export_is_read_with_a_note(tmp_path: Path) -> None:
 def test_undecodable_file(tmp_path: Path) -> None:
     community(tmp_path)
     (tmp_path / "needs.csv").write_bytes(b"\xff\xfe\x00\x81\x30\xff" * 5)
-    with pytest.raises(InputError, match=r"needs\.csv: is neither UTF-8 nor GBK"):
+    with pytest.raises(InputError, match=r"needs\.csv row 1: is neither UTF-8 nor GBK"):
         read_community(tmp_path, WEEK)
 
 
