@@ -397,7 +397,7 @@ class _Row:
             return None
 
     def token(self, column: str, required: bool = True) -> str:
-        value = self.text(column, required=required, max_len=TOKEN_MAX, what="a name").lower()
+        value = self.text(column, required=required, max_len=TOKEN_MAX, what="a code").lower()
         if value and not _TOKEN.match(value):
             self.fail(column, value, "is not a token (use lower_snake_case)")
         return value
@@ -629,7 +629,7 @@ def _require(tables: dict[str, Table], names: tuple[str, ...], source: Path) -> 
 def _volunteer(row: _Row, coords: CoordSystem, china_only: bool) -> Volunteer:
     return Volunteer(
         id=row.cells.get("volunteer_id", ""),
-        name=row.text("name"),
+        name=row.text("name", what="a name"),
         location=row.location(coords, china_only),
         skills=row.tokens("skills"),
         availability=row.availability("availability"),
@@ -647,7 +647,7 @@ def _need(row: _Row, coords: CoordSystem, china_only: bool) -> Need:
         id=row.cells.get("need_id", ""),
         kind=row.choice("kind", NeedKind) or NeedKind.ELDERLY,
         service=row.text("service", max_len=TOKEN_MAX).lower(),
-        beneficiary=row.text("beneficiary"),
+        beneficiary=row.text("beneficiary", what="a name"),
         location=row.location(coords, china_only),
         days=row.days("days"),
         window=window or TimeWindow(0, 1),
@@ -662,7 +662,7 @@ def _need(row: _Row, coords: CoordSystem, china_only: bool) -> Need:
 def _merchant(row: _Row, coords: CoordSystem, china_only: bool) -> Merchant:
     return Merchant(
         id=row.cells.get("merchant_id", ""),
-        name=row.text("name"),
+        name=row.text("name", what="a name"),
         location=row.location(coords, china_only),
         services=row.tokens("services", required=True),
         capacity_per_day=row.integer("capacity_per_day", 0, 100_000),
@@ -672,7 +672,7 @@ def _merchant(row: _Row, coords: CoordSystem, china_only: bool) -> Merchant:
 
 def _donation(row: _Row, coords: CoordSystem, china_only: bool) -> Donation:
     return Donation(
-        id=row.cells.get("donation_id", ""), donor=row.text("donor"),
+        id=row.cells.get("donation_id", ""), donor=row.text("donor", what="a name"),
         category=row.token("category"), quantity=row.integer("quantity", 1, 10**7),
         location=row.location(coords, china_only), expires=row.date("expires"),
     )
@@ -680,7 +680,7 @@ def _donation(row: _Row, coords: CoordSystem, china_only: bool) -> Donation:
 
 def _request(row: _Row, coords: CoordSystem, china_only: bool) -> Request:
     return Request(
-        id=row.cells.get("request_id", ""), beneficiary=row.text("beneficiary"),
+        id=row.cells.get("request_id", ""), beneficiary=row.text("beneficiary", what="a name"),
         category=row.token("category"), quantity=row.integer("quantity", 1, 10**7),
         location=row.location(coords, china_only),
         priority=row.choice("priority", Priority, Priority.BLUE) or Priority.BLUE,
@@ -752,7 +752,7 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
     needs = [n for name, items in parsed.items() if name.startswith("needs")
              for n in items if isinstance(n, Need)]
     merchants = [m for m in parsed["merchants"] if isinstance(m, Merchant)]
-    notes.extend(_unknown_names(volunteers, needs, merchants))
+    notes.extend(_unknown_names(volunteers, needs, merchants, where))
     notes.extend(_far_places(volunteers, needs, merchants, where))
     return ImportedCommunity(Problem(week, volunteers, needs, merchants), notes)
 
@@ -772,21 +772,23 @@ def _spelling(word: str, known: set[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _unknown_names(volunteers: list[Volunteer], needs: list[Need],
-                   merchants: list[Merchant]) -> list[str]:
+def _unknown_names(volunteers: list[Volunteer], needs: list[Need], merchants: list[Merchant],
+                   where: dict[tuple[str, str], str]) -> list[str]:
     """Notes for needs asking for a skill no volunteer has, or a service no merchant offers: most
     often a typo, and their occurrences can never be covered."""
     notes: list[str] = []
     offered = {s for m in merchants for s in m.services}
     skills = {s for v in volunteers for s in v.skills}
     for n in needs:
+        row = where.get(("need", n.id), "needs")
         if n.merchant_service and n.merchant_service not in offered:
-            notes.append(f"need {n.id}: no merchant offers {n.merchant_service!r}"
-                         f"{_spelling(n.merchant_service, offered)}; "
-                         "its occurrences cannot be covered")
+            notes.append(f"{row}: no merchant offers {n.merchant_service!r}"
+                         f"{_spelling(n.merchant_service, offered)}, which need {n.id} asks "
+                         "for; its occurrences cannot be covered")
         for skill in sorted(n.skills - skills):
-            notes.append(f"need {n.id}: no volunteer has the skill {skill!r}"
-                         f"{_spelling(skill, skills)}; its occurrences cannot be covered")
+            notes.append(f"{row}: no volunteer has the skill {skill!r}"
+                         f"{_spelling(skill, skills)}, which need {n.id} asks for; its "
+                         "occurrences cannot be covered")
     return notes
 
 
