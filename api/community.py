@@ -28,7 +28,7 @@ from api.security import Caller
 from matcher.charity import CharityProblem, Donation, Request
 from matcher.domain import Location, Merchant, Need, Problem, Volunteer, Week
 from matcher.errors import DataIssue, InputError
-from matcher.spreadsheets import COLUMNS, Table, parse_records
+from matcher.spreadsheets import COLUMNS, Table, check_header, parse_records
 
 TZ = ZoneInfo("Asia/Shanghai")
 Row = VolunteerRow | NeedRow | MerchantRow | DonationRow | RequestRow
@@ -88,10 +88,11 @@ def table_records(table: Table) -> list[dict[str, object]]:
     return [{str(k): str(v).strip() for k, v in r.items()} for r in frame.to_dict("records")]
 
 
-def save_tables(session: Session, tables: dict[str, Table]
+def save_tables(session: Session, tables: dict[str, Table], notes: list[str] | None = None
                 ) -> tuple[dict[str, int], dict[str, int]]:
     """Validate every row of every table, then insert or replace them by id (the caller commits:
-    all rows or none). Returns how many rows were created and updated per kind.
+    all rows or none). Returns how many rows were created and updated per kind; notes about
+    the headers (ignored columns) go to ``notes``.
 
     Raises
     ------
@@ -101,6 +102,8 @@ def save_tables(session: Session, tables: dict[str, Table]
     issues: list[DataIssue] = []
     valid: dict[str, list[tuple[dict[str, object], Any]]] = {}
     for kind, table in tables.items():
+        if not check_header(table, kind, issues, [] if notes is None else notes):
+            continue
         records = table_records(table)
         try:
             valid[kind] = list(zip(records, parse_records(kind, records, table.name,

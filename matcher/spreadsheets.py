@@ -597,6 +597,15 @@ def parse_records(kind: str, records: Sequence[dict[str, object]], source: str,
     return items
 
 
+def check_header(table: Table, kind: str, issues: list[DataIssue], notes: list[str]) -> bool:
+    """Check a table's header for ``kind`` as the importers do (missing, doubled or unknown
+    columns, no header at all); header names are normalised in place. False when its rows cannot
+    be read."""
+    return _check_columns(table, _REQUIRED[kind], COLUMNS[kind], issues, notes,
+                          allow_empty=kind in _MAY_BE_EMPTY)
+
+
+_MAY_BE_EMPTY = {"merchants", "donations"}
 Spec = tuple[str, tuple[str, ...], tuple[str, ...], str, RowParser]
 
 
@@ -745,7 +754,7 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
     ]
     # A community may have no partner merchants yet; it always has volunteers and needs.
     rows: dict[str, dict[str, int]] = {}
-    parsed = _parse_all(tables, specs, issues, notes, may_be_empty={"merchants"}, rows=rows)
+    parsed = _parse_all(tables, specs, issues, notes, may_be_empty=_MAY_BE_EMPTY, rows=rows)
     where = {(name.split("+")[0][:-1], ident): f"{tables[name].name} row {number}"
              for name, numbers in rows.items() for ident, number in numbers.items()}
     volunteers = [v for v in parsed["volunteers"] if isinstance(v, Volunteer)]
@@ -851,7 +860,7 @@ def read_charity(source: Path | str, week: Week, coords: CoordSystem = CoordSyst
         for name in ("donations", "requests")
     ]
     # No donations this month is a real situation (every request is then reported unmet).
-    parsed = _parse_all(tables, specs, [], notes, may_be_empty={"donations"})
+    parsed = _parse_all(tables, specs, [], notes, may_be_empty=_MAY_BE_EMPTY)
     donations = [d for d in parsed["donations"] if isinstance(d, Donation)]
     requests = [r for r in parsed["requests"] if isinstance(r, Request)]
     expired = [d.id for d in donations if not d.usable_in(week)]

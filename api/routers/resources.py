@@ -283,7 +283,7 @@ async def import_files(files: list[UploadFile], session: SessionDep,
         tables, notes = read_tables(workbook or folder, tuple(COLUMNS))
         if not tables:
             raise Problem(422, f"no {', '.join(COLUMNS)} table in the upload")
-        created, updated = save_tables(session, tables)
+        created, updated = save_tables(session, tables, notes)
     audit(session, user, "import", ",".join(sorted(tables)),
           f"created {created} updated {updated}")
     session.commit()  # one transaction: all rows or none
