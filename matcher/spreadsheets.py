@@ -13,6 +13,7 @@ import difflib
 import io
 import re
 import unicodedata
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -234,6 +235,7 @@ def _read_workbook(source: Path, names: tuple[str, ...], notes: list[str]) -> di
     except Exception as exc:  # openpyxl raises many types for a broken workbook
         raise _file_issue(source.name, f"is not a readable .xlsx workbook: {exc}") from exc
     tables: dict[str, Table] = {}
+    header_rows: dict[str, int] = {}
     issues: list[DataIssue] = []
     ignored: list[str] = []
     try:
@@ -245,9 +247,20 @@ def _read_workbook(source: Path, names: tuple[str, ...], notes: list[str]) -> di
             display = f"{source.name}[{key}]"
             values = enumerate(sheet.iter_rows(values_only=True), start=1)
             header: Sequence[object] = ()
-            for _, header in values:  # blank rows above the header are allowed
-                if not _is_blank(header):
+            first: Sequence[object] = ()
+            # Blank rows and a title (社区志愿者名单) above the header are allowed: the header is
+            # the first row naming a known column (else the first non-blank row, refused later).
+            for number, cells in values:
+                if _is_blank(cells):
+                    continue
+                first = first or cells
+                if {_header_name(c) for c in cells} & set(COLUMNS.get(key, ())):
+                    header, header_rows[key] = cells, number
                     break
+                if number >= _HEADER_SEARCH:
+                    break
+            if not header:
+                header = first
             rows: list[tuple[int, list[str]]] = []
             for number, cells in values:
                 if len(rows) > MAX_ROWS:
@@ -260,12 +273,80 @@ def _read_workbook(source: Path, names: tuple[str, ...], notes: list[str]) -> di
                 issues.append(DataIssue(display, None, None, None, "is empty"))
     finally:
         book.close()
+    if not issues and _sheets_contain(source, rb"<(?:\w+:)?mergeCell "):
+        issues.extend(_merged_cells(source, tables, header_rows))
+    if not issues and _sheets_contain(source, rb"<(?:\w+:)?f[ >]"):
+        issues.extend(_uncalculated_formulas(source, tables))
     if issues:
         raise InputError(issues)
     if ignored:
         notes.append(f"{source.name}: ignored sheet(s) {', '.join(ignored)} (expected "
                      f"{', '.join(names)})")
     return tables
+
+
+def _sheets_contain(source: Path, tag: bytes) -> bool:
+    """Whether the XML of any sheet of the workbook matches ``tag`` (a cheap scan, so the slower
+    checks below run only on workbooks that need them)."""
+    try:
+        with zipfile.ZipFile(source) as book:
+            return any(re.search(tag, book.read(name))
+                       for name in book.namelist() if name.startswith("xl/worksheets/"))
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return False
+
+
+def _merged_cells(source: Path, tables: dict[str, Table],
+                  header_rows: dict[str, int]) -> list[DataIssue]:
+    """Merged cells inside a table: only the first row of a merge holds the value, so the
+    others would read as empty (or a merge across columns would shift nothing but hide one)."""
+    issues: list[DataIssue] = []
+    book = openpyxl.load_workbook(source, read_only=False, data_only=True)
+    try:
+        for sheet in book.worksheets:
+            key = _header_name(sheet.title)
+            table = tables.get(key)
+            if table is None:
+                continue
+            columns = list(table.frame.columns)
+            for merged in sorted(sheet.merged_cells.ranges, key=lambda r: (r.min_row, r.min_col)):
+                if merged.max_row <= header_rows.get(key, 1):
+                    continue  # a title above the header
+                position = merged.min_col - 1
+                column = columns[position] if position < len(columns) else None
+                issues.append(DataIssue(table.name, merged.min_row, column, None,
+                                        f"cells {merged.coord} are merged: unmerge them and type "
+                                        "the value in every row"))
+    finally:
+        book.close()
+    return issues
+
+
+def _uncalculated_formulas(source: Path, tables: dict[str, Table]) -> list[DataIssue]:
+    """Formula cells without a value: a workbook written by a program other than Excel stores
+    the formula only, and the cell would silently read as empty."""
+    issues: list[DataIssue] = []
+    book = openpyxl.load_workbook(source, read_only=True, data_only=False)
+    try:
+        for sheet in book.worksheets:
+            table = tables.get(_header_name(sheet.title))
+            if table is None or not table.frame.columns.is_unique:
+                continue
+            columns = list(table.frame.columns)
+            for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+                if number - 2 not in table.frame.index:
+                    continue
+                for position, value in enumerate(cells[:len(columns)]):
+                    column = columns[position]
+                    if (isinstance(value, str) and value.startswith("=")
+                            and not table.frame.at[number - 2, column]):
+                        issues.append(DataIssue(
+                            table.name, number, column, value,
+                            "is a formula that was never calculated (the workbook was not "
+                            "saved by Excel): open and save it in Excel, or type the value"))
+    finally:
+        book.close()
+    return issues
 
 
 def read_tables(source: Path, names: tuple[str, ...]) -> tuple[dict[str, Table], list[str]]:
@@ -606,6 +687,7 @@ def check_header(table: Table, kind: str, issues: list[DataIssue], notes: list[s
 
 
 _MAY_BE_EMPTY = {"merchants", "donations"}
+_HEADER_SEARCH = 10  # rows of a sheet searched for its header
 Spec = tuple[str, tuple[str, ...], tuple[str, ...], str, RowParser]
 
 

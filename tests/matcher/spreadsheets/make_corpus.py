@@ -209,6 +209,12 @@ def main() -> None:
     book_case("xlsx-numbers-as-ids", {"volunteers": numbers, "needs": NEEDS,
                                       "merchants": MERCHANTS})
     text_case("empty-file", {"merchants.csv": ""})
+    book_case("xlsx-title-above-header", {
+        "volunteers": [["香蜜湖社区志愿者名单"], [], *changed(VOLUNTEERS, 3, "lat", "lat?")],
+        "needs": NEEDS, "merchants": MERCHANTS}, merge=("volunteers", "A1:G1"))
+    book_case("xlsx-formula-never-calculated", {
+        "volunteers": VOLUNTEERS, "needs": changed(NEEDS, 3, "duration_min", "=15*4"),
+        "merchants": MERCHANTS})
 
 
 if __name__ == "__main__":
