@@ -170,7 +170,8 @@ def _frame(name: str, header: Sequence[object], rows: list[tuple[int, list[str]]
 
 def _header_name(value: object) -> str:
     """A header cell as a column name: full-width characters folded, spaces trimmed, lower case."""
-    return unicodedata.normalize("NFKC", "" if value is None else str(value)).strip().lower()
+    text = unicodedata.normalize("NFKC", "" if value is None else str(value))
+    return text.replace("\ufeff", "").strip().lower()
 
 
 def _check_size(path: Path, name: str) -> None:
@@ -529,7 +530,12 @@ class _Row:
             try:
                 out.append(Availability(day, TimeWindow.parse(parts[1])))
             except ValueError as exc:
-                self.fail(column, token, str(exc))
+                words = {w.lower().strip(",") for w in parts[1].split()}
+                if words & {d.value for d in Day}:
+                    self.fail(column, token, "holds several windows: put ';' between them "
+                              "(mon 08:00-12:00;wed 14:00-18:00)")
+                else:
+                    self.fail(column, token, str(exc))
         if value and not out and self.ok:
             self.fail(column, value, "lists no window")
         return merge_availability(out)

@@ -191,6 +191,8 @@ def main() -> None:
                                          "mon 08:00-12:00,wed 14:00-18:00")
     comma = comma.replace("mon 08:00-12:00;wed 14:00-18:00", "mon 08:00-12:00,wed 14:00-18:00")
     text_case("comma-between-items", {"volunteers.csv": comma})
+    text_case("windows-without-semicolon", {"volunteers.csv": csv_text(changed(
+        VOLUNTEERS, 2, "availability", "mon 08:00-12:00 wed 14:00-18:00"))})
     text_case("full-width-semicolons", {"needs.csv": csv_text(changed(NEEDS, 2, "days",
                                                                       "mon；wed"))})
 
