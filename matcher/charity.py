@@ -12,6 +12,10 @@ from enum import StrEnum
 
 from matcher.domain import Location, Priority, SolveStatus, Week, check_id, check_text
 
+# Every donation-request pair of a category is an arc of the allocation's flow; beyond this
+# many the tables and the flow no longer fit in memory, so a problem is refused first.
+MAX_PAIRS = 20_000_000
+
 
 @dataclass(frozen=True, slots=True)
 class Donation:
@@ -62,6 +66,28 @@ class CharityProblem:
                           ("request", [r.id for r in self.requests])):
             if len(set(ids)) != len(ids):
                 raise ValueError(f"{kind} ids are not unique")
+
+    @property
+    def pairs(self) -> int:
+        """Donation-request pairs of one category: what an allocation weighs (each is an arc)."""
+        donations: dict[str, int] = {}
+        for d in self.donations:
+            donations[d.category] = donations.get(d.category, 0) + 1
+        return sum(donations.get(r.category, 0) for r in self.requests)
+
+    def check_size(self) -> None:
+        """Refuse a problem too large to allocate at once (``MAX_PAIRS``).
+
+        Raises
+        ------
+        ValueError
+            Saying how many pairs there are and what to do.
+        """
+        if self.pairs > MAX_PAIRS:
+            raise ValueError(f"{len(self.donations):,} donations and {len(self.requests):,} "
+                             f"requests make {self.pairs:,} donation-request pairs in the same "
+                             f"categories: at most {MAX_PAIRS:,} are weighed at once; allocate "
+                             "a smaller area at a time")
 
     @property
     def categories(self) -> list[str]:

@@ -956,7 +956,12 @@ def read_charity(source: Path | str, week: Week, coords: CoordSystem = CoordSyst
         notes.append(f"{len(expired)} donation(s) expired before {week.monday.isoformat()} and "
                      f"will not be allocated: {', '.join(expired[:10])}"
                      + (" ..." if len(expired) > 10 else ""))
-    return ImportedCharity(CharityProblem(week, donations, requests), notes)
+    problem = CharityProblem(week, donations, requests)
+    try:
+        problem.check_size()
+    except ValueError as exc:
+        raise _file_issue(str(source), str(exc)) from exc
+    return ImportedCharity(problem, notes)
 
 
 def charity_frames(problem: CharityProblem) -> dict[str, pd.DataFrame]:
