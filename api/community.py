@@ -28,7 +28,7 @@ from api.security import Caller
 from matcher.charity import CharityProblem, Donation, Request
 from matcher.domain import Location, Merchant, Need, Problem, Volunteer, Week
 from matcher.errors import DataIssue, InputError
-from matcher.spreadsheets import COLUMNS, Table, check_header, parse_records
+from matcher.spreadsheets import COLUMNS, Table, check_header, community_notes, parse_records
 
 TZ = ZoneInfo("Asia/Shanghai")
 Row = VolunteerRow | NeedRow | MerchantRow | DonationRow | RequestRow
@@ -127,6 +127,26 @@ def save_tables(session: Session, tables: dict[str, Table], notes: list[str] | N
                     setattr(row, key, value)
                 updated[kind] = updated.get(kind, 0) + 1
     return created, updated
+
+
+def import_notes(session: Session, tables: dict[str, Table]) -> list[str]:
+    """Notes about the rows just imported, weighed against the whole community on file (an
+    import may bring needs alone): skills and services nobody offers, places far from all."""
+    where = {(kind[:-1], str(ident)): f"{table.name} row {number}"
+             for kind, table in tables.items() if kind in ("volunteers", "needs", "merchants")
+             for ident, number in zip(table.frame[f"{kind[:-1]}_id"].str.strip(),
+                                      table.numbers(), strict=True)}
+    if not where:
+        return []
+    session.flush()
+    try:
+        problem = load_problem(session, Week.containing(today()))
+    except InputError as exc:  # rows stored before today's checks: say so, keep the import
+        return [f"the community on file was not checked for far places and unknown skills: "
+                f"{exc.issues[0]}" + (f" (and {len(exc.issues) - 1} more)"
+                                      if len(exc.issues) > 1 else "")]
+    return community_notes(problem.volunteers, problem.needs, problem.merchants, where,
+                           only=set(where))
 
 
 def stored(kind: str, values: dict[str, object], parsed: Any) -> dict[str, object]:

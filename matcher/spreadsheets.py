@@ -849,8 +849,7 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
     needs = [n for name, items in parsed.items() if name.startswith("needs")
              for n in items if isinstance(n, Need)]
     merchants = [m for m in parsed["merchants"] if isinstance(m, Merchant)]
-    notes.extend(_unknown_names(volunteers, needs, merchants, where))
-    notes.extend(_far_places(volunteers, needs, merchants, where))
+    notes.extend(community_notes(volunteers, needs, merchants, where))
     return ImportedCommunity(Problem(week, volunteers, needs, merchants), notes)
 
 
@@ -869,15 +868,33 @@ def _spelling(word: str, known: set[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def community_notes(volunteers: list[Volunteer], needs: list[Need], merchants: list[Merchant],
+                    where: dict[tuple[str, str], str],
+                    only: set[tuple[str, str]] | None = None) -> list[str]:
+    """Notes a coordinator should see about a valid community: needs asking for a skill or a
+    merchant service nobody offers (with the nearest spelling), and places far from everything
+    they work with. ``where`` names the row of each ``(kind, id)`` (``("need", "N1")`` ->
+    ``needs.csv row 2``); ``only`` limits the notes to those items (an import's rows)."""
+    notes = _unknown_names(volunteers, needs, merchants, where, only)
+    return notes + _far_places(volunteers, needs, merchants, where, only)
+
+
+def _label(where: dict[tuple[str, str], str], kind: str, ident: str) -> str:
+    return where.get((kind, ident), f"{kind}s")
+
+
 def _unknown_names(volunteers: list[Volunteer], needs: list[Need], merchants: list[Merchant],
-                   where: dict[tuple[str, str], str]) -> list[str]:
+                   where: dict[tuple[str, str], str],
+                   only: set[tuple[str, str]] | None) -> list[str]:
     """Notes for needs asking for a skill no volunteer has, or a service no merchant offers: most
     often a typo, and their occurrences can never be covered."""
     notes: list[str] = []
     offered = {s for m in merchants for s in m.services}
     skills = {s for v in volunteers for s in v.skills}
     for n in needs:
-        row = where.get(("need", n.id), "needs")
+        if only is not None and ("need", n.id) not in only:
+            continue
+        row = _label(where, "need", n.id)
         if n.merchant_service and n.merchant_service not in offered:
             notes.append(f"{row}: no merchant offers {n.merchant_service!r}"
                          f"{_spelling(n.merchant_service, offered)}, which need {n.id} asks "
@@ -890,12 +907,14 @@ def _unknown_names(volunteers: list[Volunteer], needs: list[Need], merchants: li
 
 
 def _far_places(volunteers: list[Volunteer], needs: list[Need], merchants: list[Merchant],
-                where: dict[tuple[str, str], str]) -> list[str]:
+                where: dict[tuple[str, str], str],
+                only: set[tuple[str, str]] | None) -> list[str]:
     """Notes for a need or merchant farther than ``FAR_M`` from every volunteer, and a volunteer
     that far from every need: most likely a wrong coordinate (a point in the sea, swapped
     digits), which would otherwise show up only as an unmet reason blaming the volunteers.
 
-    A KD-tree on local metres finds each place's nearest partner; never a table of all pairs.
+    A KD-tree on the unit sphere finds each place's nearest partner; never a table of all
+    pairs.
     """
     notes: list[str] = []
     groups: list[tuple[str, list[tuple[str, Location]], str, list[tuple[str, Location]]]] = [
@@ -915,7 +934,9 @@ def _far_places(volunteers: list[Volunteer], needs: list[Need], merchants: list[
         metres = 2 * _EARTH_M * np.arcsin(np.minimum(np.asarray(chord) / 2, 1.0))
         for k in np.flatnonzero(metres > FAR_M):
             ident = places[k][0]
-            notes.append(f"{where.get((kind, ident), kind)}: {kind} {ident} is "
+            if only is not None and (kind, ident) not in only:
+                continue
+            notes.append(f"{_label(where, kind, ident)}: {kind} {ident} is "
                          f"{metres[k] / 1000:.1f} km from the nearest {other_kind} "
                          f"({others[nearest[k]][0]}); check its lat/lon")
     return notes

@@ -17,7 +17,16 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.community import ROWS, audit, coarse, masked, row_record, save_tables, stored
+from api.community import (
+    ROWS,
+    audit,
+    coarse,
+    import_notes,
+    masked,
+    row_record,
+    save_tables,
+    stored,
+)
 from api.errors import Problem
 from api.models import MerchantRow, NeedRow, VolunteerRow
 from api.security import Caller, CurrentUser, Role, SessionDep, Staff, require
@@ -284,6 +293,7 @@ async def import_files(files: list[UploadFile], session: SessionDep,
         if not tables:
             raise Problem(422, f"no {', '.join(COLUMNS)} table in the upload")
         created, updated = save_tables(session, tables, notes)
+        notes.extend(import_notes(session, tables))
     audit(session, user, "import", ",".join(sorted(tables)),
           f"created {created} updated {updated}")
     session.commit()  # one transaction: all rows or none

@@ -102,3 +102,18 @@ def test_a_file_beyond_the_size_limit_is_refused(client: TestClient, coordinator
     response = _upload(client, coordinator, tmp_path)
     assert response.status_code == 413
     assert "volunteers.csv: at most" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("case", ["need-in-the-sea", "skill-typo", "service-typo"])
+def test_an_import_notes_far_places_and_unknown_names(client: TestClient,
+                                                      coordinator: dict[str, str],
+                                                      tmp_path: Path, case: str) -> None:
+    response = _upload(client, coordinator, source_of(case, tmp_path))
+    assert response.status_code == 200, response.text
+    expected = [r["message"] for r in EXPECTED[case] if r["kind"] == "note"]
+    assert response.json()["notes"] == expected
+    # A later import of needs alone is weighed against the volunteers on file.
+    needs_only = tmp_path / "again"
+    needs_only.mkdir()
+    shutil.copy(tmp_path / "needs.csv", needs_only / "needs.csv")
+    assert _upload(client, coordinator, needs_only).json()["notes"] == expected
