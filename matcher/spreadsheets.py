@@ -119,10 +119,15 @@ def _decode(raw: bytes, name: str, notes: list[str]) -> str:
         if line.isascii():
             continue
         try:
-            line.decode("utf-8-sig" if number == 1 else "utf-8")
-            first_utf8 = first_utf8 or number
+            text = line.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError:
             first_other = first_other or number
+            continue
+        # Some GBK text is valid UTF-8 by chance (GBK 小 is the bytes of UTF-8 С), but only as
+        # two-byte characters: a line counts as UTF-8 when all its characters are ASCII or
+        # three-byte and longer (Chinese), as Chinese in UTF-8 is.
+        if all(ord(c) < 0x80 or ord(c) >= 0x800 for c in text):
+            first_utf8 = first_utf8 or number
     if first_utf8 is not None and first_other is not None:
         raise _file_issue(name, f"mixes encodings: row {first_utf8} is UTF-8 but row "
                           f"{first_other} is not (a cell pasted from a GBK file?); retype that "

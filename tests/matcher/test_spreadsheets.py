@@ -214,3 +214,16 @@ def test_impossible_dates_are_refused(tmp_path: Path, text: str) -> None:
         encoding="utf-8")
     with pytest.raises(InputError, match=r"donations\.csv row 2, expires: .* is not a date"):
         read_charity(tmp_path, WEEK)
+
+
+def test_gbk_that_happens_to_be_valid_utf8_is_not_taken_for_a_mixed_file(tmp_path: Path) -> None:
+    """Every GB2312 level-1 character alone in a cell: in GBK, 682 of them are also valid UTF-8
+    byte pairs (小 is the bytes of С), which must not count as UTF-8 rows."""
+    chars = [bytes([a, b]).decode("gb2312") for a in range(0xB0, 0xD8)
+             for b in range(0xA1, 0xFF) if not (a == 0xD7 and b > 0xF9)]
+    rows = "".join(f"N{k},elderly,home_visit,{c},22.535,114.018,mon,09:00-11:00,30,,1,red,\n"
+                   for k, c in enumerate(chars))
+    community(tmp_path, needs=rows, encoding="gbk")
+    imported = read_community(tmp_path, WEEK)
+    assert [n.beneficiary for n in imported.problem.needs] == chars
+    assert any("read as GBK" in note for note in imported.notes)
