@@ -186,13 +186,33 @@ def _check_size(path: Path, name: str) -> None:
                           f"{MAX_FILE_BYTES // 1024 // 1024} MB per file is read")
 
 
-def _too_many(name: str, count: int) -> DataIssue:
+def _find_header(numbered: Iterator[tuple[int, Sequence[object]]], kind: str
+                 ) -> tuple[Sequence[object], int]:
+    """Consume rows up to the header of a table of ``kind``; return it and its row number.
+
+    Blank rows and a title (社区志愿者名单) above the header are allowed: the header is the first
+    row naming a known column, else the first non-blank row (refused later as no header).
+    """
+    first: tuple[Sequence[object], int] | None = None
+    for number, cells in numbered:
+        if _is_blank(cells):
+            continue
+        first = first or (cells, number)
+        if {_header_name(c) for c in cells} & set(COLUMNS.get(kind, ())):
+            return cells, number
+        if number >= _HEADER_SEARCH:
+            break
+    return first or ((), 1)
+
+
+def _too_many(name: str) -> DataIssue:
     return DataIssue(name, None, None, None,
                      f"has more than {MAX_ROWS:,} rows: at most {MAX_ROWS:,} rows per file are "
                      "read; split the community into smaller ones")
 
 
-def _frame_from_csv(path: Path, notes: list[str]) -> pd.DataFrame:
+def _frame_from_csv(path: Path, notes: list[str], kind: str) -> pd.DataFrame:
+    """A CSV file of ``kind`` (``needs``) as a table of text (see :func:`read_tables`)."""
     _check_size(path, path.name)
     text = _decode(path.read_bytes(), path.name, notes)
     if not text.strip():
@@ -201,10 +221,13 @@ def _frame_from_csv(path: Path, notes: list[str]) -> pd.DataFrame:
     rows: list[tuple[int, list[str]]] = []
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        header = next(reader)
-        for number, cells in enumerate(reader, start=2):
-            if len(rows) > MAX_ROWS:
-                raise InputError([_too_many(path.name, len(rows))])
+        numbered = enumerate(reader, start=1)
+        header, _ = _find_header(numbered, kind)
+        for number, cells in numbered:
+            if _is_blank(cells):
+                continue
+            if len(rows) >= MAX_ROWS:
+                raise InputError([_too_many(path.name)])
             rows.append((number, cells))
     except csv.Error as exc:
         raise _file_issue(path.name, f"is not valid CSV: {exc}", reader.line_num) from exc
@@ -252,25 +275,13 @@ def _read_workbook(source: Path, names: tuple[str, ...], notes: list[str]) -> di
                 continue
             display = f"{source.name}[{key}]"
             values = enumerate(sheet.iter_rows(values_only=True), start=1)
-            header: Sequence[object] = ()
-            first: Sequence[object] = ()
-            # Blank rows and a title (社区志愿者名单) above the header are allowed: the header is
-            # the first row naming a known column (else the first non-blank row, refused later).
+            header, header_rows[key] = _find_header(values, key)
+            rows: list[tuple[int, list[str]]] = []
             for number, cells in values:
                 if _is_blank(cells):
                     continue
-                first = first or cells
-                if {_header_name(c) for c in cells} & set(COLUMNS.get(key, ())):
-                    header, header_rows[key] = cells, number
-                    break
-                if number >= _HEADER_SEARCH:
-                    break
-            if not header:
-                header = first
-            rows: list[tuple[int, list[str]]] = []
-            for number, cells in values:
-                if len(rows) > MAX_ROWS:
-                    issues.append(_too_many(display, len(rows)))
+                if len(rows) >= MAX_ROWS:
+                    issues.append(_too_many(display))
                     break
                 rows.append((number, [_cell_text(c) for c in cells]))
             if not _is_blank(header):
@@ -373,7 +384,7 @@ def read_tables(source: Path, names: tuple[str, ...]) -> tuple[dict[str, Table],
         for name in names:
             path = source / f"{name}.csv"
             if path.exists():
-                tables[name] = Table(path.name, _frame_from_csv(path, notes))
+                tables[name] = Table(path.name, _frame_from_csv(path, notes, name))
     elif source.suffix.lower() in {".xlsx", ".xlsm"} and source.exists():
         tables = _read_workbook(source, names, notes)
     else:
@@ -825,7 +836,7 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
     for k, path in enumerate(extra_needs):
         if not path.is_file():
             raise InputError([DataIssue(str(path), None, None, None, "is not a file")])
-        tables[f"needs+{k}"] = Table(path.name, _frame_from_csv(path, notes))
+        tables[f"needs+{k}"] = Table(path.name, _frame_from_csv(path, notes, "needs"))
     first_seen: dict[str, tuple[str, int]] = {}
 
     def need(row: _Row) -> Need:

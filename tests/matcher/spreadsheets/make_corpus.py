@@ -168,6 +168,9 @@ def main() -> None:
     header = ["volunteer_id\u3000", " name ", "lat", "lon", "Skills", "availability ",
               "max_hours_week"]
     text_case("header-spaces", {"volunteers.csv": csv_text([header, *VOLUNTEERS[1:]])})
+    text_case("title-above-header", {"volunteers.csv": csv_text(
+        [["香蜜湖社区志愿者名单", *[""] * 6], [""] * 7,
+         *changed(VOLUNTEERS, 4, "max_hours_week", "-1")])})
     text_case("header-column-twice", {"volunteers.csv": csv_text(
         [[*VOLUNTEERS[0][:6], "name"], *VOLUNTEERS[1:]])})
     text_case("missing-column", {"needs.csv": csv_text([r[:7] + r[8:] for r in NEEDS])})
