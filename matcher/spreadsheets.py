@@ -61,9 +61,8 @@ REQUEST_COLUMNS = ("request_id", "beneficiary", "category", "quantity", "lat", "
 
 _TOKEN = re.compile(r"^[^\s;,]+$")
 
-# Limits on a file, checked before it is parsed. A district has some 20,000 volunteers; a street
-# office's files are a tenth of that. Beyond these a file is refused with a message, since the
-# walking table and the solver would not finish on it anyway.
+# Limits on a file, checked before it is parsed: well above a district's files, and refused with
+# a message beyond, since the walking table and the solver would not finish on such a file.
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 50_000
 # A need, merchant or volunteer farther than this (straight line) from every place of the kinds it
