@@ -76,7 +76,7 @@ def _print_schedule(problem: Problem, schedule: Schedule, out: Path) -> None:
     console.print(f"{len(schedule.assignments)} assignments for {volunteers} of "
                   f"{len(problem.volunteers)} volunteers; walking {schedule.total_walk_min:.0f} "
                   f"min in all; solved in {schedule.solve_seconds:.1f} s "
-                  f"({schedule.stats.get('travel')})")
+                  f"({escape(str(schedule.stats.get('travel')))})")
     if schedule.unmet:
         reasons = Table(title="Why occurrences stay unmet")
         reasons.add_column("reason")
@@ -189,7 +189,7 @@ def _print_allocation(allocation: Allocation, out: Path) -> None:
     console.print(f"{summary['lines']} allocation lines, {summary['deliveries']} deliveries "
                   f"({summary['units_delivered']} units) for the weekly schedule; "
                   f"{summary['leftover_units']} units left in stock; "
-                  f"{allocation.solve_seconds:.1f} s ({allocation.method})")
+                  f"{allocation.solve_seconds:.1f} s ({escape(allocation.method)})")
     console.print(f"Files in [bold]{escape(str(out))}[/bold]: allocations.csv, "
                   "unmet_requests.csv, "
                   "leftover.csv, delivery_needs.csv (add to a week with "
