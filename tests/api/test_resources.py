@@ -117,3 +117,18 @@ def test_an_import_notes_far_places_and_unknown_names(client: TestClient,
     needs_only.mkdir()
     shutil.copy(tmp_path / "needs.csv", needs_only / "needs.csv")
     assert _upload(client, coordinator, needs_only).json()["notes"] == expected
+
+
+def test_a_need_phone_and_address_have_limits(client: TestClient,
+                                              coordinator: dict[str, str]) -> None:
+    need = {"need_id": "N1", "kind": "elderly", "service": "home_visit", "beneficiary": "张奶奶",
+            "lat": 22.5352, "lon": 114.0183, "days": "Monday；WED", "window": "9:00 - 11:00",
+            "duration_min": 30}
+    for field, value in (("phone", "1" * 33), ("address", "路" * 201)):
+        response = client.post("/v1/needs", json=need | {field: value}, headers=coordinator)
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["path"] == ["body", field]
+    created = client.post("/v1/needs", json=need | {"phone": "1" * 32, "address": "路" * 200},
+                          headers=coordinator)
+    assert created.status_code == 201, created.text
+    assert created.json()["days"] == "mon;wed" and created.json()["window"] == "09:00-11:00"
