@@ -610,9 +610,16 @@ def _check_columns(table: Table, required: tuple[str, ...], known: tuple[str, ..
     table.frame.columns = pd.Index(columns)
     missing = [c for c in required if c not in columns]
     if missing and not set(columns) & set(known):
-        issues.append(DataIssue(table.name, 1, None, None,
-                                "is not a header: the first row must name the columns "
-                                f"({', '.join(known)})"))
+        split = {sep for sep in (";", "\t", "|") for c in columns
+                 if set(re.split(r"\s*" + re.escape(sep) + r"\s*", c)) & set(known)}
+        if split:
+            issues.append(DataIssue(table.name, 1, None, None,
+                                    f"separates its columns with {sorted(split)[0]!r}: save it "
+                                    "as CSV with ',' between columns (CSV UTF-8 in Excel)"))
+        else:
+            issues.append(DataIssue(table.name, 1, None, None,
+                                    "is not a header: the first row must name the columns "
+                                    f"({', '.join(known)})"))
         return False
     for column in missing:
         issues.append(DataIssue(table.name, 1, column, None, "column is missing from the header"))

@@ -196,6 +196,8 @@ def main() -> None:
     text_case("comma-between-items", {"volunteers.csv": comma})
     text_case("windows-without-semicolon", {"volunteers.csv": csv_text(changed(
         VOLUNTEERS, 2, "availability", "mon 08:00-12:00 wed 14:00-18:00"))})
+    text_case("semicolons-between-columns", {"merchants.csv": "".join(
+        ";".join(row) + "\n" for row in MERCHANTS)})
     text_case("full-width-semicolons", {"needs.csv": csv_text(changed(NEEDS, 2, "days",
                                                                       "mon；wed"))})
 
