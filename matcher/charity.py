@@ -69,7 +69,8 @@ class CharityProblem:
 
     @property
     def pairs(self) -> int:
-        """Donation-request pairs of one category: what an allocation weighs (each is an arc)."""
+        """Pairs of a donation and a request of the same category, over all categories: what an
+        allocation weighs (each is an arc of its flow)."""
         donations: dict[str, int] = {}
         for d in self.donations:
             donations[d.category] = donations.get(d.category, 0) + 1
