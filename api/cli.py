@@ -9,6 +9,7 @@ import logging
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from matcher.cli import SAMPLE_NETWORK, app, console, data_dir
 
@@ -47,7 +48,8 @@ def serve(
                       f"[bold]{accounts[0][1]}[/bold]):")
         for username, _, role in accounts:
             console.print(f"  {role:12} {username}")
-    console.print(f"Linli API on http://{host}:{port}/docs  (database {settings.database_url})")
+    console.print(escape(f"Linli API on http://{host}:{port}/docs  "
+                         f"(database {settings.database_url})"))
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
         return

@@ -27,7 +27,7 @@ from api.security import Caller
 from matcher.charity import CharityProblem, Donation, Request
 from matcher.domain import Location, Merchant, Need, Problem, Volunteer, Week
 from matcher.errors import DataIssue, InputError
-from matcher.spreadsheets import COLUMNS, Table, parse_records
+from matcher.spreadsheets import COLUMNS, Table, check_header, community_notes, parse_records
 
 TZ = ZoneInfo("Asia/Shanghai")
 Row = VolunteerRow | NeedRow | MerchantRow | DonationRow | RequestRow
@@ -87,10 +87,11 @@ def table_records(table: Table) -> list[dict[str, object]]:
     return [{str(k): str(v).strip() for k, v in r.items()} for r in frame.to_dict("records")]
 
 
-def save_tables(session: Session, tables: dict[str, Table]
+def save_tables(session: Session, tables: dict[str, Table], notes: list[str] | None = None
                 ) -> tuple[dict[str, int], dict[str, int]]:
     """Validate every row of every table, then insert or replace them by id (the caller commits:
-    all rows or none). Returns how many rows were created and updated per kind.
+    all rows or none). Returns how many rows were created and updated per kind; notes about
+    the headers (ignored columns) go to ``notes``.
 
     Raises
     ------
@@ -100,9 +101,12 @@ def save_tables(session: Session, tables: dict[str, Table]
     issues: list[DataIssue] = []
     valid: dict[str, list[tuple[dict[str, object], Any]]] = {}
     for kind, table in tables.items():
+        if not check_header(table, kind, issues, [] if notes is None else notes):
+            continue
         records = table_records(table)
         try:
-            valid[kind] = list(zip(records, parse_records(kind, records, table.name),
+            valid[kind] = list(zip(records, parse_records(kind, records, table.name,
+                                                          numbers=table.numbers()),
                                    strict=True))
         except InputError as exc:
             issues.extend(exc.issues)
@@ -112,7 +116,7 @@ def save_tables(session: Session, tables: dict[str, Table]
     updated: dict[str, int] = {}
     for kind in ("merchants", "volunteers", "needs", "donations", "requests"):  # foreign keys
         for record, item in valid.get(kind, []):
-            values = _typed(kind, {c: record.get(c, "") for c in COLUMNS[kind]}, item)
+            values = stored(kind, {c: record.get(c, "") for c in COLUMNS[kind]}, item)
             row = session.get(ROWS[kind], values[f"{kind[:-1]}_id"])
             if row is None:
                 session.add(ROWS[kind](**values))
@@ -124,23 +128,56 @@ def save_tables(session: Session, tables: dict[str, Table]
     return created, updated
 
 
-def _typed(kind: str, values: dict[str, object], parsed: Any) -> dict[str, object]:
-    """Store numbers as numbers and defaults filled in (the parser already checked them)."""
+def import_notes(session: Session, tables: dict[str, Table], week: Week) -> list[str]:
+    """Notes about the rows just imported, weighed against the whole community on file as
+    ``week`` sees it (an import may bring needs alone): skills and services nobody offers,
+    places far from all."""
+    where = {(kind[:-1], str(ident)): f"{table.name} row {number}"
+             for kind, table in tables.items() if kind in ("volunteers", "needs", "merchants")
+             for ident, number in zip(table.frame[f"{kind[:-1]}_id"].str.strip(),
+                                      table.numbers(), strict=True)}
+    if not where:
+        return []
+    session.flush()
+    try:
+        problem = load_problem(session, week)
+    except InputError as exc:  # rows stored before today's checks: say so, keep the import
+        return [f"the community on file was not checked for far places and unknown skills: "
+                f"{exc.issues[0]}" + (f" (and {len(exc.issues) - 1} more)"
+                                      if len(exc.issues) > 1 else "")]
+    return community_notes(problem.volunteers, problem.needs, problem.merchants, where,
+                           only=set(where))
+
+
+def stored(kind: str, values: dict[str, object], parsed: Any) -> dict[str, object]:
+    """The values to store for a validated record: numbers as numbers, defaults filled in, and
+    times, days and lists in their normal form (``9:30 - 20:30`` is stored ``09:30-20:30``), so
+    the database holds what the parser understood, not what was typed."""
     out = dict(values)
     out["lat"], out["lon"] = parsed.location.lat, parsed.location.lon
     if kind == "volunteers":
-        out["max_hours_week"] = parsed.max_hours_week
+        out.update(max_hours_week=parsed.max_hours_week, skills=_joined(parsed.skills),
+                   availability=";".join(str(a) for a in parsed.availability))
     elif kind == "needs":
         out.update(duration_min=parsed.duration_min, volunteers_needed=parsed.volunteers_needed,
-                   priority=parsed.priority.value, kind=parsed.kind.value)
+                   priority=parsed.priority.value, kind=parsed.kind.value,
+                   service=parsed.service, skills=_joined(parsed.skills),
+                   days=";".join(d.value for d in parsed.days), window=str(parsed.window),
+                   merchant_service=parsed.merchant_service or "")
     elif kind == "merchants":
-        out["capacity_per_day"] = parsed.capacity_per_day
+        out.update(capacity_per_day=parsed.capacity_per_day, services=_joined(parsed.services),
+                   open=str(parsed.open))
     elif kind == "donations":
-        out.update(quantity=parsed.quantity,
+        out.update(quantity=parsed.quantity, category=parsed.category,
                    expires=parsed.expires.isoformat() if parsed.expires else "")
     else:
-        out.update(quantity=parsed.quantity, priority=parsed.priority.value)
+        out.update(quantity=parsed.quantity, priority=parsed.priority.value,
+                   category=parsed.category)
     return out
+
+
+def _joined(items: frozenset[str]) -> str:
+    return ";".join(sorted(items))
 
 
 def coarse(value: float) -> float:

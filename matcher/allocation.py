@@ -247,15 +247,16 @@ def _route(cat: _Category, demand: _Demand, walk: np.ndarray, circle_min: float,
     ]
 
 
-def _walk_matrix(problem: CharityProblem, settings: Settings,
+def _walk_matrix(donations: Sequence[Donation], requests: Sequence[Request], settings: Settings,
                  network: WalkingNetwork | None) -> np.ndarray:
-    """Donations x requests walking minutes: exact up to two circles, an estimate beyond.
+    """Donations x requests walking minutes (of one category: the only pairs an allocation
+    weighs): exact up to two circles, an estimate beyond.
 
     Beyond two circles the pair is a delivery whatever the exact figure; its ``walk_min`` is the
     straight line x detour factor (at least two circles), to tell the volunteer what to expect.
     """
-    origins = [d.location for d in problem.donations]
-    targets = [r.location for r in problem.requests]
+    origins = [d.location for d in donations]
+    targets = [r.location for r in requests]
     far = 2 * settings.circle_min
     minutes = walk_minutes(origins, targets, settings, network, cutoff_min=far)
     beyond = ~np.isfinite(minutes)
@@ -284,11 +285,9 @@ def allocate(problem: CharityProblem, settings: Settings | None = None,
         Street network for walking times; geodesic x detour without one.
     """
     settings = settings or Settings()
+    problem.check_size()
     began = time.monotonic()
     week = problem.week
-    walk_all = _walk_matrix(problem, settings, network)
-    d_pos = {d.id: i for i, d in enumerate(problem.donations)}
-    r_pos = {r.id: j for j, r in enumerate(problem.requests)}
     lines: list[AllocationLine] = []
     short: list[ShortRequest] = []
     leftovers: list[Leftover] = []
@@ -301,8 +300,7 @@ def allocate(problem: CharityProblem, settings: Settings | None = None,
             [r for r in problem.requests if r.category == name],
             [d for d in problem.donations if d.category == name and not d.usable_in(week)],
         )
-        walk = walk_all[np.ix_([d_pos[d.id] for d in cat.donations],
-                               [r_pos[r.id] for r in cat.requests])]
+        walk = _walk_matrix(cat.donations, cat.requests, settings, network)
         cat_lines = _route(cat, _demand(cat), walk, settings.circle_min, week)
         cat_fill = {r.id: 0 for r in cat.requests}
         for line in cat_lines:

@@ -10,9 +10,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from matcher.domain import Day, Location, Priority, SolveStatus, Week
+from matcher.domain import Day, Location, Priority, SolveStatus, Week, check_id, check_text
 
 DELIVERY_DAY = Day.SAT  # the weekly delivery round, unless the goods expire before it
+# Every donation-request pair of a category is an arc of the allocation's flow; beyond this
+# many the tables and the flow no longer fit in memory, so a problem is refused first.
+MAX_PAIRS = 20_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,10 @@ class Donation:
     quantity: int
     location: Location
     expires: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        check_id(self.id)
+        check_text(self.donor)
 
     def usable_in(self, week: Week) -> bool:
         """A4: goods that expire before the week's Monday are never allocated."""
@@ -53,6 +60,10 @@ class Request:
     location: Location
     priority: Priority = Priority.BLUE
 
+    def __post_init__(self) -> None:
+        check_id(self.id)
+        check_text(self.beneficiary)
+
 
 @dataclass
 class CharityProblem:
@@ -67,6 +78,29 @@ class CharityProblem:
                           ("request", [r.id for r in self.requests])):
             if len(set(ids)) != len(ids):
                 raise ValueError(f"{kind} ids are not unique")
+
+    @property
+    def pairs(self) -> int:
+        """Pairs of a donation and a request of the same category, over all categories: what an
+        allocation weighs (each is an arc of its flow)."""
+        donations: dict[str, int] = {}
+        for d in self.donations:
+            donations[d.category] = donations.get(d.category, 0) + 1
+        return sum(donations.get(r.category, 0) for r in self.requests)
+
+    def check_size(self) -> None:
+        """Refuse a problem too large to allocate at once (``MAX_PAIRS``).
+
+        Raises
+        ------
+        ValueError
+            Saying how many pairs there are and what to do.
+        """
+        if self.pairs > MAX_PAIRS:
+            raise ValueError(f"{len(self.donations):,} donations and {len(self.requests):,} "
+                             f"requests make {self.pairs:,} donation-request pairs in the same "
+                             f"categories: at most {MAX_PAIRS:,} are weighed at once; allocate "
+                             "a smaller area at a time")
 
     @property
     def categories(self) -> list[str]:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from matcher.domain import Day, Need, Occurrence, Problem, Volunteer
 from matcher.travel import TravelTimes
 
@@ -89,9 +87,9 @@ class Candidates:
         n_keys = [("N", n.id) for n in self.problem.needs]
         m_keys = [("M", m.id) for m in self.problem.merchants]
         idx = self.travel.index
-        self._v = np.array([idx[k] for k in v_keys], dtype=np.int64)
-        self._n = np.array([idx[k] for k in n_keys], dtype=np.int64)
-        self._m = np.array([idx[k] for k in m_keys], dtype=np.int64)
+        self._v = [idx[k] for k in v_keys]
+        self._n = [idx[k] for k in n_keys]
+        self._m = [idx[k] for k in m_keys]
         need_pos = {n.id: i for i, n in enumerate(self.problem.needs)}
         self.occ_need = [need_pos[o.need.id] for o in self.problem.occurrences]
         self.occ_merchants: list[dict[int, tuple[int, int]]] = [{} for _ in range(n_occ)]
@@ -118,16 +116,16 @@ class Candidates:
 
     # Walking minutes between places, by index.
     def home_to_need(self, v: int, occ: int) -> float:
-        return float(self.travel.minutes[self._v[v], self._n[self.occ_need[occ]]])
+        return self.travel.at(self._v[v], self._n[self.occ_need[occ]])
 
     def need_to_need(self, a: int, b: int) -> float:
-        return float(self.travel.minutes[self._n[self.occ_need[a]], self._n[self.occ_need[b]]])
+        return self.travel.at(self._n[self.occ_need[a]], self._n[self.occ_need[b]])
 
     def need_to_merchant(self, occ: int, m: int) -> float:
-        return float(self.travel.minutes[self._n[self.occ_need[occ]], self._m[m]])
+        return self.travel.at(self._n[self.occ_need[occ]], self._m[m])
 
     def home_to_merchant(self, v: int, m: int) -> float:
-        return float(self.travel.minutes[self._v[v], self._m[m]])
+        return self.travel.at(self._v[v], self._m[m])
 
     def transition(self, a: int, b: int, merchant_b: int | None) -> float:
         """R5: walking minutes from occurrence ``a``'s place to ``b``'s start of service."""
@@ -167,15 +165,20 @@ def build_candidates(problem: Problem, travel: TravelTimes,
                      circle: ServiceCircle) -> Candidates:
     """Enumerate every option (volunteer, occurrence, availability window).
 
-    Cost is linear in volunteers x needs with numpy prefilters on the circle, so street-scale
-    problems (thousands of each) take well under a second.
+    Cost is linear in the pairs within the circle (each need's row of the travel table), not
+    in volunteers x needs.
     """
     idx = travel.index
-    v_rows = np.array([idx[("V", v.id)] for v in problem.volunteers], dtype=np.int64)
-    n_cols = np.array([idx[("N", n.id)] for n in problem.needs], dtype=np.int64)
-    home_need = travel.minutes[np.ix_(v_rows, n_cols)] if len(v_rows) and len(n_cols) else \
-        np.zeros((len(v_rows), len(n_cols)))
     need_pos = {n.id: i for i, n in enumerate(problem.needs)}
+    # Each need's volunteers within the circle, in volunteer order, from the volunteers' rows of
+    # the travel table: the loop below visits only those, never every volunteer.
+    need_at = {idx[("N", n.id)]: k for k, n in enumerate(problem.needs)}
+    near: list[list[tuple[int, float]]] = [[] for _ in problem.needs]
+    for v, volunteer in enumerate(problem.volunteers):
+        places, minutes = travel.row(idx[("V", volunteer.id)])
+        for place, walk in zip(places.tolist(), minutes.tolist(), strict=True):
+            if place in need_at and circle.contains(walk):
+                near[need_at[place]].append((v, walk))
     merchant_starts: dict[tuple[int, int], tuple[int, int]] = {}
     options: list[Option] = []
     for o, occ in enumerate(problem.occurrences):
@@ -185,12 +188,9 @@ def build_candidates(problem: Problem, travel: TravelTimes,
             merchant_starts[(o, j)] = bounds
         if need.merchant_service is not None and not mchoices:
             continue
-        col = need_pos[need.id]
-        for v, volunteer in enumerate(problem.volunteers):
+        for v, direct in near[need_pos[need.id]]:
+            volunteer = problem.volunteers[v]
             if not _skilled(volunteer, need) or need.duration_min > volunteer.max_minutes_week:
-                continue
-            direct = float(home_need[v, col])
-            if not circle.contains(direct):
                 continue
             merchants: list[int] = []
             walks: list[float] = []

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from matcher.charity import Allocation
@@ -53,13 +54,13 @@ def data_dir() -> Path:
 def step(label: str) -> Iterator[None]:
     """Show a spinner while a step runs and its time when it is done."""
     began = time.monotonic()
-    with console.status(f"{label} ..."):
+    with console.status(f"{escape(label)} ..."):
         yield
-    console.print(f"[dim]{label}: {time.monotonic() - began:.1f} s[/dim]")
+    console.print(f"[dim]{escape(label)}: {time.monotonic() - began:.1f} s[/dim]")
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {message}")
+    err.print(f"[bold red]error:[/bold red] {escape(message)}")
     return typer.Exit(2)
 
 
@@ -76,7 +77,7 @@ def _print_schedule(problem: Problem, schedule: Schedule, out: Path) -> None:
     console.print(f"{len(schedule.assignments)} assignments for {volunteers} of "
                   f"{len(problem.volunteers)} volunteers; walking {schedule.total_walk_min:.0f} "
                   f"min in all; solved in {schedule.solve_seconds:.1f} s "
-                  f"({schedule.stats.get('travel')})")
+                  f"({escape(str(schedule.stats.get('travel')))})")
     if schedule.unmet:
         reasons = Table(title="Why occurrences stay unmet")
         reasons.add_column("reason")
@@ -85,10 +86,11 @@ def _print_schedule(problem: Problem, schedule: Schedule, out: Path) -> None:
         for code, count in list(schedule.unmet_by_reason().items())[:6]:
             example = next(u for u in schedule.unmet if u.reason.value == code)
             reasons.add_row(code, str(count),
-                            f"{example.need_id} {example.day}: {example.detail}"
-                            + (f"\n→ {example.fix}" if example.fix else ""))
+                            escape(f"{example.need_id} {example.day}: {example.detail}"
+                                   + (f"\n→ {example.fix}" if example.fix else "")))
         console.print(reasons)
-    console.print(f"Files in [bold]{out}[/bold]: assignments.csv, unmet.csv, summary.json, "
+    console.print(f"Files in [bold]{escape(str(out))}[/bold]: assignments.csv, unmet.csv, "
+                  "summary.json, "
                   "calendars/*.ics, map.html")
 
 
@@ -124,7 +126,7 @@ def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: f
     except InputError as exc:
         raise _fail(str(exc)) from exc
     for note in imported.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
     problem = imported.problem
     console.print(f"{len(problem.volunteers)} volunteers, {len(problem.needs)} needs "
                   f"({len(problem.occurrences)} occurrences), {len(problem.merchants)} merchants")
@@ -192,8 +194,9 @@ def _print_allocation(allocation: Allocation, out: Path) -> None:
                   f"({summary['units_delivered']} units{'; ' + days if days else ''}) for the "
                   "weekly schedule; "
                   f"{summary['leftover_units']} units left in stock; "
-                  f"{allocation.solve_seconds:.1f} s ({allocation.method})")
-    console.print(f"Files in [bold]{out}[/bold]: allocations.csv, unmet_requests.csv, "
+                  f"{allocation.solve_seconds:.1f} s ({escape(allocation.method)})")
+    console.print(f"Files in [bold]{escape(str(out))}[/bold]: allocations.csv, "
+                  "unmet_requests.csv, "
                   "leftover.csv, delivery_needs.csv (add to a week with "
                   "[bold]linli solve --add-needs[/bold]), summary.json")
 
@@ -217,7 +220,7 @@ def allocate(
     except (ValueError, InputError) as exc:
         raise _fail(str(exc)) from exc
     for note in imported.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
     problem = imported.problem
     console.print(f"{len(problem.donations)} donations, {len(problem.requests)} requests, "
                   f"{len(problem.categories)} categories")
@@ -254,7 +257,8 @@ def generate(
                                  centre=SAMPLE_CENTRE, radius_m=radius_m, week=iso_week,
                                  seed=seed)
     write_community(problem, out)
-    console.print(f"wrote {out}: {len(problem.volunteers)} volunteers, {len(problem.needs)} needs "
+    console.print(f"wrote {escape(str(out))}: {len(problem.volunteers)} volunteers, "
+                  f"{len(problem.needs)} needs "
                   f"({len(problem.occurrences)} occurrences), {len(problem.merchants)} merchants")
     if requests:
         charity = generate_charity(requests, donations, categories, network=net,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -51,7 +52,53 @@ class NeedKind(StrEnum):
     CHARITY = "charity"
 
 
+# Limits on what people type. Ids appear in URLs, file names (calendars/<id>.ics) and database
+# keys, so they are short and plain; a delivery need's id is built from a donation's and a
+# request's id, hence the longer limit for needs (it still fits the database key).
+ID_MAX = 24
+NEED_ID_MAX = 64
+NAME_MAX = 100
+ADDRESS_MAX = 200
+PHONE_MAX = 32
+TOKEN_MAX = 40
+_ID = re.compile(r"^[\w.\-]+$")
+
+
+def check_id(value: str, max_len: int = ID_MAX) -> str:
+    """An id: 1 to ``max_len`` letters (Chinese included), digits, ``_``, ``-`` or ``.``.
+
+    Raises
+    ------
+    ValueError
+        With a message fit for an import error, saying what to type instead.
+    """
+    if not value:
+        raise ValueError("is empty: an id is required")
+    if len(value) > max_len:
+        raise ValueError(f"is {len(value)} characters long: an id has at most {max_len}")
+    if not _ID.match(value) or set(value) == {"."}:
+        raise ValueError("is not an id: use letters, digits, '_', '-' or '.' "
+                         "(no spaces, no '/')")
+    return value
+
+
+def check_text(value: str, max_len: int = NAME_MAX, what: str = "a name") -> str:
+    """Free text (a name, an address): at most ``max_len`` characters, no control characters.
+
+    Raises
+    ------
+    ValueError
+        With a message fit for an import error.
+    """
+    if len(value) > max_len:
+        raise ValueError(f"is {len(value)} characters long: {what} has at most {max_len}")
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError("contains control characters (a tab or line break inside the cell)")
+    return value
+
+
 _HHMM = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+_WINDOW = re.compile(r"^\s*(\d{1,2}:\d{2})\s*[-\u2010-\u2015~\u301c至到]\s*(\d{1,2}:\d{2})\s*$")
 
 
 def parse_hhmm(text: str) -> int:
@@ -89,16 +136,26 @@ class TimeWindow:
 
     @classmethod
     def parse(cls, text: str) -> TimeWindow:
-        """Parse ``HH:MM-HH:MM``; raises ``ValueError`` with a message fit for an import error."""
-        parts = text.split("-")
-        if len(parts) != 2:
-            raise ValueError("is not a time window HH:MM-HH:MM")
-        try:
-            start, end = parse_hhmm(parts[0]), parse_hhmm(parts[1])
-        except ValueError as exc:
-            raise ValueError("is not a time window HH:MM-HH:MM") from exc
+        """Parse ``HH:MM-HH:MM``; raises ``ValueError`` with a message fit for an import error.
+
+        What people type in Chinese spreadsheets is read too: one-digit hours, spaces around the
+        dash, full-width colons and digits, ``～``/``~``/``至`` or an en dash between the times.
+        ``str()`` of the result is the normal form (``09:30-20:30``).
+        """
+        m = _WINDOW.match(unicodedata.normalize("NFKC", text))
+        if not m:
+            raise ValueError("is not a time window HH:MM-HH:MM (type e.g. 09:30-20:30)")
+        times: list[int] = []
+        for part in (m.group(1), m.group(2)):
+            try:
+                times.append(parse_hhmm(part))
+            except ValueError as exc:
+                raise ValueError(f"is not a time window HH:MM-HH:MM: {part} is not a time of "
+                                 "day (00:00-24:00)") from exc
+        start, end = times
         if start >= end:
-            raise ValueError("is not a time window: it ends before it starts")
+            raise ValueError("is not a time window: it ends before it starts (a window cannot "
+                             "cross midnight; 24:00 is the end of the day)")
         return cls(start, end)
 
     @property
@@ -144,6 +201,10 @@ class Volunteer:
     availability: tuple[Availability, ...] = ()
     max_hours_week: float = 4.0
 
+    def __post_init__(self) -> None:
+        check_id(self.id)
+        check_text(self.name)
+
     @property
     def max_minutes_week(self) -> int:
         """The weekly cap in whole minutes (R6: 60 x max_hours_week)."""
@@ -171,6 +232,11 @@ class Need:
     priority: Priority = Priority.BLUE
     merchant_service: str | None = None
 
+    def __post_init__(self) -> None:
+        check_id(self.id, NEED_ID_MAX)
+        check_text(self.beneficiary)
+        check_text(self.service, TOKEN_MAX)
+
 
 @dataclass(frozen=True)
 class Merchant:
@@ -182,6 +248,10 @@ class Merchant:
     services: frozenset[str]
     capacity_per_day: int
     open: TimeWindow
+
+    def __post_init__(self) -> None:
+        check_id(self.id)
+        check_text(self.name)
 
 
 @dataclass(frozen=True, order=True, slots=True)

@@ -7,9 +7,13 @@ reported at once with file, row, column and value; nothing is returned unless al
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import difflib
 import io
 import re
+import unicodedata
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -17,11 +21,18 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+import openpyxl
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from matcher.charity import CharityProblem, Donation, Request
 from matcher.coords import CoordSystem, in_china, to_wgs84
 from matcher.domain import (
+    ID_MAX,
+    NAME_MAX,
+    NEED_ID_MAX,
+    TOKEN_MAX,
     Availability,
     Day,
     Location,
@@ -33,6 +44,8 @@ from matcher.domain import (
     TimeWindow,
     Volunteer,
     Week,
+    check_id,
+    check_text,
 )
 from matcher.errors import DataIssue, InputError
 
@@ -48,18 +61,34 @@ REQUEST_COLUMNS = ("request_id", "beneficiary", "category", "quantity", "lat", "
 
 _TOKEN = re.compile(r"^[^\s;,]+$")
 
+# Limits on a file, checked before it is parsed: well above a district's files, and refused with
+# a message beyond, since the walking table and the solver would not finish on such a file.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_ROWS = 50_000
+# A need, merchant or volunteer farther than this (straight line) from every place of the kinds it
+# works with is most likely a typo (swapped digits, a point in the sea): it gets a note.
+FAR_M = 3_000.0
+
 
 @dataclass
 class Table:
-    """One sheet of input: its display name (``needs.csv``) and rows as text."""
+    """One sheet of input: its display name (``needs.csv``) and rows as text.
+
+    The frame's index is the spreadsheet row number less 2 (the header is row 1), so rows keep
+    their numbers when blank rows are dropped.
+    """
 
     name: str
     frame: pd.DataFrame
 
+    def numbers(self) -> list[int]:
+        """The spreadsheet row number of each row of the frame."""
+        return [int(i) + 2 for i in self.frame.index]
+
     def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
         """``(spreadsheet row number, {column: text})``; the header is row 1."""
-        for offset, record in enumerate(self.frame.to_dict("records")):
-            yield offset + 2, {str(k): str(v).strip() for k, v in record.items()}
+        for number, record in zip(self.numbers(), self.frame.to_dict("records"), strict=True):
+            yield number, {str(k): str(v).strip() for k, v in record.items()}
 
 
 @dataclass
@@ -70,43 +99,283 @@ class ImportedCommunity:
     notes: list[str] = field(default_factory=list)
 
 
+def _file_issue(name: str, message: str, row: int | None = None) -> InputError:
+    return InputError([DataIssue(name, row, None, None, message)])
+
+
 def _decode(raw: bytes, name: str, notes: list[str]) -> str:
-    """UTF-8 (with or without BOM) first, then GB18030, the superset of Excel's GBK exports."""
+    """Strictly, per file: UTF-8 (with or without BOM) when every line is UTF-8, else GB18030 (the
+    superset of Excel's GBK exports) when every byte is; a file mixing the two is refused, naming
+    the first line that is not UTF-8, since reading it either way garbles the other lines."""
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    lines = raw.split(b"\n")
+    first_utf8: int | None = None
+    first_other: int | None = None
+    for number, line in enumerate(lines, start=1):
+        if line.isascii():
+            continue
+        try:
+            text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            first_other = first_other or number
+            continue
+        # Some GBK text is valid UTF-8 by chance (GBK 小 is the bytes of UTF-8 С), but only as
+        # two-byte characters: a line counts as UTF-8 when all its characters are ASCII or
+        # three-byte and longer (Chinese), as Chinese in UTF-8 is.
+        if all(ord(c) < 0x80 or ord(c) >= 0x800 for c in text):
+            first_utf8 = first_utf8 or number
+    if first_utf8 is not None and first_other is not None:
+        raise _file_issue(name, f"mixes encodings: row {first_utf8} is UTF-8 but row "
+                          f"{first_other} is not (a cell pasted from a GBK file?); retype that "
+                          "row or save the whole file again as UTF-8 CSV", first_other)
     try:
         text = raw.decode("gb18030")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            [DataIssue(name, None, None, None, f"is neither UTF-8 nor GBK text ({exc.reason})")]
-        ) from exc
+    except UnicodeDecodeError:
+        for number, line in enumerate(lines, start=1):
+            try:
+                line.decode("gb18030")
+            except UnicodeDecodeError:
+                raise _file_issue(name, "is neither UTF-8 nor GBK text (this row); save "
+                                  "the file as UTF-8 CSV", number) from None
+        raise _file_issue(name, "is neither UTF-8 nor GBK text; save it as UTF-8 CSV") from None
     notes.append(f"{name} was read as GBK (an Excel export); save as UTF-8 CSV to avoid surprises")
     return text
 
 
-def _frame_from_csv(path: Path, notes: list[str]) -> pd.DataFrame:
+def _is_blank(cells: Sequence[object]) -> bool:
+    return all(c is None or not str(c).strip() for c in cells)
+
+
+def _frame(name: str, header: Sequence[object], rows: list[tuple[int, list[str]]],
+           issues: list[DataIssue]) -> pd.DataFrame:
+    """A table of text from a header and ``(row number, cells)``: blank rows dropped, a row with
+    more cells than the header refused (a ',' typed inside a cell)."""
+    columns = [_header_name(h) for h in header]
+    while columns and not columns[-1]:
+        columns.pop()  # Excel's trailing empty header cells
+    width = len(columns)
+    kept: list[list[str]] = []
+    index: list[int] = []
+    for number, cells in rows:
+        if _is_blank(cells):
+            continue
+        if any(str(c).strip() for c in cells[width:]):
+            issues.append(DataIssue(name, number, None, None,
+                                    f"has {len(cells)} cells but the header names {width} "
+                                    "columns; use ';' between items inside a cell, not ','"))
+            continue
+        kept.append((list(cells) + [""] * width)[:width])
+        index.append(number - 2)
+    return pd.DataFrame(kept, columns=columns, index=pd.Index(index, dtype="int64"), dtype=str)
+
+
+def _header_name(value: object) -> str:
+    """A header cell as a column name: full-width characters folded, spaces trimmed, lower case."""
+    text = unicodedata.normalize("NFKC", "" if value is None else str(value))
+    return text.replace("\ufeff", "").strip().lower()
+
+
+def _check_size(path: Path, name: str) -> None:
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise _file_issue(name, f"is {size / 1024 / 1024:.1f} MB: at most "
+                          f"{MAX_FILE_BYTES // 1024 // 1024} MB per file is read")
+
+
+def _find_header(numbered: Iterator[tuple[int, Sequence[object]]], kind: str
+                 ) -> tuple[Sequence[object], int]:
+    """Consume rows up to the header of a table of ``kind``; return it and its row number.
+
+    Blank rows and a title (社区志愿者名单) above the header are allowed: the header is the first
+    row naming a known column, else the first non-blank row (refused later as no header).
+    """
+    first: tuple[Sequence[object], int] | None = None
+    for number, cells in numbered:
+        if _is_blank(cells):
+            continue
+        first = first or (cells, number)
+        if {_header_name(c) for c in cells} & set(COLUMNS.get(kind, ())):
+            return cells, number
+        if number >= _HEADER_SEARCH:
+            break
+    return first or ((), 1)
+
+
+def _too_many(name: str) -> DataIssue:
+    return DataIssue(name, None, None, None,
+                     f"has more than {MAX_ROWS:,} rows: at most {MAX_ROWS:,} rows per file are "
+                     "read; split the community into smaller ones")
+
+
+def _frame_from_csv(path: Path, notes: list[str], kind: str) -> pd.DataFrame:
+    """A CSV file of ``kind`` (``needs``) as a table of text (see :func:`read_tables`)."""
+    _check_size(path, path.name)
     text = _decode(path.read_bytes(), path.name, notes)
     if not text.strip():
-        raise InputError([DataIssue(path.name, None, None, None, "is empty")])
+        raise _file_issue(path.name, "is empty")
+    issues: list[DataIssue] = []
+    rows: list[tuple[int, list[str]]] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                           skipinitialspace=True)
-    except pd.errors.ParserError as exc:
-        raise InputError([DataIssue(path.name, None, None, None, f"is not valid CSV: {exc}")]) \
-            from exc
+        numbered = enumerate(reader, start=1)
+        header, _ = _find_header(numbered, kind)
+        for number, cells in numbered:
+            if _is_blank(cells):
+                continue
+            if len(rows) >= MAX_ROWS:
+                raise InputError([_too_many(path.name)])
+            rows.append((number, cells))
+    except csv.Error as exc:
+        raise _file_issue(path.name, f"is not valid CSV: {exc}", reader.line_num) from exc
+    frame = _frame(path.name, header, rows, issues)
+    if issues:
+        raise InputError(issues)
+    return frame
+
+
+def _cell_text(value: object) -> str:
+    """An .xlsx cell as the text a person sees: date cells as YYYY-MM-DD, times as HH:MM, whole
+    numbers without ``.0``."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M")
+    if isinstance(value, bool):
+        return str(value).upper()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_workbook(source: Path, names: tuple[str, ...], notes: list[str]) -> dict[str, Table]:
+    _check_size(source, source.name)
+    try:
+        book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken workbook
+        raise _file_issue(source.name, f"is not a readable .xlsx workbook: {exc}") from exc
+    tables: dict[str, Table] = {}
+    header_rows: dict[str, int] = {}
+    issues: list[DataIssue] = []
+    ignored: list[str] = []
+    try:
+        for sheet in book.worksheets:
+            key = _header_name(sheet.title)
+            if key not in names or key in tables:
+                ignored.append(sheet.title)
+                continue
+            display = f"{source.name}[{key}]"
+            values = enumerate(sheet.iter_rows(values_only=True), start=1)
+            header, header_rows[key] = _find_header(values, key)
+            rows: list[tuple[int, list[str]]] = []
+            for number, cells in values:
+                if _is_blank(cells):
+                    continue
+                if len(rows) >= MAX_ROWS:
+                    issues.append(_too_many(display))
+                    break
+                rows.append((number, [_cell_text(c) for c in cells]))
+            if not _is_blank(header):
+                tables[key] = Table(display, _frame(display, header, rows, issues))
+            else:
+                issues.append(DataIssue(display, None, None, None, "is empty"))
+    finally:
+        book.close()
+    if not issues and _sheets_contain(source, rb"<(?:\w+:)?mergeCell "):
+        issues.extend(_merged_cells(source, tables, header_rows))
+    if not issues and _sheets_contain(source, rb"<(?:\w+:)?f[ >]"):
+        issues.extend(_uncalculated_formulas(source, tables))
+    if issues:
+        raise InputError(issues)
+    if ignored:
+        notes.append(f"{source.name}: ignored sheet(s) {', '.join(ignored)} (expected "
+                     f"{', '.join(names)})")
+    return tables
+
+
+def _sheets_contain(source: Path, tag: bytes) -> bool:
+    """Whether the XML of any sheet of the workbook matches ``tag`` (a cheap scan, so the slower
+    checks below run only on workbooks that need them)."""
+    try:
+        with zipfile.ZipFile(source) as book:
+            return any(re.search(tag, book.read(name))
+                       for name in book.namelist() if name.startswith("xl/worksheets/"))
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return False
+
+
+def _merged_cells(source: Path, tables: dict[str, Table],
+                  header_rows: dict[str, int]) -> list[DataIssue]:
+    """Merged cells inside a table: only the first row of a merge holds the value, so the
+    others would read as empty (or a merge across columns would shift nothing but hide one)."""
+    issues: list[DataIssue] = []
+    book = openpyxl.load_workbook(source, read_only=False, data_only=True)
+    try:
+        for sheet in book.worksheets:
+            key = _header_name(sheet.title)
+            table = tables.get(key)
+            if table is None:
+                continue
+            columns = list(table.frame.columns)
+            for merged in sorted(sheet.merged_cells.ranges, key=lambda r: (r.min_row, r.min_col)):
+                if merged.max_row <= header_rows.get(key, 1):
+                    continue  # a title above the header
+                position = merged.min_col - 1
+                column = columns[position] if position < len(columns) else None
+                issues.append(DataIssue(table.name, merged.min_row, column, None,
+                                        f"cells {merged.coord} are merged: unmerge them and type "
+                                        "the value in every row"))
+    finally:
+        book.close()
+    return issues
+
+
+def _uncalculated_formulas(source: Path, tables: dict[str, Table]) -> list[DataIssue]:
+    """Formula cells without a value: a workbook written by a program other than Excel stores
+    the formula only, and the cell would silently read as empty."""
+    issues: list[DataIssue] = []
+    book = openpyxl.load_workbook(source, read_only=True, data_only=False)
+    try:
+        for sheet in book.worksheets:
+            table = tables.get(_header_name(sheet.title))
+            if table is None or not table.frame.columns.is_unique:
+                continue
+            columns = list(table.frame.columns)
+            for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+                if number - 2 not in table.frame.index:
+                    continue
+                for position, value in enumerate(cells[:len(columns)]):
+                    column = columns[position]
+                    if (isinstance(value, str) and value.startswith("=")
+                            and not table.frame.at[number - 2, column]):
+                        issues.append(DataIssue(
+                            table.name, number, column, value,
+                            "is a formula that was never calculated (the workbook was not "
+                            "saved by Excel): open and save it in Excel, or type the value"))
+    finally:
+        book.close()
+    return issues
 
 
 def read_tables(source: Path, names: tuple[str, ...]) -> tuple[dict[str, Table], list[str]]:
     """Read the named sheets from a CSV folder or an ``.xlsx`` workbook.
 
-    Returns the tables found (a missing optional one is simply absent) and notes.
+    Returns the tables found (a missing optional one is simply absent) and notes. Blank rows are
+    dropped (rows keep their spreadsheet numbers); header names are trimmed and lower-cased.
 
     Raises
     ------
     InputError
-        When the source does not exist, a file is empty or undecodable.
+        When the source does not exist, a file is too large, empty, undecodable or has a row
+        wider than its header.
     """
     notes: list[str] = []
     tables: dict[str, Table] = {}
@@ -114,20 +383,11 @@ def read_tables(source: Path, names: tuple[str, ...]) -> tuple[dict[str, Table],
         for name in names:
             path = source / f"{name}.csv"
             if path.exists():
-                tables[name] = Table(path.name, _frame_from_csv(path, notes))
+                tables[name] = Table(path.name, _frame_from_csv(path, notes, name))
     elif source.suffix.lower() in {".xlsx", ".xlsm"} and source.exists():
-        try:
-            sheets = pd.read_excel(source, sheet_name=None, dtype=str, keep_default_na=False)
-        except Exception as exc:  # openpyxl raises many types for a broken workbook
-            raise InputError([DataIssue(source.name, None, None, None,
-                                        f"is not a readable .xlsx workbook: {exc}")]) from exc
-        lowered = {str(k).strip().lower(): v for k, v in sheets.items()}
-        for name in names:
-            if name in lowered:
-                tables[name] = Table(f"{source.name}[{name}]", lowered[name])
+        tables = _read_workbook(source, names, notes)
     else:
-        raise InputError([DataIssue(str(source), None, None, None,
-                                    "is neither a folder of CSV files nor an .xlsx workbook")])
+        raise _file_issue(str(source), "is neither a folder of CSV files nor an .xlsx workbook")
     return tables, notes
 
 
@@ -138,15 +398,33 @@ class _Row:
         self.table, self.number, self.cells, self.issues = table, number, cells, issues
         self.ok = True
 
-    def fail(self, column: str, value: str | None, message: str) -> None:
+    def fail(self, column: str | None, value: str | None, message: str) -> None:
         self.ok = False
         self.issues.append(DataIssue(self.table, self.number, column, value, message))
 
-    def text(self, column: str, required: bool = True) -> str:
+    def text(self, column: str, required: bool = True, max_len: int = NAME_MAX,
+             what: str = "this cell") -> str:
         value = self.cells.get(column, "")
         if required and not value:
             self.fail(column, None, "is required but empty")
+        try:
+            check_text(value, max_len, what)
+        except ValueError as exc:
+            self.fail(column, _shown(value), str(exc))
+            return ""
         return value
+
+    def ident(self, column: str, max_len: int = ID_MAX) -> str:
+        """An id (the rule is :func:`matcher.domain.check_id`)."""
+        value = self.cells.get(column, "")
+        if not value:
+            self.fail(column, None, "is required but empty")
+            return ""
+        try:
+            return check_id(value, max_len)
+        except ValueError as exc:
+            self.fail(column, _shown(value), str(exc))
+            return ""
 
     def number_(self, column: str, lo: float, hi: float, default: float | None = None) -> float:
         value = self.text(column, required=default is None)
@@ -179,11 +457,13 @@ class _Row:
     def tokens(self, column: str, required: bool = False) -> frozenset[str]:
         value = self.text(column, required=required)
         out: set[str] = set()
-        for token in (t.strip().lower() for t in value.split(";")):
+        for token in (t.strip().lower() for t in _split(value)):
             if not token:
                 continue
             if not _TOKEN.match(token):
                 self.fail(column, token, "is not a token (use lower_snake_case, ';' between)")
+            elif len(token) > TOKEN_MAX:
+                self.fail(column, _shown(token), f"is longer than {TOKEN_MAX} characters")
             out.add(token)
         if required and value and not out:
             self.fail(column, value, "lists nothing")
@@ -204,14 +484,17 @@ class _Row:
         value = self.text(column, required=False)
         if not value:
             return None
+        m = _DATE.match(unicodedata.normalize("NFKC", value))
         try:
-            return dt.date.fromisoformat(value)
+            if not m:
+                raise ValueError(value)
+            return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         except ValueError:
-            self.fail(column, value, "is not a date YYYY-MM-DD")
+            self.fail(column, value, "is not a date YYYY-MM-DD (type e.g. 2026-11-20)")
             return None
 
-    def token(self, column: str) -> str:
-        value = self.text(column).lower()
+    def token(self, column: str, required: bool = True) -> str:
+        value = self.text(column, required=required, max_len=TOKEN_MAX, what="a code").lower()
         if value and not _TOKEN.match(value):
             self.fail(column, value, "is not a token (use lower_snake_case)")
         return value
@@ -229,7 +512,7 @@ class _Row:
     def days(self, column: str) -> tuple[Day, ...]:
         value = self.text(column)
         days: list[Day] = []
-        for token in (t.strip().lower() for t in value.split(";")):
+        for token in (t.strip().lower() for t in _split(value)):
             if not token:
                 continue
             try:
@@ -247,10 +530,10 @@ class _Row:
     def availability(self, column: str) -> tuple[Availability, ...]:
         value = self.text(column)
         out: list[Availability] = []
-        for token in (t.strip() for t in value.split(";")):
+        for token in (t.strip() for t in _split(value)):
             if not token:
                 continue
-            parts = token.split()
+            parts = token.split(maxsplit=1)
             if len(parts) != 2:
                 self.fail(column, token, "is not 'day HH:MM-HH:MM'")
                 continue
@@ -262,7 +545,12 @@ class _Row:
             try:
                 out.append(Availability(day, TimeWindow.parse(parts[1])))
             except ValueError as exc:
-                self.fail(column, token, str(exc))
+                words = {w.lower().strip(",") for w in parts[1].split()}
+                if words & {d.value for d in Day}:
+                    self.fail(column, token, "holds several windows: put ';' between them "
+                              "(mon 08:00-12:00;wed 14:00-18:00)")
+                else:
+                    self.fail(column, token, str(exc))
         if value and not out and self.ok:
             self.fail(column, value, "lists no window")
         return merge_availability(out)
@@ -283,6 +571,19 @@ class _Row:
         return Location(wlat, wlon)
 
 
+def _shown(value: str) -> str:
+    """A cell's value as quoted in a message: a very long one cut short."""
+    return value if len(value) <= 60 else f"{value[:40]}... ({len(value)} characters)"
+
+
+def _split(value: str) -> list[str]:
+    """Items of a list cell: ``;`` between them; the full-width ``；`` and ``、`` of a Chinese
+    keyboard count too."""
+    return re.split(r"[;；、]", value)
+
+
+_DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+                   r"(?:[ T]00:00(?::00)?)?\s*$")
 _LONG_DAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
 
@@ -305,14 +606,31 @@ def merge_availability(windows: list[Availability]) -> tuple[Availability, ...]:
 
 def _check_columns(table: Table, required: tuple[str, ...], known: tuple[str, ...],
                    issues: list[DataIssue], notes: list[str], allow_empty: bool = False) -> bool:
-    columns = [str(c).strip() for c in table.frame.columns]
+    columns = [_header_name(c) for c in table.frame.columns]
     table.frame.columns = pd.Index(columns)
     missing = [c for c in required if c not in columns]
+    if missing and not set(columns) & set(known):
+        split = {sep for sep in (";", "\t", "|") for c in columns
+                 if set(re.split(r"\s*" + re.escape(sep) + r"\s*", c)) & set(known)}
+        if split:
+            issues.append(DataIssue(table.name, 1, None, None,
+                                    f"separates its columns with {sorted(split)[0]!r}: save it "
+                                    "as CSV with ',' between columns (CSV UTF-8 in Excel)"))
+        else:
+            issues.append(DataIssue(table.name, 1, None, None,
+                                    "is not a header: the first row must name the columns "
+                                    f"({', '.join(known)})"))
+        return False
     for column in missing:
         issues.append(DataIssue(table.name, 1, column, None, "column is missing from the header"))
     extra = [c for c in columns if c not in known]
     if extra:
         notes.append(f"{table.name}: ignored unknown column(s) {', '.join(extra)}")
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    for column in twice:
+        issues.append(DataIssue(table.name, 1, column, None, "column appears twice in the header"))
+    if twice:
+        return False
     if not missing and table.frame.empty and not allow_empty:
         issues.append(DataIssue(table.name, None, None, None, "has a header but no rows"))
     return not missing
@@ -322,21 +640,29 @@ RowParser = Callable[[_Row], object]
 
 
 def _parse_table(table: Table, id_column: str, parse: RowParser,
-                 issues: list[DataIssue]) -> list[object]:
+                 issues: list[DataIssue], where: dict[str, int] | None = None) -> list[object]:
+    """Parse every row; ``where`` (when given) receives each valid item's row number by id."""
     items: list[object] = []
     first_row: dict[str, int] = {}
+    max_len = NEED_ID_MAX if id_column == "need_id" else ID_MAX
     for number, cells in table.rows():
         row = _Row(table.name, number, cells, issues)
-        ident = row.text(id_column)
+        ident = row.ident(id_column, max_len)
         if ident in first_row:
             row.fail(id_column, ident, f"is a duplicate id (first on row {first_row[ident]})")
         elif ident:
             first_row[ident] = number
-        item = parse(row)
+        try:
+            item = parse(row)
+        except ValueError as exc:  # a domain invariant the cell checks above did not catch
+            if row.ok:
+                row.fail(None, None, str(exc))
+            continue
         if row.ok:
             items.append(item)
+            if where is not None:
+                where[ident] = number
     return items
-
 
 
 RESOURCE_COLUMNS = {"volunteers": VOLUNTEER_COLUMNS, "needs": NEED_COLUMNS,
@@ -356,9 +682,10 @@ _PARSERS: dict[str, Callable[..., object]] = {}  # (row, coords=, china_only=) -
 
 def parse_records(kind: str, records: Sequence[dict[str, object]], source: str,
                   coords: CoordSystem = CoordSystem.WGS84,
-                  china_only: bool = True) -> list[object]:
+                  china_only: bool = True, numbers: Sequence[int] | None = None) -> list[object]:
     """Validate rows of one resource kind given as dicts (JSON bodies, database rows) exactly as
-    the spreadsheet importer does; ``source`` names them in errors.
+    the spreadsheet importer does; ``source`` names them in errors, ``numbers`` gives their row
+    numbers (default: the first record is row 2).
 
     Raises
     ------
@@ -366,8 +693,10 @@ def parse_records(kind: str, records: Sequence[dict[str, object]], source: str,
         With every problem found; ``row`` counts like a spreadsheet (first record = row 2).
     """
     columns = COLUMNS[kind]
+    index = pd.Index([n - 2 for n in numbers] if numbers is not None else range(len(records)),
+                     dtype="int64")
     frame = pd.DataFrame([{c: "" if r.get(c) is None else str(r.get(c)) for c in columns}
-                          for r in records], columns=list(columns), dtype=str)
+                          for r in records], columns=list(columns), dtype=str, index=index)
     issues: list[DataIssue] = []
     parse = _PARSERS[kind]
     items = _parse_table(Table(source, frame), f"{kind[:-1]}_id",
@@ -377,12 +706,24 @@ def parse_records(kind: str, records: Sequence[dict[str, object]], source: str,
     return items
 
 
+def check_header(table: Table, kind: str, issues: list[DataIssue], notes: list[str]) -> bool:
+    """Check a table's header for ``kind`` as the importers do (missing, doubled or unknown
+    columns, no header at all); header names are normalised in place. False when its rows cannot
+    be read."""
+    return _check_columns(table, _REQUIRED[kind], COLUMNS[kind], issues, notes,
+                          allow_empty=kind in _MAY_BE_EMPTY)
+
+
+_MAY_BE_EMPTY = {"merchants", "donations"}
+_HEADER_SEARCH = 10  # rows of a sheet searched for its header
 Spec = tuple[str, tuple[str, ...], tuple[str, ...], str, RowParser]
 
 
 def _parse_all(tables: dict[str, Table], specs: list[Spec], issues: list[DataIssue],
-               notes: list[str], may_be_empty: set[str]) -> dict[str, list[object]]:
-    """Parse every table of ``specs`` present; raise one :class:`InputError` with all issues."""
+               notes: list[str], may_be_empty: set[str],
+               rows: dict[str, dict[str, int]] | None = None) -> dict[str, list[object]]:
+    """Parse every table of ``specs`` present; raise one :class:`InputError` with all issues.
+    ``rows`` (when given) receives, per table, each item's row number by id."""
     parsed: dict[str, list[object]] = {name: [] for name, *_ in specs}
     for name, required_cols, known, id_column, parse in specs:
         table = tables.get(name)
@@ -390,7 +731,8 @@ def _parse_all(tables: dict[str, Table], specs: list[Spec], issues: list[DataIss
             continue
         if _check_columns(table, required_cols, known, issues, notes,
                           allow_empty=name in may_be_empty):
-            parsed[name] = _parse_table(table, id_column, parse, issues)
+            parsed[name] = _parse_table(table, id_column, parse, issues,
+                                        None if rows is None else rows.setdefault(name, {}))
     if issues:
         raise InputError(issues)
     return parsed
@@ -405,8 +747,8 @@ def _require(tables: dict[str, Table], names: tuple[str, ...], source: Path) -> 
 
 def _volunteer(row: _Row, coords: CoordSystem, china_only: bool) -> Volunteer:
     return Volunteer(
-        id=row.text("volunteer_id"),
-        name=row.text("name"),
+        id=row.cells.get("volunteer_id", ""),
+        name=row.text("name", what="a name"),
         location=row.location(coords, china_only),
         skills=row.tokens("skills"),
         availability=row.availability("availability"),
@@ -419,12 +761,12 @@ def _need(row: _Row, coords: CoordSystem, china_only: bool) -> Need:
     if window and row.ok and duration > window.minutes:
         row.fail("duration_min", str(duration),
                  f"is longer than the window {window} ({window.minutes} min)")
-    merchant_service = row.text("merchant_service", required=False).lower() or None
+    merchant_service = row.token("merchant_service", required=False) or None
     built = Need(
-        id=row.text("need_id"),
+        id=row.cells.get("need_id", ""),
         kind=row.choice("kind", NeedKind) or NeedKind.ELDERLY,
-        service=row.text("service").lower(),
-        beneficiary=row.text("beneficiary"),
+        service=row.text("service", max_len=TOKEN_MAX).lower(),
+        beneficiary=row.text("beneficiary", what="a name"),
         location=row.location(coords, china_only),
         days=row.days("days"),
         window=window or TimeWindow(0, 1),
@@ -438,8 +780,8 @@ def _need(row: _Row, coords: CoordSystem, china_only: bool) -> Need:
 
 def _merchant(row: _Row, coords: CoordSystem, china_only: bool) -> Merchant:
     return Merchant(
-        id=row.text("merchant_id"),
-        name=row.text("name"),
+        id=row.cells.get("merchant_id", ""),
+        name=row.text("name", what="a name"),
         location=row.location(coords, china_only),
         services=row.tokens("services", required=True),
         capacity_per_day=row.integer("capacity_per_day", 0, 100_000),
@@ -449,7 +791,7 @@ def _merchant(row: _Row, coords: CoordSystem, china_only: bool) -> Merchant:
 
 def _donation(row: _Row, coords: CoordSystem, china_only: bool) -> Donation:
     return Donation(
-        id=row.text("donation_id"), donor=row.text("donor"),
+        id=row.cells.get("donation_id", ""), donor=row.text("donor", what="a name"),
         category=row.token("category"), quantity=row.integer("quantity", 1, 10**7),
         location=row.location(coords, china_only), expires=row.date("expires"),
     )
@@ -457,7 +799,7 @@ def _donation(row: _Row, coords: CoordSystem, china_only: bool) -> Donation:
 
 def _request(row: _Row, coords: CoordSystem, china_only: bool) -> Request:
     return Request(
-        id=row.text("request_id"), beneficiary=row.text("beneficiary"),
+        id=row.cells.get("request_id", ""), beneficiary=row.text("beneficiary", what="a name"),
         category=row.token("category"), quantity=row.integer("quantity", 1, 10**7),
         location=row.location(coords, china_only),
         priority=row.choice("priority", Priority, Priority.BLUE) or Priority.BLUE,
@@ -500,7 +842,7 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
     for k, path in enumerate(extra_needs):
         if not path.is_file():
             raise InputError([DataIssue(str(path), None, None, None, "is not a file")])
-        tables[f"needs+{k}"] = Table(path.name, _frame_from_csv(path, notes))
+        tables[f"needs+{k}"] = Table(path.name, _frame_from_csv(path, notes, "needs"))
     first_seen: dict[str, tuple[str, int]] = {}
 
     def need(row: _Row) -> Need:
@@ -524,17 +866,105 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
         ("merchants", _REQUIRED["merchants"], MERCHANT_COLUMNS, "merchant_id", merchant),
     ]
     # A community may have no partner merchants yet; it always has volunteers and needs.
-    parsed = _parse_all(tables, specs, issues, notes, may_be_empty={"merchants"})
+    rows: dict[str, dict[str, int]] = {}
+    parsed = _parse_all(tables, specs, issues, notes, may_be_empty=_MAY_BE_EMPTY, rows=rows)
+    where = {(name.split("+")[0][:-1], ident): f"{tables[name].name} row {number}"
+             for name, numbers in rows.items() for ident, number in numbers.items()}
     volunteers = [v for v in parsed["volunteers"] if isinstance(v, Volunteer)]
     needs = [n for name, items in parsed.items() if name.startswith("needs")
              for n in items if isinstance(n, Need)]
     merchants = [m for m in parsed["merchants"] if isinstance(m, Merchant)]
-    offered = {s for m in merchants for s in m.services}
-    for n in needs:
-        if n.merchant_service and n.merchant_service not in offered:
-            notes.append(f"need {n.id}: no merchant offers {n.merchant_service!r}; "
-                         "its occurrences cannot be covered")
+    notes.extend(community_notes(volunteers, needs, merchants, where))
     return ImportedCommunity(Problem(week, volunteers, needs, merchants), notes)
+
+
+_EARTH_M = 6_371_008.8  # mean radius: a note's distance needs no ellipsoid
+
+
+def _unit_xyz(places: Sequence[Location]) -> np.ndarray:
+    """Points on the unit sphere: chord lengths there order pairs like great-circle distances."""
+    lat = np.radians([p.lat for p in places])
+    lon = np.radians([p.lon for p in places])
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
+def _spelling(word: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def community_notes(volunteers: list[Volunteer], needs: list[Need], merchants: list[Merchant],
+                    where: dict[tuple[str, str], str],
+                    only: set[tuple[str, str]] | None = None) -> list[str]:
+    """Notes a coordinator should see about a valid community: needs asking for a skill or a
+    merchant service nobody offers (with the nearest spelling), and places far from everything
+    they work with. ``where`` names the row of each ``(kind, id)`` (``("need", "N1")`` ->
+    ``needs.csv row 2``); ``only`` limits the notes to those items (an import's rows)."""
+    notes = _unknown_names(volunteers, needs, merchants, where, only)
+    return notes + _far_places(volunteers, needs, merchants, where, only)
+
+
+def _label(where: dict[tuple[str, str], str], kind: str, ident: str) -> str:
+    return where.get((kind, ident), f"{kind}s")
+
+
+def _unknown_names(volunteers: list[Volunteer], needs: list[Need], merchants: list[Merchant],
+                   where: dict[tuple[str, str], str],
+                   only: set[tuple[str, str]] | None) -> list[str]:
+    """Notes for needs asking for a skill no volunteer has, or a service no merchant offers: most
+    often a typo, and their occurrences can never be covered."""
+    notes: list[str] = []
+    offered = {s for m in merchants for s in m.services}
+    skills = {s for v in volunteers for s in v.skills}
+    for n in needs:
+        if only is not None and ("need", n.id) not in only:
+            continue
+        row = _label(where, "need", n.id)
+        if n.merchant_service and n.merchant_service not in offered:
+            notes.append(f"{row}: no merchant offers {n.merchant_service!r}"
+                         f"{_spelling(n.merchant_service, offered)}, which need {n.id} asks "
+                         "for; its occurrences cannot be covered")
+        for skill in sorted(n.skills - skills):
+            notes.append(f"{row}: no volunteer has the skill {skill!r}"
+                         f"{_spelling(skill, skills)}, which need {n.id} asks for; its "
+                         "occurrences cannot be covered")
+    return notes
+
+
+def _far_places(volunteers: list[Volunteer], needs: list[Need], merchants: list[Merchant],
+                where: dict[tuple[str, str], str],
+                only: set[tuple[str, str]] | None) -> list[str]:
+    """Notes for a need or merchant farther than ``FAR_M`` from every volunteer, and a volunteer
+    that far from every need: most likely a wrong coordinate (a point in the sea, swapped
+    digits), which would otherwise show up only as an unmet reason blaming the volunteers.
+
+    A KD-tree on the unit sphere finds each place's nearest partner; never a table of all
+    pairs.
+    """
+    notes: list[str] = []
+    groups: list[tuple[str, list[tuple[str, Location]], str, list[tuple[str, Location]]]] = [
+        ("need", [(n.id, n.location) for n in needs], "volunteer",
+         [(v.id, v.location) for v in volunteers]),
+        ("merchant", [(m.id, m.location) for m in merchants], "volunteer",
+         [(v.id, v.location) for v in volunteers]),
+        ("volunteer", [(v.id, v.location) for v in volunteers], "need",
+         [(n.id, n.location) for n in needs]),
+    ]
+    for kind, places, other_kind, others in groups:
+        if not places or not others:
+            continue
+        tree = cKDTree(_unit_xyz([p for _, p in others]))
+        chord, nearest = tree.query(_unit_xyz([p for _, p in places]))
+        nearest = np.asarray(nearest, dtype=np.int64)
+        metres = 2 * _EARTH_M * np.arcsin(np.minimum(np.asarray(chord) / 2, 1.0))
+        for k in np.flatnonzero(metres > FAR_M):
+            ident = places[k][0]
+            if only is not None and (kind, ident) not in only:
+                continue
+            notes.append(f"{_label(where, kind, ident)}: {kind} {ident} is "
+                         f"{metres[k] / 1000:.1f} km from the nearest {other_kind} "
+                         f"({others[nearest[k]][0]}); check its lat/lon")
+    return notes
 
 
 @dataclass
@@ -564,7 +994,7 @@ def read_charity(source: Path | str, week: Week, coords: CoordSystem = CoordSyst
         for name in ("donations", "requests")
     ]
     # No donations this month is a real situation (every request is then reported unmet).
-    parsed = _parse_all(tables, specs, [], notes, may_be_empty={"donations"})
+    parsed = _parse_all(tables, specs, [], notes, may_be_empty=_MAY_BE_EMPTY)
     donations = [d for d in parsed["donations"] if isinstance(d, Donation)]
     requests = [r for r in parsed["requests"] if isinstance(r, Request)]
     expired = [d.id for d in donations if not d.usable_in(week)]
@@ -572,7 +1002,12 @@ def read_charity(source: Path | str, week: Week, coords: CoordSystem = CoordSyst
         notes.append(f"{len(expired)} donation(s) expired before {week.monday.isoformat()} and "
                      f"will not be allocated: {', '.join(expired[:10])}"
                      + (" ..." if len(expired) > 10 else ""))
-    return ImportedCharity(CharityProblem(week, donations, requests), notes)
+    problem = CharityProblem(week, donations, requests)
+    try:
+        problem.check_size()
+    except ValueError as exc:
+        raise _file_issue(str(source), str(exc)) from exc
+    return ImportedCharity(problem, notes)
 
 
 def charity_frames(problem: CharityProblem) -> dict[str, pd.DataFrame]:

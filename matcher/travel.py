@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
@@ -238,31 +237,81 @@ class WalkingNetwork:
                 for k in range(len(locations))]
 
 
-@dataclass
+# Up to this many places the table is also kept dense, for the fastest lookups in the solver's
+# inner loops; beyond it only the pairs within the cutoff are stored.
+DENSE_MAX_PLACES = 6_000
+
+
 class TravelTimes:
-    """Walking minutes between every two places of a problem (``inf`` beyond the cutoff).
+    """Walking minutes between the places of a problem that lie within the cutoff.
 
     Places are keyed ``("V", volunteer_id)``, ``("N", need_id)`` and ``("M", merchant_id)``. The
     cutoff is twice the circle: two places a volunteer could visit in one day are each within one
-    circle of home, so never farther apart than that (triangle inequality).
+    circle of home, so never farther apart than that (triangle inequality). Only the pairs
+    within it are stored (found by a KD-tree or a shortest-path search with a cutoff, never a
+    table of all pairs), as a compressed sparse row table; every other pair is ``inf``.
+
+    Parameters
+    ----------
+    keys
+        The places, in the table's order.
+    pairs
+        ``(i, j, minutes)`` arrays of the stored ordered pairs (both directions, the diagonal
+        included).
+    method, snap_m
+        How the minutes were computed; each place's metres to its street node.
     """
 
-    keys: list[tuple[str, str]]
-    minutes: np.ndarray
-    method: str
-    snap_m: np.ndarray
+    def __init__(self, keys: list[tuple[str, str]], pairs: tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray],
+                 method: str, snap_m: np.ndarray) -> None:
+        self.keys = keys
+        self.method = method
+        self.snap_m = snap_m
+        self.index = {k: i for i, k in enumerate(keys)}
+        n = len(keys)
+        rows, cols, minutes = pairs
+        order = np.lexsort((cols, rows))
+        self.indices = np.asarray(cols, dtype=np.int64)[order]
+        self.values = np.asarray(minutes, dtype=np.float64)[order]
+        counts = np.bincount(np.asarray(rows, dtype=np.int64), minlength=n)
+        self.indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._dense: np.ndarray | None = None
+        self._rows: dict[int, dict[int, float]] = {}
+        if n <= DENSE_MAX_PLACES:
+            self._dense = np.full((n, n), np.inf)
+            row_of = np.repeat(np.arange(n), counts)
+            self._dense[row_of, self.indices] = self.values
 
-    def __post_init__(self) -> None:
-        self.index = {k: i for i, k in enumerate(self.keys)}
+    @property
+    def pairs(self) -> int:
+        """How many ordered pairs are stored."""
+        return len(self.values)
+
+    def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """The places within the cutoff of place ``i`` (sorted positions) and their minutes."""
+        lo, hi = self.indptr[i], self.indptr[i + 1]
+        return self.indices[lo:hi], self.values[lo:hi]
+
+    def at(self, i: int, j: int) -> float:
+        """Walking minutes from place ``i`` to place ``j`` (positions); ``inf`` beyond the
+        cutoff."""
+        if self._dense is not None:
+            return float(self._dense[i, j])
+        row = self._rows.get(i)
+        if row is None:
+            cols, minutes = self.row(i)
+            row = self._rows[i] = dict(zip(cols.tolist(), minutes.tolist(), strict=True))
+        return row.get(j, math.inf)
 
     def between(self, a: tuple[str, str], b: tuple[str, str]) -> float:
         """Walking minutes from place ``a`` to place ``b``; ``inf`` when beyond the cutoff."""
-        return float(self.minutes[self.index[a], self.index[b]])
+        return self.at(self.index[a], self.index[b])
 
     @classmethod
     def build(cls, problem: Problem, settings: Settings,
               network: WalkingNetwork | None = None) -> TravelTimes:
-        """Compute all place-to-place walking minutes needed by the solver.
+        """Compute the place-to-place walking minutes the solver needs.
 
         Parameters
         ----------
@@ -285,35 +334,40 @@ class TravelTimes:
         )
         cutoff_m = 2 * settings.circle_min * settings.walk_speed_m_per_min
         if network is None:
-            metres = _geodesic_matrix(locations, cutoff_m, settings.detour_factor)
+            i, j, metres = _geodesic_pairs(locations, cutoff_m, settings.detour_factor)
             snap = np.zeros(len(keys))
             method = f"geodesic x {settings.detour_factor:g}"
         else:
-            metres, snap = _network_matrix(network, locations, cutoff_m, settings.snap_warn_m)
+            (i, j, metres), snap = _network_pairs(network, locations, cutoff_m,
+                                                  settings.snap_warn_m)
             method = f"street network {network.name}"
-        return cls(keys, metres / settings.walk_speed_m_per_min, method, snap)
+        return cls(keys, (i, j, metres / settings.walk_speed_m_per_min), method, snap)
 
 
-def _geodesic_matrix(locations: Sequence[Location], cutoff_m: float,
-                     detour: float) -> np.ndarray:
-    """Geodesic x detour metres for pairs within the cutoff, found with a KD-tree first."""
+def _with_diagonal(n: int, i: np.ndarray, j: np.ndarray, metres: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both directions of each unordered pair, plus every place to itself at zero."""
+    own = np.arange(n, dtype=np.int64)
+    return (np.concatenate([i, j, own]), np.concatenate([j, i, own]),
+            np.concatenate([metres, metres, np.zeros(n)]))
+
+
+def _geodesic_pairs(locations: Sequence[Location], cutoff_m: float, detour: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Geodesic x detour metres for the pairs within the cutoff, found with a KD-tree first."""
     n = len(locations)
-    out = np.full((n, n), np.inf)
+    empty = np.zeros(0, dtype=np.int64)
     if n == 0:
-        return out
-    np.fill_diagonal(out, 0.0)
+        return empty, empty, np.zeros(0)
     lat = np.array([p.lat for p in locations])
     lon = np.array([p.lon for p in locations])
     tree = cKDTree(_local_xy(lat, lon, float(lat.mean()), float(lon.mean())))
     # 2% slack: the equirectangular pre-filter must never drop a pair the geodesic keeps.
-    pairs = tree.query_pairs(cutoff_m / detour * 1.02, output_type="ndarray")
-    if len(pairs):
-        i, j = pairs[:, 0], pairs[:, 1]
-        metres = geodesic_m(lat[i], lon[i], lat[j], lon[j]) * detour
-        keep = metres <= cutoff_m
-        out[i[keep], j[keep]] = metres[keep]
-        out[j[keep], i[keep]] = metres[keep]
-    return out
+    found = tree.query_pairs(cutoff_m / detour * 1.02, output_type="ndarray")
+    i, j = (found[:, 0], found[:, 1]) if len(found) else (empty, empty)
+    metres = geodesic_m(lat[i], lon[i], lat[j], lon[j]) * detour if len(i) else np.zeros(0)
+    keep = metres <= cutoff_m
+    return _with_diagonal(n, i[keep].astype(np.int64), j[keep].astype(np.int64), metres[keep])
 
 
 def walk_minutes(origins: Sequence[Location], destinations: Sequence[Location],
@@ -351,17 +405,41 @@ def walk_minutes(origins: Sequence[Location], destinations: Sequence[Location],
     return out
 
 
-def _network_matrix(network: WalkingNetwork, locations: Sequence[Location], cutoff_m: float,
-                    warn_m: float) -> tuple[np.ndarray, np.ndarray]:
+def _network_pairs(network: WalkingNetwork, locations: Sequence[Location], cutoff_m: float,
+                   warn_m: float) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """Network metres (access legs included) for the pairs of places within the cutoff, with
+    one cutoff Dijkstra per chunk of distinct street nodes: memory stays bounded by the chunk,
+    never a table of all places by all places."""
+    n = len(locations)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return (empty, empty, np.zeros(0)), np.zeros(0)
     nodes, access = network.snap(locations)
     far = np.flatnonzero(access > warn_m)
     if len(far):
         log.warning("%d place(s) lie more than %.0f m from any street of %s; their walking "
                     "times include that straight-line distance", len(far), warn_m, network.name)
     unique, inverse = np.unique(nodes, return_inverse=True)
-    node_dist = network.node_distances_m(unique, cutoff_m)  # (unique sources) x (all nodes)
-    between = node_dist[:, unique][inverse][:, inverse]  # place x place network metres
-    metres = access[:, None] + between + access[None, :]
-    metres[metres > cutoff_m] = np.inf
-    np.fill_diagonal(metres, 0.0)
-    return metres, access
+    by_node = np.argsort(inverse, kind="stable")  # places grouped by their street node
+    starts = np.searchsorted(inverse[by_node], np.arange(len(unique) + 1))
+    chunk = max(1, 25_000_000 // max(len(network.nodes), n))
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    dist: list[np.ndarray] = []
+    for first in range(0, len(unique), chunk):
+        last = min(first + chunk, len(unique))
+        block = dijkstra(network.csr, directed=False, indices=unique[first:last], limit=cutoff_m)
+        sources = by_node[starts[first]:starts[last]]  # the places on this chunk's nodes
+        total = (access[sources][:, None] + block[np.ix_(inverse[sources] - first, nodes)]
+                 + access[None, :])  # (places of the chunk) x (all places), bounded by chunk
+        a, b = np.nonzero(total <= cutoff_m)
+        rows.append(sources[a])
+        cols.append(b)
+        dist.append(total[a, b])
+    i = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    j = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+    metres_all = np.concatenate(dist) if dist else np.zeros(0)
+    off = i != j  # every place is at zero from itself, whatever its access leg
+    own = np.arange(n, dtype=np.int64)
+    return ((np.concatenate([i[off], own]), np.concatenate([j[off], own]),
+             np.concatenate([metres_all[off], np.zeros(n)])), access)

@@ -254,3 +254,23 @@ def test_added_needs_written_in_wgs84_are_not_converted_by_gcj02(tmp_path: Path)
     assert (need.location.lat, need.location.lon) == (22.5, 114.0)
     assert need.beneficiary == "王奶奶家"
     assert problem.need_by_id["N1"].location.lat != 22.53407  # --coords still applies to the rest
+
+
+def test_user_text_is_printed_literally(tmp_path: Path) -> None:
+    """A sheet name in square brackets and a cell like ``[red]`` are text, not console markup."""
+    book = Path(__file__).parent / "matcher" / "spreadsheets" / "xlsx-bad-cell" / "book.xlsx"
+    result = runner.invoke(app, ["solve", "--data", str(book), "--week", "2026-W48",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "book.xlsx[needs] row 3, window: '25:00-26:00'" in result.output
+    folder = tmp_path / "brackets"
+    folder.mkdir()
+    base = Path(__file__).parent / "matcher" / "spreadsheets" / "_base"
+    for name in ("volunteers.csv", "merchants.csv"):
+        (folder / name).write_bytes((base / name).read_bytes())
+    needs = (base / "needs.csv").read_text(encoding="utf-8").replace(",red,", ",[red],")
+    (folder / "needs.csv").write_text(needs, encoding="utf-8")
+    result = runner.invoke(app, ["solve", "--data", str(folder), "--week", "2026-W48",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "priority: '[red]' is not one of red / yellow / blue" in result.output

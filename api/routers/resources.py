@@ -17,15 +17,24 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.community import ROWS, audit, coarse, masked, row_record, save_tables
+from api.community import (
+    ROWS,
+    audit,
+    coarse,
+    import_notes,
+    masked,
+    row_record,
+    save_tables,
+    stored,
+)
 from api.errors import Problem
 from api.lifecycle import Now
 from api.models import MerchantRow, NeedRow, TaskRow, VolunteerRow
 from api.permissions import import_roles
 from api.replanning import review_at_risk
 from api.security import Caller, CurrentUser, Role, SessionDep, Staff, require
-from matcher.domain import format_hhmm
-from matcher.spreadsheets import COLUMNS, parse_records, read_tables
+from matcher.domain import ADDRESS_MAX, PHONE_MAX, Week, format_hhmm
+from matcher.spreadsheets import COLUMNS, MAX_FILE_BYTES, parse_records, read_tables
 
 router = APIRouter(prefix="/v1", tags=["community"])
 T = TypeVar("T")
@@ -63,8 +72,8 @@ class NeedIn(BaseModel):
     kind: Literal["elderly", "childcare", "charity"]
     service: str
     beneficiary: str
-    phone: str = ""
-    address: str = ""
+    phone: str = Field("", max_length=PHONE_MAX)
+    address: str = Field("", max_length=ADDRESS_MAX)
     lat: float
     lon: float
     days: str
@@ -123,9 +132,11 @@ CHARITY = ("donations", "requests")  # organisers keep these as well as coordina
 
 
 def _validate(kind: str, body: BaseModel) -> dict[str, Any]:
+    """The body's values as stored: validated like a spreadsheet row (InputError -> 422 with
+    JSON paths), then in normal form (times, days, lists), like an import stores them."""
     record = body.model_dump()
-    parse_records(kind, [record], "body")  # raises InputError -> 422 with JSON paths
-    return record
+    parsed = parse_records(kind, [record], "body")[0]
+    return stored(kind, record, parsed)
 
 
 def need_view(row: NeedRow, user: Caller) -> dict[str, Any]:
@@ -320,13 +331,18 @@ async def import_files(files: list[UploadFile], session: SessionDep,
                               "or one .xlsx workbook")
             else:
                 _may_import(user, name.lower().removesuffix(".csv"), name)
-            (folder / name).write_bytes(await upload.read())
+            data = await upload.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                raise Problem(413, f"{name}: at most {MAX_FILE_BYTES // 1024 // 1024} MB per "
+                              "file is read; split the community into smaller files")
+            (folder / name).write_bytes(data)
         tables, notes = read_tables(workbook or folder, tuple(COLUMNS))
         if not tables:
             raise Problem(422, f"no {', '.join(COLUMNS)} table in the upload")
         for kind, table in tables.items():
             _may_import(user, kind, table.name)
-        created, updated = save_tables(session, tables)
+        created, updated = save_tables(session, tables, notes)
+        notes.extend(import_notes(session, tables, Week.containing(now.date())))
     audit(session, user, "import", ",".join(sorted(tables)),
           f"created {created} updated {updated}")
     at_risk = review_at_risk(session, request.app.state, now) if set(tables) - set(CHARITY) \

@@ -351,3 +351,27 @@ def test_a_delivery_of_expiring_goods_is_scheduled_before_they_expire(tmp_path: 
     assert validate(week, schedule.assignments, WALK) == []
     [delivered] = [a for a in schedule.assignments if a.need_id == "GD-D1-R1"]
     assert delivered.date == thursday
+
+
+def test_a_problem_with_too_many_pairs_is_refused_before_any_table(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import matcher.charity as charity
+    from matcher.errors import InputError
+    from matcher.spreadsheets import read_charity
+
+    rows = "".join(f"D{k},超市,rice,4,22.53,114.01,\n" for k in range(4))
+    (tmp_path / "donations.csv").write_text(
+        "donation_id,donor,category,quantity,lat,lon,expires\n" + rows, encoding="utf-8")
+    rows = "".join(f"R{k},李家,rice,1,22.53,114.01\n" for k in range(5))
+    rows += "R9,王家,oil,1,22.53,114.01\n"  # no oil donated: no pair
+    (tmp_path / "requests.csv").write_text(
+        "request_id,beneficiary,category,quantity,lat,lon\n" + rows, encoding="utf-8")
+    assert read_charity(tmp_path, WEEK).problem.pairs == 20
+    monkeypatch.setattr(charity, "MAX_PAIRS", 19)
+    with pytest.raises(InputError, match=r"make 20 donation-request pairs .* at most 19"):
+        read_charity(tmp_path, WEEK)
+    monkeypatch.setattr(charity, "MAX_PAIRS", 20)
+    problem = read_charity(tmp_path, WEEK).problem
+    monkeypatch.setattr(charity, "MAX_PAIRS", 19)
+    with pytest.raises(ValueError, match="allocate a smaller area at a time"):
+        allocate(problem)

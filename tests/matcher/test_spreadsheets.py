@@ -96,7 +96,7 @@ def test_gbk_excel_export_is_read_with_a_note(tmp_path: Path) -> None:
 def test_undecodable_file(tmp_path: Path) -> None:
     community(tmp_path)
     (tmp_path / "needs.csv").write_bytes(b"\xff\xfe\x00\x81\x30\xff" * 5)
-    with pytest.raises(InputError, match=r"needs\.csv: is neither UTF-8 nor GBK"):
+    with pytest.raises(InputError, match=r"needs\.csv row 1: is neither UTF-8 nor GBK"):
         read_community(tmp_path, WEEK)
 
 
@@ -151,3 +151,79 @@ def test_extra_needs_join_the_week_and_clashing_ids_are_named(tmp_path: Path) ->
     with pytest.raises(InputError) as info:
         read_community(folder, WEEK, extra_needs=[clash])
     assert "more.csv row 2, need_id: 'N1' is already a need (needs.csv row 2)" in str(info.value)
+
+
+def test_files_beyond_the_limits_are_refused_before_parsing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import matcher.spreadsheets as sheets
+
+    rows = "".join(f"V{k},王芳,22.534,114.017,,mon 08:00-12:00,4\n" for k in range(30))
+    community(tmp_path, volunteers=rows)
+    monkeypatch.setattr(sheets, "MAX_ROWS", 20)
+    with pytest.raises(InputError, match=r"volunteers\.csv: has more than 20 rows"):
+        read_community(tmp_path, WEEK)
+    book = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        for name in ("volunteers", "needs"):
+            pd.read_csv(tmp_path / f"{name}.csv", dtype=str).to_excel(writer, sheet_name=name,
+                                                                      index=False)
+    with pytest.raises(InputError, match=r"book.xlsx\[volunteers\]: has more than 20 rows"):
+        read_community(book, WEEK)
+    monkeypatch.setattr(sheets, "MAX_ROWS", 50_000)
+    monkeypatch.setattr(sheets, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(InputError, match=r"volunteers.csv: is 0.0 MB: at most 0 MB per file"):
+        read_community(tmp_path, WEEK)
+
+
+def test_a_mixed_file_names_its_first_foreign_row(tmp_path: Path) -> None:
+    community(tmp_path)
+    gbk_row = "N2,elderly,home_visit,李爷爷,22.535,114.018,mon,09:00-11:00,30,,1,red,\n"
+    (tmp_path / "needs.csv").write_bytes((NEED_HEADER + GOOD_NEED).encode("utf-8")
+                                         + gbk_row.encode("gbk"))
+    with pytest.raises(InputError, match=r"needs\.csv row 3: mixes encodings: row 2 is UTF-8"):
+        read_community(tmp_path, WEEK)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-11-20", "2026-11-20"), ("2026/11/20", "2026-11-20"), ("2026/1/5", "2026-01-05"),
+    ("2026年11月20日", "2026-11-20"), ("2026.11.20", "2026-11-20"),
+    ("2026-11-20 00:00:00", "2026-11-20"), ("２０２６－１１－２０", "2026-11-20"),
+])
+def test_dates_as_chinese_excel_writes_them(tmp_path: Path, text: str, expected: str) -> None:
+    from matcher.spreadsheets import read_charity
+
+    (tmp_path / "donations.csv").write_text(
+        f"donation_id,donor,category,quantity,lat,lon,expires\nD1,超市,rice,4,22.53,114.01,{text}\n",
+        encoding="utf-8")
+    (tmp_path / "requests.csv").write_text(
+        "request_id,beneficiary,category,quantity,lat,lon\nR1,李家,rice,1,22.53,114.01\n",
+        encoding="utf-8")
+    donation = read_charity(tmp_path, WEEK).problem.donations[0]
+    assert donation.expires is not None and donation.expires.isoformat() == expected
+
+
+@pytest.mark.parametrize("text", ["2026-02-30", "20/11/2026", "next week", "2026-11"])
+def test_impossible_dates_are_refused(tmp_path: Path, text: str) -> None:
+    from matcher.spreadsheets import read_charity
+
+    (tmp_path / "donations.csv").write_text(
+        f"donation_id,donor,category,quantity,lat,lon,expires\nD1,超市,rice,4,22.53,114.01,{text}\n",
+        encoding="utf-8")
+    (tmp_path / "requests.csv").write_text(
+        "request_id,beneficiary,category,quantity,lat,lon\nR1,李家,rice,1,22.53,114.01\n",
+        encoding="utf-8")
+    with pytest.raises(InputError, match=r"donations\.csv row 2, expires: .* is not a date"):
+        read_charity(tmp_path, WEEK)
+
+
+def test_gbk_that_happens_to_be_valid_utf8_is_not_taken_for_a_mixed_file(tmp_path: Path) -> None:
+    """Every GB2312 level-1 character alone in a cell: in GBK, 682 of them are also valid UTF-8
+    byte pairs (小 is the bytes of С), which must not count as UTF-8 rows."""
+    chars = [bytes([a, b]).decode("gb2312") for a in range(0xB0, 0xD8)
+             for b in range(0xA1, 0xFF) if not (a == 0xD7 and b > 0xF9)]
+    rows = "".join(f"N{k},elderly,home_visit,{c},22.535,114.018,mon,09:00-11:00,30,,1,red,\n"
+                   for k, c in enumerate(chars))
+    community(tmp_path, needs=rows, encoding="gbk")
+    imported = read_community(tmp_path, WEEK)
+    assert [n.beneficiary for n in imported.problem.needs] == chars
+    assert any("read as GBK" in note for note in imported.notes)

@@ -131,3 +131,84 @@ def test_offset_helper_is_metric() -> None:
     p = offset(1000, 0)
     metres = geodesic((CENTRE.lat, CENTRE.lon), (p.lat, p.lon)).meters
     assert metres == pytest.approx(1000, rel=0.01)
+
+
+def _all_pairs_reference(travel: TravelTimes, problem: Problem, settings: Settings,
+                         network: WalkingNetwork | None) -> np.ndarray:
+    """The full table of every pair, computed the direct way (what TravelTimes stored before it
+    kept only the pairs within the cutoff)."""
+    from matcher.travel import geodesic_m
+
+    places = ([v.location for v in problem.volunteers] + [n.location for n in problem.needs]
+              + [m.location for m in problem.merchants])
+    lat = np.array([p.lat for p in places])
+    lon = np.array([p.lon for p in places])
+    n = len(places)
+    cutoff_m = 2 * settings.circle_min * settings.walk_speed_m_per_min
+    if network is None:
+        a, b = np.triu_indices(n, 1)
+        metres = np.zeros((n, n))
+        d = geodesic_m(lat[a], lon[a], lat[b], lon[b]) * settings.detour_factor
+        metres[a, b] = d
+        metres[b, a] = d
+    else:
+        nodes, access = network.snap(places)
+        dist = network.node_distances_m(nodes, cutoff_m)[:, nodes]
+        metres = access[:, None] + dist + access[None, :]
+    metres[metres > cutoff_m] = np.inf
+    np.fill_diagonal(metres, 0.0)
+    return metres / settings.walk_speed_m_per_min
+
+
+@pytest.mark.parametrize("on_streets", [False, True])
+@pytest.mark.parametrize("dense_max", [0, 10_000])
+def test_only_pairs_within_the_cutoff_are_kept_and_they_are_exact(
+        futian: WalkingNetwork, monkeypatch: pytest.MonkeyPatch, on_streets: bool,
+        dense_max: int) -> None:
+    """Sparse (beyond DENSE_MAX_PLACES) or dense, every pair equals the direct all-pairs table:
+    the same minutes within the cutoff, ``inf`` beyond it; and the circles' options too."""
+    import matcher.travel as travel_module
+    from matcher.circles import build_candidates
+
+    monkeypatch.setattr(travel_module, "DENSE_MAX_PLACES", dense_max)
+    rng = np.random.default_rng(5)
+    vols = [volunteer(f"V{i}", *rng.uniform(-2500, 2500, 2), windows="mon 08:00-18:00")
+            for i in range(60)]
+    needs = [need(f"N{i}", *rng.uniform(-2500, 2500, 2)) for i in range(60)]
+    needs += [need("Same", 0, 0), need("Twin", 0, 0)]  # two places on one spot
+    problem = Problem(WEEK, vols, needs)
+    settings = Settings()
+    network = futian if on_streets else None
+    travel = TravelTimes.build(problem, settings, network)
+    expected = _all_pairs_reference(travel, problem, settings, network)
+    got = np.array([[travel.at(i, j) for j in range(len(travel.keys))]
+                    for i in range(len(travel.keys))])
+    assert np.array_equal(got, expected)
+    assert 0 < travel.pairs < len(travel.keys) ** 2  # far pairs are not stored
+    assert (travel._dense is None) == (dense_max == 0)
+    options = build_candidates(problem, travel, ServiceCircle()).options
+    assert options  # the same options whichever way the table is kept
+    monkeypatch.setattr(travel_module, "DENSE_MAX_PLACES", 10_000 - dense_max)
+    other = TravelTimes.build(problem, settings, network)
+    assert build_candidates(problem, other, ServiceCircle()).options == options
+
+
+def test_a_large_community_never_builds_an_all_pairs_table() -> None:
+    """20,000 homes and needs over 100 km: the table holds the near pairs only, so
+    memory follows them, not the square of the places (3.2 GB here)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    spots = rng.uniform(-50_000, 50_000, (20_000, 2))
+    vols = [volunteer(f"V{i}", *spots[i]) for i in range(10_000)]
+    needs = [need(f"N{i}", *spots[10_000 + i]) for i in range(10_000)]
+    problem = Problem(WEEK, vols, needs)
+    tracemalloc.start()
+    travel = TravelTimes.build(problem, Settings())
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 200 * 1024 * 1024
+    assert travel.pairs < 50 * len(travel.keys)
+    v, n = travel.index[("V", "V0")], travel.index[("N", "N0")]
+    assert travel.at(v, v) == 0.0 and travel.at(v, n) in (np.inf, travel.between(("N", "N0"),
+                                                                                ("V", "V0")))
