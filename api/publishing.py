@@ -35,6 +35,7 @@ from api.community import audit, notify
 from api.errors import Problem
 from api.lifecycle import Action
 from api.models import ScheduleRow, TaskRow
+from api.replanning import broken_tasks
 from api.routers.weekly_jobs import commit_published, mark_published
 from api.security import Caller
 from api.under_way import UNDER_WAY, published_schedule
@@ -74,8 +75,11 @@ def _task(t: TaskRow) -> dict[str, Any]:
             "volunteer_id": t.volunteer_id, "merchant_id": t.merchant_id, "state": t.state}
 
 
-def plan_changes(session: Session, schedule: ScheduleRow, *, lock: bool = False) -> Changes:
-    """Compare the solved ``schedule`` with its week's published schedule, as stored now.
+def plan_changes(session: Session, state: Any, schedule: ScheduleRow, *,
+                 lock: bool = False) -> Changes:
+    """Compare the solved ``schedule`` with its week's published schedule and community, as
+    stored now: a task the plan would offer afresh that an edit since the solve broke is a
+    conflict too (``state`` is the app's, for the week's options).
 
     With ``lock`` the published tasks are locked until the transaction ends (PostgreSQL), so
     no accept or check-in slips in between this comparison and the publication.
@@ -86,6 +90,7 @@ def plan_changes(session: Session, schedule: ScheduleRow, *, lock: bool = False)
     current = published_schedule(session, schedule.week, exclude=schedule.id)
     if current is None:
         changes.new = list(planned)
+        _broken_offers(session, state, schedule, changes)
         return changes
     query = select(TaskRow).where(TaskRow.schedule_id == current.id).order_by(
         TaskRow.date, TaskRow.start, TaskRow.id)
@@ -120,17 +125,29 @@ def plan_changes(session: Session, schedule: ScheduleRow, *, lock: bool = False)
             else:
                 changes.dropped.append(old)
     changes.new = [t for t in planned if t.id not in matched]
+    _broken_offers(session, state, schedule, changes)
     return changes
 
 
-def publish_schedule(session: Session, user: Caller, schedule: ScheduleRow,
+def _broken_offers(session: Session, state: Any, schedule: ScheduleRow,
+                   changes: Changes) -> None:
+    """Offers the plan would make (new, or moved to another start) that break a rule of the
+    community as it is now become conflicts. Work kept as it is keeps its own at-risk mark."""
+    broken = broken_tasks(session, state, schedule)
+    for planned in [*changes.new, *(new for _, new in changes.moved)]:
+        if planned.id in broken:
+            changes.conflicts.append((planned, f"{broken[planned.id]}; the community changed "
+                                      f"since this plan was made: {STALE}"))
+
+
+def publish_schedule(session: Session, state: Any, user: Caller, schedule: ScheduleRow,
                      supersede: bool) -> Changes:
     """Publish ``schedule`` atomically, carrying the published week's work over (see the
     module's docstring). Raises 409 when the plan conflicts with the week as it is now."""
     current = published_schedule(session, schedule.week, exclude=schedule.id)
     if schedule.status != "solved" or (current is not None and not supersede):
         mark_published(session, ScheduleRow, schedule, supersede)  # refuses with its 409
-    changes = plan_changes(session, schedule, lock=True)
+    changes = plan_changes(session, state, schedule, lock=True)
     if changes.conflicts:
         # The plan predates work agreed since: publishing it would move or duplicate that work.
         raise Problem(409, f"{STALE}: {len(changes.conflicts)} published task(s) conflict with "

@@ -84,6 +84,13 @@ def _pinned(session: Session, state: Any, schedule: ScheduleRow, without: set[in
     return PinnedWeek(cand, assignments), tasks
 
 
+def broken_tasks(session: Session, state: Any, schedule: ScheduleRow) -> dict[int, str]:
+    """The active tasks of ``schedule`` that break a rule of the community as it is now (task
+    id -> the rule in words): a plan solved before an edit may no longer fit it."""
+    week, tasks = _pinned(session, state, schedule, None)
+    return {tasks[k].id: broken.reason for k, broken in week.broken.items()}
+
+
 def review_at_risk(session: Session, state: Any, now: dt.datetime) -> list[TaskRow]:
     """After an edit of the community (in the caller's transaction): mark the upcoming tasks of
     published weeks that now break a rule, clear the mark of those that keep every rule again,

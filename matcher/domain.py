@@ -61,6 +61,7 @@ NAME_MAX = 100
 ADDRESS_MAX = 200
 PHONE_MAX = 32
 TOKEN_MAX = 40
+LIST_MAX = 1000  # a cell holding a list (availability, skills, days): each item is checked too
 _ID = re.compile(r"^[\w.\-]+$")
 
 

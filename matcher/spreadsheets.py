@@ -30,6 +30,7 @@ from matcher.charity import CharityProblem, Donation, Request
 from matcher.coords import CoordSystem, in_china, to_wgs84
 from matcher.domain import (
     ID_MAX,
+    LIST_MAX,
     NAME_MAX,
     NEED_ID_MAX,
     TOKEN_MAX,
@@ -455,7 +456,7 @@ class _Row:
         return int(number)
 
     def tokens(self, column: str, required: bool = False) -> frozenset[str]:
-        value = self.text(column, required=required)
+        value = self.text(column, required=required, max_len=LIST_MAX)
         out: set[str] = set()
         for token in (t.strip().lower() for t in _split(value)):
             if not token:
@@ -510,7 +511,7 @@ class _Row:
             return None
 
     def days(self, column: str) -> tuple[Day, ...]:
-        value = self.text(column)
+        value = self.text(column, max_len=LIST_MAX)
         days: list[Day] = []
         for token in (t.strip().lower() for t in _split(value)):
             if not token:
@@ -528,7 +529,7 @@ class _Row:
         return tuple(days)
 
     def availability(self, column: str) -> tuple[Availability, ...]:
-        value = self.text(column)
+        value = self.text(column, max_len=LIST_MAX)
         out: list[Availability] = []
         for token in (t.strip() for t in _split(value)):
             if not token:

@@ -90,23 +90,23 @@ def schedule_unmet(schedule_id: int, session: SessionDep,
 
 @router.get("/schedules/{schedule_id}/changes",
             summary="What publishing this schedule would change: kept, moved, new, dropped")
-def schedule_changes(schedule_id: int, session: SessionDep, user: Coordinator
-                     ) -> dict[str, Any]:
+def schedule_changes(schedule_id: int, session: SessionDep, user: Coordinator,
+                     request: Request) -> dict[str, Any]:
     """The published week compared with this plan as publishing would do it now; a
     non-empty ``conflicts`` means publishing is refused (re-solve)."""
     row = get_job(session, ScheduleRow, schedule_id)
     if row.status != "solved":
         raise Problem(409, f"schedule {schedule_id} is {row.status}; only a solved schedule "
                       "can be published")
-    return plan_changes(session, row).view()
+    return plan_changes(session, request.app.state, row).view()
 
 
 @router.post("/schedules/{schedule_id}/publish", response_model=JobOut,
              summary="Publish a solved schedule (atomic; with supersede, work under way kept)")
 def publish(schedule_id: int, body: PublishIn, session: SessionDep,
-            user: Coordinator) -> JobOut:
+            user: Coordinator, request: Request) -> JobOut:
     row = get_job(session, ScheduleRow, schedule_id)
-    publish_schedule(session, user, row, body.supersede)
+    publish_schedule(session, request.app.state, user, row, body.supersede)
     return job_view(row)
 
 

@@ -252,3 +252,28 @@ def test_work_under_way_that_an_edit_broke_is_held_not_lost(
     assert after[task["id"]]["state"] == "accepted"
     assert [t for t in after.values() if (t["need_id"], t["day"]) ==
             (task["need_id"], task["day"]) and t["state"] != "cancelled"] == [after[task["id"]]]
+
+
+def test_a_plan_the_community_changed_under_is_refused(
+        client: TestClient, coordinator: dict[str, str], community_files: Path) -> None:
+    """An edit between a solve and its publication can break a task of the plan (found by the
+    lifecycle state machine): publishing would offer a task outside its volunteer's hours."""
+    from tests.api.conftest import upload
+
+    assert upload(client, coordinator, community_files).status_code == 200
+    plan = _solve(client, coordinator)
+    task = min(_tasks(client, coordinator, plan).values(), key=lambda t: t["id"])
+    person = client.get(f"/v1/volunteers/{task['volunteer_id']}", headers=coordinator).json()
+    elsewhere = "sun" if task["day"] != "sun" else "sat"
+    edited = client.put(f"/v1/volunteers/{task['volunteer_id']}", headers=coordinator,
+                        json=person | {"availability": f"{elsewhere} 06:00-07:00"})
+    assert edited.status_code == 200, edited.text
+    preview = client.get(f"/v1/schedules/{plan}/changes", headers=coordinator).json()
+    assert task["id"] in {c["task_id"] for c in preview["conflicts"]}
+    refused = client.post(f"/v1/schedules/{plan}/publish", json={}, headers=coordinator)
+    assert refused.status_code == 409 and "re-solve" in refused.json()["detail"]
+    assert task["id"] in {e["task_id"] for e in refused.json()["errors"]}
+    assert client.get(f"/v1/schedules/{plan}", headers=coordinator).json()["status"] == "solved"
+    fresh = _solve(client, coordinator)
+    published = client.post(f"/v1/schedules/{fresh}/publish", json={}, headers=coordinator)
+    assert published.status_code == 200, published.text
