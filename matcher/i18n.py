@@ -2,9 +2,10 @@
 
 Messages are written in the code in English, marked with :func:`_` (``_("{n} needs left
 unmet").format(n=3)``: format after translating, so the catalog sees one message), and
-translated through the gettext catalogs in ``matcher/locale/<lang>/LC_MESSAGES/linli.po``.
-The catalogs are read from their ``.po`` text and compiled in memory once per process (no
-compiled files to keep in step). The language is a context variable: a request, a job or a
+translated through the gettext catalogs in ``matcher/locale/<lang>/LC_MESSAGES/*.po``: one
+file per part of the product (``linli.po`` for what is shared, ``console.po`` for the web
+console, ...), read from their text and compiled in memory into one catalog once per process
+(no compiled files to keep in step). The language is a context variable: a request, a job or a
 command sets it once (:func:`use`), and everything below it translates without passing it
 along. Codes that programs read (reason codes, error types, states) are never translated.
 
@@ -35,13 +36,18 @@ _current: ContextVar[str] = ContextVar("linli_language", default=DEFAULT)
 
 @cache
 def translation(lang: str) -> gettext.NullTranslations:
-    """The catalog of ``lang`` (one of :data:`SUPPORTED`); English is the messages as written,
-    completed by its catalog where one exists."""
-    po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
-    if not po.exists():
+    """The catalog of ``lang`` (one of :data:`SUPPORTED`): every ``.po`` file of the language
+    in one; English is the messages as written, corrected where its catalogs say so."""
+    files = sorted((LOCALE_DIR / lang / "LC_MESSAGES").glob("*.po"))
+    if not files:
         return gettext.NullTranslations()
-    with po.open("rb") as source:
+    with files[0].open("rb") as source:
         catalog = read_po(source, locale=lang)
+    for path in files[1:]:
+        with path.open("rb") as source:
+            for message in read_po(source, locale=lang):
+                if message.id:
+                    catalog[message.id] = message
     compiled = io.BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)

@@ -52,4 +52,4 @@ def _marked_messages() -> set[str]:
 def test_every_marked_message_has_a_chinese_translation() -> None:
     catalog = i18n.translation("zh_CN")
     missing = sorted(m for m in _marked_messages() if catalog.gettext(m) == m)
-    assert missing == [], f"add these to matcher/locale/zh_CN/LC_MESSAGES/linli.po: {missing}"
+    assert missing == [], f"add these to a catalog in matcher/locale/zh_CN/LC_MESSAGES/: {missing}"
