@@ -114,8 +114,9 @@ def run_schedule(db: Database, settings: ApiSettings, networks: Networks,
             problem = load_problem(session, week)
         progress("walking times")
         travel = TravelTimes.build(problem, Settings(), networks.get())
-        schedule = solve(problem, SolveParams(time_limit_s=settings.solve_time_limit_s),
-                         travel=travel, progress=progress)
+        params = SolveParams(time_limit_s=settings.solve_time_limit_s,
+                             wall_clock=settings.solve_wall_clock)
+        schedule = solve(problem, params, travel=travel, progress=progress)
         with db.session() as session:
             session.add_all(TaskRow(
                 schedule_id=schedule_id, need_id=a.need_id, day=a.day.value, date=a.date,

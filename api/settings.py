@@ -21,7 +21,10 @@ class ApiSettings(BaseSettings):
     points_per_minute: int = Field(1, ge=0, description="points credited per minute of service")
     webhook_url: str | None = Field(None, description="where outbox events are POSTed")
     webhook_attempts: int = Field(6, ge=1, description="deliveries tried before giving up")
-    solve_time_limit_s: float = Field(30.0, gt=0, description="time limit of a schedule job")
+    solve_time_limit_s: float = Field(30.0, gt=0, description="time limit of a schedule job "
+                                      "(deterministic time unless solve_wall_clock)")
+    solve_wall_clock: bool = Field(False, description="count a schedule job's limit in "
+                                   "wall-clock seconds (re-solving may then differ)")
     network_path: str | None = Field(None, description="street network for walking times")
     threads: int = Field(6, ge=1, description="threads per process running sync routes")
     run_workers: bool = Field(True, description="run schedule jobs and webhooks in-process")

@@ -372,6 +372,8 @@ class Schedule:
     total_walk_min: float
     solve_seconds: float
     stats: dict[str, float | int | str] = field(default_factory=dict)
+    limit: str = "deterministic"  # what the time limit counted: deterministic or wall_clock
+    deterministic_time: float = 0.0  # CP-SAT's deterministic time spent, in its units
 
     def __post_init__(self) -> None:
         keys = [(u.need_id, u.day) for u in self.unmet]
@@ -403,6 +405,8 @@ class Schedule:
             "total_walk_min": round(self.total_walk_min, 1),
             "status": self.status.value,
             "solve_seconds": round(self.solve_seconds, 2),
+            "limit": self.limit,
+            "deterministic_time": round(self.deterministic_time, 3),
             "unmet_by_reason": self.unmet_by_reason(),
             "stats": self.stats,
         }

@@ -1,8 +1,10 @@
-"""Solver parameters: a validated dataclass, loadable from TOML."""
+"""Solver parameters: a validated dataclass, loadable from TOML; the clock a solve's limit is
+counted on."""
 
 from __future__ import annotations
 
 import os
+import time
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -17,7 +19,13 @@ class SolveParams:
     Parameters
     ----------
     time_limit_s
-        Wall-clock budget for the whole solve, seconds; split over components and stages.
+        The budget of the whole solve, split over components and stages. By default it counts
+        CP-SAT's deterministic time (work, in units CP-SAT calibrates to about a second of
+        search), so the same inputs give the same schedule on every run; with ``wall_clock``
+        it counts seconds.
+    wall_clock
+        Count ``time_limit_s`` in wall-clock seconds: the solve then ends on time, but what it
+        reaches depends on the machine's speed and load, and two runs may differ.
     workers
         CP-SAT search workers; 0 means one per core.
     walk_weight
@@ -34,6 +42,7 @@ class SolveParams:
     """
 
     time_limit_s: float = 60.0
+    wall_clock: bool = False
     workers: int = 0
     walk_weight: int = 10
     continuity_weight: int = 30
@@ -49,12 +58,25 @@ class SolveParams:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
 
-    def cp_solver(self, seconds: float) -> cp_model.CpSolver:
-        """A CP-SAT solver with these workers and seed and a time limit of ``seconds``."""
+    @property
+    def limit_kind(self) -> str:
+        """``deterministic`` or ``wall_clock``: what ``time_limit_s`` counts."""
+        return "wall_clock" if self.wall_clock else "deterministic"
+
+    def cp_solver(self, limit: float) -> cp_model.CpSolver:
+        """A CP-SAT solver with these workers and seed and a limit of ``limit`` (seconds, or
+        deterministic time unless ``wall_clock``)."""
         solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = max(seconds, 0.05)
         solver.parameters.num_workers = self.workers or max(os.cpu_count() or 1, 1)
         solver.parameters.random_seed = self.seed
+        if self.wall_clock:
+            solver.parameters.max_time_in_seconds = max(limit, 0.05)
+        else:
+            solver.parameters.max_deterministic_time = max(limit, 0.05)
+            # A deterministic limit alone does not make a parallel search repeatable: the
+            # workers share solutions and bounds as they come. Interleaved search runs them in
+            # batches synchronised in a fixed order, which is repeatable with any worker count.
+            solver.parameters.interleave_search = True
         # The full LP relaxation with cuts: coverage is proven by the bound, and the default
         # (level 1) left the community benchmark's blue level 2% short of a proof at 60 s;
         # level 2 proves it in 36 s.
@@ -76,3 +98,29 @@ class SolveParams:
         if unknown:
             raise ValueError(f"{path}: unknown solver parameter(s) {sorted(unknown)}")
         return cls(**section)
+
+
+class Clock:
+    """Where a solve's budget is counted: the wall clock, or the deterministic time its CP-SAT
+    solves have spent (``params.wall_clock`` decides).
+
+    Deadlines are readings of :meth:`now`. On the deterministic clock time only moves when a
+    model is solved, so every choice made against a deadline (stage shares, rounds, passes) is
+    the same on every run.
+    """
+
+    def __init__(self, params: SolveParams) -> None:
+        self.params = params
+        self.work = 0.0  # deterministic time spent by this clock's solves
+
+    def now(self) -> float:
+        return time.monotonic() if self.params.wall_clock else self.work
+
+    def solve(self, model: cp_model.CpModel,
+              deadline: float) -> tuple[cp_model.CpSolver, cp_model.CpSolverStatus]:
+        """Solve ``model`` with what is left until ``deadline``; returns the solver and its
+        status."""
+        solver = self.params.cp_solver(deadline - self.now())
+        status = solver.solve(model)
+        self.work += solver.deterministic_time
+        return solver, status
