@@ -42,8 +42,9 @@ NetworkOption = Annotated[Path | None, typer.Option(
 CoordsOption = Annotated[CoordSystem, typer.Option(
     help="coordinate system of lat/lon: wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")]
 TimeLimitOption = Annotated[float | None, typer.Option(
-    help="the solver's limit: deterministic time units (about a second of search each), or "
-         "seconds with --wall-clock [default: LINLI_TIME_LIMIT_S or 60]")]
+    help="the solver's limit in seconds; without --wall-clock it is turned into a fixed "
+         "amount of CP-SAT work (deterministic time), which takes longer on a slow or busy "
+         "machine but gives the same schedule [default: LINLI_TIME_LIMIT_S or 60]")]
 WallClockOption = Annotated[bool, typer.Option(
     "--wall-clock",
     help="count the limit in wall-clock seconds; by default it counts CP-SAT's deterministic "
@@ -161,7 +162,8 @@ def solve(
     wall_clock: WallClockOption = False,
     coords: CoordsOption = CoordSystem.WGS84,
     workers: Annotated[int | None, typer.Option(
-        help="solver threads, 0 = all cores [default: LINLI_WORKERS or 0]")] = None,
+        help="solver threads, 0 = all cores with --wall-clock, else 1 "
+             "[default: LINLI_WORKERS or 0]")] = None,
     add_needs: Annotated[list[Path] | None, typer.Option(
         help="more needs.csv-format files, e.g. delivery_needs.csv from linli allocate")] = None,
 ) -> None:

@@ -526,6 +526,7 @@ class Schedule:
     stats: dict[str, float | int | str] = field(default_factory=dict)
     limit: str = "deterministic"  # what the time limit counted: deterministic or wall_clock
     deterministic_time: float = 0.0  # CP-SAT's deterministic time spent, in its units
+    deterministic_limit: float | None = None  # the budget in those units, when deterministic
 
     def __post_init__(self) -> None:
         keys = [(u.need_id, u.day) for u in self.unmet]
@@ -559,6 +560,7 @@ class Schedule:
             "solve_seconds": round(self.solve_seconds, 2),
             "limit": self.limit,
             "deterministic_time": round(self.deterministic_time, 3),
+            "deterministic_limit": self.deterministic_limit,
             "unmet_by_reason": self.unmet_by_reason(),
             "stats": self.stats,
         }

@@ -11,6 +11,11 @@ from pathlib import Path
 
 from ortools.sat.python import cp_model
 
+# CP-SAT deterministic time granted per second of ``time_limit_s`` when the limit is
+# deterministic: enough for one worker to prove every level of the sample community with the
+# default limit (README, "Same inputs, same schedule").
+WORK_PER_SECOND = 0.6
+
 
 @dataclass(frozen=True)
 class SolveParams:
@@ -19,15 +24,16 @@ class SolveParams:
     Parameters
     ----------
     time_limit_s
-        The budget of the whole solve, split over components and stages. By default it counts
-        CP-SAT's deterministic time (work, in units CP-SAT calibrates to about a second of
-        search), so the same inputs give the same schedule on every run; with ``wall_clock``
-        it counts seconds.
+        The budget of the whole solve, split over components and stages. By default it is
+        CP-SAT's deterministic time (a count of work), ``WORK_PER_SECOND`` units per second
+        given, so the same inputs give the same schedule on every run whatever the machine's
+        load; with ``wall_clock`` it counts seconds.
     wall_clock
         Count ``time_limit_s`` in wall-clock seconds: the solve then ends on time, but what it
         reaches depends on the machine's speed and load, and two runs may differ.
     workers
-        CP-SAT search workers; 0 means one per core.
+        CP-SAT search workers; 0 means one per core with ``wall_clock``, else one (a single
+        worker is repeatable and does more per unit of work than interleaved ones).
     walk_weight
         Quality stage: cost of one walking minute (home -> task).
     continuity_weight
@@ -63,11 +69,17 @@ class SolveParams:
         """``deterministic`` or ``wall_clock``: what ``time_limit_s`` counts."""
         return "wall_clock" if self.wall_clock else "deterministic"
 
+    @property
+    def budget(self) -> float:
+        """The whole solve's budget on its :class:`Clock`: seconds, or deterministic time."""
+        return self.time_limit_s * (1.0 if self.wall_clock else WORK_PER_SECOND)
+
     def cp_solver(self, limit: float) -> cp_model.CpSolver:
         """A CP-SAT solver with these workers and seed and a limit of ``limit`` (seconds, or
         deterministic time unless ``wall_clock``)."""
         solver = cp_model.CpSolver()
-        solver.parameters.num_workers = self.workers or max(os.cpu_count() or 1, 1)
+        cores = max(os.cpu_count() or 1, 1) if self.wall_clock else 1
+        solver.parameters.num_workers = self.workers or cores
         solver.parameters.random_seed = self.seed
         if self.wall_clock:
             solver.parameters.max_time_in_seconds = max(limit, 0.05)
@@ -75,8 +87,9 @@ class SolveParams:
             solver.parameters.max_deterministic_time = max(limit, 0.05)
             # A deterministic limit alone does not make a parallel search repeatable: the
             # workers share solutions and bounds as they come. Interleaved search runs them in
-            # batches synchronised in a fixed order, which is repeatable with any worker count.
-            solver.parameters.interleave_search = True
+            # batches synchronised in a fixed order, which is repeatable with any worker count
+            # (but on the sample community it did less per unit of work than one worker).
+            solver.parameters.interleave_search = solver.parameters.num_workers > 1
         # The full LP relaxation with cuts: coverage is proven by the bound, and the default
         # (level 1) left the community benchmark's blue level 2% short of a proof at 60 s;
         # level 2 proves it in 36 s.

@@ -27,7 +27,8 @@ class Settings(BaseSettings):
                                 "(deterministic time unless wall_clock)")
     wall_clock: bool = Field(False, description="count the solver's limit in wall-clock "
                              "seconds (repeated runs may then differ)")
-    workers: int = Field(0, ge=0, description="CP-SAT workers; 0 = one per core")
+    workers: int = Field(0, ge=0, description="CP-SAT workers; 0 = one per core with "
+                         "wall_clock, else one")
 
 
     @property

@@ -447,7 +447,7 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
     say = progress or (lambda _msg: None)
     began = time.monotonic()
     clock = Clock(params)
-    deadline = clock.now() + params.time_limit_s
+    deadline = clock.now() + params.budget
     if travel is None:
         say("walking times (geodesic)")
         travel = TravelTimes.build(problem, settings)
@@ -500,4 +500,5 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
         total_walk_min=sum(a.walk_min for a in assignments),
         solve_seconds=time.monotonic() - began, stats=stats,
         limit=params.limit_kind, deterministic_time=clock.work,
+        deterministic_limit=None if params.wall_clock else params.budget,
     )

@@ -120,7 +120,7 @@ def test_every_fix_lets_the_occurrence_be_covered(problem: Problem) -> None:
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spread_communities())
 def test_every_fix_of_a_solved_week_lets_the_occurrence_be_covered(problem: Problem) -> None:
-    schedule = solve(problem, SolveParams(time_limit_s=2, workers=2))
+    schedule = solve(problem, SolveParams(time_limit_s=2))
     check_fixes(problem, schedule.assignments, schedule.unmet)
 
 
