@@ -220,9 +220,8 @@ def changed_candidates(cand: Candidates, problem: Problem, travel: TravelTimes,
     """
     occ = problem.occurrences[occurrence]
     mchoices = merchant_choices(problem, travel, circle := cand.circle, occ)
-    rows = np.array([travel.index[("V", v.id)] for v in problem.volunteers], dtype=np.int64)
-    home_need = travel.minutes[rows, travel.index[("N", occ.need.id)]] if len(rows) else \
-        np.zeros(0)
+    home_need = np.array([travel.between(("V", v.id), ("N", occ.need.id))
+                          for v in problem.volunteers], dtype=np.float64)
     fresh = _occurrence_options(problem, travel, circle, occurrence, home_need, mchoices)
     out = copy.copy(cand)
     out.problem, out.travel = problem, travel
@@ -234,6 +233,6 @@ def changed_candidates(cand: Candidates, problem: Problem, travel: TravelTimes,
     out.merchant_starts.update({(occurrence, j): b for j, b in mchoices.items()})
     out.occ_merchants = list(cand.occ_merchants)
     out.occ_merchants[occurrence] = dict(mchoices)
-    out._v = rows
+    out._v = np.array([travel.index[("V", v.id)] for v in problem.volunteers], dtype=np.int64)
     out._m = np.array([travel.index[("M", m.id)] for m in problem.merchants], dtype=np.int64)
     return out
