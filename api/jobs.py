@@ -130,10 +130,11 @@ def run_schedule(ctx: JobContext, schedule_id: int) -> None:
             under_way = commitments(session, week, ctx.clock())
         progress("walking times")
         travel = TravelTimes.build(problem, Settings(), ctx.networks.get())
-        schedule = solve(problem, SolveParams(time_limit_s=ctx.settings.solve_time_limit_s),
-                         travel=travel, progress=progress, pinned=under_way.pinned,
-                         forbidden=under_way.forbidden, not_before=under_way.not_before,
-                         offered=under_way.offered)
+        params = SolveParams(time_limit_s=ctx.settings.solve_time_limit_s,
+                             wall_clock=ctx.settings.solve_wall_clock)
+        schedule = solve(problem, params, travel=travel, progress=progress,
+                         pinned=under_way.pinned, forbidden=under_way.forbidden,
+                         not_before=under_way.not_before, offered=under_way.offered)
         with ctx.db.session() as session:
             session.add_all(TaskRow(
                 schedule_id=schedule_id, need_id=a.need_id, day=a.day.value, date=a.date,

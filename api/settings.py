@@ -26,7 +26,10 @@ class ApiSettings(BaseSettings):
     webhook_max_backoff_s: float = Field(
         900.0, gt=0, description="longest wait between two tries of one event")
     webhook_timeout_s: float = Field(5.0, gt=0, description="time a receiver has to answer")
-    solve_time_limit_s: float = Field(30.0, gt=0, description="time limit of a schedule job")
+    solve_time_limit_s: float = Field(30.0, gt=0, description="time limit of a schedule job "
+                                      "(deterministic time unless solve_wall_clock)")
+    solve_wall_clock: bool = Field(False, description="count a schedule job's limit in "
+                                   "wall-clock seconds (re-solving may then differ)")
     network_path: str | None = Field(None, description="street network for walking times")
     threads: int = Field(6, ge=1, description="threads per process running sync routes")
     password_threads: int = Field(2, ge=1, description="threads per process hashing passwords "

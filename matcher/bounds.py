@@ -26,7 +26,6 @@ level left free instead can trade all its occurrences for the next level's.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -36,7 +35,7 @@ from matcher.circles import Candidates
 from matcher.domain import Priority
 from matcher.lazy import maximize_lazily
 from matcher.model import ComponentModel
-from matcher.params import SolveParams
+from matcher.params import Clock
 from matcher.partition import Part, partition
 from matcher.timeline import Plan
 
@@ -59,16 +58,17 @@ class RelaxedWeek:
         All options of the problem.
     occurrences, options
         The component (indices into ``cand``).
-    params
-        Workers and seed for CP-SAT.
+    clock
+        The solve's clock (its parameters: workers, seed and limit for CP-SAT); deadlines are
+        its readings.
     street_scale
         Whether the component is too large for one exact model: then days that need them get
         their walks back. A component that fits one exact model gets its proof from that model.
     """
 
     def __init__(self, cand: Candidates, occurrences: list[int], options: list[int],
-                 params: SolveParams, *, street_scale: bool = True) -> None:
-        self.cand, self.params, self.street_scale = cand, params, street_scale
+                 clock: Clock, *, street_scale: bool = True) -> None:
+        self.cand, self.clock, self.street_scale = cand, clock, street_scale
         self.days: list[Part] = partition(cand, occurrences, options, by_day=True)
         # (day part, priority) -> an upper bound on that day part's coverage of the level, in
         # every schedule that keeps the floors of the levels above (its optimum when proven)
@@ -118,8 +118,8 @@ class RelaxedWeek:
             options = [i for i in part.options if self.cand.options[i].occurrence in keep]
             # Time in proportion to size: five full days and a few lone occurrences differ.
             rest = sum(len(p.options) for _, p in todo[n:])
-            day_end = time.monotonic() + (deadline - time.monotonic()) * len(part.options) \
-                / max(rest, 1)
+            now = self.clock.now()
+            day_end = now + (deadline - now) * len(part.options) / max(rest, 1)
             count = sum(1 for o in occurrences
                         if problem.occurrences[o].need.priority is priority)
             kept = {q: least for (day, q), least in floors.items() if day == d}
@@ -153,19 +153,19 @@ class RelaxedWeek:
         """One day's best coverage of ``priority`` (at most ``cap``) with the levels above at
         least ``floors``, from the valid plan ``start``: the value or the solver's bound,
         whether it is proven, and the plan found."""
-        model = ComponentModel(self.cand, occurrences, options, self.params, travel=False)
+        model = ComponentModel(self.cand, occurrences, options, self.clock.params,
+                               travel=False)
         for q, value in floors.items():
             model.keep_at_least(q, value)
         model.maximize_coverage(priority, cap)
         if self.street_scale:
             # The walks the day's best plans need, added where they break it.
-            lazy = maximize_lazily(model, start, deadline, self.params, floors)
+            lazy = maximize_lazily(model, start, deadline, self.clock, floors)
             self.walked |= model.walked
             return lazy.bound, lazy.proven, lazy.plan
         if start is not None:
             model.hint(start)
-        solver = self.params.cp_solver(deadline - time.monotonic())
-        status = solver.solve(model.model)
+        solver, status = self.clock.solve(model.model, deadline)
         if status == cp_model.OPTIMAL:
             return round(solver.objective_value), True, model.read(solver)
         if status == cp_model.FEASIBLE:

@@ -9,6 +9,7 @@ for every option by construction.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -161,6 +162,44 @@ def merchant_choices(problem: Problem, travel: TravelTimes, circle: ServiceCircl
     return out
 
 
+def _occurrence_options(problem: Problem, travel: TravelTimes, circle: ServiceCircle, o: int,
+                        near: list[tuple[int, float]], mchoices: dict[int, tuple[int, int]]
+                        ) -> list[Option]:
+    """The options of occurrence ``o``; ``near`` holds the volunteers within the circle of its
+    place, in volunteer order, with their walks to it."""
+    occ = problem.occurrences[o]
+    need = occ.need
+    options: list[Option] = []
+    if need.merchant_service is not None and not mchoices:
+        return options
+    for v, direct in near:
+        volunteer = problem.volunteers[v]
+        if not _skilled(volunteer, need) or need.duration_min > volunteer.max_minutes_week:
+            continue
+        merchants: list[int] = []
+        walks: list[float] = []
+        if need.merchant_service is None:
+            walks.append(direct)
+            start_lo, start_hi = occ.earliest_start, occ.latest_start
+        else:
+            for j in mchoices:
+                to_m = travel.between(("V", volunteer.id), ("M", problem.merchants[j].id))
+                if circle.contains(to_m):
+                    merchants.append(j)
+                    walks.append(to_m + travel.between(
+                        ("M", problem.merchants[j].id), ("N", need.id)))
+            if not merchants:
+                continue
+            start_lo = min(mchoices[j][0] for j in merchants)
+            start_hi = max(mchoices[j][1] for j in merchants)
+        for window in volunteer.windows_on(occ.day):
+            lo = max(start_lo, window.start)
+            hi = min(start_hi, window.end - need.duration_min)
+            if lo <= hi:
+                options.append(Option(v, o, lo, hi, tuple(merchants), tuple(walks)))
+    return options
+
+
 def build_candidates(problem: Problem, travel: TravelTimes,
                      circle: ServiceCircle) -> Candidates:
     """Enumerate every option (volunteer, occurrence, availability window).
@@ -182,35 +221,40 @@ def build_candidates(problem: Problem, travel: TravelTimes,
     merchant_starts: dict[tuple[int, int], tuple[int, int]] = {}
     options: list[Option] = []
     for o, occ in enumerate(problem.occurrences):
-        need = occ.need
         mchoices = merchant_choices(problem, travel, circle, occ)
         for (j, bounds) in mchoices.items():
             merchant_starts[(o, j)] = bounds
-        if need.merchant_service is not None and not mchoices:
-            continue
-        for v, direct in near[need_pos[need.id]]:
-            volunteer = problem.volunteers[v]
-            if not _skilled(volunteer, need) or need.duration_min > volunteer.max_minutes_week:
-                continue
-            merchants: list[int] = []
-            walks: list[float] = []
-            if need.merchant_service is None:
-                walks.append(direct)
-                start_lo, start_hi = occ.earliest_start, occ.latest_start
-            else:
-                for j in mchoices:
-                    to_m = travel.between(("V", volunteer.id), ("M", problem.merchants[j].id))
-                    if circle.contains(to_m):
-                        merchants.append(j)
-                        walks.append(to_m + travel.between(
-                            ("M", problem.merchants[j].id), ("N", need.id)))
-                if not merchants:
-                    continue
-                start_lo = min(mchoices[j][0] for j in merchants)
-                start_hi = max(mchoices[j][1] for j in merchants)
-            for window in volunteer.windows_on(occ.day):
-                lo = max(start_lo, window.start)
-                hi = min(start_hi, window.end - need.duration_min)
-                if lo <= hi:
-                    options.append(Option(v, o, lo, hi, tuple(merchants), tuple(walks)))
+        options += _occurrence_options(problem, travel, circle, o,
+                                       near[need_pos[occ.need.id]], mchoices)
     return Candidates(problem, travel, circle, options, merchant_starts)
+
+
+def changed_candidates(cand: Candidates, problem: Problem, travel: TravelTimes,
+                       occurrence: int) -> Candidates:
+    """``cand`` for ``problem``, a copy of ``cand.problem`` changed so that no rule gets
+    stricter, volunteers and merchants only added after the others: ``occurrence``'s options and
+    merchants are computed anew, every other option is kept as it was (a plan of ``cand`` stays
+    valid and keeps its option indices). ``travel`` covers the places of ``problem``.
+
+    Cheap where :func:`build_candidates` is not: it serves "would this change let the
+    occurrence be covered with the rest of the week as planned?" for each unmet occurrence.
+    """
+    occ = problem.occurrences[occurrence]
+    mchoices = merchant_choices(problem, travel, circle := cand.circle, occ)
+    walks = ((v, travel.between(("V", volunteer.id), ("N", occ.need.id)))
+             for v, volunteer in enumerate(problem.volunteers))
+    near = [(v, walk) for v, walk in walks if circle.contains(walk)]
+    fresh = _occurrence_options(problem, travel, circle, occurrence, near, mchoices)
+    out = copy.copy(cand)
+    out.problem, out.travel = problem, travel
+    out.options = [*cand.options, *fresh]
+    out.by_occurrence = list(cand.by_occurrence)
+    out.by_occurrence[occurrence] = list(range(len(cand.options), len(out.options)))
+    out.by_volunteer = []  # not kept up to date: nothing that checks one occurrence needs it
+    out.merchant_starts = {k: v for k, v in cand.merchant_starts.items() if k[0] != occurrence}
+    out.merchant_starts.update({(occurrence, j): b for j, b in mchoices.items()})
+    out.occ_merchants = list(cand.occ_merchants)
+    out.occ_merchants[occurrence] = dict(mchoices)
+    out._v = [travel.index[("V", v.id)] for v in problem.volunteers]
+    out._m = [travel.index[("M", m.id)] for m in problem.merchants]
+    return out

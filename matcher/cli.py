@@ -43,6 +43,14 @@ NetworkOption = Annotated[Path | None, typer.Option(
     help=".osm, .osm.pbf or osmnx .graphml; without it geodesic x 1.3")]
 CoordsOption = Annotated[CoordSystem, typer.Option(
     help="coordinate system of lat/lon: wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")]
+TimeLimitOption = Annotated[float | None, typer.Option(
+    help="the solver's limit in seconds; without --wall-clock it is turned into a fixed "
+         "amount of CP-SAT work (deterministic time), which takes longer on a slow or busy "
+         "machine but gives the same schedule [default: LINLI_TIME_LIMIT_S or 60]")]
+WallClockOption = Annotated[bool, typer.Option(
+    "--wall-clock",
+    help="count the limit in wall-clock seconds; by default it counts CP-SAT's deterministic "
+         "time, so the same inputs give the same schedule [default: LINLI_WALL_CLOCK or off]")]
 
 
 def data_dir() -> Path:
@@ -76,8 +84,10 @@ def _print_schedule(problem: Problem, schedule: Schedule, out: Path) -> None:
     volunteers = len({a.volunteer_id for a in schedule.assignments})
     console.print(f"{len(schedule.assignments)} assignments for {volunteers} of "
                   f"{len(problem.volunteers)} volunteers; walking {schedule.total_walk_min:.0f} "
-                  f"min in all; solved in {schedule.solve_seconds:.1f} s "
-                  f"({escape(str(schedule.stats.get('travel')))})")
+                  f"min in all; solved in {schedule.solve_seconds:.1f} s and "
+                  f"{schedule.deterministic_time:.1f} units of deterministic time "
+                  f"({schedule.limit.replace('_', '-')} limit; "
+                  f"{escape(str(schedule.stats.get('travel')))})")
     if schedule.unmet:
         reasons = Table(title="Why occurrences stay unmet")
         reasons.add_column("reason")
@@ -107,7 +117,8 @@ def _load_network(network: Path | None) -> WalkingNetwork | None:
 
 
 def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: float | None,
-         coords: CoordSystem, workers: int | None, extra_needs: Sequence[Path] = ()) -> None:
+         coords: CoordSystem, workers: int | None, extra_needs: Sequence[Path] = (),
+         wall_clock: bool = False) -> None:
     from matcher.outputs import write_schedule
     from matcher.solver import solve
     from matcher.travel import TravelTimes
@@ -117,6 +128,7 @@ def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: f
         iso_week = Week.parse(week)
         params = SolveParams(
             time_limit_s=settings.time_limit_s if time_limit is None else time_limit,
+            wall_clock=wall_clock or settings.wall_clock,
             workers=settings.workers if workers is None else workers)
     except ValueError as exc:
         raise _fail(str(exc)) from exc
@@ -149,23 +161,24 @@ def solve(
     week: Annotated[str, typer.Option(help="ISO week, e.g. 2026-W48")],
     out: Annotated[Path, typer.Option(help="folder for the schedule files")],
     network: NetworkOption = None,
-    time_limit: Annotated[float | None, typer.Option(
-        help="solver time limit, seconds [default: LINLI_TIME_LIMIT_S or 60]")] = None,
+    time_limit: TimeLimitOption = None,
+    wall_clock: WallClockOption = False,
     coords: CoordsOption = CoordSystem.WGS84,
     workers: Annotated[int | None, typer.Option(
-        help="solver threads, 0 = all cores [default: LINLI_WORKERS or 0]")] = None,
+        help="solver threads, 0 = all cores with --wall-clock, else 1 "
+             "[default: LINLI_WORKERS or 0]")] = None,
     add_needs: Annotated[list[Path] | None, typer.Option(
         help="more needs.csv-format files, e.g. delivery_needs.csv from linli allocate")] = None,
 ) -> None:
     """Plan one week: who goes where and when, and why the rest stays unmet."""
-    _run(data, week, out, network, time_limit, coords, workers, add_needs or ())
+    _run(data, week, out, network, time_limit, coords, workers, add_needs or (), wall_clock)
 
 
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="folder for the schedule files")] = Path("linli-out"),
-    time_limit: Annotated[float | None, typer.Option(
-        help="solver time limit, seconds [default: LINLI_TIME_LIMIT_S or 60]")] = None,
+    time_limit: TimeLimitOption = None,
+    wall_clock: WallClockOption = False,
 ) -> None:
     """Solve the embedded sample community (real streets of western Futian, Shenzhen)."""
     base = data_dir()
@@ -174,7 +187,8 @@ def demo(
         raise _fail(f"no sample community at {sample} (set LINLI_DATA_DIR)")
     console.print("[bold]Linli demo[/bold]: a sample community on OpenStreetMap streets of "
                   "western Futian, Shenzhen (© OpenStreetMap contributors, ODbL)")
-    _run(sample, DEMO_WEEK, out, base / SAMPLE_NETWORK, time_limit, CoordSystem.WGS84, None)
+    _run(sample, DEMO_WEEK, out, base / SAMPLE_NETWORK, time_limit, CoordSystem.WGS84, None,
+         wall_clock=wall_clock)
 
 
 def _print_allocation(allocation: Allocation, out: Path) -> None:

@@ -4,17 +4,40 @@ Each uncovered occurrence is examined from the most fundamental cause down: nobo
 lives within the circle; no partner merchant is near; nobody is available at that time; not enough
 people for a double task; the merchants are full; and finally the capable volunteers are busy with
 other tasks or out of weekly hours. Messages name volunteers and numbers a coordinator can act on.
+
+Each fix is a change to the inputs (:data:`~matcher.domain.Fix`), proposed only once it is
+checked: applied to a copy of the problem, with the rest of the week as planned, the occurrence
+can be covered. Where no single change does that, the fix says so.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Iterable
 
-from matcher.circles import Candidates, merchant_choices
-from matcher.domain import Occurrence, Unmet, UnmetReason
+from matcher.circles import Candidates, changed_candidates, merchant_choices
+from matcher.domain import (
+    ExtraWindow,
+    Fix,
+    HigherCap,
+    MerchantCapacity,
+    MerchantHours,
+    NewMerchant,
+    NewVolunteers,
+    Occurrence,
+    TimeWindow,
+    Unmet,
+    UnmetReason,
+)
 from matcher.timeline import Blocker, Plan, Timelines
 
 _SHOW = 5
+# Changes of one kind tried per occurrence before the next kind: each try is cheap, but there
+# are many unmet occurrences at street scale.
+_TRIES = 4
+NO_SINGLE_FIX = ("no single change found that lets it be covered with the rest of the week "
+                 "as planned")
 
 
 def _names(ids: list[str]) -> str:
@@ -26,9 +49,9 @@ def _skills_text(occ: Occurrence) -> str:
     return " + ".join(sorted(occ.need.skills)) if occ.need.skills else "no special skill"
 
 
-def _hours_text(minutes: int) -> str:
-    hours = math.ceil(minutes / 30) / 2  # round up to half hours
-    return f"{hours:g} hour" + ("" if hours == 1 else "s")
+def _half_hours(minutes: int) -> float:
+    """``minutes`` in hours, rounded up to half hours."""
+    return math.ceil(minutes / 30) / 2
 
 
 def diagnose(cand: Candidates, plan: Plan, proven_optimal: bool) -> list[Unmet]:
@@ -46,21 +69,77 @@ def diagnose(cand: Candidates, plan: Plan, proven_optimal: bool) -> list[Unmet]:
     """
     timelines = Timelines.of_plan(cand, plan)
     return [
-        _diagnose_one(cand, timelines, o, proven_optimal)
+        _diagnose_one(cand, plan, timelines, o, proven_optimal)
         for o in range(len(cand.problem.occurrences)) if o not in plan.covered
     ]
 
 
-def _diagnose_one(cand: Candidates, tl: Timelines, o: int, proven_optimal: bool) -> Unmet:
+def coverable(cand: Candidates, tl: Timelines, o: int) -> bool:
+    """Whether ``volunteers_needed`` of occurrence ``o``'s volunteers are free at one start and
+    merchant, around the tasks of ``tl`` (R2-R8: the occurrence could be added as it stands).
+
+    The starts tried (:meth:`Timelines.start_points`) hold the earliest feasible start of every
+    volunteer and merchant together, since that is one of their own earliest starts.
+    """
+    need = cand.problem.occurrences[o].need
+    merchants: list[int | None] = [*sorted(cand.occ_merchants[o])] or [None]
+    options = [cand.options[i] for i in cand.by_occurrence[o]]
+    for start in tl.start_points(o):
+        for j in merchants:
+            if j is not None and not tl.merchant_free(o, j, start):
+                continue
+            free = {opt.volunteer for opt in options
+                    if (j is None or j in opt.merchants) and tl.blocker(opt, start, j) is None}
+            if len(free) >= need.volunteers_needed:
+                return True
+    return False
+
+
+def works(cand: Candidates, plan: Plan, o: int, fix: Fix) -> bool:
+    """Whether occurrence ``o`` can be covered once ``fix`` is applied to a copy of the problem,
+    the rest of ``plan`` kept as it is."""
+    problem = fix.apply(cand.problem)
+    travel = cand.travel
+    need = ("N", cand.problem.occurrences[o].need.id)
+    new = [("V", v.id) for v in problem.volunteers] + [("M", m.id) for m in problem.merchants]
+    if any(key not in travel.index for key in new):
+        # Fixes put new volunteers and merchants at the need's place: they walk as it does.
+        travel = copy.copy(travel)
+        travel.index = {**cand.travel.index,
+                        **{key: cand.travel.index[need] for key in new
+                           if key not in cand.travel.index}}
+    changed = changed_candidates(cand, problem, travel, o)
+    return coverable(changed, Timelines.of_plan(changed, plan), o)
+
+
+def _first(cand: Candidates, plan: Plan, o: int, fixes: Iterable[Fix]) -> Fix | None:
+    return next((fix for fix in fixes if works(cand, plan, o, fix)), None)
+
+
+def _diagnose_one(cand: Candidates, plan: Plan, tl: Timelines, o: int,
+                  proven_optimal: bool) -> Unmet:
     problem = cand.problem
     occ = problem.occurrences[o]
     need = occ.need
     k = need.volunteers_needed
     radius = cand.circle.radius_min
 
-    def unmet(reason: UnmetReason, detail: str, fix: str = "",
+    def unmet(reason: UnmetReason, detail: str, fixes: Iterable[Fix] = (),
               names: tuple[str, ...] = ()) -> Unmet:
-        return Unmet(need.id, occ.day, occ.date, reason, detail, fix, names)
+        fix = _first(cand, plan, o, fixes)
+        text = NO_SINGLE_FIX if fix is None else fix.describe(problem)
+        return Unmet(need.id, occ.day, occ.date, reason, detail, text, names, fix)
+
+    def new_volunteers(least: int) -> list[Fix]:
+        return [NewVolunteers(need.id, occ.day, n) for n in range(max(least, 1), k + 1)]
+
+    def windows(volunteers: list[int]) -> list[Fix]:
+        """The need's window added to the nearest of ``volunteers``, those free that day
+        first (the smallest change to ask of them)."""
+        ranked = sorted(volunteers, key=lambda v: (not problem.volunteers[v].windows_on(occ.day),
+                                                   cand.home_to_need(v, o), v))
+        return [ExtraWindow(problem.volunteers[v].id, occ.day, need.window)
+                for v in ranked[:_TRIES]]
 
     skilled = [v for v, vol in enumerate(problem.volunteers) if need.skills <= vol.skills]
     near = [v for v in skilled if cand.circle.contains(cand.home_to_need(v, o))]
@@ -72,8 +151,7 @@ def _diagnose_one(cand: Candidates, tl: Timelines, o: int, proven_optimal: bool)
         return unmet(UnmetReason.NO_SKILLED_VOLUNTEER_IN_CIRCLE,
                      f"{len(near)} volunteer(s) with {_skills_text(occ)} live within "
                      f"{radius:g} min, {k} needed{nearest}",
-                     f"{k - len(near)} more volunteer(s) with {_skills_text(occ)} within "
-                     f"{radius:g} minutes' walk")
+                     new_volunteers(k - len(near)))
     if need.merchant_service is not None:
         offering = [j for j, m in enumerate(problem.merchants)
                     if need.merchant_service in m.services]
@@ -82,45 +160,48 @@ def _diagnose_one(cand: Candidates, tl: Timelines, o: int, proven_optimal: bool)
             return unmet(UnmetReason.NO_MERCHANT_IN_CIRCLE,
                          f"no partner merchant offering {need.merchant_service!r} within "
                          f"{radius:g} min",
-                         f"a partner merchant offering {need.merchant_service!r} within "
-                         f"{radius:g} minutes of the beneficiary")
+                         [NewMerchant(need.id)])
         usable = merchant_choices(problem, cand.travel, cand.circle, occ)
         if not usable:
             hours = ", ".join(f"{problem.merchants[j].id} {problem.merchants[j].open}"
                               for j in in_circle)
             return unmet(UnmetReason.MERCHANT_CLOSED,
                          f"the nearby merchants are closed during {need.window} ({hours})",
-                         "a window inside the merchants' opening hours")
+                         [MerchantHours(problem.merchants[j].id,
+                                        _spanning(problem.merchants[j].open, need.window))
+                          for j in sorted(in_circle,
+                                          key=lambda j: (cand.need_to_merchant(o, j), j))
+                          [:_TRIES]])
     options = [cand.options[i] for i in cand.by_occurrence[o]]
     capable = sorted({opt.volunteer for opt in options})
     if not capable:
         near_ids = [problem.volunteers[v].id for v in near]
-        that_day = [problem.volunteers[v] for v in near
-                    if problem.volunteers[v].windows_on(occ.day)]
-        fix = "a wider window, or a volunteer available then"
-        if that_day:
-            vol = that_day[0]
-            windows = ", ".join(str(w) for w in vol.windows_on(occ.day))
-            fix = (f"{vol.id} is available {occ.day} {windows}: a window that fits it "
-                   f"({need.duration_min} min) would let them")
         detail = (f"{len(near)} capable volunteer(s) live near ({_names(near_ids)}) but none is "
                   f"free {occ.day} {need.window}")
         if need.merchant_service is not None:
             detail += f" and within {radius:g} min of a merchant offering it"
-        return unmet(UnmetReason.NO_AVAILABLE_VOLUNTEER, detail, fix)
+        fixes = windows(near) if k == 1 else []
+        return unmet(UnmetReason.NO_AVAILABLE_VOLUNTEER, detail, fixes + new_volunteers(k))
     if len(capable) < k:
         ids = [problem.volunteers[v].id for v in capable]
+        short = k - len(capable)
+        fixes = windows([v for v in near if v not in capable]) if short == 1 else []
         return unmet(UnmetReason.NOT_ENOUGH_VOLUNTEERS,
                      f"needs {k} volunteers at once; only {len(capable)} can ({_names(ids)})",
-                     f"{k - len(capable)} more volunteer(s) with {_skills_text(occ)} free "
-                     f"{occ.day} {need.window} within {radius:g} minutes",
-                     tuple(ids))
-    reason, detail, fix, names = _busy_or_full(cand, tl, o, proven_optimal)
-    return unmet(reason, detail, fix, names)
+                     fixes + new_volunteers(short), tuple(ids))
+    reason, detail, fixes, names = _busy_or_full(cand, tl, o, proven_optimal)
+    if reason is UnmetReason.SOLVER_LIMIT:
+        return Unmet(need.id, occ.day, occ.date, reason, detail,
+                     "run again with a longer --time-limit", names)
+    return unmet(reason, detail, [*fixes, *new_volunteers(1)], names)
+
+
+def _spanning(a: TimeWindow, b: TimeWindow) -> TimeWindow:
+    return TimeWindow(min(a.start, b.start), max(a.end, b.end))
 
 
 def _busy_or_full(cand: Candidates, tl: Timelines, o: int,
-                  proven_optimal: bool) -> tuple[UnmetReason, str, str, tuple[str, ...]]:
+                  proven_optimal: bool) -> tuple[UnmetReason, str, list[Fix], tuple[str, ...]]:
     """The capable volunteers exist: are they busy, out of hours, or are merchants full?"""
     problem = cand.problem
     occ = problem.occurrences[o]
@@ -152,23 +233,21 @@ def _busy_or_full(cand: Candidates, tl: Timelines, o: int,
                     busy.add(v)
     if any(len(vs) >= k for vs in free.values()) and not proven_optimal:
         return (UnmetReason.SOLVER_LIMIT,
-                "capable volunteers are free but the time limit ended the search",
-                "run again with a longer --time-limit", ())
+                "capable volunteers are free but the time limit ended the search", [], ())
     if need.merchant_service is not None and merchant_open and not any(merchant_open.values()):
         full = [problem.merchants[j] for j in merchant_open if j is not None]
         text = ", ".join(f"{m.id} ({m.capacity_per_day}/day)" for m in full)
         return (UnmetReason.MERCHANT_FULL,
                 f"the merchants within reach are full on {occ.day}: {text}",
-                f"{full[0].id} could serve it with capacity {full[0].capacity_per_day + 1} "
-                f"on {occ.day}", ())
+                [MerchantCapacity(m.id, m.capacity_per_day + 1) for m in full[:_TRIES]], ())
     if out_of_hours:
         ranked = sorted(out_of_hours.items(), key=lambda kv: kv[1])
         ids = [problem.volunteers[v].id for v, _ in ranked]
-        v, over = ranked[0]
         return (UnmetReason.OUT_OF_HOURS,
                 f"capable volunteers have used their weekly hours: {_names(ids)}",
-                f"{problem.volunteers[v].id} could if their cap were {_hours_text(over)} "
-                "higher", tuple(ids))
+                [HigherCap(problem.volunteers[v].id,
+                           problem.volunteers[v].max_hours_week + _half_hours(over))
+                 for v, over in ranked[:_TRIES]], tuple(ids))
     ids = [problem.volunteers[v].id for v in sorted(busy)]
     tasks = []
     for v in sorted(busy)[:1]:
@@ -178,6 +257,4 @@ def _busy_or_full(cand: Candidates, tl: Timelines, o: int,
     busy_with = f" ({ids[0]} serves {', '.join(tasks)})" if tasks else ""
     return (UnmetReason.VOLUNTEERS_BUSY,
             f"the capable volunteers are busy with other tasks then: {_names(ids)}{busy_with}",
-            f"one more volunteer with {_skills_text(occ)} free {occ.day} {need.window} "
-            f"within {cand.circle.radius_min:g} minutes, or a wider window",
-            tuple(ids))
+            [], tuple(ids))

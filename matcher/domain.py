@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 
@@ -394,12 +394,163 @@ class Assignment:
     walk_min: float
 
 
+def _hours(hours: float) -> str:
+    return f"{hours:g} hour" + ("" if hours == 1 else "s")
+
+
+def _merge(windows: list[TimeWindow]) -> list[TimeWindow]:
+    """Overlapping or touching windows joined (as the importer does)."""
+    out: list[TimeWindow] = []
+    for w in sorted(windows):
+        if out and w.start <= out[-1].end:
+            out[-1] = TimeWindow(out[-1].start, max(out[-1].end, w.end))
+        else:
+            out.append(w)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraWindow:
+    """Fix: the volunteer is also available ``window`` on ``day``."""
+
+    volunteer_id: str
+    day: Day
+    window: TimeWindow
+
+    def apply(self, problem: Problem) -> Problem:
+        """A copy of ``problem`` with the change made."""
+        def widened(v: Volunteer) -> Volunteer:
+            same = [a.window for a in v.availability if a.day == self.day]
+            others = tuple(a for a in v.availability if a.day != self.day)
+            merged = tuple(Availability(self.day, w) for w in _merge([*same, self.window]))
+            return replace(v, availability=others + merged)
+        return replace(problem, volunteers=[widened(v) if v.id == self.volunteer_id else v
+                                            for v in problem.volunteers])
+
+    def describe(self, problem: Problem) -> str:
+        now = problem.volunteer_by_id[self.volunteer_id].windows_on(self.day)
+        had = (f" (now {self.day} {', '.join(str(w) for w in now)})" if now
+               else f" (not available {self.day} now)")
+        return f"{self.volunteer_id} could if also available {self.day} {self.window}{had}"
+
+
+@dataclass(frozen=True, slots=True)
+class HigherCap:
+    """Fix: the volunteer's weekly cap raised to ``max_hours_week``."""
+
+    volunteer_id: str
+    max_hours_week: float
+
+    def apply(self, problem: Problem) -> Problem:
+        """A copy of ``problem`` with the change made."""
+        return replace(problem, volunteers=[
+            replace(v, max_hours_week=self.max_hours_week) if v.id == self.volunteer_id else v
+            for v in problem.volunteers])
+
+    def describe(self, problem: Problem) -> str:
+        was = problem.volunteer_by_id[self.volunteer_id].max_hours_week
+        return (f"{self.volunteer_id} could if their cap were {_hours(self.max_hours_week - was)} "
+                f"higher ({self.max_hours_week:g} a week)")
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantCapacity:
+    """Fix: the merchant serves ``capacity_per_day`` occurrences a day."""
+
+    merchant_id: str
+    capacity_per_day: int
+
+    def apply(self, problem: Problem) -> Problem:
+        """A copy of ``problem`` with the change made."""
+        return replace(problem, merchants=[
+            replace(m, capacity_per_day=self.capacity_per_day) if m.id == self.merchant_id
+            else m for m in problem.merchants])
+
+    def describe(self, problem: Problem) -> str:
+        return f"{self.merchant_id} could serve it with capacity {self.capacity_per_day} a day"
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantHours:
+    """Fix: the merchant opens ``open``."""
+
+    merchant_id: str
+    open: TimeWindow
+
+    def apply(self, problem: Problem) -> Problem:
+        """A copy of ``problem`` with the change made."""
+        return replace(problem, merchants=[
+            replace(m, open=self.open) if m.id == self.merchant_id else m
+            for m in problem.merchants])
+
+    def describe(self, problem: Problem) -> str:
+        was = problem.merchant_by_id[self.merchant_id].open
+        return f"{self.merchant_id} could serve it if open {self.open} (now {was})"
+
+
+@dataclass(frozen=True, slots=True)
+class NewVolunteers:
+    """Fix: ``count`` more volunteers living at the need's place, with its skills, free on
+    ``day`` during its window (the sentence says "near the beneficiary")."""
+
+    need_id: str
+    day: Day
+    count: int
+
+    def volunteers(self, problem: Problem) -> list[Volunteer]:
+        need = problem.need_by_id[self.need_id]
+        hours = max(4.0, need.duration_min / 60)
+        return [Volunteer(f"new-{self.need_id}-{n}", "new volunteer", need.location, need.skills,
+                          (Availability(self.day, need.window),), hours)
+                for n in range(1, self.count + 1)]
+
+    def apply(self, problem: Problem) -> Problem:
+        """A copy of ``problem`` with the volunteers added (after the others)."""
+        return replace(problem, volunteers=[*problem.volunteers, *self.volunteers(problem)])
+
+    def describe(self, problem: Problem) -> str:
+        need = problem.need_by_id[self.need_id]
+        skills = " + ".join(sorted(need.skills)) if need.skills else "no special skill"
+        return (f"{self.count} more volunteer(s) with {skills} living near the beneficiary, "
+                f"free {self.day} {need.window}")
+
+
+@dataclass(frozen=True, slots=True)
+class NewMerchant:
+    """Fix: a partner merchant at the need's place offering its service during its window, one
+    occurrence a day (the sentence says "near the beneficiary")."""
+
+    need_id: str
+
+    def merchant(self, problem: Problem) -> Merchant:
+        need = problem.need_by_id[self.need_id]
+        assert need.merchant_service is not None, "only needs with a merchant service"
+        return Merchant(f"new-{self.need_id}", "new partner", need.location,
+                        frozenset({need.merchant_service}), 1, need.window)
+
+    def apply(self, problem: Problem) -> Problem:
+        """A copy of ``problem`` with the merchant added (after the others)."""
+        return replace(problem, merchants=[*problem.merchants, self.merchant(problem)])
+
+    def describe(self, problem: Problem) -> str:
+        need = problem.need_by_id[self.need_id]
+        return (f"a partner merchant offering {need.merchant_service!r} near the beneficiary, "
+                f"open {need.window}")
+
+
+# A change to a week's inputs that would make one unmet occurrence coverable.
+Fix = ExtraWindow | HigherCap | MerchantCapacity | MerchantHours | NewVolunteers | NewMerchant
+
+
 @dataclass(frozen=True, slots=True)
 class Unmet:
     """One uncovered occurrence with its diagnosis (one row of unmet.csv).
 
     ``candidates`` names the volunteers who could serve it but were used elsewhere or ran out of
-    hours; ``fix`` says what would make it coverable, in a coordinator's words.
+    hours; ``fix`` says what would make it coverable, in a coordinator's words. ``change`` is
+    that fix as a change to the inputs (``fix`` is its sentence): applied to a copy of the
+    problem, the rest of the week as planned, the occurrence can be covered. ``None`` when no
+    single change was found (``fix`` then says so) or none is needed (``solver_time_limit``).
     """
 
     need_id: str
@@ -409,6 +560,7 @@ class Unmet:
     detail: str
     fix: str = ""
     candidates: tuple[str, ...] = ()
+    change: Fix | None = None
 
 
 class HeldReason(StrEnum):
@@ -465,6 +617,9 @@ class Schedule:
     solve_seconds: float
     stats: dict[str, float | int | str] = field(default_factory=dict)
     held: list[HeldPin] = field(default_factory=list)
+    limit: str = "deterministic"  # what the time limit counted: deterministic or wall_clock
+    deterministic_time: float = 0.0  # CP-SAT's deterministic time spent, in its units
+    deterministic_limit: float | None = None  # the budget in those units, when deterministic
 
     def __post_init__(self) -> None:
         keys = [(u.need_id, u.day) for u in self.unmet]
@@ -496,6 +651,9 @@ class Schedule:
             "total_walk_min": round(self.total_walk_min, 1),
             "status": self.status.value,
             "solve_seconds": round(self.solve_seconds, 2),
+            "limit": self.limit,
+            "deterministic_time": round(self.deterministic_time, 3),
+            "deterministic_limit": self.deterministic_limit,
             "unmet_by_reason": self.unmet_by_reason(),
             "stats": self.stats,
         }

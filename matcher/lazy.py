@@ -20,7 +20,6 @@ optimum in 40-65 s, and later rounds, 1-40 pairs added each, take 10-20 s.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from matcher.circles import Candidates
 from matcher.domain import Day, Priority
 from matcher.greedy import greedy_plan
 from matcher.model import ComponentModel
-from matcher.params import SolveParams
+from matcher.params import Clock
 from matcher.timeline import Plan, covered_count, keeps_pins, retime
 
 
@@ -75,7 +74,7 @@ def repair(cand: Candidates, plan: Plan) -> Plan:
 
 
 def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
-                    params: SolveParams, floors: dict[Priority, int] | None = None,
+                    clock: Clock, floors: dict[Priority, int] | None = None,
                     progress: Callable[[str], None] | None = None) -> LazyResult:
     """Maximise the coverage goal of ``model`` (travel-free, see
     :meth:`ComponentModel.maximize_coverage`) in rounds, adding walks lazily.
@@ -86,8 +85,9 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
     start from and to keep if nothing better is found; its volunteer-days' walks are added up
     front, as a plan near it will need them. A repaired plan below a floor still guides the
     next round. Each round may use all the time left; the rounds stop when a valid plan that
-    keeps the floors reaches their bound, which is then proven. ``progress`` is told each
-    round's outcome.
+    keeps the floors reaches their bound, which is then proven, or when an optimal round needs
+    no walk it lacks yet (the next round would be the same). ``deadline`` is a reading of
+    ``clock``. ``progress`` is told each round's outcome.
     """
     assert model.goal is not None, "the model's coverage goal is set before it is solved"
     cand, goal = model.cand, model.goal[1]
@@ -110,11 +110,10 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
         model.add_walks(_pairs(tasks_by_volunteer_day(cand, hint).values()))
     start = hint
     result = LazyResult(best, model.cap, False)
-    while time.monotonic() < deadline:
+    while clock.now() < deadline:
         if start is not None:
             model.hint(start)  # a repaired plan may miss a floor: CP-SAT then repairs it
-        solver = params.cp_solver(deadline - time.monotonic())
-        status = solver.solve(model.model)
+        solver, status = clock.solve(model.model, deadline)
         result.rounds += 1
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             break
@@ -136,7 +135,10 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
             result.proven = True  # as when an optimal plan needed no repair
             break
         by_day = tasks_by_volunteer_day(cand, raw)
-        result.walked += model.add_walks(_pairs(by_day[day] for day in short if day in by_day))
+        added = model.add_walks(_pairs(by_day[day] for day in short if day in by_day))
+        result.walked += added
+        if not added and status == cp_model.OPTIMAL:
+            break
     result.plan = best
     return result
 

@@ -23,8 +23,12 @@ class Settings(BaseSettings):
     snap_warn_m: float = Field(
         300.0, gt=0, description="warn when a place is farther than this from any street node"
     )
-    time_limit_s: float = Field(60.0, gt=0, description="default solver time limit, seconds")
-    workers: int = Field(0, ge=0, description="CP-SAT workers; 0 = one per core")
+    time_limit_s: float = Field(60.0, gt=0, description="default solver time limit, seconds "
+                                "(deterministic time unless wall_clock)")
+    wall_clock: bool = Field(False, description="count the solver's limit in wall-clock "
+                             "seconds (repeated runs may then differ)")
+    workers: int = Field(0, ge=0, description="CP-SAT workers; 0 = one per core with "
+                         "wall_clock, else one")
 
 
     @property

@@ -41,7 +41,7 @@ from matcher.domain import (
 from matcher.greedy import greedy_plan
 from matcher.lazy import maximize_lazily
 from matcher.model import ComponentModel
-from matcher.params import SolveParams
+from matcher.params import Clock, SolveParams
 from matcher.partition import PAIR_BUDGET, option_pairs, partition
 from matcher.pinning import Commitment, commit
 from matcher.settings import Settings
@@ -118,7 +118,8 @@ def _options_of(plan: Plan) -> set[int]:
 
 
 def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: SolveParams,
-                     deadline: float, say: Progress) -> tuple[Plan, dict[str, float]]:
+                     clock: Clock, deadline: float,
+                     say: Progress) -> tuple[Plan, dict[str, float]]:
     """Lexicographic stages on one component; returns its plan and model statistics.
 
     Each coverage level is bounded by the day-by-day relaxation first, then solved exactly on
@@ -129,7 +130,7 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
     plan = Plan({o: hint.covered[o] for o in comp.occurrences if o in hint.covered})
     # A component that fits one exact model gets its proof from it (community scale).
     street_scale = option_pairs(cand, comp.options) > PAIR_BUDGET
-    relaxed = RelaxedWeek(cand, comp.occurrences, comp.options, params,
+    relaxed = RelaxedWeek(cand, comp.occurrences, comp.options, clock,
                           street_scale=street_scale)
     stats: dict[str, float] = defaultdict(float)
     # Coverage stages weigh 1, the quality stage 0.2 (it starts from a good plan and any
@@ -145,12 +146,12 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
             comp.levels[priority] = _Level()
             continue
         reached = _proven_levels(comp.levels)
-        began = time.monotonic()
-        stage_end = began + (deadline - began) * weights[number] / sum(weights[number:])
+        began, now = time.monotonic(), clock.now()
+        stage_end = now + (deadline - now) * weights[number] / sum(weights[number:])
         say(f"{priority.value}: bound from the relaxation")
         # The last level's bound carries into no later relaxation, so its plan gets more time.
         share = RELAX_SHARE if number < len(Priority) - 1 else LAST_RELAX_SHARE
-        relax_end = began + (stage_end - began) * share
+        relax_end = now + (stage_end - now) * share
         bound = relaxed.level(priority, reached, relax_end, plan)
         stats[f"{priority.value}_relax_seconds"] += time.monotonic() - began
         stats[f"{priority.value}_relaxed_bound"] += bound.bound
@@ -172,7 +173,8 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
             # The whole level fits one exact model, which can prove its own bound.
             say(f"{priority.value}: exact model, {len(options)} options")
             stage_plan, proven = _solve_level(cand, occurrences, options, priority, plan,
-                                              comp.levels, bound.bound, params, stage_end)
+                                              comp.levels, bound.bound, params, clock,
+                                              stage_end)
             best = min(best, proven) if exact_above else best
         elif number < len(Priority) - 1:
             # Too large for one exact model: the week without walks, walks added where its
@@ -180,7 +182,7 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
             say(f"{priority.value}: the week, walks added where plans need them")
             stage_plan, week_bound = _lazy_week(cand, occurrences, options, priority, before,
                                                 comp.levels, relaxed, reached, bound.bound,
-                                                params, stage_end, say)
+                                                params, clock, stage_end, say)
             best = min(best, week_bound) if exact_above else best
         else:
             # The last level's bound is out of reach at street scale (a gap of 4-6%), so its
@@ -188,7 +190,7 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
             # benchmark blue: 1,602-1,608 against the lazy week's 1,590-1,602), and shorter walks.
             say(f"{priority.value}: exact, day by day")
             stage_plan = _polish_days(cand, occurrences, options, before, must, priority,
-                                      params, stage_end)
+                                      params, clock, stage_end)
         if covered_count(cand, stage_plan, priority) < covered_count(cand, before, priority) \
                 or not keeps_pins(cand, stage_plan, occurrences):
             stage_plan = before  # a time-limited solve never loses what the plan had
@@ -208,12 +210,13 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
             model.keep_at_least(q, level.value)
         model.model.minimize(model.quality())
         model.hint(plan)
-        solver = params.cp_solver(deadline - time.monotonic())
-        if solver.solve(model.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        solver, status = clock.solve(model.model, deadline)
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             plan = model.read(solver)
     else:
         say("quality: shorter walks, day by day")
-        plan = _shorter_walks(cand, comp.occurrences, comp.options, plan, params, deadline)
+        plan = _shorter_walks(cand, comp.occurrences, comp.options, plan, params, clock,
+                              deadline)
     stats["quality_seconds"] += time.monotonic() - began
     return plan, dict(stats)
 
@@ -232,8 +235,8 @@ def _proven_levels(levels: dict[Priority, _Level]) -> dict[Priority, int]:
 
 def _lazy_week(cand: Candidates, occurrences: list[int], options: list[int], priority: Priority,
                plan: Plan, levels: dict[Priority, _Level], relaxed: RelaxedWeek,
-               reached: dict[Priority, int], cap: int, params: SolveParams, deadline: float,
-               say: Progress) -> tuple[Plan, int]:
+               reached: dict[Priority, int], cap: int, params: SolveParams, clock: Clock,
+               deadline: float, say: Progress) -> tuple[Plan, int]:
     """A street-scale level over the whole week: the model without walks (the days' floors
     and bounds posted, see :meth:`RelaxedWeek.restrict`), walks added lazily. Returns the
     best valid plan and the rounds' bound.
@@ -251,7 +254,7 @@ def _lazy_week(cand: Candidates, occurrences: list[int], options: list[int], pri
     relaxed.restrict(model, priority, reached)
     model.maximize_coverage(priority, cap)
     model.add_walks(relaxed.walked)
-    lazy = maximize_lazily(model, plan, deadline, params, floors,
+    lazy = maximize_lazily(model, plan, deadline, clock, floors,
                            progress=lambda msg: say(f"{priority.value}: {msg}"))
     return lazy.plan, lazy.bound
 
@@ -269,7 +272,8 @@ def _walk(cand: Candidates, plan: Plan) -> float:
 
 def _solve_level(cand: Candidates, occurrences: list[int], options: list[int],
                  priority: Priority, hint: Plan, levels: dict[Priority, _Level], cap: int,
-                 params: SolveParams, deadline: float, minutes_left: dict[int, int] | None = None,
+                 params: SolveParams, clock: Clock, deadline: float,
+                 minutes_left: dict[int, int] | None = None,
                  shorter_walks: bool = False) -> tuple[Plan, int]:
     """Maximise ``priority``'s coverage exactly over ``options``, higher levels kept; returns
     the plan found (empty if none) and the solver's bound on coverage (``cap`` without one).
@@ -283,14 +287,14 @@ def _solve_level(cand: Candidates, occurrences: list[int], options: list[int],
     # The cap is valid: no schedule beats the relaxation.
     model.maximize_coverage(priority, cap, shorter_walks=shorter_walks)
     model.hint(hint)
-    solver = params.cp_solver(deadline - time.monotonic())
-    if solver.solve(model.model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    solver, status = clock.solve(model.model, deadline)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return Plan(), cap
     return model.read(solver), model.coverage_bound(solver)
 
 
 def _polish_days(cand: Candidates, occurrences: list[int], options: list[int], plan: Plan,
-                 must: set[int], priority: Priority, params: SolveParams,
+                 must: set[int], priority: Priority, params: SolveParams, clock: Clock,
                  deadline: float) -> Plan:
     """Improve ``priority`` one day at a time, the rest of the week fixed (LNS over days).
 
@@ -308,20 +312,21 @@ def _polish_days(cand: Candidates, occurrences: list[int], options: list[int], p
                    and problem.occurrences[o].need.priority is priority)
 
     improved = True
-    while improved and time.monotonic() < deadline:
+    while improved and clock.now() < deadline:
         improved = False
         days = sorted((d for d in by_day if missing(d)), key=missing, reverse=True)
         for n, day in enumerate(days):
-            if time.monotonic() >= deadline:
+            if clock.now() >= deadline:
                 break
             today = _day_slice(cand, plan, by_day[day], options, must)
             floors = {q: _Level(covered_count(cand, today.plan, q)) for q in Priority
                       if q.rank <= priority.rank}
             count = sum(1 for o in today.occurrences
                         if problem.occurrences[o].need.priority is priority)
-            seconds = (deadline - time.monotonic()) / (len(days) - n)
+            now = clock.now()
             better, _ = _solve_level(cand, by_day[day], today.options, priority, today.plan,
-                                     floors, count, params, time.monotonic() + seconds,
+                                     floors, count, params, clock,
+                                     now + (deadline - now) / (len(days) - n),
                                      minutes_left=today.minutes_left, shorter_walks=True)
             gained = covered_count(cand, better, priority) - floors[priority].value
             if gained > 0 or (gained == 0 and better.covered
@@ -374,14 +379,14 @@ def _day_slice(cand: Candidates, plan: Plan, occurrences: list[int], options: li
 
 
 def _shorter_walks(cand: Candidates, occurrences: list[int], options: list[int], plan: Plan,
-                   params: SolveParams, deadline: float) -> Plan:
+                   params: SolveParams, clock: Clock, deadline: float) -> Plan:
     """The quality stage for a week too large for one model: each day in turn, the other days
     fixed, walking minimised with the day's coverage of every level kept. (Continuity and load
     balance are weekly and stay as the coverage stages left them.)"""
     by_day = _by_day(cand, occurrences)
     days = sorted(by_day, key=lambda d: -len(by_day[d]))
     for n, day in enumerate(days):
-        if time.monotonic() >= deadline:
+        if clock.now() >= deadline:
             break
         today = _day_slice(cand, plan, by_day[day], options)
         model = ComponentModel(cand, by_day[day], today.options, params,
@@ -390,8 +395,9 @@ def _shorter_walks(cand: Candidates, occurrences: list[int], options: list[int],
             model.keep_at_least(q, covered_count(cand, today.plan, q))
         model.model.minimize(model.walking())
         model.hint(today.plan)
-        solver = params.cp_solver((deadline - time.monotonic()) / (len(days) - n))
-        if solver.solve(model.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        now = clock.now()
+        solver, status = clock.solve(model.model, now + (deadline - now) / (len(days) - n))
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             plan = today.into(plan, model.read(solver))
     return plan
 
@@ -436,7 +442,7 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
     problem
         Volunteers, needs and merchants for one ISO week.
     params
-        Time limit, workers, objective weights, seed.
+        Limit (deterministic unless ``wall_clock``), workers, objective weights, seed.
     travel
         Walking minutes between places; built from geodesic x detour when omitted.
     settings
@@ -465,7 +471,8 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
     settings = settings or Settings()
     say = progress or (lambda _msg: None)
     began = time.monotonic()
-    deadline = began + params.time_limit_s
+    clock = Clock(params)
+    deadline = clock.now() + params.budget
     if travel is None:
         say("walking times (geodesic)")
         travel = TravelTimes.build(problem, settings)
@@ -494,10 +501,11 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
             say(f"solving {len(comp.occurrences)} occurrences with CP-SAT")
         # Each component gets time in proportion to its size, leftovers roll forward.
         share = len(comp.options) / max(total_options - done_options, 1)
-        comp_deadline = time.monotonic() + max(deadline - time.monotonic(), 0.0) * share
+        now = clock.now()
+        comp_deadline = now + max(deadline - now, 0.0) * share
         # Stage by stage progress only where stages take noticeable time.
         stage_say = say if len(comp.options) >= 1000 else (lambda _msg: None)
-        part, model_stats = _solve_component(cand, comp, greedy, params, comp_deadline,
+        part, model_stats = _solve_component(cand, comp, greedy, params, clock, comp_deadline,
                                              stage_say)
         if not keeps_pins(cand, part, comp.occurrences):
             # Never expected (every model forces the pins); the greedy plan always keeps them.
@@ -532,6 +540,8 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
         week=problem.week, assignments=assignments, unmet=unmet, levels=levels, status=status,
         total_walk_min=sum(a.walk_min for a in assignments),
         solve_seconds=time.monotonic() - began, stats=stats, held=held,
+        limit=params.limit_kind, deterministic_time=clock.work,
+        deterministic_limit=None if params.wall_clock else params.budget,
     )
 
 

@@ -42,6 +42,7 @@ def test_generate_then_solve_on_real_streets(tmp_path: Path, futian) -> None:
     # The walking oracle: the shipped network, independent Dijkstra per pair (networkx).
     assert validate(problem, assignments, network_walk(futian)) == []
     assert summary["covered"] == len({(a.need_id, a.day) for a in assignments})
+    assert summary["limit"] == "deterministic" and summary["deterministic_time"] > 0
     unmet = pd.read_csv(out / "unmet.csv")
     assert len(unmet) + summary["covered"] == summary["occurrences"]
     assert unmet["reason"].str.len().min() > 10
@@ -112,9 +113,10 @@ def test_allocate_writes_valid_allocations_and_delivery_needs(tmp_path: Path) ->
     assert len(deliveries) == (frame["delivery"] == "yes").sum()
     # ... and the week takes them as needs.
     result = runner.invoke(app, ["solve", "--data", str(data), "--week", "2026-W48", "--out",
-                                 str(tmp_path / "week"), "--time-limit", "10",
+                                 str(tmp_path / "week"), "--time-limit", "10", "--wall-clock",
                                  "--add-needs", str(out / "delivery_needs.csv")])
     assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "week" / "summary.json").read_text())["limit"] == "wall_clock"
 
 
 def test_allocate_reports_bad_rows(tmp_path: Path) -> None:

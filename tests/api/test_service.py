@@ -146,6 +146,10 @@ def test_schedule_job_is_valid_and_publishing_never_overwrites(
     assignments = as_assignments(published["tasks"])
     assert assignments and validate(problem, assignments, geodesic_walk()) == []
     assert published["summary"]["covered"] == len({(a.need_id, a.day) for a in assignments})
+    # The job's limit counts deterministic time (LINLI_SOLVE_WALL_CLOCK unset): re-solving the
+    # same week gives the same schedule.
+    assert published["summary"]["limit"] == "deterministic"
+    assert published["summary"]["deterministic_time"] > 0
     unmet = client.get(f"/v1/schedules/{published['id']}/unmet", headers=coordinator).json()
     assert len(unmet) + published["summary"]["covered"] == published["summary"]["occurrences"]
     second = client.post("/v1/schedules", json={"week": str(WEEK)}, headers=coordinator).json()

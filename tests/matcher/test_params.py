@@ -1,0 +1,100 @@
+"""Solver parameters and the clock a solve's limit is counted on: by default deterministic, so
+the same inputs give the same schedule."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from matcher.domain import Location, Week
+from matcher.generate import generate_community
+from matcher.params import SolveParams
+from matcher.solver import solve
+from tests.validator import geodesic_walk, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def small_community():  # type: ignore[no-untyped-def]
+    """A generated community that solves in seconds, with merchants and two-person tasks, where
+    a limit of one second ends the quality stage before it is proven."""
+    return generate_community(60, 80, 6, network=None, centre=Location(22.53407, 114.01766),
+                              radius_m=1200, week=Week(2026, 48), seed=3)
+
+
+def solve_and_print(limit: float) -> None:
+    """Run in a subprocess: solve the small community with the default parameters and print
+    the assignments and the summary's limit fields as JSON."""
+    problem = small_community()
+    schedule = solve(problem, SolveParams(time_limit_s=limit))
+    assert validate(problem, schedule.assignments, geodesic_walk()) == []
+    summary = schedule.summary()
+    print(json.dumps({
+        "assignments": [[a.need_id, a.day, a.start, a.volunteer_id, a.merchant_id]
+                        for a in schedule.assignments],
+        "unmet": [[u.need_id, u.day, u.reason.value, u.fix] for u in schedule.unmet],
+        "limit": summary.get("limit"), "deterministic_time": summary.get("deterministic_time"),
+    }))
+
+
+def _run(hash_seed: str, limit: float) -> dict[str, object]:
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    out = subprocess.run(
+        [sys.executable, "-c",
+         f"from tests.matcher.test_params import solve_and_print; solve_and_print({limit})"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=True)
+    result: dict[str, object] = json.loads(out.stdout.splitlines()[-1])
+    return result
+
+
+def test_the_same_inputs_give_the_same_schedule() -> None:
+    # A limit that ends a search before it proves its optimum, so any influence of the wall
+    # clock (or of hash order) shows; two processes, string hashing seeded differently.
+    first, second = _run("1", 1.0), _run("2", 1.0)
+    assert first["assignments"] and first["assignments"] == second["assignments"]
+    assert first["unmet"] == second["unmet"]
+    assert first["limit"] == "deterministic"
+    assert first["deterministic_time"] == second["deterministic_time"] > 0
+
+
+def test_the_clock_counts_deterministic_time_unless_wall_clock() -> None:
+    from ortools.sat.python import cp_model
+
+    from matcher.params import WORK_PER_SECOND, Clock
+
+    model = cp_model.CpModel()
+    x = model.new_int_var(0, 10, "x")
+    model.maximize(x)
+    clock = Clock(SolveParams(workers=1))
+    assert clock.now() == 0.0
+    solver, status = clock.solve(model, 5.0)
+    assert status == cp_model.OPTIMAL and solver.value(x) == 10
+    assert clock.now() == clock.work == solver.deterministic_time
+    deterministic = SolveParams().cp_solver(5.0).parameters
+    assert deterministic.max_deterministic_time == 5.0 and deterministic.num_workers == 1
+    assert deterministic.max_time_in_seconds > 1e9  # no wall-clock stop
+    # Several workers stay repeatable when interleaved.
+    assert SolveParams(workers=2).cp_solver(5.0).parameters.interleave_search
+    wall = SolveParams(wall_clock=True).cp_solver(5.0).parameters
+    assert wall.max_time_in_seconds == 5.0 and wall.max_deterministic_time > 1e9
+    assert SolveParams(time_limit_s=10).budget == 10 * WORK_PER_SECOND
+    assert SolveParams(time_limit_s=10, wall_clock=True).budget == 10
+
+
+def test_the_summary_reports_the_limit() -> None:
+    problem = small_community()
+    schedule = solve(problem, SolveParams(time_limit_s=0.5, wall_clock=True))
+    summary = schedule.summary()
+    assert summary["limit"] == "wall_clock"
+    assert isinstance(summary["deterministic_time"], float)
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_a_limit_must_be_positive(bad: float) -> None:
+    with pytest.raises(ValueError, match="time_limit_s"):
+        SolveParams(time_limit_s=bad)
