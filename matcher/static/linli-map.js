@@ -94,13 +94,29 @@
                                    fillColor: p.colour, fillOpacity: FILL[p.state]});
       },
       onEachFeature: tooltip});
+    // Pointing at a busy volunteer shows her walk even when the walks layer is off.
+    var walkOf = {};
+    circles.eachLayer(function (layer) {
+      walkOf[layer.feature.properties.volunteer_id] = layer.feature;
+    });
+    var shown = L.layerGroup().addTo(map);
     var volunteers = L.geoJSON(layers.volunteers, {
       pointToLayer: function (f, at) {
         var colour = f.properties.busy ? "#2ca02c" : "#8c8c8c";
         return L.circleMarker(at, {radius: 3.5, color: colour, weight: 1, fill: true,
                                    fillColor: colour, fillOpacity: 0.9});
       },
-      onEachFeature: tooltip});
+      onEachFeature: function (f, layer) {
+        tooltip(f, layer);
+        var walk = walkOf[f.properties.id];
+        if (!walk) { return; }
+        layer.on("mouseover", function () {
+          shown.clearLayers();
+          L.geoJSON(walk, {interactive: false, style: {color: "#2ca02c", weight: 2.5,
+                                                        fillOpacity: 0.12}}).addTo(shown);
+        });
+        layer.on("mouseout", function () { shown.clearLayers(); });
+      }});
     var merchants = L.geoJSON(layers.merchants, {
       pointToLayer: function (f, at) {
         return L.marker(at, {icon: L.divIcon({className: "linli-merchant",
