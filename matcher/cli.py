@@ -119,12 +119,14 @@ def _load_network(network: Path | None) -> WalkingNetwork | None:
 def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: float | None,
          coords: CoordSystem, workers: int | None, extra_needs: Sequence[Path] = (),
          wall_clock: bool = False) -> None:
+    from matcher.mapview import tile_layers
     from matcher.outputs import write_schedule
     from matcher.solver import solve
     from matcher.travel import TravelTimes
 
-    settings = Settings()
     try:
+        settings = Settings()
+        tile_layers(settings)  # a map that cannot be drawn should stop us before solving
         iso_week = Week.parse(week)
         params = SolveParams(
             time_limit_s=settings.time_limit_s if time_limit is None else time_limit,

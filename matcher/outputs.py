@@ -133,8 +133,8 @@ def write_schedule(problem: Problem, schedule: Schedule, out: Path, *,
                    map_html: bool = True, network: WalkingNetwork | None = None,
                    coords: CoordSystem = CoordSystem.WGS84) -> list[Path]:
     """Write every output file into ``out`` atomically; returns the files written. The map
-    draws 15-minute circles on ``network`` when given. Places in files are in ``coords`` (the
-    map stays WGS84: its OpenStreetMap tiles are)."""
+    draws the streets and 15-minute circles of ``network`` when given. Places in files are in
+    ``coords`` (the map follows its tiles instead: WGS84, or GCJ-02 under Amap tiles)."""
     written: list[Path] = []
     with atomic_folder(out, written) as tmp:
         write_csv(assignments_frame(schedule), tmp / "assignments.csv")
@@ -146,10 +146,9 @@ def write_schedule(problem: Problem, schedule: Schedule, out: Path, *,
                 (tmp / "calendars" / f"{vid}.ics").write_bytes(
                     volunteer_calendar(problem, schedule, vid, coords))
         if map_html:
-            from matcher.mapview import schedule_map  # folium is only needed for the map
+            from matcher.mapview import write_map
 
-            schedule_map(problem, schedule, settings or Settings(), network).save(
-                str(tmp / "map.html"))
+            write_map(tmp / "map.html", problem, schedule, network, settings or Settings())
     return written
 
 

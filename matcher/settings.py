@@ -7,6 +7,7 @@ the weights of the quality objective are product decisions documented in the REA
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,10 @@ class Settings(BaseSettings):
                              "seconds (repeated runs may then differ)")
     workers: int = Field(0, ge=0, description="CP-SAT workers; 0 = one per core with "
                          "wall_clock, else one")
+    tiles: Literal["none", "osm", "tianditu", "amap"] = Field(
+        "none", description="map tiles under map.html: none (the street network alone, "
+        "works offline), osm, tianditu (needs tianditu_key) or amap (GCJ-02)")
+    tianditu_key: str = Field("", description="the Tianditu (天地图) browser key, for tiles")
 
 
     @property

@@ -121,7 +121,10 @@ def _read_graphml(path: Path) -> nx.Graph:
             continue
         length = float(data["length"])
         if a != b and (not graph.has_edge(a, b) or graph.edges[a, b]["length"] > length):
-            graph.add_edge(a, b, length=length)
+            # The street's own bends, for the map (osmnx keeps them on simplified edges).
+            shape = data.get("geometry")
+            graph.add_edge(a, b, length=length,
+                           shape=tuple(shape.coords) if shape is not None else None)
     return graph
 
 
@@ -140,7 +143,8 @@ class WalkingNetwork:
     Parameters
     ----------
     graph
-        Undirected graph; nodes carry ``x`` (lon) and ``y`` (lat), edges ``length`` in metres.
+        Undirected graph; nodes carry ``x`` (lon) and ``y`` (lat), edges ``length`` in metres
+        and optionally ``shape``, the street's ``(lon, lat)`` points (drawn by the map).
     name
         Where it came from, for messages and attribution.
     """

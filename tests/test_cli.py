@@ -276,3 +276,13 @@ def test_user_text_is_printed_literally(tmp_path: Path) -> None:
                                  "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "priority: '[red]' is not one of red / yellow / blue" in result.output
+
+
+def test_map_tiles_that_cannot_work_stop_before_solving(tmp_path: Path) -> None:
+    for env, words in (({"LINLI_TILES": "tianditu"}, "LINLI_TIANDITU_KEY"),
+                       ({"LINLI_TILES": "google"}, "tiles")):
+        result = runner.invoke(app, ["solve", "--data", str(tmp_path), "--week", "2026-W48",
+                                     "--out", str(tmp_path / "out")], env=env)
+        assert result.exit_code == 2, result.output
+        assert words in result.output and "Traceback" not in result.output
+        assert not (tmp_path / "out").exists()
