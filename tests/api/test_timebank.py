@@ -234,6 +234,10 @@ def test_a_red_request_is_never_refused_and_the_community_pays_what_she_cannot(
     assert balances[("time_member", "F1")] == 0
     assert balances[("time_volunteer", "V1")] == 60
     assert balances[("time_subsidy", "community")] == -60
+    figures = client.get(f"/v1/timebank/report/{WEEK.monday:%Y-%m}",
+                         headers=coordinator).json()
+    assert (figures["issued"], figures["drawn"], figures["subsidised"],
+            figures["liability"]) == (0, 0, 60, 60)
 
 
 @pytest.mark.parametrize("overdraft", [0, 40])
@@ -326,6 +330,11 @@ def test_volunteers_act_only_for_their_own_consented_family(
     bad = client.post("/v1/timebank/requests", json=body | {"window": "25:00-26:00"},
                       headers=coordinator | key())
     assert bad.status_code == 422
+    for week, status in (("2026-W99", 422), ("next week", 422), ("2020-W01", 409)):
+        answer = client.post("/v1/timebank/requests", json=body | {"week": week},
+                             headers=me | key())
+        assert answer.status_code == status, (week, answer.text)
+        assert week in answer.text
     assert client.get("/v1/timebank/report/2026-13", headers=coordinator).status_code == 422
     assert client.get("/v1/me/timebank/statement?month=2026-1",
                       headers=me).status_code == 422
