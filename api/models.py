@@ -1,8 +1,9 @@
 """The database tables (SQLAlchemy 2 ORM). Schema changes go through Alembic migrations.
 
 Community resources keep the SCHEMA.md columns as text, so a stored row is re-validated by the
-same parser as a spreadsheet row when a week is solved. Points live in a double-entry ledger:
-every transfer is two entries that sum to zero, and a balance is the sum of an account's entries.
+same parser as a spreadsheet row when a week is solved. Points and the time bank's minutes live in
+one double-entry ledger (an account holds one currency): every transfer is two entries that sum
+to zero, and a balance is the sum of an account's entries.
 """
 
 from __future__ import annotations
