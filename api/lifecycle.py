@@ -34,12 +34,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from api import calendar, replanning
+from api import calendar, replanning, timebank
 from api.community import TZ, audit, notify
 from api.errors import Problem
 from api.models import NeedRow, PaidSeat, ScheduleRow, TaskRow
 from api.replanning import pinned_week
 from api.security import Caller
+from api.timebank import TimeRules
 from matcher.domain import Day, format_hhmm
 
 log = logging.getLogger(__name__)
@@ -301,8 +302,10 @@ def decline(session: Session, state: Any, user: Caller, task_id: int, reason: st
 
 
 def confirm(session: Session, user: Caller, task_id: int, points_per_minute: int,
-            now: dt.datetime) -> tuple[TaskRow, int]:
-    """Confirm completed work and credit its points, once per task and at most once per seat of
+            now: dt.datetime, rules: TimeRules | None = None
+            ) -> tuple[TaskRow, int, dict[str, Any]]:
+    """Confirm completed work and credit its points and its time-bank minutes (drawn from the
+    requester's time account for a time-bank need), once per task and at most once per seat of
     its occurrence (the ``paid_seats`` key refuses a second payment even from a racing request).
     The caller commits (inside its idempotency record)."""
     from api.ledger import ISSUER, transfer
@@ -315,10 +318,12 @@ def confirm(session: Session, user: Caller, task_id: int, points_per_minute: int
     seat = _paid_seat(session, task, need.volunteers_needed)
     seat.transfer = transfer(session, ISSUER, ("volunteer", task.volunteer_id), points,
                              f"task {task_id} {task.need_id} {task.date}")
+    time = timebank.credit_task(session, task, need, rules or TimeRules(), now)
     notify(session, f"volunteer:{task.volunteer_id}", "points.credited",
-           {"task_id": task_id, "points": points})
-    audit(session, user, "confirm", f"task:{task_id}", f"{points} points")
-    return task, points
+           {"task_id": task_id, "points": points, "minutes": time["minutes"]})
+    audit(session, user, "confirm", f"task:{task_id}",
+          f"{points} points, {time['minutes']} minutes paid by {time['paid_by']}")
+    return task, points, time
 
 
 def _paid_seat(session: Session, task: TaskRow, seats: int) -> PaidSeat:

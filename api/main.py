@@ -19,7 +19,17 @@ from api.lifecycle import system_clock
 from api.migrate import upgrade
 from api.outbox import OutboxSender
 from api.replanning import CandidateCache
-from api.routers import audit, auth, charity, outbox, points, resources, schedules, tasks
+from api.routers import (
+    audit,
+    auth,
+    charity,
+    outbox,
+    points,
+    resources,
+    schedules,
+    tasks,
+    timebank,
+)
 from api.settings import ApiSettings
 from api.throttle import LoginGuard
 
@@ -92,7 +102,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     redact_access_log()  # a calendar link is a secret; uvicorn logs every path
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the
     # busiest path.
-    for module in (tasks, auth, resources, schedules, points, charity, audit, outbox):
+    for module in (tasks, auth, resources, schedules, points, charity, audit, outbox,
+                   timebank):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"])

@@ -1,8 +1,9 @@
 """The database tables (SQLAlchemy 2 ORM). Schema changes go through Alembic migrations.
 
 Community resources keep the SCHEMA.md columns as text, so a stored row is re-validated by the
-same parser as a spreadsheet row when a week is solved. Points live in a double-entry ledger:
-every transfer is two entries that sum to zero, and a balance is the sum of an account's entries.
+same parser as a spreadsheet row when a week is solved. Points and the time bank's minutes live in
+one double-entry ledger (an account holds one currency): every transfer is two entries that sum
+to zero, and a balance is the sum of an account's entries.
 """
 
 from __future__ import annotations
@@ -299,22 +300,36 @@ class ShortRow(Base):
 
 
 class Account(Base):
-    """A ledger account: a volunteer's points, a merchant's takings, or the community's issuer."""
+    """A ledger account. Points: a volunteer's points, a merchant's takings, the community's
+    issuer. Minutes (the time bank, kinds ``time_*``): a volunteer's or a family member's time
+    account, the community's issuer of minutes and its subsidy account that pays red needs.
+
+    The owner of a community's ``time_issuer`` and ``time_subsidy`` is the community
+    (``community`` while there is one), so a second community gets accounts of its own."""
 
     __tablename__ = "accounts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     owner: Mapped[str] = mapped_column(String(64))
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(8), default="points", server_default="points")
+    # The lowest balance allowed: 0 for points, minus the community's overdraft for minutes.
+    floor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     __table_args__ = (
         UniqueConstraint("kind", "owner"),
-        # The database refuses a negative volunteer balance even if the code had a bug.
-        CheckConstraint("kind = 'issuer' or balance >= 0", name="ck_account_not_negative"),
+        # The database refuses a balance below its floor even if the code had a bug; only the
+        # issuers (and the community's subsidy, which pays red needs as policy) go lower.
+        CheckConstraint("kind in ('issuer', 'time_issuer', 'time_subsidy') or balance >= floor",
+                        name="ck_account_not_negative"),
+        CheckConstraint("currency in ('points', 'minutes')", name="ck_account_currency"),
+        CheckConstraint("floor <= 0 and (currency = 'minutes' or floor = 0)",
+                        name="ck_account_floor"),
     )
 
 
 class LedgerEntry(Stamped, Base):
-    """Half of a transfer; the two halves share ``transfer`` and sum to zero."""
+    """Half of a transfer; the two halves share ``transfer`` and sum to zero. ``purpose`` names
+    a time-bank movement for statements (earned, bonus, transfer, drawn, subsidy)."""
 
     __tablename__ = "ledger_entries"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -322,6 +337,49 @@ class LedgerEntry(Stamped, Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     memo: Mapped[str] = mapped_column(Text, default="")
+    purpose: Mapped[str] = mapped_column(String(16), default="", server_default="")
+
+
+class MemberRow(Stamped, Base):
+    """A resident with a time account and no login (an elder parent): registered by a
+    coordinator, served through requests filed for her."""
+
+    __tablename__ = "members"
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    address: Mapped[str] = mapped_column(String(255), default="")
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+
+
+class FamilyLink(Stamped, Base):
+    """A volunteer's family member: asked for by the volunteer, usable once a coordinator has
+    recorded the member's consent (who, when, how)."""
+
+    __tablename__ = "family_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    volunteer_id: Mapped[str] = mapped_column(ForeignKey("volunteers.volunteer_id",
+                                                         ondelete="CASCADE"), index=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.member_id", ondelete="CASCADE"),
+                                           index=True)
+    relation: Mapped[str] = mapped_column(String(32))
+    consent_note: Mapped[str | None] = mapped_column(Text)
+    consent_by: Mapped[int | None] = mapped_column(Integer)
+    consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("volunteer_id", "member_id"),)
+
+
+class TimeRequest(Stamped, Base):
+    """A service request paid from a time account: its need, for whom, and who pays."""
+
+    __tablename__ = "time_requests"
+    need_id: Mapped[str] = mapped_column(ForeignKey("needs.need_id", ondelete="CASCADE"),
+                                         primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.member_id"), index=True)
+    payer_kind: Mapped[str] = mapped_column(String(16))
+    payer_owner: Mapped[str] = mapped_column(String(64))
+    filed_by: Mapped[int] = mapped_column(Integer)
 
 
 class IdempotencyKey(Stamped, Base):

@@ -93,6 +93,18 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/me/statement"): frozenset({VOLUNTEER, MERCHANT}),
     ("GET", "/v1/merchants/{merchant_id}/settlement"): frozenset({COORDINATOR, MERCHANT}),
     ("GET", "/v1/merchant/orders"): _MERCHANT_ONLY,
+    # The time bank: coordinators register members and record consent; a volunteer links,
+    # gives to and files for her own consented family (checked in the service).
+    ("POST", "/v1/timebank/members"): ONLY_COORDINATOR,
+    ("GET", "/v1/timebank/members"): ONLY_COORDINATOR,
+    ("POST", "/v1/me/family"): _VOLUNTEER_ONLY,
+    ("GET", "/v1/me/family"): _VOLUNTEER_ONLY,
+    ("POST", "/v1/timebank/links/{link_id}/consent"): ONLY_COORDINATOR,
+    ("POST", "/v1/me/timebank/transfers"): _VOLUNTEER_ONLY,
+    ("POST", "/v1/timebank/requests"): frozenset({COORDINATOR, VOLUNTEER}),
+    ("GET", "/v1/me/timebank/statement"): _VOLUNTEER_ONLY,
+    ("GET", "/v1/timebank/members/{member_id}/statement"): frozenset({COORDINATOR, VOLUNTEER}),
+    ("GET", "/v1/timebank/report/{month}"): ONLY_COORDINATOR,
     # Charity allocation.
     ("POST", "/v1/allocations"): STAFF,
     ("GET", "/v1/allocations"): STAFF,

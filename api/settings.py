@@ -19,6 +19,17 @@ class ApiSettings(BaseSettings):
                             description="signs access tokens; set it, or tokens die on restart")
     token_minutes: int = Field(12 * 60, gt=0, description="access token lifetime")
     points_per_minute: int = Field(1, ge=0, description="points credited per minute of service")
+    time_overdraft_min: int = Field(
+        0, ge=0, description="time bank: minutes a member's time account may go below zero "
+        "(the community's limit; never for points)")
+    time_night_multiplier: float = Field(
+        1.0, ge=1, description="time bank: minutes credited per minute served before 06:00 or "
+        "after 20:00")
+    time_red_multiplier: float = Field(
+        1.0, ge=1, description="time bank: minutes credited per minute served on a red need")
+    time_skill_multiplier: float = Field(
+        1.0, ge=1, description="time bank: minutes credited per minute served on a need that "
+        "asks for a certified skill")
     webhook_url: str | None = Field(None, description="where outbox events are POSTed")
     webhook_retry_hours: float = Field(
         48.0, gt=0, description="how long a failing event is retried before it is a dead "

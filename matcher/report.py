@@ -12,15 +12,18 @@ already received).
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
+
+from matcher.i18n import _
 
 LINE_COLUMNS = ("week", "request_id", "category", "priority", "quantity", "delivery",
                 "area_lat", "area_lon")
 SHORT_COLUMNS = ("week", "request_id", "category", "priority", "requested", "allocated",
                  "area_lat", "area_lon")
 PRIORITY_ORDER = {"red": 0, "yellow": 1, "blue": 2}
+TIMEBANK_MEASURES = ("issued", "drawn", "subsidised", "liability", "owed")
 
 
 @dataclass
@@ -31,6 +34,26 @@ class MonthReport:
     community: str
     households: pd.DataFrame
     categories: pd.DataFrame
+    # The time bank's month: one row per measure (see :func:`timebank_table`); empty if none.
+    timebank: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def timebank_table(figures: dict[str, int], community: str) -> pd.DataFrame:
+    """The time bank's public figures of a month, in minutes and hours: minutes issued for
+    confirmed service, drawn by residents' requests, paid by the community's subsidy, and at
+    the month's end the liability (minutes people hold: promised service not yet drawn) and
+    what members owe (overdrafts)."""
+    words = {"issued": _("minutes issued for service confirmed this month"),
+             "drawn": _("minutes drawn by residents' requests this month"),
+             "subsidised": _("minutes the community paid for requests"),
+             "liability": _("minutes held by people at the month's end (still to be served)"),
+             "owed": _("minutes members owe at the month's end (overdraft)")}
+    return pd.DataFrame({
+        "community": community,
+        "measure": list(TIMEBANK_MEASURES),
+        "description": [words[m] for m in TIMEBANK_MEASURES],
+        "minutes": [int(figures.get(m, 0)) for m in TIMEBANK_MEASURES],
+        "hours": [round(int(figures.get(m, 0)) / 60, 1) for m in TIMEBANK_MEASURES]})
 
 
 def _rounds(lines: pd.DataFrame, short: pd.DataFrame) -> pd.DataFrame:
@@ -121,5 +144,13 @@ td,th{{border:1px solid #999;padding:.2em .6em;text-align:right}}</style></head>
 {report.categories.to_html(index=False, border=0)}
 <h2>按住户 / by household</h2>
 {report.households.to_html(index=False, border=0)}
-</body></html>
+{_timebank_html(report)}</body></html>
 """
+
+
+def _timebank_html(report: MonthReport) -> str:
+    if report.timebank.empty:
+        return ""
+    title = _("Time bank")
+    return (f"<h2>{html.escape(title)}</h2>\n"
+            f"{report.timebank.to_html(index=False, border=0)}\n")

@@ -30,8 +30,16 @@ from api.routers.weekly_jobs import (
     queue_job,
 )
 from api.security import SessionDep, SettingsDep, Staff
+from api.timebank import community_month
 from matcher.domain import Week
-from matcher.report import LINE_COLUMNS, SHORT_COLUMNS, MonthReport, month_report, report_html
+from matcher.report import (
+    LINE_COLUMNS,
+    SHORT_COLUMNS,
+    MonthReport,
+    month_report,
+    report_html,
+    timebank_table,
+)
 
 router = APIRouter(prefix="/v1", tags=["charity"])
 Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"],
@@ -123,18 +131,22 @@ def _month_rows(session: SessionDep, month: str) -> tuple[list[dict[str, Any]],
 
 def _report(session: SessionDep, settings: SettingsDep, month: str) -> MonthReport:
     lines, short = _month_rows(session, month)
-    return month_report(pd.DataFrame(lines), pd.DataFrame(short), month, settings.community)
+    report = month_report(pd.DataFrame(lines), pd.DataFrame(short), month, settings.community)
+    report.timebank = timebank_table(community_month(session, month), settings.community)
+    return report
 
 
 @router.get("/reports/allocations/{month}.csv", response_class=Response,
             summary="Public monthly allocation report as CSV (no login)",
             responses={200: {"content": {"text/csv": {}}}})
 def report_csv(month: Month, session: SessionDep, settings: SettingsDep,
-               table: Annotated[Literal["categories", "households"], Query(
-                   description="totals per category and priority, or one row per "
-                   "anonymised household")] = "categories") -> Response:
+               table: Annotated[Literal["categories", "households", "timebank"], Query(
+                   description="totals per category and priority, one row per "
+                   "anonymised household, or the time bank's minutes")] = "categories"
+               ) -> Response:
     report = _report(session, settings, month)
-    frame = report.categories if table == "categories" else report.households
+    frame = {"categories": report.categories, "households": report.households,
+             "timebank": report.timebank}[table]
     name = re.sub(r"[^0-9-]", "", month)
     # UTF-8 with a byte-order mark: Excel on Chinese Windows then opens it correctly.
     return Response(frame.to_csv(index=False).encode("utf-8-sig"), media_type="text/csv",

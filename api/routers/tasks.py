@@ -20,6 +20,7 @@ from api.models import AuditEntry, NeedRow, ScheduleRow, TaskRow, User
 from api.replanning import STANDING, UPCOMING
 from api.routers.schedules import task_view
 from api.security import ConnectionDep, Coordinator, SessionDep, SettingsDep, VolunteerUser
+from api.timebank import TimeRules
 from matcher.domain import Week, format_hhmm
 
 router = APIRouter(prefix="/v1", tags=["volunteers' tasks"])
@@ -167,9 +168,11 @@ def confirm(task_id: int, session: SessionDep, user: Coordinator, settings: Sett
             now: Now, idempotency_key: Annotated[str, Header(min_length=8, max_length=128)]
             ) -> JSONResponse:
     def work() -> tuple[int, dict[str, Any]]:
-        task, points = lifecycle.confirm(session, user, task_id, settings.points_per_minute,
-                                         now)
-        return 200, task_view(task) | {"points": points}
+        task, points, time = lifecycle.confirm(session, user, task_id,
+                                               settings.points_per_minute, now,
+                                               TimeRules.of(settings))
+        return 200, task_view(task) | {"points": points, "minutes": time["minutes"],
+                                       "time_bank": time}
 
     return idempotent(session, user, idempotency_key, work)
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from api import lifecycle
 from api.community import TZ
 from api.lifecycle import RULES, Action, State, refusal
-from api.models import LedgerEntry, NeedRow, PaidSeat, TaskRow
+from api.models import Account, LedgerEntry, NeedRow, PaidSeat, TaskRow
 from matcher.spreadsheets import read_community
 from tests.api.conftest import make_user
 from tests.api.test_service import as_assignments
@@ -310,9 +310,10 @@ def test_an_occurrence_is_paid_at_most_once(
         seats = session.scalars(select(PaidSeat)).all()
         assert [(s.need_id, s.date, s.seat) for s in seats] == [
             (task["need_id"], dt.date.fromisoformat(task["date"]), 0)]
-        credits = session.scalar(select(func.count()).select_from(LedgerEntry).where(
-            LedgerEntry.amount > 0))
-        assert credits == 1
+        credits = dict(session.execute(select(Account.currency, func.count()).join(
+            LedgerEntry, LedgerEntry.account_id == Account.id).where(
+            LedgerEntry.amount > 0).group_by(Account.currency)).all())
+        assert credits == {"points": 1, "minutes": 1}  # its points and its time-bank minutes
         seat = (task["need_id"], dt.date.fromisoformat(task["date"]))
     # The database itself refuses a second payment of the seat, whatever the code does, and
     # a second payment of one task.

@@ -6,8 +6,11 @@ publish allocations) and checks after every step that nothing was lost, paid twi
 * no answer is a 5xx;
 * every occurrence of the published week has at most its headcount of live tasks;
 * no occurrence seat is paid twice (one credit per volunteer per occurrence, at most headcount);
-* every ledger balance equals the sum of its entries, none but the issuer's is negative, and all
-  balances sum to zero;
+* every ledger balance equals the sum of its entries, none but the issuers' (and the time bank's
+  subsidy) is below its floor (zero for points, the overdraft limit for minutes), and the
+  balances of each currency sum to zero;
+* the time bank: every confirmed task credited its volunteer's minutes exactly once, and a
+  requester was charged only for confirmed tasks of her own requests (unmet: nothing);
 * a task that was accepted, checked in, completed or confirmed never disappears: it stays in the
   published week at the same or a later step, or its volunteer declined it;
 * the published week's upcoming tasks pass the independent R1-R9 validator, except tasks
@@ -38,8 +41,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from sqlalchemy import func, select
 
 from api.community import TZ, load_problem
+from api.ledger import UNBOUNDED
 from api.main import create_app
-from api.models import Account, LedgerEntry, ScheduleRow, TaskRow, User
+from api.models import Account, LedgerEntry, NeedRow, ScheduleRow, TaskRow, TimeRequest, User
 from api.settings import ApiSettings
 from matcher.domain import Assignment, Day, Week
 from matcher.generate import generate_charity, generate_community
@@ -72,7 +76,8 @@ class WeekLifecycle(RuleBasedStateMachine):
         _community(self.folder)
         self.settings = ApiSettings(
             database_url=f"sqlite:///{self.folder / 'linli.db'}", secret_key=SECRET,
-            solve_time_limit_s=2, webhook_url=None, points_per_minute=2)
+            solve_time_limit_s=2, webhook_url=None, points_per_minute=2,
+            time_overdraft_min=30, time_night_multiplier=1.5, time_red_multiplier=2.0)
         self.client = TestClient(create_app(self.settings))
         self.client.__enter__()
         self.now = dt.datetime.combine(WEEK.monday - dt.timedelta(days=3), dt.time(9), TZ)
@@ -189,10 +194,25 @@ class WeekLifecycle(RuleBasedStateMachine):
         for merchant_id in self.merchant_ids():
             self.call("POST", "/v1/rewards", self.headers("merchant", merchant_id),
                       json={"name": "免费理发一次", "points": 20})
+        # The time bank: the first volunteer's mother, linked and consenting.
+        coordinator = self.headers("coordinator")
+        self.daughter = self.volunteer_ids()[0]
+        assert self.call("POST", "/v1/timebank/members", coordinator, json={
+            "member_id": "F1", "name": "王秀英", "lat": CENTRE.lat, "lon": CENTRE.lon}
+            ).status_code == 201
+        link = self.call("POST", "/v1/me/family", self.headers("volunteer", self.daughter),
+                         json={"member_id": "F1", "relation": "母亲"})
+        assert link.status_code == 201
+        assert self.call("POST", f"/v1/timebank/links/{link.json()['id']}/consent",
+                         coordinator, json={"note": "本人签了同意书"}).status_code == 200
         # Most weeks people act on are published: start from one, so that the steps hypothesis
         # draws go to what happens next.
         self.solve()
         self.publish(supersede=False, newest=True)
+
+    def volunteer_ids(self) -> list[str]:
+        listing = self.call("GET", "/v1/volunteers?limit=100", self.headers("coordinator"))
+        return sorted(v["volunteer_id"] for v in listing.json()["items"])
 
     def merchant_ids(self) -> list[str]:
         listing = self.call("GET", "/v1/merchants?limit=100", self.headers("coordinator"))
@@ -325,6 +345,38 @@ class WeekLifecycle(RuleBasedStateMachine):
                   self.headers("merchant", redemption["merchant_id"])
                   | {"Idempotency-Key": f"decide-{next(self.keys):08d}"})
 
+    @rule(minutes=st.sampled_from([10, 45, 240]))
+    def give_to_mother(self, minutes: int) -> None:
+        response = self.call("POST", "/v1/me/timebank/transfers",
+                             self.headers("volunteer", self.daughter)
+                             | {"Idempotency-Key": f"give-{next(self.keys):08d}"},
+                             json={"member_id": "F1", "minutes": minutes})
+        event(f"give: {response.status_code}")
+
+    @rule(pick=PICK, by_coordinator=st.booleans(), red=st.booleans(),
+          paid_by=st.sampled_from(["member", "me"]))
+    def file_time_request(self, pick: int, by_coordinator: bool, red: bool,
+                          paid_by: str) -> None:
+        """A request for the mother this week, shaped like a need the community already has
+        (so a solve can place it); it joins the week at the next solve."""
+        with self.db.session() as session:
+            needs = list(session.scalars(select(NeedRow).where(
+                NeedRow.only_week.is_(None), NeedRow.kind == "elderly")
+                .order_by(NeedRow.need_id)))
+        if not needs:
+            return
+        model = needs[pick % len(needs)]
+        filer = (self.headers("coordinator") if by_coordinator
+                 else self.headers("volunteer", self.daughter))
+        response = self.call("POST", "/v1/timebank/requests", filer | {
+            "Idempotency-Key": f"request-{next(self.keys):08d}"}, json={
+            "member_id": "F1", "service": model.service, "days": model.days.split(";")[0],
+            "window": model.window, "duration_min": model.duration_min,
+            "skills": model.skills, "week": str(WEEK),
+            "priority": "red" if red else "yellow",
+            "paid_by": "member" if by_coordinator else paid_by})
+        event(f"time request: {response.status_code}")
+
     @rule(supersede=st.booleans())
     def allocate_and_publish(self, supersede: bool) -> None:
         organiser = self.headers("organiser")
@@ -374,8 +426,36 @@ class WeekLifecycle(RuleBasedStateMachine):
             accounts = session.scalars(select(Account)).all()
             for acct in accounts:
                 assert acct.balance == sums.get(acct.id, 0), (acct.kind, acct.owner)
-                assert acct.kind == "issuer" or acct.balance >= 0, (acct.kind, acct.owner)
-            assert sum(a.balance for a in accounts) == 0
+                assert acct.kind in UNBOUNDED or acct.balance >= acct.floor, (
+                    acct.kind, acct.owner)
+                assert acct.floor == 0 or acct.currency == "minutes", (acct.kind, acct.owner)
+                assert acct.floor >= -self.settings.time_overdraft_min
+            for currency in ("points", "minutes"):
+                assert sum(a.balance for a in accounts if a.currency == currency) == 0
+
+    @invariant()
+    def time_bank_pays_each_confirmed_task_once(self) -> None:
+        with self.db.session() as session:
+            confirmed = {t.id: t for t in session.scalars(
+                select(TaskRow).where(TaskRow.state == "confirmed"))}
+            requested = set(session.scalars(select(TimeRequest.need_id)))
+            credits = session.execute(select(LedgerEntry.memo, LedgerEntry.amount,
+                                             LedgerEntry.purpose).join(
+                Account, Account.id == LedgerEntry.account_id).where(
+                Account.kind == "time_volunteer",
+                LedgerEntry.purpose.in_(("earned", "drawn", "subsidy")))).all()
+            charged = session.scalars(select(LedgerEntry.memo).join(
+                Account, Account.id == LedgerEntry.account_id).where(
+                Account.kind.in_(("time_member", "time_volunteer")),
+                LedgerEntry.purpose == "drawn", LedgerEntry.amount < 0)).all()
+        paid = Counter(int(memo.split()[1]) for memo, _, _ in credits)
+        assert set(paid) == set(confirmed) and all(n == 1 for n in paid.values()), paid
+        for memo, amount, purpose in credits:
+            task = confirmed[int(memo.split()[1])]
+            assert amount == task.end - task.start
+            assert (purpose == "earned") == (task.need_id not in requested), (memo, purpose)
+        for memo in charged:  # a requester pays only for her request's confirmed work
+            assert confirmed[int(memo.split()[1])].need_id in requested, memo
 
     @invariant()
     def work_under_way_is_never_lost(self) -> None:

@@ -1,0 +1,328 @@
+"""The time bank (时间银行): minutes of service beside the points, in the same ledger.
+
+* Every confirmed task credits its volunteer's time account (``time_volunteer``) with its
+  minutes, issued by the community (``time_issuer``), times the multipliers the community sets
+  (night, red need, certified skill); the extra is a separate ``bonus`` entry whose memo names
+  the multipliers, so the statement shows them.
+* A resident who has no login is a *member* (``MemberRow``, account ``time_member``),
+  registered by a coordinator. A volunteer links her family members; a coordinator records the
+  member's consent, and only then may the volunteer transfer minutes to her or file requests
+  for her.
+* A request paid from a time account is a need (one-off for a chosen week, or standing). When a
+  task of it is confirmed, its minutes move from the payer to the serving volunteer instead of
+  being issued; unmet, nothing moves. A payer whose balance (down to the community's overdraft
+  limit) cannot cover it is paid for by the community's subsidy account (``time_subsidy``):
+  the volunteer's work is always paid, and a red need is never refused for lack of hours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.community import TZ, audit, notify, stored
+from api.errors import Problem
+from api.ledger import TIME_ISSUER, TIME_SUBSIDY, Overdrawn, account, spendable, transfer
+from api.models import (
+    Account,
+    FamilyLink,
+    LedgerEntry,
+    MemberRow,
+    NeedRow,
+    TaskRow,
+    TimeRequest,
+)
+from api.security import Caller, Role
+from api.settings import ApiSettings
+from matcher.domain import Need, Week
+from matcher.i18n import _
+from matcher.spreadsheets import parse_records
+
+VOLUNTEER = "time_volunteer"
+MEMBER = "time_member"
+HOLDERS = (VOLUNTEER, MEMBER)  # accounts of people: what they hold is the bank's liability
+NIGHT_START, NIGHT_END = 20 * 60, 6 * 60  # minutes of the day
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRules:
+    """What the community decided: the overdraft limit and the multipliers."""
+
+    overdraft: int = 0
+    night: float = 1.0
+    red: float = 1.0
+    skill: float = 1.0
+
+    @classmethod
+    def of(cls, settings: ApiSettings) -> TimeRules:
+        return cls(settings.time_overdraft_min, settings.time_night_multiplier,
+                   settings.time_red_multiplier, settings.time_skill_multiplier)
+
+
+def multipliers(rules: TimeRules, *, start: int, end: int, priority: str,
+                skills: str) -> list[tuple[str, float]]:
+    """The multipliers that apply to a task (reason code, factor), those above 1 only."""
+    found = [("night", rules.night) if start < NIGHT_END or end > NIGHT_START else None,
+             ("red", rules.red) if priority == "red" else None,
+             ("skill", rules.skill) if skills.strip() else None]
+    return [m for m in found if m is not None and m[1] > 1]
+
+
+def credited_minutes(minutes: int, factors: list[tuple[str, float]]) -> int:
+    """Minutes served times every factor, rounded down (never less than served)."""
+    return max(minutes, math.floor(minutes * math.prod(f for _, f in factors) + 1e-9))
+
+
+def credit_task(session: Session, task: TaskRow, need: NeedRow, rules: TimeRules,
+                now: dt.datetime) -> dict[str, Any]:
+    """Credit a confirmed task's minutes (in the confirmation's transaction): paid by the
+    request's payer for a time-bank need (or the subsidy when the payer cannot), issued by the
+    community otherwise; multipliers are issued on top."""
+    served = task.end - task.start
+    volunteer = (VOLUNTEER, task.volunteer_id)
+    memo = f"task {task.id} {task.need_id} {task.date}"
+    request = session.get(TimeRequest, need.need_id)
+    payer = "community"
+    if request is None:
+        transfer(session, TIME_ISSUER, volunteer, served, memo, purpose="earned", at=now)
+    else:
+        source = (request.payer_kind, request.payer_owner)
+        try:
+            with session.begin_nested():
+                transfer(session, source, volunteer, served, memo, purpose="drawn",
+                         overdraft=rules.overdraft, at=now)
+            payer = f"{request.payer_kind}:{request.payer_owner}"
+        except Overdrawn:
+            transfer(session, TIME_SUBSIDY, volunteer, served,
+                     f"{memo} for {request.payer_owner}", purpose="subsidy", at=now)
+            payer = "subsidy"
+    factors = multipliers(rules, start=task.start, end=task.end, priority=need.priority,
+                          skills=need.skills)
+    total = credited_minutes(served, factors)
+    if total > served:
+        named = " ".join(f"{code}x{factor:g}" for code, factor in factors)
+        transfer(session, TIME_ISSUER, volunteer, total - served, f"{memo} {named}",
+                 purpose="bonus", at=now)
+    return {"minutes": total, "served": served, "multipliers": dict(factors), "paid_by": payer}
+
+
+# --- members and family ---------------------------------------------------------------------
+
+def add_member(session: Session, user: Caller, values: dict[str, Any]) -> MemberRow:
+    if session.get(MemberRow, values["member_id"]) is not None:
+        raise Problem(409, _("member {id} already exists").format(id=values["member_id"]))
+    member = MemberRow(**values)
+    session.add(member)
+    account(session, MEMBER, member.member_id)
+    audit(session, user, "create", f"member:{member.member_id}")
+    session.commit()
+    return member
+
+
+def link_family(session: Session, user: Caller, member_id: str, relation: str) -> FamilyLink:
+    """The volunteer asks; the link is usable once a coordinator records the consent."""
+    assert user.volunteer_id is not None
+    if session.get(MemberRow, member_id) is None:
+        raise Problem(404, _("no member {id}").format(id=member_id))
+    found = session.scalars(select(FamilyLink).filter_by(
+        volunteer_id=user.volunteer_id, member_id=member_id)).one_or_none()
+    if found is not None:
+        return found
+    link = FamilyLink(volunteer_id=user.volunteer_id, member_id=member_id, relation=relation)
+    session.add(link)
+    session.flush()
+    notify(session, "coordinators", "family.link_requested", {"link_id": link.id})
+    audit(session, user, "link", f"member:{member_id}", relation)
+    session.commit()
+    return link
+
+
+def record_consent(session: Session, user: Caller, link_id: int, note: str,
+                   now: dt.datetime) -> FamilyLink:
+    link = session.get(FamilyLink, link_id, with_for_update=True)
+    if link is None:
+        raise Problem(404, _("no family link {id}").format(id=link_id))
+    if link.consent_at is None:
+        link.consent_note, link.consent_by, link.consent_at = note, user.id, now
+        notify(session, f"volunteer:{link.volunteer_id}", "family.consented",
+               {"link_id": link.id, "member_id": link.member_id})
+        audit(session, user, "consent", f"member:{link.member_id}", note)
+    session.commit()
+    return link
+
+
+def consented(session: Session, volunteer_id: str | None, member_id: str) -> FamilyLink:
+    """The caller's consented link to ``member_id``, or 404 / 409 saying what is missing."""
+    link = session.scalars(select(FamilyLink).filter_by(
+        volunteer_id=volunteer_id, member_id=member_id)).one_or_none()
+    if link is None:
+        raise Problem(404, _("{id} is not one of your family members").format(id=member_id))
+    if link.consent_at is None:
+        raise Problem(409, _("the consent of {id} is not recorded yet; a coordinator records "
+                             "it").format(id=member_id))
+    return link
+
+
+def give(session: Session, user: Caller, member_id: str, minutes: int,
+         now: dt.datetime) -> dict[str, Any]:
+    """A volunteer transfers minutes of her own to a family member (never into overdraft: the
+    limit is for services received, not for gifts). The caller commits."""
+    consented(session, user.volunteer_id, member_id)
+    assert user.volunteer_id is not None
+    transfer_id = transfer(session, (VOLUNTEER, user.volunteer_id), (MEMBER, member_id),
+                           minutes, f"from {user.volunteer_id} to {member_id}",
+                           purpose="transfer", at=now)
+    audit(session, user, "transfer", f"member:{member_id}", f"{minutes} minutes")
+    return {"transfer": transfer_id, "minutes": minutes, "member_id": member_id,
+            "balance": account(session, VOLUNTEER, user.volunteer_id).balance}
+
+
+# --- requests -----------------------------------------------------------------------------
+
+def file_request(session: Session, user: Caller, body: dict[str, Any], rules: TimeRules,
+                 now: dt.datetime) -> dict[str, Any]:
+    """A service request for a member, paid from a time account: it becomes a need (of the
+    chosen week only, or standing). Refused when the payer cannot cover one week of it, except
+    for red needs (the community pays what the payer cannot). The caller commits."""
+    member = session.get(MemberRow, body["member_id"])
+    if member is None:
+        raise Problem(404, _("no member {id}").format(id=body["member_id"]))
+    if user.role == Role.VOLUNTEER.value:
+        consented(session, user.volunteer_id, member.member_id)
+        if body["priority"] == "red":
+            raise Problem(403, _("only a coordinator marks a request red"))
+        assert user.volunteer_id is not None
+        payer = ((VOLUNTEER, user.volunteer_id) if body["paid_by"] == "me"
+                 else (MEMBER, member.member_id))
+    else:
+        if body["paid_by"] == "me":
+            raise Problem(422, _("a coordinator has no time account; the member pays"),
+                          errors=[{"path": ["body", "paid_by"], "message": "member"}])
+        payer = (MEMBER, member.member_id)
+    week = body.get("week")
+    if week:
+        try:
+            parsed_week = Week.parse(week)
+        except ValueError as exc:
+            raise Problem(422, _("week {week} is not like 2026-W48").format(week=week),
+                          errors=[{"path": ["body", "week"], "message": str(exc)}]) from exc
+        if parsed_week.monday + dt.timedelta(days=6) < now.astimezone(TZ).date():
+            raise Problem(409, _("week {week} is over").format(week=week))
+    need_id = f"TB{uuid.uuid4().hex[:10].upper()}"
+    record = {"need_id": need_id, "kind": body["kind"], "service": body["service"],
+              "beneficiary": member.name, "phone": member.phone, "address": member.address,
+              "lat": member.lat, "lon": member.lon, "days": body["days"],
+              "window": body["window"], "duration_min": body["duration_min"],
+              "skills": body["skills"], "volunteers_needed": body["volunteers_needed"],
+              "priority": body["priority"], "merchant_service": ""}
+    parsed = parse_records("needs", [record], "body")[0]
+    if not isinstance(parsed, Need):  # the parser keeps what it cannot use as a note
+        raise Problem(422, _("this request cannot be scheduled: {why}").format(why=parsed))
+    values = stored("needs", record, parsed)
+    weekly = parsed.duration_min * parsed.volunteers_needed * len(parsed.days)
+    can_pay = spendable(session, *payer, rules.overdraft)
+    if values["priority"] != "red" and can_pay < weekly:
+        raise Problem(409, _("this request takes {need} minutes a week; the account can pay "
+                             "{can} minutes").format(need=weekly, can=can_pay))
+    session.add(NeedRow(**values, only_week=str(parsed_week) if week else None))
+    session.add(TimeRequest(need_id=need_id, member_id=member.member_id, payer_kind=payer[0],
+                            payer_owner=payer[1], filed_by=user.id))
+    session.flush()
+    notify(session, "coordinators", "timebank.request_filed", {"need_id": need_id})
+    audit(session, user, "request", f"need:{need_id}", f"for member:{member.member_id}")
+    return {"need_id": need_id, "member_id": member.member_id, "week": week,
+            "paid_by": f"{payer[0]}:{payer[1]}", "minutes_per_week": weekly,
+            "priority": values["priority"]}
+
+
+# --- statements and reports ---------------------------------------------------------------
+
+def _month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
+    first = dt.date.fromisoformat(f"{month}-01")
+    nxt = (first + dt.timedelta(days=32)).replace(day=1)
+    return (dt.datetime.combine(first, dt.time(), TZ), dt.datetime.combine(nxt, dt.time(), TZ))
+
+
+def parse_month(month: str | None) -> str | None:
+    if month is None:
+        return None
+    try:
+        _month_bounds(month)
+    except ValueError as exc:
+        raise Problem(422, _("month {month} is not YYYY-MM").format(month=month),
+                      errors=[{"path": ["query", "month"], "message": "YYYY-MM"}]) from exc
+    return month
+
+
+def _heading(purpose: str, amount: int) -> str:
+    if purpose == "transfer":
+        return "transferred_in" if amount > 0 else "transferred_out"
+    if purpose == "bonus":
+        return "bonus"
+    return "earned" if amount > 0 else "drawn"
+
+
+def statement(session: Session, kind: str, owner: str, month: str | None) -> dict[str, Any]:
+    """A time account: balance, totals by month (earned, bonus, transferred in and out,
+    drawn) and every entry (of ``month`` only, if given). The caller commits."""
+    acct = account(session, kind, owner)
+    entries = session.scalars(select(LedgerEntry).where(LedgerEntry.account_id == acct.id)
+                              .order_by(LedgerEntry.id)).all()
+    months: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(
+        ("earned", "bonus", "transferred_in", "transferred_out", "drawn"), 0))
+    shown = []
+    for e in entries:
+        at = e.created_at.astimezone(TZ)
+        key = f"{at:%Y-%m}"
+        months[key][_heading(e.purpose, e.amount)] += abs(e.amount)
+        if month is None or key == month:
+            shown.append({"at": at.isoformat(), "minutes": e.amount,
+                          "kind": _heading(e.purpose, e.amount), "memo": e.memo,
+                          "transfer": e.transfer})
+    return {"account": f"{kind}:{owner}", "currency": "minutes", "balance": acct.balance,
+            "floor": acct.floor, "month": month,
+            "months": [{"month": m} | totals for m, totals in sorted(months.items())
+                       if month is None or m == month],
+            "entries": shown}
+
+
+def community_month(session: Session, month: str) -> dict[str, int]:
+    """The community's time bank in ``month``: minutes issued (for confirmed work, with
+    bonuses), minutes drawn by requests, minutes the subsidy paid; and at the month's end the
+    liability (minutes people hold and may still draw) and what members owe (overdrafts)."""
+    start, end = _month_bounds(month)
+
+    def out_of(kinds: tuple[str, ...], *purposes: str) -> int:
+        """Minutes that left accounts of ``kinds`` for ``purposes`` in the month."""
+        return -int(session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+            .join(Account, Account.id == LedgerEntry.account_id)
+            .where(Account.kind.in_(kinds), LedgerEntry.purpose.in_(purposes),
+                   LedgerEntry.amount < 0,
+                   LedgerEntry.created_at >= start, LedgerEntry.created_at < end)) or 0)
+
+    held = session.execute(
+        select(func.sum(LedgerEntry.amount))
+        .join(Account, Account.id == LedgerEntry.account_id)
+        .where(Account.kind.in_(HOLDERS), LedgerEntry.created_at < end)
+        .group_by(LedgerEntry.account_id)).scalars().all()
+    return {"issued": out_of((TIME_ISSUER[0],), "earned", "bonus"),
+            "drawn": out_of(HOLDERS, "drawn"),
+            "subsidised": out_of((TIME_SUBSIDY[0],), "subsidy"),
+            "liability": sum(int(h) for h in held if h > 0),
+            "owed": -sum(int(h) for h in held if h < 0)}
+
+
+def may_read_member(session: Session, user: Caller, member_id: str) -> None:
+    if session.get(MemberRow, member_id) is None:
+        raise Problem(404, _("no member {id}").format(id=member_id))
+    if user.role != Role.COORDINATOR.value:
+        consented(session, user.volunteer_id, member_id)
+
