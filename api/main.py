@@ -73,7 +73,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             await db.dispose_async()
 
     app = FastAPI(title="Linli 邻里", version=matcher.__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, responses=errors.ERROR_RESPONSES)
     app.state.settings = settings
     errors.install(app)
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the

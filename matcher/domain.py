@@ -200,8 +200,9 @@ class Week:
         if not m:
             raise ValueError(f"{text!r} is not an ISO week like 2026-W48")
         year, week = int(m.group(1)), int(m.group(2))
-        try:
+        try:  # every day of it must be a date, not only its Monday
             dt.date.fromisocalendar(year, week, 1)
+            dt.date.fromisocalendar(year, week, 7)
         except ValueError as exc:
             raise ValueError(f"{text!r} is not an ISO week of {year}") from exc
         return cls(year, week)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from api.community import ROWS, audit, coarse, masked, row_record, save_tables
 from api.errors import Problem
 from api.models import MerchantRow, NeedRow, VolunteerRow
+from api.params import Limit, Offset
 from api.security import Caller, CurrentUser, Role, SessionDep, Staff, require
 from matcher.spreadsheets import COLUMNS, parse_records, read_tables
 
@@ -214,9 +215,9 @@ def _add_routes(kind: str) -> None:
     @router.get(f"/{kind}", summary=f"List {kind}", response_model=Page[dict[str, Any]],
                 name=f"list_{kind}")
     def listing(session: SessionDep, user: Reader,
-                limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                offset: Annotated[int, Query(ge=0)] = 0,
-                priority: Annotated[str | None, Query(
+                limit: Limit = 50,
+                offset: Offset = 0,
+                priority: Annotated[Literal["red", "yellow", "blue"] | None, Query(
                     description="needs or requests: red/yellow/blue")] = None,
                 category: Annotated[str | None, Query(description="donations or requests")]
                 = None,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from api.community import audit, notify
 from api.errors import Problem
 from api.models import ScheduleRow, TaskRow, UnmetRow
+from api.params import Id, IsoWeek
 from api.replanning import pinned_week
 from api.routers.weekly_jobs import (
     JobOut,
@@ -45,18 +46,18 @@ def create_schedule(body: WeekIn, session: SessionDep, user: Coordinator,
 
 @router.get("/schedules", response_model=list[JobOut], summary="Schedules of a week")
 def list_schedules(session: SessionDep, user: Coordinator,
-                   week: str | None = None) -> list[JobOut]:
+                   week: Annotated[IsoWeek | None, Query()] = None) -> list[JobOut]:
     return list_jobs(session, ScheduleRow, week)
 
 
 @router.get("/schedules/{schedule_id}", response_model=JobOut,
             summary="A schedule job: progress, then coverage, bound and unmet counts")
-def read_schedule(schedule_id: int, session: SessionDep, user: Coordinator) -> JobOut:
+def read_schedule(schedule_id: Id, session: SessionDep, user: Coordinator) -> JobOut:
     return job_view(get_job(session, ScheduleRow, schedule_id))
 
 
 @router.get("/schedules/{schedule_id}/tasks", summary="Every assignment of a schedule")
-def schedule_tasks(schedule_id: int, session: SessionDep,
+def schedule_tasks(schedule_id: Id, session: SessionDep,
                    user: Coordinator) -> list[dict[str, Any]]:
     get_job(session, ScheduleRow, schedule_id)
     rows = session.scalars(select(TaskRow).where(TaskRow.schedule_id == schedule_id)
@@ -65,7 +66,7 @@ def schedule_tasks(schedule_id: int, session: SessionDep,
 
 
 @router.get("/schedules/{schedule_id}/unmet", summary="Uncovered occurrences with reasons")
-def schedule_unmet(schedule_id: int, session: SessionDep,
+def schedule_unmet(schedule_id: Id, session: SessionDep,
                    user: Coordinator) -> list[dict[str, Any]]:
     get_job(session, ScheduleRow, schedule_id)
     rows = session.scalars(select(UnmetRow).where(UnmetRow.schedule_id == schedule_id)
@@ -76,7 +77,7 @@ def schedule_unmet(schedule_id: int, session: SessionDep,
 
 @router.post("/schedules/{schedule_id}/publish", response_model=JobOut,
              summary="Publish a solved schedule (atomic)")
-def publish(schedule_id: int, body: PublishIn, session: SessionDep,
+def publish(schedule_id: Id, body: PublishIn, session: SessionDep,
             user: Coordinator) -> JobOut:
     row = get_job(session, ScheduleRow, schedule_id)
     current = mark_published(session, ScheduleRow, row, body.supersede)
@@ -104,7 +105,7 @@ def publish(schedule_id: int, body: PublishIn, session: SessionDep,
 
 @router.get("/schedules/{schedule_id}/occurrences/{need_id}/{day}/candidates",
             summary="Who could take this occurrence (recommended fit)")
-def candidates(schedule_id: int, need_id: str, day: Day, session: SessionDep,
+def candidates(schedule_id: Id, need_id: str, day: Day, session: SessionDep,
                user: Coordinator, request: Request,
                replacing: Annotated[str | None, Query(
                    description="the volunteer to replace; default: everyone on it")] = None

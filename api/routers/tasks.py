@@ -16,6 +16,7 @@ from api.community import TZ, audit, audit_entry, coarse, masked, notify, today
 from api.errors import Problem
 from api.idempotency import idempotent
 from api.models import AuditEntry, NeedRow, ScheduleRow, TaskRow, User
+from api.params import Id, IsoWeek
 from api.replanning import STANDING, UPCOMING, pinned_week
 from api.routers.schedules import task_view
 from api.security import Caller, ConnectionDep, Coordinator, SessionDep, SettingsDep, VolunteerUser
@@ -104,12 +105,12 @@ class MyTask(BaseModel):
 
 @router.get("/me/tasks", summary="My tasks in a published week", response_model=list[MyTask])
 async def my_tasks(connection: ConnectionDep, user: VolunteerUser,
-                   week: Annotated[str | None, Query(description="ISO week, default this week")]
+                   week: Annotated[IsoWeek | None, Query(description="ISO week, default this week")]
                    = None
                    ) -> list[dict[str, Any]]:
     # The hot path of the app: async end to end (no thread hand-offs); FastAPI validates and
     # serialises the views against the declared model once, in pydantic-core.
-    iso = str(Week.parse(week)) if week else str(Week.containing(today()))
+    iso = week or str(Week.containing(today()))
     assert user.volunteer_id is not None  # a volunteer account always has one
     rows = await connection.execute(MY_WEEK, {"volunteer_id": user.volunteer_id, "week": iso})
     out = [my_task_view(row) for row in rows]
@@ -141,21 +142,21 @@ def _move(session: Any, user: Caller, task_id: int, allowed: tuple[str, ...],
 
 
 @router.post("/me/tasks/{task_id}/accept", summary="Accept an offered task")
-def accept(task_id: int, session: SessionDep, user: VolunteerUser) -> dict[str, Any]:
+def accept(task_id: Id, session: SessionDep, user: VolunteerUser) -> dict[str, Any]:
     task = _move(session, user, task_id, ("offered",), "accepted")
     session.commit()
     return task_view(task)
 
 
 @router.post("/me/tasks/{task_id}/check-in", summary="Arrived at the task")
-def check_in(task_id: int, session: SessionDep, user: VolunteerUser) -> dict[str, Any]:
+def check_in(task_id: Id, session: SessionDep, user: VolunteerUser) -> dict[str, Any]:
     task = _move(session, user, task_id, ("accepted",), "checked_in")
     session.commit()
     return task_view(task)
 
 
 @router.post("/me/tasks/{task_id}/complete", summary="Done (a coordinator confirms it)")
-def complete(task_id: int, session: SessionDep, user: VolunteerUser) -> dict[str, Any]:
+def complete(task_id: Id, session: SessionDep, user: VolunteerUser) -> dict[str, Any]:
     task = _move(session, user, task_id, ("checked_in",), "completed")
     notify(session, "coordinators", "task.completed", {"task_id": task.id})
     session.commit()
@@ -164,7 +165,7 @@ def complete(task_id: int, session: SessionDep, user: VolunteerUser) -> dict[str
 
 @router.post("/me/tasks/{task_id}/decline",
              summary="Decline a task: the occurrence is re-planned with the rest pinned")
-def decline(task_id: int, body: DeclineIn, session: SessionDep, user: VolunteerUser,
+def decline(task_id: Id, body: DeclineIn, session: SessionDep, user: VolunteerUser,
             request: Request) -> dict[str, Any]:
     """Only what the decline touched changes: the freed place goes to the best volunteer who is
     free under every rule, and the change is offered to them. If nobody is, coordinators are
@@ -204,9 +205,9 @@ def decline(task_id: int, body: DeclineIn, session: SessionDep, user: VolunteerU
 
 
 @router.post("/tasks/{task_id}/confirm", summary="Confirm completed work and credit points")
-def confirm(task_id: int, session: SessionDep, user: Coordinator, settings: SettingsDep,
-            idempotency_key: Annotated[str, Header(min_length=8, max_length=128)]
-            ) -> JSONResponse:
+def confirm(task_id: Id, session: SessionDep, user: Coordinator, settings: SettingsDep,
+            idempotency_key: Annotated[str, Header(min_length=8, max_length=128)],
+            request: Request) -> JSONResponse:
     def work() -> tuple[int, dict[str, Any]]:
         from api.ledger import ISSUER, transfer
 
@@ -225,7 +226,7 @@ def confirm(task_id: int, session: SessionDep, user: Coordinator, settings: Sett
         audit(session, user, "confirm", f"task:{task_id}", f"{points} points")
         return 200, task_view(task) | {"points": points}
 
-    return idempotent(session, user, idempotency_key, work)
+    return idempotent(session, user, request, idempotency_key, work)
 
 
 @router.get("/calendar/{token}.ics", tags=["volunteers' tasks"],
