@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Integer, String, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.models import (
@@ -88,6 +88,33 @@ def table_records(table: Table) -> list[dict[str, object]]:
     return [{str(k): str(v).strip() for k, v in r.items()} for r in frame.to_dict("records")]
 
 
+# What the database's integer columns hold (32 bits on PostgreSQL).
+INT_RANGE = (-(2**31), 2**31 - 1)
+
+
+def column_issues(kind: str, records: list[dict[str, Any]], file: str) -> list[DataIssue]:
+    """Cells the table's columns cannot hold: text longer than its column, a whole number out
+    of an integer column's range (SQLite would keep them, PostgreSQL refuses them)."""
+    table = ROWS[kind].__table__
+    issues = []
+    for index, record in enumerate(records):
+        row = None if file == "body" else index + 2  # spreadsheet rows: the header is row 1
+        for name, value in record.items():
+            if name not in table.c or value is None:
+                continue
+            column = table.c[name]
+            length = getattr(column.type, "length", None)
+            text = str(value)
+            if isinstance(column.type, String) and length and len(text) > length:
+                issues.append(DataIssue(file, row, name, text[:40] + "...",
+                                        f"is longer than {length} characters"))
+            elif isinstance(column.type, Integer) and text.strip().lstrip("+-").isdecimal() \
+                    and not INT_RANGE[0] <= int(text) <= INT_RANGE[1]:
+                issues.append(DataIssue(file, row, name, text[:40],
+                                        f"is out of range ({INT_RANGE[0]} to {INT_RANGE[1]})"))
+    return issues
+
+
 def save_tables(session: Session, tables: dict[str, Table]
                 ) -> tuple[dict[str, int], dict[str, int]]:
     """Validate every row of every table, then insert or replace them by id (the caller commits:
@@ -102,6 +129,7 @@ def save_tables(session: Session, tables: dict[str, Table]
     valid: dict[str, list[tuple[dict[str, object], Any]]] = {}
     for kind, table in tables.items():
         records = table_records(table)
+        issues.extend(column_issues(kind, records, table.name))
         try:
             valid[kind] = list(zip(records, parse_records(kind, records, table.name),
                                    strict=True))

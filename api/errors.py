@@ -52,7 +52,7 @@ class ProblemDetails(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": TITLES[status], "content": {PROBLEM: {
         "schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
-    for status in (401, 403, 404, 409, 422, 500)}
+    for status in (400, 401, 403, 404, 409, 422, 500)}
 
 
 class Problem(Exception):  # noqa: N818 - "raise Problem(404, ...)" reads as the RFC says

@@ -47,3 +47,7 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID, description="a numeric id")]
 
 Limit = Annotated[int, Query(ge=1, le=500, description="at most this many items")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="skip this many items")]
+
+Key = Annotated[str, Path(min_length=1, max_length=64, description="a record's id")]
+"""A volunteer's, need's, merchant's, donation's or request's id in a path (the columns hold
+64 characters)."""

@@ -21,7 +21,7 @@ from api.models import (
     Reward,
     TaskRow,
 )
-from api.params import MAX_ID, Id, YearMonth
+from api.params import MAX_ID, Id, Key, YearMonth
 from api.replanning import STANDING, published_tasks
 from api.security import Caller, CurrentUser, MerchantUser, Role, SessionDep, VolunteerUser
 from matcher.domain import format_hhmm
@@ -175,7 +175,7 @@ def my_statement(session: SessionDep, user: CurrentUser,
 
 @router.get("/merchants/{merchant_id}/settlement",
             summary="Monthly settlement: confirmed redemptions and points taken")
-def settlement(merchant_id: str, session: SessionDep, user: CurrentUser,
+def settlement(merchant_id: Key, session: SessionDep, user: CurrentUser,
                month: Annotated[YearMonth, Query(examples=["2026-11"])]) -> dict[str, Any]:
     if user.role != Role.COORDINATOR.value and user.merchant_id != merchant_id:
         raise Problem(403, "a merchant sees only its own settlement")

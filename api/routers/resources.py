@@ -17,11 +17,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.community import ROWS, audit, coarse, masked, row_record, save_tables
+from api.community import ROWS, audit, coarse, column_issues, masked, row_record, save_tables
 from api.errors import Problem
 from api.models import MerchantRow, NeedRow, VolunteerRow
-from api.params import Limit, Offset
+from api.params import Key, Limit, Offset
 from api.security import Caller, CurrentUser, Role, SessionDep, Staff, require
+from matcher.errors import InputError
 from matcher.spreadsheets import COLUMNS, parse_records, read_tables
 
 router = APIRouter(prefix="/v1", tags=["community"])
@@ -121,6 +122,9 @@ CHARITY = ("donations", "requests")  # organisers keep these as well as coordina
 
 def _validate(kind: str, body: BaseModel) -> dict[str, Any]:
     record = body.model_dump()
+    too_big = column_issues(kind, [record], "body")
+    if too_big:
+        raise InputError(too_big)
     parse_records(kind, [record], "body")  # raises InputError -> 422 with JSON paths
     return record
 
@@ -172,7 +176,7 @@ def _add_routes(kind: str) -> None:
 
     @router.get(f"/{kind}/{{ident}}", summary=f"Read a {singular}",
                 response_model=dict[str, Any], name=f"read_{singular}")
-    def read(ident: str, session: SessionDep, user: Reader) -> dict[str, Any]:
+    def read(ident: Key, session: SessionDep, user: Reader) -> dict[str, Any]:
         row = _get(session, kind, ident)
         if kind != "merchants":
             audit(session, user, "read", f"{singular}:{ident}")
@@ -181,7 +185,7 @@ def _add_routes(kind: str) -> None:
 
     @router.put(f"/{kind}/{{ident}}", summary=f"Replace a {singular}",
                 response_model=dict[str, Any], name=f"update_{singular}")
-    def update(ident: str, body: model, session: SessionDep,  # type: ignore[valid-type]
+    def update(ident: Key, body: model, session: SessionDep,  # type: ignore[valid-type]
                user: CurrentUser) -> dict[str, Any]:
         own_shop = kind == "merchants" and user.merchant_id == ident
         organiser = kind in CHARITY and user.role == Role.ORGANISER.value
@@ -201,7 +205,7 @@ def _add_routes(kind: str) -> None:
 
     @router.delete(f"/{kind}/{{ident}}", status_code=204, summary=f"Delete a {singular}",
                    name=f"delete_{singular}")
-    def delete(ident: str, session: SessionDep, user: Staff) -> None:
+    def delete(ident: Key, session: SessionDep, user: Staff) -> None:
         row = _get(session, kind, ident)
         session.delete(row)
         try:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from api.community import audit, notify
 from api.errors import Problem
 from api.models import ScheduleRow, TaskRow, UnmetRow
-from api.params import Id, IsoWeek
+from api.params import Id, IsoWeek, Key
 from api.replanning import pinned_week
 from api.routers.weekly_jobs import (
     JobOut,
@@ -105,7 +105,7 @@ def publish(schedule_id: Id, body: PublishIn, session: SessionDep,
 
 @router.get("/schedules/{schedule_id}/occurrences/{need_id}/{day}/candidates",
             summary="Who could take this occurrence (recommended fit)")
-def candidates(schedule_id: Id, need_id: str, day: Day, session: SessionDep,
+def candidates(schedule_id: Id, need_id: Key, day: Day, session: SessionDep,
                user: Coordinator, request: Request,
                replacing: Annotated[str | None, Query(
                    description="the volunteer to replace; default: everyone on it")] = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from icalendar import Calendar, Event
 from pydantic import BaseModel, ConfigDict, Field
@@ -229,9 +229,10 @@ def confirm(task_id: Id, session: SessionDep, user: Coordinator, settings: Setti
     return idempotent(session, user, request, idempotency_key, work)
 
 
-@router.get("/calendar/{token}.ics", tags=["volunteers' tasks"],
-            summary="A volunteer's private calendar feed (the link is the secret)")
-def calendar_feed(token: str, session: SessionDep) -> Response:
+@router.get("/calendar/{token}.ics", tags=["volunteers' tasks"], response_class=Response,
+            summary="A volunteer's private calendar feed (the link is the secret)",
+            responses={200: {"content": {"text/calendar": {}}}})
+def calendar_feed(token: Annotated[str, Path(max_length=64)], session: SessionDep) -> Response:
     user = session.scalars(select(User).filter_by(calendar_token=token)).one_or_none()
     if user is None or user.volunteer_id is None:
         raise Problem(404, "no such calendar")

@@ -75,7 +75,7 @@ def test_the_openapi_document_describes_the_problem_responses(app: FastAPI) -> N
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
-            for status in ("401", "403", "404", "409", "422", "500"):
+            for status in ("400", "401", "403", "404", "409", "422", "500"):
                 content = operation["responses"][status]["content"]
                 assert content == {PROBLEM_JSON: {"schema": {
                     "$ref": "#/components/schemas/ProblemDetails"}}}, (method, path, status)

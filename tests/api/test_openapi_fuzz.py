@@ -1,0 +1,104 @@
+"""Property-based fuzzing of the whole HTTP API from its own OpenAPI document (schemathesis),
+as each role and anonymously: no request may get a 5xx, and every response must be one the
+document describes (status code, content type, headers and body schema)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from sqlalchemy import select
+
+from api.community import save_tables
+from api.db import Database
+from api.main import create_app
+from api.migrate import upgrade
+from api.models import MerchantRow, User, VolunteerRow
+from api.security import create_token
+from api.settings import ApiSettings
+from matcher.spreadsheets import COLUMNS, read_tables
+
+# Examples per operation, role and generation mode: the whole fuzz takes a few minutes on two
+# cores. Raise it locally (LINLI_FUZZ_EXAMPLES=200) for a longer hunt.
+EXAMPLES = int(os.environ.get("LINLI_FUZZ_EXAMPLES", "12"))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_headers_conformance, response_schema_conformance]
+ROLES = ["anonymous", "coordinator", "organiser", "volunteer", "merchant"]
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(tmp_path_factory: pytest.TempPathFactory, community_files: Path
+             ) -> Iterator[tuple[FastAPI, dict[str, dict[str, str]]]]:
+    """The app on a SQLite database holding a small community and one account per role."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    settings = ApiSettings(database_url=f"sqlite:///{folder / 'linli.db'}",
+                           secret_key="test-secret-key-0123456789abcdef", run_workers=False,
+                           webhook_url=None)
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    tables, _ = read_tables(community_files, tuple(COLUMNS))
+    headers: dict[str, dict[str, str]] = {"anonymous": {}}
+    with db.session() as session:
+        save_tables(session, tables)
+        session.flush()
+        volunteer_id = session.scalars(select(VolunteerRow.volunteer_id)).first()
+        merchant_id = session.scalars(select(MerchantRow.merchant_id)).first()
+        links = {"volunteer": {"volunteer_id": volunteer_id},
+                 "merchant": {"merchant_id": merchant_id}}
+        for role in ROLES[1:]:
+            user = User(username=f"fuzz-{role}", password_hash="not-a-hash", role=role,
+                        calendar_token=f"cal-{role}", **links.get(role, {}))
+            session.add(user)
+            session.flush()
+            headers[role] = {"Authorization": f"Bearer {create_token(user, settings)}"}
+        session.commit()
+    db.dispose()
+    yield create_app(settings), headers
+
+
+def _operations(app: FastAPI) -> list[Any]:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    return [result.ok() for result in schema.get_all_operations()]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_request_breaks_the_service_or_its_document(
+        fuzz_app: tuple[FastAPI, dict[str, dict[str, str]]], role: str) -> None:
+    app, headers = fuzz_app
+    failures: list[str] = []
+    for operation in _operations(app):
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            try:
+                _fuzz(operation, mode, headers[role])()
+            except Unsatisfiable:  # nothing in the operation can be made invalid
+                assert mode is GenerationMode.NEGATIVE, operation.label
+            except (Exception, BaseExceptionGroup) as exc:  # report every operation's failures
+                failures.append(f"{operation.label} ({mode.value}): {exc}")
+    assert not failures, "\n\n".join(failures)
+
+
+def _fuzz(operation: Any, mode: GenerationMode, auth: dict[str, str]) -> Callable[[], None]:
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck), print_blob=False)
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def run(case: schemathesis.Case) -> None:
+        if auth and case.headers:  # a generated API key would be tried before the token
+            case.headers.pop("X-API-Key", None)
+        case.call_and_validate(headers=auth, checks=CHECKS)
+
+    return run
