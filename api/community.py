@@ -105,7 +105,10 @@ def column_issues(kind: str, records: list[dict[str, Any]], file: str) -> list[D
             column = table.c[name]
             length = getattr(column.type, "length", None)
             text = str(value)
-            if isinstance(column.type, String) and length and len(text) > length:
+            if "\x00" in text:
+                issues.append(DataIssue(file, row, name, text[:40].replace("\x00", "\\0"),
+                                        "contains a NUL character"))
+            elif isinstance(column.type, String) and length and len(text) > length:
                 issues.append(DataIssue(file, row, name, text[:40] + "...",
                                         f"is longer than {length} characters"))
             elif isinstance(column.type, Integer) and text.strip().lstrip("+-").isdecimal() \

@@ -6,10 +6,12 @@ the file, row and column, the same words the command line prints.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -141,10 +143,92 @@ class RequestIdMiddleware:
             await response(scope, receive, send_with_id)
 
 
+def _nul_path(value: Any, path: list[str | int]) -> list[str | int] | None:
+    """Where in a decoded JSON document a string holds a NUL character, if anywhere."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) \
+        if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return [*path, key]
+        found = _nul_path(item, [*path, key])
+        if found is not None:
+            return found
+    return None
+
+
+class NulGuardMiddleware:
+    """Refuses text holding a NUL character anywhere in a request (path, query, headers, JSON
+    body) with a 422: no person types one, and PostgreSQL cannot store or even compare it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        where: list[str | int] | None = None
+        message = "contains a NUL character"
+        if "\x00" in scope["path"]:
+            where = ["path"]
+        for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"),
+                                     keep_blank_values=True):
+            if where is None and ("\x00" in name or "\x00" in value):
+                where = ["query", name.replace("\x00", "")]
+        for name, value in scope.get("headers", ()):
+            if where is None and b"\x00" in value:
+                where = ["header", name.decode("latin-1")]
+        headers = dict(scope.get("headers", ()))
+        if where is None and b"json" in headers.get(b"content-type", b""):
+            body, receive = await _buffered(receive)
+            try:
+                where = _nul_path(json.loads(body), ["body"])
+            except ValueError:  # not JSON after all: the route's validation says so
+                where = None
+            except RecursionError:
+                where, message = ["body"], "is nested too deeply"
+        if where is None:
+            await self.app(scope, receive, send)
+            return
+        state = scope.get("state", {})
+        response = problem_response(
+            422, f"{'.'.join(map(str, where))}: {message}",
+            str(scope["path"]).replace("\x00", ""),
+            [{"path": where, "message": message}],
+            rid=state.get("request_id") if isinstance(state, dict) else None)
+        await response(scope, receive, send)
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole request body, and a ``receive`` that hands it on again."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            return b"", receive
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json, give each request an id,
     and document the problem document in the OpenAPI schema."""
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(NulGuardMiddleware)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer gets its id
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -4,6 +4,7 @@ parameter (never an overflow or a parse error deep inside a route)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated
 
@@ -33,6 +34,16 @@ def _year_month(text: str) -> str:
         raise ValueError(f"{text!r} is outside the years {FIRST_YEAR:04d}-{LAST_YEAR}")
     return text
 
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    try:
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    except OverflowError as exc:
+        raise ValueError("is not a time in UTC (out of range)") from exc
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
+"""A point in time, in UTC (a time without a zone is taken as UTC)."""
 
 IsoWeek = Annotated[str, StringConstraints(pattern=r"^\d{4}-W\d{2}$"),
                     AfterValidator(_iso_week)]

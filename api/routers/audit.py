@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
 from api.models import AuditEntry
-from api.params import MAX_ID, Limit, Offset
+from api.params import MAX_ID, Limit, Offset, UtcDateTime
 from api.routers.resources import Page
 from api.security import Coordinator, SessionDep
 
@@ -36,7 +36,7 @@ def audit_log(session: SessionDep, user: Coordinator,
               action: Annotated[str | None, Query(examples=["read"])] = None,
               target: Annotated[str | None, Query(
                   description="exact target, or a prefix ending in ':' (e.g. 'task:')")] = None,
-              since: Annotated[dt.datetime | None, Query(description="from this time on")]
+              since: Annotated[UtcDateTime | None, Query(description="from this time on")]
               = None,
               limit: Limit = 100,
               offset: Offset = 0) -> Page[AuditOut]:

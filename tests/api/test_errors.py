@@ -79,3 +79,39 @@ def test_the_openapi_document_describes_the_problem_responses(app: FastAPI) -> N
                 content = operation["responses"][status]["content"]
                 assert content == {PROBLEM_JSON: {"schema": {
                     "$ref": "#/components/schemas/ProblemDetails"}}}, (method, path, status)
+
+
+def test_text_with_a_nul_character_is_422_wherever_it_is(client: TestClient,
+                                                         coordinator: dict[str, str]) -> None:
+    """PostgreSQL can neither store nor compare such text: it used to be a 500 there."""
+    volunteer = {"volunteer_id": "V1", "name": "王芳", "lat": 22.534, "lon": 114.017,
+                 "skills": "meal_delivery", "availability": "mon 08:00-12:00"}
+    cases = [
+        (client.get("/v1/volunteers", params={"skill": "a\x00b"}, headers=coordinator),
+         ["query", "skill"]),
+        (client.get("/v1/volunteers/V%001", headers=coordinator), ["path"]),
+        (client.post("/v1/volunteers", json=volunteer | {"name": "王\x00芳"},
+                     headers=coordinator), ["body", "name"]),
+        (client.post("/v1/users", json={"username": "x\x00y", "password": "password-123",
+                                        "role": "coordinator"}, headers=coordinator),
+         ["body", "username"]),
+        (client.post("/v1/volunteers", json={"nested": [{"deep": "\x00"}]},
+                     headers=coordinator), ["body", "nested", 0, "deep"]),
+    ]
+    for response, where in cases:
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert response.json()["errors"][0]["path"] == where
+        assert response.json()["request_id"] == response.headers["x-request-id"]
+    deep = "[" * 100_000 + "]" * 100_000
+    nested = client.post("/v1/volunteers", content=deep, headers=coordinator | {
+        "Content-Type": "application/json"})
+    assert nested.status_code == 422 and nested.headers["content-type"] == PROBLEM_JSON
+    csv = "merchant_id,name,lat,lon,services,capacity_per_day,open\n" \
+          "M1,幸\x00福,22.53,114.01,meal,30,10:00-20:00\n"
+    imported = client.post("/v1/imports", headers=coordinator, files=[
+        ("files", ("merchants.csv", csv.encode(), "text/csv"))])
+    assert imported.status_code == 422, imported.text
+    assert [(e["file"], e["row"], e["column"]) for e in imported.json()["errors"]] == [
+        ("merchants.csv", 2, "name")]
+    assert client.post("/v1/volunteers", json=volunteer, headers=coordinator).status_code == 201

@@ -116,3 +116,13 @@ def test_offsets_and_filters_out_of_range_are_422(client: TestClient,
                     ["query", "priority"])
         assert client.get(f"/v1/{kind}", params={"priority": "red"},
                           headers=staff).status_code == 200
+
+
+def test_a_time_outside_the_calendar_in_utc_is_422(client: TestClient,
+                                                   coordinator: dict[str, str]) -> None:
+    for since in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        _assert_422(client.get("/v1/audit", params={"since": since}, headers=coordinator),
+                    ["query", "since"])
+    for since in ("0001-01-01T00:00:00", "2026-11-24T10:00:00+08:00"):
+        assert client.get("/v1/audit", params={"since": since},
+                          headers=coordinator).status_code == 200
