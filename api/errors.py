@@ -158,6 +158,14 @@ def _nul_path(value: Any, path: list[str | int]) -> list[str | int] | None:
     return None
 
 
+def _nul_field(encoded: bytes, part: str) -> list[str | int] | None:
+    """Which field of a query string or form holds a NUL character, if any."""
+    for name, value in parse_qsl(encoded.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return [part, name.replace("\x00", "")]
+    return None
+
+
 class NulGuardMiddleware:
     """Refuses text holding a NUL character anywhere in a request (path, query, headers, JSON
     body) with a 422: no person types one, and PostgreSQL cannot store or even compare it."""
@@ -173,15 +181,12 @@ class NulGuardMiddleware:
         message = "contains a NUL character"
         if "\x00" in scope["path"]:
             where = ["path"]
-        for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"),
-                                     keep_blank_values=True):
-            if where is None and ("\x00" in name or "\x00" in value):
-                where = ["query", name.replace("\x00", "")]
+        where = where or _nul_field(scope.get("query_string", b""), "query")
         for name, value in scope.get("headers", ()):
             if where is None and b"\x00" in value:
                 where = ["header", name.decode("latin-1")]
-        headers = dict(scope.get("headers", ()))
-        if where is None and b"json" in headers.get(b"content-type", b""):
+        content_type = dict(scope.get("headers", ())).get(b"content-type", b"")
+        if where is None and b"json" in content_type:
             body, receive = await _buffered(receive)
             try:
                 where = _nul_path(json.loads(body), ["body"])
@@ -189,6 +194,9 @@ class NulGuardMiddleware:
                 where = None
             except RecursionError:
                 where, message = ["body"], "is nested too deeply"
+        elif where is None and content_type.startswith(b"application/x-www-form-urlencoded"):
+            body, receive = await _buffered(receive)
+            where = _nul_field(body, "body")
         if where is None:
             await self.app(scope, receive, send)
             return

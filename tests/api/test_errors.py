@@ -97,6 +97,8 @@ def test_text_with_a_nul_character_is_422_wherever_it_is(client: TestClient,
          ["body", "username"]),
         (client.post("/v1/volunteers", json={"nested": [{"deep": "\x00"}]},
                      headers=coordinator), ["body", "nested", 0, "deep"]),
+        (client.post("/v1/auth/token", data={"username": "a\x00", "password": "b"}),
+         ["body", "username"]),
     ]
     for response, where in cases:
         assert response.status_code == 422, response.text
