@@ -223,7 +223,7 @@ class Week:
         return self.monday + dt.timedelta(days=day.number)
 
     def __str__(self) -> str:
-        return f"{self.year}-W{self.week:02d}"
+        return f"{self.year:04d}-W{self.week:02d}"
 
 
 @dataclass(frozen=True, slots=True)

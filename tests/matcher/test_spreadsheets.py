@@ -137,6 +137,7 @@ def test_week_parsing() -> None:
         Week.parse("2026-48")
     with pytest.raises(ValueError, match="not an ISO week of 2026"):
         Week.parse("2026-W54")
+    assert str(Week.parse("0895-W17")) == "0895-W17"  # parses back to itself
     # A week whose Sunday is past the last date is not a week either.
     assert Week.parse("9999-W51").date_of(Day.SUN).isoformat() == "9999-12-26"
     with pytest.raises(ValueError, match="not an ISO week of 9999"):
