@@ -30,7 +30,6 @@ TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "
           500: "Internal error"}
 
 
-REQUEST_ID = "X-Request-ID"
 # A client's own request id is kept only if it is short and plain (it goes into logs).
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
