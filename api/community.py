@@ -132,12 +132,16 @@ def save_tables(session: Session, tables: dict[str, Table]
     valid: dict[str, list[tuple[dict[str, object], Any]]] = {}
     for kind, table in tables.items():
         records = table_records(table)
-        issues.extend(column_issues(kind, records, table.name))
         try:
-            valid[kind] = list(zip(records, parse_records(kind, records, table.name),
-                                   strict=True))
+            parsed = parse_records(kind, records, table.name)
         except InputError as exc:
             issues.extend(exc.issues)
+            continue
+        # A backstop behind the parser (whose own rules, where it has them, speak first).
+        unfit = column_issues(kind, records, table.name)
+        issues.extend(unfit)
+        if not unfit:
+            valid[kind] = list(zip(records, parsed, strict=True))
     if issues:
         raise InputError(issues)
     created: dict[str, int] = {}

@@ -122,10 +122,10 @@ CHARITY = ("donations", "requests")  # organisers keep these as well as coordina
 
 def _validate(kind: str, body: BaseModel) -> dict[str, Any]:
     record = body.model_dump()
-    too_big = column_issues(kind, [record], "body")
-    if too_big:
-        raise InputError(too_big)
     parse_records(kind, [record], "body")  # raises InputError -> 422 with JSON paths
+    unfit = column_issues(kind, [record], "body")  # a backstop behind the parser
+    if unfit:
+        raise InputError(unfit)
     return record
 
 
