@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Integer, String, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.models import (
@@ -87,6 +87,38 @@ def table_records(table: Table) -> list[dict[str, object]]:
     return [{str(k): str(v).strip() for k, v in r.items()} for r in frame.to_dict("records")]
 
 
+# What the database's integer columns hold (32 bits on PostgreSQL).
+INT_RANGE = (-(2**31), 2**31 - 1)
+
+
+def column_issues(kind: str, records: list[dict[str, Any]], file: str,
+                  numbers: list[int] | None = None) -> list[DataIssue]:
+    """Cells the table's columns cannot hold: text longer than its column, a whole number out
+    of an integer column's range (SQLite would keep them, PostgreSQL refuses them). ``numbers``
+    are the records' spreadsheet rows (blank rows skipped); a JSON body has none."""
+    table = ROWS[kind].__table__
+    issues = []
+    for index, record in enumerate(records):
+        row = numbers[index] if numbers is not None else None if file == "body" else index + 2
+        for name, value in record.items():
+            if name not in table.c or value is None:
+                continue
+            column = table.c[name]
+            length = getattr(column.type, "length", None)
+            text = str(value)
+            if "\x00" in text:
+                issues.append(DataIssue(file, row, name, text[:40].replace("\x00", "\\0"),
+                                        "contains a NUL character"))
+            elif isinstance(column.type, String) and length and len(text) > length:
+                issues.append(DataIssue(file, row, name, text[:40] + "...",
+                                        f"is longer than {length} characters"))
+            elif isinstance(column.type, Integer) and text.strip().lstrip("+-").isdecimal() \
+                    and not INT_RANGE[0] <= int(text) <= INT_RANGE[1]:
+                issues.append(DataIssue(file, row, name, text[:40],
+                                        f"is out of range ({INT_RANGE[0]} to {INT_RANGE[1]})"))
+    return issues
+
+
 def save_tables(session: Session, tables: dict[str, Table], notes: list[str] | None = None
                 ) -> tuple[dict[str, int], dict[str, int]]:
     """Validate every row of every table, then insert or replace them by id (the caller commits:
@@ -105,11 +137,15 @@ def save_tables(session: Session, tables: dict[str, Table], notes: list[str] | N
             continue
         records = table_records(table)
         try:
-            valid[kind] = list(zip(records, parse_records(kind, records, table.name,
-                                                          numbers=table.numbers()),
-                                   strict=True))
+            parsed = parse_records(kind, records, table.name, numbers=table.numbers())
         except InputError as exc:
             issues.extend(exc.issues)
+            continue
+        # A backstop behind the parser (whose own rules, where it has them, speak first).
+        unfit = column_issues(kind, records, table.name, table.numbers())
+        issues.extend(unfit)
+        if not unfit:
+            valid[kind] = list(zip(records, parsed, strict=True))
     if issues:
         raise InputError(issues)
     created: dict[str, int] = {}

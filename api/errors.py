@@ -6,19 +6,54 @@ the file, row and column, the same words the command line prints.
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from matcher.errors import InputError
+
+log = logging.getLogger("api.errors")
 
 PROBLEM = "application/problem+json"
 TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
           409: "Conflict", 413: "Too large", 422: "Invalid input", 429: "Too many requests",
           500: "Internal error"}
+
+
+# A client's own request id is kept only if it is short and plain (it goes into logs).
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error response (RFC 9457)."""
+
+    type: str = Field(examples=["https://linli.example/problems/422"])
+    title: str = Field(examples=["Invalid input"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["query.week: Value error, '2026-W60' is not an ISO week of "
+                                  "2026"])
+    instance: str = Field(description="the path that was requested", examples=["/v1/me/tasks"])
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="each bad field: its JSON path (or file, row and column) and why")
+    request_id: str | None = Field(None, description="quote it when reporting a problem; the "
+                                   "server's log has the same id")
+
+
+# The errors any operation may answer with, documented once for the whole API.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": TITLES[status], "content": {PROBLEM: {
+        "schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
+    for status in (400, 401, 403, 404, 409, 422, 500)}
 
 
 class Problem(Exception):  # noqa: N818 - "raise Problem(404, ...)" reads as the RFC says
@@ -30,9 +65,16 @@ class Problem(Exception):  # noqa: N818 - "raise Problem(404, ...)" reads as the
         self.status, self.detail, self.errors, self.headers = status, detail, errors, headers
 
 
+def request_id(request: Request) -> str | None:
+    """The id :class:`RequestIdMiddleware` gave this request."""
+    rid = request.scope.get("state", {}).get("request_id")
+    return rid if isinstance(rid, str) else None
+
+
 def problem_response(status: int, detail: str, instance: str,
                      errors: list[dict[str, Any]] | None = None,
-                     headers: dict[str, str] | None = None) -> JSONResponse:
+                     headers: dict[str, str] | None = None,
+                     rid: str | None = None) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://linli.example/problems/{status}",
         "title": TITLES.get(status, "Error"),
@@ -42,6 +84,8 @@ def problem_response(status: int, detail: str, instance: str,
     }
     if errors:
         body["errors"] = errors
+    if rid:
+        body["request_id"] = rid
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -58,18 +102,161 @@ def input_error_items(exc: InputError) -> list[dict[str, Any]]:
     return items
 
 
+class RequestIdMiddleware:
+    """Gives every request an id (the client's ``X-Request-ID`` if sane, else a new one), sends
+    it back as ``X-Request-ID`` on every response, and turns anything uncaught into a logged
+    problem+json 500 carrying that id, never a bare text body or a reset connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope.get("headers", ())
+                      if k == b"x-request-id"), "")
+        rid = given if _SANE_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", ()),
+                                      (b"x-request-id", rid.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("request %s %s %s failed", rid, scope.get("method"),
+                          scope.get("path"))
+            if started:  # too late for a problem document: end the body cleanly
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            response = problem_response(
+                500, f"an internal error occurred; quote request id {rid} when reporting it",
+                str(scope.get("path", "")), rid=rid)
+            await response(scope, receive, send_with_id)
+
+
+def _nul_path(value: Any, path: list[str | int]) -> list[str | int] | None:
+    """Where in a decoded JSON document a string holds a NUL character, if anywhere."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) \
+        if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return [*path, key]
+        found = _nul_path(item, [*path, key])
+        if found is not None:
+            return found
+    return None
+
+
+def _nul_field(encoded: bytes, part: str) -> list[str | int] | None:
+    """Which field of a query string or form holds a NUL character, if any."""
+    for name, value in parse_qsl(encoded.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return [part, name.replace("\x00", "")]
+    return None
+
+
+class NulGuardMiddleware:
+    """Refuses text holding a NUL character anywhere in a request (path, query, headers, JSON
+    body) with a 422: no person types one, and PostgreSQL cannot store or even compare it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        where: list[str | int] | None = None
+        message = "contains a NUL character"
+        if "\x00" in scope["path"]:
+            where = ["path"]
+        where = where or _nul_field(scope.get("query_string", b""), "query")
+        for name, value in scope.get("headers", ()):
+            if where is None and b"\x00" in value:
+                where = ["header", name.decode("latin-1")]
+        content_type = dict(scope.get("headers", ())).get(b"content-type", b"")
+        if where is None and b"json" in content_type:
+            body, receive = await _buffered(receive)
+            try:
+                where = _nul_path(json.loads(body), ["body"])
+            except ValueError:  # not JSON after all: the route's validation says so
+                where = None
+            except RecursionError:
+                where, message = ["body"], "is nested too deeply"
+        elif where is None and content_type.startswith(b"application/x-www-form-urlencoded"):
+            body, receive = await _buffered(receive)
+            where = _nul_field(body, "body")
+        if where is None:
+            await self.app(scope, receive, send)
+            return
+        state = scope.get("state", {})
+        response = problem_response(
+            422, f"{'.'.join(map(str, where))}: {message}",
+            str(scope["path"]).replace("\x00", ""),
+            [{"path": where, "message": message}],
+            rid=state.get("request_id") if isinstance(state, dict) else None)
+        await response(scope, receive, send)
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole request body, and a ``receive`` that hands it on again."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            return b"", receive
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn every error into problem+json."""
+    """Register the handlers that turn every error into problem+json, give each request an id,
+    and document the problem document in the OpenAPI schema."""
+    app.add_middleware(NulGuardMiddleware)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer gets its id
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {})["ProblemDetails"] = \
+                ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc.status, exc.detail, request.url.path, exc.errors,
-                                exc.headers)
+                                exc.headers, request_id(request))
 
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> JSONResponse:
         return problem_response(422, f"{len(exc.issues)} problem(s) in the input; nothing was "
-                                "saved", request.url.path, input_error_items(exc))
+                                "saved", request.url.path, input_error_items(exc),
+                                rid=request_id(request))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -77,10 +264,10 @@ def install(app: FastAPI) -> None:
                   for e in exc.errors()]
         where = "; ".join(f"{'.'.join(str(p) for p in e['path'])}: {e['message']}"
                           for e in errors[:5])
-        return problem_response(422, where, request.url.path, errors)
+        return problem_response(422, where, request.url.path, errors, rid=request_id(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
         return problem_response(exc.status_code, str(exc.detail), request.url.path,
-                                headers=headers)
+                                headers=headers, rid=request_id(request))

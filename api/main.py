@@ -92,7 +92,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             await db.dispose_async()
 
     app = FastAPI(title="Linli 邻里", version=matcher.__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, responses=errors.ERROR_RESPONSES)
     app.state.settings = settings
     app.state.login_guard = LoginGuard(settings.login_failures_per_user,
                                        settings.login_failures_per_address,

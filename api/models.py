@@ -383,11 +383,16 @@ class TimeRequest(Stamped, Base):
 
 
 class IdempotencyKey(Stamped, Base):
-    """A request that moved points, by its key: a retry gets the first answer back."""
+    """A request that moved points, by its key, scoped by who sent it to which operation: a
+    retry of the same request gets the first answer back; the key on another request is
+    refused (``fingerprint`` tells them apart)."""
 
     __tablename__ = "idempotency_keys"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    method: Mapped[str] = mapped_column(String(8), primary_key=True)
+    route: Mapped[str] = mapped_column(String(128), primary_key=True)
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
 

@@ -247,7 +247,10 @@ def file_request(session: Session, user: Caller, body: dict[str, Any], rules: Ti
 def _month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
     first = dt.date.fromisoformat(f"{month}-01")
     nxt = (first + dt.timedelta(days=32)).replace(day=1)
-    return (dt.datetime.combine(first, dt.time(), TZ), dt.datetime.combine(nxt, dt.time(), TZ))
+    start = dt.datetime.combine(first, dt.time(), TZ)
+    if first == dt.date.min:  # its midnight in Shanghai lies before the first UTC moment
+        start = dt.datetime.min.replace(tzinfo=dt.UTC)
+    return start, dt.datetime.combine(nxt, dt.time(), TZ)
 
 
 def parse_month(month: str | None) -> str | None:

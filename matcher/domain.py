@@ -271,8 +271,9 @@ class Week:
         if not m:
             raise ValueError(f"{text!r} is not an ISO week like 2026-W48")
         year, week = int(m.group(1)), int(m.group(2))
-        try:
+        try:  # every day of it must be a date, not only its Monday
             dt.date.fromisocalendar(year, week, 1)
+            dt.date.fromisocalendar(year, week, 7)
         except ValueError as exc:
             raise ValueError(f"{text!r} is not an ISO week of {year}") from exc
         return cls(year, week)
@@ -293,7 +294,7 @@ class Week:
         return self.monday + dt.timedelta(days=day.number)
 
     def __str__(self) -> str:
-        return f"{self.year}-W{self.week:02d}"
+        return f"{self.year:04d}-W{self.week:02d}"
 
 
 @dataclass(frozen=True, slots=True)

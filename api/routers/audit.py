@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
 from api.models import AuditEntry
+from api.params import MAX_ID, Limit, Offset, UtcDateTime
 from api.routers.resources import Page
 from api.security import Coordinator, SessionDep
 
@@ -30,14 +31,15 @@ class AuditOut(BaseModel):
 
 @router.get("/audit", response_model=Page[AuditOut], summary="The audit log, newest first")
 def audit_log(session: SessionDep, user: Coordinator,
-              user_id: Annotated[int | None, Query(description="one account's entries")] = None,
+              user_id: Annotated[int | None, Query(ge=1, le=MAX_ID,
+                                                    description="one account's entries")] = None,
               action: Annotated[str | None, Query(examples=["read"])] = None,
               target: Annotated[str | None, Query(
                   description="exact target, or a prefix ending in ':' (e.g. 'task:')")] = None,
-              since: Annotated[dt.datetime | None, Query(description="from this time on")]
+              since: Annotated[UtcDateTime | None, Query(description="from this time on")]
               = None,
-              limit: Annotated[int, Query(ge=1, le=500)] = 100,
-              offset: Annotated[int, Query(ge=0)] = 0) -> Page[AuditOut]:
+              limit: Limit = 100,
+              offset: Offset = 0) -> Page[AuditOut]:
     # Reading the log is not itself logged: it holds who-did-what, not residents' details.
     query = select(AuditEntry)
     if user_id is not None:

@@ -16,6 +16,7 @@ from api.community import audit
 from api.db import Database
 from api.errors import Problem
 from api.models import MerchantRow, User, VolunteerRow
+from api.params import Id
 from api.security import (
     Caller,
     Coordinator,
@@ -155,7 +156,7 @@ def create_user(body: UserIn, session: SessionDep, actor: Coordinator, request: 
 
 @router.post("/users/{user_id}/api-key", response_model=ApiKey, status_code=201,
              summary="Issue an API key for a machine client (replaces the old one)")
-def issue_api_key(user_id: int, session: SessionDep, actor: Coordinator) -> ApiKey:
+def issue_api_key(user_id: Id, session: SessionDep, actor: Coordinator) -> ApiKey:
     user = session.get(User, user_id)
     if user is None:
         raise Problem(404, f"no user {user_id}")

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from api.community import audit
 from api.models import AllocationLineRow, AllocationRow, ShortRow
+from api.params import Id, IsoWeek, YearMonth
 from api.routers.weekly_jobs import (
     JobOut,
     PublishIn,
@@ -42,8 +43,7 @@ from matcher.report import (
 )
 
 router = APIRouter(prefix="/v1", tags=["charity"])
-Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"],
-                            description="YYYY-MM")]
+Month = Annotated[YearMonth, Path(examples=["2026-11"], description="YYYY-MM")]
 
 
 @router.post("/allocations", status_code=202, response_model=JobOut,
@@ -57,19 +57,19 @@ def create_allocation(body: WeekIn, session: SessionDep, user: Staff,
 
 @router.get("/allocations", response_model=list[JobOut], summary="Allocation runs")
 def list_allocations(session: SessionDep, user: Staff,
-                     week: str | None = None) -> list[JobOut]:
+                     week: Annotated[IsoWeek | None, Query()] = None) -> list[JobOut]:
     return list_jobs(session, AllocationRow, week)
 
 
 @router.get("/allocations/{allocation_id}", response_model=JobOut,
             summary="An allocation job: progress, then fulfilment per priority and its bound")
-def read_allocation(allocation_id: int, session: SessionDep, user: Staff) -> JobOut:
+def read_allocation(allocation_id: Id, session: SessionDep, user: Staff) -> JobOut:
     return job_view(get_job(session, AllocationRow, allocation_id))
 
 
 @router.get("/allocations/{allocation_id}/lines",
             summary="Units of each donation per request, with the day of the hand-over")
-def allocation_lines(allocation_id: int, session: SessionDep,
+def allocation_lines(allocation_id: Id, session: SessionDep,
                      user: Staff) -> list[dict[str, Any]]:
     get_job(session, AllocationRow, allocation_id)
     rows = session.scalars(select(AllocationLineRow).where(
@@ -84,7 +84,7 @@ def allocation_lines(allocation_id: int, session: SessionDep,
 
 @router.get("/allocations/{allocation_id}/short",
             summary="Requests not filled completely, with the reason")
-def allocation_short(allocation_id: int, session: SessionDep,
+def allocation_short(allocation_id: Id, session: SessionDep,
                      user: Staff) -> list[dict[str, Any]]:
     get_job(session, AllocationRow, allocation_id)
     rows = session.scalars(select(ShortRow).where(ShortRow.allocation_id == allocation_id)
@@ -96,7 +96,7 @@ def allocation_short(allocation_id: int, session: SessionDep,
 
 @router.post("/allocations/{allocation_id}/publish", response_model=JobOut,
              summary="Publish an allocation (atomic); its deliveries join the week's schedule")
-def publish_allocation(allocation_id: int, body: PublishIn, session: SessionDep,
+def publish_allocation(allocation_id: Id, body: PublishIn, session: SessionDep,
                        user: Staff) -> JobOut:
     """From now on the stock it gives out is gone for later runs, the public report counts it,
     and the next schedule of its week includes its ``goods_delivery`` needs. A superseded run's

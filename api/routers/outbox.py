@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from api import outbox
 from api.community import audit
+from api.params import Id, Limit, Offset
 from api.routers.resources import Page
 from api.security import Coordinator, SessionDep
 
@@ -47,8 +48,7 @@ def list_events(session: SessionDep, user: Coordinator,
                 status: Annotated[outbox.Status | None, Query(
                     description="pending (waiting or being retried), delivered, or dead "
                     "(given up; redeliver them)")] = None,
-                limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                offset: Annotated[int, Query(ge=0)] = 0) -> Page[EventOut]:
+                limit: Limit = 100, offset: Offset = 0) -> Page[EventOut]:
     rows, total = outbox.events(session, status, limit, offset)
     return Page(items=[EventOut.model_validate(r) for r in rows], total=total, limit=limit,
                 offset=offset)
@@ -65,7 +65,7 @@ def redeliver_all(session: SessionDep, user: Coordinator) -> Redelivered:
 
 @router.post("/outbox/{event_id}/redeliver", response_model=EventOut,
              summary="Send one dead letter again")
-def redeliver_one(event_id: int, session: SessionDep, user: Coordinator) -> EventOut:
+def redeliver_one(event_id: Id, session: SessionDep, user: Coordinator) -> EventOut:
     event = outbox.redeliver(session, event_id, outbox.utcnow())
     audit(session, user, "redeliver", f"outbox:{event_id}")
     session.commit()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
@@ -21,6 +21,7 @@ from api.models import (
     Reward,
     TaskRow,
 )
+from api.params import MAX_ID, Id, Key, YearMonth
 from api.replanning import STANDING, published_tasks
 from api.security import Caller, CurrentUser, MerchantUser, Role, SessionDep, VolunteerUser
 from matcher.domain import format_hhmm
@@ -36,7 +37,7 @@ class RewardIn(BaseModel):
 
 
 class RedeemIn(BaseModel):
-    reward_id: int
+    reward_id: int = Field(ge=1, le=MAX_ID)
 
 
 def reward_view(r: Reward) -> dict[str, Any]:
@@ -71,7 +72,7 @@ def list_rewards(session: SessionDep, user: CurrentUser,
 
 @router.post("/redemptions", status_code=201, summary="Redeem points for a reward (volunteer)")
 def redeem(body: RedeemIn, session: SessionDep, user: VolunteerUser,
-           idempotency_key: IdempotencyKey) -> Any:
+           idempotency_key: IdempotencyKey, request: Request) -> Any:
     """The points are held at once (the balance can never go below zero, even with many
     redemptions at the same moment) and reach the merchant when it confirms."""
     def work() -> tuple[int, dict[str, Any]]:
@@ -90,10 +91,11 @@ def redeem(body: RedeemIn, session: SessionDep, user: VolunteerUser,
         audit(session, user, "redeem", f"redemption:{redemption.id}")
         return 201, redemption_view(redemption)
 
-    return idempotent(session, user, idempotency_key, work)
+    return idempotent(session, user, request, idempotency_key, work, body)
 
 
-def _decide(session: Any, user: Caller, redemption_id: int, accept: bool, key: str) -> Any:
+def _decide(session: Any, user: Caller, request: Request, redemption_id: int, accept: bool,
+            key: str) -> Any:
     def work() -> tuple[int, dict[str, Any]]:
         redemption = session.get(Redemption, redemption_id, with_for_update=True)
         if redemption is None or redemption.merchant_id != user.merchant_id:
@@ -111,19 +113,19 @@ def _decide(session: Any, user: Caller, redemption_id: int, accept: bool, key: s
         audit(session, user, redemption.status, f"redemption:{redemption_id}")
         return 200, redemption_view(redemption)
 
-    return idempotent(session, user, key, work)
+    return idempotent(session, user, request, key, work)
 
 
 @router.post("/redemptions/{redemption_id}/confirm", summary="Merchant: served, take points")
-def confirm_redemption(redemption_id: int, session: SessionDep, user: MerchantUser,
-                       idempotency_key: IdempotencyKey) -> Any:
-    return _decide(session, user, redemption_id, True, idempotency_key)
+def confirm_redemption(redemption_id: Id, session: SessionDep, user: MerchantUser,
+                       idempotency_key: IdempotencyKey, request: Request) -> Any:
+    return _decide(session, user, request, redemption_id, True, idempotency_key)
 
 
 @router.post("/redemptions/{redemption_id}/refuse", summary="Merchant: refuse, points go back")
-def refuse_redemption(redemption_id: int, session: SessionDep, user: MerchantUser,
-                      idempotency_key: IdempotencyKey) -> Any:
-    return _decide(session, user, redemption_id, False, idempotency_key)
+def refuse_redemption(redemption_id: Id, session: SessionDep, user: MerchantUser,
+                      idempotency_key: IdempotencyKey, request: Request) -> Any:
+    return _decide(session, user, request, redemption_id, False, idempotency_key)
 
 
 @router.get("/redemptions", summary="My redemptions (volunteer or merchant)")
@@ -142,11 +144,7 @@ def _statement(session: Any, kind: str, owner: str, month: str | None) -> dict[s
     acct = account(session, kind, owner)
     query = select(LedgerEntry).where(LedgerEntry.account_id == acct.id)
     if month:
-        try:
-            first = dt.date.fromisoformat(f"{month}-01")
-        except ValueError as exc:
-            raise Problem(422, f"month {month!r} is not YYYY-MM",
-                          errors=[{"path": ["query", "month"], "message": "YYYY-MM"}]) from exc
+        first = dt.date.fromisoformat(f"{month}-01")  # a YearMonth: a real month
         nxt = (first + dt.timedelta(days=32)).replace(day=1)
         start = dt.datetime.combine(first, dt.time(), dt.UTC)
         end = dt.datetime.combine(nxt, dt.time(), dt.UTC)
@@ -162,7 +160,7 @@ def _statement(session: Any, kind: str, owner: str, month: str | None) -> dict[s
 
 @router.get("/me/statement", summary="My points: balance and every movement")
 def my_statement(session: SessionDep, user: CurrentUser,
-                 month: Annotated[str | None, Query(examples=["2026-11"])] = None
+                 month: Annotated[YearMonth | None, Query(examples=["2026-11"])] = None
                  ) -> dict[str, Any]:
     if user.role == Role.VOLUNTEER.value and user.volunteer_id:
         return _statement(session, "volunteer", user.volunteer_id, month)
@@ -173,8 +171,8 @@ def my_statement(session: SessionDep, user: CurrentUser,
 
 @router.get("/merchants/{merchant_id}/settlement",
             summary="Monthly settlement: confirmed redemptions and points taken")
-def settlement(merchant_id: str, session: SessionDep, user: CurrentUser,
-               month: Annotated[str, Query(examples=["2026-11"])]) -> dict[str, Any]:
+def settlement(merchant_id: Key, session: SessionDep, user: CurrentUser,
+               month: Annotated[YearMonth, Query(examples=["2026-11"])]) -> dict[str, Any]:
     if user.role != Role.COORDINATOR.value and user.merchant_id != merchant_id:
         raise Problem(403, "a merchant sees only its own settlement")
     if session.get(MerchantRow, merchant_id) is None:

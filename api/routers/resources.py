@@ -21,6 +21,7 @@ from api.community import (
     ROWS,
     audit,
     coarse,
+    column_issues,
     import_notes,
     masked,
     row_record,
@@ -30,10 +31,12 @@ from api.community import (
 from api.errors import Problem
 from api.lifecycle import Now
 from api.models import MerchantRow, NeedRow, TaskRow, VolunteerRow
+from api.params import Key, Limit, Offset
 from api.permissions import import_roles
 from api.replanning import review_at_risk
 from api.security import Caller, CurrentUser, Role, SessionDep, Staff, require
 from matcher.domain import ADDRESS_MAX, PHONE_MAX, Week, format_hhmm
+from matcher.errors import InputError
 from matcher.spreadsheets import COLUMNS, MAX_FILE_BYTES, parse_records, read_tables
 
 router = APIRouter(prefix="/v1", tags=["community"])
@@ -135,7 +138,10 @@ def _validate(kind: str, body: BaseModel) -> dict[str, Any]:
     """The body's values as stored: validated like a spreadsheet row (InputError -> 422 with
     JSON paths), then in normal form (times, days, lists), like an import stores them."""
     record = body.model_dump()
-    parsed = parse_records(kind, [record], "body")[0]
+    parsed = parse_records(kind, [record], "body")[0]  # raises InputError -> 422 with paths
+    unfit = column_issues(kind, [record], "body")  # a backstop behind the parser
+    if unfit:
+        raise InputError(unfit)
     return stored(kind, record, parsed)
 
 
@@ -197,7 +203,7 @@ def _add_routes(kind: str) -> None:
 
     @router.get(f"/{kind}/{{ident}}", summary=f"Read a {singular}",
                 response_model=dict[str, Any], name=f"read_{singular}")
-    def read(ident: str, session: SessionDep, user: Reader) -> dict[str, Any]:
+    def read(ident: Key, session: SessionDep, user: Reader) -> dict[str, Any]:
         row = _get(session, kind, ident)
         if kind != "merchants":
             audit(session, user, "read", f"{singular}:{ident}")
@@ -206,7 +212,7 @@ def _add_routes(kind: str) -> None:
 
     @router.put(f"/{kind}/{{ident}}", summary=f"Replace a {singular}",
                 response_model=dict[str, Any], name=f"update_{singular}")
-    def update(ident: str, body: model, session: SessionDep,  # type: ignore[valid-type]
+    def update(ident: Key, body: model, session: SessionDep,  # type: ignore[valid-type]
                user: CurrentUser, request: Request, now: Now) -> dict[str, Any]:
         """Replace it. Published upcoming tasks the change breaks are marked at risk (the
         coordinators and each volunteer are told) and listed in ``at_risk``; tasks it makes
@@ -233,7 +239,7 @@ def _add_routes(kind: str) -> None:
 
     @router.delete(f"/{kind}/{{ident}}", status_code=204, summary=f"Delete a {singular}",
                    name=f"delete_{singular}")
-    def delete(ident: str, session: SessionDep, user: Staff) -> None:
+    def delete(ident: Key, session: SessionDep, user: Staff) -> None:
         row = _get(session, kind, ident)
         session.delete(row)
         try:
@@ -247,9 +253,9 @@ def _add_routes(kind: str) -> None:
     @router.get(f"/{kind}", summary=f"List {kind}", response_model=Page[dict[str, Any]],
                 name=f"list_{kind}")
     def listing(session: SessionDep, user: Reader,
-                limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                offset: Annotated[int, Query(ge=0)] = 0,
-                priority: Annotated[str | None, Query(
+                limit: Limit = 50,
+                offset: Offset = 0,
+                priority: Annotated[Literal["red", "yellow", "blue"] | None, Query(
                     description="needs or requests: red/yellow/blue")] = None,
                 category: Annotated[str | None, Query(description="donations or requests")]
                 = None,

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 
 from api.errors import Problem
 from api.models import ScheduleRow, TaskRow, UnmetRow
+from api.params import Id, IsoWeek, Key
 from api.publishing import plan_changes, publish_schedule
 from api.replanning import UPCOMING, pinned_week
 from api.routers.weekly_jobs import (
@@ -51,13 +52,13 @@ def create_schedule(body: WeekIn, session: SessionDep, user: Coordinator,
 
 @router.get("/schedules", response_model=list[JobOut], summary="Schedules of a week")
 def list_schedules(session: SessionDep, user: Coordinator,
-                   week: str | None = None) -> list[JobOut]:
+                   week: Annotated[IsoWeek | None, Query()] = None) -> list[JobOut]:
     return list_jobs(session, ScheduleRow, week)
 
 
 @router.get("/schedules/{schedule_id}", response_model=JobOut,
             summary="A schedule job: progress, then coverage, bound and unmet counts")
-def read_schedule(schedule_id: int, session: SessionDep, user: Coordinator) -> JobOut:
+def read_schedule(schedule_id: Id, session: SessionDep, user: Coordinator) -> JobOut:
     view = job_view(get_job(session, ScheduleRow, schedule_id))
     if view.summary is not None:  # how many upcoming tasks an edit put at risk, live
         at_risk = session.scalar(select(func.count()).select_from(TaskRow)
@@ -67,7 +68,7 @@ def read_schedule(schedule_id: int, session: SessionDep, user: Coordinator) -> J
 
 
 @router.get("/schedules/{schedule_id}/tasks", summary="Every assignment of a schedule")
-def schedule_tasks(schedule_id: int, session: SessionDep, user: Coordinator,
+def schedule_tasks(schedule_id: Id, session: SessionDep, user: Coordinator,
                    at_risk: Annotated[bool, Query(
                        description="only the upcoming tasks an edit put at risk")] = False
                    ) -> list[dict[str, Any]]:
@@ -79,7 +80,7 @@ def schedule_tasks(schedule_id: int, session: SessionDep, user: Coordinator,
 
 
 @router.get("/schedules/{schedule_id}/unmet", summary="Uncovered occurrences with reasons")
-def schedule_unmet(schedule_id: int, session: SessionDep,
+def schedule_unmet(schedule_id: Id, session: SessionDep,
                    user: Coordinator) -> list[dict[str, Any]]:
     get_job(session, ScheduleRow, schedule_id)
     rows = session.scalars(select(UnmetRow).where(UnmetRow.schedule_id == schedule_id)
@@ -90,7 +91,7 @@ def schedule_unmet(schedule_id: int, session: SessionDep,
 
 @router.get("/schedules/{schedule_id}/changes",
             summary="What publishing this schedule would change: kept, moved, new, dropped")
-def schedule_changes(schedule_id: int, session: SessionDep, user: Coordinator,
+def schedule_changes(schedule_id: Id, session: SessionDep, user: Coordinator,
                      request: Request) -> dict[str, Any]:
     """The published week compared with this plan as publishing would do it now; a
     non-empty ``conflicts`` means publishing is refused (re-solve)."""
@@ -103,7 +104,7 @@ def schedule_changes(schedule_id: int, session: SessionDep, user: Coordinator,
 
 @router.post("/schedules/{schedule_id}/publish", response_model=JobOut,
              summary="Publish a solved schedule (atomic; with supersede, work under way kept)")
-def publish(schedule_id: int, body: PublishIn, session: SessionDep,
+def publish(schedule_id: Id, body: PublishIn, session: SessionDep,
             user: Coordinator, request: Request) -> JobOut:
     row = get_job(session, ScheduleRow, schedule_id)
     publish_schedule(session, request.app.state, user, row, body.supersede)
@@ -112,7 +113,7 @@ def publish(schedule_id: int, body: PublishIn, session: SessionDep,
 
 @router.get("/schedules/{schedule_id}/occurrences/{need_id}/{day}/candidates",
             summary="Who could take this occurrence (recommended fit)")
-def candidates(schedule_id: int, need_id: str, day: Day, session: SessionDep,
+def candidates(schedule_id: Id, need_id: Key, day: Day, session: SessionDep,
                user: Coordinator, request: Request,
                replacing: Annotated[str | None, Query(
                    description="the volunteer to replace; default: everyone on it")] = None

@@ -17,6 +17,7 @@ from api.errors import Problem
 from api.idempotency import idempotent
 from api.lifecycle import Action, Now
 from api.models import AuditEntry, NeedRow, ScheduleRow, TaskRow, User
+from api.params import Id, IsoWeek
 from api.replanning import STANDING, UPCOMING
 from api.routers.schedules import task_view
 from api.security import ConnectionDep, Coordinator, SessionDep, SettingsDep, VolunteerUser
@@ -110,12 +111,12 @@ class MyTask(BaseModel):
 
 @router.get("/me/tasks", summary="My tasks in a published week", response_model=list[MyTask])
 async def my_tasks(connection: ConnectionDep, user: VolunteerUser, now: Now,
-                   week: Annotated[str | None, Query(description="ISO week, default this week")]
+                   week: Annotated[IsoWeek | None, Query(description="ISO week, default this week")]
                    = None
                    ) -> list[dict[str, Any]]:
     # The hot path of the app: async end to end (no thread hand-offs); FastAPI validates and
     # serialises the views against the declared model once, in pydantic-core.
-    iso = str(Week.parse(week)) if week else str(Week.containing(now.date()))
+    iso = week or str(Week.containing(now.date()))
     assert user.volunteer_id is not None  # a volunteer account always has one
     rows = await connection.execute(MY_WEEK, {"volunteer_id": user.volunteer_id, "week": iso})
     out = [my_task_view(row, now.date()) for row in rows]
@@ -126,19 +127,19 @@ async def my_tasks(connection: ConnectionDep, user: VolunteerUser, now: Now,
 
 
 @router.post("/me/tasks/{task_id}/accept", summary="Accept an offered task")
-def accept(task_id: int, session: SessionDep, user: VolunteerUser, now: Now) -> dict[str, Any]:
+def accept(task_id: Id, session: SessionDep, user: VolunteerUser, now: Now) -> dict[str, Any]:
     return task_view(lifecycle.volunteer_step(session, user, task_id, Action.ACCEPT, now))
 
 
 @router.post("/me/tasks/{task_id}/check-in",
              summary="Arrived at the task (on its date, from shortly before the start)")
-def check_in(task_id: int, session: SessionDep, user: VolunteerUser, now: Now) -> dict[str, Any]:
+def check_in(task_id: Id, session: SessionDep, user: VolunteerUser, now: Now) -> dict[str, Any]:
     return task_view(lifecycle.volunteer_step(session, user, task_id, Action.CHECK_IN, now))
 
 
 @router.post("/me/tasks/{task_id}/complete",
              summary="Done, after checking in (a coordinator confirms it)")
-def complete(task_id: int, session: SessionDep, user: VolunteerUser, now: Now) -> dict[str, Any]:
+def complete(task_id: Id, session: SessionDep, user: VolunteerUser, now: Now) -> dict[str, Any]:
     return task_view(lifecycle.volunteer_step(session, user, task_id, Action.COMPLETE, now))
 
 
@@ -152,7 +153,7 @@ class DeclineOut(BaseModel):
 
 @router.post("/me/tasks/{task_id}/decline", response_model=DeclineOut,
              summary="Decline a task: the occurrence is re-planned with the rest pinned")
-def decline(task_id: int, body: DeclineIn, session: SessionDep, user: VolunteerUser,
+def decline(task_id: Id, body: DeclineIn, session: SessionDep, user: VolunteerUser,
             request: Request, now: Now) -> DeclineOut:
     """Only what the decline touched changes: the freed place goes to the best volunteer who is
     free under every rule, and the change is offered to them; if nobody is, coordinators are
@@ -164,9 +165,9 @@ def decline(task_id: int, body: DeclineIn, session: SessionDep, user: VolunteerU
 
 
 @router.post("/tasks/{task_id}/confirm", summary="Confirm completed work and credit points")
-def confirm(task_id: int, session: SessionDep, user: Coordinator, settings: SettingsDep,
-            now: Now, idempotency_key: Annotated[str, Header(min_length=8, max_length=128)]
-            ) -> JSONResponse:
+def confirm(task_id: Id, session: SessionDep, user: Coordinator, settings: SettingsDep,
+            now: Now, idempotency_key: Annotated[str, Header(min_length=8, max_length=128)],
+            request: Request) -> JSONResponse:
     def work() -> tuple[int, dict[str, Any]]:
         task, points, time = lifecycle.confirm(session, user, task_id,
                                                settings.points_per_minute, now,
@@ -174,17 +175,18 @@ def confirm(task_id: int, session: SessionDep, user: Coordinator, settings: Sett
         return 200, task_view(task) | {"points": points, "minutes": time["minutes"],
                                        "time_bank": time}
 
-    return idempotent(session, user, idempotency_key, work)
+    return idempotent(session, user, request, idempotency_key, work)
 
 
 @router.post("/tasks/{task_id}/cancel",
              summary="Take an offered or accepted task away (e.g. one at risk)")
-def cancel(task_id: int, session: SessionDep, user: Coordinator, now: Now) -> dict[str, Any]:
+def cancel(task_id: Id, session: SessionDep, user: Coordinator, now: Now) -> dict[str, Any]:
     return task_view(lifecycle.cancel(session, user, task_id, now))
 
 
-@router.get("/calendar/{token}.ics", tags=["volunteers' tasks"],
-            summary="A volunteer's private calendar feed (the link is the secret)")
+@router.get("/calendar/{token}.ics", tags=["volunteers' tasks"], response_class=Response,
+            summary="A volunteer's private calendar feed (the link is the secret)",
+            responses={200: {"content": {"text/calendar": {}}}})
 def calendar_feed(token: str, session: SessionDep, now: Now) -> Response:
     """Upcoming and done tasks, and the recently cancelled or declined ones (STATUS:CANCELLED,
     so subscribed calendars remove them); SEQUENCE rises with every change."""

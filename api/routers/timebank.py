@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -16,6 +16,7 @@ from api.community import audit
 from api.idempotency import idempotent
 from api.lifecycle import Now
 from api.models import FamilyLink, MemberRow
+from api.params import Id, Key
 from api.security import (
     Caller,
     Coordinator,
@@ -118,7 +119,7 @@ def my_family(session: SessionDep, user: VolunteerUser) -> list[dict[str, Any]]:
 
 @router.post("/timebank/links/{link_id}/consent",
              summary="Record a family member's consent to a link (coordinator)")
-def consent(link_id: Annotated[int, Path()], body: ConsentIn, session: SessionDep,
+def consent(link_id: Id, body: ConsentIn, session: SessionDep,
             user: Coordinator, now: Now) -> dict[str, Any]:
     return link_view(timebank.record_consent(session, user, link_id, body.note, now))
 
@@ -126,21 +127,21 @@ def consent(link_id: Annotated[int, Path()], body: ConsentIn, session: SessionDe
 @router.post("/me/timebank/transfers", status_code=201,
              summary="Give minutes of my time account to a family member")
 def give(body: GiveIn, session: SessionDep, user: VolunteerUser, now: Now,
-         idempotency_key: IdempotencyKey) -> Any:
-    return idempotent(session, user, idempotency_key, lambda: (
-        201, timebank.give(session, user, body.member_id, body.minutes, now)))
+         idempotency_key: IdempotencyKey, request: Request) -> Any:
+    return idempotent(session, user, request, idempotency_key, lambda: (
+        201, timebank.give(session, user, body.member_id, body.minutes, now)), body)
 
 
 @router.post("/timebank/requests", status_code=201,
              summary="Request a service for a member, paid from a time account")
 def file_request(body: RequestIn, session: SessionDep, user: Filer, settings: SettingsDep,
-                 now: Now, idempotency_key: IdempotencyKey) -> Any:
+                 now: Now, idempotency_key: IdempotencyKey, request: Request) -> Any:
     """A volunteer files for a family member whose consent is recorded (paid by the member, or
     by the volunteer herself); a coordinator files for any member, and only she may mark a
     request red. It becomes a need of the next schedule of its week (or of every week)."""
-    return idempotent(session, user, idempotency_key, lambda: (
+    return idempotent(session, user, request, idempotency_key, lambda: (
         201, timebank.file_request(session, user, body.model_dump(),
-                                   timebank.TimeRules.of(settings), now)))
+                                   timebank.TimeRules.of(settings), now)), body)
 
 
 @router.get("/me/timebank/statement", summary="My time account: balance and movements by month")
@@ -155,7 +156,7 @@ def my_statement(session: SessionDep, user: VolunteerUser,
 
 @router.get("/timebank/members/{member_id}/statement",
             summary="A member's time account (coordinator, or her linked family)")
-def member_statement(member_id: str, session: SessionDep, user: Filer,
+def member_statement(member_id: Key, session: SessionDep, user: Filer,
                      month: MonthQuery = None) -> dict[str, Any]:
     timebank.may_read_member(session, user, member_id)
     body = timebank.statement(session, timebank.MEMBER, member_id,

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any, TypeVar
 
 from fastapi import Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from api.community import audit
 from api.errors import Problem
 from api.jobs import Job
+from api.params import IsoWeek
 from api.security import Caller
 from matcher.domain import Week
 
@@ -22,12 +23,7 @@ J = TypeVar("J", bound=Job)
 
 
 class WeekIn(BaseModel):
-    week: str = Field(examples=["2026-W48"], description="ISO week to plan")
-
-    @field_validator("week")
-    @classmethod
-    def _iso_week(cls, value: str) -> str:
-        return str(Week.parse(value))
+    week: IsoWeek = Field(examples=["2026-W48"], description="ISO week to plan")
 
 
 class JobOut(BaseModel):

@@ -154,7 +154,8 @@ def test_odd_calendar_tokens_are_not_found(client: TestClient, coordinator: dict
                                            token: str) -> None:
     _volunteer(client, coordinator)
     response = client.get(f"/v1/calendar/{token}.ics")
-    assert response.status_code == 404
+    # A NUL is refused by the request guard before routing (422), any other odd token is 404.
+    assert response.status_code == (422 if "%00" in token else 404)
     assert response.headers["content-type"] == "application/problem+json"
 
 

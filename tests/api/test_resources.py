@@ -44,7 +44,7 @@ def test_merchant_hours_are_stored_normalised(client: TestClient,
     ("volunteer_id", "V 1", "is not an id"),
     ("volunteer_id", "V" * 25, "an id has at most 24"),
     ("name", "王" * 1_000_000, "a name has at most 100"),
-    ("name", "王\x00芳", "control characters"),
+    ("name", "王\x00芳", "contains a NUL character"),
 ])
 def test_ids_and_names_have_limits(client: TestClient, coordinator: dict[str, str], field: str,
                                    value: str, message: str) -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from matcher.coords import CoordSystem
-from matcher.domain import Week
+from matcher.domain import Day, Week
 from matcher.errors import InputError
 from matcher.spreadsheets import problem_frames, read_community, write_community
 from tests.conftest import WEEK, need, volunteer
@@ -137,6 +137,11 @@ def test_week_parsing() -> None:
         Week.parse("2026-48")
     with pytest.raises(ValueError, match="not an ISO week of 2026"):
         Week.parse("2026-W54")
+    assert str(Week.parse("0895-W17")) == "0895-W17"  # parses back to itself
+    # A week whose Sunday is past the last date is not a week either.
+    assert Week.parse("9999-W51").date_of(Day.SUN).isoformat() == "9999-12-26"
+    with pytest.raises(ValueError, match="not an ISO week of 9999"):
+        Week.parse("9999-W52")
 
 
 def test_extra_needs_join_the_week_and_clashing_ids_are_named(tmp_path: Path) -> None:

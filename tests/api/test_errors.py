@@ -1,0 +1,119 @@
+"""Every error is problem+json: an uncaught exception becomes a logged 500 with a request id,
+and every response carries its request id."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.settings import ApiSettings
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[FastAPI]:
+    settings = ApiSettings(database_url=f"sqlite:///{tmp_path / 'linli.db'}",
+                           secret_key="test-secret-key-0123456789abcdef", run_workers=False)
+    app = create_app(settings)
+
+    @app.get("/test-only/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug the tests planted")
+
+    @app.get("/test-only/boom-async")
+    async def boom_async() -> None:
+        raise KeyError("planted")
+
+    yield app
+
+
+def test_an_uncaught_exception_is_a_logged_problem_500_with_the_request_id(
+        app: FastAPI, caplog: pytest.LogCaptureFixture) -> None:
+    with TestClient(app) as client, caplog.at_level(logging.ERROR, logger="api.errors"):
+        for path in ("/test-only/boom", "/test-only/boom-async"):
+            caplog.clear()
+            response = client.get(path)
+            assert response.status_code == 500
+            assert response.headers["content-type"] == PROBLEM_JSON
+            body = response.json()
+            rid = response.headers["x-request-id"]
+            assert body["status"] == 500 and body["request_id"] == rid and body["instance"] == path
+            assert rid in body["detail"]
+            assert "planted" not in response.text  # no internals leak to the client
+            assert rid in caplog.text and "planted" in caplog.text  # the log has both
+            assert caplog.records[-1].exc_info is not None  # with the traceback
+
+
+def test_every_response_carries_a_request_id(app: FastAPI) -> None:
+    with TestClient(app) as client:
+        ok = client.get("/health")
+        assert ok.status_code == 200 and len(ok.headers["x-request-id"]) == 32
+        assert client.get("/health").headers["x-request-id"] != ok.headers["x-request-id"]
+        mine = client.get("/health", headers={"X-Request-ID": "trace-42.a"})
+        assert mine.headers["x-request-id"] == "trace-42.a"  # a sane id is kept
+        odd = client.get("/health", headers={"X-Request-ID": "x" * 65})
+        assert odd.headers["x-request-id"] != "x" * 65  # an insane one is replaced
+        spaced = client.get("/health", headers={"X-Request-ID": "a b"})
+        assert spaced.headers["x-request-id"] != "a b"
+        unauthorised = client.get("/v1/me", headers={"X-Request-ID": "trace-43"})
+        assert unauthorised.status_code == 401
+        assert unauthorised.json()["request_id"] == "trace-43"
+        assert unauthorised.headers["x-request-id"] == "trace-43"
+
+
+def test_the_openapi_document_describes_the_problem_responses(app: FastAPI) -> None:
+    with TestClient(app) as client:
+        spec = client.get("/openapi.json").json()
+    assert "ProblemDetails" in spec["components"]["schemas"]
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status in ("400", "401", "403", "404", "409", "422", "500"):
+                content = operation["responses"][status]["content"]
+                assert content == {PROBLEM_JSON: {"schema": {
+                    "$ref": "#/components/schemas/ProblemDetails"}}}, (method, path, status)
+
+
+def test_text_with_a_nul_character_is_422_wherever_it_is(client: TestClient,
+                                                         coordinator: dict[str, str]) -> None:
+    """PostgreSQL can neither store nor compare such text: it used to be a 500 there."""
+    volunteer = {"volunteer_id": "V1", "name": "王芳", "lat": 22.534, "lon": 114.017,
+                 "skills": "meal_delivery", "availability": "mon 08:00-12:00"}
+    cases = [
+        (client.get("/v1/volunteers", params={"skill": "a\x00b"}, headers=coordinator),
+         ["query", "skill"]),
+        (client.get("/v1/volunteers/V%001", headers=coordinator), ["path"]),
+        (client.post("/v1/volunteers", json=volunteer | {"name": "王\x00芳"},
+                     headers=coordinator), ["body", "name"]),
+        (client.post("/v1/users", json={"username": "x\x00y", "password": "password-123",
+                                        "role": "coordinator"}, headers=coordinator),
+         ["body", "username"]),
+        (client.post("/v1/volunteers", json={"nested": [{"deep": "\x00"}]},
+                     headers=coordinator), ["body", "nested", 0, "deep"]),
+        (client.post("/v1/auth/token", data={"username": "a\x00", "password": "b"}),
+         ["body", "username"]),
+    ]
+    for response, where in cases:
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert response.json()["errors"][0]["path"] == where
+        assert response.json()["request_id"] == response.headers["x-request-id"]
+    deep = "[" * 100_000 + "]" * 100_000
+    nested = client.post("/v1/volunteers", content=deep, headers=coordinator | {
+        "Content-Type": "application/json"})
+    assert nested.status_code == 422 and nested.headers["content-type"] == PROBLEM_JSON
+    csv = "merchant_id,name,lat,lon,services,capacity_per_day,open\n" \
+          "M1,幸\x00福,22.53,114.01,meal,30,10:00-20:00\n"
+    imported = client.post("/v1/imports", headers=coordinator, files=[
+        ("files", ("merchants.csv", csv.encode(), "text/csv"))])
+    assert imported.status_code == 422, imported.text
+    assert [(e["file"], e["row"], e["column"]) for e in imported.json()["errors"]] == [
+        ("merchants.csv", 2, "name")]
+    assert client.post("/v1/volunteers", json=volunteer, headers=coordinator).status_code == 201
