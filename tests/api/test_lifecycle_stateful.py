@@ -72,7 +72,7 @@ class WeekLifecycle(RuleBasedStateMachine):
         _community(self.folder)
         self.settings = ApiSettings(
             database_url=f"sqlite:///{self.folder / 'linli.db'}", secret_key=SECRET,
-            solve_time_limit_s=2, webhook_url=None, points_per_minute=2)
+            solve_time_limit_s=2, webhook_url=None, points_per_minute=2, job_worker=True)
         self.client = TestClient(create_app(self.settings))
         self.client.__enter__()
         self.now = dt.datetime.combine(WEEK.monday - dt.timedelta(days=3), dt.time(9), TZ)
