@@ -123,13 +123,14 @@ def worker(
         jobs.stopping.set()
         jobs.wake()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     log.info("job worker %s on %s", jobs.name, settings.database_url.split("@")[-1])
     try:
         jobs.run(once=once)
     finally:
         jobs.ctx.db.dispose()
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
     log.info("job worker %s stopped", jobs.name)
 
 

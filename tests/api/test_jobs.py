@@ -266,3 +266,23 @@ def test_a_worker_says_why_a_job_failed_after_two_stops(db: Database,
     assert row.error == _("The worker stopped twice while solving this week; nothing was "
                           "saved. Try again, perhaps with a shorter time limit.")
     assert row.error.startswith("排班程序两次中途停止")
+
+
+def test_linli_worker_once_runs_the_waiting_jobs_and_exits(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    url = f"sqlite:///{tmp_path / 'linli.db'}"
+    upgrade(url)
+    db = Database(url)
+    schedule, allocation = queue(db), queue(db, AllocationRow)
+    monkeypatch.setenv("LINLI_DATABASE_URL", url)
+    monkeypatch.setenv("LINLI_SOLVE_TIME_LIMIT_S", "1")
+    result = CliRunner().invoke(app, ["worker", "--once", "--poll-s", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert status(db, schedule).status == "solved"
+    assert status(db, allocation, AllocationRow).status == "solved"
+    db.dispose()
