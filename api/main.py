@@ -14,7 +14,7 @@ import matcher
 from api import errors
 from api.calendar import redact_access_log
 from api.db import Database
-from api.jobs import JobContext, Networks, Worker
+from api.jobs import JobContext, JobWorker, Networks
 from api.lifecycle import system_clock
 from api.migrate import upgrade
 from api.outbox import OutboxSender
@@ -30,7 +30,7 @@ from api.routers import (
     tasks,
     timebank,
 )
-from api.settings import ApiSettings
+from api.settings import ApiSettings, require_secret
 from api.throttle import LoginGuard
 
 DESCRIPTION = """
@@ -62,6 +62,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         # Python holding the GIL, so past a few threads they only fight over it: measured on
         # GET /v1/me/tasks, throughput falls as concurrency rises. A few threads per process
         # are enough to overlap database round trips.
+        require_secret(settings)  # every process must sign and check tokens alike
         to_thread.current_default_thread_limiter().total_tokens = settings.threads
         # Password hashing (Argon2: slow on purpose) has threads of its own, so a flood of
         # logins waits for them and never takes the threads the other routes run on.
@@ -71,11 +72,17 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.state.db = db
         app.state.networks = Networks(settings.network_path)
         app.state.candidates = CandidateCache(app.state.networks.get)
-        app.state.worker = Worker(JobContext(db, settings, app.state.networks,
-                                             clock=lambda: app.state.clock()))
+        # Jobs run in `linli worker` processes; a job worker thread here only for tests (and it
+        # claims jobs exactly as those processes do). Nothing here touches existing jobs: other
+        # processes may be running them.
+        app.state.worker = None
+        if settings.job_worker:
+            app.state.worker = JobWorker(JobContext(db, settings, app.state.networks,
+                                                    clock=lambda: app.state.clock()),
+                                         poll_s=0.5)
+            app.state.worker.start()
         sender = OutboxSender(db, settings)
         if settings.run_workers:
-            app.state.worker.start()
             sender.start()
         # Everything loaded so far (the matcher's libraries, models, routes) lives as long as
         # the process: take it out of the garbage collector's view, or every full collection
@@ -85,8 +92,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            if settings.run_workers:
+            if app.state.worker is not None:
                 app.state.worker.stop()
+            if settings.run_workers:
                 sender.stop()
             db.dispose()
             await db.dispose_async()

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -130,7 +132,7 @@ class MerchantRow(Stamped, Base):
 
 class WeeklyJob(Stamped):
     """Work on one week that runs in the background and is then published: a schedule solve
-    or an allocation run (queued, running, solved or failed, published or superseded)."""
+    or an allocation run (queued, running, solved, failed or cancelled, published or superseded)."""
 
     __tablename__: str
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -142,6 +144,13 @@ class WeeklyJob(Stamped):
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Claimed from the database by a job worker (api.jobs): the worker holds a lease it renews
+    # while it works; a lease that ran out means its worker stopped, and the job is retried.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    worker: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())
 
 
 class ScheduleRow(WeeklyJob, Base):
@@ -154,7 +163,7 @@ class ScheduleRow(WeeklyJob, Base):
               postgresql_where=text("status = 'published'"),
               sqlite_where=text("status = 'published'")),
         CheckConstraint("status in ('queued', 'running', 'solved', 'failed', 'published', "
-                        "'superseded')", name="ck_schedule_status"),
+                        "'superseded', 'cancelled')", name="ck_schedule_status"),
     )
 
 
@@ -254,7 +263,7 @@ class AllocationRow(WeeklyJob, Base):
               postgresql_where=text("status = 'published'"),
               sqlite_where=text("status = 'published'")),
         CheckConstraint("status in ('queued', 'running', 'solved', 'failed', 'published', "
-                        "'superseded')", name="ck_allocation_status"),
+                        "'superseded', 'cancelled')", name="ck_allocation_status"),
     )
 
 

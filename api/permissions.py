@@ -65,6 +65,7 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/schedules/{schedule_id}/tasks"): ONLY_COORDINATOR,
     ("GET", "/v1/schedules/{schedule_id}/unmet"): ONLY_COORDINATOR,
     ("POST", "/v1/schedules/{schedule_id}/publish"): ONLY_COORDINATOR,
+    ("POST", "/v1/schedules/{schedule_id}/cancel"): ONLY_COORDINATOR,
     ("GET", "/v1/schedules/{schedule_id}/changes"): ONLY_COORDINATOR,
     ("GET", "/v1/schedules/{schedule_id}/occurrences/{need_id}/{day}/candidates"):
         ONLY_COORDINATOR,
@@ -112,6 +113,7 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/allocations/{allocation_id}/lines"): STAFF,
     ("GET", "/v1/allocations/{allocation_id}/short"): STAFF,
     ("POST", "/v1/allocations/{allocation_id}/publish"): STAFF,
+    ("POST", "/v1/allocations/{allocation_id}/cancel"): STAFF,
     # The public monthly report (信息公开).
     ("GET", "/v1/reports/allocations/{month}.csv"): EVERYONE,
     ("GET", "/v1/reports/allocations/{month}"): EVERYONE,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -15,8 +13,8 @@ class ApiSettings(BaseSettings):
 
     database_url: str = Field("sqlite:///linli.db",
                               description="SQLAlchemy URL; postgresql+psycopg://... for servers")
-    secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32),
-                            description="signs access tokens; set it, or tokens die on restart")
+    secret_key: str = Field("", description="signs access tokens; required (every server "
+                            "process must share it), except that `linli serve --demo` makes one")
     token_minutes: int = Field(12 * 60, gt=0, description="access token lifetime")
     points_per_minute: int = Field(1, ge=0, description="points credited per minute of service")
     time_overdraft_min: int = Field(
@@ -50,8 +48,36 @@ class ApiSettings(BaseSettings):
     login_failures_per_address: int = Field(20, ge=1, description="failed logins from one "
                                             "client address in login_window_s before 429")
     login_window_s: float = Field(300, gt=0, description="the login throttling window")
-    run_workers: bool = Field(True, description="run schedule jobs and webhooks in-process")
+    run_workers: bool = Field(True, description="deliver webhooks from the API process")
+    job_worker: bool = Field(False, description="also run one job worker thread in the API "
+                             "process (tests; `linli serve --demo` starts its own); otherwise "
+                             "`linli worker` processes run the jobs")
+    job_lease_s: float = Field(30.0, gt=0, description="how long a worker's claim on a job "
+                               "lasts unless renewed (it renews it while it works): a job whose "
+                               "worker stopped is retried this long after")
     community: str = Field("邻里社区", description="the community's name on public reports")
     public_url: str | None = Field(
         None, description="base of calendar feed links (https://linli.example.org); unset, "
         "links are built from the request, so set it when a proxy hides the public address")
+
+
+class MissingSecretError(RuntimeError):
+    """The service was started without ``LINLI_SECRET_KEY``."""
+
+
+def require_secret(settings: ApiSettings) -> None:
+    """Refuse to serve without a shared secret: a key made up per process would sign tokens the
+    other processes (and the next restart) reject.
+
+    Raises
+    ------
+    MissingSecretError
+        when ``LINLI_SECRET_KEY`` is empty.
+    """
+    from matcher.i18n import _
+
+    if not settings.secret_key:
+        raise MissingSecretError(_(
+            "LINLI_SECRET_KEY is not set. Every server process signs logins with it, so set the "
+            "same long random value for all of them (for example: python -c \"import secrets; "
+            "print(secrets.token_urlsafe(32))\"), or try Linli with `linli serve --demo`."))

@@ -23,6 +23,7 @@ from api.routers.weekly_jobs import (
     JobOut,
     PublishIn,
     WeekIn,
+    cancel_job,
     commit_published,
     get_job,
     job_view,
@@ -92,6 +93,12 @@ def allocation_short(allocation_id: Id, session: SessionDep,
     return [{"request_id": r.request_id, "category": r.category, "priority": r.priority,
              "requested": r.requested, "allocated": r.allocated,
              "reason_code": r.reason_code, "reason": r.reason} for r in rows]
+
+
+@router.post("/allocations/{allocation_id}/cancel", response_model=JobOut,
+             summary="Cancel an allocation run (queued: at once; running: when it reports)")
+def cancel_allocation(allocation_id: int, session: SessionDep, user: Staff) -> JobOut:
+    return cancel_job(session, AllocationRow, allocation_id, user)
 
 
 @router.post("/allocations/{allocation_id}/publish", response_model=JobOut,

@@ -7,11 +7,13 @@ accept and refuse exactly the same things.
 """
 
 
+import datetime as dt
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -325,22 +327,32 @@ async def import_files(files: list[UploadFile], session: SessionDep,
     only); a refused file refuses the whole upload (403 naming it).
     Rows with an existing id replace it. If any cell is bad, nothing is saved and the 422 lists
     every problem with file, row and column."""
+    uploads: list[tuple[str, bytes]] = []
+    for upload in files:
+        name = Path(upload.filename or "").name
+        if not name.lower().endswith((".xlsx", ".xlsm")):
+            if name.lower().removesuffix(".csv") not in COLUMNS:
+                raise Problem(422, f"{name}: expected {', '.join(f'{k}.csv' for k in COLUMNS)} "
+                              "or one .xlsx workbook")
+            _may_import(user, name.lower().removesuffix(".csv"), name)
+        data = await upload.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise Problem(413, f"{name}: at most {MAX_FILE_BYTES // 1024 // 1024} MB per "
+                          "file is read; split the community into smaller files")
+        uploads.append((name, data))
+    # Parsing and the database work block: in a thread, so the event loop keeps serving.
+    return await run_in_threadpool(_import, uploads, session, user, request, now)
+
+
+def _import(uploads: list[tuple[str, bytes]], session: Session, user: Caller,
+            request: Request, now: dt.datetime) -> ImportResult:
+    """Read the uploaded files and save every row, or nothing (runs in a worker thread)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         workbook = None
-        for upload in files:
-            name = Path(upload.filename or "").name
+        for name, data in uploads:
             if name.lower().endswith((".xlsx", ".xlsm")):
                 workbook = folder / name
-            elif name.lower().removesuffix(".csv") not in COLUMNS:
-                raise Problem(422, f"{name}: expected {', '.join(f'{k}.csv' for k in COLUMNS)} "
-                              "or one .xlsx workbook")
-            else:
-                _may_import(user, name.lower().removesuffix(".csv"), name)
-            data = await upload.read(MAX_FILE_BYTES + 1)
-            if len(data) > MAX_FILE_BYTES:
-                raise Problem(413, f"{name}: at most {MAX_FILE_BYTES // 1024 // 1024} MB per "
-                              "file is read; split the community into smaller files")
             (folder / name).write_bytes(data)
         tables, notes = read_tables(workbook or folder, tuple(COLUMNS))
         if not tables:

@@ -17,6 +17,7 @@ from api.routers.weekly_jobs import (
     JobOut,
     PublishIn,
     WeekIn,
+    cancel_job,
     get_job,
     job_view,
     list_jobs,
@@ -109,6 +110,12 @@ def publish(schedule_id: Id, body: PublishIn, session: SessionDep,
     row = get_job(session, ScheduleRow, schedule_id)
     publish_schedule(session, request.app.state, user, row, body.supersede)
     return job_view(row)
+
+
+@router.post("/schedules/{schedule_id}/cancel", response_model=JobOut,
+             summary="Cancel a solve (queued: at once; running: at its next progress report)")
+def cancel_schedule(schedule_id: int, session: SessionDep, user: Coordinator) -> JobOut:
+    return cancel_job(session, ScheduleRow, schedule_id, user)
 
 
 @router.get("/schedules/{schedule_id}/occurrences/{need_id}/{day}/candidates",

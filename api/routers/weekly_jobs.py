@@ -29,7 +29,12 @@ class WeekIn(BaseModel):
 class JobOut(BaseModel):
     id: int
     week: str
-    status: str = Field(description="queued, running, solved, failed, published, superseded")
+    status: str = Field(description="queued, running, solved, failed, cancelled, published, "
+                        "superseded (a running job asked to stop keeps running until its "
+                        "worker sees the request, then is cancelled)")
+    attempts: int = Field(0, description="how many times a worker took the job (a second "
+                          "time only when the first worker stopped)")
+    cancel_requested: bool = False
     progress: str
     summary: dict[str, Any] | None = None
     error: str | None = None
@@ -46,7 +51,8 @@ class PublishIn(BaseModel):
 def job_view(row: Job) -> JobOut:
     return JobOut(id=row.id, week=row.week, status=row.status, progress=row.progress,
                   summary=row.summary, error=row.error, created_at=row.created_at,
-                  finished_at=row.finished_at, published_at=row.published_at)
+                  finished_at=row.finished_at, published_at=row.published_at,
+                  attempts=row.attempts, cancel_requested=row.cancel_requested)
 
 
 def get_job(session: Session, cls: type[J], job_id: int) -> J:
@@ -58,13 +64,41 @@ def get_job(session: Session, cls: type[J], job_id: int) -> J:
 
 def queue_job(session: Session, cls: type[J], week: str, user: Caller, request: Request,
               action: str) -> JobOut:
-    """Queue a job for ``week`` (audited as ``action``) and hand it to the worker."""
+    """Queue a job for ``week`` (audited as ``action``); a job worker claims it from the
+    database."""
     row = cls()  # the mixin's columns, set one by one so type checkers see them
     row.week, row.status, row.progress, row.created_by = week, "queued", "queued", user.id
+    row.attempts, row.cancel_requested = 0, False
     session.add(row)
     audit(session, user, action, f"week:{week}")
     session.commit()
-    request.app.state.worker.submit(cls, row.id)
+    if request.app.state.worker is not None:  # a worker thread in this process (tests)
+        request.app.state.worker.wake()
+    return job_view(row)
+
+
+def cancel_job(session: Session, cls: type[J], job_id: int, user: Caller) -> JobOut:
+    """Cancel a job: a queued one at once; a running one is asked to stop, and its worker
+    cancels it at its next progress report. Cancelling a cancelled job changes nothing.
+
+    Raises
+    ------
+    Problem
+        404 for no such job; 409 when it already finished (solved, failed, published...).
+    """
+    row = session.get(cls, job_id, with_for_update=True)
+    if row is None:
+        raise Problem(404, f"no {cls.__tablename__[:-1]} {job_id}")
+    if row.status not in ("queued", "running", "cancelled"):
+        raise Problem(409, f"{cls.__tablename__[:-1]} {job_id} is {row.status}; only a queued "
+                      "or running job can be cancelled")
+    if row.status == "queued":
+        row.status, row.progress = "cancelled", "cancelled"
+        row.finished_at = dt.datetime.now(dt.UTC)
+    if row.status == "running":
+        row.cancel_requested = True
+    audit(session, user, "cancel", f"{cls.__tablename__[:-1]}:{job_id}")
+    session.commit()
     return job_view(row)
 
 

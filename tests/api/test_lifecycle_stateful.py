@@ -76,7 +76,7 @@ class WeekLifecycle(RuleBasedStateMachine):
         _community(self.folder)
         self.settings = ApiSettings(
             database_url=f"sqlite:///{self.folder / 'linli.db'}", secret_key=SECRET,
-            solve_time_limit_s=2, webhook_url=None, points_per_minute=2,
+            solve_time_limit_s=2, webhook_url=None, points_per_minute=2, job_worker=True,
             time_overdraft_min=30, time_night_multiplier=1.5, time_red_multiplier=2.0)
         self.client = TestClient(create_app(self.settings))
         self.client.__enter__()
