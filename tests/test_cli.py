@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from icalendar import Calendar
 from typer.testing import CliRunner
 
@@ -16,7 +17,8 @@ from matcher.spreadsheets import read_community
 from tests.conftest import NETWORK
 from tests.validator import network_walk, validate
 
-runner = CliRunner()
+# The existing checks read English; the language tests below set their own.
+runner = CliRunner(env={"LC_ALL": None, "LC_MESSAGES": None, "LANG": "en_US.UTF-8"})
 
 
 def read_assignments(out: Path) -> list[Assignment]:
@@ -276,3 +278,48 @@ def test_user_text_is_printed_literally(tmp_path: Path) -> None:
                                  "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "priority: '[red]' is not one of red / yellow / blue" in result.output
+
+
+# --- the language people read ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("flag", "env", "lang"), [
+    (None, {}, "zh_CN"), (None, {"LANG": "C"}, "zh_CN"), (None, {"LANG": "POSIX"}, "zh_CN"),
+    (None, {"LANG": "en_US.UTF-8"}, "en"), (None, {"LANG": "zh_CN.UTF-8"}, "zh_CN"),
+    (None, {"LANG": "zh_CN.UTF-8", "LC_ALL": "en_GB.UTF-8"}, "en"),
+    ("en", {"LANG": "zh_CN.UTF-8"}, "en"), ("zh", {"LC_ALL": "en_US.UTF-8"}, "zh_CN"),
+])
+def test_the_language_is_the_flag_else_the_locale_else_chinese(
+        flag: str | None, env: dict[str, str], lang: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from matcher.cli import language
+
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert language(flag) == lang
+
+
+def test_errors_are_in_the_language_asked_for(tmp_path: Path) -> None:
+    args = ["solve", "--data", str(tmp_path), "--week", "2026-W48", "--out", str(tmp_path)]
+    chinese = CliRunner(env={"LC_ALL": None, "LC_MESSAGES": None, "LANG": None})
+    assert "出错了" in chinese.invoke(app, ["--lang", "zh", *args]).output
+    assert "出错了" in chinese.invoke(app, args).output
+    assert "error:" in chinese.invoke(app, ["--lang", "en", *args]).output
+    assert "error:" in runner.invoke(app, args).output
+
+
+def test_a_week_is_told_in_plain_chinese_with_a_progress_bar(tmp_path: Path) -> None:
+    """The table in a 社区书记's words, the unmet reasons' codes kept, and the bar's last line:
+    planning done at 100%."""
+    base = Path(__file__).parent / "matcher" / "spreadsheets" / "_base"
+    result = runner.invoke(app, ["--lang", "zh", "solve", "--data", str(base), "--week",
+                                 "2026-W48", "--out", str(tmp_path / "out"),
+                                 "--time-limit", "3"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    for word in ("优先级", "需求次数", "已安排", "比例", "最多可安排", "已是最优", "红", "蓝",
+                 "排班完成", "100%", "志愿者", "文件在"):
+        assert word in text, word
+    for english in ("priority", "occurrences", "covered", "bound", "proven", " volunteers,"):
+        assert english not in text, english
