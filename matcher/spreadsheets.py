@@ -62,6 +62,43 @@ REQUEST_COLUMNS = ("request_id", "beneficiary", "category", "quantity", "lat", "
 
 _TOKEN = re.compile(r"^[^\s;,]+$")
 
+# What a Chinese coordinator's sheet says, beside the English names (both are read; the English
+# name is the one the code uses). Per kind, since 编号, 名称 and 服务 mean a different column in
+# each sheet.
+_COMMON_ALIASES = {"纬度": "lat", "经度": "lon", "技能": "skills", "坐标系": "coords",
+                   "优先级": "priority", "优先等级": "priority"}
+HEADER_ALIASES: dict[str, dict[str, str]] = {
+    "volunteers": {"编号": "volunteer_id", "志愿者编号": "volunteer_id", "姓名": "name",
+                   "可服务时间": "availability", "空闲时间": "availability",
+                   "每周最多小时": "max_hours_week", "每周最多小时数": "max_hours_week"},
+    "needs": {"编号": "need_id", "需求编号": "need_id", "类别": "kind", "服务": "service",
+              "服务项目": "service", "服务对象": "beneficiary", "日期": "days", "星期": "days",
+              "服务日": "days", "时间段": "window", "时长(分钟)": "duration_min",
+              "时长": "duration_min", "所需人数": "volunteers_needed",
+              "商家服务": "merchant_service"},
+    "merchants": {"编号": "merchant_id", "商家编号": "merchant_id", "名称": "name",
+                  "商家名称": "name", "服务": "services", "服务项目": "services",
+                  "每日容量": "capacity_per_day", "营业时间": "open"},
+    "donations": {"编号": "donation_id", "捐赠编号": "donation_id", "捐赠人": "donor",
+                  "物资类别": "category", "类别": "category", "数量": "quantity",
+                  "有效期至": "expires", "保质期至": "expires"},
+    "requests": {"编号": "request_id", "求助编号": "request_id", "服务对象": "beneficiary",
+                 "物资类别": "category", "类别": "category", "数量": "quantity"},
+}
+# Sheet names of a workbook in Chinese.
+SHEET_ALIASES = {"志愿者": "volunteers", "需求": "needs", "商家": "merchants",
+                 "捐赠": "donations", "求助": "requests"}
+# Cell values a Chinese sheet holds for the English codes.
+_PRIORITY_WORDS = {"红": "red", "红色": "red", "黄": "yellow", "黄色": "yellow", "蓝": "blue",
+                   "蓝色": "blue"}
+_KIND_WORDS = {"养老": "elderly", "为老": "elderly", "托育": "childcare", "托幼": "childcare",
+               "慈善": "charity", "帮扶": "charity"}
+_DAY_WORDS = {f"{prefix}{number}": day
+              for number, day in zip("一二三四五六日", ("mon", "tue", "wed", "thu", "fri", "sat",
+                                                       "sun"), strict=True)
+              for prefix in ("周", "星期", "礼拜", "")}
+_DAY_WORDS |= {"周天": "sun", "星期天": "sun", "礼拜天": "sun", "天": "sun"}
+
 # Limits on a file, checked before it is parsed: well above a district's files, and refused with
 # a message beyond, since the walking table and the solver would not finish on such a file.
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -151,10 +188,10 @@ def _is_blank(cells: Sequence[object]) -> bool:
 
 
 def _frame(name: str, header: Sequence[object], rows: list[tuple[int, list[str]]],
-           issues: list[DataIssue]) -> pd.DataFrame:
+           issues: list[DataIssue], kind: str | None = None) -> pd.DataFrame:
     """A table of text from a header and ``(row number, cells)``: blank rows dropped, a row with
     more cells than the header refused (a ',' typed inside a cell)."""
-    columns = [_header_name(h) for h in header]
+    columns = [_header_name(h, kind) for h in header]
     while columns and not columns[-1]:
         columns.pop()  # Excel's trailing empty header cells
     width = len(columns)
@@ -173,10 +210,22 @@ def _frame(name: str, header: Sequence[object], rows: list[tuple[int, list[str]]
     return pd.DataFrame(kept, columns=columns, index=pd.Index(index, dtype="int64"), dtype=str)
 
 
-def _header_name(value: object) -> str:
-    """A header cell as a column name: full-width characters folded, spaces trimmed, lower case."""
+def _header_name(value: object, kind: str | None = None) -> str:
+    """A header cell as a column name: full-width characters folded, spaces trimmed, lower case;
+    a Chinese name (:data:`HEADER_ALIASES`) of a ``kind`` table as its English one."""
     text = unicodedata.normalize("NFKC", "" if value is None else str(value))
-    return text.replace("\ufeff", "").strip().lower()
+    name = text.replace("\ufeff", "").strip().lower()
+    if kind is None:
+        return name
+    kind = kind.split("+")[0]
+    name = re.sub(r"\s+", "", name) if not name.isascii() else name
+    return HEADER_ALIASES.get(kind, {}).get(name) or _COMMON_ALIASES.get(name, name)
+
+
+def _sheet_name(title: str) -> str:
+    """A sheet's table: its English name, or the Chinese one of :data:`SHEET_ALIASES`."""
+    name = _header_name(title)
+    return SHEET_ALIASES.get(name, name)
 
 
 def _check_size(path: Path, name: str) -> None:
@@ -198,7 +247,7 @@ def _find_header(numbered: Iterator[tuple[int, Sequence[object]]], kind: str
         if _is_blank(cells):
             continue
         first = first or (cells, number)
-        if {_header_name(c) for c in cells} & set(COLUMNS.get(kind, ())):
+        if {_header_name(c, kind) for c in cells} & set(COLUMNS.get(kind, ())):
             return cells, number
         if number >= _HEADER_SEARCH:
             break
@@ -231,7 +280,7 @@ def _frame_from_csv(path: Path, notes: list[str], kind: str) -> pd.DataFrame:
             rows.append((number, cells))
     except csv.Error as exc:
         raise _file_issue(path.name, f"is not valid CSV: {exc}", reader.line_num) from exc
-    frame = _frame(path.name, header, rows, issues)
+    frame = _frame(path.name, header, rows, issues, kind)
     if issues:
         raise InputError(issues)
     return frame
@@ -269,7 +318,7 @@ def _read_workbook(source: Path, names: tuple[str, ...], notes: list[str]) -> di
     ignored: list[str] = []
     try:
         for sheet in book.worksheets:
-            key = _header_name(sheet.title)
+            key = _sheet_name(sheet.title)
             if key not in names or key in tables:
                 ignored.append(sheet.title)
                 continue
@@ -285,7 +334,7 @@ def _read_workbook(source: Path, names: tuple[str, ...], notes: list[str]) -> di
                     break
                 rows.append((number, [_cell_text(c) for c in cells]))
             if not _is_blank(header):
-                tables[key] = Table(display, _frame(display, header, rows, issues))
+                tables[key] = Table(display, _frame(display, header, rows, issues, key))
             else:
                 issues.append(DataIssue(display, None, None, None, "is empty"))
     finally:
@@ -321,7 +370,7 @@ def _merged_cells(source: Path, tables: dict[str, Table],
     book = openpyxl.load_workbook(source, read_only=False, data_only=True)
     try:
         for sheet in book.worksheets:
-            key = _header_name(sheet.title)
+            key = _sheet_name(sheet.title)
             table = tables.get(key)
             if table is None:
                 continue
@@ -346,7 +395,7 @@ def _uncalculated_formulas(source: Path, tables: dict[str, Table]) -> list[DataI
     book = openpyxl.load_workbook(source, read_only=True, data_only=False)
     try:
         for sheet in book.worksheets:
-            table = tables.get(_header_name(sheet.title))
+            table = tables.get(_sheet_name(sheet.title))
             if table is None or not table.frame.columns.is_unique:
                 continue
             columns = list(table.frame.columns)
@@ -475,7 +524,7 @@ class _Row:
         if not value:
             return default
         try:
-            return enum(value)
+            return enum(_CHOICE_WORDS.get(unicodedata.normalize("NFKC", value), value))
         except ValueError:
             allowed = " / ".join(e.value for e in enum)
             self.fail(column, value, f"is not one of {allowed}")
@@ -513,11 +562,11 @@ class _Row:
     def days(self, column: str) -> tuple[Day, ...]:
         value = self.text(column, max_len=LIST_MAX)
         days: list[Day] = []
-        for token in (t.strip().lower() for t in _split(value)):
+        for token in (unicodedata.normalize("NFKC", t).strip().lower() for t in _split(value)):
             if not token:
                 continue
             try:
-                day = Day(token[:3] if token in _LONG_DAYS else token)
+                day = Day(token[:3] if token in _LONG_DAYS else _DAY_WORDS.get(token, token))
             except ValueError:
                 self.fail(column, token, "is not a day (mon tue wed thu fri sat sun)")
                 continue
@@ -534,12 +583,15 @@ class _Row:
         for token in (t.strip() for t in _split(value)):
             if not token:
                 continue
-            parts = token.split(maxsplit=1)
+            parts = unicodedata.normalize("NFKC", token).split(maxsplit=1)
+            glued = _GLUED_DAY.match(parts[0]) if len(parts) == 1 else None
+            if glued:  # 周一09:00-12:00, typed without a space
+                parts = [glued.group(1), glued.group(2)]
             if len(parts) != 2:
                 self.fail(column, token, "is not 'day HH:MM-HH:MM'")
                 continue
             try:
-                day = Day(parts[0].lower())
+                day = Day(_DAY_WORDS.get(parts[0].lower(), parts[0].lower()))
             except ValueError:
                 self.fail(column, token, "does not start with a day (mon tue wed thu fri sat sun)")
                 continue
@@ -585,6 +637,8 @@ def _split(value: str) -> list[str]:
 
 _DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
                    r"(?:[ T]00:00(?::00)?)?\s*$")
+_GLUED_DAY = re.compile(r"^((?:周|星期|礼拜)[一二三四五六日天])(\d.*)$")
+_CHOICE_WORDS = _PRIORITY_WORDS | _KIND_WORDS
 _LONG_DAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
 
