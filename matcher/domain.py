@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 
+from matcher.i18n import _
+
 
 class Day(StrEnum):
     """A day of the week as written in the spreadsheets (``mon`` ... ``sun``)."""
@@ -395,7 +397,18 @@ class Assignment:
 
 
 def _hours(hours: float) -> str:
-    return f"{hours:g} hour" + ("" if hours == 1 else "s")
+    return (_("{hours:g} hour") if hours == 1 else _("{hours:g} hours")).format(hours=hours)
+
+
+def day_word(day: Day) -> str:
+    """A day as a person reads it: ``mon`` in English, 周一 in Chinese."""
+    return {Day.MON: _("mon"), Day.TUE: _("tue"), Day.WED: _("wed"), Day.THU: _("thu"),
+            Day.FRI: _("fri"), Day.SAT: _("sat"), Day.SUN: _("sun")}[day]
+
+
+def skills_word(skills: frozenset[str]) -> str:
+    """A need's skills (codes, as in the files), or that it needs none."""
+    return " + ".join(sorted(skills)) if skills else _("no special skill")
 
 
 def _merge(windows: list[TimeWindow]) -> list[TimeWindow]:
@@ -429,9 +442,12 @@ class ExtraWindow:
 
     def describe(self, problem: Problem) -> str:
         now = problem.volunteer_by_id[self.volunteer_id].windows_on(self.day)
-        had = (f" (now {self.day} {', '.join(str(w) for w in now)})" if now
-               else f" (not available {self.day} now)")
-        return f"{self.volunteer_id} could if also available {self.day} {self.window}{had}"
+        day = day_word(self.day)
+        had = (_(" (now {day} {windows})").format(day=day,
+                                                   windows=", ".join(str(w) for w in now))
+               if now else _(" (not available {day} now)").format(day=day))
+        return _("{volunteer} could if also available {day} {window}").format(
+            volunteer=self.volunteer_id, day=day, window=self.window) + had
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,8 +465,9 @@ class HigherCap:
 
     def describe(self, problem: Problem) -> str:
         was = problem.volunteer_by_id[self.volunteer_id].max_hours_week
-        return (f"{self.volunteer_id} could if their cap were {_hours(self.max_hours_week - was)} "
-                f"higher ({self.max_hours_week:g} a week)")
+        return _("{volunteer} could if their cap were {more} higher ({hours:g} a week)").format(
+            volunteer=self.volunteer_id, more=_hours(self.max_hours_week - was),
+            hours=self.max_hours_week)
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,7 +484,8 @@ class MerchantCapacity:
             else m for m in problem.merchants])
 
     def describe(self, problem: Problem) -> str:
-        return f"{self.merchant_id} could serve it with capacity {self.capacity_per_day} a day"
+        return _("{merchant} could serve it with capacity {capacity} a day").format(
+            merchant=self.merchant_id, capacity=self.capacity_per_day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,7 +503,8 @@ class MerchantHours:
 
     def describe(self, problem: Problem) -> str:
         was = problem.merchant_by_id[self.merchant_id].open
-        return f"{self.merchant_id} could serve it if open {self.open} (now {was})"
+        return _("{merchant} could serve it if open {open} (now {was})").format(
+            merchant=self.merchant_id, open=self.open, was=was)
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,9 +529,10 @@ class NewVolunteers:
 
     def describe(self, problem: Problem) -> str:
         need = problem.need_by_id[self.need_id]
-        skills = " + ".join(sorted(need.skills)) if need.skills else "no special skill"
-        return (f"{self.count} more volunteer(s) with {skills} living near the beneficiary, "
-                f"free {self.day} {need.window}")
+        return _("{count} more volunteer(s) with {skills} living near the beneficiary, free "
+                 "{day} {window}").format(
+            count=self.count, skills=skills_word(need.skills), day=day_word(self.day),
+            window=need.window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,8 +554,8 @@ class NewMerchant:
 
     def describe(self, problem: Problem) -> str:
         need = problem.need_by_id[self.need_id]
-        return (f"a partner merchant offering {need.merchant_service!r} near the beneficiary, "
-                f"open {need.window}")
+        return _("a partner merchant offering {service!r} near the beneficiary, open "
+                 "{window}").format(service=need.merchant_service, window=need.window)
 
 
 # A change to a week's inputs that would make one unmet occurrence coverable.

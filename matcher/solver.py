@@ -39,6 +39,7 @@ from matcher.domain import (
     UnmetReason,
 )
 from matcher.greedy import greedy_plan
+from matcher.i18n import _
 from matcher.lazy import maximize_lazily
 from matcher.model import ComponentModel
 from matcher.params import Clock, SolveParams
@@ -178,7 +179,7 @@ def shortlist(cand: Candidates, options: list[int], must: set[int],
         needed = cand.problem.occurrences[o].need.volunteers_needed
         nearest = sorted({cand.options[i].volunteer: cand.options[i].best_walk
                           for i in group}.items(), key=lambda vw: (vw[1], vw[0]))
-        place = {v: n for n, (v, _) in enumerate(nearest)}
+        place = {v: n for n, (v, _walk) in enumerate(nearest)}
         for i in group:
             rank[i] = place[cand.options[i].volunteer] - needed
 
@@ -196,7 +197,7 @@ def shortlist(cand: Candidates, options: list[int], must: set[int],
 
 
 def _options_of(plan: Plan) -> set[int]:
-    return {i for _, _, options in plan.covered.values() for i in options}
+    return {i for _start, _merchant, options in plan.covered.values() for i in options}
 
 
 def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: SolveParams,
@@ -355,7 +356,7 @@ def _option_walk(cand: Candidates, option: int, merchant: int | None) -> float:
 
 def _walk(cand: Candidates, plan: Plan) -> float:
     return sum(_option_walk(cand, i, merchant)
-               for _, merchant, options in plan.covered.values() for i in options)
+               for _start, merchant, options in plan.covered.values() for i in options)
 
 
 def _solve_level(cand: Candidates, occurrences: list[int], options: list[int],
@@ -453,7 +454,7 @@ def _day_slice(cand: Candidates, plan: Plan, occurrences: list[int], options: li
     problem = cand.problem
     today = set(occurrences)
     used = [0] * len(problem.volunteers)
-    for o, (_, _, chosen) in plan.covered.items():
+    for o, (_start, _merchant, chosen) in plan.covered.items():
         if o not in today:
             for i in chosen:
                 used[cand.options[i].volunteer] += problem.occurrences[o].need.duration_min
@@ -661,12 +662,13 @@ def _unmet_under_way(commitment: Commitment, unmet: list[Unmet]) -> list[Unmet]:
         o = index[u.need_id, u.day]
         if o in commitment.held_occurrences:
             out.append(replace(u, reason=UnmetReason.HELD, candidates=(),
-                               detail=f"kept as agreed although it breaks a rule: "
-                                      f"{why.get((u.need_id, u.day), 'see its tasks')}",
-                               fix="check its tasks with the volunteers"))
+                               detail=_("kept as agreed although it breaks a rule: "
+                                        "{why}").format(why=why.get((u.need_id, u.day))
+                                                        or _("see its tasks")),
+                               fix=_("check its tasks with the volunteers")))
         elif o in commitment.closed:
             out.append(replace(u, reason=UnmetReason.PASSED, candidates=(),
-                               detail="its time has passed: no one new is offered it",
+                               detail=_("its time has passed: no one new is offered it"),
                                fix=""))
         else:
             out.append(u)

@@ -8,6 +8,7 @@ from unittest.mock import patch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from matcher import i18n
 from matcher.circles import ServiceCircle, build_candidates
 from matcher.domain import Priority, Problem, SolveStatus
 from matcher.greedy import greedy_plan
@@ -83,11 +84,15 @@ def test_weekly_hours_cap_names_the_volunteer() -> None:
     problem = Problem(WEEK, [volunteer("V1", windows="mon 08:00-12:00;tue 08:00-12:00", hours=1)],
                       [need("A", duration=60, priority=Priority.RED),
                        need("B", 100, 0, days="tue", duration=60)])
-    schedule = check(problem)
+    with i18n.use("en"):
+        schedule = check(problem)
     assert schedule.covered == 1
     unmet = schedule.unmet[0]
     assert unmet.reason.value == "volunteers_out_of_hours"
     assert "V1" in unmet.fix and "1 hour" in unmet.fix
+    # The solve speaks the language it is run in (unmet.csv and the CLI's table).
+    fix = solve(problem, FAST).unmet[0].fix
+    assert fix == "如果 V1 每周多服务 1 小时（每周共 2 小时），就能安排"
 
 
 def test_continuity_prefers_the_same_volunteer() -> None:
