@@ -232,7 +232,7 @@ def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: f
         with step(_("reading {source}").format(source=source)):
             imported = read_community(source, iso_week, coords, extra_needs=extra_needs)
     except InputError as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(exc.localised()) from exc
     _notes(imported.notes)
     problem = imported.problem
     console.print(escape(_(
@@ -333,7 +333,9 @@ def allocate(
         iso_week = Week.parse(week)
         with step(_("reading {source}").format(source=data)):
             imported = read_charity(data, iso_week, coords)
-    except (ValueError, InputError) as exc:
+    except InputError as exc:
+        raise _fail(exc.localised()) from exc
+    except ValueError as exc:
         raise _fail(str(exc)) from exc
     _notes(imported.notes)
     problem = imported.problem

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 
-from matcher.i18n import _
+from matcher.errors import Invalid
+from matcher.i18n import N_, _
 
 
 class Day(StrEnum):
@@ -76,12 +77,12 @@ def check_id(value: str, max_len: int = ID_MAX) -> str:
         With a message fit for an import error, saying what to type instead.
     """
     if not value:
-        raise ValueError("is empty: an id is required")
+        raise ValueError(N_("is empty: an id is required"))
     if len(value) > max_len:
         raise ValueError(f"is {len(value)} characters long: an id has at most {max_len}")
     if not _ID.match(value) or set(value) == {"."}:
-        raise ValueError("is not an id: use letters, digits, '_', '-' or '.' "
-                         "(no spaces, no '/')")
+        raise ValueError(N_("is not an id: use letters, digits, '_', '-' or '.' "
+                            "(no spaces, no '/')"))
     return value
 
 
@@ -96,7 +97,7 @@ def check_text(value: str, max_len: int = NAME_MAX, what: str = "a name") -> str
     if len(value) > max_len:
         raise ValueError(f"is {len(value)} characters long: {what} has at most {max_len}")
     if any(unicodedata.category(c) == "Cc" for c in value):
-        raise ValueError("contains control characters (a tab or line break inside the cell)")
+        raise ValueError(N_("contains control characters (a tab or line break inside the cell)"))
     return value
 
 
@@ -147,18 +148,18 @@ class TimeWindow:
         """
         m = _WINDOW.match(unicodedata.normalize("NFKC", text))
         if not m:
-            raise ValueError("is not a time window HH:MM-HH:MM (type e.g. 09:30-20:30)")
+            raise ValueError(N_("is not a time window HH:MM-HH:MM (type e.g. 09:30-20:30)"))
         times: list[int] = []
         for part in (m.group(1), m.group(2)):
             try:
                 times.append(parse_hhmm(part))
             except ValueError as exc:
-                raise ValueError(f"is not a time window HH:MM-HH:MM: {part} is not a time of "
-                                 "day (00:00-24:00)") from exc
+                raise Invalid(N_("is not a time window HH:MM-HH:MM: {part} is not a time of "
+                                 "day (00:00-24:00)"), part=part) from exc
         start, end = times
         if start >= end:
-            raise ValueError("is not a time window: it ends before it starts (a window cannot "
-                             "cross midnight; 24:00 is the end of the day)")
+            raise ValueError(N_("is not a time window: it ends before it starts (a window "
+                                "cannot cross midnight; 24:00 is the end of the day)"))
         return cls(start, end)
 
     @property

@@ -48,7 +48,8 @@ from matcher.domain import (
     check_id,
     check_text,
 )
-from matcher.errors import DataIssue, InputError
+from matcher.errors import DataIssue, InputError, Invalid
+from matcher.i18n import N_
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -265,7 +266,7 @@ def _frame_from_csv(path: Path, notes: list[str], kind: str) -> pd.DataFrame:
     _check_size(path, path.name)
     text = _decode(path.read_bytes(), path.name, notes)
     if not text.strip():
-        raise _file_issue(path.name, "is empty")
+        raise _file_issue(path.name, N_("is empty"))
     issues: list[DataIssue] = []
     rows: list[tuple[int, list[str]]] = []
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -336,7 +337,7 @@ def _read_workbook(source: Path, names: tuple[str, ...], notes: list[str]) -> di
             if not _is_blank(header):
                 tables[key] = Table(display, _frame(display, header, rows, issues, key))
             else:
-                issues.append(DataIssue(display, None, None, None, "is empty"))
+                issues.append(DataIssue.of(display, None, None, None, N_("is empty")))
     finally:
         book.close()
     if not issues and _sheets_contain(source, rb"<(?:\w+:)?mergeCell "):
@@ -448,19 +449,29 @@ class _Row:
         self.table, self.number, self.cells, self.issues = table, number, cells, issues
         self.ok = True
 
-    def fail(self, column: str | None, value: str | None, message: str) -> None:
+    def fail(self, column: str | None, value: str | None, message: str, /,
+             **args: object) -> None:
+        """Record a bad cell; ``message`` is marked with ``N_`` and formatted with ``args``
+        (a domain error's text is passed as it is, and translated where the catalog has it)."""
         self.ok = False
-        self.issues.append(DataIssue(self.table, self.number, column, value, message))
+        self.issues.append(DataIssue.of(self.table, self.number, column, value, message, **args))
+
+    def invalid(self, column: str | None, value: str | None, exc: ValueError) -> None:
+        """Record a value a domain type refused, in its words."""
+        if isinstance(exc, Invalid):
+            self.fail(column, value, exc.template, **exc.params)
+        else:
+            self.fail(column, value, str(exc))
 
     def text(self, column: str, required: bool = True, max_len: int = NAME_MAX,
              what: str = "this cell") -> str:
         value = self.cells.get(column, "")
         if required and not value:
-            self.fail(column, None, "is required but empty")
+            self.fail(column, None, N_("is required but empty"))
         try:
             check_text(value, max_len, what)
         except ValueError as exc:
-            self.fail(column, _shown(value), str(exc))
+            self.invalid(column, _shown(value), exc)
             return ""
         return value
 
@@ -468,12 +479,12 @@ class _Row:
         """An id (the rule is :func:`matcher.domain.check_id`)."""
         value = self.cells.get(column, "")
         if not value:
-            self.fail(column, None, "is required but empty")
+            self.fail(column, None, N_("is required but empty"))
             return ""
         try:
             return check_id(value, max_len)
         except ValueError as exc:
-            self.fail(column, _shown(value), str(exc))
+            self.invalid(column, _shown(value), exc)
             return ""
 
     def number_(self, column: str, lo: float, hi: float, default: float | None = None) -> float:
@@ -483,10 +494,10 @@ class _Row:
         try:
             number = float(value)
         except ValueError:
-            self.fail(column, value, "is not a number")
+            self.fail(column, value, N_("is not a number"))
             return 0.0
         if not lo <= number <= hi:
-            self.fail(column, value, f"is outside {lo:g}..{hi:g}")
+            self.fail(column, value, N_("is outside {lo:g}..{hi:g}"), lo=lo, hi=hi)
         return number
 
     def integer(self, column: str, lo: int, hi: int, default: int | None = None) -> int:
@@ -496,12 +507,12 @@ class _Row:
         try:
             number = float(value)
         except ValueError:
-            self.fail(column, value, "is not a whole number")
+            self.fail(column, value, N_("is not a whole number"))
             return 0
         if number != int(number):
-            self.fail(column, value, "is not a whole number")
+            self.fail(column, value, N_("is not a whole number"))
         elif not lo <= number <= hi:
-            self.fail(column, value, f"is outside {lo}..{hi}")
+            self.fail(column, value, N_("is outside {lo}..{hi}"), lo=lo, hi=hi)
         return int(number)
 
     def tokens(self, column: str, required: bool = False) -> frozenset[str]:
@@ -511,12 +522,13 @@ class _Row:
             if not token:
                 continue
             if not _TOKEN.match(token):
-                self.fail(column, token, "is not a token (use lower_snake_case, ';' between)")
+                self.fail(column, token,
+                          N_("is not a token (use lower_snake_case, ';' between)"))
             elif len(token) > TOKEN_MAX:
-                self.fail(column, _shown(token), f"is longer than {TOKEN_MAX} characters")
+                self.fail(column, _shown(token), N_("is longer than {n} characters"), n=TOKEN_MAX)
             out.add(token)
         if required and value and not out:
-            self.fail(column, value, "lists nothing")
+            self.fail(column, value, N_("lists nothing"))
         return frozenset(out)
 
     def choice(self, column: str, enum: type[E], default: E | None = None) -> E | None:
@@ -527,7 +539,7 @@ class _Row:
             return enum(_CHOICE_WORDS.get(unicodedata.normalize("NFKC", value), value))
         except ValueError:
             allowed = " / ".join(e.value for e in enum)
-            self.fail(column, value, f"is not one of {allowed}")
+            self.fail(column, value, N_("is not one of {allowed}"), allowed=allowed)
             return default
 
     def date(self, column: str) -> dt.date | None:
@@ -540,13 +552,13 @@ class _Row:
                 raise ValueError(value)
             return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         except ValueError:
-            self.fail(column, value, "is not a date YYYY-MM-DD (type e.g. 2026-11-20)")
+            self.fail(column, value, N_("is not a date YYYY-MM-DD (type e.g. 2026-11-20)"))
             return None
 
     def token(self, column: str, required: bool = True) -> str:
         value = self.text(column, required=required, max_len=TOKEN_MAX, what="a code").lower()
         if value and not _TOKEN.match(value):
-            self.fail(column, value, "is not a token (use lower_snake_case)")
+            self.fail(column, value, N_("is not a token (use lower_snake_case)"))
         return value
 
     def window(self, column: str) -> TimeWindow | None:
@@ -556,7 +568,7 @@ class _Row:
         try:
             return TimeWindow.parse(value)
         except ValueError as exc:
-            self.fail(column, value, str(exc))
+            self.invalid(column, value, exc)
             return None
 
     def days(self, column: str) -> tuple[Day, ...]:
@@ -568,13 +580,13 @@ class _Row:
             try:
                 day = Day(token[:3] if token in _LONG_DAYS else _DAY_WORDS.get(token, token))
             except ValueError:
-                self.fail(column, token, "is not a day (mon tue wed thu fri sat sun)")
+                self.fail(column, token, N_("is not a day (mon tue wed thu fri sat sun)"))
                 continue
             if day in days:
-                self.fail(column, token, "is listed twice")
+                self.fail(column, token, N_("is listed twice"))
             days.append(day)
         if value and not days:
-            self.fail(column, value, "lists no day")
+            self.fail(column, value, N_("lists no day"))
         return tuple(days)
 
     def availability(self, column: str) -> tuple[Availability, ...]:
@@ -588,24 +600,25 @@ class _Row:
             if glued:  # 周一09:00-12:00, typed without a space
                 parts = [glued.group(1), glued.group(2)]
             if len(parts) != 2:
-                self.fail(column, token, "is not 'day HH:MM-HH:MM'")
+                self.fail(column, token, N_("is not 'day HH:MM-HH:MM'"))
                 continue
             try:
                 day = Day(_DAY_WORDS.get(parts[0].lower(), parts[0].lower()))
             except ValueError:
-                self.fail(column, token, "does not start with a day (mon tue wed thu fri sat sun)")
+                self.fail(column, token,
+                          N_("does not start with a day (mon tue wed thu fri sat sun)"))
                 continue
             try:
                 out.append(Availability(day, TimeWindow.parse(parts[1])))
             except ValueError as exc:
                 words = {w.lower().strip(",") for w in parts[1].split()}
                 if words & {d.value for d in Day}:
-                    self.fail(column, token, "holds several windows: put ';' between them "
-                              "(mon 08:00-12:00;wed 14:00-18:00)")
+                    self.fail(column, token, N_("holds several windows: put ';' between them "
+                                                 "(mon 08:00-12:00;wed 14:00-18:00)"))
                 else:
-                    self.fail(column, token, str(exc))
+                    self.invalid(column, token, exc)
         if value and not out and self.ok:
-            self.fail(column, value, "lists no window")
+            self.fail(column, value, N_("lists no window"))
         return merge_availability(out)
 
     def location(self, coords: CoordSystem, china_only: bool) -> Location:
@@ -614,11 +627,12 @@ class _Row:
         if not self.ok:
             return Location(0.0, 0.0)
         if china_only and not in_china(lat, lon):
-            hint = " (lat and lon look swapped)" if in_china(lon, lat) else ""
-            self.fail("lat, lon", f"{lat}, {lon}", f"is outside China{hint}")
+            self.fail("lat, lon", f"{lat}, {lon}",
+                      N_("is outside China (lat and lon look swapped)") if in_china(lon, lat)
+                      else N_("is outside China"))
             return Location(0.0, 0.0)
         if abs(lat) > 90:
-            self.fail("lat", str(lat), "is outside -90..90")
+            self.fail("lat", str(lat), N_("is outside -90..90"))
             return Location(0.0, 0.0)
         wlat, wlon = to_wgs84(lat, lon, coords)
         return Location(wlat, wlon)
@@ -677,17 +691,19 @@ def _check_columns(table: Table, required: tuple[str, ...], known: tuple[str, ..
                                     f"({', '.join(known)})"))
         return False
     for column in missing:
-        issues.append(DataIssue(table.name, 1, column, None, "column is missing from the header"))
+        issues.append(DataIssue.of(table.name, 1, column, None,
+                                  N_("column is missing from the header")))
     extra = [c for c in columns if c not in known]
     if extra:
         notes.append(f"{table.name}: ignored unknown column(s) {', '.join(extra)}")
     twice = sorted({c for c in columns if columns.count(c) > 1})
     for column in twice:
-        issues.append(DataIssue(table.name, 1, column, None, "column appears twice in the header"))
+        issues.append(DataIssue.of(table.name, 1, column, None,
+                                  N_("column appears twice in the header")))
     if twice:
         return False
     if not missing and table.frame.empty and not allow_empty:
-        issues.append(DataIssue(table.name, None, None, None, "has a header but no rows"))
+        issues.append(DataIssue.of(table.name, None, None, None, N_("has a header but no rows")))
     return not missing
 
 
@@ -704,7 +720,8 @@ def _parse_table(table: Table, id_column: str, parse: RowParser,
         row = _Row(table.name, number, cells, issues)
         ident = row.ident(id_column, max_len)
         if ident in first_row:
-            row.fail(id_column, ident, f"is a duplicate id (first on row {first_row[ident]})")
+            row.fail(id_column, ident, N_("is a duplicate id (first on row {row})"),
+                     row=first_row[ident])
         elif ident:
             first_row[ident] = number
         try:
@@ -794,7 +811,8 @@ def _parse_all(tables: dict[str, Table], specs: list[Spec], issues: list[DataIss
 
 
 def _require(tables: dict[str, Table], names: tuple[str, ...], source: Path) -> None:
-    issues = [DataIssue(f"{name}.csv", None, None, None, f"is missing from {source}")
+    issues = [DataIssue.of(f"{name}.csv", None, None, None, N_("is missing from {source}"),
+                           source=source)
               for name in names if name not in tables]
     if issues:
         raise InputError(issues)
@@ -815,7 +833,8 @@ def _need(row: _Row, coords: CoordSystem, china_only: bool) -> Need:
     duration = row.integer("duration_min", 1, 24 * 60)
     if window and row.ok and duration > window.minutes:
         row.fail("duration_min", str(duration),
-                 f"is longer than the window {window} ({window.minutes} min)")
+                 N_("is longer than the window {window} ({minutes} min)"), window=window,
+                 minutes=window.minutes)
     merchant_service = row.token("merchant_service", required=False) or None
     built = Need(
         id=row.cells.get("need_id", ""),
@@ -907,7 +926,8 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
         built = _need(row, system, china_only)
         where = first_seen.setdefault(built.id, (row.table, row.number))
         if built.id and where[0] != row.table:
-            row.fail("need_id", built.id, f"is already a need ({where[0]} row {where[1]})")
+            row.fail("need_id", built.id, N_("is already a need ({file} row {row})"),
+                     file=where[0], row=where[1])
         return built
 
     volunteer = partial(_volunteer, coords=coords, china_only=china_only)
