@@ -49,6 +49,7 @@ from matcher.charity import (
     ShortRequest,
 )
 from matcher.domain import Day, Need, NeedKind, Priority, SolveStatus, TimeWindow, Week
+from matcher.i18n import _
 from matcher.settings import Settings
 from matcher.travel import WalkingNetwork, geodesic_m, walk_minutes
 
@@ -93,7 +94,7 @@ def leximin_split(budget: int, quantities: Sequence[int]) -> LeximinSplit:
     # Jump start: everyone gets floor(t * q) for a t at or below the max-min level t*; every
     # leximin optimum gives at least that (its minimum ratio is t*). Bisection on the real line.
     lo, hi = 0.0, 1.0
-    for _ in range(60):
+    for _step in range(60):
         mid = (lo + hi) / 2
         if sum(math.ceil(mid * q) for q in quantities) <= budget:
             lo = mid
@@ -147,7 +148,7 @@ class _Demand:
 
     @property
     def units(self) -> int:
-        return sum(self.base.values()) + sum(extra for _, extra in self.tied)
+        return sum(self.base.values()) + sum(extra for _key, extra in self.tied)
 
 
 def _expiry_key(d: Donation) -> tuple[int, str]:
@@ -328,17 +329,21 @@ def _short(cat: _Category, fill: dict[str, int]) -> Iterable[ShortRequest]:
         if got >= r.quantity:
             continue
         if not cat.donations and not cat.expired:
-            reason, detail = ShortReason.NO_DONATION, f"nobody donated {cat.name}"
+            reason, detail = ShortReason.NO_DONATION, _("nobody donated {category}").format(
+                category=cat.name)
         elif not cat.donations:
             last = max(d.expires for d in cat.expired if d.expires)
             reason, detail = (ShortReason.EXPIRED,
-                              f"all {cat.name} donations expired (latest {last.isoformat()})")
+                              _("all {category} donations expired (latest {date})").format(
+                                  category=cat.name, date=last.isoformat()))
         else:
-            reason, detail = ShortReason.STOCK_SHORT, (
-                f"{cat.stock} usable units of {cat.name} for {sum(wanted.values())} requested "
-                f"({mix}); higher priorities first, then the fairest split")
+            reason, detail = ShortReason.STOCK_SHORT, _(
+                "{stock} usable units of {category} for {requested} requested ({mix}); higher "
+                "priorities first, then the fairest split").format(
+                    stock=cat.stock, category=cat.name, requested=sum(wanted.values()), mix=mix)
         yield ShortRequest(r.id, cat.name, r.priority, r.quantity, got, reason,
-                           f"{detail}; {r.quantity - got} more unit(s) would fill it")
+                           detail + _("; {n} more unit(s) would fill it").format(
+                               n=r.quantity - got))
 
 
 def _leftovers(cat: _Category, lines: list[AllocationLine]) -> Iterable[Leftover]:

@@ -14,17 +14,26 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from matcher.charity import Allocation
 from matcher.coords import CoordSystem
 from matcher.domain import Location, Priority, Problem, Schedule, Week
 from matcher.errors import InputError, NetworkError
+from matcher.i18n import _, normalise, use
 from matcher.params import SolveParams
 from matcher.settings import Settings
 from matcher.spreadsheets import read_charity, read_community, write_community
 
 if TYPE_CHECKING:
+    from matcher.solver import SolveProgress
     from matcher.travel import WalkingNetwork
 
 app = typer.Typer(help="Linli (邻里): weekly matching of volunteers, needs and partner merchants.",
@@ -37,6 +46,45 @@ SAMPLE_NETWORK = "shenzhen-futian/shenzhen_futian_walk.graphml"
 SAMPLE_CENTRE = Location(22.53407, 114.01766)  # 车公庙/香蜜湖, western Futian
 DEMO_WEEK = "2026-W48"
 COLOUR = {Priority.RED: "red", Priority.YELLOW: "yellow", Priority.BLUE: "blue"}
+
+
+def language(flag: str | None = None) -> str:
+    """The language of what the command prints: ``--lang``, else the locale of the shell
+    (``LC_ALL``, ``LC_MESSAGES``, ``LANG``, the first set); Chinese when none is set or it is
+    ``C``/``POSIX``."""
+    if flag:
+        return normalise(flag)
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if os.environ.get(name):
+            return normalise(os.environ[name])
+    return normalise(None)
+
+
+@app.callback()
+def _main(ctx: typer.Context, lang: Annotated[str | None, typer.Option(
+        "--lang", help="language of the output: zh (Simplified Chinese) or en; default from "
+                       "LC_ALL / LANG, Chinese when unset")] = None) -> None:
+    """Linli (邻里): weekly matching of volunteers, needs and partner merchants."""
+    ctx.with_resource(use(language(lang)))
+
+
+def priority_word(p: Priority) -> str:
+    """红 / 黄 / 蓝 (red / yellow / blue)."""
+    return {Priority.RED: _("red"), Priority.YELLOW: _("yellow"),
+            Priority.BLUE: _("blue")}[p]
+
+
+def stage_word(stage: str) -> str:
+    """The solve's stage as the progress bar names it."""
+    if stage in {p.value for p in Priority}:
+        return priority_word(Priority(stage))
+    return {"prepare": _("getting ready"), "quality": _("shorter walks"),
+            "explain": _("explaining what stays unmet")}.get(stage, stage)
+
+
+def status_word(status: str) -> str:
+    return {"optimal": _("proven best"), "feasible": _("good, not proven best"),
+            "empty": _("nothing to plan")}.get(status, status)
 
 # Options shared by solve and allocate.
 NetworkOption = Annotated[Path | None, typer.Option(
@@ -64,44 +112,92 @@ def step(label: str) -> Iterator[None]:
     began = time.monotonic()
     with console.status(f"{escape(label)} ..."):
         yield
-    console.print(f"[dim]{escape(label)}: {time.monotonic() - began:.1f} s[/dim]")
+    console.print("[dim]" + escape(_("{label}: {seconds:.1f} s").format(
+        label=label, seconds=time.monotonic() - began)) + "[/dim]")
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {escape(message)}")
+    label = _("error:")
+    err.print(f"[bold red]{escape(label)}[/bold red] {escape(message)}")
     return typer.Exit(2)
 
 
 def _print_schedule(problem: Problem, schedule: Schedule, out: Path) -> None:
-    table = Table(title=f"Linli · week {schedule.week} · status {schedule.status.value}")
-    for column in ("priority", "occurrences", "covered", "share", "bound", "proven"):
-        table.add_column(column, justify="right" if column != "priority" else "left")
+    table = Table(title=_("Linli · week {week} · {status}").format(
+        week=schedule.week, status=status_word(schedule.status.value)))
+    headers = (_("priority"), _("occurrences"), _("covered"), _("share"), _("at most possible"),
+               _("proven best"))
+    for k, column in enumerate(headers):
+        table.add_column(column, justify="right" if k else "left")
     for p, level in schedule.levels.items():
         share = f"{100 * level.covered / level.occurrences:.0f}%" if level.occurrences else "-"
-        table.add_row(f"[{COLOUR[p]}]{p.value}[/]", str(level.occurrences), str(level.covered),
-                      share, str(level.bound), "yes" if level.optimal else "no")
+        table.add_row(f"[{COLOUR[p]}]{escape(priority_word(p))}[/]", str(level.occurrences),
+                      str(level.covered), share, str(level.bound),
+                      _("yes") if level.optimal else _("no"))
     console.print(table)
     volunteers = len({a.volunteer_id for a in schedule.assignments})
-    console.print(f"{len(schedule.assignments)} assignments for {volunteers} of "
-                  f"{len(problem.volunteers)} volunteers; walking {schedule.total_walk_min:.0f} "
-                  f"min in all; solved in {schedule.solve_seconds:.1f} s and "
-                  f"{schedule.deterministic_time:.1f} units of deterministic time "
-                  f"({schedule.limit.replace('_', '-')} limit; "
-                  f"{escape(str(schedule.stats.get('travel')))})")
+    limit = (_("deterministic limit") if schedule.limit == "deterministic"
+             else _("wall-clock limit"))
+    console.print(escape(_(
+        "{tasks} tasks for {volunteers} of {all} volunteers; {walk:.0f} min of walking in "
+        "all; planned in {seconds:.1f} s and {work:.1f} units of deterministic time ({limit}; "
+        "{travel})").format(
+            tasks=len(schedule.assignments), volunteers=volunteers,
+            all=len(problem.volunteers), walk=schedule.total_walk_min,
+            seconds=schedule.solve_seconds, work=schedule.deterministic_time, limit=limit,
+            travel=schedule.stats.get("travel"))))
     if schedule.unmet:
-        reasons = Table(title="Why occurrences stay unmet")
-        reasons.add_column("reason")
-        reasons.add_column("count", justify="right")
-        reasons.add_column("example")
+        reasons = Table(title=_("Why occurrences stay unmet"))
+        reasons.add_column(_("reason"))
+        reasons.add_column(_("count"), justify="right")
+        reasons.add_column(_("example"))
         for code, count in list(schedule.unmet_by_reason().items())[:6]:
             example = next(u for u in schedule.unmet if u.reason.value == code)
             reasons.add_row(code, str(count),
                             escape(f"{example.need_id} {example.day}: {example.detail}"
                                    + (f"\n→ {example.fix}" if example.fix else "")))
         console.print(reasons)
-    console.print(f"Files in [bold]{escape(str(out))}[/bold]: assignments.csv, unmet.csv, "
-                  "summary.json, "
-                  "calendars/*.ics, map.html")
+    console.print(escape(_("Files in {out}: ").format(out=out)) + "assignments.csv, unmet.csv, "
+                  "summary.json, calendars/*.ics, map.html")
+
+
+class SolveBar:
+    """The solve's progress as a bar: the level being planned (红/黄/蓝), the best coverage so
+    far and how many at most, the share of the budget spent, elapsed time."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task(_("planning"), total=1.0, detail="")
+
+    def __call__(self, event: SolveProgress) -> None:
+        detail = ""
+        if event.covered is not None and event.occurrences is not None:
+            detail = _("{covered} of {occurrences} planned").format(
+                covered=event.covered, occurrences=event.occurrences)
+            if event.bound is not None:
+                detail += _(", at most {bound} possible").format(bound=event.bound)
+        self.progress.update(self.task, completed=event.spent,
+                             description=_("planning: {stage}").format(
+                                 stage=stage_word(event.stage)),
+                             detail=detail)
+
+
+    def done(self) -> None:
+        """The solve has ended (early when every level is proven best): the bar is full."""
+        self.progress.update(self.task, completed=1.0, description=_("planning done"))
+
+
+def solve_progress() -> Progress:
+    """The progress display of a solve (on the terminal; nothing when output is redirected)."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                    TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console,
+                    transient=False)
+
+
+def _notes(notes: Sequence[str]) -> None:
+    label = _("note:")
+    for note in notes:
+        console.print(f"[yellow]{escape(label)}[/yellow] {escape(note)}")
 
 
 def _load_network(network: Path | None) -> WalkingNetwork | None:
@@ -110,7 +206,7 @@ def _load_network(network: Path | None) -> WalkingNetwork | None:
     if network is None:
         return None
     try:
-        with step(f"loading street network {network.name}"):
+        with step(_("loading the street map {name}").format(name=network.name)):
             return WalkingNetwork.from_file(network)
     except NetworkError as exc:
         raise _fail(str(exc)) from exc
@@ -135,24 +231,25 @@ def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: f
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     try:
-        with step(f"reading {source}"):
+        with step(_("reading {source}").format(source=source)):
             imported = read_community(source, iso_week, coords, extra_needs=extra_needs)
     except InputError as exc:
-        raise _fail(str(exc)) from exc
-    for note in imported.notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}")
+        raise _fail(exc.localised()) from exc
+    _notes(imported.notes)
     problem = imported.problem
-    console.print(f"{len(problem.volunteers)} volunteers, {len(problem.needs)} needs "
-                  f"({len(problem.occurrences)} occurrences), {len(problem.merchants)} merchants")
+    console.print(escape(_(
+        "{volunteers} volunteers, {needs} needs ({occurrences} occurrences), {merchants} "
+        "merchants").format(volunteers=len(problem.volunteers), needs=len(problem.needs),
+                            occurrences=len(problem.occurrences),
+                            merchants=len(problem.merchants))))
     net = _load_network(network)
-    with step("walking times"):
+    with step(_("walking times")):
         travel = TravelTimes.build(problem, settings, net)
-    began = time.monotonic()
-    with console.status("solving ...") as status:
-        schedule = solve(problem, params, travel=travel, settings=settings,
-                         progress=lambda msg: status.update(
-                             f"{msg} ({time.monotonic() - began:.0f} s)"))
-    with step("writing outputs"):
+    with solve_progress() as display:
+        bar = SolveBar(display)
+        schedule = solve(problem, params, travel=travel, settings=settings, on_progress=bar)
+        bar.done()
+    with step(_("writing the files")):
         write_schedule(problem, schedule, out, settings=settings, network=net, coords=coords)
     _print_schedule(problem, schedule, out)
 
@@ -186,35 +283,40 @@ def demo(
     base = data_dir()
     sample = base / "sample"
     if not sample.exists():
-        raise _fail(f"no sample community at {sample} (set LINLI_DATA_DIR)")
-    console.print("[bold]Linli demo[/bold]: a sample community on OpenStreetMap streets of "
-                  "western Futian, Shenzhen (© OpenStreetMap contributors, ODbL)")
+        raise _fail(_("no sample community at {path} (set LINLI_DATA_DIR)").format(path=sample))
+    console.print(escape(_("Linli demo: a sample community on OpenStreetMap streets of western "
+                           "Futian, Shenzhen (© OpenStreetMap contributors, ODbL)")))
     _run(sample, DEMO_WEEK, out, base / SAMPLE_NETWORK, time_limit, CoordSystem.WGS84, None,
          wall_clock=wall_clock)
 
 
 def _print_allocation(allocation: Allocation, out: Path) -> None:
-    table = Table(title=f"Linli allocation · week {allocation.week} · status "
-                        f"{allocation.status.value}")
-    for column in ("priority", "requests", "requested", "allocated", "bound", "lowest fill"):
-        table.add_column(column, justify="right" if column != "priority" else "left")
+    table = Table(title=_("Linli allocation · week {week} · {status}").format(
+        week=allocation.week, status=status_word(allocation.status.value)))
+    headers = (_("priority"), _("requests"), _("requested"), _("allocated"),
+               _("at most possible"), _("lowest fill"))
+    for k, column in enumerate(headers):
+        table.add_column(column, justify="right" if k else "left")
     for p, level in allocation.levels.items():
-        table.add_row(f"[{COLOUR[p]}]{p.value}[/]", str(level.requests), str(level.requested),
-                      str(level.allocated), str(level.bound), f"{level.min_fill_ratio:.0%}")
+        table.add_row(f"[{COLOUR[p]}]{escape(priority_word(p))}[/]", str(level.requests),
+                      str(level.requested), str(level.allocated), str(level.bound),
+                      f"{level.min_fill_ratio:.0%}")
     console.print(table)
     summary = allocation.summary()
     by_date = summary["deliveries_by_date"]
-    days = ", ".join(f"{dt.date.fromisoformat(day):%a %m-%d} {count}"
+    days = ", ".join(f"{dt.date.fromisoformat(day):%m-%d} {count}"
                      for day, count in by_date.items()) if isinstance(by_date, dict) else ""
-    console.print(f"{summary['lines']} allocation lines, {summary['deliveries']} deliveries "
-                  f"({summary['units_delivered']} units{'; ' + days if days else ''}) for the "
-                  "weekly schedule; "
-                  f"{summary['leftover_units']} units left in stock; "
-                  f"{allocation.solve_seconds:.1f} s ({escape(allocation.method)})")
-    console.print(f"Files in [bold]{escape(str(out))}[/bold]: allocations.csv, "
-                  "unmet_requests.csv, "
-                  "leftover.csv, delivery_needs.csv (add to a week with "
-                  "[bold]linli solve --add-needs[/bold]), summary.json")
+    console.print(escape(_(
+        "{lines} allocation lines, {deliveries} deliveries ({units} units) for the weekly "
+        "schedule; {leftover} units left in stock; {seconds:.1f} s ({method})").format(
+            lines=summary["lines"], deliveries=summary["deliveries"],
+            units=summary["units_delivered"], leftover=summary["leftover_units"],
+            seconds=allocation.solve_seconds, method=allocation.method)
+        + (_("; deliveries by day: {days}").format(days=days) if days else "")))
+    console.print(escape(_("Files in {out}: ").format(out=out))
+                  + "allocations.csv, unmet_requests.csv, leftover.csv, delivery_needs.csv, "
+                  "summary.json" + escape(_(" (add delivery_needs.csv to a week with "
+                                             "linli solve --add-needs)")))
 
 
 @app.command()
@@ -231,19 +333,22 @@ def allocate(
 
     try:
         iso_week = Week.parse(week)
-        with step(f"reading {data}"):
+        with step(_("reading {source}").format(source=data)):
             imported = read_charity(data, iso_week, coords)
-    except (ValueError, InputError) as exc:
+    except InputError as exc:
+        raise _fail(exc.localised()) from exc
+    except ValueError as exc:
         raise _fail(str(exc)) from exc
-    for note in imported.notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}")
+    _notes(imported.notes)
     problem = imported.problem
-    console.print(f"{len(problem.donations)} donations, {len(problem.requests)} requests, "
-                  f"{len(problem.categories)} categories")
+    console.print(escape(_("{donations} donations, {requests} requests, {categories} "
+                           "categories").format(donations=len(problem.donations),
+                                                requests=len(problem.requests),
+                                                categories=len(problem.categories))))
     net = _load_network(network)
-    with step("allocating"):
+    with step(_("allocating")):
         allocation = run_allocation(problem, Settings(), net)
-    with step("writing outputs"):
+    with step(_("writing the files")):
         write_allocation(problem, allocation, out, coords)
     _print_allocation(allocation, out)
 
@@ -273,17 +378,21 @@ def generate(
                                  centre=SAMPLE_CENTRE, radius_m=radius_m, week=iso_week,
                                  seed=seed)
     write_community(problem, out)
-    console.print(f"wrote {escape(str(out))}: {len(problem.volunteers)} volunteers, "
-                  f"{len(problem.needs)} needs "
-                  f"({len(problem.occurrences)} occurrences), {len(problem.merchants)} merchants")
+    console.print(escape(_("wrote {out}: ").format(out=out) + _(
+        "{volunteers} volunteers, {needs} needs ({occurrences} occurrences), {merchants} "
+        "merchants").format(volunteers=len(problem.volunteers), needs=len(problem.needs),
+                            occurrences=len(problem.occurrences),
+                            merchants=len(problem.merchants))))
     if requests:
         charity = generate_charity(requests, donations, categories, network=net,
                                    centre=SAMPLE_CENTRE, radius_m=radius_m, week=iso_week,
                                    seed=seed)
         for name, frame in charity_frames(charity).items():
             frame.to_csv(out / f"{name}.csv", index=False)
-        console.print(f"wrote {len(charity.donations)} donations and {len(charity.requests)} "
-                      f"requests in {len(charity.categories)} categories")
+        console.print(escape(_("wrote {donations} donations and {requests} requests in "
+                               "{categories} categories").format(
+            donations=len(charity.donations), requests=len(charity.requests),
+            categories=len(charity.categories))))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -29,24 +29,34 @@ from matcher.domain import (
     TimeWindow,
     Unmet,
     UnmetReason,
+    day_word,
+    skills_word,
 )
+from matcher.i18n import _
 from matcher.timeline import Blocker, Plan, Timelines
 
 _SHOW = 5
 # Changes of one kind tried per occurrence before the next kind: each try is cheap, but there
 # are many unmet occurrences at street scale.
 _TRIES = 4
+# Marked where it is used (the catalog needs the message as one literal).
 NO_SINGLE_FIX = ("no single change found that lets it be covered with the rest of the week "
                  "as planned")
 
 
+def _no_single_fix() -> str:
+    return _("no single change found that lets it be covered with the rest of the week as "
+             "planned")
+
+
 def _names(ids: list[str]) -> str:
     shown = ", ".join(ids[:_SHOW])
-    return shown + (f" and {len(ids) - _SHOW} more" if len(ids) > _SHOW else "")
+    more = _(" and {n} more").format(n=len(ids) - _SHOW) if len(ids) > _SHOW else ""
+    return shown + more
 
 
 def _skills_text(occ: Occurrence) -> str:
-    return " + ".join(sorted(occ.need.skills)) if occ.need.skills else "no special skill"
+    return skills_word(occ.need.skills)
 
 
 def _half_hours(minutes: int) -> float:
@@ -127,7 +137,7 @@ def _diagnose_one(cand: Candidates, plan: Plan, tl: Timelines, o: int,
     def unmet(reason: UnmetReason, detail: str, fixes: Iterable[Fix] = (),
               names: tuple[str, ...] = ()) -> Unmet:
         fix = _first(cand, plan, o, fixes)
-        text = NO_SINGLE_FIX if fix is None else fix.describe(problem)
+        text = _no_single_fix() if fix is None else fix.describe(problem)
         return Unmet(need.id, occ.day, occ.date, reason, detail, text, names, fix)
 
     def new_volunteers(least: int) -> list[Fix]:
@@ -146,11 +156,13 @@ def _diagnose_one(cand: Candidates, plan: Plan, tl: Timelines, o: int,
     if len(near) < k:
         walks = sorted((cand.home_to_need(v, o), problem.volunteers[v].id) for v in skilled
                        if v not in near)
-        nearest = (f"; the nearest other is {walks[0][1]} at {walks[0][0]:.0f} min"
+        nearest = (_("; the nearest other is {volunteer} at {minutes:.0f} min").format(
+                       volunteer=walks[0][1], minutes=walks[0][0])
                    if walks and math.isfinite(walks[0][0]) else "")
         return unmet(UnmetReason.NO_SKILLED_VOLUNTEER_IN_CIRCLE,
-                     f"{len(near)} volunteer(s) with {_skills_text(occ)} live within "
-                     f"{radius:g} min, {k} needed{nearest}",
+                     _("{near} volunteer(s) with {skills} live within {radius:g} min, {k} "
+                       "needed").format(near=len(near), skills=_skills_text(occ),
+                                        radius=radius, k=k) + nearest,
                      new_volunteers(k - len(near)))
     if need.merchant_service is not None:
         offering = [j for j, m in enumerate(problem.merchants)
@@ -158,15 +170,16 @@ def _diagnose_one(cand: Candidates, plan: Plan, tl: Timelines, o: int,
         in_circle = [j for j in offering if cand.circle.contains(cand.need_to_merchant(o, j))]
         if not in_circle:
             return unmet(UnmetReason.NO_MERCHANT_IN_CIRCLE,
-                         f"no partner merchant offering {need.merchant_service!r} within "
-                         f"{radius:g} min",
+                         _("no partner merchant offering {service!r} within {radius:g} "
+                           "min").format(service=need.merchant_service, radius=radius),
                          [NewMerchant(need.id)])
         usable = merchant_choices(problem, cand.travel, cand.circle, occ)
         if not usable:
             hours = ", ".join(f"{problem.merchants[j].id} {problem.merchants[j].open}"
                               for j in in_circle)
             return unmet(UnmetReason.MERCHANT_CLOSED,
-                         f"the nearby merchants are closed during {need.window} ({hours})",
+                         _("the nearby merchants are closed during {window} ({hours})").format(
+                             window=need.window, hours=hours),
                          [MerchantHours(problem.merchants[j].id,
                                         _spanning(problem.merchants[j].open, need.window))
                           for j in sorted(in_circle,
@@ -176,10 +189,12 @@ def _diagnose_one(cand: Candidates, plan: Plan, tl: Timelines, o: int,
     capable = sorted({opt.volunteer for opt in options})
     if not capable:
         near_ids = [problem.volunteers[v].id for v in near]
-        detail = (f"{len(near)} capable volunteer(s) live near ({_names(near_ids)}) but none is "
-                  f"free {occ.day} {need.window}")
+        detail = _("{near} capable volunteer(s) live near ({names}) but none is free {day} "
+                   "{window}").format(near=len(near), names=_names(near_ids),
+                                      day=day_word(occ.day), window=need.window)
         if need.merchant_service is not None:
-            detail += f" and within {radius:g} min of a merchant offering it"
+            detail += _(" and within {radius:g} min of a merchant offering it").format(
+                radius=radius)
         fixes = windows(near) if k == 1 else []
         return unmet(UnmetReason.NO_AVAILABLE_VOLUNTEER, detail, fixes + new_volunteers(k))
     if len(capable) < k:
@@ -187,12 +202,13 @@ def _diagnose_one(cand: Candidates, plan: Plan, tl: Timelines, o: int,
         short = k - len(capable)
         fixes = windows([v for v in near if v not in capable]) if short == 1 else []
         return unmet(UnmetReason.NOT_ENOUGH_VOLUNTEERS,
-                     f"needs {k} volunteers at once; only {len(capable)} can ({_names(ids)})",
+                     _("needs {k} volunteers at once; only {n} can ({names})").format(
+                         k=k, n=len(capable), names=_names(ids)),
                      fixes + new_volunteers(short), tuple(ids))
     reason, detail, fixes, names = _busy_or_full(cand, tl, o, proven_optimal)
     if reason is UnmetReason.SOLVER_LIMIT:
         return Unmet(need.id, occ.day, occ.date, reason, detail,
-                     "run again with a longer --time-limit", names)
+                     _("run again with a longer --time-limit"), names)
     return unmet(reason, detail, [*fixes, *new_volunteers(1)], names)
 
 
@@ -233,18 +249,22 @@ def _busy_or_full(cand: Candidates, tl: Timelines, o: int,
                     busy.add(v)
     if any(len(vs) >= k for vs in free.values()) and not proven_optimal:
         return (UnmetReason.SOLVER_LIMIT,
-                "capable volunteers are free but the time limit ended the search", [], ())
+                _("capable volunteers are free but the time limit ended the search"), [], ())
     if need.merchant_service is not None and merchant_open and not any(merchant_open.values()):
         full = [problem.merchants[j] for j in merchant_open if j is not None]
-        text = ", ".join(f"{m.id} ({m.capacity_per_day}/day)" for m in full)
+        text = ", ".join(_("{merchant} ({capacity}/day)").format(merchant=m.id,
+                                                                  capacity=m.capacity_per_day)
+                         for m in full)
         return (UnmetReason.MERCHANT_FULL,
-                f"the merchants within reach are full on {occ.day}: {text}",
+                _("the merchants within reach are full on {day}: {merchants}").format(
+                    day=day_word(occ.day), merchants=text),
                 [MerchantCapacity(m.id, m.capacity_per_day + 1) for m in full[:_TRIES]], ())
     if out_of_hours:
         ranked = sorted(out_of_hours.items(), key=lambda kv: kv[1])
         ids = [problem.volunteers[v].id for v, _ in ranked]
         return (UnmetReason.OUT_OF_HOURS,
-                f"capable volunteers have used their weekly hours: {_names(ids)}",
+                _("capable volunteers have used their weekly hours: {names}").format(
+                    names=_names(ids)),
                 [HigherCap(problem.volunteers[v].id,
                            problem.volunteers[v].max_hours_week + _half_hours(over))
                  for v, over in ranked[:_TRIES]], tuple(ids))
@@ -254,7 +274,10 @@ def _busy_or_full(cand: Candidates, tl: Timelines, o: int,
         for t in tl.tasks.get((v, occ.day), []):
             other = problem.occurrences[t.occurrence].need.id
             tasks.append(f"{other} {t.start // 60:02d}:{t.start % 60:02d}")
-    busy_with = f" ({ids[0]} serves {', '.join(tasks)})" if tasks else ""
+    busy_with = (_(" ({volunteer} serves {tasks})").format(volunteer=ids[0],
+                                                            tasks=", ".join(tasks))
+                 if tasks else "")
     return (UnmetReason.VOLUNTEERS_BUSY,
-            f"the capable volunteers are busy with other tasks then: {_names(ids)}{busy_with}",
+            _("the capable volunteers are busy with other tasks then: {names}").format(
+                names=_names(ids)) + busy_with,
             [], tuple(ids))

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 
+from matcher.errors import Invalid
+from matcher.i18n import N_, _
+
 
 class Day(StrEnum):
     """A day of the week as written in the spreadsheets (``mon`` ... ``sun``)."""
@@ -74,12 +77,12 @@ def check_id(value: str, max_len: int = ID_MAX) -> str:
         With a message fit for an import error, saying what to type instead.
     """
     if not value:
-        raise ValueError("is empty: an id is required")
+        raise ValueError(N_("is empty: an id is required"))
     if len(value) > max_len:
         raise ValueError(f"is {len(value)} characters long: an id has at most {max_len}")
     if not _ID.match(value) or set(value) == {"."}:
-        raise ValueError("is not an id: use letters, digits, '_', '-' or '.' "
-                         "(no spaces, no '/')")
+        raise ValueError(N_("is not an id: use letters, digits, '_', '-' or '.' "
+                            "(no spaces, no '/')"))
     return value
 
 
@@ -94,7 +97,7 @@ def check_text(value: str, max_len: int = NAME_MAX, what: str = "a name") -> str
     if len(value) > max_len:
         raise ValueError(f"is {len(value)} characters long: {what} has at most {max_len}")
     if any(unicodedata.category(c) == "Cc" for c in value):
-        raise ValueError("contains control characters (a tab or line break inside the cell)")
+        raise ValueError(N_("contains control characters (a tab or line break inside the cell)"))
     return value
 
 
@@ -145,18 +148,18 @@ class TimeWindow:
         """
         m = _WINDOW.match(unicodedata.normalize("NFKC", text))
         if not m:
-            raise ValueError("is not a time window HH:MM-HH:MM (type e.g. 09:30-20:30)")
+            raise ValueError(N_("is not a time window HH:MM-HH:MM (type e.g. 09:30-20:30)"))
         times: list[int] = []
         for part in (m.group(1), m.group(2)):
             try:
                 times.append(parse_hhmm(part))
             except ValueError as exc:
-                raise ValueError(f"is not a time window HH:MM-HH:MM: {part} is not a time of "
-                                 "day (00:00-24:00)") from exc
+                raise Invalid(N_("is not a time window HH:MM-HH:MM: {part} is not a time of "
+                                 "day (00:00-24:00)"), part=part) from exc
         start, end = times
         if start >= end:
-            raise ValueError("is not a time window: it ends before it starts (a window cannot "
-                             "cross midnight; 24:00 is the end of the day)")
+            raise ValueError(N_("is not a time window: it ends before it starts (a window "
+                                "cannot cross midnight; 24:00 is the end of the day)"))
         return cls(start, end)
 
     @property
@@ -396,7 +399,18 @@ class Assignment:
 
 
 def _hours(hours: float) -> str:
-    return f"{hours:g} hour" + ("" if hours == 1 else "s")
+    return (_("{hours:g} hour") if hours == 1 else _("{hours:g} hours")).format(hours=hours)
+
+
+def day_word(day: Day) -> str:
+    """A day as a person reads it: ``mon`` in English, 周一 in Chinese."""
+    return {Day.MON: _("mon"), Day.TUE: _("tue"), Day.WED: _("wed"), Day.THU: _("thu"),
+            Day.FRI: _("fri"), Day.SAT: _("sat"), Day.SUN: _("sun")}[day]
+
+
+def skills_word(skills: frozenset[str]) -> str:
+    """A need's skills (codes, as in the files), or that it needs none."""
+    return " + ".join(sorted(skills)) if skills else _("no special skill")
 
 
 def _merge(windows: list[TimeWindow]) -> list[TimeWindow]:
@@ -430,9 +444,12 @@ class ExtraWindow:
 
     def describe(self, problem: Problem) -> str:
         now = problem.volunteer_by_id[self.volunteer_id].windows_on(self.day)
-        had = (f" (now {self.day} {', '.join(str(w) for w in now)})" if now
-               else f" (not available {self.day} now)")
-        return f"{self.volunteer_id} could if also available {self.day} {self.window}{had}"
+        day = day_word(self.day)
+        had = (_(" (now {day} {windows})").format(day=day,
+                                                   windows=", ".join(str(w) for w in now))
+               if now else _(" (not available {day} now)").format(day=day))
+        return _("{volunteer} could if also available {day} {window}").format(
+            volunteer=self.volunteer_id, day=day, window=self.window) + had
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,8 +467,9 @@ class HigherCap:
 
     def describe(self, problem: Problem) -> str:
         was = problem.volunteer_by_id[self.volunteer_id].max_hours_week
-        return (f"{self.volunteer_id} could if their cap were {_hours(self.max_hours_week - was)} "
-                f"higher ({self.max_hours_week:g} a week)")
+        return _("{volunteer} could if their cap were {more} higher ({hours:g} a week)").format(
+            volunteer=self.volunteer_id, more=_hours(self.max_hours_week - was),
+            hours=self.max_hours_week)
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,7 +486,8 @@ class MerchantCapacity:
             else m for m in problem.merchants])
 
     def describe(self, problem: Problem) -> str:
-        return f"{self.merchant_id} could serve it with capacity {self.capacity_per_day} a day"
+        return _("{merchant} could serve it with capacity {capacity} a day").format(
+            merchant=self.merchant_id, capacity=self.capacity_per_day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,7 +505,8 @@ class MerchantHours:
 
     def describe(self, problem: Problem) -> str:
         was = problem.merchant_by_id[self.merchant_id].open
-        return f"{self.merchant_id} could serve it if open {self.open} (now {was})"
+        return _("{merchant} could serve it if open {open} (now {was})").format(
+            merchant=self.merchant_id, open=self.open, was=was)
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,9 +531,10 @@ class NewVolunteers:
 
     def describe(self, problem: Problem) -> str:
         need = problem.need_by_id[self.need_id]
-        skills = " + ".join(sorted(need.skills)) if need.skills else "no special skill"
-        return (f"{self.count} more volunteer(s) with {skills} living near the beneficiary, "
-                f"free {self.day} {need.window}")
+        return _("{count} more volunteer(s) with {skills} living near the beneficiary, free "
+                 "{day} {window}").format(
+            count=self.count, skills=skills_word(need.skills), day=day_word(self.day),
+            window=need.window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,8 +556,8 @@ class NewMerchant:
 
     def describe(self, problem: Problem) -> str:
         need = problem.need_by_id[self.need_id]
-        return (f"a partner merchant offering {need.merchant_service!r} near the beneficiary, "
-                f"open {need.window}")
+        return _("a partner merchant offering {service!r} near the beneficiary, open "
+                 "{window}").format(service=need.merchant_service, window=need.window)
 
 
 # A change to a week's inputs that would make one unmet occurrence coverable.

@@ -110,6 +110,13 @@ def _(message: str) -> str:
     return translation(current()).gettext(message)
 
 
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+    """Mark ``message`` for the catalog without translating it now: it is kept in English (an
+    import error the API returns as written) and translated where it is shown
+    (:meth:`matcher.errors.DataIssue.localised`)."""
+    return message
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The singular or plural form of a message for ``n``, in the current language."""
     return translation(current()).ngettext(singular, plural, n)

@@ -39,6 +39,7 @@ from matcher.domain import (
     UnmetReason,
 )
 from matcher.greedy import greedy_plan
+from matcher.i18n import _
 from matcher.lazy import maximize_lazily
 from matcher.model import ComponentModel
 from matcher.params import Clock, SolveParams
@@ -49,6 +50,88 @@ from matcher.timeline import Plan, covered_count, keeps_pins
 from matcher.travel import TravelTimes
 
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SolveProgress:
+    """Where a solve is, for a progress display: what it does (``text``, the English line the
+    API's jobs store), the level it works on, the week's best coverage of that level so far and
+    the bound on it where one is known, and the share of the budget spent (on the solve's own
+    clock: deterministic time unless ``wall_clock``, so it moves with the work done)."""
+
+    text: str
+    stage: str  # "prepare", a priority ("red", "yellow", "blue"), "quality" or "explain"
+    covered: int | None = None
+    bound: int | None = None
+    occurrences: int | None = None  # of the level, in the week
+    spent: float = 0.0  # fraction of the budget, 0..1
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class _Reporter:
+    """Tells the caller where the solve is: the text to ``progress``, a :class:`SolveProgress`
+    to ``on_progress``. Coverage is the week's: the components solved and the greedy plan of
+    those still to come, with the current component's best so far."""
+
+    def __init__(self, progress: Progress | None,
+                 on_progress: Callable[[SolveProgress], None] | None, clock: Clock,
+                 budget: float, totals: dict[Priority, int]) -> None:
+        self.progress, self.on_progress, self.clock = progress, on_progress, clock
+        self.start, self.budget, self.totals = clock.now(), budget, totals
+        self.stage = "prepare"
+        self.loud = True
+        self.best: dict[Priority, int] = dict.fromkeys(Priority, 0)  # week, greedy until solved
+        # Per level, the components' bounds: trivial (their size) until solved.
+        self.bound_rest: dict[Priority, int] = dict(totals)
+        self.comp_greedy: dict[Priority, int] = dict.fromkeys(Priority, 0)
+        self.comp_count: dict[Priority, int] = dict.fromkeys(Priority, 0)
+        self.comp_value: dict[Priority, int] = {}
+        self.comp_bound: dict[Priority, int] = {}
+
+    def __call__(self, text: str, loud: bool = True) -> None:
+        if self.progress is not None and loud and self.loud:
+            self.progress(text)
+        if self.on_progress is None:
+            return
+        covered = bound = total = None
+        if self.stage in {p.value for p in Priority}:
+            p = Priority(self.stage)
+            covered = (self.best[p] - self.comp_greedy[p]
+                       + self.comp_value.get(p, self.comp_greedy[p]))
+            if p in self.comp_bound:
+                bound = self.bound_rest[p] - self.comp_count[p] + self.comp_bound[p]
+            total = self.totals[p]
+        spent = (self.clock.now() - self.start) / self.budget if self.budget > 0 else 1.0
+        self.on_progress(SolveProgress(text, self.stage, covered, bound, total,
+                                       min(max(spent, 0.0), 1.0)))
+
+    def component(self, greedy: dict[Priority, int], count: dict[Priority, int],
+                  loud: bool) -> None:
+        """A component starts: its greedy coverage and size per level."""
+        self.comp_greedy, self.comp_count, self.loud = greedy, count, loud
+        self.comp_value, self.comp_bound = {}, {}
+
+    def level(self, priority: Priority, value: int, bound: int | None, text: str) -> None:
+        """The component's best ``value`` of ``priority`` so far, bounded by ``bound``."""
+        self.stage = priority.value
+        self.comp_value[priority] = value
+        if bound is not None:
+            self.comp_bound[priority] = bound
+        self(text)
+
+    def done(self, levels: dict[Priority, _Level]) -> None:
+        """The component is solved: its levels count for the week from now on."""
+        for p, level in levels.items():
+            self.best[p] += level.value - self.comp_greedy[p]
+            self.bound_rest[p] += level.bound - self.comp_count[p]
+        self.comp_greedy = self.comp_count = dict.fromkeys(Priority, 0)
+        self.comp_value, self.comp_bound, self.loud = {}, {}, True
+
+    def step(self, stage: str, text: str) -> None:
+        self.stage = stage
+        self(text)
 
 
 # A day re-solved in the day-by-day polish keeps few options beyond those the plan and the
@@ -96,7 +179,7 @@ def shortlist(cand: Candidates, options: list[int], must: set[int],
         needed = cand.problem.occurrences[o].need.volunteers_needed
         nearest = sorted({cand.options[i].volunteer: cand.options[i].best_walk
                           for i in group}.items(), key=lambda vw: (vw[1], vw[0]))
-        place = {v: n for n, (v, _) in enumerate(nearest)}
+        place = {v: n for n, (v, _walk) in enumerate(nearest)}
         for i in group:
             rank[i] = place[cand.options[i].volunteer] - needed
 
@@ -114,12 +197,12 @@ def shortlist(cand: Candidates, options: list[int], must: set[int],
 
 
 def _options_of(plan: Plan) -> set[int]:
-    return {i for _, _, options in plan.covered.values() for i in options}
+    return {i for _start, _merchant, options in plan.covered.values() for i in options}
 
 
 def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: SolveParams,
                      clock: Clock, deadline: float,
-                     say: Progress) -> tuple[Plan, dict[str, float]]:
+                     report: _Reporter) -> tuple[Plan, dict[str, float]]:
     """Lexicographic stages on one component; returns its plan and model statistics.
 
     Each coverage level is bounded by the day-by-day relaxation first, then solved exactly on
@@ -139,6 +222,7 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
     # on the benchmark), and what it does not use rolls on to blue, whose bound is out of
     # reach; quality weighs 0.5, since the lazy week leaves walks only that stage shortens.
     weights = [1.0, 4.0, 1.0, 0.5] if street_scale else [1.0, 1.0, 1.0, 0.2]
+    say = report
     for number, priority in enumerate(Priority):
         count = sum(1 for o in comp.occurrences
                     if problem.occurrences[o].need.priority is priority)
@@ -148,11 +232,15 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
         reached = _proven_levels(comp.levels)
         began, now = time.monotonic(), clock.now()
         stage_end = now + (deadline - now) * weights[number] / sum(weights[number:])
-        say(f"{priority.value}: bound from the relaxation")
+        report.level(priority, covered_count(cand, plan, priority), None,
+                     f"{priority.value}: bound from the relaxation")
         # The last level's bound carries into no later relaxation, so its plan gets more time.
         share = RELAX_SHARE if number < len(Priority) - 1 else LAST_RELAX_SHARE
         relax_end = now + (stage_end - now) * share
         bound = relaxed.level(priority, reached, relax_end, plan)
+        report.level(priority, covered_count(cand, plan, priority),
+                     max(bound.bound, covered_count(cand, plan, priority)),
+                     f"{priority.value}: bound {bound.bound} from the relaxation")
         stats[f"{priority.value}_relax_seconds"] += time.monotonic() - began
         stats[f"{priority.value}_relaxed_bound"] += bound.bound
         stats[f"{priority.value}_relaxed_unproven"] += not bound.proven
@@ -200,11 +288,12 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
         stats[f"{priority.value}_seconds"] += time.monotonic() - began
         value = covered_count(cand, plan, priority)
         comp.levels[priority] = _Level(value, max(best, value), value >= best)
-        say(f"{priority.value}: {value} covered, bound {best} (relaxation {bound.bound}"
-            f"{'' if bound.proven else ', not proven'})")
+        report.level(priority, value, max(best, value),
+                     f"{priority.value}: {value} covered, bound {best} (relaxation "
+                     f"{bound.bound}{'' if bound.proven else ', not proven'})")
     began = time.monotonic()
     if not street_scale:
-        say("quality: walking, continuity, balance")
+        report.step("quality", "quality: walking, continuity, balance")
         model = ComponentModel(cand, comp.occurrences, comp.options, params)
         for q, level in comp.levels.items():
             model.keep_at_least(q, level.value)
@@ -214,7 +303,7 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             plan = model.read(solver)
     else:
-        say("quality: shorter walks, day by day")
+        report.step("quality", "quality: shorter walks, day by day")
         plan = _shorter_walks(cand, comp.occurrences, comp.options, plan, params, clock,
                               deadline)
     stats["quality_seconds"] += time.monotonic() - began
@@ -267,7 +356,7 @@ def _option_walk(cand: Candidates, option: int, merchant: int | None) -> float:
 
 def _walk(cand: Candidates, plan: Plan) -> float:
     return sum(_option_walk(cand, i, merchant)
-               for _, merchant, options in plan.covered.values() for i in options)
+               for _start, merchant, options in plan.covered.values() for i in options)
 
 
 def _solve_level(cand: Candidates, occurrences: list[int], options: list[int],
@@ -365,7 +454,7 @@ def _day_slice(cand: Candidates, plan: Plan, occurrences: list[int], options: li
     problem = cand.problem
     today = set(occurrences)
     used = [0] * len(problem.volunteers)
-    for o, (_, _, chosen) in plan.covered.items():
+    for o, (_start, _merchant, chosen) in plan.covered.items():
         if o not in today:
             for i in chosen:
                 used[cand.options[i].volunteer] += problem.occurrences[o].need.duration_min
@@ -431,7 +520,9 @@ def _assignments(cand: Candidates, plan: Plan) -> list[Assignment]:
 
 def solve(problem: Problem, params: SolveParams | None = None, *,
           travel: TravelTimes | None = None, settings: Settings | None = None,
-          progress: Progress | None = None, pinned: Sequence[Assignment] = (),
+          progress: Progress | None = None,
+          on_progress: Callable[[SolveProgress], None] | None = None,
+          pinned: Sequence[Assignment] = (),
           forbidden: Collection[tuple[str, str, Day]] = (),
           not_before: dt.datetime | None = None,
           offered: Sequence[Assignment] = ()) -> Schedule:
@@ -448,7 +539,11 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
     settings
         Walking speed, detour factor and circle radius (for ``travel`` and the circle).
     progress
-        Called with a short message as each step starts (the CLI shows it).
+        Called with a short English message as each step starts (the API's jobs store it).
+    on_progress
+        Called with a :class:`SolveProgress` as each step starts and as a level improves: the
+        level, the best coverage so far, its bound, the share of the budget spent (the CLI's
+        progress bar).
     pinned
         Assignments already agreed (a re-solve of a week under way): each is in the result as
         it is, and counts for every rule of the others (:mod:`matcher.pinning`). One that no
@@ -469,10 +564,12 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
     """
     params = params or SolveParams()
     settings = settings or Settings()
-    say = progress or (lambda _msg: None)
     began = time.monotonic()
     clock = Clock(params)
     deadline = clock.now() + params.budget
+    say = _Reporter(progress, on_progress, clock, params.budget,
+                    {p: sum(1 for o in problem.occurrences if o.need.priority is p)
+                     for p in Priority})
     if travel is None:
         say("walking times (geodesic)")
         travel = TravelTimes.build(problem, settings)
@@ -492,7 +589,10 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
         "options": len(cand.options), "components": len(comps),
     }
     for p in Priority:
-        stats[f"greedy_{p.value}"] = covered_count(cand, greedy, p)
+        stats[f"greedy_{p.value}"] = say.best[p] = covered_count(cand, greedy, p)
+        # An occurrence in no component has no option: it counts in no bound.
+        say.bound_rest[p] = sum(1 for c in comps for o in c.occurrences
+                                if problem.occurrences[o].need.priority is p)
     done_options = 0
     for n, comp in enumerate(comps, start=1):
         if len(comps) > 1:
@@ -503,14 +603,21 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
         share = len(comp.options) / max(total_options - done_options, 1)
         now = clock.now()
         comp_deadline = now + max(deadline - now, 0.0) * share
-        # Stage by stage progress only where stages take noticeable time.
-        stage_say = say if len(comp.options) >= 1000 else (lambda _msg: None)
+        # Stage by stage progress text only where stages take noticeable time.
+        inside = set(comp.occurrences)
+        say.component({p: sum(1 for o in greedy.covered if o in inside
+                              and problem.occurrences[o].need.priority is p) for p in Priority},
+                      {p: sum(1 for o in comp.occurrences
+                              if problem.occurrences[o].need.priority is p) for p in Priority},
+                      loud=len(comp.options) >= 1000)
         part, model_stats = _solve_component(cand, comp, greedy, params, clock, comp_deadline,
-                                             stage_say)
+                                             say)
         if not keeps_pins(cand, part, comp.occurrences):
             # Never expected (every model forces the pins); the greedy plan always keeps them.
             part = Plan({o: v for o, v in greedy.covered.items() if o in set(comp.occurrences)})
         plan.covered.update(part.covered)
+        say.done({p: _Level(covered_count(cand, part, p), comp.levels[p].bound)
+                  for p in comp.levels})
         for key, value in model_stats.items():
             stats[key] = round(float(stats.get(key, 0)) + value, 3)
         done_options += len(comp.options)
@@ -522,7 +629,7 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
         optimal = all(c.levels[p].optimal for c in comps if p in c.levels)
         levels[p] = LevelResult(covered, len(occs), max(bound, covered), optimal)
     all_optimal = all(lv.optimal for lv in levels.values())
-    say("explaining unmet occurrences")
+    say.step("explain", "explaining unmet occurrences")
     unmet = diagnose(cand, plan, all_optimal)
     assignments = _assignments(cand, plan)
     held: list[HeldPin] = []
@@ -555,12 +662,13 @@ def _unmet_under_way(commitment: Commitment, unmet: list[Unmet]) -> list[Unmet]:
         o = index[u.need_id, u.day]
         if o in commitment.held_occurrences:
             out.append(replace(u, reason=UnmetReason.HELD, candidates=(),
-                               detail=f"kept as agreed although it breaks a rule: "
-                                      f"{why.get((u.need_id, u.day), 'see its tasks')}",
-                               fix="check its tasks with the volunteers"))
+                               detail=_("kept as agreed although it breaks a rule: "
+                                        "{why}").format(why=why.get((u.need_id, u.day))
+                                                        or _("see its tasks")),
+                               fix=_("check its tasks with the volunteers")))
         elif o in commitment.closed:
             out.append(replace(u, reason=UnmetReason.PASSED, candidates=(),
-                               detail="its time has passed: no one new is offered it",
+                               detail=_("its time has passed: no one new is offered it"),
                                fix=""))
         else:
             out.append(u)

@@ -48,7 +48,8 @@ from matcher.domain import (
     check_id,
     check_text,
 )
-from matcher.errors import DataIssue, InputError
+from matcher.errors import DataIssue, InputError, Invalid
+from matcher.i18n import N_
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -61,6 +62,43 @@ DONATION_COLUMNS = ("donation_id", "donor", "category", "quantity", "lat", "lon"
 REQUEST_COLUMNS = ("request_id", "beneficiary", "category", "quantity", "lat", "lon", "priority")
 
 _TOKEN = re.compile(r"^[^\s;,]+$")
+
+# What a Chinese coordinator's sheet says, beside the English names (both are read; the English
+# name is the one the code uses). Per kind, since 编号, 名称 and 服务 mean a different column in
+# each sheet.
+_COMMON_ALIASES = {"纬度": "lat", "经度": "lon", "技能": "skills", "坐标系": "coords",
+                   "优先级": "priority", "优先等级": "priority"}
+HEADER_ALIASES: dict[str, dict[str, str]] = {
+    "volunteers": {"编号": "volunteer_id", "志愿者编号": "volunteer_id", "姓名": "name",
+                   "可服务时间": "availability", "空闲时间": "availability",
+                   "每周最多小时": "max_hours_week", "每周最多小时数": "max_hours_week"},
+    "needs": {"编号": "need_id", "需求编号": "need_id", "类别": "kind", "服务": "service",
+              "服务项目": "service", "服务对象": "beneficiary", "日期": "days", "星期": "days",
+              "服务日": "days", "时间段": "window", "时长(分钟)": "duration_min",
+              "时长": "duration_min", "所需人数": "volunteers_needed",
+              "商家服务": "merchant_service"},
+    "merchants": {"编号": "merchant_id", "商家编号": "merchant_id", "名称": "name",
+                  "商家名称": "name", "服务": "services", "服务项目": "services",
+                  "每日容量": "capacity_per_day", "营业时间": "open"},
+    "donations": {"编号": "donation_id", "捐赠编号": "donation_id", "捐赠人": "donor",
+                  "物资类别": "category", "类别": "category", "数量": "quantity",
+                  "有效期至": "expires", "保质期至": "expires"},
+    "requests": {"编号": "request_id", "求助编号": "request_id", "服务对象": "beneficiary",
+                 "物资类别": "category", "类别": "category", "数量": "quantity"},
+}
+# Sheet names of a workbook in Chinese.
+SHEET_ALIASES = {"志愿者": "volunteers", "需求": "needs", "商家": "merchants",
+                 "捐赠": "donations", "求助": "requests"}
+# Cell values a Chinese sheet holds for the English codes.
+_PRIORITY_WORDS = {"红": "red", "红色": "red", "黄": "yellow", "黄色": "yellow", "蓝": "blue",
+                   "蓝色": "blue"}
+_KIND_WORDS = {"养老": "elderly", "为老": "elderly", "托育": "childcare", "托幼": "childcare",
+               "慈善": "charity", "帮扶": "charity"}
+_DAY_WORDS = {f"{prefix}{number}": day
+              for number, day in zip("一二三四五六日", ("mon", "tue", "wed", "thu", "fri", "sat",
+                                                       "sun"), strict=True)
+              for prefix in ("周", "星期", "礼拜", "")}
+_DAY_WORDS |= {"周天": "sun", "星期天": "sun", "礼拜天": "sun", "天": "sun"}
 
 # Limits on a file, checked before it is parsed: well above a district's files, and refused with
 # a message beyond, since the walking table and the solver would not finish on such a file.
@@ -151,10 +189,10 @@ def _is_blank(cells: Sequence[object]) -> bool:
 
 
 def _frame(name: str, header: Sequence[object], rows: list[tuple[int, list[str]]],
-           issues: list[DataIssue]) -> pd.DataFrame:
+           issues: list[DataIssue], kind: str | None = None) -> pd.DataFrame:
     """A table of text from a header and ``(row number, cells)``: blank rows dropped, a row with
     more cells than the header refused (a ',' typed inside a cell)."""
-    columns = [_header_name(h) for h in header]
+    columns = [_header_name(h, kind) for h in header]
     while columns and not columns[-1]:
         columns.pop()  # Excel's trailing empty header cells
     width = len(columns)
@@ -173,10 +211,22 @@ def _frame(name: str, header: Sequence[object], rows: list[tuple[int, list[str]]
     return pd.DataFrame(kept, columns=columns, index=pd.Index(index, dtype="int64"), dtype=str)
 
 
-def _header_name(value: object) -> str:
-    """A header cell as a column name: full-width characters folded, spaces trimmed, lower case."""
+def _header_name(value: object, kind: str | None = None) -> str:
+    """A header cell as a column name: full-width characters folded, spaces trimmed, lower case;
+    a Chinese name (:data:`HEADER_ALIASES`) of a ``kind`` table as its English one."""
     text = unicodedata.normalize("NFKC", "" if value is None else str(value))
-    return text.replace("\ufeff", "").strip().lower()
+    name = text.replace("\ufeff", "").strip().lower()
+    if kind is None:
+        return name
+    kind = kind.split("+")[0]
+    name = re.sub(r"\s+", "", name) if not name.isascii() else name
+    return HEADER_ALIASES.get(kind, {}).get(name) or _COMMON_ALIASES.get(name, name)
+
+
+def _sheet_name(title: str) -> str:
+    """A sheet's table: its English name, or the Chinese one of :data:`SHEET_ALIASES`."""
+    name = _header_name(title)
+    return SHEET_ALIASES.get(name, name)
 
 
 def _check_size(path: Path, name: str) -> None:
@@ -198,7 +248,7 @@ def _find_header(numbered: Iterator[tuple[int, Sequence[object]]], kind: str
         if _is_blank(cells):
             continue
         first = first or (cells, number)
-        if {_header_name(c) for c in cells} & set(COLUMNS.get(kind, ())):
+        if {_header_name(c, kind) for c in cells} & set(COLUMNS.get(kind, ())):
             return cells, number
         if number >= _HEADER_SEARCH:
             break
@@ -216,7 +266,7 @@ def _frame_from_csv(path: Path, notes: list[str], kind: str) -> pd.DataFrame:
     _check_size(path, path.name)
     text = _decode(path.read_bytes(), path.name, notes)
     if not text.strip():
-        raise _file_issue(path.name, "is empty")
+        raise _file_issue(path.name, N_("is empty"))
     issues: list[DataIssue] = []
     rows: list[tuple[int, list[str]]] = []
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -231,7 +281,7 @@ def _frame_from_csv(path: Path, notes: list[str], kind: str) -> pd.DataFrame:
             rows.append((number, cells))
     except csv.Error as exc:
         raise _file_issue(path.name, f"is not valid CSV: {exc}", reader.line_num) from exc
-    frame = _frame(path.name, header, rows, issues)
+    frame = _frame(path.name, header, rows, issues, kind)
     if issues:
         raise InputError(issues)
     return frame
@@ -269,7 +319,7 @@ def _read_workbook(source: Path, names: tuple[str, ...], notes: list[str]) -> di
     ignored: list[str] = []
     try:
         for sheet in book.worksheets:
-            key = _header_name(sheet.title)
+            key = _sheet_name(sheet.title)
             if key not in names or key in tables:
                 ignored.append(sheet.title)
                 continue
@@ -285,9 +335,9 @@ def _read_workbook(source: Path, names: tuple[str, ...], notes: list[str]) -> di
                     break
                 rows.append((number, [_cell_text(c) for c in cells]))
             if not _is_blank(header):
-                tables[key] = Table(display, _frame(display, header, rows, issues))
+                tables[key] = Table(display, _frame(display, header, rows, issues, key))
             else:
-                issues.append(DataIssue(display, None, None, None, "is empty"))
+                issues.append(DataIssue.of(display, None, None, None, N_("is empty")))
     finally:
         book.close()
     if not issues and _sheets_contain(source, rb"<(?:\w+:)?mergeCell "):
@@ -321,7 +371,7 @@ def _merged_cells(source: Path, tables: dict[str, Table],
     book = openpyxl.load_workbook(source, read_only=False, data_only=True)
     try:
         for sheet in book.worksheets:
-            key = _header_name(sheet.title)
+            key = _sheet_name(sheet.title)
             table = tables.get(key)
             if table is None:
                 continue
@@ -346,7 +396,7 @@ def _uncalculated_formulas(source: Path, tables: dict[str, Table]) -> list[DataI
     book = openpyxl.load_workbook(source, read_only=True, data_only=False)
     try:
         for sheet in book.worksheets:
-            table = tables.get(_header_name(sheet.title))
+            table = tables.get(_sheet_name(sheet.title))
             if table is None or not table.frame.columns.is_unique:
                 continue
             columns = list(table.frame.columns)
@@ -399,19 +449,29 @@ class _Row:
         self.table, self.number, self.cells, self.issues = table, number, cells, issues
         self.ok = True
 
-    def fail(self, column: str | None, value: str | None, message: str) -> None:
+    def fail(self, column: str | None, value: str | None, message: str, /,
+             **args: object) -> None:
+        """Record a bad cell; ``message`` is marked with ``N_`` and formatted with ``args``
+        (a domain error's text is passed as it is, and translated where the catalog has it)."""
         self.ok = False
-        self.issues.append(DataIssue(self.table, self.number, column, value, message))
+        self.issues.append(DataIssue.of(self.table, self.number, column, value, message, **args))
+
+    def invalid(self, column: str | None, value: str | None, exc: ValueError) -> None:
+        """Record a value a domain type refused, in its words."""
+        if isinstance(exc, Invalid):
+            self.fail(column, value, exc.template, **exc.params)
+        else:
+            self.fail(column, value, str(exc))
 
     def text(self, column: str, required: bool = True, max_len: int = NAME_MAX,
              what: str = "this cell") -> str:
         value = self.cells.get(column, "")
         if required and not value:
-            self.fail(column, None, "is required but empty")
+            self.fail(column, None, N_("is required but empty"))
         try:
             check_text(value, max_len, what)
         except ValueError as exc:
-            self.fail(column, _shown(value), str(exc))
+            self.invalid(column, _shown(value), exc)
             return ""
         return value
 
@@ -419,12 +479,12 @@ class _Row:
         """An id (the rule is :func:`matcher.domain.check_id`)."""
         value = self.cells.get(column, "")
         if not value:
-            self.fail(column, None, "is required but empty")
+            self.fail(column, None, N_("is required but empty"))
             return ""
         try:
             return check_id(value, max_len)
         except ValueError as exc:
-            self.fail(column, _shown(value), str(exc))
+            self.invalid(column, _shown(value), exc)
             return ""
 
     def number_(self, column: str, lo: float, hi: float, default: float | None = None) -> float:
@@ -434,10 +494,10 @@ class _Row:
         try:
             number = float(value)
         except ValueError:
-            self.fail(column, value, "is not a number")
+            self.fail(column, value, N_("is not a number"))
             return 0.0
         if not lo <= number <= hi:
-            self.fail(column, value, f"is outside {lo:g}..{hi:g}")
+            self.fail(column, value, N_("is outside {lo:g}..{hi:g}"), lo=lo, hi=hi)
         return number
 
     def integer(self, column: str, lo: int, hi: int, default: int | None = None) -> int:
@@ -447,12 +507,12 @@ class _Row:
         try:
             number = float(value)
         except ValueError:
-            self.fail(column, value, "is not a whole number")
+            self.fail(column, value, N_("is not a whole number"))
             return 0
         if number != int(number):
-            self.fail(column, value, "is not a whole number")
+            self.fail(column, value, N_("is not a whole number"))
         elif not lo <= number <= hi:
-            self.fail(column, value, f"is outside {lo}..{hi}")
+            self.fail(column, value, N_("is outside {lo}..{hi}"), lo=lo, hi=hi)
         return int(number)
 
     def tokens(self, column: str, required: bool = False) -> frozenset[str]:
@@ -462,12 +522,13 @@ class _Row:
             if not token:
                 continue
             if not _TOKEN.match(token):
-                self.fail(column, token, "is not a token (use lower_snake_case, ';' between)")
+                self.fail(column, token,
+                          N_("is not a token (use lower_snake_case, ';' between)"))
             elif len(token) > TOKEN_MAX:
-                self.fail(column, _shown(token), f"is longer than {TOKEN_MAX} characters")
+                self.fail(column, _shown(token), N_("is longer than {n} characters"), n=TOKEN_MAX)
             out.add(token)
         if required and value and not out:
-            self.fail(column, value, "lists nothing")
+            self.fail(column, value, N_("lists nothing"))
         return frozenset(out)
 
     def choice(self, column: str, enum: type[E], default: E | None = None) -> E | None:
@@ -475,10 +536,10 @@ class _Row:
         if not value:
             return default
         try:
-            return enum(value)
+            return enum(_CHOICE_WORDS.get(unicodedata.normalize("NFKC", value), value))
         except ValueError:
             allowed = " / ".join(e.value for e in enum)
-            self.fail(column, value, f"is not one of {allowed}")
+            self.fail(column, value, N_("is not one of {allowed}"), allowed=allowed)
             return default
 
     def date(self, column: str) -> dt.date | None:
@@ -491,13 +552,13 @@ class _Row:
                 raise ValueError(value)
             return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         except ValueError:
-            self.fail(column, value, "is not a date YYYY-MM-DD (type e.g. 2026-11-20)")
+            self.fail(column, value, N_("is not a date YYYY-MM-DD (type e.g. 2026-11-20)"))
             return None
 
     def token(self, column: str, required: bool = True) -> str:
         value = self.text(column, required=required, max_len=TOKEN_MAX, what="a code").lower()
         if value and not _TOKEN.match(value):
-            self.fail(column, value, "is not a token (use lower_snake_case)")
+            self.fail(column, value, N_("is not a token (use lower_snake_case)"))
         return value
 
     def window(self, column: str) -> TimeWindow | None:
@@ -507,25 +568,25 @@ class _Row:
         try:
             return TimeWindow.parse(value)
         except ValueError as exc:
-            self.fail(column, value, str(exc))
+            self.invalid(column, value, exc)
             return None
 
     def days(self, column: str) -> tuple[Day, ...]:
         value = self.text(column, max_len=LIST_MAX)
         days: list[Day] = []
-        for token in (t.strip().lower() for t in _split(value)):
+        for token in (unicodedata.normalize("NFKC", t).strip().lower() for t in _split(value)):
             if not token:
                 continue
             try:
-                day = Day(token[:3] if token in _LONG_DAYS else token)
+                day = Day(token[:3] if token in _LONG_DAYS else _DAY_WORDS.get(token, token))
             except ValueError:
-                self.fail(column, token, "is not a day (mon tue wed thu fri sat sun)")
+                self.fail(column, token, N_("is not a day (mon tue wed thu fri sat sun)"))
                 continue
             if day in days:
-                self.fail(column, token, "is listed twice")
+                self.fail(column, token, N_("is listed twice"))
             days.append(day)
         if value and not days:
-            self.fail(column, value, "lists no day")
+            self.fail(column, value, N_("lists no day"))
         return tuple(days)
 
     def availability(self, column: str) -> tuple[Availability, ...]:
@@ -534,26 +595,30 @@ class _Row:
         for token in (t.strip() for t in _split(value)):
             if not token:
                 continue
-            parts = token.split(maxsplit=1)
+            parts = unicodedata.normalize("NFKC", token).split(maxsplit=1)
+            glued = _GLUED_DAY.match(parts[0]) if len(parts) == 1 else None
+            if glued:  # 周一09:00-12:00, typed without a space
+                parts = [glued.group(1), glued.group(2)]
             if len(parts) != 2:
-                self.fail(column, token, "is not 'day HH:MM-HH:MM'")
+                self.fail(column, token, N_("is not 'day HH:MM-HH:MM'"))
                 continue
             try:
-                day = Day(parts[0].lower())
+                day = Day(_DAY_WORDS.get(parts[0].lower(), parts[0].lower()))
             except ValueError:
-                self.fail(column, token, "does not start with a day (mon tue wed thu fri sat sun)")
+                self.fail(column, token,
+                          N_("does not start with a day (mon tue wed thu fri sat sun)"))
                 continue
             try:
                 out.append(Availability(day, TimeWindow.parse(parts[1])))
             except ValueError as exc:
                 words = {w.lower().strip(",") for w in parts[1].split()}
                 if words & {d.value for d in Day}:
-                    self.fail(column, token, "holds several windows: put ';' between them "
-                              "(mon 08:00-12:00;wed 14:00-18:00)")
+                    self.fail(column, token, N_("holds several windows: put ';' between them "
+                                                 "(mon 08:00-12:00;wed 14:00-18:00)"))
                 else:
-                    self.fail(column, token, str(exc))
+                    self.invalid(column, token, exc)
         if value and not out and self.ok:
-            self.fail(column, value, "lists no window")
+            self.fail(column, value, N_("lists no window"))
         return merge_availability(out)
 
     def location(self, coords: CoordSystem, china_only: bool) -> Location:
@@ -562,11 +627,12 @@ class _Row:
         if not self.ok:
             return Location(0.0, 0.0)
         if china_only and not in_china(lat, lon):
-            hint = " (lat and lon look swapped)" if in_china(lon, lat) else ""
-            self.fail("lat, lon", f"{lat}, {lon}", f"is outside China{hint}")
+            self.fail("lat, lon", f"{lat}, {lon}",
+                      N_("is outside China (lat and lon look swapped)") if in_china(lon, lat)
+                      else N_("is outside China"))
             return Location(0.0, 0.0)
         if abs(lat) > 90:
-            self.fail("lat", str(lat), "is outside -90..90")
+            self.fail("lat", str(lat), N_("is outside -90..90"))
             return Location(0.0, 0.0)
         wlat, wlon = to_wgs84(lat, lon, coords)
         return Location(wlat, wlon)
@@ -585,6 +651,8 @@ def _split(value: str) -> list[str]:
 
 _DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
                    r"(?:[ T]00:00(?::00)?)?\s*$")
+_GLUED_DAY = re.compile(r"^((?:周|星期|礼拜)[一二三四五六日天])(\d.*)$")
+_CHOICE_WORDS = _PRIORITY_WORDS | _KIND_WORDS
 _LONG_DAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
 
@@ -623,17 +691,19 @@ def _check_columns(table: Table, required: tuple[str, ...], known: tuple[str, ..
                                     f"({', '.join(known)})"))
         return False
     for column in missing:
-        issues.append(DataIssue(table.name, 1, column, None, "column is missing from the header"))
+        issues.append(DataIssue.of(table.name, 1, column, None,
+                                  N_("column is missing from the header")))
     extra = [c for c in columns if c not in known]
     if extra:
         notes.append(f"{table.name}: ignored unknown column(s) {', '.join(extra)}")
     twice = sorted({c for c in columns if columns.count(c) > 1})
     for column in twice:
-        issues.append(DataIssue(table.name, 1, column, None, "column appears twice in the header"))
+        issues.append(DataIssue.of(table.name, 1, column, None,
+                                  N_("column appears twice in the header")))
     if twice:
         return False
     if not missing and table.frame.empty and not allow_empty:
-        issues.append(DataIssue(table.name, None, None, None, "has a header but no rows"))
+        issues.append(DataIssue.of(table.name, None, None, None, N_("has a header but no rows")))
     return not missing
 
 
@@ -650,7 +720,8 @@ def _parse_table(table: Table, id_column: str, parse: RowParser,
         row = _Row(table.name, number, cells, issues)
         ident = row.ident(id_column, max_len)
         if ident in first_row:
-            row.fail(id_column, ident, f"is a duplicate id (first on row {first_row[ident]})")
+            row.fail(id_column, ident, N_("is a duplicate id (first on row {row})"),
+                     row=first_row[ident])
         elif ident:
             first_row[ident] = number
         try:
@@ -740,7 +811,8 @@ def _parse_all(tables: dict[str, Table], specs: list[Spec], issues: list[DataIss
 
 
 def _require(tables: dict[str, Table], names: tuple[str, ...], source: Path) -> None:
-    issues = [DataIssue(f"{name}.csv", None, None, None, f"is missing from {source}")
+    issues = [DataIssue.of(f"{name}.csv", None, None, None, N_("is missing from {source}"),
+                           source=source)
               for name in names if name not in tables]
     if issues:
         raise InputError(issues)
@@ -761,7 +833,8 @@ def _need(row: _Row, coords: CoordSystem, china_only: bool) -> Need:
     duration = row.integer("duration_min", 1, 24 * 60)
     if window and row.ok and duration > window.minutes:
         row.fail("duration_min", str(duration),
-                 f"is longer than the window {window} ({window.minutes} min)")
+                 N_("is longer than the window {window} ({minutes} min)"), window=window,
+                 minutes=window.minutes)
     merchant_service = row.token("merchant_service", required=False) or None
     built = Need(
         id=row.cells.get("need_id", ""),
@@ -853,7 +926,8 @@ def read_community(source: Path | str, week: Week, coords: CoordSystem = CoordSy
         built = _need(row, system, china_only)
         where = first_seen.setdefault(built.id, (row.table, row.number))
         if built.id and where[0] != row.table:
-            row.fail("need_id", built.id, f"is already a need ({where[0]} row {where[1]})")
+            row.fail("need_id", built.id, N_("is already a need ({file} row {row})"),
+                     file=where[0], row=where[1])
         return built
 
     volunteer = partial(_volunteer, coords=coords, china_only=china_only)

@@ -7,16 +7,18 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from icalendar import Calendar
 from typer.testing import CliRunner
 
 from matcher.cli import app
-from matcher.domain import Assignment, Day, Week, parse_hhmm
+from matcher.domain import Assignment, Day, UnmetReason, Week, parse_hhmm
 from matcher.spreadsheets import read_community
 from tests.conftest import NETWORK
 from tests.validator import network_walk, validate
 
-runner = CliRunner()
+# The existing checks read English; the language tests below set their own.
+runner = CliRunner(env={"LC_ALL": None, "LC_MESSAGES": None, "LANG": "en_US.UTF-8"})
 
 
 def read_assignments(out: Path) -> list[Assignment]:
@@ -286,3 +288,69 @@ def test_map_tiles_that_cannot_work_stop_before_solving(tmp_path: Path) -> None:
         assert result.exit_code == 2, result.output
         assert words in result.output and "Traceback" not in result.output
         assert not (tmp_path / "out").exists()
+
+
+# --- the language people read ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("flag", "env", "lang"), [
+    (None, {}, "zh_CN"), (None, {"LANG": "C"}, "zh_CN"), (None, {"LANG": "POSIX"}, "zh_CN"),
+    (None, {"LANG": "en_US.UTF-8"}, "en"), (None, {"LANG": "zh_CN.UTF-8"}, "zh_CN"),
+    (None, {"LANG": "zh_CN.UTF-8", "LC_ALL": "en_GB.UTF-8"}, "en"),
+    ("en", {"LANG": "zh_CN.UTF-8"}, "en"), ("zh", {"LC_ALL": "en_US.UTF-8"}, "zh_CN"),
+])
+def test_the_language_is_the_flag_else_the_locale_else_chinese(
+        flag: str | None, env: dict[str, str], lang: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from matcher.cli import language
+
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert language(flag) == lang
+
+
+def test_errors_are_in_the_language_asked_for(tmp_path: Path) -> None:
+    args = ["solve", "--data", str(tmp_path), "--week", "2026-W48", "--out", str(tmp_path)]
+    chinese = CliRunner(env={"LC_ALL": None, "LC_MESSAGES": None, "LANG": None})
+    assert "出错了" in chinese.invoke(app, ["--lang", "zh", *args]).output
+    assert "出错了" in chinese.invoke(app, args).output
+    assert "error:" in chinese.invoke(app, ["--lang", "en", *args]).output
+    assert "error:" in runner.invoke(app, args).output
+
+
+def test_a_week_is_told_in_plain_chinese_with_a_progress_bar(tmp_path: Path) -> None:
+    """The table in a 社区书记's words, the unmet reasons' codes kept, and the bar's last line:
+    planning done at 100%."""
+    base = Path(__file__).parent / "matcher" / "spreadsheets" / "_base"
+    result = runner.invoke(app, ["--lang", "zh", "solve", "--data", str(base), "--week",
+                                 "2026-W48", "--out", str(tmp_path / "out"),
+                                 "--time-limit", "3"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    for word in ("优先级", "需求次数", "已安排", "比例", "最多可安排", "已是最优", "红", "蓝",
+                 "排班完成", "100%", "志愿者", "文件在"):
+        assert word in text, word
+    for english in ("priority", "occurrences", "covered", "bound", "proven", " volunteers,",
+                    "could if", "capable", "more volunteer"):
+        assert english not in text, english
+    # unmet.csv: reason codes as they are, the reason and the fix in the CLI's language.
+    unmet = pd.read_csv(tmp_path / "out" / "unmet.csv", dtype=str, encoding="utf-8-sig")
+    assert set(unmet["reason_code"]) <= {r.value for r in UnmetReason}
+    assert unmet["reason"].str.contains("志愿者|商家").all()
+    assert unmet["fix"].str.contains("[\u4e00-\u9fff]").all()
+
+
+def test_a_bad_cell_is_named_in_chinese(tmp_path: Path) -> None:
+    (tmp_path / "volunteers.csv").write_text(
+        "编号,姓名,纬度,经度,可服务时间\nV1,王芳,22.5,114.0,周一 09:00-12:00\n",
+        encoding="utf-8")
+    (tmp_path / "needs.csv").write_text(
+        "需求编号,类别,服务,服务对象,纬度,经度,星期,时间段,时长（分钟）\n"
+        "N1,养老,visit,张奶奶,22.5,114.0,周一,25:00-26:00,30\n", encoding="utf-8")
+    result = runner.invoke(app, ["--lang", "zh", "solve", "--data", str(tmp_path), "--week",
+                                 "2026-W48", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    text = "".join(result.output.split())
+    assert "表格里有1处问题" in text
+    assert "needs.csv第2行，window列：'25:00-26:00'不是时间段" in text

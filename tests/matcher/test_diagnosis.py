@@ -3,12 +3,15 @@ rest of the week as planned, lets the occurrence be covered (checked by the vali
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from itertools import combinations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from matcher import i18n
 from matcher.circles import Candidates, ServiceCircle, build_candidates
 from matcher.diagnosis import NO_SINGLE_FIX, diagnose
 from matcher.domain import (
@@ -28,6 +31,13 @@ from matcher.solver import _assignments, solve
 from matcher.travel import TravelTimes
 from tests.conftest import WEEK, merchant, need, volunteer
 from tests.validator import geodesic_walk, validate
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """These checks read the English sentences; the Chinese ones are checked below."""
+    with i18n.use("en"):
+        yield
 
 WALK = geodesic_walk()
 SKILLS = ("escort_medical", "childcare")
@@ -154,3 +164,19 @@ def test_no_single_fix_is_said_honestly() -> None:
     [unmet] = diagnose(cand, greedy_plan(cand), True)
     assert unmet.change == NewMerchant("N")
     assert covered_after(free, [], unmet)
+
+
+def test_reasons_and_fixes_are_told_in_chinese() -> None:
+    """The same diagnosis in a coordinator's Chinese: days as 周一, the fix as a sentence; the
+    reason code stays English."""
+    problem = Problem(WEEK, [volunteer("V1", 0, 600, windows="mon 08:00-12:00"),
+                             volunteer("V2", 0, -300, windows="tue 08:00-12:00")],
+                      [need("N", 0, 0, window="09:00-11:00", merchant="meal")],
+                      [merchant("M", 0, -600)])
+    cand = candidates(problem)
+    with i18n.use("zh"):
+        [unmet] = diagnose(cand, greedy_plan(cand), True)
+    assert unmet.reason.value == "no_available_volunteer"
+    assert unmet.detail == ("附近有 2 位能做的志愿者（V1, V2），但周一 09:00-11:00 没有人有空"
+                            "（有空的人离提供这项服务的商家都超过步行 15 分钟）")
+    assert unmet.fix == "如果 V2 周一 09:00-11:00 也有空，就能安排（目前周一没有空）"

@@ -44,7 +44,7 @@ def _marked_messages() -> set[str]:
     found: set[str] = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
             str(ROOT), method_map=[("matcher/**.py", "python"), ("api/**.py", "python")],
-            keywords={"_": None, "ngettext": (1, 2)}):
+            keywords={"_": None, "N_": None, "ngettext": (1, 2)}):
         found.update([message] if isinstance(message, str) else message)
     return found
 

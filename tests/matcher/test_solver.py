@@ -8,6 +8,7 @@ from unittest.mock import patch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from matcher import i18n
 from matcher.circles import ServiceCircle, build_candidates
 from matcher.domain import Priority, Problem, SolveStatus
 from matcher.greedy import greedy_plan
@@ -83,11 +84,15 @@ def test_weekly_hours_cap_names_the_volunteer() -> None:
     problem = Problem(WEEK, [volunteer("V1", windows="mon 08:00-12:00;tue 08:00-12:00", hours=1)],
                       [need("A", duration=60, priority=Priority.RED),
                        need("B", 100, 0, days="tue", duration=60)])
-    schedule = check(problem)
+    with i18n.use("en"):
+        schedule = check(problem)
     assert schedule.covered == 1
     unmet = schedule.unmet[0]
     assert unmet.reason.value == "volunteers_out_of_hours"
     assert "V1" in unmet.fix and "1 hour" in unmet.fix
+    # The solve speaks the language it is run in (unmet.csv and the CLI's table).
+    fix = solve(problem, FAST).unmet[0].fix
+    assert fix == "如果 V1 每周多服务 1 小时（每周共 2 小时），就能安排"
 
 
 def test_continuity_prefers_the_same_volunteer() -> None:
@@ -200,3 +205,40 @@ def test_day_by_day_path_proves_only_the_optimum(problem: Problem) -> None:
             assert level.covered == best
         else:
             break  # lower levels are judged against a different optimum
+
+
+def test_progress_records_carry_the_level_the_best_so_far_and_the_budget_spent() -> None:
+    """``on_progress`` gets typed records: each level in order, its week coverage never above
+    its bound and never falling, the budget share in 0..1 and never falling, the last record of
+    a level equal to the schedule's; ``progress`` still gets the same text (the API stores it)."""
+    from matcher.solver import SolveProgress
+
+    problem = Problem(WEEK, [volunteer("V1", windows="mon 08:00-12:00;tue 08:00-12:00", hours=2),
+                             volunteer("V2", 900, 0, windows="mon 08:00-12:00")],
+                      [need("A", duration=60, priority=Priority.RED),
+                       need("B", 100, 0, days="mon;tue", duration=60,
+                            priority=Priority.YELLOW),
+                       need("C", 900, 0, duration=30), need("D", 5000, 0, duration=30)])
+    records: list[SolveProgress] = []
+    texts: list[str] = []
+    schedule = solve(problem, SolveParams(time_limit_s=5, workers=1),
+                     progress=texts.append, on_progress=records.append)
+    assert texts and all(isinstance(t, str) for t in texts)
+    assert [str(r) for r in records if r.text in texts] == [r.text for r in records
+                                                            if r.text in texts]
+    stages = [r.stage for r in records]
+    order = ["prepare", "red", "yellow", "blue", "quality", "explain"]
+    seen = [s for k, s in enumerate(stages) if k == 0 or stages[k - 1] != s]
+    assert seen == order
+    spent = [r.spent for r in records]
+    assert all(0.0 <= s <= 1.0 for s in spent) and spent == sorted(spent)
+    for p in Priority:
+        mine = [r for r in records if r.stage == p.value]
+        assert all(r.occurrences == schedule.levels[p].occurrences for r in mine)
+        assert all(r.bound is None or (r.covered is not None and r.covered <= r.bound)
+                   for r in mine)
+        covered = [r.covered for r in mine if r.covered is not None]
+        assert covered == sorted(covered)
+        assert (mine[-1].covered, mine[-1].bound) == (schedule.levels[p].covered,
+                                                       schedule.levels[p].bound)
+    assert all(r.covered is None for r in records if r.stage in {"prepare", "quality"})

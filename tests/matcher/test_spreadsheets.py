@@ -232,3 +232,66 @@ def test_gbk_that_happens_to_be_valid_utf8_is_not_taken_for_a_mixed_file(tmp_pat
     imported = read_community(tmp_path, WEEK)
     assert [n.beneficiary for n in imported.problem.needs] == chars
     assert any("read as GBK" in note for note in imported.notes)
+
+
+# --- a Chinese coordinator's sheet -----------------------------------------------------------
+
+ZH_VOL_HEADER = "编号,姓名,纬度,经度,技能,可服务时间,每周最多小时\n"
+ZH_NEED_HEADER = ("需求编号,类别,服务,服务对象,纬度,经度,星期,时间段,时长（分钟）,技能,所需人数,"
+                  "优先级,商家服务\n")
+
+
+def test_chinese_headers_days_priorities_and_punctuation_read_as_the_english(
+        tmp_path: Path) -> None:
+    """Chinese headers (full-width brackets too), 周一/星期三/日, 红/黄/蓝, 养老, full-width
+    colons, a window typed without a space after its day, ；and 、 between items: the same
+    problem as the English sheet."""
+    english = tmp_path / "en"
+    english.mkdir()
+    community(english, volunteers="V1,王芳,22.534,114.017,meal_delivery;first_aid,"
+              "mon 08:00-12:00;wed 14:00-18:00;sun 09:00-10:00,4\n",
+              needs=GOOD_NEED + "N2,childcare,tutoring,小明,22.535,114.018,wed;sun,"
+              "09:00-10:00,30,,1,yellow,\n")
+    chinese = tmp_path / "zh"
+    chinese.mkdir()
+    (chinese / "volunteers.csv").write_text(
+        ZH_VOL_HEADER + "V1,王芳,22.534,114.017,meal_delivery；first_aid,"
+        "周一 08：00-12：00；星期三14:00-18:00、周日 09:00-10:00,4\n", encoding="utf-8")
+    (chinese / "needs.csv").write_text(
+        ZH_NEED_HEADER + "N1,养老,home_visit,张奶奶,22.535,114.018,周一、三,09：00-11：00,30,,1,"
+        "红,\nN2,托育,tutoring,小明,22.535,114.018,星期三；日,09:00-10:00,30,,1,黄色,\n",
+        encoding="utf-8")
+    want = read_community(english, WEEK)
+    got = read_community(chinese, WEEK)
+    assert got.problem == want.problem and got.notes == []
+    assert [n.priority.value for n in got.problem.needs] == ["red", "yellow"]
+
+
+@pytest.mark.parametrize(("sheet", "header", "value", "expected"), [
+    ("needs", "优先级", "紫", "needs.csv row 2, priority: '紫' is not one of red / yellow / blue"),
+    ("needs", "星期", "周八", "needs.csv row 2, days: '周八' is not a day"),
+])
+def test_a_bad_chinese_cell_is_named_by_its_english_column(
+        tmp_path: Path, sheet: str, header: str, value: str, expected: str) -> None:
+    from matcher import i18n
+
+    folder = community(tmp_path)
+    (folder / "needs.csv").write_text(
+        ZH_NEED_HEADER + "N1,养老,home_visit,张奶奶,22.535,114.018,周一,09:00-11:00,30,,1,红,\n",
+        encoding="utf-8")
+    frame = pd.read_csv(folder / f"{sheet}.csv", dtype=str, keep_default_na=False)
+    frame[header] = value
+    frame.to_csv(folder / f"{sheet}.csv", index=False)
+    with pytest.raises(InputError) as caught, i18n.use("en"):
+        read_community(folder, WEEK)
+    assert expected in str(caught.value)
+
+
+def test_the_chinese_sample_workbook_is_the_english_sample() -> None:
+    """``data/sample/社区示例.xlsx`` (sheets 志愿者/需求/商家, Chinese headers under a title row,
+    written by scripts/chinese_sample.py) imports to the problem of the English CSVs."""
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample"
+    book = read_community(sample / "社区示例.xlsx", WEEK)
+    assert book.notes == []
+    assert book.problem == read_community(sample, WEEK).problem
+    assert len(book.problem.volunteers) > 100 and book.problem.merchants

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from matcher import i18n
 from matcher.charity import CharityProblem
 from matcher.domain import Problem
 from matcher.errors import InputError
@@ -103,8 +104,32 @@ def test_broken_spreadsheet(case: str, tmp_path: Path) -> None:
             reader(source, WEEK)
         got = [(i.file, str(i.row or ""), i.column or "", str(i)) for i in info.value.issues]
         assert got == [(r["file"], r["row"], r["column"], r["message"]) for r in errors]
+        # What the CLI prints in English is the message as written, byte for byte.
+        with i18n.use("en"):
+            assert [i.localised() for i in info.value.issues] == [r["message"] for r in errors]
         return
     imported = reader(source, WEEK)
     assert imported.notes == [r["message"] for r in rows if r["kind"] == "note"]
     if case in CHECKS:
         CHECKS[case](imported.problem)
+
+
+@pytest.mark.parametrize(("case", "chinese"), [
+    ("bad-time", "merchants.csv 第 2 行，open 列：'9.30-20.30' 不是时间段（请写成 09:30-20:30 "
+                 "这样）"),
+    ("duplicate-ids", "needs.csv 第 5 行，need_id 列：'N1' 编号重复了（第一次出现在第 2 行）"),
+    ("missing-column", "needs.csv 第 1 行，window 列：表头里缺少这一列"),
+    ("swapped-lat-lon", "volunteers.csv 第 3 行，lat, lon 列：'114.019, 22.535' 不在中国境内"
+                        "（纬度和经度好像填反了）"),
+])
+def test_a_coordinator_reads_the_problems_in_chinese(case: str, chinese: str,
+                                                     tmp_path: Path) -> None:
+    """The same issues, translated first and formatted after: file, row, column and value as in
+    English, the sentence in Chinese; ``str()`` (what the API returns) stays English."""
+    with pytest.raises(InputError) as info:
+        read_community(source_of(case, tmp_path), WEEK)
+    with i18n.use("zh"):
+        shown = info.value.localised()
+    assert chinese in shown.splitlines()[1:][0]
+    assert shown.startswith(f"表格里有 {len(info.value.issues)} 处问题：")
+    assert str(info.value.issues[0]) == EXPECTED[case][0]["message"]
