@@ -134,6 +134,7 @@ def test_a_bad_row_shows_every_problem_and_saves_nothing(client: TestClient) -> 
                            files=[("files", ("volunteers.csv", csv.encode(), "text/csv"))])
     assert response.status_code == 422
     assert "没有保存" in response.text and "north" in response.text
+    assert "不是数字" in response.text  # the check's message, in Chinese
     assert "<td>3</td>" in response.text  # the spreadsheet row (header is row 1)
     listing = client.get("/console/people/volunteers")
     assert "王芳" not in listing.text

@@ -89,6 +89,7 @@ def test_coordinator_imports_plans_and_publishes(console: Page, server: Server,
     expect(row).to_contain_text("3")
     expect(row).to_contain_text("lat")
     expect(row).to_contain_text("北边")
+    expect(row).to_contain_text("不是数字")
 
     page.get_by_test_id("files").set_input_files(sample_workbook(tmp_path, bad=False))
     page.get_by_role("button", name="检查并导入").click()
