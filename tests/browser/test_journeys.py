@@ -30,9 +30,9 @@ SHOTS = os.environ.get("LINLI_SCREENSHOTS")
 FRIDAY_BEFORE = WEEK.monday - dt.timedelta(days=3)
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, name: str, full_page: bool = True) -> None:
     if SHOTS:
-        page.screenshot(path=str(ROOT / SHOTS / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(ROOT / SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def sample_workbook(folder: Path, bad: bool) -> Path:
@@ -100,7 +100,7 @@ def test_coordinator_imports_plans_and_publishes(console: Page, server: Server,
     expect(page.locator("#progress")).to_be_visible()
     expect(page.locator("table.coverage")).to_be_visible(timeout=120_000)
     expect(page.locator("table.coverage")).to_contain_text("红色")
-    shot(page, "console-schedule")
+    shot(page, "console-schedule", full_page=False)
 
     page.get_by_role("button", name="谁能接").first.click()
     expect(page.locator(".candidates").first).to_be_visible()
