@@ -138,3 +138,34 @@ def test_a_bad_row_shows_every_problem_and_saves_nothing(client: TestClient) -> 
     assert "<td>3</td>" in response.text  # the spreadsheet row (header is row 1)
     listing = client.get("/console/people/volunteers")
     assert "王芳" not in listing.text
+
+
+def test_the_overview_counts_in_plain_words_and_lists_declines(client: TestClient) -> None:
+    """Covered per priority with "at most N more" from the bound, unmet visits, and a decline
+    with its reason and who could take it."""
+    from api.models import ScheduleRow, TaskRow
+    from tests.api.test_permissions import NEED
+    from tests.conftest import WEEK
+
+    coordinator = make_user(client, "coordinator", "coordinator")
+    for kind, body in (("volunteers", VOLUNTEER), ("needs", NEED)):
+        assert client.post(f"/v1/{kind}", json=body, headers=coordinator).status_code == 201
+    summary = {"occurrences": 9, "covered": 6,
+               "covered_by_priority": {"red": 3, "yellow": 2, "blue": 1},
+               "occurrences_by_priority": {"red": 3, "yellow": 3, "blue": 3},
+               "bound": {"red": 3, "yellow": 3, "blue": 1}}
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        schedule = ScheduleRow(week=str(WEEK), status="published", progress="done",
+                               summary=summary)
+        session.add(schedule)
+        session.flush()
+        session.add(TaskRow(schedule_id=schedule.id, need_id="N1", day="mon", date=WEEK.monday,
+                            start=9 * 60, end=9 * 60 + 30, volunteer_id="V1", walk_min=3.0,
+                            state="declined", decline_reason="孩子生病"))
+        session.commit()
+    console_login(client, "coordinator")
+    page = client.get(f"/console/overview?week={WEEK}").text
+    assert "已经安排到最多了" in page  # red: every visit any plan can cover
+    assert "最多还能覆盖 1 个" in page  # yellow
+    assert re.search(r'<span class="big">3</span> 次服务还没人接', page)
+    assert "孩子生病" in page and "/candidates/N1/mon" in page

@@ -205,3 +205,13 @@ def test_organiser_runs_and_publishes_an_allocation(console: Page, server: Serve
     page.get_by_role("link", name=re.compile("查看 .* 的月报")).click()
     expect(page.locator("body")).to_contain_text("rice_5kg")
     assert PASSWORD  # the accounts' password, shared with the fixtures
+
+
+def test_a_request_to_another_host_is_blocked_and_recorded(console: Page,
+                                                           server: Server) -> None:
+    """The guard the journeys rely on: a page asking any other server is caught."""
+    console.goto(f"{server.url}/console/login")
+    console.evaluate("fetch('http://example.invalid/tile.png').catch(() => null)")
+    console.wait_for_timeout(300)
+    assert server.outside == ["http://example.invalid/tile.png"]
+    server.outside.clear()  # seen; the fixture's own check would fail the test otherwise
