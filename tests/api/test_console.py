@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api import permissions
 from api.console import views
 from api.permissions import ANONYMOUS, CONSOLE, ROLES
-from tests.api.conftest import make_user
+from tests.api.conftest import make_user, set_clock
 from tests.api.test_permissions import MERCHANT, VOLUNTEER, cheap_hashes
 
 __all__ = ["cheap_hashes"]  # Argon2 at its smallest costs: these tests log in many times
@@ -169,3 +169,34 @@ def test_the_overview_counts_in_plain_words_and_lists_declines(client: TestClien
     assert "最多还能覆盖 1 个" in page  # yellow
     assert re.search(r'<span class="big">3</span> 次服务还没人接', page)
     assert "孩子生病" in page and "/candidates/N1/mon" in page
+
+
+def test_a_coordinator_confirms_completed_work_from_the_points_page(client: TestClient) -> None:
+    from api.models import ScheduleRow, TaskRow
+    from tests.api.test_permissions import NEED
+    from tests.conftest import WEEK
+
+    coordinator = make_user(client, "coordinator", "coordinator")
+    for kind, body in (("volunteers", VOLUNTEER), ("needs", NEED)):
+        assert client.post(f"/v1/{kind}", json=body, headers=coordinator).status_code == 201
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        schedule = ScheduleRow(week=str(WEEK), status="published", progress="done")
+        session.add(schedule)
+        session.flush()
+        task = TaskRow(schedule_id=schedule.id, need_id="N1", day="mon", date=WEEK.monday,
+                       start=9 * 60, end=9 * 60 + 30, volunteer_id="V1", walk_min=3.0,
+                       state="completed")
+        session.add(task)
+        session.commit()
+        task_id = task.id
+    set_clock(client, WEEK.monday, "12:00")  # done and over
+    csrf = console_login(client, "coordinator")
+    page = client.get(f"/console/points?week={WEEK}").text
+    key = re.search(r'name="key" value="([0-9a-f]+)"', page)
+    assert key and f"/console/tasks/{task_id}/confirm" in page
+    response = client.post(f"/console/tasks/{task_id}/confirm",
+                           data={"csrf": csrf, "key": key.group(1)}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    assert "没有要确认的" in client.get(f"/console/points?week={WEEK}").text
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        assert session.get(TaskRow, task_id).state == "confirmed"  # type: ignore[union-attr]
