@@ -13,6 +13,7 @@ from fastapi import FastAPI
 import matcher
 from api import errors
 from api.calendar import redact_access_log
+from api.console import views as console
 from api.db import Database
 from api.jobs import JobContext, JobWorker, Networks
 from api.lifecycle import system_clock
@@ -118,6 +119,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         """Liveness probe."""
         return {"status": "ok", "version": matcher.__version__}
+
+    console.install(app)  # 邻里工作台, the web console, over the routes above
 
     return app
 

@@ -120,10 +120,48 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
 }
 
 
+_C = "/console"
+# The web console (api/console/views.py): its pages call the routes above as the person, so
+# those rules apply again to everything a page shows or does; these say who may open a page.
+CONSOLE: Final[dict[tuple[str, str], frozenset[str]]] = {
+    ("GET", "/"): EVERYONE,
+    ("GET", f"{_C}/login"): EVERYONE,
+    ("POST", f"{_C}/login"): EVERYONE,
+    ("GET", f"{_C}/lang/{{lang}}"): EVERYONE,
+    ("GET", f"{_C}/report"): EVERYONE,
+    ("GET", f"{_C}/"): LOGGED_IN,
+    ("POST", f"{_C}/logout"): LOGGED_IN,
+    ("GET", f"{_C}/overview"): ONLY_COORDINATOR,
+    ("GET", f"{_C}/import"): STAFF,
+    ("POST", f"{_C}/import"): STAFF,
+    ("GET", f"{_C}/schedules"): ONLY_COORDINATOR,
+    ("POST", f"{_C}/schedules"): ONLY_COORDINATOR,
+    ("GET", f"{_C}/schedules/{{schedule_id}}"): ONLY_COORDINATOR,
+    ("GET", f"{_C}/schedules/{{schedule_id}}/progress"): ONLY_COORDINATOR,
+    ("POST", f"{_C}/schedules/{{schedule_id}}/publish"): ONLY_COORDINATOR,
+    ("GET", f"{_C}/schedules/{{schedule_id}}/candidates/{{need_id}}/{{day}}"):
+        ONLY_COORDINATOR,
+    ("GET", f"{_C}/people/{{kind}}"): STAFF,
+    ("GET", f"{_C}/points"): ONLY_COORDINATOR,
+    ("POST", f"{_C}/tasks/{{task_id}}/confirm"): ONLY_COORDINATOR,
+    ("GET", f"{_C}/audit"): ONLY_COORDINATOR,
+    ("GET", f"{_C}/charity"): STAFF,
+    ("POST", f"{_C}/allocations"): STAFF,
+    ("GET", f"{_C}/allocations/{{allocation_id}}"): STAFF,
+    ("GET", f"{_C}/allocations/{{allocation_id}}/progress"): STAFF,
+    ("POST", f"{_C}/allocations/{{allocation_id}}/publish"): STAFF,
+    ("GET", f"{_C}/shop"): _MERCHANT_ONLY,
+    ("POST", f"{_C}/redemptions/{{redemption_id}}/{{decision}}"): _MERCHANT_ONLY,
+    ("GET", f"{_C}/me"): _VOLUNTEER_ONLY,
+    ("POST", f"{_C}/me/tasks/{{task_id}}/{{action}}"): _VOLUNTEER_ONLY,
+}
+
+
 def allowed(method: str, path: str) -> frozenset[str]:
-    """The roles let through ``method`` on the route ``path`` (its template); none when the
-    route is not in the table. HEAD is answered as GET."""
-    return PERMISSIONS.get(("GET" if method == "HEAD" else method, path), frozenset())
+    """The roles let through ``method`` on the route ``path`` (its template), API or console;
+    none when the route is not in the table. HEAD is answered as GET."""
+    key = ("GET" if method == "HEAD" else method, path)
+    return PERMISSIONS.get(key) or CONSOLE.get(key, frozenset())
 
 
 def import_roles(kind: str) -> frozenset[str]:

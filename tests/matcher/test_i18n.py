@@ -43,10 +43,15 @@ def test_locale_names_are_normalised(tag: str | None, lang: str) -> None:
 def _marked_messages() -> set[str]:
     found: set[str] = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
-            str(ROOT), method_map=[("matcher/**.py", "python"), ("api/**.py", "python")],
-            keywords={"_": None, "N_": None, "ngettext": (1, 2)}):
+            str(ROOT), method_map=[("matcher/**.py", "python"), ("api/**.py", "python"),
+                                   ("api/**/templates/**.html", "jinja2")],
+            keywords={"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}):
         found.update([message] if isinstance(message, str) else message)
     return found
+
+
+def test_the_console_templates_are_searched_too() -> None:
+    assert "Linli workbench" in _marked_messages()
 
 
 def test_every_marked_message_has_a_chinese_translation() -> None:

@@ -1,0 +1,570 @@
+"""邻里工作台: the web console's pages, server-rendered with Jinja2 and a little htmx.
+
+No second code path: every page reads and writes through the JSON API the mini programs use,
+called in-process (httpx over the ASGI transport, with the person's own token and the address
+they called from), so the API's permission table, object rules, validation, idempotency and
+audit apply to the console unchanged. The console's own routes are in the permission table too
+(:data:`api.permissions.CONSOLE`), checked by :func:`api.security.current_user` with the token
+the login cookie carries.
+
+The session is the API's bearer token in an HttpOnly, SameSite=Strict cookie; every form post
+also carries a per-session CSRF token (an HMAC of the session token), so a page of another site
+can neither read nor forge one. Every asset is served from the package: no request leaves the
+server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import httpx
+import segno
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from starlette.datastructures import UploadFile
+
+from api.errors import Problem
+from api.security import Caller, ConnectionDep, SettingsDep, current_user
+from api.settings import ApiSettings
+from matcher import i18n
+from matcher.domain import Week
+
+ROOT = Path(__file__).parent
+SESSION_COOKIE = "linli_session"
+LANG_COOKIE = "linli_lang"
+PRIORITIES = ("red", "yellow", "blue")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+env = Environment(loader=FileSystemLoader(ROOT / "templates"),
+                  autoescape=select_autoescape(["html"]), extensions=["jinja2.ext.i18n"])
+# The catalogs of matcher.i18n; the language is the context variable each request sets.
+env.install_gettext_callables(  # type: ignore[attr-defined]
+    gettext=lambda message: i18n._(message),
+    ngettext=lambda singular, plural, n: i18n.ngettext(singular, plural, n), newstyle=True)
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, handled by a redirect
+    """No valid session: the page sends the person to the login page."""
+
+    def __init__(self, back: str) -> None:
+        super().__init__(back)
+        self.back = back
+
+
+class Refused(Exception):  # noqa: N818 - answered with a page, not a traceback
+    """The person may not open this page (their role) or the form was forged (CSRF)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """One console request: who, in which language, with which token."""
+
+    request: Request
+    caller: Caller | None
+    token: str | None
+    lang: str
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.token or "", self.request.app.state.settings)
+
+    async def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Call the JSON API in-process as this person (their token, their address)."""
+        headers = {"Accept-Language": self.lang.replace("_", "-")} | kwargs.pop("headers", {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        client = self.request.client
+        transport = httpx.ASGITransport(
+            app=self.request.app,
+            client=(client.host, client.port) if client else ("127.0.0.1", 0))
+        async with httpx.AsyncClient(transport=transport,
+                                     base_url=str(self.request.base_url)) as http:
+            return await http.request(method, path, headers=headers, **kwargs)
+
+    async def json(self, path: str, **kwargs: Any) -> Any:
+        """A GET that must succeed; a refusal becomes the console's error page."""
+        response = await self.api("GET", path, **kwargs)
+        if response.status_code >= 400:
+            raise Refused(response.status_code, problem_text(response))
+        return response.json()
+
+    def render(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+        with i18n.use(self.lang):
+            body = env.get_template(name).render(
+                ctx=self, user=self.caller, lang=self.lang, csrf=self.csrf,
+                path=self.request.url.path, **values)
+        return HTMLResponse(body, status_code=status)
+
+
+def csrf_token(session_token: str, settings: ApiSettings) -> str:
+    """The session's CSRF token: bound to the session, unguessable without the server's key."""
+    return hmac.new(settings.secret_key.encode(), f"csrf:{session_token}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def language(request: Request) -> str:
+    """The person's choice (cookie), else their browser's (Accept-Language); Chinese first."""
+    chosen = request.cookies.get(LANG_COOKIE)
+    if chosen in i18n.SUPPORTED:
+        return chosen
+    return i18n.negotiate(request.headers.get("Accept-Language"))
+
+
+def problem_text(response: httpx.Response) -> str:
+    """What the API said went wrong, for the person."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    return str(body.get("detail") or body.get("title") or response.status_code)
+
+
+async def _session(request: Request, connection: ConnectionDep,
+                   settings: SettingsDep) -> Ctx:
+    token = request.cookies.get(SESSION_COOKIE)
+    lang = language(request)
+    if not token:
+        raise LoginRequired(request.url.path)
+    try:
+        caller = await current_user(request, connection, settings, token, None)
+    except Problem as exc:
+        if exc.status == 401:
+            raise LoginRequired(request.url.path) from exc
+        with i18n.use(lang):
+            raise Refused(403, i18n._("This page is not for your account.")) from exc
+    if request.method == "POST":
+        form = await request.form()
+        sent = str(form.get("csrf") or request.headers.get("X-CSRF-Token") or "")
+        if not hmac.compare_digest(sent, csrf_token(token, settings)):
+            with i18n.use(lang):
+                raise Refused(403, i18n._("This form has expired. Open the page again."))
+    return Ctx(request, caller, token, lang)
+
+
+async def _public(request: Request) -> Ctx:
+    return Ctx(request, None, None, language(request))
+
+
+Session = Annotated[Ctx, Depends(_session)]
+Public = Annotated[Ctx, Depends(_public)]
+
+
+def back_to(path: str, **query: str) -> RedirectResponse:
+    """After a form post: see the page again (303, so reloading does not post twice)."""
+    if query:
+        path += "?" + "&".join(f"{k}={quote(v)}" for k, v in query.items())
+    return RedirectResponse(path, status_code=303)
+
+
+def default_week(today: dt.date) -> Week:
+    """The week a coordinator works on: this one until Thursday, then the next one (plans are
+    made and published before the weekend)."""
+    return Week.containing(today + dt.timedelta(days=7) if today.weekday() >= 4 else today)
+
+
+def chosen_week(ctx: Ctx, week: str | None) -> Week:
+    if week:
+        try:
+            return Week.parse(week)
+        except ValueError:
+            pass
+    today: dt.date = ctx.request.app.state.clock().date()
+    return default_week(today)
+
+
+# --- Public pages and the session ---------------------------------------------------------
+
+@router.get("/login")
+async def login_page(ctx: Public, next: str = "/console/") -> HTMLResponse:
+    return ctx.render("login.html", next=_local(next), error=None)
+
+
+@router.post("/login")
+async def login(ctx: Public) -> Response:
+    form = await ctx.request.form()
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    target = _local(str(form.get("next") or "/console/"))
+    response = await ctx.api("POST", "/v1/auth/token",
+                             data={"username": username, "password": password})
+    if response.status_code != 200:
+        with i18n.use(ctx.lang):
+            error = (i18n._("Too many failed logins. Please wait a few minutes.")
+                     if response.status_code == 429
+                     else i18n._("The username or password is not right."))
+        return ctx.render("login.html", status=response.status_code, next=target, error=error,
+                          username=username)
+    redirect = RedirectResponse(target, status_code=303)
+    redirect.set_cookie(SESSION_COOKIE, response.json()["access_token"], httponly=True,
+                        samesite="strict", path="/",
+                        max_age=ctx.request.app.state.settings.token_minutes * 60)
+    return redirect
+
+
+def _local(target: str) -> str:
+    """Only pages of the console are places to return to after logging in."""
+    return target if target.startswith("/console/") and "//" not in target else "/console/"
+
+
+@router.post("/logout")
+async def logout(ctx: Session) -> Response:
+    redirect = RedirectResponse("/console/login", status_code=303)
+    redirect.delete_cookie(SESSION_COOKIE, path="/")
+    return redirect
+
+
+@router.get("/lang/{lang}")
+async def switch_language(lang: str, request: Request) -> Response:
+    referer = request.headers.get("Referer", "")
+    path = "/" + referer.split("/", 3)[3] if referer.count("/") >= 3 else "/console/"
+    redirect = RedirectResponse(_local(path.split("#")[0]), status_code=303)
+    redirect.set_cookie(LANG_COOKIE, i18n.normalise(lang), samesite="strict", path="/",
+                        max_age=365 * 24 * 3600)
+    return redirect
+
+
+@router.get("/report")
+async def public_report(ctx: Public, month: str | None = None) -> HTMLResponse:
+    today: dt.date = ctx.request.app.state.clock().date()
+    month = month if month and len(month) == 7 else today.strftime("%Y-%m")
+    return ctx.render("report.html", month=month)
+
+
+@router.get("/")
+async def home(ctx: Session) -> Response:
+    assert ctx.caller is not None
+    return RedirectResponse({"coordinator": "/console/overview",
+                             "organiser": "/console/charity", "merchant": "/console/shop",
+                             "volunteer": "/console/me"}[ctx.caller.role], status_code=303)
+
+
+# --- Coordinator ------------------------------------------------------------------------
+
+async def _week_schedule(ctx: Ctx, week: Week) -> dict[str, Any] | None:
+    """The week's published schedule, else its newest one."""
+    jobs: list[dict[str, Any]] = await ctx.json("/v1/schedules", params={"week": str(week)})
+    for wanted in ("published", "solved", None):
+        for job in jobs:
+            if wanted is None or job["status"] == wanted:
+                detail: dict[str, Any] = await ctx.json(f"/v1/schedules/{job['id']}")
+                return detail
+    return None
+
+
+def coverage(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per priority: covered, of how many, and how many more any plan could cover at most."""
+    rows = []
+    for p in PRIORITIES:
+        covered = int(summary.get("covered_by_priority", {}).get(p, 0))
+        total = int(summary.get("occurrences_by_priority", {}).get(p, 0))
+        bound = summary.get("bound", {}).get(p)
+        more = max(0, int(bound) - covered) if bound is not None else None
+        rows.append({"priority": p, "covered": covered, "total": total, "more": more})
+    return rows
+
+
+@router.get("/overview")
+async def overview(ctx: Session, week: str | None = None) -> HTMLResponse:
+    chosen = chosen_week(ctx, week)
+    schedule = await _week_schedule(ctx, chosen)
+    declined: list[dict[str, Any]] = []
+    if schedule is not None and schedule.get("summary"):
+        tasks = await ctx.json(f"/v1/schedules/{schedule['id']}/tasks")
+        declined = [t for t in tasks if t["state"] == "declined"]
+    summary = (schedule or {}).get("summary") or {}
+    return ctx.render("overview.html", week=str(chosen), schedule=schedule,
+                      rows=coverage(summary) if summary else [],
+                      unmet=int(summary.get("occurrences", 0)) - int(summary.get("covered", 0)),
+                      at_risk=summary.get("at_risk", 0), declined=declined)
+
+
+@router.get("/import")
+async def import_page(ctx: Session) -> HTMLResponse:
+    return ctx.render("import.html", result=None, problems=[], error=None)
+
+
+@router.post("/import")
+async def import_upload(ctx: Session) -> HTMLResponse:
+    form = await ctx.request.form()
+    uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
+    if not uploads:
+        with i18n.use(ctx.lang):
+            return ctx.render("import.html", status=422, result=None, problems=[],
+                              error=i18n._("Choose a workbook (.xlsx) or CSV files first."))
+    files = [("files", (f.filename, await f.read(), f.content_type or "application/octet-stream"))
+             for f in uploads]
+    await form.close()  # the spooled copies, now read
+    response = await ctx.api("POST", "/v1/imports", files=files)
+    if response.status_code == 200:
+        return ctx.render("import.html", result=response.json(), problems=[], error=None)
+    body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
+    problems = [issue | {"message": i18n.translation(ctx.lang).gettext(issue["message"])}
+                for issue in body.get("errors", []) if "message" in issue]
+    return ctx.render("import.html", status=response.status_code, result=None,
+                      problems=problems, error=problem_text(response))
+
+
+@router.get("/schedules")
+async def schedules(ctx: Session, week: str | None = None) -> HTMLResponse:
+    chosen = chosen_week(ctx, week)
+    jobs = await ctx.json("/v1/schedules", params={"week": str(chosen)})
+    return ctx.render("schedules.html", week=str(chosen), jobs=jobs, error=None)
+
+
+@router.post("/schedules")
+async def start_schedule(ctx: Session) -> Response:
+    form = await ctx.request.form()
+    response = await ctx.api("POST", "/v1/schedules", json={"week": str(form.get("week", ""))})
+    if response.status_code != 202:
+        chosen = chosen_week(ctx, None)
+        jobs = await ctx.json("/v1/schedules", params={"week": str(chosen)})
+        return ctx.render("schedules.html", status=response.status_code, week=str(chosen),
+                          jobs=jobs, error=problem_text(response))
+    return back_to(f"/console/schedules/{response.json()['id']}")
+
+
+@router.get("/schedules/{schedule_id}")
+async def schedule_page(ctx: Session, schedule_id: int) -> HTMLResponse:
+    job = await ctx.json(f"/v1/schedules/{schedule_id}")
+    values: dict[str, Any] = {"job": job, "groups": {}, "changes": None, "change_error": None,
+                              "rows": [], "published": None}
+    if job["summary"]:
+        unmet = await ctx.json(f"/v1/schedules/{schedule_id}/unmet")
+        groups: dict[str, dict[str, Any]] = {}
+        for u in unmet:
+            group = groups.setdefault(u["reason_code"], {"reason": u["reason"], "fix": u["fix"],
+                                                         "items": []})
+            group["items"].append(u)
+        values.update(groups=groups, rows=coverage(job["summary"]))
+    if job["status"] == "solved":
+        response = await ctx.api("GET", f"/v1/schedules/{schedule_id}/changes")
+        if response.status_code == 200:
+            values["changes"] = response.json()
+        else:
+            values["change_error"] = problem_text(response)
+        others = await ctx.json("/v1/schedules", params={"week": job["week"]})
+        values["published"] = next((j for j in others if j["status"] == "published"), None)
+    return ctx.render("schedule.html", **values)
+
+
+@router.get("/schedules/{schedule_id}/progress")
+async def schedule_progress(ctx: Session, schedule_id: int) -> Response:
+    """The live progress line; once the job is done, the browser loads the whole page."""
+    job = await ctx.json(f"/v1/schedules/{schedule_id}")
+    response = ctx.render("_progress.html", job=job)
+    if job["status"] not in ("queued", "running"):
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+@router.post("/schedules/{schedule_id}/publish")
+async def publish_schedule(ctx: Session, schedule_id: int) -> Response:
+    form = await ctx.request.form()
+    response = await ctx.api("POST", f"/v1/schedules/{schedule_id}/publish",
+                             json={"supersede": form.get("supersede") == "yes"})
+    if response.status_code != 200:
+        raise Refused(response.status_code, problem_text(response))
+    return back_to(f"/console/schedules/{schedule_id}")
+
+
+@router.get("/schedules/{schedule_id}/candidates/{need_id}/{day}")
+async def candidates(ctx: Session, schedule_id: int, need_id: str, day: str) -> HTMLResponse:
+    response = await ctx.api(
+        "GET", f"/v1/schedules/{schedule_id}/occurrences/{quote(need_id)}/{quote(day)}"
+        "/candidates")
+    fits = response.json() if response.status_code == 200 else []
+    return ctx.render("_candidates.html", fits=fits,
+                      error=None if response.status_code == 200 else problem_text(response))
+
+
+_PEOPLE = {"volunteers": ("volunteer_id", "name"), "needs": ("need_id", "beneficiary"),
+           "merchants": ("merchant_id", "name"), "donations": ("donation_id", "donor"),
+           "requests": ("request_id", "beneficiary")}
+
+
+@router.get("/people/{kind}")
+async def people(ctx: Session, kind: str, q: str = "") -> HTMLResponse:
+    if kind not in _PEOPLE:
+        raise Refused(404, "")
+    page = await ctx.json(f"/v1/{kind}", params={"limit": 500})
+    items: list[dict[str, Any]] = page["items"]
+    if q:
+        items = [i for i in items if any(q.lower() in str(v).lower() for v in i.values())]
+    columns = list(items[0]) if items else list(_PEOPLE[kind])
+    return ctx.render("people.html", kind=kind, q=q, items=items, columns=columns,
+                      total=page["total"])
+
+
+@router.get("/points")
+async def points_page(ctx: Session, week: str | None = None) -> HTMLResponse:
+    chosen = chosen_week(ctx, week)
+    schedule = await _week_schedule(ctx, chosen)
+    done: list[dict[str, Any]] = []
+    if schedule is not None and schedule["status"] == "published":
+        tasks = await ctx.json(f"/v1/schedules/{schedule['id']}/tasks")
+        done = [t for t in tasks if t["state"] == "completed"]
+    return ctx.render("points.html", week=str(chosen), tasks=done, key=uuid.uuid4().hex)
+
+
+@router.post("/tasks/{task_id}/confirm")
+async def confirm_task(ctx: Session, task_id: int) -> Response:
+    form = await ctx.request.form()
+    response = await ctx.api("POST", f"/v1/tasks/{task_id}/confirm",
+                             headers={"Idempotency-Key": f"{form.get('key')}-{task_id}"})
+    if response.status_code != 200:
+        raise Refused(response.status_code, problem_text(response))
+    return back_to("/console/points")
+
+
+@router.get("/audit")
+async def audit_page(ctx: Session, offset: int = 0) -> HTMLResponse:
+    page = await ctx.json("/v1/audit", params={"limit": 100, "offset": max(0, offset)})
+    return ctx.render("audit.html", page=page)
+
+
+# --- Charity organiser ------------------------------------------------------------------
+
+@router.get("/charity")
+async def charity(ctx: Session, week: str | None = None) -> HTMLResponse:
+    chosen = chosen_week(ctx, week)
+    runs = await ctx.json("/v1/allocations", params={"week": str(chosen)})
+    donations = await ctx.json("/v1/donations", params={"limit": 500})
+    requests = await ctx.json("/v1/requests", params={"limit": 500})
+    today: dt.date = ctx.request.app.state.clock().date()
+    return ctx.render("charity.html", week=str(chosen), runs=runs, donations=donations,
+                      requests=requests, month=chosen.monday.strftime("%Y-%m")
+                      if chosen.monday else today.strftime("%Y-%m"))
+
+
+@router.post("/allocations")
+async def start_allocation(ctx: Session) -> Response:
+    form = await ctx.request.form()
+    response = await ctx.api("POST", "/v1/allocations", json={"week": str(form.get("week"))})
+    if response.status_code != 202:
+        raise Refused(response.status_code, problem_text(response))
+    return back_to(f"/console/allocations/{response.json()['id']}")
+
+
+@router.get("/allocations/{allocation_id}")
+async def allocation_page(ctx: Session, allocation_id: int) -> HTMLResponse:
+    job = await ctx.json(f"/v1/allocations/{allocation_id}")
+    lines: list[dict[str, Any]] = []
+    short: list[dict[str, Any]] = []
+    if job["summary"]:
+        lines = await ctx.json(f"/v1/allocations/{allocation_id}/lines")
+        short = await ctx.json(f"/v1/allocations/{allocation_id}/short")
+    others = await ctx.json("/v1/allocations", params={"week": job["week"]})
+    published = next((j for j in others if j["status"] == "published"), None)
+    return ctx.render("allocation.html", job=job, lines=lines, short=short,
+                      published=published, month=Week.parse(job["week"]).monday
+                      .strftime("%Y-%m"))
+
+
+@router.get("/allocations/{allocation_id}/progress")
+async def allocation_progress(ctx: Session, allocation_id: int) -> Response:
+    job = await ctx.json(f"/v1/allocations/{allocation_id}")
+    response = ctx.render("_progress.html", job=job)
+    if job["status"] not in ("queued", "running"):
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+@router.post("/allocations/{allocation_id}/publish")
+async def publish_allocation(ctx: Session, allocation_id: int) -> Response:
+    form = await ctx.request.form()
+    response = await ctx.api("POST", f"/v1/allocations/{allocation_id}/publish",
+                             json={"supersede": form.get("supersede") == "yes"})
+    if response.status_code != 200:
+        raise Refused(response.status_code, problem_text(response))
+    return back_to(f"/console/allocations/{allocation_id}")
+
+
+# --- Merchant ---------------------------------------------------------------------------
+
+@router.get("/shop")
+async def shop(ctx: Session) -> HTMLResponse:
+    assert ctx.caller is not None
+    today: dt.date = ctx.request.app.state.clock().date()
+    shop_row = await ctx.json(f"/v1/merchants/{quote(ctx.caller.merchant_id or '')}")
+    orders = await ctx.json("/v1/merchant/orders", params={"date": today.isoformat()})
+    redemptions = await ctx.json("/v1/redemptions")
+    return ctx.render("shop.html", shop=shop_row, orders=orders, today=today.isoformat(),
+                      pending=[r for r in redemptions if r["status"] == "pending"],
+                      decided=[r for r in redemptions if r["status"] != "pending"][:20],
+                      key=uuid.uuid4().hex)
+
+
+@router.post("/redemptions/{redemption_id}/{decision}")
+async def decide_redemption(ctx: Session, redemption_id: int, decision: str) -> Response:
+    if decision not in ("confirm", "refuse"):
+        raise Refused(404, "")
+    form = await ctx.request.form()
+    response = await ctx.api("POST", f"/v1/redemptions/{redemption_id}/{decision}",
+                             headers={"Idempotency-Key": f"{form.get('key')}-{redemption_id}"})
+    if response.status_code != 200:
+        raise Refused(response.status_code, problem_text(response))
+    return back_to("/console/shop")
+
+
+# --- Volunteer --------------------------------------------------------------------------
+
+@router.get("/me")
+async def my_week(ctx: Session) -> HTMLResponse:
+    me = await ctx.json("/v1/me")
+    tasks = await ctx.json("/v1/me/tasks")
+    statement = await ctx.json("/v1/me/statement")
+    qr = (Markup(segno.make(me["calendar_url"], error="m").svg_inline(
+        scale=4, title="calendar")) if me.get("calendar_url") else None)
+    return ctx.render("me.html", me=me, tasks=tasks, balance=statement["balance"], qr=qr,
+                      error=ctx.request.query_params.get("error"))
+
+
+@router.post("/me/tasks/{task_id}/{action}")
+async def task_action(ctx: Session, task_id: int, action: str) -> Response:
+    if action not in ("accept", "decline", "check-in", "complete"):
+        raise Refused(404, "")
+    form = await ctx.request.form()
+    body = {"json": {"reason": str(form.get("reason", ""))}} if action == "decline" else {}
+    response = await ctx.api("POST", f"/v1/me/tasks/{task_id}/{action}", **body)
+    if response.status_code != 200:
+        return back_to("/console/me", error=problem_text(response))
+    return back_to("/console/me")
+
+
+# --- Wiring -----------------------------------------------------------------------------
+
+def install(app: FastAPI) -> None:
+    """Serve the console under ``/console`` (``/`` leads there) with its assets."""
+    app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=ROOT / "static"), name="console-static")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=307)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        if request.headers.get("HX-Request"):  # a fragment: have the whole page go there
+            return Response(status_code=204, headers={"HX-Redirect": "/console/login"})
+        return RedirectResponse(f"/console/login?next={quote(exc.back)}", status_code=303)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> Response:
+        ctx = Ctx(request, None, request.cookies.get(SESSION_COOKIE), language(request))
+        return ctx.render("error.html", status=exc.status, message=exc.message)
+

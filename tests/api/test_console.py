@@ -1,0 +1,202 @@
+"""The web console without a browser: every console route is in the permission table and
+refused to the other roles, the session cookie and CSRF token, the language switch, each
+role's page renders through the API, and a bad upload shows every problem in Chinese."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from api import permissions
+from api.console import views
+from api.permissions import ANONYMOUS, CONSOLE, ROLES
+from tests.api.conftest import make_user, set_clock
+from tests.api.test_permissions import MERCHANT, VOLUNTEER, cheap_hashes
+
+__all__ = ["cheap_hashes"]  # Argon2 at its smallest costs: these tests log in many times
+
+PASSWORD = "password-123"
+
+
+def console_login(client: TestClient, username: str) -> str:
+    """Log in through the console's form; the CSRF token of the session."""
+    response = client.post("/console/login", data={"username": username, "password": PASSWORD,
+                                                   "next": "/console/"},
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    page = client.get("/console/")
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert match, page.text[:500]
+    return match.group(1)
+
+
+def _console_routes(client: TestClient) -> set[tuple[str, str]]:
+    routes = [*views.router.routes, *client.app.routes]  # type: ignore[attr-defined]
+    return {(method, route.path) for route in routes
+            if isinstance(route, APIRoute)
+            and (route.path == "/" or route.path.startswith("/console"))
+            for method in route.methods}
+
+
+def test_every_console_route_is_in_the_permission_table(client: TestClient) -> None:
+    assert _console_routes(client) == set(CONSOLE)
+
+
+PAGES = {"coordinator": ["/console/overview", "/console/import", "/console/schedules",
+                         "/console/people/volunteers", "/console/points", "/console/audit"],
+         "organiser": ["/console/charity", "/console/import", "/console/people/needs"],
+         "merchant": ["/console/shop"], "volunteer": ["/console/me"]}
+
+
+def test_each_role_sees_its_pages_and_is_refused_the_others(client: TestClient) -> None:
+    coordinator = make_user(client, "coordinator", "coordinator")
+    for kind, body in (("volunteers", VOLUNTEER), ("merchants", MERCHANT)):
+        assert client.post(f"/v1/{kind}", json=body, headers=coordinator).status_code == 201
+    make_user(client, "organiser", "organiser")
+    make_user(client, "volunteer", "volunteer", volunteer_id="V1")
+    make_user(client, "merchant", "merchant", merchant_id="M1")
+    for role in ROLES:
+        client.cookies.clear()
+        console_login(client, role)
+        for pages in PAGES.values():
+            for page in pages:
+                response = client.get(page)
+                template = re.sub(r"/people/\w+", "/people/{kind}", page)
+                if role in permissions.allowed("GET", template):
+                    assert response.status_code == 200, (role, page, response.text[:300])
+                    assert "<html" in response.text
+                else:
+                    assert response.status_code == 403, (role, page, response.status_code)
+                    assert "不是给您的账号用的" in response.text
+
+
+def test_a_page_without_a_session_leads_to_the_login(client: TestClient) -> None:
+    response = client.get("/console/overview", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/login?next=/console/overview"
+    assert client.get("/", follow_redirects=False).headers["location"] == "/console/"
+    assert ANONYMOUS in permissions.allowed("GET", "/console/login")
+
+
+def test_a_form_post_without_the_session_csrf_token_is_refused(client: TestClient) -> None:
+    make_user(client, "coordinator", "coordinator")
+    token = console_login(client, "coordinator")
+    week = {"week": "2026-W48"}
+    refused = client.post("/console/schedules", data=week | {"csrf": "0" * 64},
+                          follow_redirects=False)
+    assert refused.status_code == 403
+    assert client.get("/v1/schedules", headers={
+        "Authorization": f"Bearer {client.cookies[views.SESSION_COOKIE]}"}).json() == []
+    accepted = client.post("/console/schedules", data=week | {"csrf": token},
+                           follow_redirects=False)
+    assert accepted.status_code == 303
+    assert accepted.headers["location"].startswith("/console/schedules/")
+
+
+def test_wrong_password_is_said_plainly_in_chinese_and_english(client: TestClient) -> None:
+    make_user(client, "coordinator", "coordinator")
+    response = client.post("/console/login", data={"username": "coordinator",
+                                                   "password": "nope-nope"})
+    assert response.status_code == 401 and "用户名或密码不对" in response.text
+    client.cookies.set(views.LANG_COOKIE, "en")
+    response = client.post("/console/login", data={"username": "coordinator",
+                                                   "password": "nope-nope"})
+    assert "The username or password is not right." in response.text
+
+
+def test_the_language_switch_sets_a_cookie_and_returns(client: TestClient) -> None:
+    response = client.get("/console/lang/en", headers={"Referer": "http://x/console/report"},
+                          follow_redirects=False)
+    assert response.headers["location"] == "/console/report"
+    assert "linli_lang=en" in response.headers["set-cookie"]
+    assert "Public monthly report" in client.get("/console/report").text
+    client.get("/console/lang/zh_CN")
+    assert "信息公开" in client.get("/console/report").text
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/v1/me"])
+def test_login_returns_only_to_console_pages(target: str) -> None:
+    assert views._local(target) == "/console/"
+
+
+def test_a_bad_row_shows_every_problem_and_saves_nothing(client: TestClient) -> None:
+    make_user(client, "coordinator", "coordinator")
+    token = console_login(client, "coordinator")
+    csv = ("volunteer_id,name,lat,lon,skills,availability,max_hours_week\n"
+           "V1,王芳,22.534,114.017,meal_delivery,mon 08:00-12:00,4\n"
+           "V2,李雷,north,114.017,meal_delivery,mon 08:00-12:00,4\n")
+    response = client.post("/console/import", data={"csrf": token},
+                           files=[("files", ("volunteers.csv", csv.encode(), "text/csv"))])
+    assert response.status_code == 422
+    assert "没有保存" in response.text and "north" in response.text
+    assert "不是数字" in response.text  # the check's message, in Chinese
+    assert "<td>3</td>" in response.text  # the spreadsheet row (header is row 1)
+    listing = client.get("/console/people/volunteers")
+    assert "王芳" not in listing.text
+
+
+def test_the_overview_counts_in_plain_words_and_lists_declines(client: TestClient) -> None:
+    """Covered per priority with "at most N more" from the bound, unmet visits, and a decline
+    with its reason and who could take it."""
+    from api.models import ScheduleRow, TaskRow
+    from tests.api.test_permissions import NEED
+    from tests.conftest import WEEK
+
+    coordinator = make_user(client, "coordinator", "coordinator")
+    for kind, body in (("volunteers", VOLUNTEER), ("needs", NEED)):
+        assert client.post(f"/v1/{kind}", json=body, headers=coordinator).status_code == 201
+    summary = {"occurrences": 9, "covered": 6,
+               "covered_by_priority": {"red": 3, "yellow": 2, "blue": 1},
+               "occurrences_by_priority": {"red": 3, "yellow": 3, "blue": 3},
+               "bound": {"red": 3, "yellow": 3, "blue": 1}}
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        schedule = ScheduleRow(week=str(WEEK), status="published", progress="done",
+                               summary=summary)
+        session.add(schedule)
+        session.flush()
+        session.add(TaskRow(schedule_id=schedule.id, need_id="N1", day="mon", date=WEEK.monday,
+                            start=9 * 60, end=9 * 60 + 30, volunteer_id="V1", walk_min=3.0,
+                            state="declined", decline_reason="孩子生病"))
+        session.commit()
+    console_login(client, "coordinator")
+    page = client.get(f"/console/overview?week={WEEK}").text
+    assert "已经安排到最多了" in page  # red: every visit any plan can cover
+    assert "最多还能覆盖 1 个" in page  # yellow
+    assert re.search(r'<span class="big">3</span> 次服务还没人接', page)
+    assert "孩子生病" in page and "/candidates/N1/mon" in page
+
+
+def test_a_coordinator_confirms_completed_work_from_the_points_page(client: TestClient) -> None:
+    from api.models import ScheduleRow, TaskRow
+    from tests.api.test_permissions import NEED
+    from tests.conftest import WEEK
+
+    coordinator = make_user(client, "coordinator", "coordinator")
+    for kind, body in (("volunteers", VOLUNTEER), ("needs", NEED)):
+        assert client.post(f"/v1/{kind}", json=body, headers=coordinator).status_code == 201
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        schedule = ScheduleRow(week=str(WEEK), status="published", progress="done")
+        session.add(schedule)
+        session.flush()
+        task = TaskRow(schedule_id=schedule.id, need_id="N1", day="mon", date=WEEK.monday,
+                       start=9 * 60, end=9 * 60 + 30, volunteer_id="V1", walk_min=3.0,
+                       state="completed")
+        session.add(task)
+        session.commit()
+        task_id = task.id
+    set_clock(client, WEEK.monday, "12:00")  # done and over
+    csrf = console_login(client, "coordinator")
+    page = client.get(f"/console/points?week={WEEK}").text
+    key = re.search(r'name="key" value="([0-9a-f]+)"', page)
+    assert key and f"/console/tasks/{task_id}/confirm" in page
+    response = client.post(f"/console/tasks/{task_id}/confirm",
+                           data={"csrf": csrf, "key": key.group(1)}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    assert "没有要确认的" in client.get(f"/console/points?week={WEEK}").text
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        assert session.get(TaskRow, task_id).state == "confirmed"  # type: ignore[union-attr]
