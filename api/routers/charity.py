@@ -97,7 +97,7 @@ def allocation_short(allocation_id: Id, session: SessionDep,
 
 @router.post("/allocations/{allocation_id}/cancel", response_model=JobOut,
              summary="Cancel an allocation run (queued: at once; running: when it reports)")
-def cancel_allocation(allocation_id: int, session: SessionDep, user: Staff) -> JobOut:
+def cancel_allocation(allocation_id: Id, session: SessionDep, user: Staff) -> JobOut:
     return cancel_job(session, AllocationRow, allocation_id, user)
 
 

@@ -114,7 +114,7 @@ def publish(schedule_id: Id, body: PublishIn, session: SessionDep,
 
 @router.post("/schedules/{schedule_id}/cancel", response_model=JobOut,
              summary="Cancel a solve (queued: at once; running: at its next progress report)")
-def cancel_schedule(schedule_id: int, session: SessionDep, user: Coordinator) -> JobOut:
+def cancel_schedule(schedule_id: Id, session: SessionDep, user: Coordinator) -> JobOut:
     return cancel_job(session, ScheduleRow, schedule_id, user)
 
 

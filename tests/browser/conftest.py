@@ -83,6 +83,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     settings = ApiSettings(database_url=f"sqlite:///{tmp_path / 'linli.db'}",
                            secret_key="browser-test-secret-0123456789abcdef",
                            solve_time_limit_s=4, webhook_url=None, points_per_minute=1,
+                           job_worker=True,
                            password_threads=2)
     app = create_app(settings)
     port = _free_port()
