@@ -25,6 +25,7 @@ from matcher.settings import Settings
 from matcher.spreadsheets import read_charity, read_community, write_community
 
 if TYPE_CHECKING:
+    from matcher.resources import Resource
     from matcher.travel import WalkingNetwork
 
 app = typer.Typer(help="Linli (邻里): weekly matching of volunteers, needs and partner merchants.",
@@ -268,6 +269,98 @@ def generate(
             frame.to_csv(out / f"{name}.csv", index=False)
         console.print(f"wrote {len(charity.donations)} donations and {len(charity.requests)} "
                       f"requests in {len(charity.categories)} categories")
+
+
+def _community_resources(network: Path, osm: Path | None, data: Path | None
+                         ) -> list[Resource]:
+    """Public places of the OSM file (the network itself when it is one, else ``osm``) and
+    the partner merchants of ``data``."""
+    from matcher.resources import merchant_resources, read_osm_resources
+
+    found: list[Resource] = []
+    try:
+        for source in dict.fromkeys(p for p in (network, osm) if p is not None):
+            found += read_osm_resources(source)
+    except NetworkError as exc:
+        raise _fail(str(exc)) from exc
+    if data is not None:
+        try:
+            community = read_community(data, Week.parse(DEMO_WEEK))
+        except InputError as exc:
+            raise _fail(str(exc)) from exc
+        found += merchant_resources(community.problem.merchants)
+    return found
+
+
+OsmOption = Annotated[Path | None, typer.Option(
+    help="an OSM extract (.osm, .osm.pbf) to take public places from, when --network is a "
+         "GraphML file (streets only)")]
+DataOption = Annotated[Path | None, typer.Option(
+    help="a community folder or workbook: its partner merchants are resources too")]
+
+
+@app.command()
+def resources(
+    network: Annotated[Path, typer.Option(help=".osm, .osm.pbf or osmnx .graphml")],
+    osm: OsmOption = None,
+    data: DataOption = None,
+    out: Annotated[Path | None, typer.Option(help="write the list as CSV here")] = None,
+) -> None:
+    """List the resources (资源清单): public places from OpenStreetMap by category, and the
+    partner merchants with their services."""
+    from matcher.resources import ATTRIBUTION, CATEGORIES, category_label, write_resources_csv
+
+    found = _community_resources(network, osm, data)
+    table = Table(title=f"Linli · resources · {escape(network.name)}")
+    for column in ("category", "", "places", "examples"):
+        table.add_column(column, justify="right" if column == "places" else "left")
+    for category in CATEGORIES:
+        mine = [r for r in found if r.category is category]
+        names = "、".join(dict.fromkeys(r.label for r in mine[:4]))
+        table.add_row(category.value, category_label(category), str(len(mine)), escape(names))
+    console.print(table)
+    console.print(f"{len(found)} resources; places from OpenStreetMap: {ATTRIBUTION}")
+    if not any(r.source == "osm" for r in found):
+        console.print("[yellow]no public places found: an osmnx GraphML file holds streets "
+                      "only; give an OSM extract with --osm[/yellow]")
+    if out is not None:
+        out.write_text(write_resources_csv(found), encoding="utf-8")
+        console.print(f"wrote {escape(str(out))}")
+
+
+@app.command()
+def nearby(
+    lat: Annotated[float, typer.Option(help="where the resident is (latitude)")],
+    lon: Annotated[float, typer.Option(help="longitude")],
+    network: Annotated[Path, typer.Option(help=".osm, .osm.pbf or osmnx .graphml")],
+    osm: OsmOption = None,
+    data: DataOption = None,
+    category: Annotated[str | None, typer.Option(help="only this category")] = None,
+    coords: CoordsOption = CoordSystem.WGS84,
+    limit: int = 10,
+) -> None:
+    """What is within 15 minutes' walk of a place, nearest first, with directions."""
+    from matcher.coords import to_wgs84
+    from matcher.nearby import NearbyIndex
+    from matcher.resources import Category, category_label
+
+    wanted: Category | None = None
+    if category is not None:
+        try:
+            wanted = Category(category)
+        except ValueError as exc:
+            raise _fail(f"--category: {category!r} is not one of "
+                        f"{', '.join(Category)}") from exc
+    net = _load_network(network)
+    assert net is not None
+    index = NearbyIndex(net, _community_resources(network, osm, data), Settings())
+    here = Location(*to_wgs84(lat, lon, coords))
+    found = index.lookup(here, wanted, limit)
+    if not found:
+        console.print("nothing of that kind within the circle")
+    for f in found:
+        console.print(f"[bold]{f.minutes:4.1f} min[/bold] {escape(f.resource.label)} "
+                      f"({category_label(f.resource.category)}): {escape(f.text)}")
 
 
 def main() -> None:  # pragma: no cover - console entry point
