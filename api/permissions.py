@@ -100,6 +100,8 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/allocations/{allocation_id}/lines"): STAFF,
     ("GET", "/v1/allocations/{allocation_id}/short"): STAFF,
     ("POST", "/v1/allocations/{allocation_id}/publish"): STAFF,
+    # The residents' 15-minute circle (便民服务圈): public, throttled per address in the route.
+    ("GET", "/v1/nearby"): EVERYONE,
     # The public monthly report (信息公开).
     ("GET", "/v1/reports/allocations/{month}.csv"): EVERYONE,
     ("GET", "/v1/reports/allocations/{month}"): EVERYONE,

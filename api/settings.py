@@ -36,6 +36,13 @@ class ApiSettings(BaseSettings):
     login_failures_per_address: int = Field(20, ge=1, description="failed logins from one "
                                             "client address in login_window_s before 429")
     login_window_s: float = Field(300, gt=0, description="the login throttling window")
+    nearby_per_address: int = Field(60, ge=1, description="lookups of GET /v1/nearby from one "
+                                    "client address in nearby_window_s before 429")
+    nearby_window_s: float = Field(60, gt=0, description="the lookup throttling window")
+    places_path: str | None = Field(
+        None, description="an OSM extract (.osm, .osm.pbf) whose public places (clinics, "
+        "schools, bus stops ...) the lookup finds; the network file's own are used when it is "
+        "one")
     run_workers: bool = Field(True, description="run schedule jobs and webhooks in-process")
     community: str = Field("邻里社区", description="the community's name on public reports")
     public_url: str | None = Field(

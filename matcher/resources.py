@@ -135,13 +135,18 @@ def merchant_resources(merchants: Iterable[Merchant]) -> list[Resource]:
     meals and groceries is a canteen and a supermarket), or one 便民服务 when none does."""
     out: list[Resource] = []
     for m in merchants:
-        categories = sorted({MERCHANT_SERVICES[s] for s in m.services if s in MERCHANT_SERVICES},
-                            key=CATEGORIES.index) or [Category.SERVICES]
-        for category in categories:
-            suffix = "" if len(categories) == 1 else f":{category.value}"
-            out.append(Resource(f"merchant:{m.id}{suffix}", category, m.name, m.location,
-                                "merchant", tuple(sorted(m.services))))
+        out += partner_resources(m.id, m.name, m.location, m.services)
     return out
+
+
+def partner_resources(ident: str, name: str, location: Location, services: Iterable[str]
+                      ) -> list[Resource]:
+    """One partner merchant as resources (see :func:`merchant_resources`)."""
+    offered = tuple(sorted({s for s in services if s}))
+    categories = sorted({MERCHANT_SERVICES[s] for s in offered if s in MERCHANT_SERVICES},
+                        key=CATEGORIES.index) or [Category.SERVICES]
+    return [Resource(f"merchant:{ident}" + ("" if len(categories) == 1 else f":{c.value}"),
+                     c, name, location, "merchant", offered) for c in categories]
 
 
 class _PoiHandler(osmium.SimpleHandler):

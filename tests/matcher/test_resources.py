@@ -21,7 +21,10 @@ from matcher.resources import (
 )
 from tests.conftest import NETWORK, merchant
 
-HAIDIAN = Path("/work/shared/data/beijing-haidian-osm/haidian_xueqing_rd.osm")
+# The shared OSM extracts sit beside the checkout (or beside the folder of worktrees).
+HAIDIAN = next((base / "shared" / "data" / "beijing-haidian-osm" / "haidian_xueqing_rd.osm"
+                for base in Path(__file__).resolve().parents[3:5]
+                if (base / "shared" / "data").exists()), Path("missing"))
 
 OSM = """<?xml version='1.0' encoding='UTF-8'?>
 <osm version="0.6">
