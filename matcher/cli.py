@@ -363,6 +363,31 @@ def nearby(
                       f"({category_label(f.resource.category)}): {escape(f.text)}")
 
 
+@app.command()
+def poster(
+    network: Annotated[Path, typer.Option(help=".osm, .osm.pbf or osmnx .graphml")],
+    url: Annotated[str, typer.Option(help="the lookup page the QR code opens")],
+    out: Annotated[Path, typer.Option(help="the HTML file to write")] = Path("poster.html"),
+    osm: OsmOption = None,
+    data: DataOption = None,
+    lat: Annotated[float, typer.Option(help="the community centre")] = SAMPLE_CENTRE.lat,
+    lon: float = SAMPLE_CENTRE.lon,
+    coords: CoordsOption = CoordSystem.WGS84,
+    community: Annotated[str, typer.Option(help="the name on the poster")] = "邻里社区",
+) -> None:
+    """Write the community's printable 15-minute service map (A3) with a legend and the QR code
+    of the lookup page."""
+    from matcher.coords import to_wgs84
+    from matcher.poster import poster_html
+
+    net = _load_network(network)
+    assert net is not None
+    found = _community_resources(network, osm, data)
+    centre = Location(*to_wgs84(lat, lon, coords))
+    out.write_text(poster_html(net, found, centre, Settings(), community, url), encoding="utf-8")
+    console.print(f"wrote {escape(str(out))}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     app()

@@ -121,3 +121,20 @@ def test_cli_lists_resources_by_category(tmp_path: Path) -> None:
     assert len(rows) == 1 + 4 + 24  # header, the OSM places, the sample's merchants
     bad = CliRunner().invoke(app, ["resources", "--network", str(tmp_path / "none.osm")])
     assert bad.exit_code == 2 and "no such" in bad.output
+
+
+def test_cli_nearby_and_poster_on_the_sample(tmp_path: Path) -> None:
+    sample = str(NETWORK.parents[1] / "sample")
+    result = CliRunner().invoke(app, ["nearby", "--lat", "22.53407", "--lon", "114.01766",
+                                      "--network", str(NETWORK), "--data", sample,
+                                      "--category", "canteen"])
+    assert result.exit_code == 0, result.output
+    assert "社区食堂" in result.output and "到达" in result.output
+    bad = CliRunner().invoke(app, ["nearby", "--lat", "22.5", "--lon", "114.0", "--network",
+                                   str(NETWORK), "--category", "casino"])
+    assert bad.exit_code == 2 and "casino" in bad.output
+    out = tmp_path / "poster.html"
+    made = CliRunner().invoke(app, ["poster", "--network", str(NETWORK), "--data", sample,
+                                    "--url", "https://linli.example.org/n", "--out", str(out)])
+    assert made.exit_code == 0, made.output
+    assert "15分钟便民服务圈" in out.read_text(encoding="utf-8")
