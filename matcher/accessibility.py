@@ -88,7 +88,7 @@ def kth_nearest_minutes(network: WalkingNetwork, places: Sequence[Location], k: 
         dist = dijkstra(graph, directed=False, indices=sources)[:, :n]
         stacked = np.vstack([best, dist])
         best = np.partition(stacked, k - 1, axis=0)[:k] if len(stacked) > k else stacked
-    return np.sort(best, axis=0)[k - 1] / settings.walk_speed_m_per_min
+    return np.asarray(np.sort(best, axis=0)[k - 1]) / settings.walk_speed_m_per_min
 
 
 def skill_layer(network: WalkingNetwork, volunteers: Sequence[Volunteer], k: int,
