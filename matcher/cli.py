@@ -446,6 +446,46 @@ def access(
                   f"wrote {escape(str(out))}/access_nodes.csv and blind_spots.csv")
 
 
+@app.command()
+def recruit(
+    data: Annotated[Path, typer.Option(help="the community (needs, volunteers, merchants)")],
+    skill: Annotated[str, typer.Option(help="the skill to recruit for, e.g. meal_delivery")],
+    k: Annotated[int, typer.Option(min=1, help="how many volunteers to recruit")] = 3,
+    network: NetworkOption = None,
+    week: str = DEMO_WEEK,
+    time_limit: Annotated[float, typer.Option(help="seconds per re-solve")] = 30.0,
+    hours: Annotated[float, typer.Option(help="the recruit's weekly hours")] = 4.0,
+) -> None:
+    """Where to recruit: the places where one more volunteer with SKILL would cover the most
+    of the week's unmet occurrences, each checked by re-solving the week with her there."""
+    from matcher.recruit import EXACT_MAX_K, GREEDY_GUARANTEE, suggest_recruits
+
+    try:
+        problem = read_community(data, Week.parse(week)).problem
+    except (InputError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    net = _load_network(network)
+    with step(f"solving the week and {k} re-solve(s)"):
+        plan = suggest_recruits(problem, skill, k, Settings(), net,
+                                SolveParams(time_limit_s=time_limit), hours)
+    table = Table(title=f"Linli · recruit · {escape(skill)} · week {escape(week)}")
+    for column in ("#", "near", "lat", "lon", "reaches", "adds (estimate)", "gain (re-solved)"):
+        table.add_column(column, justify="left" if column == "near" else "right")
+    for number, s in enumerate(plan.suggestions, start=1):
+        table.add_row(str(number), escape(s.street), f"{s.place.lat:.5f}", f"{s.place.lon:.5f}",
+                      str(len(s.reaches)), str(s.adds), str(s.gain))
+    console.print(table)
+    exact = "-" if plan.exact_cover is None else str(plan.exact_cover)
+    console.print(f"{plan.unmet} unmet occurrence(s) a recruit with {escape(skill)} alone "
+                  f"could serve; {k} place(s) reach: exact {exact} (CP-SAT, k <= "
+                  f"{EXACT_MAX_K}), greedy {plan.greedy_cover} (at least "
+                  f"{GREEDY_GUARANTEE:.0%} of the best); covered {plan.covered_before} -> "
+                  f"{plan.covered_after}" + ("" if plan.proven else " (a re-solve was not "
+                                             "proven optimal: raise --time-limit)"))
+    for sentence in plan.sentences():
+        console.print(escape(sentence))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     app()

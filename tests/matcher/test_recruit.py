@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -133,3 +134,18 @@ def test_windows_merge() -> None:
                             Availability(Day.MON, TimeWindow(800, 900))])
     assert merged == (Availability(Day.MON, TimeWindow(600, 900)),
                       Availability(Day.TUE, TimeWindow(600, 700)))
+
+
+def test_cli_prints_the_suggestions(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from matcher.cli import app
+    from matcher.spreadsheets import write_community
+
+    write_community(_community(), tmp_path)
+    result = CliRunner().invoke(app, ["recruit", "--data", str(tmp_path), "--skill",
+                                      "meal_delivery", "--k", "2", "--time-limit", "10"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert "exact 5" in text and "greedy 5" in text
+    assert "covered 1 -> 6" in text and "可多覆盖 3 次服务" in text
