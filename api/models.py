@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -125,6 +126,21 @@ class MerchantRow(Stamped, Base):
     services: Mapped[str] = mapped_column(Text)
     capacity_per_day: Mapped[int] = mapped_column(Integer)
     open: Mapped[str] = mapped_column(String(16))
+
+
+class ResourceRow(Stamped, Base):
+    """A coordinator's entry in the resource list (资源清单): a place added by hand, or, under
+    the id of a place from OpenStreetMap or a merchant (``osm:n123``, ``merchant:M001``), its
+    correction (category, name, place, services) or, with ``hidden``, its removal."""
+
+    __tablename__ = "resources"
+    resource_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(128))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    services: Mapped[str] = mapped_column(Text)
+    hidden: Mapped[bool] = mapped_column(Boolean)
 
 
 class WeeklyJob(Stamped):

@@ -102,6 +102,9 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/v1/allocations/{allocation_id}/publish"): STAFF,
     # The residents' 15-minute circle (便民服务圈): public, throttled per address in the route.
     ("GET", "/v1/nearby"): EVERYONE,
+    ("GET", "/v1/resources"): ONLY_COORDINATOR,
+    ("PUT", "/v1/resources/{resource_id}"): ONLY_COORDINATOR,
+    ("DELETE", "/v1/resources/{resource_id}"): ONLY_COORDINATOR,
     # The public monthly report (信息公开).
     ("GET", "/v1/reports/allocations/{month}.csv"): EVERYONE,
     ("GET", "/v1/reports/allocations/{month}"): EVERYONE,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -214,3 +214,27 @@ def write_resources_csv(resources: Sequence[Resource]) -> str:
         writer.writerow([r.id, r.category.value, r.name, f"{r.location.lat:.6f}",
                          f"{r.location.lon:.6f}", r.source, ";".join(r.services)])
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A coordinator's entry: ``resource`` replaces the place of the same id (a correction) or
+    is added (a new id); with ``hidden`` the place of that id is left out."""
+
+    resource: Resource
+    hidden: bool = False
+
+
+def apply_edits(resources: Sequence[Resource], edits: Sequence[Edit]) -> list[Resource]:
+    """The resource list after the coordinators' corrections, additions and hidings: a
+    corrected place keeps its source (``osm``, ``merchant``); an added one is ``coordinator``."""
+    by_id = {e.resource.id: e for e in edits}
+    out: list[Resource] = []
+    for r in resources:
+        edit = by_id.pop(r.id, None)
+        if edit is None:
+            out.append(r)
+        elif not edit.hidden:
+            out.append(replace(edit.resource, source=r.source))
+    out += [replace(e.resource, source="coordinator") for e in by_id.values() if not e.hidden]
+    return out

@@ -9,15 +9,18 @@ shows at once); the public places from OpenStreetMap are read once per process.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from api.community import audit
 from api.errors import Problem
-from api.models import MerchantRow
-from api.security import SessionDep
+from api.models import MerchantRow, ResourceRow
+from api.security import Coordinator, SessionDep
 from api.settings import ApiSettings
 from api.throttle import SlidingWindow
 from matcher import i18n
@@ -28,7 +31,9 @@ from matcher.nearby import NearbyIndex
 from matcher.resources import (
     ATTRIBUTION,
     Category,
+    Edit,
     Resource,
+    apply_edits,
     category_label,
     partner_resources,
     read_osm_resources,
@@ -86,6 +91,27 @@ class NearbyAnswer(BaseModel):
     attribution: str = Field(description="OpenStreetMap's, to show with the places and routes")
 
 
+def _sources(session: Session, public: list[Resource]) -> list[Resource]:
+    """The public places and the partner merchants on file, before the coordinators' edits."""
+    rows = session.execute(select(MerchantRow.merchant_id, MerchantRow.name, MerchantRow.lat,
+                                  MerchantRow.lon, MerchantRow.services)).all()
+    resources = list(public)
+    for ident, name, m_lat, m_lon, services in rows:
+        resources += partner_resources(ident, name, Location(m_lat, m_lon),
+                                       str(services).split(";"))
+    return resources
+
+
+def _edit(row: ResourceRow) -> Edit:
+    services = tuple(s for s in row.services.split(";") if s)
+    return Edit(Resource(row.resource_id, Category(row.category), row.name,
+                         Location(row.lat, row.lon), "coordinator", services), row.hidden)
+
+
+def _edits(session: Session) -> list[Edit]:
+    return [_edit(row) for row in session.scalars(select(ResourceRow))]
+
+
 def _caller_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
@@ -120,7 +146,8 @@ def nearby(request: Request, session: SessionDep,
     guard.add(address)
     if not in_china(lat, lon):
         raise Problem(422, "the place is outside China (are lat and lon swapped?)",
-                      errors=[{"loc": ["query", "lat"], "msg": "outside China"}])
+                      errors=[{"path": ["query", "lat"], "message": "outside China",
+                               "type": "outside_china"}])
     try:
         network = request.app.state.networks.get()
         public: list[Resource] = request.app.state.places.get()
@@ -128,12 +155,7 @@ def nearby(request: Request, session: SessionDep,
         raise Problem(503, f"the street or places file cannot be read: {exc}") from exc
     if network is None:
         raise Problem(503, "no street network is configured (LINLI_NETWORK_PATH)")
-    rows = session.execute(select(MerchantRow.merchant_id, MerchantRow.name, MerchantRow.lat,
-                                  MerchantRow.lon, MerchantRow.services)).all()
-    resources = list(public)
-    for ident, name, m_lat, m_lon, services in rows:
-        resources += partner_resources(ident, name, Location(m_lat, m_lon),
-                                       str(services).split(";"))
+    resources = apply_edits(_sources(session, public), _edits(session))
     settings = get_settings()
     here = Location(*to_wgs84(lat, lon, coords))
     with i18n.use(i18n.negotiate(request.headers.get("accept-language"))):
@@ -150,3 +172,87 @@ def nearby(request: Request, session: SessionDep,
                 directions=f.text, steps=f.steps, route=Route(coordinates=line)))
     return NearbyAnswer(circle_min=settings.circle_min, coords=coords, places=places,
                         attribution=ATTRIBUTION)
+
+
+# Coordinators keep the resource list: correct or hide a place from OpenStreetMap or a merchant
+# (under its id), or add one of their own.
+
+ResourceId = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:\-]+$",
+                                 description="osm:n123, merchant:M001, or an id of your own")]
+
+
+class ResourceEdit(BaseModel):
+    """A place of the resource list as a coordinator sets it (WGS84)."""
+
+    model_config = ConfigDict(extra="forbid")
+    category: Category
+    name: str = Field(max_length=128, examples=["景田社康中心"])
+    lat: float = Field(ge=18.0, le=54.0, description="WGS84, inside China")
+    lon: float = Field(ge=73.0, le=135.5)
+    services: list[Annotated[str, Field(min_length=1, max_length=64,
+                                        pattern=r"^[^;]+$")]] = Field(
+        default_factory=list, max_length=50)
+    hidden: bool = Field(False, description="leave this place out of lookups and the poster")
+
+
+class ResourceEntry(ResourceEdit):
+    id: str
+    source: str = Field(description="osm, merchant or coordinator")
+    edited: bool = Field(description="a coordinator has corrected, added or hidden it")
+
+
+def _entry(r: Resource, edited: bool, hidden: bool = False) -> ResourceEntry:
+    return ResourceEntry(id=r.id, category=r.category, name=r.name, lat=r.location.lat,
+                         lon=r.location.lon, services=list(r.services), hidden=hidden,
+                         source=r.source, edited=edited)
+
+
+@router.get("/resources", response_model=list[ResourceEntry],
+            summary="The resource list (资源清单), hidden places included")
+def list_resources(request: Request, session: SessionDep, user: Coordinator,
+                   category: Annotated[Category | None, Query()] = None) -> list[ResourceEntry]:
+    try:
+        public: list[Resource] = request.app.state.places.get()
+    except NetworkError as exc:
+        raise Problem(503, f"the places file cannot be read: {exc}") from exc
+    sources = _sources(session, public)
+    edits = _edits(session)
+    edited = {e.resource.id for e in edits}
+    hidden = [e for e in edits if e.hidden]
+    source_of = {r.id: r for r in sources}
+    out = [_entry(r, r.id in edited) for r in apply_edits(sources, edits)]
+    out += [_entry(replace(source_of.get(e.resource.id, e.resource),
+                           source=source_of[e.resource.id].source
+                           if e.resource.id in source_of else "coordinator"), True, True)
+            for e in hidden]
+    return sorted((e for e in out if category is None or e.category is category),
+                  key=lambda e: (e.category.value, e.id))
+
+
+@router.put("/resources/{resource_id}", response_model=ResourceEntry,
+            summary="Correct, hide or add a place of the resource list")
+def put_resource(resource_id: ResourceId, body: ResourceEdit, session: SessionDep,
+                 user: Coordinator) -> ResourceEntry:
+    row = session.get(ResourceRow, resource_id)
+    values = {"category": body.category.value, "name": body.name.strip(), "lat": body.lat,
+              "lon": body.lon, "services": ";".join(body.services), "hidden": body.hidden}
+    if row is None:
+        session.add(ResourceRow(resource_id=resource_id, **values))
+    else:
+        for key, value in values.items():
+            setattr(row, key, value)
+    audit(session, user, "hide" if body.hidden else "update", f"resource:{resource_id}")
+    session.commit()
+    edit = _edit(session.get(ResourceRow, resource_id))  # type: ignore[arg-type]
+    return _entry(edit.resource, True, edit.hidden)
+
+
+@router.delete("/resources/{resource_id}", status_code=204,
+               summary="Undo a coordinator's edit: the place is as its source says again")
+def delete_resource(resource_id: ResourceId, session: SessionDep, user: Coordinator) -> None:
+    row = session.get(ResourceRow, resource_id)
+    if row is None:
+        raise Problem(404, f"no edit of resource {resource_id}")
+    session.delete(row)
+    audit(session, user, "delete", f"resource:{resource_id}")
+    session.commit()

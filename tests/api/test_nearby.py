@@ -95,6 +95,7 @@ def test_bad_places_get_a_clear_error(client: TestClient) -> None:
         response = client.get("/v1/nearby", params=params)
         assert response.status_code == 422, (params, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["errors"][0]["path"][0] == "query"
     far = client.get("/v1/nearby", params={"lat": 31.23, "lon": 121.47})  # Shanghai
     assert far.status_code == 200 and far.json()["places"] == []
 
@@ -106,3 +107,49 @@ def test_lookups_are_throttled_per_address(client: TestClient) -> None:
     assert statuses[5] == 429
     refused = client.get("/v1/nearby", params=params)
     assert int(refused.headers["Retry-After"]) >= 1
+
+
+def test_coordinators_correct_hide_and_add_places(client: TestClient) -> None:
+    from tests.api.conftest import make_user
+
+    coordinator = make_user(client, "coordinator", "coordinator")
+    assert client.post("/v1/merchants", json=CANTEEN, headers=coordinator).status_code == 201
+    here = {"lat": CENTRE.lat, "lon": CENTRE.lon}
+    listed = client.get("/v1/resources", headers=coordinator).json()
+    assert {e["id"] for e in listed} == {"osm:n1", "osm:n2", "merchant:M1"}
+    pharmacy = next(e for e in listed if e["id"] == "osm:n1")
+    # Correct: the OSM pharmacy is really a clinic; add a library; hide the canteen.
+    fixed = {k: pharmacy[k] for k in ("lat", "lon", "services")} | {
+        "category": "clinic", "name": "景田社康中心"}
+    response = client.put("/v1/resources/osm:n1", json=fixed, headers=coordinator)
+    assert response.status_code == 200, response.text
+    assert response.json()["edited"] is True
+    library = {"category": "library", "name": "社区书屋", "lat": CENTRE.lat + 0.001,
+               "lon": CENTRE.lon, "services": ["借书"]}
+    assert client.put("/v1/resources/R1", json=library, headers=coordinator).status_code == 200
+    canteen = next(e for e in listed if e["id"] == "merchant:M1")
+    hide = {k: canteen[k] for k in ("category", "name", "lat", "lon", "services")} | {
+        "hidden": True}
+    assert client.put("/v1/resources/merchant:M1", json=hide,
+                      headers=coordinator).status_code == 200
+    found = {p["id"]: p for p in client.get("/v1/nearby", params=here).json()["places"]}
+    assert set(found) == {"osm:n1", "R1"}
+    assert found["osm:n1"]["category"] == "clinic" and found["osm:n1"]["source"] == "osm"
+    assert found["R1"]["source"] == "coordinator" and found["R1"]["services"] == ["借书"]
+    listed = {e["id"]: e for e in client.get("/v1/resources", headers=coordinator).json()}
+    assert listed["merchant:M1"]["hidden"] is True and listed["merchant:M1"]["source"] == \
+        "merchant"
+    # Undo the hiding: the canteen is found again.
+    assert client.delete("/v1/resources/merchant:M1", headers=coordinator).status_code == 204
+    assert client.delete("/v1/resources/merchant:M1", headers=coordinator).status_code == 404
+    again = {p["id"] for p in client.get("/v1/nearby", params=here).json()["places"]}
+    assert again == {"osm:n1", "R1", "merchant:M1"}
+    audit = client.get("/v1/audit", params={"target": "resource:"}, headers=coordinator)
+    assert audit.status_code == 200
+    bad = client.put("/v1/resources/R2", json=library | {"category": "casino", "lat": 91},
+                     headers=coordinator)
+    assert bad.status_code == 422
+    assert {tuple(e["path"]) for e in bad.json()["errors"]} >= {("body", "category"),
+                                                               ("body", "lat")}
+    assert client.put("/v1/resources/bad id", json=library,
+                      headers=coordinator).status_code == 422

@@ -100,7 +100,7 @@ def world(client: TestClient) -> World:
             "allocation_id": str(allocation.id), "task_id": str(own.id),
             "other_task_id": str(others.id), "need_id": "N1", "day": "mon",
             "token": "cal-volunteer-token", "redemption_id": "1", "event_id": "1",
-            "merchant_id": "M1",
+            "merchant_id": "M1", "resource_id": "osm:n1",
             "month": WEEK.monday.strftime("%Y-%m")}
     return World(headers, params)
 

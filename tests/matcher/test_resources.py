@@ -138,3 +138,21 @@ def test_cli_nearby_and_poster_on_the_sample(tmp_path: Path) -> None:
                                     "--url", "https://linli.example.org/n", "--out", str(out)])
     assert made.exit_code == 0, made.output
     assert "15分钟便民服务圈" in out.read_text(encoding="utf-8")
+
+
+def test_coordinators_correct_add_and_hide() -> None:
+    from matcher.domain import Location
+    from matcher.resources import Edit, Resource, apply_edits
+
+    here = Location(22.534, 114.017)
+    listed = [Resource("osm:n1", Category.PHARMACY, "益民药店", here),
+              Resource("osm:n2", Category.BUS_STOP, "景田北", here),
+              Resource("merchant:M1", Category.CANTEEN, "幸福食堂", here, "merchant", ("meal",))]
+    edits = [Edit(Resource("osm:n1", Category.CLINIC, "景田社康", here)),
+             Edit(Resource("osm:n2", Category.BUS_STOP, "", here), hidden=True),
+             Edit(Resource("R1", Category.LIBRARY, "社区书屋", here)),
+             Edit(Resource("R2", Category.PARK, "已拆除", here), hidden=True)]
+    out = {r.id: r for r in apply_edits(listed, edits)}
+    assert set(out) == {"osm:n1", "merchant:M1", "R1"}
+    assert out["osm:n1"].category is Category.CLINIC and out["osm:n1"].source == "osm"
+    assert out["R1"].source == "coordinator" and out["merchant:M1"] == listed[2]
