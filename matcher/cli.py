@@ -486,6 +486,47 @@ def recruit(
         console.print(escape(sentence))
 
 
+@app.command()
+def grids(
+    units: Annotated[Path, typer.Option(help="GeoJSON polygons of the grid units (网格)")],
+    data: Annotated[Path, typer.Option(help="the community (needs, volunteers, merchants)")],
+    out: Annotated[Path | None, typer.Option(help="write each place's unit as CSV here")]
+        = None,
+    osm: Annotated[Path | None, typer.Option(help="an OSM extract: its public places get "
+                                             "units too")] = None,
+    week: str = DEMO_WEEK,
+) -> None:
+    """Give every volunteer, need, merchant and resource its grid unit, and report by unit."""
+    import pandas as pd
+
+    from matcher.grids import assign, read_grids, unit_reports
+    from matcher.resources import merchant_resources, read_osm_resources
+
+    try:
+        grid = read_grids(units)
+        problem = read_community(data, Week.parse(week)).problem
+        found = merchant_resources(problem.merchants)
+        if osm is not None:
+            found += read_osm_resources(osm)
+    except (InputError, NetworkError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    table = Table(title=f"Linli · grid units · week {escape(week)}")
+    for column in ("unit", "name", "volunteers", "needs", "occurrences", "red", "merchants",
+                   "resources"):
+        table.add_column(column, justify="left" if column in ("unit", "name") else "right")
+    for r in unit_reports(grid, problem, found):
+        table.add_row(escape(r.unit_id or "(none)"), escape(r.name), str(r.volunteers),
+                      str(r.needs), str(r.occurrences), str(r.red_occurrences),
+                      str(r.merchants), str(r.resources))
+    console.print(table)
+    if out is not None:
+        rows = [{"kind": kind, "id": ident, "unit_id": unit or ""}
+                for kind, places in assign(grid, problem, found).items()
+                for ident, unit in places.items()]
+        pd.DataFrame(rows, columns=["kind", "id", "unit_id"]).to_csv(out, index=False)
+        console.print(f"wrote {escape(str(out))}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     app()
