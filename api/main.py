@@ -23,6 +23,7 @@ from api.routers import (
     audit,
     auth,
     charity,
+    grids,
     nearby,
     outbox,
     points,
@@ -109,7 +110,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the
     # busiest path.
     for module in (tasks, auth, resources, schedules, points, charity, audit, outbox,
-                   nearby):
+                   nearby, grids):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"])

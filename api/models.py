@@ -78,8 +78,10 @@ class User(Stamped, Base):
         ForeignKey("merchants.merchant_id", ondelete="SET NULL"), index=True)
     api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    grid_units: Mapped[str | None] = mapped_column(Text)  # a grid worker's units, ";"-joined
     __table_args__ = (CheckConstraint(
-        "role in ('coordinator', 'organiser', 'volunteer', 'merchant')", name="ck_user_role"),)
+        "role in ('coordinator', 'organiser', 'volunteer', 'merchant', 'grid_worker')",
+        name="ck_user_role"),)
 
 
 class VolunteerRow(Stamped, Base):
@@ -126,6 +128,17 @@ class MerchantRow(Stamped, Base):
     services: Mapped[str] = mapped_column(Text)
     capacity_per_day: Mapped[int] = mapped_column(Integer)
     open: Mapped[str] = mapped_column(String(16))
+
+
+class GridUnitRow(Stamped, Base):
+    """A grid unit (网格): its shape as GeoJSON, kept in the order of the uploaded file (a
+    place on a border belongs to the first unit)."""
+
+    __tablename__ = "grid_units"
+    unit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(128))
+    geometry: Mapped[str] = mapped_column(Text)
 
 
 class ResourceRow(Stamped, Base):

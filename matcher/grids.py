@@ -43,12 +43,17 @@ def read_grids(path: Path | str) -> list[GridUnit]:
         Every problem at once, each naming the file and the feature (``features[3]``).
     """
     path = Path(path)
-    name = path.name
     try:
         document = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError([DataIssue(name, None, None, None,
+        raise InputError([DataIssue(path.name, None, None, None,
                                     f"is not a readable GeoJSON file ({exc})")]) from exc
+    return parse_grids(document, path.name)
+
+
+def parse_grids(document: object, name: str) -> list[GridUnit]:
+    """The units of a parsed GeoJSON document (see :func:`read_grids`); ``name`` names it in
+    errors."""
     features = document.get("features") if isinstance(document, dict) else None
     if not isinstance(features, list) or not features:
         raise InputError([DataIssue(name, None, "features", None,
