@@ -234,16 +234,15 @@ def list_resources(request: Request, session: SessionDep, user: Coordinator,
 def put_resource(resource_id: ResourceId, body: ResourceEdit, session: SessionDep,
                  user: Coordinator) -> ResourceEntry:
     row = session.get(ResourceRow, resource_id)
-    values = {"category": body.category.value, "name": body.name.strip(), "lat": body.lat,
-              "lon": body.lon, "services": ";".join(body.services), "hidden": body.hidden}
     if row is None:
-        session.add(ResourceRow(resource_id=resource_id, **values))
-    else:
-        for key, value in values.items():
-            setattr(row, key, value)
+        row = ResourceRow(resource_id=resource_id)
+        session.add(row)
+    row.category, row.name = body.category.value, body.name.strip()
+    row.lat, row.lon = body.lat, body.lon
+    row.services, row.hidden = ";".join(body.services), body.hidden
+    edit = _edit(row)
     audit(session, user, "hide" if body.hidden else "update", f"resource:{resource_id}")
     session.commit()
-    edit = _edit(session.get(ResourceRow, resource_id))  # type: ignore[arg-type]
     return _entry(edit.resource, True, edit.hidden)
 
 
