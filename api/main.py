@@ -24,6 +24,8 @@ from api.routers import (
     audit,
     auth,
     charity,
+    grids,
+    nearby,
     outbox,
     points,
     resources,
@@ -32,7 +34,7 @@ from api.routers import (
     timebank,
 )
 from api.settings import ApiSettings, require_secret
-from api.throttle import LoginGuard
+from api.throttle import LoginGuard, SlidingWindow
 
 DESCRIPTION = """
 Linli (邻里) matches a community's volunteers, needs and partner merchants (社区合伙人).
@@ -44,6 +46,9 @@ Linli (邻里) matches a community's volunteers, needs and partner merchants (�
   complete them, and redeem points (积分) at partner merchants.
 * **Organisers** (慈善组织) keep donations and households' requests, allocate them as a job,
   publish (deliveries then join the week's schedule) and the public monthly report follows.
+* **Residents**, with no login, ask what is within their 15-minute walk (`GET /v1/nearby`):
+  clinics, pharmacies, canteens, bus stops and partner merchants, nearest first, each with its
+  route and directions. Lookups are throttled per client address.
 * **Merchants** see the orders they serve per day, their rewards and redemptions, and a monthly
   settlement.
 
@@ -106,13 +111,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.login_guard = LoginGuard(settings.login_failures_per_user,
                                        settings.login_failures_per_address,
                                        settings.login_window_s)
+    app.state.nearby_guard = SlidingWindow(settings.nearby_per_address,
+                                           settings.nearby_window_s)
+    app.state.places = nearby.Places(settings)
     app.state.clock = system_clock  # the community's clock for task time rules (tests set it)
     errors.install(app)
     redact_access_log()  # a calendar link is a secret; uvicorn logs every path
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the
     # busiest path.
     for module in (tasks, auth, resources, schedules, points, charity, audit, outbox,
-                   timebank):
+                   timebank, nearby, grids):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"])

@@ -80,8 +80,10 @@ class User(Stamped, Base):
         ForeignKey("merchants.merchant_id", ondelete="SET NULL"), index=True)
     api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    grid_units: Mapped[str | None] = mapped_column(Text)  # a grid worker's units, ";"-joined
     __table_args__ = (CheckConstraint(
-        "role in ('coordinator', 'organiser', 'volunteer', 'merchant')", name="ck_user_role"),)
+        "role in ('coordinator', 'organiser', 'volunteer', 'merchant', 'grid_worker')",
+        name="ck_user_role"),)
 
 
 class VolunteerRow(Stamped, Base):
@@ -128,6 +130,32 @@ class MerchantRow(Stamped, Base):
     services: Mapped[str] = mapped_column(Text)
     capacity_per_day: Mapped[int] = mapped_column(Integer)
     open: Mapped[str] = mapped_column(String(16))
+
+
+class GridUnitRow(Stamped, Base):
+    """A grid unit (网格): its shape as GeoJSON, kept in the order of the uploaded file (a
+    place on a border belongs to the first unit)."""
+
+    __tablename__ = "grid_units"
+    unit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(128))
+    geometry: Mapped[str] = mapped_column(Text)
+
+
+class ResourceRow(Stamped, Base):
+    """A coordinator's entry in the resource list (资源清单): a place added by hand, or, under
+    the id of a place from OpenStreetMap or a merchant (``osm:n123``, ``merchant:M001``), its
+    correction (category, name, place, services) or, with ``hidden``, its removal."""
+
+    __tablename__ = "resources"
+    resource_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(128))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    services: Mapped[str] = mapped_column(Text)
+    hidden: Mapped[bool] = mapped_column(Boolean)
 
 
 class WeeklyJob(Stamped):

@@ -21,8 +21,9 @@ COORDINATOR: Final = "coordinator"
 ORGANISER: Final = "organiser"
 VOLUNTEER: Final = "volunteer"
 MERCHANT: Final = "merchant"
+GRID_WORKER: Final = "grid_worker"
 
-ROLES: Final = frozenset({COORDINATOR, ORGANISER, VOLUNTEER, MERCHANT})
+ROLES: Final = frozenset({COORDINATOR, ORGANISER, VOLUNTEER, MERCHANT, GRID_WORKER})
 LOGGED_IN: Final = ROLES
 EVERYONE: Final = ROLES | {ANONYMOUS}
 STAFF: Final = frozenset({COORDINATOR, ORGANISER})
@@ -114,6 +115,17 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/allocations/{allocation_id}/short"): STAFF,
     ("POST", "/v1/allocations/{allocation_id}/publish"): STAFF,
     ("POST", "/v1/allocations/{allocation_id}/cancel"): STAFF,
+    # The residents' 15-minute circle (便民服务圈): public, throttled per address in the route.
+    ("GET", "/v1/nearby"): EVERYONE,
+    ("GET", "/v1/resources"): ONLY_COORDINATOR,
+    ("PUT", "/v1/resources/{resource_id}"): ONLY_COORDINATOR,
+    ("DELETE", "/v1/resources/{resource_id}"): ONLY_COORDINATOR,
+    # Grid units (网格): coordinators upload them; a grid worker sees only her own units (the
+    # routes filter, and refuse another unit by id).
+    ("PUT", "/v1/grids"): ONLY_COORDINATOR,
+    ("GET", "/v1/grids"): frozenset({COORDINATOR, GRID_WORKER}),
+    ("GET", "/v1/grids/report"): frozenset({COORDINATOR, GRID_WORKER}),
+    ("GET", "/v1/grids/{unit_id}/needs"): frozenset({COORDINATOR, GRID_WORKER}),
     # The public monthly report (信息公开).
     ("GET", "/v1/reports/allocations/{month}.csv"): EVERYONE,
     ("GET", "/v1/reports/allocations/{month}"): EVERYONE,

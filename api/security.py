@@ -44,6 +44,12 @@ class Caller:
     volunteer_id: str | None
     merchant_id: str | None
     calendar_token: str | None
+    grid_units: str | None = None  # a grid worker's units (网格), ";" between ids
+
+    @property
+    def units(self) -> frozenset[str]:
+        """The grid units a grid worker looks after (none for the other roles)."""
+        return frozenset(u for u in (self.grid_units or "").split(";") if u)
 
 
 class Role(StrEnum):
@@ -51,6 +57,7 @@ class Role(StrEnum):
     ORGANISER = "organiser"
     VOLUNTEER = "volunteer"
     MERCHANT = "merchant"
+    GRID_WORKER = "grid_worker"
 
 
 def hash_password(password: str) -> str:

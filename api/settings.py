@@ -55,6 +55,13 @@ class ApiSettings(BaseSettings):
     job_lease_s: float = Field(30.0, gt=0, description="how long a worker's claim on a job "
                                "lasts unless renewed (it renews it while it works): a job whose "
                                "worker stopped is retried this long after")
+    nearby_per_address: int = Field(60, ge=1, description="lookups of GET /v1/nearby from one "
+                                    "client address in nearby_window_s before 429")
+    nearby_window_s: float = Field(60, gt=0, description="the lookup throttling window")
+    places_path: str | None = Field(
+        None, description="an OSM extract (.osm, .osm.pbf) whose public places (clinics, "
+        "schools, bus stops ...) the lookup finds; the network file's own are used when it is "
+        "one")
     community: str = Field("邻里社区", description="the community's name on public reports")
     public_url: str | None = Field(
         None, description="base of calendar feed links (https://linli.example.org); unset, "

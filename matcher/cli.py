@@ -33,6 +33,7 @@ from matcher.settings import Settings
 from matcher.spreadsheets import read_charity, read_community, write_community
 
 if TYPE_CHECKING:
+    from matcher.resources import Resource
     from matcher.solver import SolveProgress
     from matcher.travel import WalkingNetwork
 
@@ -393,6 +394,262 @@ def generate(
                                "{categories} categories").format(
             donations=len(charity.donations), requests=len(charity.requests),
             categories=len(charity.categories))))
+
+
+def _community_resources(network: Path, osm: Path | None, data: Path | None
+                         ) -> list[Resource]:
+    """Public places of the OSM file (the network itself when it is one, else ``osm``) and
+    the partner merchants of ``data``."""
+    from matcher.resources import merchant_resources, read_osm_resources
+
+    found: list[Resource] = []
+    try:
+        for source in dict.fromkeys(p for p in (network, osm) if p is not None):
+            found += read_osm_resources(source)
+    except NetworkError as exc:
+        raise _fail(str(exc)) from exc
+    if data is not None:
+        try:
+            community = read_community(data, Week.parse(DEMO_WEEK))
+        except InputError as exc:
+            raise _fail(str(exc)) from exc
+        found += merchant_resources(community.problem.merchants)
+    return found
+
+
+OsmOption = Annotated[Path | None, typer.Option(
+    help="an OSM extract (.osm, .osm.pbf) to take public places from, when --network is a "
+         "GraphML file (streets only)")]
+DataOption = Annotated[Path | None, typer.Option(
+    help="a community folder or workbook: its partner merchants are resources too")]
+
+
+@app.command()
+def resources(
+    network: Annotated[Path, typer.Option(help=".osm, .osm.pbf or osmnx .graphml")],
+    osm: OsmOption = None,
+    data: DataOption = None,
+    out: Annotated[Path | None, typer.Option(help="write the list as CSV here")] = None,
+) -> None:
+    """List the resources (资源清单): public places from OpenStreetMap by category, and the
+    partner merchants with their services."""
+    from matcher.resources import ATTRIBUTION, CATEGORIES, category_label, write_resources_csv
+
+    found = _community_resources(network, osm, data)
+    table = Table(title=f"Linli · resources · {escape(network.name)}")
+    for column in ("category", "", "places", "examples"):
+        table.add_column(column, justify="right" if column == "places" else "left")
+    for category in CATEGORIES:
+        mine = [r for r in found if r.category is category]
+        names = "、".join(dict.fromkeys(r.label for r in mine[:4]))
+        table.add_row(category.value, category_label(category), str(len(mine)), escape(names))
+    console.print(table)
+    console.print(f"{len(found)} resources; places from OpenStreetMap: {ATTRIBUTION}")
+    if not any(r.source == "osm" for r in found):
+        console.print("[yellow]no public places found: an osmnx GraphML file holds streets "
+                      "only; give an OSM extract with --osm[/yellow]")
+    if out is not None:
+        out.write_text(write_resources_csv(found), encoding="utf-8")
+        console.print(f"wrote {escape(str(out))}")
+
+
+@app.command()
+def nearby(
+    lat: Annotated[float, typer.Option(help="where the resident is (latitude)")],
+    lon: Annotated[float, typer.Option(help="longitude")],
+    network: Annotated[Path, typer.Option(help=".osm, .osm.pbf or osmnx .graphml")],
+    osm: OsmOption = None,
+    data: DataOption = None,
+    category: Annotated[str | None, typer.Option(help="only this category")] = None,
+    coords: CoordsOption = CoordSystem.WGS84,
+    limit: int = 10,
+) -> None:
+    """What is within 15 minutes' walk of a place, nearest first, with directions."""
+    from matcher.coords import to_wgs84
+    from matcher.nearby import NearbyIndex
+    from matcher.resources import Category, category_label
+
+    wanted: Category | None = None
+    if category is not None:
+        try:
+            wanted = Category(category)
+        except ValueError as exc:
+            raise _fail(f"--category: {category!r} is not one of "
+                        f"{', '.join(Category)}") from exc
+    net = _load_network(network)
+    assert net is not None
+    index = NearbyIndex(net, _community_resources(network, osm, data), Settings())
+    here = Location(*to_wgs84(lat, lon, coords))
+    found = index.lookup(here, wanted, limit)
+    if not found:
+        console.print("nothing of that kind within the circle")
+    for f in found:
+        console.print(f"[bold]{f.minutes:4.1f} min[/bold] {escape(f.resource.label)} "
+                      f"({category_label(f.resource.category)}): {escape(f.text)}")
+
+
+@app.command()
+def poster(
+    network: Annotated[Path, typer.Option(help=".osm, .osm.pbf or osmnx .graphml")],
+    url: Annotated[str, typer.Option(help="the lookup page the QR code opens")],
+    out: Annotated[Path, typer.Option(help="the HTML file to write")] = Path("poster.html"),
+    osm: OsmOption = None,
+    data: DataOption = None,
+    lat: Annotated[float, typer.Option(help="the community centre")] = SAMPLE_CENTRE.lat,
+    lon: float = SAMPLE_CENTRE.lon,
+    coords: CoordsOption = CoordSystem.WGS84,
+    community: Annotated[str, typer.Option(help="the name on the poster")] = "邻里社区",
+) -> None:
+    """Write the community's printable 15-minute service map (A3) with a legend and the QR code
+    of the lookup page."""
+    from matcher.coords import to_wgs84
+    from matcher.poster import poster_html
+
+    net = _load_network(network)
+    assert net is not None
+    found = _community_resources(network, osm, data)
+    centre = Location(*to_wgs84(lat, lon, coords))
+    out.write_text(poster_html(net, found, centre, Settings(), community, url), encoding="utf-8")
+    console.print(f"wrote {escape(str(out))}")
+
+
+@app.command()
+def access(
+    network: Annotated[Path, typer.Option(help=".osm, .osm.pbf or osmnx .graphml")],
+    data: Annotated[Path, typer.Option(help="the community (needs, volunteers, merchants)")],
+    out: Annotated[Path, typer.Option(help="folder for the tables")] = Path("linli-access"),
+    osm: OsmOption = None,
+    k: Annotated[int, typer.Option(min=1, help="how many volunteers of a skill should be "
+                                   "near")] = 2,
+) -> None:
+    """Accessibility and service blind spots (服务盲区): minutes from every street node to the
+    nearest resource of each category and to the k nearest volunteers of each skill, and the
+    households beyond the circle of each category."""
+    import pandas as pd
+
+    from matcher.accessibility import blind_spots, category_layer, skill_layer
+    from matcher.resources import CATEGORIES, category_label
+
+    net = _load_network(network)
+    assert net is not None
+    found = _community_resources(network, osm, data)
+    try:
+        problem = read_community(data, Week.parse(DEMO_WEEK)).problem
+    except InputError as exc:
+        raise _fail(str(exc)) from exc
+    settings = Settings()
+    began = time.perf_counter()
+    layer = category_layer(net, found, settings)
+    took = time.perf_counter() - began
+    skills = skill_layer(net, problem.volunteers, k, settings)
+    spots = blind_spots(net, layer, problem.needs, settings)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame({"node": [str(n) for n in net.nodes], "lat": net.lat, "lon": net.lon})
+    for c, category in enumerate(CATEGORIES):
+        frame[f"{category.value}_min"] = layer[:, c].round(1)
+    for skill, minutes in skills.items():
+        frame[f"{k}x_{skill}_min"] = minutes.round(1)
+    frame.to_csv(out / "access_nodes.csv", index=False)
+    pd.DataFrame([{"need_id": b.need_id, "category": b.category.value,
+                   "minutes": round(b.minutes, 1)} for b in spots],
+                 columns=["need_id", "category", "minutes"]).to_csv(
+        out / "blind_spots.csv", index=False)
+    table = Table(title=f"Linli · accessibility · {len(net.nodes)} street nodes")
+    for column in ("category", "", "nodes within the circle", "households beyond"):
+        table.add_column(column, justify="left" if column in ("category", "") else "right")
+    for c, category in enumerate(CATEGORIES):
+        share = float((layer[:, c] <= settings.circle_min).mean())
+        beyond = sum(1 for b in spots if b.category is category)
+        table.add_row(category.value, category_label(category), f"{share:.0%}",
+                      f"{beyond} of {len(problem.needs)}")
+    console.print(table)
+    for skill, minutes in skills.items():
+        share = float((minutes <= settings.circle_min).mean())
+        console.print(f"{escape(skill)}: {k} volunteers within the circle of {share:.0%} of "
+                      "the street nodes")
+    console.print(f"{len(CATEGORIES)} categories x {len(net.nodes)} nodes in {took:.3f} s; "
+                  f"wrote {escape(str(out))}/access_nodes.csv and blind_spots.csv")
+
+
+@app.command()
+def recruit(
+    data: Annotated[Path, typer.Option(help="the community (needs, volunteers, merchants)")],
+    skill: Annotated[str, typer.Option(help="the skill to recruit for, e.g. meal_delivery")],
+    k: Annotated[int, typer.Option(min=1, help="how many volunteers to recruit")] = 3,
+    network: NetworkOption = None,
+    week: str = DEMO_WEEK,
+    time_limit: Annotated[float, typer.Option(help="seconds per re-solve")] = 30.0,
+    hours: Annotated[float, typer.Option(help="the recruit's weekly hours")] = 4.0,
+) -> None:
+    """Where to recruit: the places where one more volunteer with SKILL would cover the most
+    of the week's unmet occurrences, each checked by re-solving the week with her there."""
+    from matcher.recruit import EXACT_MAX_K, GREEDY_GUARANTEE, suggest_recruits
+
+    try:
+        problem = read_community(data, Week.parse(week)).problem
+    except (InputError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    net = _load_network(network)
+    with step(f"solving the week and {k} re-solve(s)"):
+        plan = suggest_recruits(problem, skill, k, Settings(), net,
+                                SolveParams(time_limit_s=time_limit), hours)
+    table = Table(title=f"Linli · recruit · {escape(skill)} · week {escape(week)}")
+    for column in ("#", "near", "lat", "lon", "reaches", "adds (estimate)", "gain (re-solved)"):
+        table.add_column(column, justify="left" if column == "near" else "right")
+    for number, s in enumerate(plan.suggestions, start=1):
+        table.add_row(str(number), escape(s.street), f"{s.place.lat:.5f}", f"{s.place.lon:.5f}",
+                      str(len(s.reaches)), str(s.adds), str(s.gain))
+    console.print(table)
+    exact = "-" if plan.exact_cover is None else str(plan.exact_cover)
+    console.print(f"{plan.unmet} unmet occurrence(s) a recruit with {escape(skill)} alone "
+                  f"could serve; {k} place(s) reach: exact {exact} (CP-SAT, k <= "
+                  f"{EXACT_MAX_K}), greedy {plan.greedy_cover} (at least "
+                  f"{GREEDY_GUARANTEE:.0%} of the best); covered {plan.covered_before} -> "
+                  f"{plan.covered_after}" + ("" if plan.proven else " (a re-solve was not "
+                                             "proven optimal: raise --time-limit)"))
+    for sentence in plan.sentences():
+        console.print(escape(sentence))
+
+
+@app.command()
+def grids(
+    units: Annotated[Path, typer.Option(help="GeoJSON polygons of the grid units (网格)")],
+    data: Annotated[Path, typer.Option(help="the community (needs, volunteers, merchants)")],
+    out: Annotated[Path | None, typer.Option(help="write each place's unit as CSV here")]
+        = None,
+    osm: Annotated[Path | None, typer.Option(help="an OSM extract: its public places get "
+                                             "units too")] = None,
+    week: str = DEMO_WEEK,
+) -> None:
+    """Give every volunteer, need, merchant and resource its grid unit, and report by unit."""
+    import pandas as pd
+
+    from matcher.grids import assign, read_grids, unit_reports
+    from matcher.resources import merchant_resources, read_osm_resources
+
+    try:
+        grid = read_grids(units)
+        problem = read_community(data, Week.parse(week)).problem
+        found = merchant_resources(problem.merchants)
+        if osm is not None:
+            found += read_osm_resources(osm)
+    except (InputError, NetworkError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    table = Table(title=f"Linli · grid units · week {escape(week)}")
+    for column in ("unit", "name", "volunteers", "needs", "occurrences", "red", "merchants",
+                   "resources"):
+        table.add_column(column, justify="left" if column in ("unit", "name") else "right")
+    for r in unit_reports(grid, problem, found):
+        table.add_row(escape(r.unit_id or "(none)"), escape(r.name), str(r.volunteers),
+                      str(r.needs), str(r.occurrences), str(r.red_occurrences),
+                      str(r.merchants), str(r.resources))
+    console.print(table)
+    if out is not None:
+        rows = [{"kind": kind, "id": ident, "unit_id": unit or ""}
+                for kind, places in assign(grid, problem, found).items()
+                for ident, unit in places.items()]
+        pd.DataFrame(rows, columns=["kind", "id", "unit_id"]).to_csv(out, index=False)
+        console.print(f"wrote {escape(str(out))}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

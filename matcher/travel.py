@@ -66,11 +66,23 @@ def geodesic_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,
     return np.asarray(dist, dtype=np.float64)
 
 
+def street_name(value: object) -> str:
+    """The street name of an edge: osmnx gives a list where simplification merged ways of
+    different names (the first is kept, as a walker reads the first sign), NaN or nothing where
+    the way has none ("")."""
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
 def _read_osm(path: Path) -> nx.Graph:
     """Walkable ways of an OSM XML or PBF file as an undirected graph (C-speed parsing)."""
     graph = nx.Graph()
     coords: dict[int, tuple[float, float]] = {}
     edges: list[tuple[int, int]] = []
+    names: list[str] = []
     try:
         entities = osmium.osm.NODE | osmium.osm.WAY
         processor = osmium.FileProcessor(str(path), entities).with_locations()
@@ -78,6 +90,7 @@ def _read_osm(path: Path) -> nx.Graph:
             if not isinstance(way, osmium.osm.Way) or not is_walkable(dict(way.tags)):
                 continue
             previous: int | None = None
+            street = str(way.tags.get("name", ""))
             for ref in way.nodes:
                 if not ref.location.valid():
                     previous = None  # clipped extracts lose nodes: split the way there
@@ -85,6 +98,7 @@ def _read_osm(path: Path) -> nx.Graph:
                 coords[ref.ref] = (ref.location.lat, ref.location.lon)
                 if previous is not None and previous != ref.ref:
                     edges.append((previous, ref.ref))
+                    names.append(street)
                 previous = ref.ref
     except RuntimeError as exc:
         raise NetworkError(f"{path.name}: not a readable OSM file ({exc})") from exc
@@ -99,9 +113,10 @@ def _read_osm(path: Path) -> nx.Graph:
     lengths = geodesic_m(lat_u, lon_u, lat_v, lon_v)
     for node, (lat, lon) in coords.items():
         graph.add_node(node, y=lat, x=lon)
-    for a, b, length in zip(u.tolist(), v.tolist(), lengths.tolist(), strict=True):
+    for a, b, length, street in zip(u.tolist(), v.tolist(), lengths.tolist(), names,
+                                    strict=True):
         if not graph.has_edge(a, b) or graph.edges[a, b]["length"] > length:
-            graph.add_edge(a, b, length=length)
+            graph.add_edge(a, b, length=length, name=street)
     return graph
 
 
@@ -123,7 +138,7 @@ def _read_graphml(path: Path) -> nx.Graph:
         if a != b and (not graph.has_edge(a, b) or graph.edges[a, b]["length"] > length):
             # The street's own bends, for the map (osmnx keeps them on simplified edges).
             shape = data.get("geometry")
-            graph.add_edge(a, b, length=length,
+            graph.add_edge(a, b, length=length, name=street_name(data.get("name")),
                            shape=tuple(shape.coords) if shape is not None else None)
     return graph
 

@@ -55,6 +55,8 @@ class UserIn(BaseModel):
     role: Role
     volunteer_id: str | None = Field(None, examples=["V0007"])
     merchant_id: str | None = None
+    grid_units: list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^;]+$")]] \
+        = Field(default_factory=list, max_length=100, description="a grid worker's units")
 
 
 class ApiKey(BaseModel):
@@ -143,7 +145,8 @@ def create_user(body: UserIn, session: SessionDep, actor: Coordinator, request: 
                       errors=[{"path": ["body", "merchant_id"], "message": "unknown merchant"}])
     user = User(username=body.username, password_hash=hash_password(body.password),
                 role=body.role.value, volunteer_id=body.volunteer_id,
-                merchant_id=body.merchant_id, calendar_token=calendar.new_token())
+                merchant_id=body.merchant_id, calendar_token=calendar.new_token(),
+                grid_units=";".join(body.grid_units) or None)
     session.add(user)
     try:
         session.flush()

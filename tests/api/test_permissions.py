@@ -24,7 +24,7 @@ from tests.api.conftest import make_user
 from tests.conftest import WEEK
 
 METHODS = ("get", "post", "put", "delete", "patch")
-ORDER = [ANONYMOUS, "volunteer", "merchant", "organiser", "coordinator"]
+ORDER = [ANONYMOUS, "volunteer", "merchant", "organiser", "grid_worker", "coordinator"]
 
 VOLUNTEER = {"volunteer_id": "V1", "name": "王芳", "lat": 22.534123, "lon": 114.017654,
              "skills": "meal_delivery", "availability": "mon 08:00-12:00", "max_hours_week": 4}
@@ -78,7 +78,15 @@ def world(client: TestClient) -> World:
         "organiser": make_user(client, "organiser", "organiser"),
         "volunteer": make_user(client, "volunteer", "volunteer", volunteer_id="V1"),
         "merchant": make_user(client, "merchant", "merchant", merchant_id="M1"),
+        "grid_worker": make_user(client, "grid", "grid_worker", grid_units="G1"),
     }
+    grids = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"unit_id": unit, "name": unit}, "geometry": {
+            "type": "Polygon", "coordinates": [[[west, 22.50], [west + 0.05, 22.50],
+                                                [west + 0.05, 22.56], [west, 22.56],
+                                                [west, 22.50]]]}}
+        for unit, west in (("G1", 113.99), ("G2", 114.04))]}
+    assert client.put("/v1/grids", json=grids, headers=coordinator).status_code == 200
     make_user(client, "other-volunteer", "volunteer", volunteer_id="V2")
     monday = WEEK.monday
     db = client.app.state.db  # type: ignore[attr-defined]
@@ -101,6 +109,7 @@ def world(client: TestClient) -> World:
             "other_task_id": str(others.id), "need_id": "N1", "day": "mon",
             "token": "cal-volunteer-token", "redemption_id": "1", "event_id": "1",
             "merchant_id": "M1", "link_id": "1", "member_id": "F1",
+            "resource_id": "osm:n1", "unit_id": "G1",
             "month": WEEK.monday.strftime("%Y-%m")}
     return World(headers, params)
 
@@ -143,6 +152,8 @@ def _request(method: str, path: str, world: World) -> dict[str, Any]:
         body = BODIES[kind]
         id_field = f"{kind[:-1]}_id"
         kwargs["json"] = body if method == "put" else body | {id_field: f"{body[id_field]}new"}
+    if path.startswith("/v1/grids/"):
+        kwargs["params"] = {"week": str(WEEK)}
     if path == "/v1/merchant/orders":
         kwargs["params"] = {"date": WEEK.monday.isoformat()}
     elif path.endswith("/settlement") or path == "/v1/me/statement":
@@ -298,3 +309,28 @@ def test_a_volunteer_acts_only_on_own_tasks(client: TestClient, world: World) ->
     db = client.app.state.db  # type: ignore[attr-defined]
     with db.session() as session:
         assert session.get(TaskRow, int(other)).state == "offered"
+
+
+def test_a_grid_worker_sees_her_own_units_only(client: TestClient, world: World) -> None:
+    """Grid scoping: the units, the report and the needs of her units, and 403 for another
+    unit; the coordinator sees them all."""
+    grid, coordinator = world.headers["grid_worker"], world.headers["coordinator"]
+    assert [u["unit_id"] for u in client.get("/v1/grids", headers=grid).json()] == ["G1"]
+    assert [u["unit_id"] for u in client.get("/v1/grids", headers=coordinator).json()] == [
+        "G1", "G2"]
+    report = client.get("/v1/grids/report", params={"week": str(WEEK)}, headers=grid)
+    assert report.status_code == 200, report.text
+    assert [(r["unit_id"], r["needs"], r["volunteers"]) for r in report.json()] == [
+        ("G1", 1, 2)]
+    needs = client.get("/v1/grids/G1/needs", params={"week": str(WEEK)}, headers=grid)
+    assert [n["need_id"] for n in needs.json()] == ["N1"]
+    assert client.get("/v1/grids/G2/needs", headers=grid).status_code == 403
+    assert client.get("/v1/grids/G2/needs", headers=coordinator).json() == []
+    assert client.get("/v1/grids/G9/needs", headers=grid).status_code == 404
+    assert client.get("/v1/volunteers", headers=grid).status_code == 403
+    bad = client.put("/v1/grids", json={"type": "FeatureCollection", "features": [
+        {"properties": {"unit_id": "X"}, "geometry": {"type": "Point",
+                                                      "coordinates": [114.0, 22.5]}}]},
+        headers=coordinator)
+    assert bad.status_code == 422 and "features[0].geometry" in bad.text
+    assert len(client.get("/v1/grids", headers=coordinator).json()) == 2  # all or nothing

@@ -1,0 +1,257 @@
+"""What is within my 15 minutes (便民服务圈): the public lookup of resources near a resident.
+
+No login: a resident's phone or the QR code of the community poster opens it. Lookups are
+throttled per client address (the sliding window of the login throttle), since each one runs a
+shortest-path search. The partner merchants come from the database at each lookup (so an edit
+shows at once); the public places from OpenStreetMap are read once per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.community import audit
+from api.errors import Problem
+from api.models import MerchantRow, ResourceRow
+from api.security import Coordinator, SessionDep
+from api.settings import ApiSettings
+from api.throttle import SlidingWindow
+from matcher import i18n
+from matcher.coords import CoordSystem, from_wgs84, in_china, to_wgs84
+from matcher.domain import Location
+from matcher.errors import NetworkError
+from matcher.nearby import NearbyIndex
+from matcher.resources import (
+    ATTRIBUTION,
+    Category,
+    Edit,
+    Resource,
+    apply_edits,
+    category_label,
+    partner_resources,
+    read_osm_resources,
+)
+from matcher.settings import get_settings
+
+router = APIRouter(prefix="/v1", tags=["residents"])
+
+
+class Places:
+    """The public places of the OSM extract named by the settings, read once (lazily)."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self.sources = [p for p in dict.fromkeys((settings.places_path, settings.network_path))
+                        if p is not None and not p.lower().endswith(".graphml")]
+        self._found: list[Resource] | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> list[Resource]:
+        with self._lock:
+            if self._found is None:
+                found: list[Resource] = []
+                for source in self.sources:
+                    found += read_osm_resources(source)
+                self._found = found
+            return self._found
+
+
+class Route(BaseModel):
+    type: str = Field("LineString", examples=["LineString"])
+    coordinates: list[list[float]] = Field(description="[lon, lat] pairs in the caller's "
+                                           "coordinate system, from the resident to the place")
+
+
+class NearbyPlace(BaseModel):
+    id: str = Field(examples=["merchant:M001", "osm:n4913522"])
+    category: Category
+    category_name: str = Field(examples=["社区食堂"])
+    name: str = Field(examples=["幸福食堂"])
+    source: str = Field(description="osm or merchant", examples=["merchant"])
+    services: list[str] = Field(description="a partner merchant's services (服务清单)")
+    lat: float
+    lon: float
+    minutes: float = Field(description="walking minutes on the street network")
+    metres: float
+    directions: str = Field(examples=["沿景田路向北走350米，右转进入红荔路，走120米，到达幸福食堂"])
+    steps: list[str]
+    route: Route
+
+
+class NearbyAnswer(BaseModel):
+    circle_min: float
+    coords: CoordSystem
+    places: list[NearbyPlace]
+    attribution: str = Field(description="OpenStreetMap's, to show with the places and routes")
+
+
+def _sources(session: Session, public: list[Resource]) -> list[Resource]:
+    """The public places and the partner merchants on file, before the coordinators' edits."""
+    rows = session.execute(select(MerchantRow.merchant_id, MerchantRow.name, MerchantRow.lat,
+                                  MerchantRow.lon, MerchantRow.services)).all()
+    resources = list(public)
+    for ident, name, m_lat, m_lon, services in rows:
+        resources += partner_resources(ident, name, Location(m_lat, m_lon),
+                                       str(services).split(";"))
+    return resources
+
+
+def _edit(row: ResourceRow) -> Edit:
+    services = tuple(s for s in row.services.split(";") if s)
+    return Edit(Resource(row.resource_id, Category(row.category), row.name,
+                         Location(row.lat, row.lon), "coordinator", services), row.hidden)
+
+
+def _edits(session: Session) -> list[Edit]:
+    return [_edit(row) for row in session.scalars(select(ResourceRow))]
+
+
+def _caller_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _out(lat: float, lon: float, system: CoordSystem) -> tuple[float, float]:
+    out_lat, out_lon = from_wgs84(lat, lon, system)
+    return round(out_lat, 6), round(out_lon, 6)
+
+
+@router.get("/nearby", response_model=NearbyAnswer,
+            summary="What is within a 15-minute walk (public, no login)",
+            responses={429: {"description": "too many lookups from this address; wait "
+                             "Retry-After seconds"},
+                       503: {"description": "the service has no street network"}})
+def nearby(request: Request, session: SessionDep,
+           lat: Annotated[float, Query(ge=-90, le=90, description="where the resident is")],
+           lon: Annotated[float, Query(ge=-180, le=180)],
+           category: Annotated[Category | None, Query(description="only this kind")] = None,
+           coords: Annotated[CoordSystem, Query(
+               description="the system of lat/lon, and of the answer: wgs84, gcj02 "
+               "(Amap/Tencent) or bd09 (Baidu)")] = CoordSystem.WGS84,
+           limit: Annotated[int, Query(ge=1, le=100)] = 20) -> NearbyAnswer:
+    """The resources within the circle, nearest first: partner merchants and public places
+    from OpenStreetMap, each with walking minutes, its route as a GeoJSON LineString and short
+    directions from street names (Chinese unless ``Accept-Language`` asks for English)."""
+    guard: SlidingWindow = request.app.state.nearby_guard
+    address = _caller_address(request)
+    wait = guard.retry_after(address)
+    if wait:
+        raise Problem(429, f"too many lookups; try again in {wait} s",
+                      headers={"Retry-After": str(wait)})
+    guard.add(address)
+    if not in_china(lat, lon):
+        raise Problem(422, "the place is outside China (are lat and lon swapped?)",
+                      errors=[{"path": ["query", "lat"], "message": "outside China",
+                               "type": "outside_china"}])
+    try:
+        network = request.app.state.networks.get()
+        public: list[Resource] = request.app.state.places.get()
+    except NetworkError as exc:  # a bad file in the settings: the operator's to fix
+        raise Problem(503, f"the street or places file cannot be read: {exc}") from exc
+    if network is None:
+        raise Problem(503, "no street network is configured (LINLI_NETWORK_PATH)")
+    resources = apply_edits(_sources(session, public), _edits(session))
+    settings = get_settings()
+    here = Location(*to_wgs84(lat, lon, coords))
+    with i18n.use(i18n.negotiate(request.headers.get("accept-language"))):
+        found = NearbyIndex(network, resources, settings).lookup(here, category, limit)
+        places = []
+        for f in found:
+            r = f.resource
+            p_lat, p_lon = _out(r.location.lat, r.location.lon, coords)
+            line = [list(reversed(_out(y, x, coords))) for x, y in f.route]
+            places.append(NearbyPlace(
+                id=r.id, category=r.category, category_name=category_label(r.category),
+                name=r.label, source=r.source, services=list(r.services), lat=p_lat,
+                lon=p_lon, minutes=round(f.minutes, 1), metres=round(f.metres),
+                directions=f.text, steps=f.steps, route=Route(coordinates=line)))
+    return NearbyAnswer(circle_min=settings.circle_min, coords=coords, places=places,
+                        attribution=ATTRIBUTION)
+
+
+# Coordinators keep the resource list: correct or hide a place from OpenStreetMap or a merchant
+# (under its id), or add one of their own.
+
+ResourceId = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:\-]+$",
+                                 description="osm:n123, merchant:M001, or an id of your own")]
+
+
+class ResourceEdit(BaseModel):
+    """A place of the resource list as a coordinator sets it (WGS84)."""
+
+    model_config = ConfigDict(extra="forbid")
+    category: Category
+    name: str = Field(max_length=128, examples=["景田社康中心"])
+    lat: float = Field(ge=18.0, le=54.0, description="WGS84, inside China")
+    lon: float = Field(ge=73.0, le=135.5)
+    services: list[Annotated[str, Field(min_length=1, max_length=64,
+                                        pattern=r"^[^;]+$")]] = Field(
+        default_factory=list, max_length=50)
+    hidden: bool = Field(False, description="leave this place out of lookups and the poster")
+
+
+class ResourceEntry(ResourceEdit):
+    id: str
+    source: str = Field(description="osm, merchant or coordinator")
+    edited: bool = Field(description="a coordinator has corrected, added or hidden it")
+
+
+def _entry(r: Resource, edited: bool, hidden: bool = False) -> ResourceEntry:
+    return ResourceEntry(id=r.id, category=r.category, name=r.name, lat=r.location.lat,
+                         lon=r.location.lon, services=list(r.services), hidden=hidden,
+                         source=r.source, edited=edited)
+
+
+@router.get("/resources", response_model=list[ResourceEntry],
+            summary="The resource list (资源清单), hidden places included")
+def list_resources(request: Request, session: SessionDep, user: Coordinator,
+                   category: Annotated[Category | None, Query()] = None) -> list[ResourceEntry]:
+    try:
+        public: list[Resource] = request.app.state.places.get()
+    except NetworkError as exc:
+        raise Problem(503, f"the places file cannot be read: {exc}") from exc
+    sources = _sources(session, public)
+    edits = _edits(session)
+    edited = {e.resource.id for e in edits}
+    hidden = [e for e in edits if e.hidden]
+    source_of = {r.id: r for r in sources}
+    out = [_entry(r, r.id in edited) for r in apply_edits(sources, edits)]
+    out += [_entry(replace(source_of.get(e.resource.id, e.resource),
+                           source=source_of[e.resource.id].source
+                           if e.resource.id in source_of else "coordinator"), True, True)
+            for e in hidden]
+    return sorted((e for e in out if category is None or e.category is category),
+                  key=lambda e: (e.category.value, e.id))
+
+
+@router.put("/resources/{resource_id}", response_model=ResourceEntry,
+            summary="Correct, hide or add a place of the resource list")
+def put_resource(resource_id: ResourceId, body: ResourceEdit, session: SessionDep,
+                 user: Coordinator) -> ResourceEntry:
+    row = session.get(ResourceRow, resource_id)
+    if row is None:
+        row = ResourceRow(resource_id=resource_id)
+        session.add(row)
+    row.category, row.name = body.category.value, body.name.strip()
+    row.lat, row.lon = body.lat, body.lon
+    row.services, row.hidden = ";".join(body.services), body.hidden
+    edit = _edit(row)
+    audit(session, user, "hide" if body.hidden else "update", f"resource:{resource_id}")
+    session.commit()
+    return _entry(edit.resource, True, edit.hidden)
+
+
+@router.delete("/resources/{resource_id}", status_code=204,
+               summary="Undo a coordinator's edit: the place is as its source says again")
+def delete_resource(resource_id: ResourceId, session: SessionDep, user: Coordinator) -> None:
+    row = session.get(ResourceRow, resource_id)
+    if row is None:
+        raise Problem(404, f"no edit of resource {resource_id}")
+    session.delete(row)
+    audit(session, user, "delete", f"resource:{resource_id}")
+    session.commit()
