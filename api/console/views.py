@@ -245,12 +245,15 @@ async def public_report(ctx: Public, month: str | None = None) -> HTMLResponse:
     return ctx.render("report.html", month=month)
 
 
+HOME = {"coordinator": "/console/overview", "organiser": "/console/charity",
+        "merchant": "/console/shop", "volunteer": "/console/me"}
+
+
 @router.get("/")
 async def home(ctx: Session) -> Response:
     assert ctx.caller is not None
-    return RedirectResponse({"coordinator": "/console/overview",
-                             "organiser": "/console/charity", "merchant": "/console/shop",
-                             "volunteer": "/console/me"}[ctx.caller.role], status_code=303)
+    # A role with no pages of its own yet (grid workers use the API) lands on the public report.
+    return RedirectResponse(HOME.get(ctx.caller.role, "/console/report"), status_code=303)
 
 
 # --- Coordinator ------------------------------------------------------------------------
@@ -362,24 +365,34 @@ async def schedule_page(ctx: Session, schedule_id: int) -> HTMLResponse:
     return ctx.render("schedule.html", **values)
 
 
-@router.get("/schedules/{schedule_id}/progress")
-async def schedule_progress(ctx: Session, schedule_id: int) -> Response:
-    """The live progress line; once the job is done, the browser loads the whole page."""
-    job = await ctx.json(f"/v1/schedules/{schedule_id}")
+async def _job_progress(ctx: Session, kind: str, job_id: int) -> Response:
+    """A job's live progress line (``kind``: schedules or allocations); once the job is done,
+    the browser loads the whole page."""
+    job = await ctx.json(f"/v1/{kind}/{job_id}")
     response = ctx.render("_progress.html", job=job)
     if job["status"] not in ("queued", "running"):
         response.headers["HX-Refresh"] = "true"
     return response
 
 
-@router.post("/schedules/{schedule_id}/publish")
-async def publish_schedule(ctx: Session, schedule_id: int) -> Response:
+async def _publish_job(ctx: Session, kind: str, job_id: int) -> Response:
+    """Publish a solved schedule or allocation, replacing the week's if the form says so."""
     form = await ctx.request.form()
-    response = await ctx.api("POST", f"/v1/schedules/{schedule_id}/publish",
+    response = await ctx.api("POST", f"/v1/{kind}/{job_id}/publish",
                              json={"supersede": form.get("supersede") == "yes"})
     if response.status_code != 200:
         raise Refused(response.status_code, problem_text(response))
-    return back_to(f"/console/schedules/{schedule_id}")
+    return back_to(f"/console/{kind}/{job_id}")
+
+
+@router.get("/schedules/{schedule_id}/progress")
+async def schedule_progress(ctx: Session, schedule_id: int) -> Response:
+    return await _job_progress(ctx, "schedules", schedule_id)
+
+
+@router.post("/schedules/{schedule_id}/publish")
+async def publish_schedule(ctx: Session, schedule_id: int) -> Response:
+    return await _publish_job(ctx, "schedules", schedule_id)
 
 
 @router.get("/schedules/{schedule_id}/candidates/{need_id}/{day}")
@@ -477,21 +490,12 @@ async def allocation_page(ctx: Session, allocation_id: int) -> HTMLResponse:
 
 @router.get("/allocations/{allocation_id}/progress")
 async def allocation_progress(ctx: Session, allocation_id: int) -> Response:
-    job = await ctx.json(f"/v1/allocations/{allocation_id}")
-    response = ctx.render("_progress.html", job=job)
-    if job["status"] not in ("queued", "running"):
-        response.headers["HX-Refresh"] = "true"
-    return response
+    return await _job_progress(ctx, "allocations", allocation_id)
 
 
 @router.post("/allocations/{allocation_id}/publish")
 async def publish_allocation(ctx: Session, allocation_id: int) -> Response:
-    form = await ctx.request.form()
-    response = await ctx.api("POST", f"/v1/allocations/{allocation_id}/publish",
-                             json={"supersede": form.get("supersede") == "yes"})
-    if response.status_code != 200:
-        raise Refused(response.status_code, problem_text(response))
-    return back_to(f"/console/allocations/{allocation_id}")
+    return await _publish_job(ctx, "allocations", allocation_id)
 
 
 # --- Merchant ---------------------------------------------------------------------------
