@@ -36,9 +36,9 @@ from api.errors import Problem
 from api.lifecycle import Action
 from api.models import ScheduleRow, TaskRow
 from api.replanning import broken_tasks
-from api.routers.weekly_jobs import commit_published, mark_published
 from api.security import Caller
 from api.under_way import UNDER_WAY, published_schedule
+from api.weekly import commit_published, mark_published
 from matcher.domain import format_hhmm
 
 STALE = "re-solve: the week changed since this plan was made"

@@ -39,6 +39,7 @@ from api.models import (
     TaskRow,
     TimeRequest,
 )
+from api.paging import page_rows
 from api.security import Caller, Role
 from api.settings import ApiSettings
 from matcher.domain import Need, Week
@@ -294,6 +295,31 @@ def statement(session: Session, kind: str, owner: str, month: str | None) -> dic
             "months": [{"month": m} | totals for m, totals in sorted(months.items())
                        if month is None or m == month],
             "entries": shown}
+
+
+def account_statement(session: Session, kind: str, owner: str,
+                      month: str | None) -> dict[str, Any]:
+    """:func:`statement` of a month given as text (422 unless YYYY-MM), committed: the
+    account may have been created on first use."""
+    found = statement(session, kind, owner, parse_month(month))
+    session.commit()
+    return found
+
+
+def members(session: Session, user: Caller, limit: int,
+            offset: int) -> tuple[list[MemberRow], int]:
+    """One page of the members, by id (a read of personal data: audited)."""
+    found = page_rows(session, select(MemberRow).order_by(MemberRow.member_id), limit, offset)
+    audit(session, user, "read", "members", f"offset {offset} limit {limit}")
+    session.commit()
+    return found
+
+
+def family(session: Session, user: Caller, limit: int,
+           offset: int) -> tuple[list[FamilyLink], int]:
+    """One page of the volunteer's family links, oldest first."""
+    return page_rows(session, select(FamilyLink).filter_by(volunteer_id=user.volunteer_id)
+                     .order_by(FamilyLink.id), limit, offset)
 
 
 def community_month(session: Session, month: str) -> dict[str, int]:

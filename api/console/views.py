@@ -44,6 +44,7 @@ SESSION_COOKIE = "linli_session"
 LANG_COOKIE = "linli_lang"
 PRIORITIES = ("red", "yellow", "blue")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+PAGE_LIMIT = 500  # the most one page of the API holds
 
 env = Environment(loader=FileSystemLoader(ROOT / "templates"),
                   autoescape=select_autoescape(["html"]), extensions=["jinja2.ext.i18n"])
@@ -103,6 +104,16 @@ class Ctx:
         if response.status_code >= 400:
             raise Refused(response.status_code, problem_text(response))
         return response.json()
+
+    async def items(self, path: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """Every item of a list route, page by page (the API's pages hold at most 500)."""
+        found: list[Any] = []
+        while True:
+            page = await self.json(path, params=(params or {}) | {
+                "limit": PAGE_LIMIT, "offset": len(found)})
+            found += page["items"]
+            if not page["items"] or len(found) >= page["total"]:
+                return found
 
     def render(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         with i18n.use(self.lang):
@@ -260,7 +271,7 @@ async def home(ctx: Session) -> Response:
 
 async def _week_schedule(ctx: Ctx, week: Week) -> dict[str, Any] | None:
     """The week's published schedule, else its newest one."""
-    jobs: list[dict[str, Any]] = await ctx.json("/v1/schedules", params={"week": str(week)})
+    jobs: list[dict[str, Any]] = await ctx.items("/v1/schedules", params={"week": str(week)})
     for wanted in ("published", "solved", None):
         for job in jobs:
             if wanted is None or job["status"] == wanted:
@@ -287,7 +298,7 @@ async def overview(ctx: Session, week: str | None = None) -> HTMLResponse:
     schedule = await _week_schedule(ctx, chosen)
     declined: list[dict[str, Any]] = []
     if schedule is not None and schedule.get("summary"):
-        tasks = await ctx.json(f"/v1/schedules/{schedule['id']}/tasks")
+        tasks = await ctx.items(f"/v1/schedules/{schedule['id']}/tasks")
         declined = [t for t in tasks if t["state"] == "declined"]
     summary = (schedule or {}).get("summary") or {}
     return ctx.render("overview.html", week=str(chosen), schedule=schedule,
@@ -325,7 +336,7 @@ async def import_upload(ctx: Session) -> HTMLResponse:
 @router.get("/schedules")
 async def schedules(ctx: Session, week: str | None = None) -> HTMLResponse:
     chosen = chosen_week(ctx, week)
-    jobs = await ctx.json("/v1/schedules", params={"week": str(chosen)})
+    jobs = await ctx.items("/v1/schedules", params={"week": str(chosen)})
     return ctx.render("schedules.html", week=str(chosen), jobs=jobs, error=None)
 
 
@@ -335,7 +346,7 @@ async def start_schedule(ctx: Session) -> Response:
     response = await ctx.api("POST", "/v1/schedules", json={"week": str(form.get("week", ""))})
     if response.status_code != 202:
         chosen = chosen_week(ctx, None)
-        jobs = await ctx.json("/v1/schedules", params={"week": str(chosen)})
+        jobs = await ctx.items("/v1/schedules", params={"week": str(chosen)})
         return ctx.render("schedules.html", status=response.status_code, week=str(chosen),
                           jobs=jobs, error=problem_text(response))
     return back_to(f"/console/schedules/{response.json()['id']}")
@@ -347,7 +358,7 @@ async def schedule_page(ctx: Session, schedule_id: int) -> HTMLResponse:
     values: dict[str, Any] = {"job": job, "groups": {}, "changes": None, "change_error": None,
                               "rows": [], "published": None}
     if job["summary"]:
-        unmet = await ctx.json(f"/v1/schedules/{schedule_id}/unmet")
+        unmet = await ctx.items(f"/v1/schedules/{schedule_id}/unmet")
         groups: dict[str, dict[str, Any]] = {}
         for u in unmet:
             group = groups.setdefault(u["reason_code"], {"reason": u["reason"], "fix": u["fix"],
@@ -360,7 +371,7 @@ async def schedule_page(ctx: Session, schedule_id: int) -> HTMLResponse:
             values["changes"] = response.json()
         else:
             values["change_error"] = problem_text(response)
-        others = await ctx.json("/v1/schedules", params={"week": job["week"]})
+        others = await ctx.items("/v1/schedules", params={"week": job["week"]})
         values["published"] = next((j for j in others if j["status"] == "published"), None)
     return ctx.render("schedule.html", **values)
 
@@ -400,7 +411,7 @@ async def candidates(ctx: Session, schedule_id: int, need_id: str, day: str) -> 
     response = await ctx.api(
         "GET", f"/v1/schedules/{schedule_id}/occurrences/{quote(need_id)}/{quote(day)}"
         "/candidates")
-    fits = response.json() if response.status_code == 200 else []
+    fits = response.json()["items"] if response.status_code == 200 else []
     return ctx.render("_candidates.html", fits=fits,
                       error=None if response.status_code == 200 else problem_text(response))
 
@@ -429,7 +440,7 @@ async def points_page(ctx: Session, week: str | None = None) -> HTMLResponse:
     schedule = await _week_schedule(ctx, chosen)
     done: list[dict[str, Any]] = []
     if schedule is not None and schedule["status"] == "published":
-        tasks = await ctx.json(f"/v1/schedules/{schedule['id']}/tasks")
+        tasks = await ctx.items(f"/v1/schedules/{schedule['id']}/tasks")
         done = [t for t in tasks if t["state"] == "completed"]
     return ctx.render("points.html", week=str(chosen), tasks=done, key=uuid.uuid4().hex)
 
@@ -455,7 +466,7 @@ async def audit_page(ctx: Session, offset: int = 0) -> HTMLResponse:
 @router.get("/charity")
 async def charity(ctx: Session, week: str | None = None) -> HTMLResponse:
     chosen = chosen_week(ctx, week)
-    runs = await ctx.json("/v1/allocations", params={"week": str(chosen)})
+    runs = await ctx.items("/v1/allocations", params={"week": str(chosen)})
     donations = await ctx.json("/v1/donations", params={"limit": 500})
     requests = await ctx.json("/v1/requests", params={"limit": 500})
     today: dt.date = ctx.request.app.state.clock().date()
@@ -479,9 +490,9 @@ async def allocation_page(ctx: Session, allocation_id: int) -> HTMLResponse:
     lines: list[dict[str, Any]] = []
     short: list[dict[str, Any]] = []
     if job["summary"]:
-        lines = await ctx.json(f"/v1/allocations/{allocation_id}/lines")
-        short = await ctx.json(f"/v1/allocations/{allocation_id}/short")
-    others = await ctx.json("/v1/allocations", params={"week": job["week"]})
+        lines = await ctx.items(f"/v1/allocations/{allocation_id}/lines")
+        short = await ctx.items(f"/v1/allocations/{allocation_id}/short")
+    others = await ctx.items("/v1/allocations", params={"week": job["week"]})
     published = next((j for j in others if j["status"] == "published"), None)
     return ctx.render("allocation.html", job=job, lines=lines, short=short,
                       published=published, month=Week.parse(job["week"]).monday
@@ -505,8 +516,10 @@ async def shop(ctx: Session) -> HTMLResponse:
     assert ctx.caller is not None
     today: dt.date = ctx.request.app.state.clock().date()
     shop_row = await ctx.json(f"/v1/merchants/{quote(ctx.caller.merchant_id or '')}")
-    orders = await ctx.json("/v1/merchant/orders", params={"date": today.isoformat()})
-    redemptions = await ctx.json("/v1/redemptions")
+    orders = await ctx.json("/v1/merchant/orders", params={"date": today.isoformat(),
+                                                           "limit": PAGE_LIMIT})
+    orders["orders"] = orders["orders"]["items"]  # a day's orders fit one page
+    redemptions = (await ctx.json("/v1/redemptions", params={"limit": PAGE_LIMIT}))["items"]
     return ctx.render("shop.html", shop=shop_row, orders=orders, today=today.isoformat(),
                       pending=[r for r in redemptions if r["status"] == "pending"],
                       decided=[r for r in redemptions if r["status"] != "pending"][:20],

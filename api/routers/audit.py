@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
 from api.models import AuditEntry
+from api.paging import Page
 from api.params import MAX_ID, Limit, Offset, UtcDateTime
-from api.routers.resources import Page
 from api.security import Coordinator, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["audit"])

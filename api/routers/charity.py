@@ -9,42 +9,69 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import pandas as pd
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.community import audit
+from api import allocating
 from api.models import AllocationLineRow, AllocationRow, ShortRow
-from api.params import Id, IsoWeek, YearMonth
-from api.routers.weekly_jobs import (
-    JobOut,
-    PublishIn,
-    WeekIn,
-    cancel_job,
-    commit_published,
-    get_job,
-    job_view,
-    list_jobs,
-    mark_published,
-    queue_job,
-)
+from api.paging import Page
+from api.params import Id, IsoWeek, Limit, Offset, YearMonth
+from api.schemas import JobOut, PublishIn, WeekIn
 from api.security import SessionDep, SettingsDep, Staff
-from api.timebank import community_month
-from matcher.domain import Week
-from matcher.report import (
-    LINE_COLUMNS,
-    SHORT_COLUMNS,
-    MonthReport,
-    month_report,
-    report_html,
-    timebank_table,
-)
+from api.weekly import cancel_job, get_job, list_jobs, publish_job, queue_job
+from matcher.report import report_html
 
 router = APIRouter(prefix="/v1", tags=["charity"])
 Month = Annotated[YearMonth, Path(examples=["2026-11"], description="YYYY-MM")]
+
+
+class LineOut(BaseModel):
+    """Units of one donation for one request, and the day of the hand-over."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "donation_id": "D017", "request_id": "R0102", "category": "rice_5kg",
+        "priority": "yellow", "quantity": 2, "walk_min": 7.5, "delivery": "no",
+        "deliver_on": None, "collect_by": "2026-11-29"}]})
+    donation_id: str
+    request_id: str
+    category: str
+    priority: str
+    quantity: int
+    walk_min: float
+    delivery: Literal["yes", "no"] = Field(description="yes when a volunteer delivers")
+    deliver_on: dt.date | None
+    collect_by: dt.date | None
+
+    @classmethod
+    def of(cls, r: AllocationLineRow) -> LineOut:
+        return cls(donation_id=r.donation_id, request_id=r.request_id, category=r.category,
+                   priority=r.priority, quantity=r.quantity, walk_min=r.walk_min,
+                   delivery="yes" if r.delivery else "no",
+                   deliver_on=r.date if r.date and r.delivery else None,
+                   collect_by=r.date if r.date and not r.delivery else None)
+
+
+class ShortOut(BaseModel):
+    """A request not filled completely, with the reason."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "request_id": "R0140", "category": "winter_coat", "priority": "blue", "requested": 3,
+        "allocated": 1, "reason_code": "stock_short",
+        "reason": "冬衣捐赠不够，先给了更急的家庭"}]})
+    request_id: str
+    category: str
+    priority: str
+    requested: int
+    allocated: int
+    reason_code: str
+    reason: str
+
+    @classmethod
+    def of(cls, row: ShortRow) -> ShortOut:
+        return cls.model_validate(row)
 
 
 @router.post("/allocations", status_code=202, response_model=JobOut,
@@ -53,52 +80,44 @@ def create_allocation(body: WeekIn, session: SessionDep, user: Staff,
                       request: Request) -> JobOut:
     """Every donation and request on file, less what published allocations of other weeks gave
     out; the week decides which goods have expired and which schedule gets the deliveries."""
-    return queue_job(session, AllocationRow, body.week, user, request, "allocate")
+    return JobOut.of(queue_job(session, request.app.state, AllocationRow, body.week, user,
+                               "allocate"))
 
 
-@router.get("/allocations", response_model=list[JobOut], summary="Allocation runs")
+@router.get("/allocations", response_model=Page[JobOut], summary="Allocation runs, newest first")
 def list_allocations(session: SessionDep, user: Staff,
-                     week: Annotated[IsoWeek | None, Query()] = None) -> list[JobOut]:
-    return list_jobs(session, AllocationRow, week)
+                     week: Annotated[IsoWeek | None, Query()] = None,
+                     limit: Limit = 100, offset: Offset = 0) -> Page[JobOut]:
+    rows, total = list_jobs(session, AllocationRow, week, limit, offset)
+    return Page(items=[JobOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/allocations/{allocation_id}", response_model=JobOut,
             summary="An allocation job: progress, then fulfilment per priority and its bound")
 def read_allocation(allocation_id: Id, session: SessionDep, user: Staff) -> JobOut:
-    return job_view(get_job(session, AllocationRow, allocation_id))
+    return JobOut.of(get_job(session, AllocationRow, allocation_id))
 
 
-@router.get("/allocations/{allocation_id}/lines",
+@router.get("/allocations/{allocation_id}/lines", response_model=Page[LineOut],
             summary="Units of each donation per request, with the day of the hand-over")
-def allocation_lines(allocation_id: Id, session: SessionDep,
-                     user: Staff) -> list[dict[str, Any]]:
-    get_job(session, AllocationRow, allocation_id)
-    rows = session.scalars(select(AllocationLineRow).where(
-        AllocationLineRow.allocation_id == allocation_id).order_by(AllocationLineRow.id))
-    return [{"donation_id": r.donation_id, "request_id": r.request_id, "category": r.category,
-             "priority": r.priority, "quantity": r.quantity, "walk_min": r.walk_min,
-             "delivery": "yes" if r.delivery else "no",
-             "deliver_on": r.date.isoformat() if r.date and r.delivery else None,
-             "collect_by": r.date.isoformat() if r.date and not r.delivery else None}
-            for r in rows]
+def allocation_lines(allocation_id: Id, session: SessionDep, user: Staff,
+                     limit: Limit = 100, offset: Offset = 0) -> Page[LineOut]:
+    rows, total = allocating.lines(session, allocation_id, limit, offset)
+    return Page(items=[LineOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/allocations/{allocation_id}/short",
+@router.get("/allocations/{allocation_id}/short", response_model=Page[ShortOut],
             summary="Requests not filled completely, with the reason")
-def allocation_short(allocation_id: Id, session: SessionDep,
-                     user: Staff) -> list[dict[str, Any]]:
-    get_job(session, AllocationRow, allocation_id)
-    rows = session.scalars(select(ShortRow).where(ShortRow.allocation_id == allocation_id)
-                           .order_by(ShortRow.id))
-    return [{"request_id": r.request_id, "category": r.category, "priority": r.priority,
-             "requested": r.requested, "allocated": r.allocated,
-             "reason_code": r.reason_code, "reason": r.reason} for r in rows]
+def allocation_short(allocation_id: Id, session: SessionDep, user: Staff,
+                     limit: Limit = 100, offset: Offset = 0) -> Page[ShortOut]:
+    rows, total = allocating.short(session, allocation_id, limit, offset)
+    return Page(items=[ShortOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.post("/allocations/{allocation_id}/cancel", response_model=JobOut,
              summary="Cancel an allocation run (queued: at once; running: when it reports)")
 def cancel_allocation(allocation_id: Id, session: SessionDep, user: Staff) -> JobOut:
-    return cancel_job(session, AllocationRow, allocation_id, user)
+    return JobOut.of(cancel_job(session, AllocationRow, allocation_id, user))
 
 
 @router.post("/allocations/{allocation_id}/publish", response_model=JobOut,
@@ -108,39 +127,7 @@ def publish_allocation(allocation_id: Id, body: PublishIn, session: SessionDep,
     """From now on the stock it gives out is gone for later runs, the public report counts it,
     and the next schedule of its week includes its ``goods_delivery`` needs. A superseded run's
     deliveries leave the schedule inputs (re-solve the week if it was already published)."""
-    row = get_job(session, AllocationRow, allocation_id)
-    mark_published(session, AllocationRow, row, body.supersede)
-    audit(session, user, "publish", f"allocation:{allocation_id}")
-    commit_published(session, row)
-    return job_view(row)
-
-
-def _month_rows(session: SessionDep, month: str) -> tuple[list[dict[str, Any]],
-                                                         list[dict[str, Any]]]:
-    """Lines and short requests of the allocations published for weeks starting in ``month``."""
-    first = dt.date.fromisoformat(f"{month}-01")
-    weeks: set[str] = set()
-    day = first - dt.timedelta(days=first.weekday())  # the Monday on or before the 1st
-    while day < first + dt.timedelta(days=31):
-        if day.strftime("%Y-%m") == month:
-            iso = day.isocalendar()
-            weeks.add(str(Week(iso.year, iso.week)))
-        day += dt.timedelta(days=7)
-    runs = dict(session.execute(select(AllocationRow.id, AllocationRow.week).where(
-        AllocationRow.status == "published", AllocationRow.week.in_(weeks))).all())
-    lines = [{c: getattr(r, c, None) for c in LINE_COLUMNS} | {"week": runs[r.allocation_id]}
-             for r in session.scalars(select(AllocationLineRow).where(
-                 AllocationLineRow.allocation_id.in_(runs)))]
-    short = [{c: getattr(r, c, None) for c in SHORT_COLUMNS} | {"week": runs[r.allocation_id]}
-             for r in session.scalars(select(ShortRow).where(ShortRow.allocation_id.in_(runs)))]
-    return lines, short
-
-
-def _report(session: SessionDep, settings: SettingsDep, month: str) -> MonthReport:
-    lines, short = _month_rows(session, month)
-    report = month_report(pd.DataFrame(lines), pd.DataFrame(short), month, settings.community)
-    report.timebank = timebank_table(community_month(session, month), settings.community)
-    return report
+    return JobOut.of(publish_job(session, AllocationRow, user, allocation_id, body.supersede))
 
 
 @router.get("/reports/allocations/{month}.csv", response_class=Response,
@@ -151,7 +138,7 @@ def report_csv(month: Month, session: SessionDep, settings: SettingsDep,
                    description="totals per category and priority, one row per "
                    "anonymised household, or the time bank's minutes")] = "categories"
                ) -> Response:
-    report = _report(session, settings, month)
+    report = allocating.report(session, month, settings.community)
     frame = {"categories": report.categories, "households": report.households,
              "timebank": report.timebank}[table]
     name = re.sub(r"[^0-9-]", "", month)
@@ -164,4 +151,4 @@ def report_csv(month: Month, session: SessionDep, settings: SettingsDep,
 @router.get("/reports/allocations/{month}", response_class=HTMLResponse,
             summary="Public monthly allocation report as a page (no login)")
 def report_page(month: Month, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    return HTMLResponse(report_html(_report(session, settings, month)))
+    return HTMLResponse(report_html(allocating.report(session, month, settings.community)))

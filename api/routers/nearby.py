@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from api.community import audit
 from api.errors import Problem
 from api.models import MerchantRow, ResourceRow
+from api.paging import Page, page_of
+from api.params import Limit, Offset
 from api.security import Coordinator, SessionDep
 from api.settings import ApiSettings
 from api.throttle import SlidingWindow
@@ -84,7 +86,21 @@ class NearbyPlace(BaseModel):
     route: Route
 
 
+ROUTE_EXAMPLE: dict[str, Any] = {"type": "LineString",
+                 "coordinates": [[114.0177, 22.5341], [114.0172, 22.5350]]}
+PLACE_EXAMPLE: dict[str, Any] = {
+    "id": "merchant:M001", "category": "canteen", "category_name": "社区食堂",
+    "name": "幸福食堂", "source": "merchant", "services": ["meal"], "lat": 22.535,
+    "lon": 114.0172, "minutes": 6.0, "metres": 450.0,
+    "directions": "沿景田路向北走350米，右转进入红荔路，走120米，到达幸福食堂",
+    "steps": ["沿景田路向北走350米", "右转进入红荔路，走120米", "到达幸福食堂"],
+    "route": ROUTE_EXAMPLE}
+
+
 class NearbyAnswer(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "circle_min": 15, "coords": "wgs84", "places": [PLACE_EXAMPLE],
+        "attribution": "© OpenStreetMap contributors"}]})
     circle_min: float
     coords: CoordSystem
     places: list[NearbyPlace]
@@ -196,6 +212,10 @@ class ResourceEdit(BaseModel):
 
 
 class ResourceEntry(ResourceEdit):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "id": "merchant:M001", "category": "canteen", "name": "幸福食堂", "lat": 22.535,
+        "lon": 114.0172, "services": ["meal"], "hidden": False, "source": "merchant",
+        "edited": False}]})
     id: str
     source: str = Field(description="osm, merchant or coordinator")
     edited: bool = Field(description="a coordinator has corrected, added or hidden it")
@@ -207,10 +227,11 @@ def _entry(r: Resource, edited: bool, hidden: bool = False) -> ResourceEntry:
                          source=r.source, edited=edited)
 
 
-@router.get("/resources", response_model=list[ResourceEntry],
+@router.get("/resources", response_model=Page[ResourceEntry],
             summary="The resource list (资源清单), hidden places included")
 def list_resources(request: Request, session: SessionDep, user: Coordinator,
-                   category: Annotated[Category | None, Query()] = None) -> list[ResourceEntry]:
+                   category: Annotated[Category | None, Query()] = None,
+                   limit: Limit = 100, offset: Offset = 0) -> Page[ResourceEntry]:
     try:
         public: list[Resource] = request.app.state.places.get()
     except NetworkError as exc:
@@ -225,8 +246,8 @@ def list_resources(request: Request, session: SessionDep, user: Coordinator,
                            source=source_of[e.resource.id].source
                            if e.resource.id in source_of else "coordinator"), True, True)
             for e in hidden]
-    return sorted((e for e in out if category is None or e.category is category),
-                  key=lambda e: (e.category.value, e.id))
+    return page_of(sorted((e for e in out if category is None or e.category is category),
+                          key=lambda e: (e.category.value, e.id)), limit, offset)
 
 
 @router.put("/resources/{resource_id}", response_model=ResourceEntry,

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict
 
 from api import outbox
 from api.community import audit
+from api.paging import Page
 from api.params import Id, Limit, Offset
-from api.routers.resources import Page
 from api.security import Coordinator, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["outbox"])

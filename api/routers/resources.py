@@ -10,11 +10,11 @@ accept and refuse exactly the same things.
 import datetime as dt
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,6 +33,7 @@ from api.community import (
 from api.errors import Problem
 from api.lifecycle import Now
 from api.models import MerchantRow, NeedRow, TaskRow, VolunteerRow
+from api.paging import Page
 from api.params import Key, Limit, Offset
 from api.permissions import import_roles
 from api.replanning import review_at_risk
@@ -42,14 +43,6 @@ from matcher.errors import InputError
 from matcher.spreadsheets import COLUMNS, MAX_FILE_BYTES, parse_records, read_tables
 
 router = APIRouter(prefix="/v1", tags=["community"])
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
 
 
 class VolunteerIn(BaseModel):
@@ -129,10 +122,38 @@ class RequestIn(BaseModel):
     priority: Literal["red", "yellow", "blue"] = "blue"
 
 
+class RiskOut(BaseModel):
+    """A published upcoming task an edit put at risk; who serves it only for coordinators."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "task_id": 41, "need_id": "N0031", "day": "mon", "date": "2026-11-23",
+        "start": "11:05", "reason": "V0007 is no longer free on mon at 11:05",
+        "volunteer_id": "V0007"}]})
+    task_id: int
+    need_id: str
+    day: str
+    date: dt.date
+    start: str
+    reason: str | None
+    volunteer_id: str | None = Field(None, description="coordinators only")
+
+
 MODELS: dict[str, type[BaseModel]] = {"volunteers": VolunteerIn, "needs": NeedIn,
                                       "merchants": MerchantIn, "donations": DonationIn,
                                       "requests": RequestIn}
 ID = {kind: f"{kind[:-1]}_id" for kind in MODELS}
+# What a read answers: the same fields as the body that wrote it (names masked and places
+# rounded for those who may not see more); a replace also lists the tasks it put at risk.
+OUT: dict[str, type[BaseModel]] = {
+    kind: create_model(f"{kind[:-1].capitalize()}Out", __base__=model,
+                       __doc__=f"A stored {kind[:-1]}, as the caller may see it.")
+    for kind, model in MODELS.items()}
+UPDATED: dict[str, type[BaseModel]] = {
+    kind: create_model(f"{kind[:-1].capitalize()}Updated", __base__=out,
+                       __doc__=f"The {kind[:-1]} as replaced, and the published upcoming "
+                       "tasks the change put at risk (coordinators and volunteers are told).",
+                       at_risk=(list[RiskOut], Field(default_factory=list)))
+    for kind, out in OUT.items()}
 CHARITY = ("donations", "requests")  # organisers keep these as well as coordinators
 
 
@@ -183,6 +204,7 @@ def _view(kind: str, row: Any, user: Caller) -> dict[str, Any]:
 
 def _add_routes(kind: str) -> None:
     model = MODELS[kind]
+    out, updated = OUT[kind], UPDATED[kind]
     cls = ROWS[kind]
     singular = kind[:-1]
     # Who may read: staff read everything; merchants are public to every logged-in user.
@@ -191,7 +213,7 @@ def _add_routes(kind: str) -> None:
     Reader = Annotated[Caller, reader]  # noqa: N806 - a type alias
 
     @router.post(f"/{kind}", status_code=201, summary=f"Create a {singular}",
-                 response_model=dict[str, Any], name=f"create_{singular}")
+                 response_model=out, name=f"create_{singular}")
     def create(body: model, session: SessionDep, user: Staff) -> dict[str, Any]:  # type: ignore[valid-type]
         record = _validate(kind, body)
         session.add(cls(**record))
@@ -204,7 +226,7 @@ def _add_routes(kind: str) -> None:
         return _view(kind, _get(session, kind, record[ID[kind]]), user)
 
     @router.get(f"/{kind}/{{ident}}", summary=f"Read a {singular}",
-                response_model=dict[str, Any], name=f"read_{singular}")
+                response_model=out, name=f"read_{singular}")
     def read(ident: Key, session: SessionDep, user: Reader) -> dict[str, Any]:
         row = _get(session, kind, ident)
         if kind != "merchants":
@@ -213,7 +235,8 @@ def _add_routes(kind: str) -> None:
         return _view(kind, row, user)
 
     @router.put(f"/{kind}/{{ident}}", summary=f"Replace a {singular}",
-                response_model=dict[str, Any], name=f"update_{singular}")
+                response_model=out if kind in CHARITY else updated,
+                name=f"update_{singular}")
     def update(ident: Key, body: model, session: SessionDep,  # type: ignore[valid-type]
                user: CurrentUser, request: Request, now: Now) -> dict[str, Any]:
         """Replace it. Published upcoming tasks the change breaks are marked at risk (the
@@ -252,7 +275,7 @@ def _add_routes(kind: str) -> None:
         audit(session, user, "delete", f"{singular}:{ident}")
         session.commit()
 
-    @router.get(f"/{kind}", summary=f"List {kind}", response_model=Page[dict[str, Any]],
+    @router.get(f"/{kind}", summary=f"List {kind}", response_model=Page[out],  # type: ignore[valid-type]
                 name=f"list_{kind}")
     def listing(session: SessionDep, user: Reader,
                 limit: Limit = 50,
@@ -263,7 +286,7 @@ def _add_routes(kind: str) -> None:
                 = None,
                 service: Annotated[str | None, Query(description="needs or merchants")] = None,
                 skill: Annotated[str | None, Query(description="volunteers with this skill")]
-                = None) -> Page[dict[str, Any]]:
+                = None) -> Page[dict[str, Any]]:  # FastAPI checks the items against ``out``
         query = select(cls)
         if priority and kind in ("needs", "requests"):
             query = query.where(cls.priority == priority)  # type: ignore[union-attr]
@@ -289,21 +312,22 @@ for _kind in MODELS:
     _add_routes(_kind)
 
 
-def risk_view(task: TaskRow, user: Caller) -> dict[str, Any]:
+def risk_view(task: TaskRow, user: Caller) -> RiskOut:
     """A task an edit put at risk, as a warning; who serves it only for coordinators."""
-    view: dict[str, Any] = {"task_id": task.id, "need_id": task.need_id, "day": task.day,
-                            "date": task.date.isoformat(), "start": format_hhmm(task.start),
-                            "reason": task.at_risk}
-    if user.role == Role.COORDINATOR.value:
-        view["volunteer_id"] = task.volunteer_id
-    return view
+    return RiskOut(task_id=task.id, need_id=task.need_id, day=task.day, date=task.date,
+                   start=format_hhmm(task.start), reason=task.at_risk,
+                   volunteer_id=task.volunteer_id if user.role == Role.COORDINATOR.value
+                   else None)
 
 
 class ImportResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "created": {"volunteers": 300, "needs": 400}, "updated": {}, "notes": [],
+        "at_risk": []}]})
     created: dict[str, int] = Field(examples=[{"volunteers": 300, "needs": 400}])
     updated: dict[str, int]
     notes: list[str]
-    at_risk: list[dict[str, Any]] = Field(
+    at_risk: list[RiskOut] = Field(
         default_factory=list, description="published upcoming tasks the import broke (now "
         "marked at risk; coordinators and volunteers are told)")
 

@@ -19,7 +19,7 @@ from api.lifecycle import Action, Now
 from api.models import AuditEntry, NeedRow, ScheduleRow, TaskRow, User
 from api.params import Id, IsoWeek
 from api.replanning import STANDING, UPCOMING
-from api.routers.schedules import task_view
+from api.schemas import TASK_EXAMPLE, TaskOut
 from api.security import ConnectionDep, Coordinator, SessionDep, SettingsDep, VolunteerUser
 from api.timebank import TimeRules
 from matcher.domain import Week, format_hhmm
@@ -126,28 +126,32 @@ async def my_tasks(connection: ConnectionDep, user: VolunteerUser, now: Now,
     return out
 
 
-@router.post("/me/tasks/{task_id}/accept", summary="Accept an offered task")
-def accept(task_id: Id, session: SessionDep, user: VolunteerUser, now: Now) -> dict[str, Any]:
-    return task_view(lifecycle.volunteer_step(session, user, task_id, Action.ACCEPT, now))
+@router.post("/me/tasks/{task_id}/accept", response_model=TaskOut,
+             summary="Accept an offered task")
+def accept(task_id: Id, session: SessionDep, user: VolunteerUser, now: Now) -> TaskOut:
+    return TaskOut.of(lifecycle.volunteer_step(session, user, task_id, Action.ACCEPT, now))
 
 
-@router.post("/me/tasks/{task_id}/check-in",
+@router.post("/me/tasks/{task_id}/check-in", response_model=TaskOut,
              summary="Arrived at the task (on its date, from shortly before the start)")
-def check_in(task_id: Id, session: SessionDep, user: VolunteerUser, now: Now) -> dict[str, Any]:
-    return task_view(lifecycle.volunteer_step(session, user, task_id, Action.CHECK_IN, now))
+def check_in(task_id: Id, session: SessionDep, user: VolunteerUser, now: Now) -> TaskOut:
+    return TaskOut.of(lifecycle.volunteer_step(session, user, task_id, Action.CHECK_IN, now))
 
 
-@router.post("/me/tasks/{task_id}/complete",
+@router.post("/me/tasks/{task_id}/complete", response_model=TaskOut,
              summary="Done, after checking in (a coordinator confirms it)")
-def complete(task_id: Id, session: SessionDep, user: VolunteerUser, now: Now) -> dict[str, Any]:
-    return task_view(lifecycle.volunteer_step(session, user, task_id, Action.COMPLETE, now))
+def complete(task_id: Id, session: SessionDep, user: VolunteerUser, now: Now) -> TaskOut:
+    return TaskOut.of(lifecycle.volunteer_step(session, user, task_id, Action.COMPLETE, now))
 
 
 class DeclineOut(BaseModel):
     """What the declining volunteer learns: that the place was offered to someone else or that
     the coordinators were told; never who, nor where they live."""
 
-    declined: dict[str, Any]
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "declined": TASK_EXAMPLE | {"state": "declined", "decline_reason": "孩子生病，这周来不了"},
+        "outcome": "offered_to_another_volunteer"}]})
+    declined: TaskOut
     outcome: Literal["offered_to_another_volunteer", "coordinators_told"]
 
 
@@ -159,12 +163,33 @@ def decline(task_id: Id, body: DeclineIn, session: SessionDep, user: VolunteerUs
     free under every rule, and the change is offered to them; if nobody is, coordinators are
     told. All or nothing: if the week cannot be re-planned, nothing is recorded (409)."""
     done = lifecycle.decline(session, request.app.state, user, task_id, body.reason, now)
-    return DeclineOut(declined=task_view(done.task),
+    return DeclineOut(declined=TaskOut.of(done.task),
                       outcome="offered_to_another_volunteer" if done.replaced
                       else "coordinators_told")
 
 
-@router.post("/tasks/{task_id}/confirm", summary="Confirm completed work and credit points")
+class TimeCreditOut(BaseModel):
+    minutes: int = Field(description="credited to the volunteer's time account, bonuses "
+                         "included")
+    served: int = Field(description="the task's own minutes")
+    multipliers: dict[str, float] = Field(description="bonus factors that applied, by code")
+    paid_by: str = Field(description="community, subsidy, or the paying account")
+
+
+class ConfirmOut(TaskOut):
+    """The confirmed task, the points credited and the time bank's minutes."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [TASK_EXAMPLE | {
+        "state": "confirmed", "points": 30, "minutes": 30,
+        "time_bank": {"minutes": 30, "served": 30, "multipliers": {},
+                      "paid_by": "community"}}]})
+    points: int
+    minutes: int
+    time_bank: TimeCreditOut
+
+
+@router.post("/tasks/{task_id}/confirm", response_model=ConfirmOut,
+             summary="Confirm completed work and credit points")
 def confirm(task_id: Id, session: SessionDep, user: Coordinator, settings: SettingsDep,
             now: Now, idempotency_key: Annotated[str, Header(min_length=8, max_length=128)],
             request: Request) -> JSONResponse:
@@ -172,16 +197,17 @@ def confirm(task_id: Id, session: SessionDep, user: Coordinator, settings: Setti
         task, points, time = lifecycle.confirm(session, user, task_id,
                                                settings.points_per_minute, now,
                                                TimeRules.of(settings))
-        return 200, task_view(task) | {"points": points, "minutes": time["minutes"],
-                                       "time_bank": time}
+        return 200, ConfirmOut(**TaskOut.of(task).model_dump(), points=points,
+                               minutes=time["minutes"],
+                               time_bank=TimeCreditOut(**time)).model_dump(mode="json")
 
     return idempotent(session, user, request, idempotency_key, work)
 
 
-@router.post("/tasks/{task_id}/cancel",
+@router.post("/tasks/{task_id}/cancel", response_model=TaskOut,
              summary="Take an offered or accepted task away (e.g. one at risk)")
-def cancel(task_id: Id, session: SessionDep, user: Coordinator, now: Now) -> dict[str, Any]:
-    return task_view(lifecycle.cancel(session, user, task_id, now))
+def cancel(task_id: Id, session: SessionDep, user: Coordinator, now: Now) -> TaskOut:
+    return TaskOut.of(lifecycle.cancel(session, user, task_id, now))
 
 
 @router.get("/calendar/{token}.ics", tags=["volunteers' tasks"], response_class=Response,

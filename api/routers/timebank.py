@@ -5,18 +5,19 @@ answer."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from pydantic import BaseModel, Field
-from sqlalchemy import select
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import timebank
-from api.community import audit
 from api.idempotency import idempotent
 from api.lifecycle import Now
-from api.models import FamilyLink, MemberRow
-from api.params import Id, Key
+from api.models import FamilyLink
+from api.paging import Page
+from api.params import Id, Key, Limit, Offset
 from api.security import (
     Caller,
     Coordinator,
@@ -78,97 +79,198 @@ class RequestIn(BaseModel):
         "member", description="the member's own time account, or the filing volunteer's")
 
 
-def member_view(row: MemberRow) -> dict[str, Any]:
-    return {"member_id": row.member_id, "name": row.name, "phone": row.phone,
-            "address": row.address, "lat": row.lat, "lon": row.lon}
+class MemberOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "member_id": "F001", "name": "王阿姨", "phone": "13800000001",
+        "address": "景田北 12 栋 301", "lat": 22.5352, "lon": 114.0183}]})
+    member_id: str
+    name: str
+    phone: str
+    address: str
+    lat: float
+    lon: float
 
 
-def link_view(row: FamilyLink) -> dict[str, Any]:
-    return {"id": row.id, "volunteer_id": row.volunteer_id, "member_id": row.member_id,
-            "relation": row.relation, "consented": row.consent_at is not None,
-            "consent_at": row.consent_at.isoformat() if row.consent_at else None,
-            "consent_note": row.consent_note}
+class LinkOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 3, "volunteer_id": "V0007", "member_id": "F001", "relation": "母亲",
+        "consented": True, "consent_at": "2026-11-20T02:00:00Z",
+        "consent_note": "王阿姨本人到居委会签了同意书"}]})
+    id: int
+    volunteer_id: str
+    member_id: str
+    relation: str
+    consented: bool
+    consent_at: dt.datetime | None
+    consent_note: str | None
+
+    @classmethod
+    def of(cls, row: FamilyLink) -> LinkOut:
+        return cls(id=row.id, volunteer_id=row.volunteer_id, member_id=row.member_id,
+                   relation=row.relation, consented=row.consent_at is not None,
+                   consent_at=row.consent_at, consent_note=row.consent_note)
 
 
-@router.post("/timebank/members", status_code=201,
+class GiftOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "transfer": "6f1c0d7e", "minutes": 60, "member_id": "F001", "balance": 240}]})
+    transfer: str
+    minutes: int
+    member_id: str
+    balance: int = Field(description="my time account's balance after the gift")
+
+
+class RequestOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "need_id": "TB3F9A0C12DE", "member_id": "F001", "week": "2026-W49",
+        "paid_by": "member:F001", "minutes_per_week": 120, "priority": "blue"}]})
+    need_id: str
+    member_id: str
+    week: str | None
+    paid_by: str
+    minutes_per_week: int
+    priority: str
+
+
+class MonthTotals(BaseModel):
+    month: str
+    earned: int
+    bonus: int
+    transferred_in: int
+    transferred_out: int
+    drawn: int
+
+
+class TimeEntryOut(BaseModel):
+    at: dt.datetime
+    minutes: int = Field(description="in (positive) or out (negative)")
+    kind: str = Field(description="earned, bonus, transferred_in, transferred_out or drawn")
+    memo: str
+    transfer: str
+
+
+class TimeStatementOut(BaseModel):
+    """A time account: balance, totals by month and one page of the entries (of ``month``
+    only, if asked)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "account": "volunteer:V0007", "currency": "minutes", "balance": 240, "floor": 0,
+        "month": "2026-11",
+        "months": [{"month": "2026-11", "earned": 300, "bonus": 0, "transferred_in": 0,
+                    "transferred_out": 60, "drawn": 0}],
+        "entries": {"items": [{"at": "2026-11-23T12:00:00+08:00", "minutes": 30,
+                               "kind": "earned", "memo": "task 41 N0031 2026-11-23",
+                               "transfer": "6f1c0d7e"}],
+                    "total": 1, "limit": 100, "offset": 0}}]})
+    account: str
+    currency: str
+    balance: int
+    floor: int
+    month: str | None
+    months: list[MonthTotals]
+    entries: Page[TimeEntryOut]
+
+
+class CommunityMonthOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "month": "2026-11", "issued": 12000, "drawn": 900, "subsidised": 60,
+        "liability": 30500, "owed": 120}]})
+    month: str
+    issued: int
+    drawn: int
+    subsidised: int
+    liability: int = Field(description="minutes people hold and may still draw")
+    owed: int = Field(description="minutes members owe (overdrafts)")
+
+
+@router.post("/timebank/members", status_code=201, response_model=MemberOut,
              summary="Register a resident with a time account and no login (coordinator)")
-def add_member(body: MemberIn, session: SessionDep, user: Coordinator) -> dict[str, Any]:
-    return member_view(timebank.add_member(session, user, body.model_dump()))
+def add_member(body: MemberIn, session: SessionDep, user: Coordinator) -> MemberOut:
+    return MemberOut.model_validate(timebank.add_member(session, user, body.model_dump()))
 
 
-@router.get("/timebank/members", summary="Residents with a time account (coordinator)")
-def list_members(session: SessionDep, user: Coordinator) -> list[dict[str, Any]]:
-    rows = session.scalars(select(MemberRow).order_by(MemberRow.member_id).limit(1000)).all()
-    audit(session, user, "read", "members")
-    session.commit()
-    return [member_view(r) for r in rows]
+@router.get("/timebank/members", response_model=Page[MemberOut],
+            summary="Residents with a time account (coordinator)")
+def list_members(session: SessionDep, user: Coordinator, limit: Limit = 100,
+                 offset: Offset = 0) -> Page[MemberOut]:
+    rows, total = timebank.members(session, user, limit, offset)
+    return Page(items=[MemberOut.model_validate(r) for r in rows], total=total, limit=limit,
+                offset=offset)
 
 
-@router.post("/me/family", status_code=201,
+@router.post("/me/family", status_code=201, response_model=LinkOut,
              summary="Link a family member (a coordinator then records her consent)")
-def link_family(body: LinkIn, session: SessionDep, user: VolunteerUser) -> dict[str, Any]:
-    return link_view(timebank.link_family(session, user, body.member_id, body.relation))
+def link_family(body: LinkIn, session: SessionDep, user: VolunteerUser) -> LinkOut:
+    return LinkOut.of(timebank.link_family(session, user, body.member_id, body.relation))
 
 
-@router.get("/me/family", summary="My family members and whether their consent is recorded")
-def my_family(session: SessionDep, user: VolunteerUser) -> list[dict[str, Any]]:
-    rows = session.scalars(select(FamilyLink).filter_by(volunteer_id=user.volunteer_id)
-                           .order_by(FamilyLink.id)).all()
-    return [link_view(r) for r in rows]
+@router.get("/me/family", response_model=Page[LinkOut],
+            summary="My family members and whether their consent is recorded")
+def my_family(session: SessionDep, user: VolunteerUser, limit: Limit = 100,
+              offset: Offset = 0) -> Page[LinkOut]:
+    rows, total = timebank.family(session, user, limit, offset)
+    return Page(items=[LinkOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
-@router.post("/timebank/links/{link_id}/consent",
+@router.post("/timebank/links/{link_id}/consent", response_model=LinkOut,
              summary="Record a family member's consent to a link (coordinator)")
 def consent(link_id: Id, body: ConsentIn, session: SessionDep,
-            user: Coordinator, now: Now) -> dict[str, Any]:
-    return link_view(timebank.record_consent(session, user, link_id, body.note, now))
+            user: Coordinator, now: Now) -> LinkOut:
+    return LinkOut.of(timebank.record_consent(session, user, link_id, body.note, now))
 
 
-@router.post("/me/timebank/transfers", status_code=201,
+@router.post("/me/timebank/transfers", status_code=201, response_model=GiftOut,
              summary="Give minutes of my time account to a family member")
 def give(body: GiveIn, session: SessionDep, user: VolunteerUser, now: Now,
-         idempotency_key: IdempotencyKey, request: Request) -> Any:
+         idempotency_key: IdempotencyKey, request: Request) -> JSONResponse:
     return idempotent(session, user, request, idempotency_key, lambda: (
-        201, timebank.give(session, user, body.member_id, body.minutes, now)), body)
+        201, GiftOut(**timebank.give(session, user, body.member_id, body.minutes, now))
+        .model_dump(mode="json")), body)
 
 
-@router.post("/timebank/requests", status_code=201,
+@router.post("/timebank/requests", status_code=201, response_model=RequestOut,
              summary="Request a service for a member, paid from a time account")
 def file_request(body: RequestIn, session: SessionDep, user: Filer, settings: SettingsDep,
-                 now: Now, idempotency_key: IdempotencyKey, request: Request) -> Any:
+                 now: Now, idempotency_key: IdempotencyKey, request: Request) -> JSONResponse:
     """A volunteer files for a family member whose consent is recorded (paid by the member, or
     by the volunteer herself); a coordinator files for any member, and only she may mark a
     request red. It becomes a need of the next schedule of its week (or of every week)."""
     return idempotent(session, user, request, idempotency_key, lambda: (
-        201, timebank.file_request(session, user, body.model_dump(),
-                                   timebank.TimeRules.of(settings), now)), body)
+        201, RequestOut(**timebank.file_request(session, user, body.model_dump(),
+                                                timebank.TimeRules.of(settings), now))
+        .model_dump(mode="json")), body)
 
 
-@router.get("/me/timebank/statement", summary="My time account: balance and movements by month")
-def my_statement(session: SessionDep, user: VolunteerUser,
-                 month: MonthQuery = None) -> dict[str, Any]:
+def _statement(found: dict[str, Any], limit: int, offset: int) -> TimeStatementOut:
+    entries = found["entries"]
+    return TimeStatementOut(**{k: v for k, v in found.items() if k != "entries"},
+                            entries=Page(items=entries[offset:offset + limit],
+                                         total=len(entries), limit=limit, offset=offset))
+
+
+@router.get("/me/timebank/statement", response_model=TimeStatementOut,
+            summary="My time account: balance and movements by month")
+def my_statement(session: SessionDep, user: VolunteerUser, month: MonthQuery = None,
+                 limit: Limit = 100, offset: Offset = 0) -> TimeStatementOut:
     assert user.volunteer_id is not None
-    body = timebank.statement(session, timebank.VOLUNTEER, user.volunteer_id,
-                              timebank.parse_month(month))
-    session.commit()
-    return body
+    return _statement(timebank.account_statement(session, timebank.VOLUNTEER,
+                                                 user.volunteer_id, month), limit, offset)
 
 
-@router.get("/timebank/members/{member_id}/statement",
+@router.get("/timebank/members/{member_id}/statement", response_model=TimeStatementOut,
             summary="A member's time account (coordinator, or her linked family)")
 def member_statement(member_id: Key, session: SessionDep, user: Filer,
-                     month: MonthQuery = None) -> dict[str, Any]:
+                     month: MonthQuery = None, limit: Limit = 100,
+                     offset: Offset = 0) -> TimeStatementOut:
     timebank.may_read_member(session, user, member_id)
-    body = timebank.statement(session, timebank.MEMBER, member_id,
-                              timebank.parse_month(month))
-    session.commit()
-    return body
+    return _statement(timebank.account_statement(session, timebank.MEMBER, member_id, month),
+                      limit, offset)
 
 
-@router.get("/timebank/report/{month}",
+@router.get("/timebank/report/{month}", response_model=CommunityMonthOut,
             summary="The community's minutes issued, drawn and still owed, for a month")
 def community_report(month: Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
                                                 examples=["2026-11"])],
-                     session: SessionDep, user: Coordinator) -> dict[str, Any]:
+                     session: SessionDep, user: Coordinator) -> CommunityMonthOut:
     timebank.parse_month(month)
-    return {"month": month} | timebank.community_month(session, month)
+    return CommunityMonthOut(month=month, **timebank.community_month(session, month))

@@ -1,13 +1,12 @@
-"""What schedule and allocation jobs share: a week to work on, the job as clients see it, and
-publishing (one published result per week, replaced only on purpose)."""
+"""The service behind schedule and allocation jobs: queue, cancel, list, and publishing (one
+published result per week, replaced only on purpose). Routers call these; they return rows, and
+the routers answer with :class:`api.schemas.JobOut`."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any, TypeVar
 
-from fastapi import Request
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -15,44 +14,11 @@ from sqlalchemy.orm import Session
 from api.community import audit
 from api.errors import Problem
 from api.jobs import Job
-from api.params import IsoWeek
+from api.paging import page_rows
 from api.security import Caller
 from matcher.domain import Week
 
 J = TypeVar("J", bound=Job)
-
-
-class WeekIn(BaseModel):
-    week: IsoWeek = Field(examples=["2026-W48"], description="ISO week to plan")
-
-
-class JobOut(BaseModel):
-    id: int
-    week: str
-    status: str = Field(description="queued, running, solved, failed, cancelled, published, "
-                        "superseded (a running job asked to stop keeps running until its "
-                        "worker sees the request, then is cancelled)")
-    attempts: int = Field(0, description="how many times a worker took the job (a second "
-                          "time only when the first worker stopped)")
-    cancel_requested: bool = False
-    progress: str
-    summary: dict[str, Any] | None = None
-    error: str | None = None
-    created_at: dt.datetime
-    finished_at: dt.datetime | None = None
-    published_at: dt.datetime | None = None
-
-
-class PublishIn(BaseModel):
-    supersede: bool = Field(False, description="replace the week's published result; without "
-                            "it, publishing over a published week is refused (409)")
-
-
-def job_view(row: Job) -> JobOut:
-    return JobOut(id=row.id, week=row.week, status=row.status, progress=row.progress,
-                  summary=row.summary, error=row.error, created_at=row.created_at,
-                  finished_at=row.finished_at, published_at=row.published_at,
-                  attempts=row.attempts, cancel_requested=row.cancel_requested)
 
 
 def get_job(session: Session, cls: type[J], job_id: int) -> J:
@@ -62,8 +28,8 @@ def get_job(session: Session, cls: type[J], job_id: int) -> J:
     return row
 
 
-def queue_job(session: Session, cls: type[J], week: str, user: Caller, request: Request,
-              action: str) -> JobOut:
+def queue_job(session: Session, state: Any, cls: type[J], week: str, user: Caller,
+              action: str) -> J:
     """Queue a job for ``week`` (audited as ``action``); a job worker claims it from the
     database."""
     row = cls()  # the mixin's columns, set one by one so type checkers see them
@@ -72,12 +38,12 @@ def queue_job(session: Session, cls: type[J], week: str, user: Caller, request: 
     session.add(row)
     audit(session, user, action, f"week:{week}")
     session.commit()
-    if request.app.state.worker is not None:  # a worker thread in this process (tests)
-        request.app.state.worker.wake()
-    return job_view(row)
+    if state.worker is not None:  # a worker thread in this process (tests, the demo)
+        state.worker.wake()
+    return row
 
 
-def cancel_job(session: Session, cls: type[J], job_id: int, user: Caller) -> JobOut:
+def cancel_job(session: Session, cls: type[J], job_id: int, user: Caller) -> J:
     """Cancel a job: a queued one at once; a running one is asked to stop, and its worker
     cancels it at its next progress report. Cancelling a cancelled job changes nothing.
 
@@ -99,15 +65,16 @@ def cancel_job(session: Session, cls: type[J], job_id: int, user: Caller) -> Job
         row.cancel_requested = True
     audit(session, user, "cancel", f"{cls.__tablename__[:-1]}:{job_id}")
     session.commit()
-    return job_view(row)
+    return row
 
 
-def list_jobs(session: Session, cls: type[J], week: str | None) -> list[JobOut]:
-    """The newest 100 jobs of a kind, of one week if given."""
+def list_jobs(session: Session, cls: type[J], week: str | None, limit: int,
+              offset: int) -> tuple[list[J], int]:
+    """One page of the jobs of a kind, newest first, of one week if given; and their count."""
     query = select(cls).order_by(cls.id.desc())
     if week:
         query = query.where(cls.week == str(Week.parse(week)))
-    return [job_view(r) for r in session.scalars(query.limit(100))]
+    return page_rows(session, query, limit, offset)
 
 
 def mark_published(session: Session, cls: type[J], row: J, supersede: bool) -> J | None:
@@ -142,3 +109,14 @@ def commit_published(session: Session, row: Job) -> None:
     except IntegrityError as exc:  # another publish of this week won the race
         session.rollback()
         raise Problem(409, f"week {row.week} was published by someone else meanwhile") from exc
+
+
+def publish_job(session: Session, cls: type[J], user: Caller, job_id: int,
+                supersede: bool) -> J:
+    """Publish an allocation run (or any job whose publication is only its status): atomic,
+    one per week unless ``supersede``."""
+    row = get_job(session, cls, job_id)
+    mark_published(session, cls, row, supersede)
+    audit(session, user, "publish", f"{cls.__tablename__[:-1]}:{job_id}")
+    commit_published(session, row)
+    return row
