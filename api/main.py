@@ -33,6 +33,7 @@ from api.routers import (
     tasks,
     timebank,
 )
+from api.schemas import Health
 from api.settings import ApiSettings, require_secret
 from api.throttle import LoginGuard, SlidingWindow
 
@@ -123,10 +124,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                    timebank, nearby, grids):
         app.include_router(module.router)
 
-    @app.get("/health", tags=["service"])
-    def health() -> dict[str, str]:
+    @app.get("/health", tags=["service"], response_model=Health)
+    def health() -> Health:
         """Liveness probe."""
-        return {"status": "ok", "version": matcher.__version__}
+        return Health(status="ok", version=matcher.__version__)
 
     console.install(app)  # 邻里工作台, the web console, over the routes above
 

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
@@ -14,10 +14,20 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def _example(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+    """A page's example: one item, the example of its items' model."""
+    args = cls.__pydantic_generic_metadata__["args"]
+    extra = getattr(args[0], "model_config", {}).get("json_schema_extra") if args else None
+    if isinstance(extra, dict) and extra.get("examples"):
+        schema["examples"] = [{"items": extra["examples"][:1], "total": 1, "limit": 50,
+                               "offset": 0}]
+
+
 class Page(BaseModel, Generic[T]):
     """One page of a list: a client asks for the next one with ``offset + limit`` while that is
     below ``total``."""
 
+    model_config = ConfigDict(json_schema_extra=_example)
     items: list[T]
     total: int = Field(ge=0, description="how many items match, on every page", examples=[120])
     limit: int = Field(ge=1, description="at most this many items were asked for",

@@ -15,6 +15,13 @@ from api.params import IsoWeek
 from matcher.domain import format_hhmm
 
 
+class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok",
+                                                               "version": "0.1.0"}]})
+    status: str
+    version: str
+
+
 class WeekIn(BaseModel):
     week: IsoWeek = Field(examples=["2026-W48"], description="ISO week to plan")
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
@@ -36,11 +36,18 @@ USERNAME_MAX = 64
 
 
 class Token(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxNyJ9.c2lnbmF0dXJl",
+        "token_type": "bearer"}]})
     access_token: str
     token_type: str = "bearer"
 
 
 class Me(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 17, "username": "wangfang", "role": "volunteer", "volunteer_id": "V0007",
+        "merchant_id": None,
+        "calendar_url": "https://linli.example.org/v1/calendar/Zm9vYmFyYmF6.ics"}]})
     id: int
     username: str
     role: Role
@@ -60,6 +67,8 @@ class UserIn(BaseModel):
 
 
 class ApiKey(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "api_key": "lk_3f9a0c12de4b5a6978c0d1e2f3a4b5c6"}]})
     api_key: str = Field(description="shown once; send it as X-API-Key")
 
 

@@ -40,6 +40,7 @@ class EventOut(BaseModel):
 
 
 class Redelivered(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"redelivered": 3}]})
     redelivered: int
 
 

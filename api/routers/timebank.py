@@ -63,7 +63,7 @@ class GiveIn(BaseModel):
     minutes: int = Field(gt=0, le=100_000)
 
 
-class RequestIn(BaseModel):
+class ServiceRequestIn(BaseModel):
     member_id: str = Field(min_length=1, max_length=ID_MAX)
     kind: Literal["elderly", "childcare"] = "elderly"
     service: str = Field(examples=["companionship"])
@@ -120,7 +120,7 @@ class GiftOut(BaseModel):
     balance: int = Field(description="my time account's balance after the gift")
 
 
-class RequestOut(BaseModel):
+class ServiceRequestOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "need_id": "TB3F9A0C12DE", "member_id": "F001", "week": "2026-W49",
         "paid_by": "member:F001", "minutes_per_week": 120, "priority": "blue"}]})
@@ -228,15 +228,15 @@ def give(body: GiveIn, session: SessionDep, user: VolunteerUser, now: Now,
         .model_dump(mode="json")), body)
 
 
-@router.post("/timebank/requests", status_code=201, response_model=RequestOut,
+@router.post("/timebank/requests", status_code=201, response_model=ServiceRequestOut,
              summary="Request a service for a member, paid from a time account")
-def file_request(body: RequestIn, session: SessionDep, user: Filer, settings: SettingsDep,
+def file_request(body: ServiceRequestIn, session: SessionDep, user: Filer, settings: SettingsDep,
                  now: Now, idempotency_key: IdempotencyKey, request: Request) -> JSONResponse:
     """A volunteer files for a family member whose consent is recorded (paid by the member, or
     by the volunteer herself); a coordinator files for any member, and only she may mark a
     request red. It becomes a need of the next schedule of its week (or of every week)."""
     return idempotent(session, user, request, idempotency_key, lambda: (
-        201, RequestOut(**timebank.file_request(session, user, body.model_dump(),
+        201, ServiceRequestOut(**timebank.file_request(session, user, body.model_dump(),
                                                 timebank.TimeRules.of(settings), now))
         .model_dump(mode="json")), body)
 

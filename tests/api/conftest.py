@@ -142,5 +142,6 @@ def published(client: TestClient, coordinator: dict[str, str],
     assert body["status"] == "solved", body
     response = client.post(f"/v1/schedules/{body['id']}/publish", json={}, headers=coordinator)
     assert response.status_code == 200, response.text
-    tasks = client.get(f"/v1/schedules/{body['id']}/tasks", headers=coordinator).json()
+    tasks = client.get(f"/v1/schedules/{body['id']}/tasks", params={"limit": 500},
+                       headers=coordinator).json()["items"]
     return {"id": body["id"], "tasks": tasks, "summary": body["summary"]}

@@ -89,7 +89,8 @@ def test_feed_is_valid_with_status_sequence_and_cancelled_tasks(
     assert client.post(f"/v1/schedules/{job['id']}/publish", json={"supersede": True},
                        headers=coordinator).status_code == 200
     after = feed_of(client, "cal-carol-token")
-    new = client.get(f"/v1/schedules/{job['id']}/tasks", headers=coordinator).json()
+    new = client.get(f"/v1/schedules/{job['id']}/tasks", params={"limit": 500},
+                     headers=coordinator).json()["items"]
     held = {t["id"] for t in new if t["volunteer_id"] == volunteer_id
             and t["state"] not in ("declined", "cancelled")}
     assert {i for i, e in after.items() if e["STATUS"] != "CANCELLED"} == held

@@ -57,7 +57,8 @@ def _run(client: TestClient, headers: dict[str, str], week: Week) -> dict[str, A
 
 
 def _lines(client: TestClient, headers: dict[str, str], run: int) -> list[AllocationLine]:
-    rows = client.get(f"/v1/allocations/{run}/lines", headers=headers).json()
+    rows = client.get(f"/v1/allocations/{run}/lines", params={"limit": 500},
+                      headers=headers).json()["items"]
     return [AllocationLine(r["donation_id"], r["request_id"], r["quantity"], r["walk_min"],
                            r["delivery"] == "yes",
                            dt.date.fromisoformat(r["deliver_on"] or r["collect_by"]))
@@ -182,7 +183,8 @@ def test_goods_expiring_midweek_are_delivered_by_their_expiry(client: TestClient
                 "quantity": 1, "lat": lat, "lon": CENTRE.lon, "priority": "red"}
         assert client.post("/v1/requests", json=body, headers=organiser).status_code == 201
     run = _run(client, organiser, WEEK)
-    rows = client.get(f"/v1/allocations/{run['id']}/lines", headers=organiser).json()
+    rows = client.get(f"/v1/allocations/{run['id']}/lines",
+                      headers=organiser).json()["items"]
     dates = {r["request_id"]: (r["delivery"], r["deliver_on"], r["collect_by"]) for r in rows}
     assert dates == {"R1": ("yes", wednesday.isoformat(), None),
                      "R2": ("no", None, wednesday.isoformat())}

@@ -93,7 +93,7 @@ def test_a_form_post_without_the_session_csrf_token_is_refused(client: TestClien
                           follow_redirects=False)
     assert refused.status_code == 403
     assert client.get("/v1/schedules", headers={
-        "Authorization": f"Bearer {client.cookies[views.SESSION_COOKIE]}"}).json() == []
+        "Authorization": f"Bearer {client.cookies[views.SESSION_COOKIE]}"}).json()["items"] == []
     accepted = client.post("/console/schedules", data=week | {"csrf": token},
                            follow_redirects=False)
     assert accepted.status_code == 303

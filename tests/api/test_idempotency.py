@@ -36,7 +36,7 @@ def _shop_with_two_pending(client: TestClient, coordinator: dict[str, str]
 
 
 def _status(client: TestClient, shop: dict[str, str], redemption_id: int) -> str:
-    mine = {r["id"]: r for r in client.get("/v1/redemptions", headers=shop).json()}
+    mine = {r["id"]: r for r in client.get("/v1/redemptions", headers=shop).json()["items"]}
     return str(mine[redemption_id]["status"])
 
 
@@ -73,7 +73,7 @@ def test_a_key_reused_with_another_body_is_refused(client: TestClient,
     assert (again.status_code, again.json()) == (201, first)  # the same request: replayed
     changed = client.post("/v1/redemptions", json={"reward_id": other["id"]}, headers=vol | key)
     assert changed.status_code == 422 and changed.headers["content-type"] == PROBLEM_JSON
-    assert len(client.get("/v1/redemptions", headers=vol).json()) == 2  # nothing redeemed
+    assert client.get("/v1/redemptions", headers=vol).json()["total"] == 2  # nothing redeemed
     assert client.get("/v1/me/statement", headers=vol).json()["balance"] == 100 - 2 * 30
 
 

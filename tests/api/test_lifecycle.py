@@ -184,7 +184,8 @@ def test_the_decline_answer_names_no_replacement(
     body = answer.json()
     assert set(body) == {"declined", "outcome"}
     assert body["outcome"] in ("offered_to_another_volunteer", "coordinators_told")
-    tasks = client.get(f"/v1/schedules/{published['id']}/tasks", headers=coordinator).json()
+    tasks = client.get(f"/v1/schedules/{published['id']}/tasks", params={"limit": 500},
+                       headers=coordinator).json()["items"]
     others = {t["volunteer_id"] for t in tasks} - {task["volunteer_id"]}
     assert not any(v in answer.text for v in others)  # nobody else's id anywhere
     assert "walk_min" not in str(body).replace("'walk_min': " + str(task["walk_min"]), "")
@@ -198,7 +199,7 @@ def _clashing_declines(client: TestClient, coordinator: dict[str, str],
     for task in published["tasks"]:
         fits = client.get(f"/v1/schedules/{published['id']}/occurrences/{task['need_id']}/"
                           f"{task['day']}/candidates?replacing={task['volunteer_id']}",
-                          headers=coordinator).json()
+                          headers=coordinator).json()["items"]
         free = [f for f in fits if not f["displaces"]]
         if free:
             hh, mm = map(int, free[0]["start"].split(":"))
@@ -245,7 +246,8 @@ def test_declines_at_once_never_give_one_volunteer_two_places(
 
     with ThreadPoolExecutor(2) as pool:
         assert list(pool.map(decline, pair, users)) == [200, 200]
-    tasks = client.get(f"/v1/schedules/{published['id']}/tasks", headers=coordinator).json()
+    tasks = client.get(f"/v1/schedules/{published['id']}/tasks", params={"limit": 500},
+                       headers=coordinator).json()["items"]
     active = [t for t in tasks if t["state"] in ("offered", "accepted")]
     problem = read_community(community_files, WEEK).problem
     errors = validate(problem, as_assignments(active), geodesic_walk())
@@ -266,7 +268,8 @@ def test_a_decline_that_cannot_be_replanned_records_nothing(
     answer = client.post(f"/v1/me/tasks/{task['id']}/decline", json={"reason": "出差"},
                          headers=me)
     assert answer.status_code == 409 and "nothing was recorded" in answer.json()["detail"]
-    tasks = client.get(f"/v1/schedules/{published['id']}/tasks", headers=coordinator).json()
+    tasks = client.get(f"/v1/schedules/{published['id']}/tasks", params={"limit": 500},
+                       headers=coordinator).json()["items"]
     assert tasks == published["tasks"]  # not declined, no replacement
     with client.app.state.db.session() as session:  # type: ignore[attr-defined]
         from api.models import OutboxEvent

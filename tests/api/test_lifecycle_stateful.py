@@ -325,7 +325,7 @@ class WeekLifecycle(RuleBasedStateMachine):
             return
         volunteer_id = rich[pick % len(rich)]
         me = self.headers("volunteer", volunteer_id)
-        rewards = self.call("GET", "/v1/rewards", me).json()
+        rewards = self.call("GET", "/v1/rewards", me).json()["items"]
         if rewards:
             reward = rewards[pick % len(rewards)]
             self.call("POST", "/v1/redemptions", me | {
@@ -335,7 +335,7 @@ class WeekLifecycle(RuleBasedStateMachine):
     @rule(pick=PICK, accept=st.booleans())
     def merchant_decides(self, pick: int, accept: bool) -> None:
         pending = [r for r in self.call("GET", "/v1/redemptions",
-                                        self.headers("coordinator")).json()
+                                        self.headers("coordinator")).json()["items"]
                    if r["status"] == "pending"]
         if not pending:
             return

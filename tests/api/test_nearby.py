@@ -115,7 +115,7 @@ def test_coordinators_correct_hide_and_add_places(client: TestClient) -> None:
     coordinator = make_user(client, "coordinator", "coordinator")
     assert client.post("/v1/merchants", json=CANTEEN, headers=coordinator).status_code == 201
     here = {"lat": CENTRE.lat, "lon": CENTRE.lon}
-    listed = client.get("/v1/resources", headers=coordinator).json()
+    listed = client.get("/v1/resources", headers=coordinator).json()["items"]
     assert {e["id"] for e in listed} == {"osm:n1", "osm:n2", "merchant:M1"}
     pharmacy = next(e for e in listed if e["id"] == "osm:n1")
     # Correct: the OSM pharmacy is really a clinic; add a library; hide the canteen.
@@ -136,7 +136,8 @@ def test_coordinators_correct_hide_and_add_places(client: TestClient) -> None:
     assert set(found) == {"osm:n1", "R1"}
     assert found["osm:n1"]["category"] == "clinic" and found["osm:n1"]["source"] == "osm"
     assert found["R1"]["source"] == "coordinator" and found["R1"]["services"] == ["借书"]
-    listed = {e["id"]: e for e in client.get("/v1/resources", headers=coordinator).json()}
+    listed = {e["id"]: e for e in client.get("/v1/resources",
+                                             headers=coordinator).json()["items"]}
     assert listed["merchant:M1"]["hidden"] is True and listed["merchant:M1"]["source"] == \
         "merchant"
     # Undo the hiding: the canteen is found again.

@@ -315,17 +315,17 @@ def test_a_grid_worker_sees_her_own_units_only(client: TestClient, world: World)
     """Grid scoping: the units, the report and the needs of her units, and 403 for another
     unit; the coordinator sees them all."""
     grid, coordinator = world.headers["grid_worker"], world.headers["coordinator"]
-    assert [u["unit_id"] for u in client.get("/v1/grids", headers=grid).json()] == ["G1"]
-    assert [u["unit_id"] for u in client.get("/v1/grids", headers=coordinator).json()] == [
+    assert [u["unit_id"] for u in client.get("/v1/grids", headers=grid).json()["items"]] == ["G1"]
+    assert [u["unit_id"] for u in client.get("/v1/grids", headers=coordinator).json()["items"]] == [
         "G1", "G2"]
     report = client.get("/v1/grids/report", params={"week": str(WEEK)}, headers=grid)
     assert report.status_code == 200, report.text
-    assert [(r["unit_id"], r["needs"], r["volunteers"]) for r in report.json()] == [
+    assert [(r["unit_id"], r["needs"], r["volunteers"]) for r in report.json()["items"]] == [
         ("G1", 1, 2)]
     needs = client.get("/v1/grids/G1/needs", params={"week": str(WEEK)}, headers=grid)
-    assert [n["need_id"] for n in needs.json()] == ["N1"]
+    assert [n["need_id"] for n in needs.json()["items"]] == ["N1"]
     assert client.get("/v1/grids/G2/needs", headers=grid).status_code == 403
-    assert client.get("/v1/grids/G2/needs", headers=coordinator).json() == []
+    assert client.get("/v1/grids/G2/needs", headers=coordinator).json()["items"] == []
     assert client.get("/v1/grids/G9/needs", headers=grid).status_code == 404
     assert client.get("/v1/volunteers", headers=grid).status_code == 403
     bad = client.put("/v1/grids", json={"type": "FeatureCollection", "features": [
@@ -333,4 +333,4 @@ def test_a_grid_worker_sees_her_own_units_only(client: TestClient, world: World)
                                                       "coordinates": [114.0, 22.5]}}]},
         headers=coordinator)
     assert bad.status_code == 422 and "features[0].geometry" in bad.text
-    assert len(client.get("/v1/grids", headers=coordinator).json()) == 2  # all or nothing
+    assert client.get("/v1/grids", headers=coordinator).json()["total"] == 2  # all or nothing

@@ -158,7 +158,7 @@ def drive(one: httpx.Client, two: httpx.Client, tmp_path: Path, running: Process
     published = one.post(f"/v1/schedules/{job['id']}/publish", json={}, headers=headers)
     assert published.status_code == 200, published.text
     assert read(two)["status"] == "published"
-    assert two.get(f"/v1/schedules/{job['id']}/tasks", headers=headers).json()
+    assert two.get(f"/v1/schedules/{job['id']}/tasks", headers=headers).json()["items"]
     # A worker stops cleanly on SIGTERM.
     second.send_signal(signal.SIGTERM)
     assert second.wait(20) == 0

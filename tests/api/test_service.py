@@ -150,7 +150,8 @@ def test_schedule_job_is_valid_and_publishing_never_overwrites(
     # same week gives the same schedule.
     assert published["summary"]["limit"] == "deterministic"
     assert published["summary"]["deterministic_time"] > 0
-    unmet = client.get(f"/v1/schedules/{published['id']}/unmet", headers=coordinator).json()
+    unmet = client.get(f"/v1/schedules/{published['id']}/unmet?limit=500",
+                       headers=coordinator).json()["items"]
     assert len(unmet) + published["summary"]["covered"] == published["summary"]["occurrences"]
     second = client.post("/v1/schedules", json={"week": str(WEEK)}, headers=coordinator).json()
     assert wait_for(client, coordinator, second["id"])["status"] == "solved"
@@ -171,7 +172,7 @@ def _volunteer_with_free_alternative(client: TestClient, coordinator: dict[str, 
     for task in published["tasks"]:
         fits = client.get(f"/v1/schedules/{published['id']}/occurrences/{task['need_id']}/"
                           f"{task['day']}/candidates?replacing={task['volunteer_id']}",
-                          headers=coordinator).json()
+                          headers=coordinator).json()["items"]
         if any(not f["displaces"] for f in fits):
             return task
     raise AssertionError("no task has a free alternative volunteer in this community")
@@ -203,13 +204,15 @@ def test_volunteer_sees_only_own_tasks_and_a_decline_is_replanned(
     # Decline (before the week): only this occurrence changes, and someone else is offered it.
     client.app.state.clock = lambda: at(WEEK.monday - dt.timedelta(days=1))  # type: ignore[attr-defined]
     before = {t["id"]: t for t in client.get(f"/v1/schedules/{published['id']}/tasks",
-                                             headers=coordinator).json()}
+                                             params={"limit": 500},
+                                             headers=coordinator).json()["items"]}
     result = client.post(f"/v1/me/tasks/{task['id']}/decline", json={"reason": "孩子生病"},
                          headers=me)
     assert result.status_code == 200, result.text
     assert result.json()["outcome"] == "offered_to_another_volunteer"
     after = {t["id"]: t for t in client.get(f"/v1/schedules/{published['id']}/tasks",
-                                            headers=coordinator).json()}
+                                            params={"limit": 500},
+                                            headers=coordinator).json()["items"]}
     (replacement,) = [t for tid, t in after.items() if tid not in before]
     assert replacement["volunteer_id"] != task["volunteer_id"]
     assert replacement["state"] == "offered" and replacement["need_id"] == task["need_id"]
@@ -264,8 +267,8 @@ def test_points_are_earned_redeemed_and_never_overspent(
     assert codes[201] == balance // price and codes[409] == 8 - balance // price
     statement = client.get("/v1/me/statement", headers=vol).json()
     assert statement["balance"] == balance - codes[201] * price >= 0
-    assert sum(e["amount"] for e in statement["entries"]) == statement["balance"]
-    redemptions = client.get("/v1/redemptions", headers=shop).json()
+    assert sum(e["amount"] for e in statement["entries"]["items"]) == statement["balance"]
+    redemptions = client.get("/v1/redemptions", headers=shop).json()["items"]
     ok = client.post(f"/v1/redemptions/{redemptions[0]['id']}/confirm",
                      headers=shop | {"Idempotency-Key": "shop-confirm-1"})
     assert ok.status_code == 200 and ok.json()["status"] == "confirmed"
@@ -288,9 +291,9 @@ def test_merchant_orders_and_calendar_feed(client: TestClient, coordinator: dict
         t = with_shop[0]
         shop = make_user(client, "canteen", "merchant", merchant_id=t["merchant_id"])
         orders = client.get(f"/v1/merchant/orders?date={t['date']}", headers=shop).json()
-        assert t["need_id"] in {o["need_id"] for o in orders["orders"]}
-        assert all("*" in o["for"] for o in orders["orders"])
-        assert sum(orders["counts"].values()) == len(orders["orders"])
+        assert t["need_id"] in {o["need_id"] for o in orders["orders"]["items"]}
+        assert all("*" in o["for"] for o in orders["orders"]["items"])
+        assert sum(orders["counts"].values()) == orders["orders"]["total"]
     task = published["tasks"][0]
     make_user(client, "carol", "volunteer", volunteer_id=task["volunteer_id"])
     for day, audited in ((WEEK.monday - dt.timedelta(days=1), 0), (WEEK.monday, 1)):

@@ -123,7 +123,8 @@ def test_hours_earned_given_to_mother_drawn_for_her_and_reported(
     assert body["status"] == "solved", body
     assert client.post(f"/v1/schedules/{body['id']}/publish", json={},
                        headers=coordinator).status_code == 200
-    tasks = client.get(f"/v1/schedules/{body['id']}/tasks", headers=coordinator).json()
+    tasks = client.get(f"/v1/schedules/{body['id']}/tasks", params={"limit": 500},
+                       headers=coordinator).json()["items"]
     hers = [t for t in tasks if t["need_id"] == need_id]
     assert hers, "the request was not scheduled"
     mother = client.get("/v1/timebank/members/F1/statement", headers=me).json()
@@ -201,7 +202,7 @@ def test_multipliers_are_issued_on_top_and_named_on_the_statement(
     me = make_user(client, "v1", "volunteer", volunteer_id="V1")
     statement = client.get("/v1/me/timebank/statement", headers=me).json()
     assert statement["balance"] == 180
-    assert [(e["kind"], e["minutes"]) for e in statement["entries"]] == [
+    assert [(e["kind"], e["minutes"]) for e in statement["entries"]["items"]] == [
         ("earned", 60), ("bonus", 120)]
     assert "nightx1.5 redx2" in statement["entries"][1]["memo"]
     assert statement["months"][0]["earned"] == 60 and statement["months"][0]["bonus"] == 120

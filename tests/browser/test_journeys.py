@@ -65,7 +65,8 @@ def solve_and_publish(server: Server, folder: Path) -> dict[str, Any]:
             assert time.monotonic() < deadline
             time.sleep(0.3)
         assert api.post(f"/v1/schedules/{job['id']}/publish", json={}).status_code == 200
-        tasks: list[dict[str, Any]] = api.get(f"/v1/schedules/{job['id']}/tasks").json()
+        tasks: list[dict[str, Any]] = api.get(f"/v1/schedules/{job['id']}/tasks",
+                                              params={"limit": 500}).json()["items"]
     return {"schedule": job, "tasks": tasks}
 
 
