@@ -134,7 +134,7 @@ def test_hours_earned_given_to_mother_drawn_for_her_and_reported(
     duration = template["duration_min"]
     mother = client.get("/v1/timebank/members/F1/statement", headers=me).json()
     assert mother["balance"] == gift - duration
-    assert [e["kind"] for e in mother["entries"]] == ["transferred_in", "drawn"]
+    assert [e["kind"] for e in mother["entries"]["items"]] == ["transferred_in", "drawn"]
     month_totals = mother["months"]
     assert sum(m["transferred_in"] for m in month_totals) == gift
     assert sum(m["drawn"] for m in month_totals) == duration
@@ -204,7 +204,7 @@ def test_multipliers_are_issued_on_top_and_named_on_the_statement(
     assert statement["balance"] == 180
     assert [(e["kind"], e["minutes"]) for e in statement["entries"]["items"]] == [
         ("earned", 60), ("bonus", 120)]
-    assert "nightx1.5 redx2" in statement["entries"][1]["memo"]
+    assert "nightx1.5 redx2" in statement["entries"]["items"][1]["memo"]
     assert statement["months"][0]["earned"] == 60 and statement["months"][0]["bonus"] == 120
 
 
