@@ -5,6 +5,7 @@ decoders return those models (never an untyped ``Any`` or a dictionary)."""
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import subprocess
 import sys
@@ -113,7 +114,9 @@ def test_a_client_generator_accepts_the_document(spec: dict[str, Any],
     done = subprocess.run(
         [str(generator), "generate", "--path", str(document), "--meta", "none",
          "--output-path", str(tmp_path / "linli_client"), "--fail-on-warning"],
-        capture_output=True, text=True, timeout=600, check=False)
+        capture_output=True, text=True, timeout=600, check=False,
+        # its post-generation hooks run ruff, installed beside it
+        env=os.environ | {"PATH": f"{generator.parent}{os.pathsep}{os.environ.get('PATH', '')}"})
     assert done.returncode == 0 and "Warning" not in done.stdout + done.stderr, \
         done.stdout + done.stderr
     sys.path.insert(0, str(tmp_path))
