@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import logging
 import os
 import time
@@ -269,9 +270,120 @@ def solve(
              "[default: LINLI_WORKERS or 0]")] = None,
     add_needs: Annotated[list[Path] | None, typer.Option(
         help="more needs.csv-format files, e.g. delivery_needs.csv from linli allocate")] = None,
+    engine: Annotated[str, typer.Option(
+        help="for a district (a folder of community folders): local (one part after the "
+             "other in this process) or ray (each part a Ray task)")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="with --engine ray: the Ray cluster, e.g. auto or ray://head:10001; without it "
+             "Ray starts on this machine")] = None,
+    max_retries: Annotated[int, typer.Option(
+        help="district: how many more tries a failed part gets")] = 2,
 ) -> None:
-    """Plan one week: who goes where and when, and why the rest stays unmet."""
+    """Plan one week: who goes where and when, and why the rest stays unmet.
+
+    Given a district (one folder per community), every community is planned and written to
+    OUT/<community>/, with OUT/district_summary.csv; --time-limit is then per community."""
+    from matcher.district import is_district
+
+    if engine not in ("local", "ray"):
+        raise _fail(_("--engine is local or ray, not {engine}").format(engine=engine))
+    if is_district(data):
+        if add_needs:
+            raise _fail(_("--add-needs works for one community: add the file to its folder"))
+        _run_district(data, week, out, network, time_limit, coords, workers, wall_clock,
+                      engine, address, max_retries)
+        return
+    if engine == "ray" or address is not None:
+        raise _fail(_("--engine ray plans a district: a folder with one folder per community "
+                      "({path} is one community)").format(path=data))
     _run(data, week, out, network, time_limit, coords, workers, add_needs or (), wall_clock)
+
+
+def _run_district(source: Path, week: str, out: Path, network: Path | None,
+                  time_limit: float | None, coords: CoordSystem, workers: int | None,
+                  wall_clock: bool, engine: str, address: str | None, max_retries: int) -> None:
+    from matcher.district import (
+        SUMMARY_FILE,
+        DistrictEvent,
+        load_district,
+        parts,
+        solve_district,
+        write_district,
+    )
+    from matcher.mapview import tile_layers
+
+    if engine == "ray" and importlib.util.find_spec("ray") is None:
+        raise _fail(_("--engine ray needs Ray: pip install 'linli[district]'"))
+    try:
+        settings = Settings()
+        tile_layers(settings)
+        iso_week = Week.parse(week)
+        params = SolveParams(
+            time_limit_s=settings.time_limit_s if time_limit is None else time_limit,
+            wall_clock=wall_clock or settings.wall_clock,
+            workers=settings.workers if workers is None else workers)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        with step(_("reading {source}").format(source=source)):
+            district = load_district(source, iso_week, coords)
+    except InputError as exc:
+        raise _fail(exc.localised()) from exc
+    _notes(district.notes)
+    net = _load_network(network)
+    todo = parts(district, params, settings)
+    console.print(escape(_(
+        "{communities} communities in {parts} parts that share no volunteer, merchant or "
+        "walking circle; each community gets {limit:g} s of planning").format(
+            communities=len(district.communities), parts=len(todo),
+            limit=params.time_limit_s)))
+    where = (_("on Ray ({address})").format(address=address or _("this machine"))
+             if engine == "ray" else _("in this process, one part after the other"))
+    console.print(escape(_("planning {where} ...").format(where=where)))
+
+    def report(event: DistrictEvent) -> None:
+        result = event.result
+        for name in result.communities:
+            head = f"[{event.done}/{event.total}] {name}"
+            if result.schedule is None:
+                console.print("[red]" + escape(_("{head}: not planned: {error}").format(
+                    head=head, error=result.error)) + "[/red]")
+                continue
+            mine = district.community(name)
+            keys = {n.id for n in mine.problem.needs}
+            covered = {(a.need_id, a.day) for a in result.schedule.assignments
+                       if a.need_id in keys}
+            by = {p: sum(1 for o in mine.problem.occurrences if o.need.priority is p
+                         and (o.need.id, o.day) in covered) for p in Priority}
+            console.print(escape(_(
+                "{head}: {covered} of {occurrences} planned ({red} {r}, {yellow} {y}, "
+                "{blue} {b}); {seconds:.1f} s").format(
+                    head=head, covered=len(covered), occurrences=len(mine.problem.occurrences),
+                    red=priority_word(Priority.RED), r=by[Priority.RED],
+                    yellow=priority_word(Priority.YELLOW), y=by[Priority.YELLOW],
+                    blue=priority_word(Priority.BLUE), b=by[Priority.BLUE],
+                    seconds=result.seconds)))
+
+    try:
+        result = solve_district(district, params, settings, network=net,
+                                engine="ray" if engine == "ray" else "local",
+                                address=address, max_retries=max_retries, on_part=report)
+    except ConnectionError as exc:
+        raise _fail(_("cannot reach the Ray cluster {address}: {error}").format(
+            address=address, error=exc)) from exc
+    with step(_("writing the files")):
+        write_district(result, district, out, settings=settings, network=net, coords=coords)
+    covered = sum(c.schedule.covered for c in result.communities)
+    occurrences = sum(c.schedule.occurrences for c in result.communities)
+    console.print(escape(_(
+        "district: {covered} of {occurrences} occurrences planned in {seconds:.1f} s; each "
+        "community's files in {out}/<community>/, the district table in {summary}").format(
+            covered=covered, occurrences=occurrences, seconds=result.seconds, out=out,
+            summary=out / SUMMARY_FILE)))
+    if result.failed:
+        raise _fail(_("{n} communities not planned (their part failed every try): "
+                      "{names}").format(n=len(result.failed),
+                                        names=", ".join(sorted(result.failed))))
 
 
 @app.command()
@@ -394,6 +506,45 @@ def generate(
                                "{categories} categories").format(
             donations=len(charity.donations), requests=len(charity.requests),
             categories=len(charity.categories))))
+
+
+@app.command("generate-district")
+def generate_district_command(
+    out: Annotated[Path, typer.Option(help="folder for the district: one folder per community")],
+    communities: int = 20,
+    volunteers: int = 6000,
+    needs: int = 8000,
+    merchants: int = 400,
+    radius_m: Annotated[float, typer.Option(help="each community's spread, metres")] = 500.0,
+    network: Annotated[Path | None, typer.Option(
+        help="street network to place people on [default: the shipped central Shanghai]")]
+        = None,
+    week: str = DEMO_WEEK,
+    seed: int = 7,
+) -> None:
+    """Generate a believable district of communities on real streets (central Shanghai)."""
+    from matcher.district import SHANGHAI_NETWORK, components, generate_district, save_district
+
+    net = _load_network(network or data_dir() / SHANGHAI_NETWORK)
+    try:
+        district = generate_district(net, communities=communities, volunteers=volunteers,
+                                     needs=needs, merchants=merchants, radius_m=radius_m,
+                                     week=Week.parse(week), seed=seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    save_district(district, out)
+    from collections import Counter
+
+    listings = Counter(v.id for c in district.communities for v in c.problem.volunteers)
+    listed, shared = len(listings), sum(1 for n in listings.values() if n > 1)
+    console.print(escape(_(
+        "wrote {out}: {communities} communities, {volunteers} volunteers ({shared} registered "
+        "with two communities or more), {needs} needs, {merchants} merchants; {parts} parts "
+        "that share nothing").format(
+            out=out, communities=len(district.communities), volunteers=listed,
+            shared=shared, needs=sum(len(c.problem.needs) for c in district.communities),
+            merchants=sum(len(c.problem.merchants) for c in district.communities),
+            parts=len(components(district)))))
 
 
 def _community_resources(network: Path, osm: Path | None, data: Path | None
