@@ -46,7 +46,7 @@ from matcher.domain import (
     Week,
 )
 from matcher.errors import DataIssue, InputError
-from matcher.i18n import N_
+from matcher.i18n import N_, current
 from matcher.params import SolveParams
 from matcher.settings import Settings
 from matcher.travel import WalkingNetwork
@@ -299,8 +299,11 @@ class PartResult:
 
 
 def solve_part(part: Part, settings: Settings, network: WalkingNetwork | None,
-               crashes: Crashes | None = None, kill: bool = False) -> PartResult:
-    """Solve one part (walking times, then the week), where it runs."""
+               crashes: Crashes | None = None, kill: bool = False,
+               lang: str | None = None) -> PartResult:
+    """Solve one part (walking times, then the week), where it runs; the reasons and fixes of
+    unmet occurrences in ``lang`` (the caller's language, which a Ray worker does not know)."""
+    from matcher.i18n import use
     from matcher.solver import solve
     from matcher.travel import TravelTimes
 
@@ -308,15 +311,16 @@ def solve_part(part: Part, settings: Settings, network: WalkingNetwork | None,
         crashes.strike(part, kill)
     began = time.monotonic()
     travel = TravelTimes.build(part.problem, settings, network)
-    schedule = solve(part.problem, part.params, travel=travel, settings=settings)
+    with use(lang or current()):
+        schedule = solve(part.problem, part.params, travel=travel, settings=settings)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return PartResult(part.index, part.communities, schedule, None,
                       time.monotonic() - began, peak, f"{os.uname().nodename}:{os.getpid()}")
 
 
 def _solve_part_on_ray(part: Part, settings: Settings, network: WalkingNetwork | None,
-                       crashes: Crashes | None) -> PartResult:
-    return solve_part(part, settings, network, crashes, kill=True)
+                       crashes: Crashes | None, lang: str) -> PartResult:
+    return solve_part(part, settings, network, crashes, kill=True, lang=lang)
 
 
 @dataclass
@@ -467,7 +471,7 @@ def _on_ray(todo: Sequence[Part], settings: Settings, network: WalkingNetwork | 
         net_ref = ray.put(network)
         # Largest first: the longest part starts at once and the critical path is no longer.
         ordered = sorted(todo, key=lambda p: (-p.size, p.index))
-        pending = {task.remote(p, settings, net_ref, crashes): p for p in ordered}
+        pending = {task.remote(p, settings, net_ref, crashes, current()): p for p in ordered}
         waiting = list(pending)
         while waiting:
             done, waiting = ray.wait(waiting, num_returns=1)

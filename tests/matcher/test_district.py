@@ -30,6 +30,7 @@ from matcher.district import (
 from matcher.domain import Location, Problem, Week
 from matcher.errors import InputError
 from matcher.generate import generate_community
+from matcher.i18n import use
 from matcher.params import SolveParams
 from tests.conftest import CENTRE, need, volunteer
 from tests.validator import geodesic_walk, validate
@@ -65,7 +66,8 @@ def district() -> District:
 
 @pytest.fixture(scope="module")
 def local(district: District) -> DistrictResult:
-    return solve_district(district, PARAMS)
+    with use("en"):  # not the default: Ray's workers must be told the language
+        return solve_district(district, PARAMS)
 
 
 def test_communities_are_coupled_by_circles_and_shared_people(district: District) -> None:
@@ -133,9 +135,12 @@ def ray_local() -> Iterator[None]:
 @pytest.mark.usefixtures("ray_local")
 def test_ray_gives_the_schedule_of_one_process(district: District,
                                                local: DistrictResult) -> None:
-    on_ray = solve_district(district, PARAMS, engine="ray")
+    with use("en"):
+        on_ray = solve_district(district, PARAMS, engine="ray")
     assert on_ray.engine == "ray" and not on_ray.failed
     _same(local, on_ray)
+    unmet = [u for c in on_ray.communities for u in c.schedule.unmet]
+    assert unmet and all(u.detail.isascii() for u in unmet)  # English, as asked
     assert all(p.worker and p.peak_rss_mb > 0 for p in on_ray.parts)
 
 
