@@ -46,7 +46,7 @@ from matcher.domain import (
     Week,
 )
 from matcher.errors import DataIssue, InputError
-from matcher.i18n import N_, current
+from matcher.i18n import N_, _, current
 from matcher.params import SolveParams
 from matcher.settings import Settings
 from matcher.travel import WalkingNetwork
@@ -454,6 +454,10 @@ def _local(part: Part, settings: Settings, network: WalkingNetwork | None,
     return PartResult(part.index, part.communities, None, error)
 
 
+class RayUnavailableError(ConnectionError):
+    """Ray could not start here or reach the cluster at the address given."""
+
+
 def _on_ray(todo: Sequence[Part], settings: Settings, network: WalkingNetwork | None,
             crashes: Crashes | None, max_retries: int, address: str | None,
             init: Mapping[str, Any], record: Callable[[PartResult], None]) -> None:
@@ -462,8 +466,14 @@ def _on_ray(todo: Sequence[Part], settings: Settings, network: WalkingNetwork | 
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                 **init)
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
+                     **init)
+        except (ConnectionError, ValueError, SystemExit) as exc:
+            # Ray exits the process when a cluster's address never answers, and refuses a
+            # ray:// address without ray[client]: either way, say so instead.
+            why = _("it does not answer") if isinstance(exc, SystemExit) else str(exc)
+            raise RayUnavailableError(why) from exc
     try:
         task = ray.remote(num_cpus=1, max_retries=max_retries,
                           retry_exceptions=True)(_solve_part_on_ray)

@@ -85,3 +85,20 @@ def test_ray_on_one_community_says_what_it_wants(district: Path, tmp_path: Path)
     result = chinese.invoke(app, ["solve", "--data", str(district), "--week", "2026-W48",
                                   "--out", str(tmp_path), "--engine", "spark"])
     assert result.exit_code == 2 and "只能是 local 或 ray" in result.output
+
+
+def test_an_unreachable_ray_cluster_is_an_error_not_a_traceback(
+        district: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ray = pytest.importorskip("ray")
+
+    def unreachable(**_kwargs: object) -> None:
+        raise SystemExit(15)  # what ray.init does when the address never answers
+
+    monkeypatch.setattr(ray, "init", unreachable)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    result = chinese.invoke(app, ["solve", "--data", str(district), "--week", "2026-W48",
+                                  "--out", str(tmp_path), "--engine", "ray", "--address",
+                                  "10.0.0.1:6379"])
+    assert result.exit_code == 2, result.output
+    assert "连不上 Ray 集群 10.0.0.1:6379：对方没有响应" in result.output.replace("\n", "")
+    assert not (tmp_path / "district_summary.csv").exists()
