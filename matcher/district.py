@@ -38,11 +38,14 @@ from matcher.coords import CoordSystem
 from matcher.domain import (
     LevelResult,
     Location,
+    Merchant,
+    Need,
     Priority,
     Problem,
     Schedule,
     SolveStatus,
     UnmetReason,
+    Volunteer,
     Week,
 )
 from matcher.errors import DataIssue, InputError
@@ -221,9 +224,9 @@ def components(district: District, settings: Settings | None = None) -> list[lis
 
 def merged_problem(district: District, group: Sequence[int]) -> Problem:
     """The week of a group of communities as one problem: each volunteer and merchant once."""
-    volunteers: dict[str, Any] = {}
-    merchants: dict[str, Any] = {}
-    needs = []
+    volunteers: dict[str, Volunteer] = {}
+    merchants: dict[str, Merchant] = {}
+    needs: list[Need] = []
     for k in group:
         p = district.communities[k].problem
         for v in p.volunteers:
@@ -669,7 +672,7 @@ def _share_boundary_volunteers(communities: list[Community], centres: Sequence[L
     """Volunteers living within the disc of another community register with it too."""
     from matcher.travel import geodesic_m
 
-    extra: dict[int, list[Any]] = {k: [] for k in range(len(communities))}
+    extra: dict[int, list[Volunteer]] = {k: [] for k in range(len(communities))}
     for k, c in enumerate(communities):
         for v in c.problem.volunteers:
             for j, other in enumerate(centres):
