@@ -18,6 +18,11 @@ from tests.validator import geodesic_walk, validate
 chinese = CliRunner(env={"LC_ALL": None, "LC_MESSAGES": None, "LANG": None})
 
 
+def flat(output: str) -> str:
+    """The output without the line breaks rich adds at the terminal's width."""
+    return output.replace("\n", "")
+
+
 @pytest.fixture(scope="module")
 def district(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("district")
@@ -25,7 +30,7 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                   "--communities", "3", "--volunteers", "45", "--needs", "60",
                                   "--merchants", "6", "--radius-m", "300", "--seed", "4"])
     assert result.exit_code == 0, result.output
-    assert "3 个社区" in result.output and "志愿者 45 位" in result.output
+    assert "3 个社区" in flat(result.output) and "志愿者 45 位" in flat(result.output)
     return folder
 
 
@@ -33,7 +38,7 @@ def _solve(district: Path, out: Path, *extra: str) -> str:
     result = chinese.invoke(app, ["solve", "--data", str(district), "--week", "2026-W48",
                                   "--out", str(out), "--time-limit", "1", *extra])
     assert result.exit_code == 0, result.output
-    return result.output
+    return flat(result.output)
 
 
 def test_a_district_is_solved_community_by_community(district: Path, tmp_path: Path) -> None:
@@ -81,10 +86,10 @@ def test_ray_on_one_community_says_what_it_wants(district: Path, tmp_path: Path)
     result = chinese.invoke(app, ["solve", "--data", str(district / "C01"), "--week",
                                   "2026-W48", "--out", str(tmp_path), "--engine", "ray"])
     assert result.exit_code == 2
-    assert "整个街道排班" in result.output.replace("\n", "")
+    assert "整个街道排班" in flat(result.output)
     result = chinese.invoke(app, ["solve", "--data", str(district), "--week", "2026-W48",
                                   "--out", str(tmp_path), "--engine", "spark"])
-    assert result.exit_code == 2 and "只能是 local 或 ray" in result.output
+    assert result.exit_code == 2 and "只能是 local 或 ray" in flat(result.output)
 
 
 def test_an_unreachable_ray_cluster_is_an_error_not_a_traceback(
@@ -100,5 +105,5 @@ def test_an_unreachable_ray_cluster_is_an_error_not_a_traceback(
                                   "--out", str(tmp_path), "--engine", "ray", "--address",
                                   "10.0.0.1:6379"])
     assert result.exit_code == 2, result.output
-    assert "连不上 Ray 集群 10.0.0.1:6379：对方没有响应" in result.output.replace("\n", "")
+    assert "连不上 Ray 集群 10.0.0.1:6379：对方没有响应" in flat(result.output)
     assert not (tmp_path / "district_summary.csv").exists()
