@@ -36,7 +36,7 @@ from api.routers import (
 )
 from api.settings import ApiSettings, cors_origins, require_secret
 from api.throttle import LoginGuard, SlidingWindow
-from api.wechat import Code2Session
+from api.wechat import Code2Session, JsCode2Session
 
 DESCRIPTION = """
 Linli (邻里) matches a community's volunteers, needs and partner merchants (社区合伙人).
@@ -71,7 +71,7 @@ def create_app(settings: ApiSettings | None = None, *, wechat: Code2Session | No
                ) -> FastAPI:
     """Build the app. The database is migrated to the current schema on start-up. ``wechat``
     turns on login from a WeChat mini program (:mod:`api.wechat`); without it those routes
-    answer 501."""
+    answer 404 ``wechat_login_not_configured``."""
     settings = settings or ApiSettings()
 
     @asynccontextmanager
@@ -126,6 +126,8 @@ def create_app(settings: ApiSettings | None = None, *, wechat: Code2Session | No
     app.state.nearby_guard = SlidingWindow(settings.nearby_per_address,
                                            settings.nearby_window_s)
     app.state.places = nearby.Places(settings)
+    if wechat is None and settings.wechat_appid and settings.wechat_secret:
+        wechat = JsCode2Session(settings.wechat_appid, settings.wechat_secret)
     app.state.wechat = wechat
     app.state.clock = system_clock  # the community's clock for task time rules (tests set it)
     errors.install(app)

@@ -68,8 +68,10 @@ class ApiSettings(BaseSettings):
         "comma-separated (https://app.example.org,https://servicewechat.com); none by default")
     refresh_days: int = Field(30, gt=0, description="refresh token lifetime: how long an app "
                               "stays logged in without its password")
-    wechat_appid: str | None = Field(None, description="the mini program's AppID (WeChat "
-                                     "login is off unless a code2session provider is set)")
+    wechat_appid: str | None = Field(None, description="the mini program's AppID; with "
+                                     "wechat_secret, turns on login with WeChat")
+    wechat_secret: str | None = Field(None, description="the mini program's AppSecret (the "
+                                      "server asks WeChat's code2session with it)")
     public_url: str | None = Field(
         None, description="base of calendar feed links (https://linli.example.org); unset, "
         "links are built from the request, so set it when a proxy hides the public address")

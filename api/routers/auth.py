@@ -213,7 +213,9 @@ def logout(body: RefreshIn, session: SessionDep) -> Response:
     return Response(status_code=204)
 
 
-_WECHAT: dict[int | str, dict[str, Any]] = {501: {
+# Not configured is a 404, not a 501: a feature switched off is no server failure, and
+# monitoring (and the API's fuzz test) count every 5xx as one.
+_WECHAT: dict[int | str, dict[str, Any]] = {404: {
     "description": "WeChat login is not configured on this server "
     "(`wechat_login_not_configured`)", "content": _PROBLEM}}
 
@@ -221,7 +223,7 @@ _WECHAT: dict[int | str, dict[str, Any]] = {501: {
 def _wechat(request: Request) -> Code2Session:
     provider: Code2Session | None = request.app.state.wechat
     if provider is None:
-        raise Problem(501, _("WeChat login is not set up on this server; log in with your "
+        raise Problem(404, _("WeChat login is not set up on this server; log in with your "
                              "username and password"), code="wechat_login_not_configured")
     return provider
 
@@ -248,7 +250,7 @@ def _wechat_login(db: Database, openid: str, settings: ApiSettings) -> Token | N
 @router.post("/auth/wechat", response_model=Token, responses=_WECHAT,
              summary="Log in from a WeChat mini program with a wx.login() code")
 async def wechat_login(body: WeChatCodeIn, settings: SettingsDep, request: Request) -> Token:
-    """Off unless the server has a ``code2session`` provider (:mod:`api.wechat`): 501
+    """Off unless the server has a ``code2session`` provider (:mod:`api.wechat`): 404
     ``wechat_login_not_configured``. A WeChat user not linked to an account yet gets 403
     ``wechat_not_linked``: log in with the password once and link at ``POST /v1/me/wechat``."""
     openid = await _openid(request, body.code)

@@ -30,10 +30,16 @@ def test_merchant_hours_are_stored_normalised(client: TestClient,
     put = client.put("/v1/merchants/M1", json=MERCHANT | {"open": "10:00～21:00"}, headers=shop)
     assert put.status_code == 200, put.text
     assert client.get("/v1/merchants/M1", headers=shop).json()["open"] == "10:00-21:00"
-    bad = client.put("/v1/merchants/M1", json=MERCHANT | {"open": "9.30-20.30"}, headers=shop)
+    bad = client.put("/v1/merchants/M1", json=MERCHANT | {"open": "9.30-20.30"},
+                     headers=shop | {"Accept-Language": "en"})
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["path"] == ["body", "open"]
     assert "type e.g. 09:30-20:30" in bad.json()["errors"][0]["message"]
+    # Chinese when the client asks for nothing else, on the same JSON path.
+    zh = client.put("/v1/merchants/M1", json=MERCHANT | {"open": "9.30-20.30"},
+                    headers=shop).json()["errors"][0]
+    assert zh["path"] == ["body", "open"] and "09:30-20:30" in zh["message"]
+    assert zh["message"] != bad.json()["errors"][0]["message"]
     volunteer = client.post("/v1/volunteers", json=VOLUNTEER, headers=coordinator).json()
     assert volunteer["availability"] == "mon 08:00-12:00;wed 14:00-18:00"
 

@@ -1,16 +1,19 @@
-"""WeChat mini-program login: off by default (501), and with a code2session provider given to
-the app (a fake one here), a linked account logs in with a wx.login() code."""
+"""WeChat mini-program login: off by default (404 wechat_login_not_configured), and with a
+code2session provider given to the app (a fake one here), a linked account logs in with a
+wx.login() code; the HTTPS code2session reads WeChat's answers."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import ApiSettings
-from api.wechat import WeChatIdentity, WeChatLoginError
+from api.wechat import JsCode2Session, WeChatIdentity, WeChatLoginError
 from tests.api.conftest import make_user
 
 
@@ -47,7 +50,7 @@ def test_wechat_login_is_off_unless_a_provider_is_given(settings: ApiSettings) -
         headers = make_user(client, "wangfang", "volunteer")
         for path, extra in (("/v1/auth/wechat", {}), ("/v1/me/wechat", headers)):
             response = client.post(path, json={"code": "anything"}, headers=extra)
-            assert response.status_code == 501
+            assert response.status_code == 404
             body = response.json()
             assert body["code"] == "wechat_login_not_configured"
             assert body["detail"] == "这里还没有开通微信登录，请用用户名和密码登录"
@@ -86,3 +89,32 @@ def test_one_wechat_user_links_one_account(client: TestClient, wechat: FakeWeCha
     taken = client.post("/v1/me/wechat", json={"code": wechat.code_for("o-wang")},
                         headers=second)
     assert taken.status_code == 409 and taken.json()["code"] == "wechat_linked_elsewhere"
+
+
+def _wechat_answering(answer: object, status: int = 200) -> JsCode2Session:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["grant_type"] == "authorization_code"
+        assert request.url.params["appid"] == "wx123" and request.url.params["secret"] == "s3"
+        if isinstance(answer, Exception):
+            raise answer
+        return httpx.Response(status, json=answer)
+
+    return JsCode2Session("wx123", "s3", transport=httpx.MockTransport(handler))
+
+
+def test_code2session_over_https_reads_wechats_answer() -> None:
+    identity = asyncio.run(_wechat_answering({"openid": "o-1", "session_key": "k",
+                                              "unionid": "u-1"})("c"))
+    assert identity == WeChatIdentity(openid="o-1", unionid="u-1")
+    for refused in (_wechat_answering({"errcode": 40029, "errmsg": "invalid code"}),
+                    _wechat_answering(["odd"]), _wechat_answering({"openid": ""}),
+                    _wechat_answering(httpx.ConnectTimeout("slow"))):
+        with pytest.raises(WeChatLoginError):
+            asyncio.run(refused("c"))
+
+
+def test_the_appid_and_secret_turn_wechat_login_on(settings: ApiSettings) -> None:
+    app = create_app(settings.model_copy(update={"wechat_appid": "wx1",
+                                                 "wechat_secret": "s"}))
+    assert isinstance(app.state.wechat, JsCode2Session)
+    assert create_app(settings).state.wechat is None
