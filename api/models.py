@@ -81,9 +81,27 @@ class User(Stamped, Base):
     api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     grid_units: Mapped[str | None] = mapped_column(Text)  # a grid worker's units, ";"-joined
+    # The WeChat user (openid of the mini program) who linked this account, if any.
+    wechat_openid: Mapped[str | None] = mapped_column(String(128), unique=True)
     __table_args__ = (CheckConstraint(
         "role in ('coordinator', 'organiser', 'volunteer', 'merchant', 'grid_worker')",
         name="ck_user_role"),)
+
+
+class RefreshTokenRow(Base):
+    """A refresh token, stored as its SHA-256 digest. Each use replaces it with a new one of
+    the same family (one login); a used one presented again means it was copied, and ends
+    the whole family."""
+
+    __tablename__ = "refresh_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class VolunteerRow(Stamped, Base):

@@ -46,6 +46,11 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/health"): EVERYONE,
     # Accounts.
     ("POST", "/v1/auth/token"): EVERYONE,
+    # The refresh token is the credential; WeChat's code is checked with WeChat.
+    ("POST", "/v1/auth/refresh"): EVERYONE,
+    ("POST", "/v1/auth/logout"): EVERYONE,
+    ("POST", "/v1/auth/wechat"): EVERYONE,
+    ("POST", "/v1/me/wechat"): LOGGED_IN,
     ("GET", "/v1/me"): LOGGED_IN,
     ("POST", "/v1/me/calendar-token"): _VOLUNTEER_ONLY,  # only volunteers have a feed
     ("POST", "/v1/users"): ONLY_COORDINATOR,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import ColumnElement, and_, func, select
 
+from api import calendar
 from api.errors import Problem
 from api.models import ScheduleRow, TaskRow, UnmetRow
 from api.params import Id, IsoWeek, Key
@@ -33,7 +34,8 @@ def task_view(t: TaskRow) -> dict[str, Any]:
     return {"id": t.id, "need_id": t.need_id, "day": t.day, "date": t.date.isoformat(),
             "start": format_hhmm(t.start), "end": format_hhmm(t.end),
             "volunteer_id": t.volunteer_id, "merchant_id": t.merchant_id,
-            "walk_min": t.walk_min, "state": t.state, "decline_reason": t.decline_reason,
+            "walk_min": t.walk_min, "state": t.state,
+            "state_label": calendar.state_label(t.state), "decline_reason": t.decline_reason,
             "at_risk": t.at_risk,
             "at_risk_since": t.at_risk_since.isoformat() if t.at_risk_since else None}
 
