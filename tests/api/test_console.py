@@ -202,3 +202,54 @@ def test_a_coordinator_confirms_completed_work_from_the_points_page(client: Test
     assert "没有要确认的" in client.get(f"/console/points?week={WEEK}").text
     with client.app.state.db.session() as session:  # type: ignore[attr-defined]
         assert session.get(TaskRow, task_id).state == "confirmed"  # type: ignore[union-attr]
+
+
+def test_the_import_page_offers_the_template_and_it_downloads(client: TestClient) -> None:
+    make_user(client, "coordinator", "coordinator")
+    console_login(client, "coordinator")
+    page = client.get("/console/import").text
+    assert 'href="/console/import/template.xlsx"' in page and "下载导入模板" in page
+    response = client.get("/console/import/template.xlsx")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert 'filename="linli-template.xlsx"' in response.headers["content-disposition"]
+    assert response.content[:2] == b"PK"  # a zip: the .xlsx itself
+
+
+def test_a_queued_plan_is_stopped_from_its_page_and_says_so(client: TestClient) -> None:
+    from api.models import ScheduleRow
+    from tests.conftest import WEEK
+
+    make_user(client, "coordinator", "coordinator")
+    client.app.state.worker.stop()  # type: ignore[attr-defined]  # nobody claims it meanwhile
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        row = ScheduleRow(week=str(WEEK), status="queued", progress="queued", attempts=0,
+                          cancel_requested=False, created_by=None)
+        session.add(row)
+        session.commit()
+        schedule_id = row.id
+    csrf = console_login(client, "coordinator")
+    page = client.get(f"/console/schedules/{schedule_id}").text
+    assert f'action="/console/schedules/{schedule_id}/cancel"' in page
+    response = client.post(f"/console/schedules/{schedule_id}/cancel", data={"csrf": csrf},
+                           follow_redirects=False)
+    assert response.status_code == 303
+    page = client.get(response.headers["location"]).text
+    assert "已停止" in page and "/cancel" not in page
+    # Stopping it again: the API says it is not running any more, and the page shows that.
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        done = session.get(ScheduleRow, schedule_id)
+        assert done is not None
+        done.status = "solved"
+        session.commit()
+    again = client.post(f"/console/schedules/{schedule_id}/cancel", data={"csrf": csrf})
+    assert again.status_code == 200
+    assert 'role="alert"' in again.text and "solved" in again.text
+
+
+def test_a_list_is_read_whether_the_api_answers_a_list_or_a_page() -> None:
+    rows = [{"id": 1}, {"id": 2}]
+    assert views.listed(rows) == (rows, 2)
+    assert views.listed({"items": rows, "total": 40, "limit": 2, "offset": 0}) == (rows, 40)
+    with pytest.raises(views.Refused):
+        views.listed({"detail": "odd"})
