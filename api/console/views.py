@@ -40,6 +40,7 @@ from api.settings import ApiSettings
 from matcher import i18n
 from matcher.domain import Week
 from matcher.mapview import STATIC_DIR as MAP_STATIC
+from matcher.template import HEADERS
 
 ROOT = Path(__file__).parent
 SESSION_COOKIE = "linli_session"
@@ -55,6 +56,30 @@ env.install_gettext_callables(  # type: ignore[attr-defined]
     ngettext=lambda singular, plural, n: i18n.ngettext(singular, plural, n), newstyle=True)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+def progress_words(text: str | None) -> str:
+    """A job's progress line (the solver's English, stored by the API for programs) in the
+    coordinator's words: which step it is at, without the solver's vocabulary."""
+    text = (text or "").strip().lower()
+    level, _sep, _rest = text.partition(":")
+    if level in PRIORITIES:
+        return i18n._("Planning the {priority} needs").format(priority=i18n._(level))
+    steps = (("quality", i18n._("Making walks shorter and keeping the same helpers")),
+             ("walking times", i18n._("Working out walking times on the streets")),
+             ("service circles", i18n._("Finding who lives near whom")),
+             ("work under way", i18n._("Keeping the tasks already agreed")),
+             ("greedy", i18n._("Making a first plan")),
+             ("solving", i18n._("Planning the week")),
+             ("allocating", i18n._("Sharing out the donations")),
+             ("reading", i18n._("Reading the data")))
+    for start, words in steps:
+        if text.startswith(start):
+            return words
+    return "" if text in ("queued", "done", "cancelled", "") else i18n._("Working on it")
+
+
+env.filters["progress_words"] = progress_words
 
 
 class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, handled by a redirect
@@ -476,6 +501,20 @@ _PEOPLE = {"volunteers": ("volunteer_id", "name"), "needs": ("need_id", "benefic
            "requests": ("request_id", "beneficiary")}
 
 
+# Columns the API lists beside the spreadsheet's (matcher.template.HEADERS has those).
+_MORE_LABELS = {"phone": "电话", "address": "地址"}
+
+
+def column_label(kind: str, column: str, lang: str) -> str:
+    """A table column as the coordinator's spreadsheet heads it: its Chinese header, or the
+    English name in words (``max hours week``)."""
+    if lang == "zh_CN":
+        label = HEADERS.get(kind, {}).get(column) or _MORE_LABELS.get(column)
+        if label:
+            return label
+    return column.replace("_", " ")
+
+
 @router.get("/people/{kind}")
 async def people(ctx: Session, kind: str, q: str = "") -> HTMLResponse:
     if kind not in _PEOPLE:
@@ -485,6 +524,7 @@ async def people(ctx: Session, kind: str, q: str = "") -> HTMLResponse:
         items = [i for i in items if any(q.lower() in str(v).lower() for v in i.values())]
     columns = list(items[0]) if items else list(_PEOPLE[kind])
     return ctx.render("people.html", kind=kind, q=q, items=items, columns=columns,
+                      labels={c: column_label(kind, c, ctx.lang) for c in columns},
                       total=total)
 
 

@@ -244,7 +244,9 @@ def test_a_queued_plan_is_stopped_from_its_page_and_says_so(client: TestClient) 
         session.commit()
     again = client.post(f"/console/schedules/{schedule_id}/cancel", data={"csrf": csrf})
     assert again.status_code == 200
-    assert 'role="alert"' in again.text and "solved" in again.text
+    # The API's words (English or Chinese, whichever it answers in) in the page's alert.
+    alert = re.search(r'<p class="error" role="alert">([^<]+)</p>', again.text)
+    assert alert and alert.group(1).strip()
 
 
 def test_a_list_is_read_whether_the_api_answers_a_list_or_a_page() -> None:
@@ -253,3 +255,32 @@ def test_a_list_is_read_whether_the_api_answers_a_list_or_a_page() -> None:
     assert views.listed({"items": rows, "total": 40, "limit": 2, "offset": 0}) == (rows, 40)
     with pytest.raises(views.Refused):
         views.listed({"detail": "odd"})
+
+
+@pytest.mark.parametrize(("stored", "shown"), [
+    ("blue: exact, day by day", "正在安排蓝色需求"),
+    ("red: exact model, 41 options", "正在安排红色需求"),
+    ("solving 120 occurrences with CP-SAT", "正在排这一周"),
+    ("greedy baseline", "正在做初步安排"),
+    ("quality: shorter walks, day by day", "正在让大家少走路，尽量由熟悉的志愿者上门"),
+    ("something new the solver says", "正在处理"),
+    ("queued", "")])
+def test_progress_is_told_in_a_coordinators_words(stored: str, shown: str) -> None:
+    """The solver's progress lines (English, for programs) never reach the page as they are."""
+    from matcher import i18n
+
+    with i18n.use("zh_CN"):
+        assert views.progress_words(stored) == shown
+    with i18n.use("en"):
+        assert "CP-SAT" not in views.progress_words(stored)
+
+
+def test_people_tables_are_headed_as_the_spreadsheet_is(client: TestClient) -> None:
+    coordinator = make_user(client, "coordinator", "coordinator")
+    assert client.post("/v1/volunteers", json=VOLUNTEER, headers=coordinator).status_code == 201
+    console_login(client, "coordinator")
+    page = client.get("/console/people/volunteers").text
+    assert "<th>志愿者编号</th>" in page and "<th>可服务时间</th>" in page
+    assert "volunteer_id" not in page and "max_hours_week" not in page
+    client.cookies.set("linli_lang", "en")
+    assert "<th>max hours week</th>" in client.get("/console/people/volunteers").text
