@@ -26,12 +26,14 @@ from api.routers import (
     auth,
     charity,
     grids,
+    maps,
     nearby,
     outbox,
     points,
     resources,
     schedules,
     tasks,
+    templates,
     timebank,
 )
 from api.settings import ApiSettings, cors_origins, require_secret
@@ -147,7 +149,7 @@ def create_app(settings: ApiSettings | None = None, *, wechat: Code2Session | No
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the
     # busiest path.
     for module in (tasks, auth, resources, schedules, points, charity, audit, outbox,
-                   timebank, nearby, grids):
+                   timebank, nearby, grids, templates, maps):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"])

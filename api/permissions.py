@@ -64,6 +64,7 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     **_resource("donations", STAFF, STAFF),
     **_resource("requests", STAFF, STAFF),
     ("POST", "/v1/imports"): STAFF,  # and per file kind: import_roles
+    ("GET", "/v1/imports/template"): STAFF,  # and per sheet kind: import_roles
     # Schedules.
     ("POST", "/v1/schedules"): ONLY_COORDINATOR,
     ("GET", "/v1/schedules"): ONLY_COORDINATOR,
@@ -73,6 +74,7 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/v1/schedules/{schedule_id}/publish"): ONLY_COORDINATOR,
     ("POST", "/v1/schedules/{schedule_id}/cancel"): ONLY_COORDINATOR,
     ("GET", "/v1/schedules/{schedule_id}/changes"): ONLY_COORDINATOR,
+    ("GET", "/v1/schedules/{schedule_id}/map"): ONLY_COORDINATOR,
     ("GET", "/v1/schedules/{schedule_id}/occurrences/{need_id}/{day}/candidates"):
         ONLY_COORDINATOR,
     ("POST", "/v1/tasks/{task_id}/confirm"): ONLY_COORDINATOR,
@@ -151,11 +153,13 @@ CONSOLE: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", f"{_C}/overview"): ONLY_COORDINATOR,
     ("GET", f"{_C}/import"): STAFF,
     ("POST", f"{_C}/import"): STAFF,
+    ("GET", f"{_C}/import/template.xlsx"): STAFF,
     ("GET", f"{_C}/schedules"): ONLY_COORDINATOR,
     ("POST", f"{_C}/schedules"): ONLY_COORDINATOR,
     ("GET", f"{_C}/schedules/{{schedule_id}}"): ONLY_COORDINATOR,
     ("GET", f"{_C}/schedules/{{schedule_id}}/progress"): ONLY_COORDINATOR,
     ("POST", f"{_C}/schedules/{{schedule_id}}/publish"): ONLY_COORDINATOR,
+    ("POST", f"{_C}/schedules/{{schedule_id}}/cancel"): ONLY_COORDINATOR,
     ("GET", f"{_C}/schedules/{{schedule_id}}/candidates/{{need_id}}/{{day}}"):
         ONLY_COORDINATOR,
     ("GET", f"{_C}/people/{{kind}}"): STAFF,
@@ -167,6 +171,7 @@ CONSOLE: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", f"{_C}/allocations/{{allocation_id}}"): STAFF,
     ("GET", f"{_C}/allocations/{{allocation_id}}/progress"): STAFF,
     ("POST", f"{_C}/allocations/{{allocation_id}}/publish"): STAFF,
+    ("POST", f"{_C}/allocations/{{allocation_id}}/cancel"): STAFF,
     ("GET", f"{_C}/shop"): _MERCHANT_ONLY,
     ("POST", f"{_C}/redemptions/{{redemption_id}}/{{decision}}"): _MERCHANT_ONLY,
     ("GET", f"{_C}/me"): _VOLUNTEER_ONLY,

@@ -118,6 +118,11 @@ def step(label: str) -> Iterator[None]:
         label=label, seconds=time.monotonic() - began)) + "[/dim]")
 
 
+def _problem(exc: Exception) -> str:
+    """An error for the person: an input's problems each in their language."""
+    return exc.localised() if isinstance(exc, InputError) else str(exc)
+
+
 def _fail(message: str) -> typer.Exit:
     label = _("error:")
     err.print(f"[bold red]{escape(label)}[/bold red] {escape(message)}")
@@ -563,7 +568,7 @@ def _community_resources(network: Path, osm: Path | None, data: Path | None
         try:
             community = read_community(data, Week.parse(DEMO_WEEK))
         except InputError as exc:
-            raise _fail(str(exc)) from exc
+            raise _fail(_problem(exc)) from exc
         found += merchant_resources(community.problem.merchants)
     return found
 
@@ -587,21 +592,23 @@ def resources(
     from matcher.resources import ATTRIBUTION, CATEGORIES, category_label, write_resources_csv
 
     found = _community_resources(network, osm, data)
-    table = Table(title=f"Linli · resources · {escape(network.name)}")
-    for column in ("category", "", "places", "examples"):
-        table.add_column(column, justify="right" if column == "places" else "left")
+    table = Table(title=_("Linli · resources · {name}").format(name=escape(network.name)))
+    for k, column in enumerate((_("code"), _("category"), _("places"), _("examples"))):
+        table.add_column(column, justify="right" if k == 2 else "left")
     for category in CATEGORIES:
         mine = [r for r in found if r.category is category]
         names = "、".join(dict.fromkeys(r.label for r in mine[:4]))
         table.add_row(category.value, category_label(category), str(len(mine)), escape(names))
     console.print(table)
-    console.print(f"{len(found)} resources; places from OpenStreetMap: {ATTRIBUTION}")
+    console.print(escape(_("{n} resources; places from OpenStreetMap: {attribution}").format(
+        n=len(found), attribution=ATTRIBUTION)))
     if not any(r.source == "osm" for r in found):
-        console.print("[yellow]no public places found: an osmnx GraphML file holds streets "
-                      "only; give an OSM extract with --osm[/yellow]")
+        console.print("[yellow]" + escape(_(
+            "No public places found: a GraphML file holds streets only; give an OSM extract "
+            "with --osm")) + "[/yellow]")
     if out is not None:
         out.write_text(write_resources_csv(found), encoding="utf-8")
-        console.print(f"wrote {escape(str(out))}")
+        console.print(escape(_("wrote {path}").format(path=out)))
 
 
 @app.command()
@@ -625,18 +632,21 @@ def nearby(
         try:
             wanted = Category(category)
         except ValueError as exc:
-            raise _fail(f"--category: {category!r} is not one of "
-                        f"{', '.join(Category)}") from exc
+            raise _fail(_("--category: {value} is not one of {allowed}").format(
+                value=repr(category), allowed=", ".join(Category))) from exc
     net = _load_network(network)
     assert net is not None
     index = NearbyIndex(net, _community_resources(network, osm, data), Settings())
     here = Location(*to_wgs84(lat, lon, coords))
     found = index.lookup(here, wanted, limit)
     if not found:
-        console.print("nothing of that kind within the circle")
+        console.print(escape(_("Nothing of that kind within a 15-minute walk.")))
     for f in found:
-        console.print(f"[bold]{f.minutes:4.1f} min[/bold] {escape(f.resource.label)} "
-                      f"({category_label(f.resource.category)}): {escape(f.text)}")
+        minutes = _("{minutes:4.1f} min").format(minutes=f.minutes)
+        console.print(f"[bold]{escape(minutes)}[/bold] " + escape(_(
+            "{place} ({category}): {directions}").format(
+                place=f.resource.label, category=category_label(f.resource.category),
+                directions=f.text)))
 
 
 @app.command()
@@ -661,7 +671,7 @@ def poster(
     found = _community_resources(network, osm, data)
     centre = Location(*to_wgs84(lat, lon, coords))
     out.write_text(poster_html(net, found, centre, Settings(), community, url), encoding="utf-8")
-    console.print(f"wrote {escape(str(out))}")
+    console.print(escape(_("wrote {path}").format(path=out)))
 
 
 @app.command()
@@ -687,7 +697,7 @@ def access(
     try:
         problem = read_community(data, Week.parse(DEMO_WEEK)).problem
     except InputError as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(_problem(exc)) from exc
     settings = Settings()
     began = time.perf_counter()
     layer = category_layer(net, found, settings)
@@ -705,21 +715,23 @@ def access(
                    "minutes": round(b.minutes, 1)} for b in spots],
                  columns=["need_id", "category", "minutes"]).to_csv(
         out / "blind_spots.csv", index=False)
-    table = Table(title=f"Linli · accessibility · {len(net.nodes)} street nodes")
-    for column in ("category", "", "nodes within the circle", "households beyond"):
-        table.add_column(column, justify="left" if column in ("category", "") else "right")
+    table = Table(title=_("Linli · accessibility · {n} street nodes").format(n=len(net.nodes)))
+    for k, column in enumerate((_("code"), _("category"), _("street nodes within 15 minutes"),
+                                _("households beyond 15 minutes"))):
+        table.add_column(column, justify="left" if k < 2 else "right")
     for c, category in enumerate(CATEGORIES):
         share = float((layer[:, c] <= settings.circle_min).mean())
         beyond = sum(1 for b in spots if b.category is category)
         table.add_row(category.value, category_label(category), f"{share:.0%}",
-                      f"{beyond} of {len(problem.needs)}")
+                      _("{n} of {total}").format(n=beyond, total=len(problem.needs)))
     console.print(table)
     for skill, minutes in skills.items():
         share = float((minutes <= settings.circle_min).mean())
-        console.print(f"{escape(skill)}: {k} volunteers within the circle of {share:.0%} of "
-                      "the street nodes")
-    console.print(f"{len(CATEGORIES)} categories x {len(net.nodes)} nodes in {took:.3f} s; "
-                  f"wrote {escape(str(out))}/access_nodes.csv and blind_spots.csv")
+        console.print(escape(_("{skill}: {k} volunteers within 15 minutes of {share} of the "
+                               "street nodes").format(skill=skill, k=k, share=f"{share:.0%}")))
+    console.print(escape(_("{categories} categories x {nodes} street nodes in {seconds} s; "
+                           "wrote {folder}/access_nodes.csv and blind_spots.csv").format(
+        categories=len(CATEGORIES), nodes=len(net.nodes), seconds=f"{took:.3f}", folder=out)))
 
 
 @app.command()
@@ -739,25 +751,31 @@ def recruit(
     try:
         problem = read_community(data, Week.parse(week)).problem
     except (InputError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(_problem(exc)) from exc
     net = _load_network(network)
-    with step(f"solving the week and {k} re-solve(s)"):
+    with step(_("planning the week, then again with each of {k} recruit(s)").format(k=k)):
         plan = suggest_recruits(problem, skill, k, Settings(), net,
                                 SolveParams(time_limit_s=time_limit), hours)
-    table = Table(title=f"Linli · recruit · {escape(skill)} · week {escape(week)}")
-    for column in ("#", "near", "lat", "lon", "reaches", "adds (estimate)", "gain (re-solved)"):
-        table.add_column(column, justify="left" if column == "near" else "right")
+    table = Table(title=escape(_("Linli · where to recruit · {skill} · week {week}").format(
+        skill=skill, week=week)))
+    for position, column in enumerate(("#", _("near"), _("lat"), _("lon"), _("reaches"),
+                                       _("adds (estimate)"), _("adds (planned again)"))):
+        table.add_column(column, justify="left" if position == 1 else "right")
     for number, s in enumerate(plan.suggestions, start=1):
         table.add_row(str(number), escape(s.street), f"{s.place.lat:.5f}", f"{s.place.lon:.5f}",
                       str(len(s.reaches)), str(s.adds), str(s.gain))
     console.print(table)
     exact = "-" if plan.exact_cover is None else str(plan.exact_cover)
-    console.print(f"{plan.unmet} unmet occurrence(s) a recruit with {escape(skill)} alone "
-                  f"could serve; {k} place(s) reach: exact {exact} (CP-SAT, k <= "
-                  f"{EXACT_MAX_K}), greedy {plan.greedy_cover} (at least "
-                  f"{GREEDY_GUARANTEE:.0%} of the best); covered {plan.covered_before} -> "
-                  f"{plan.covered_after}" + ("" if plan.proven else " (a re-solve was not "
-                                             "proven optimal: raise --time-limit)"))
+    summary = _("{unmet} visit(s) left unmet that only a new volunteer with {skill} could "
+                "take; {k} place(s) reach at most {exact} of them (exact count, up to {max_k} "
+                "places) and at least {greedy} (quick count, never below {share} of the "
+                "best); visits covered: {before} now, {after} with the recruits").format(
+        unmet=plan.unmet, skill=skill, k=k, exact=exact, max_k=EXACT_MAX_K,
+        greedy=plan.greedy_cover, share=f"{GREEDY_GUARANTEE:.0%}",
+        before=plan.covered_before, after=plan.covered_after)
+    if not plan.proven:
+        summary += _(" (a plan was not finished in the time given: raise --time-limit)")
+    console.print(escape(summary))
     for sentence in plan.sentences():
         console.print(escape(sentence))
 
@@ -785,13 +803,15 @@ def grids(
         if osm is not None:
             found += read_osm_resources(osm)
     except (InputError, NetworkError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
-    table = Table(title=f"Linli · grid units · week {escape(week)}")
-    for column in ("unit", "name", "volunteers", "needs", "occurrences", "red", "merchants",
-                   "resources"):
-        table.add_column(column, justify="left" if column in ("unit", "name") else "right")
+        raise _fail(_problem(exc)) from exc
+    table = Table(title=escape(_("Linli · grid units · week {week}").format(week=week)))
+    for position, column in enumerate((_("unit"), _("name"), _("volunteers"), _("needs"),
+                                       _("visits"), _("red"), _("merchants"),
+                                       _("public places"))):
+        table.add_column(column, justify="left" if position < 2 else "right")
     for r in unit_reports(grid, problem, found):
-        table.add_row(escape(r.unit_id or "(none)"), escape(r.name), str(r.volunteers),
+        table.add_row(escape(r.unit_id or "-"), escape(r.name or _("outside the units")),
+                      str(r.volunteers),
                       str(r.needs), str(r.occurrences), str(r.red_occurrences),
                       str(r.merchants), str(r.resources))
     console.print(table)
@@ -800,7 +820,7 @@ def grids(
                 for kind, places in assign(grid, problem, found).items()
                 for ident, unit in places.items()]
         pd.DataFrame(rows, columns=["kind", "id", "unit_id"]).to_csv(out, index=False)
-        console.print(f"wrote {escape(str(out))}")
+        console.print(escape(_("wrote {path}").format(path=out)))
 
 
 def main() -> None:  # pragma: no cover - console entry point

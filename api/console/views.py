@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ from api.security import Caller, ConnectionDep, SettingsDep, current_user
 from api.settings import ApiSettings
 from matcher import i18n
 from matcher.domain import Week
+from matcher.mapview import STATIC_DIR as MAP_STATIC
+from matcher.template import HEADERS
 
 ROOT = Path(__file__).parent
 SESSION_COOKIE = "linli_session"
@@ -53,6 +56,30 @@ env.install_gettext_callables(  # type: ignore[attr-defined]
     ngettext=lambda singular, plural, n: i18n.ngettext(singular, plural, n), newstyle=True)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+def progress_words(text: str | None) -> str:
+    """A job's progress line (the solver's English, stored by the API for programs) in the
+    coordinator's words: which step it is at, without the solver's vocabulary."""
+    text = (text or "").strip().lower()
+    level, _sep, _rest = text.partition(":")
+    if level in PRIORITIES:
+        return i18n._("Planning the {priority} needs").format(priority=i18n._(level))
+    steps = (("quality", i18n._("Making walks shorter and keeping the same helpers")),
+             ("walking times", i18n._("Working out walking times on the streets")),
+             ("service circles", i18n._("Finding who lives near whom")),
+             ("work under way", i18n._("Keeping the tasks already agreed")),
+             ("greedy", i18n._("Making a first plan")),
+             ("solving", i18n._("Planning the week")),
+             ("allocating", i18n._("Sharing out the donations")),
+             ("reading", i18n._("Reading the data")))
+    for start, words in steps:
+        if text.startswith(start):
+            return words
+    return "" if text in ("queued", "done", "cancelled", "") else i18n._("Working on it")
+
+
+env.filters["progress_words"] = progress_words
 
 
 class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, handled by a redirect
@@ -104,12 +131,40 @@ class Ctx:
             raise Refused(response.status_code, problem_text(response))
         return response.json()
 
+    async def items(self, path: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """The rows of a list route, whether it answers a plain list or a page."""
+        return listed(await self.json(path, **kwargs))[0]
+
+    async def page(self, path: str, **kwargs: Any) -> tuple[list[dict[str, Any]], int]:
+        """The rows of a list route and how many there are in all."""
+        return listed(await self.json(path, **kwargs))
+
     def render(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         with i18n.use(self.lang):
             body = env.get_template(name).render(
                 ctx=self, user=self.caller, lang=self.lang, csrf=self.csrf,
                 path=self.request.url.path, **values)
         return HTMLResponse(body, status_code=status)
+
+
+def listed(body: Any) -> tuple[list[dict[str, Any]], int]:
+    """A list answer of the API as rows and their total: a plain list, or a page
+    ``{items, total, limit, offset}`` (the total counts every row, not only this page's)."""
+    if isinstance(body, dict) and isinstance(body.get("items"), list):
+        rows = body["items"]
+        total = body.get("total")
+        return rows, int(total) if isinstance(total, int) else len(rows)
+    if isinstance(body, list):
+        return body, len(body)
+    raise Refused(502, i18n._("The service answered in a way this page cannot read."))
+
+
+def script_json(value: object) -> Markup:
+    """JSON to put inside a ``<script type="application/json">``: no ``<``, ``>`` or ``&``
+    can close the element or open another, whatever the names in the data say."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e")
+                  .replace("&", "\\u0026"))
 
 
 def csrf_token(session_token: str, settings: ApiSettings) -> str:
@@ -260,7 +315,7 @@ async def home(ctx: Session) -> Response:
 
 async def _week_schedule(ctx: Ctx, week: Week) -> dict[str, Any] | None:
     """The week's published schedule, else its newest one."""
-    jobs: list[dict[str, Any]] = await ctx.json("/v1/schedules", params={"week": str(week)})
+    jobs = await ctx.items("/v1/schedules", params={"week": str(week)})
     for wanted in ("published", "solved", None):
         for job in jobs:
             if wanted is None or job["status"] == wanted:
@@ -287,7 +342,7 @@ async def overview(ctx: Session, week: str | None = None) -> HTMLResponse:
     schedule = await _week_schedule(ctx, chosen)
     declined: list[dict[str, Any]] = []
     if schedule is not None and schedule.get("summary"):
-        tasks = await ctx.json(f"/v1/schedules/{schedule['id']}/tasks")
+        tasks = await ctx.items(f"/v1/schedules/{schedule['id']}/tasks")
         declined = [t for t in tasks if t["state"] == "declined"]
     summary = (schedule or {}).get("summary") or {}
     return ctx.render("overview.html", week=str(chosen), schedule=schedule,
@@ -322,10 +377,21 @@ async def import_upload(ctx: Session) -> HTMLResponse:
                       problems=problems, error=problem_text(response))
 
 
+@router.get("/import/template.xlsx")
+async def import_template(ctx: Session) -> Response:
+    """The import template of the API, with the community's own words in its drop-downs."""
+    response = await ctx.api("GET", "/v1/imports/template")
+    if response.status_code != 200:
+        raise Refused(response.status_code, problem_text(response))
+    return Response(response.content, media_type=response.headers["content-type"],
+                    headers={"Content-Disposition": response.headers.get(
+                        "content-disposition", 'attachment; filename="linli-template.xlsx"')})
+
+
 @router.get("/schedules")
 async def schedules(ctx: Session, week: str | None = None) -> HTMLResponse:
     chosen = chosen_week(ctx, week)
-    jobs = await ctx.json("/v1/schedules", params={"week": str(chosen)})
+    jobs = await ctx.items("/v1/schedules", params={"week": str(chosen)})
     return ctx.render("schedules.html", week=str(chosen), jobs=jobs, error=None)
 
 
@@ -335,7 +401,7 @@ async def start_schedule(ctx: Session) -> Response:
     response = await ctx.api("POST", "/v1/schedules", json={"week": str(form.get("week", ""))})
     if response.status_code != 202:
         chosen = chosen_week(ctx, None)
-        jobs = await ctx.json("/v1/schedules", params={"week": str(chosen)})
+        jobs = await ctx.items("/v1/schedules", params={"week": str(chosen)})
         return ctx.render("schedules.html", status=response.status_code, week=str(chosen),
                           jobs=jobs, error=problem_text(response))
     return back_to(f"/console/schedules/{response.json()['id']}")
@@ -345,9 +411,15 @@ async def start_schedule(ctx: Session) -> Response:
 async def schedule_page(ctx: Session, schedule_id: int) -> HTMLResponse:
     job = await ctx.json(f"/v1/schedules/{schedule_id}")
     values: dict[str, Any] = {"job": job, "groups": {}, "changes": None, "change_error": None,
-                              "rows": [], "published": None}
+                              "rows": [], "published": None, "map_data": None, "map_error": None,
+                              "cancel_error": ctx.request.query_params.get("error")}
     if job["summary"]:
-        unmet = await ctx.json(f"/v1/schedules/{schedule_id}/unmet")
+        drawn = await ctx.api("GET", f"/v1/schedules/{schedule_id}/map")
+        if drawn.status_code == 200:
+            values["map_data"] = script_json(drawn.json())
+        else:
+            values["map_error"] = problem_text(drawn)
+        unmet = await ctx.items(f"/v1/schedules/{schedule_id}/unmet")
         groups: dict[str, dict[str, Any]] = {}
         for u in unmet:
             group = groups.setdefault(u["reason_code"], {"reason": u["reason"], "fix": u["fix"],
@@ -360,7 +432,7 @@ async def schedule_page(ctx: Session, schedule_id: int) -> HTMLResponse:
             values["changes"] = response.json()
         else:
             values["change_error"] = problem_text(response)
-        others = await ctx.json("/v1/schedules", params={"week": job["week"]})
+        others = await ctx.items("/v1/schedules", params={"week": job["week"]})
         values["published"] = next((j for j in others if j["status"] == "published"), None)
     return ctx.render("schedule.html", **values)
 
@@ -369,7 +441,7 @@ async def _job_progress(ctx: Session, kind: str, job_id: int) -> Response:
     """A job's live progress line (``kind``: schedules or allocations); once the job is done,
     the browser loads the whole page."""
     job = await ctx.json(f"/v1/{kind}/{job_id}")
-    response = ctx.render("_progress.html", job=job)
+    response = ctx.render("_progress.html", job=job, kind=kind)
     if job["status"] not in ("queued", "running"):
         response.headers["HX-Refresh"] = "true"
     return response
@@ -383,6 +455,25 @@ async def _publish_job(ctx: Session, kind: str, job_id: int) -> Response:
     if response.status_code != 200:
         raise Refused(response.status_code, problem_text(response))
     return back_to(f"/console/{kind}/{job_id}")
+
+
+async def _cancel_job(ctx: Session, kind: str, job_id: int) -> Response:
+    """Ask a queued or running job to stop; the page then shows what became of it (a job
+    that finished meanwhile says so, in the API's words)."""
+    response = await ctx.api("POST", f"/v1/{kind}/{job_id}/cancel")
+    if response.status_code != 200:
+        return back_to(f"/console/{kind}/{job_id}", error=problem_text(response))
+    return back_to(f"/console/{kind}/{job_id}")
+
+
+@router.post("/schedules/{schedule_id}/cancel")
+async def cancel_schedule(ctx: Session, schedule_id: int) -> Response:
+    return await _cancel_job(ctx, "schedules", schedule_id)
+
+
+@router.post("/allocations/{allocation_id}/cancel")
+async def cancel_allocation(ctx: Session, allocation_id: int) -> Response:
+    return await _cancel_job(ctx, "allocations", allocation_id)
 
 
 @router.get("/schedules/{schedule_id}/progress")
@@ -400,7 +491,7 @@ async def candidates(ctx: Session, schedule_id: int, need_id: str, day: str) -> 
     response = await ctx.api(
         "GET", f"/v1/schedules/{schedule_id}/occurrences/{quote(need_id)}/{quote(day)}"
         "/candidates")
-    fits = response.json() if response.status_code == 200 else []
+    fits = listed(response.json())[0] if response.status_code == 200 else []
     return ctx.render("_candidates.html", fits=fits,
                       error=None if response.status_code == 200 else problem_text(response))
 
@@ -410,17 +501,31 @@ _PEOPLE = {"volunteers": ("volunteer_id", "name"), "needs": ("need_id", "benefic
            "requests": ("request_id", "beneficiary")}
 
 
+# Columns the API lists beside the spreadsheet's (matcher.template.HEADERS has those).
+_MORE_LABELS = {"phone": "电话", "address": "地址"}
+
+
+def column_label(kind: str, column: str, lang: str) -> str:
+    """A table column as the coordinator's spreadsheet heads it: its Chinese header, or the
+    English name in words (``max hours week``)."""
+    if lang == "zh_CN":
+        label = HEADERS.get(kind, {}).get(column) or _MORE_LABELS.get(column)
+        if label:
+            return label
+    return column.replace("_", " ")
+
+
 @router.get("/people/{kind}")
 async def people(ctx: Session, kind: str, q: str = "") -> HTMLResponse:
     if kind not in _PEOPLE:
         raise Refused(404, "")
-    page = await ctx.json(f"/v1/{kind}", params={"limit": 500})
-    items: list[dict[str, Any]] = page["items"]
+    items, total = await ctx.page(f"/v1/{kind}", params={"limit": 500})
     if q:
         items = [i for i in items if any(q.lower() in str(v).lower() for v in i.values())]
     columns = list(items[0]) if items else list(_PEOPLE[kind])
     return ctx.render("people.html", kind=kind, q=q, items=items, columns=columns,
-                      total=page["total"])
+                      labels={c: column_label(kind, c, ctx.lang) for c in columns},
+                      total=total)
 
 
 @router.get("/points")
@@ -429,7 +534,7 @@ async def points_page(ctx: Session, week: str | None = None) -> HTMLResponse:
     schedule = await _week_schedule(ctx, chosen)
     done: list[dict[str, Any]] = []
     if schedule is not None and schedule["status"] == "published":
-        tasks = await ctx.json(f"/v1/schedules/{schedule['id']}/tasks")
+        tasks = await ctx.items(f"/v1/schedules/{schedule['id']}/tasks")
         done = [t for t in tasks if t["state"] == "completed"]
     return ctx.render("points.html", week=str(chosen), tasks=done, key=uuid.uuid4().hex)
 
@@ -455,13 +560,15 @@ async def audit_page(ctx: Session, offset: int = 0) -> HTMLResponse:
 @router.get("/charity")
 async def charity(ctx: Session, week: str | None = None) -> HTMLResponse:
     chosen = chosen_week(ctx, week)
-    runs = await ctx.json("/v1/allocations", params={"week": str(chosen)})
-    donations = await ctx.json("/v1/donations", params={"limit": 500})
-    requests = await ctx.json("/v1/requests", params={"limit": 500})
+    runs = await ctx.items("/v1/allocations", params={"week": str(chosen)})
+    donations, donations_total = await ctx.page("/v1/donations", params={"limit": 500})
+    requests, requests_total = await ctx.page("/v1/requests", params={"limit": 500})
     today: dt.date = ctx.request.app.state.clock().date()
-    return ctx.render("charity.html", week=str(chosen), runs=runs, donations=donations,
-                      requests=requests, month=chosen.monday.strftime("%Y-%m")
-                      if chosen.monday else today.strftime("%Y-%m"))
+    return ctx.render("charity.html", week=str(chosen), runs=runs,
+                      donations={"items": donations, "total": donations_total},
+                      requests={"items": requests, "total": requests_total},
+                      month=chosen.monday.strftime("%Y-%m") if chosen.monday
+                      else today.strftime("%Y-%m"))
 
 
 @router.post("/allocations")
@@ -479,12 +586,13 @@ async def allocation_page(ctx: Session, allocation_id: int) -> HTMLResponse:
     lines: list[dict[str, Any]] = []
     short: list[dict[str, Any]] = []
     if job["summary"]:
-        lines = await ctx.json(f"/v1/allocations/{allocation_id}/lines")
-        short = await ctx.json(f"/v1/allocations/{allocation_id}/short")
-    others = await ctx.json("/v1/allocations", params={"week": job["week"]})
+        lines = await ctx.items(f"/v1/allocations/{allocation_id}/lines")
+        short = await ctx.items(f"/v1/allocations/{allocation_id}/short")
+    others = await ctx.items("/v1/allocations", params={"week": job["week"]})
     published = next((j for j in others if j["status"] == "published"), None)
     return ctx.render("allocation.html", job=job, lines=lines, short=short,
-                      published=published, month=Week.parse(job["week"]).monday
+                      published=published, cancel_error=ctx.request.query_params.get("error"),
+                      month=Week.parse(job["week"]).monday
                       .strftime("%Y-%m"))
 
 
@@ -506,7 +614,7 @@ async def shop(ctx: Session) -> HTMLResponse:
     today: dt.date = ctx.request.app.state.clock().date()
     shop_row = await ctx.json(f"/v1/merchants/{quote(ctx.caller.merchant_id or '')}")
     orders = await ctx.json("/v1/merchant/orders", params={"date": today.isoformat()})
-    redemptions = await ctx.json("/v1/redemptions")
+    redemptions = await ctx.items("/v1/redemptions")
     return ctx.render("shop.html", shop=shop_row, orders=orders, today=today.isoformat(),
                       pending=[r for r in redemptions if r["status"] == "pending"],
                       decided=[r for r in redemptions if r["status"] != "pending"][:20],
@@ -530,7 +638,7 @@ async def decide_redemption(ctx: Session, redemption_id: int, decision: str) -> 
 @router.get("/me")
 async def my_week(ctx: Session) -> HTMLResponse:
     me = await ctx.json("/v1/me")
-    tasks = await ctx.json("/v1/me/tasks")
+    tasks = await ctx.items("/v1/me/tasks")
     statement = await ctx.json("/v1/me/statement")
     qr = (Markup(segno.make(me["calendar_url"], error="m").svg_inline(
         scale=4, title="calendar")) if me.get("calendar_url") else None)
@@ -556,6 +664,8 @@ def install(app: FastAPI) -> None:
     """Serve the console under ``/console`` (``/`` leads there) with its assets."""
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=ROOT / "static"), name="console-static")
+    # The map's drawing code and the vendored Leaflet, shared with the CLI's map.html.
+    app.mount("/console/map", StaticFiles(directory=MAP_STATIC), name="console-map")
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
