@@ -107,7 +107,7 @@ def instances(seeds: int, streets: int, regimes: list[Regime], quick: bool,
     street_params = SolveParams(time_limit_s=street_limit or (3 if quick else 300),
                                 wall_clock=wall_clock,
                                 # a small week down the street-scale path, as in the tests
-                                **({"pair_budget": 2} if quick else {}))
+                                pair_budget=2 if quick else SolveParams().pair_budget)
     for k in range(streets):
         out.append(Instance(f"street/{7 + k}", REGIMES["default"], "street", 7 + k,
                             QUICK_STREET if quick else STREET, street_params))

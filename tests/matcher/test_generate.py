@@ -57,28 +57,28 @@ def test_each_regime_changes_only_its_knob(name: str, seed: int) -> None:
             assert v.skills == u.skills
         elif regime.skills < 1:
             assert v.skills <= u.skills
-    for n, u in zip(problem.needs, usual.needs, strict=True):
+    for n, was in zip(problem.needs, usual.needs, strict=True):
         assert (n.days, n.duration_min, n.priority, n.service, n.skills) == \
-            (u.days, u.duration_min, u.priority, u.service, u.skills)
+            (was.days, was.duration_min, was.priority, was.service, was.skills)
         # A window always holds its task, within the day.
         assert n.window.end - n.window.start >= n.duration_min
-        assert n.window.start >= 6 * 60 or n.window == u.window
+        assert n.window.start >= 6 * 60 or n.window == was.window
         if regime.windows == 1:
-            assert n.window == u.window
+            assert n.window == was.window
         else:
-            wider = n.window.end - n.window.start >= u.window.end - u.window.start
+            wider = n.window.end - n.window.start >= was.window.end - was.window.start
             assert wider == (regime.windows > 1) or n.window.end - n.window.start in (
-                n.duration_min, u.window.end - u.window.start, 16 * 60)
+                n.duration_min, was.window.end - was.window.start, 16 * 60)
         if regime.double_staffing == 0:
-            assert n.volunteers_needed == u.volunteers_needed
+            assert n.volunteers_needed == was.volunteers_needed
         else:
-            assert n.volunteers_needed >= u.volunteers_needed
-    for m, u in zip(problem.merchants, usual.merchants, strict=True):
+            assert n.volunteers_needed >= was.volunteers_needed
+    for m, before in zip(problem.merchants, usual.merchants, strict=True):
         assert m.capacity_per_day >= 1
         if regime.capacity == 1:
-            assert m.capacity_per_day == u.capacity_per_day
+            assert m.capacity_per_day == before.capacity_per_day
         else:
-            assert m.capacity_per_day <= u.capacity_per_day
+            assert m.capacity_per_day <= before.capacity_per_day
     if regime.spread == 1:
         assert [v.location for v in problem.volunteers] == \
             [v.location for v in usual.volunteers]
