@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from matcher.circles import Candidates, walk_ceil
 from matcher.domain import Assignment, Day, format_hhmm
-from matcher.timeline import Plan, Task, Timelines
+from matcher.timeline import Cover, Plan, Task, Timelines
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +223,8 @@ class PinnedWeek:
             assert o is not None and v is not None  # not broken: both exist
             option = option_at(cand, o, v, a.start, a.end, merchant)
             assert option is not None  # not broken: an option serves it
-            _, _, options = self.plan.covered.get(o, (a.start, merchant, ()))
-            self.plan.covered[o] = (a.start, merchant, (*options, option))
+            options = self.plan.covered[o].options if o in self.plan.covered else ()
+            self.plan.covered[o] = Cover(a.start, merchant, (*options, option))
 
     def timelines(self, plan: Plan, skip: int | None = None) -> Timelines:
         """Timelines of ``plan`` plus the held assignments (except those on ``skip``)."""
@@ -308,7 +308,7 @@ class PinnedWeek:
             start_d, merchant_d, opts = base.covered[drop]
             trial = Plan(dict(base.covered))
             rest = tuple(i for i in opts if self.cand.options[i].volunteer != opt.volunteer)
-            trial.covered[drop] = (start_d, merchant_d, rest)
+            trial.covered[drop] = Cover(start_d, merchant_d, rest)
             if self.timelines(trial, skip=opt.occurrence).blocker(
                     opt, start, merchant) is None:
                 return [drop]
