@@ -30,6 +30,7 @@ from api.routers import (
     points,
     resources,
     schedules,
+    suggestions,
     tasks,
     timebank,
 )
@@ -120,7 +121,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the
     # busiest path.
     for module in (tasks, auth, resources, schedules, points, charity, audit, outbox,
-                   timebank, nearby, grids):
+                   timebank, nearby, grids, suggestions):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"])

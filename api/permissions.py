@@ -120,6 +120,11 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/resources"): ONLY_COORDINATOR,
     ("PUT", "/v1/resources/{resource_id}"): ONLY_COORDINATOR,
     ("DELETE", "/v1/resources/{resource_id}"): ONLY_COORDINATOR,
+    # Where to recruit and whom to partner with (jobs: each suggestion checked by re-solving).
+    ("POST", "/v1/suggestions"): ONLY_COORDINATOR,
+    ("GET", "/v1/suggestions"): ONLY_COORDINATOR,
+    ("GET", "/v1/suggestions/{suggestion_id}"): ONLY_COORDINATOR,
+    ("POST", "/v1/suggestions/{suggestion_id}/cancel"): ONLY_COORDINATOR,
     # Grid units (网格): coordinators upload them; a grid worker sees only her own units (the
     # routes filter, and refuse another unit by id).
     ("PUT", "/v1/grids"): ONLY_COORDINATOR,
