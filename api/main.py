@@ -21,6 +21,7 @@ from api.migrate import upgrade
 from api.outbox import OutboxSender
 from api.replanning import CandidateCache
 from api.routers import (
+    accessibility,
     audit,
     auth,
     charity,
@@ -121,7 +122,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the
     # busiest path.
     for module in (tasks, auth, resources, schedules, points, charity, audit, outbox,
-                   timebank, nearby, grids, suggestions):
+                   timebank, nearby, grids, suggestions, accessibility):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"])

@@ -120,6 +120,7 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/resources"): ONLY_COORDINATOR,
     ("PUT", "/v1/resources/{resource_id}"): ONLY_COORDINATOR,
     ("DELETE", "/v1/resources/{resource_id}"): ONLY_COORDINATOR,
+    ("GET", "/v1/accessibility"): ONLY_COORDINATOR,
     # Where to recruit and whom to partner with (jobs: each suggestion checked by re-solving).
     ("POST", "/v1/suggestions"): ONLY_COORDINATOR,
     ("GET", "/v1/suggestions"): ONLY_COORDINATOR,
@@ -171,6 +172,10 @@ CONSOLE: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", f"{_C}/redemptions/{{redemption_id}}/{{decision}}"): _MERCHANT_ONLY,
     ("GET", f"{_C}/me"): _VOLUNTEER_ONLY,
     ("POST", f"{_C}/me/tasks/{{task_id}}/{{action}}"): _VOLUNTEER_ONLY,
+    # The residents' pages (api/console/residents_views.py).
+    ("GET", f"{_C}/nearby"): EVERYONE,
+    ("GET", f"{_C}/circle"): ONLY_COORDINATOR,
+    ("POST", f"{_C}/circle/suggestions"): ONLY_COORDINATOR,
 }
 
 
