@@ -132,6 +132,7 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/grids"): frozenset({COORDINATOR, GRID_WORKER}),
     ("GET", "/v1/grids/report"): frozenset({COORDINATOR, GRID_WORKER}),
     ("GET", "/v1/grids/{unit_id}/needs"): frozenset({COORDINATOR, GRID_WORKER}),
+    ("PATCH", "/v1/grids/{unit_id}/needs/{need_id}"): frozenset({COORDINATOR, GRID_WORKER}),
     # The public monthly report (信息公开).
     ("GET", "/v1/reports/allocations/{month}.csv"): EVERYONE,
     ("GET", "/v1/reports/allocations/{month}"): EVERYONE,
