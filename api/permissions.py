@@ -177,6 +177,8 @@ CONSOLE: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", f"{_C}/nearby"): EVERYONE,
     ("GET", f"{_C}/circle"): ONLY_COORDINATOR,
     ("POST", f"{_C}/circle/suggestions"): ONLY_COORDINATOR,
+    ("GET", f"{_C}/grids"): frozenset({COORDINATOR, GRID_WORKER}),
+    ("POST", f"{_C}/grids/{{unit_id}}/needs/{{need_id}}"): frozenset({COORDINATOR, GRID_WORKER}),
 }
 
 

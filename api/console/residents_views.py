@@ -139,6 +139,36 @@ async def find_suggestions(ctx: Session) -> Response:
     return back_to("/console/circle", week=week)
 
 
+@router.get("/grids")
+async def grids(ctx: Session, week: str | None = None, unit: str | None = None
+                ) -> HTMLResponse:
+    """Grid units side by side (a grid worker: her own), and one unit's needs to edit."""
+    chosen = chosen_week(ctx, week)
+    report: list[dict[str, Any]] = await ctx.json("/v1/grids/report",
+                                                  params={"week": str(chosen)})
+    shown = unit if unit in {r["unit_id"] for r in report} else (
+        report[0]["unit_id"] if report else None)
+    needs: list[dict[str, Any]] = []
+    if shown is not None:
+        needs = await ctx.json(f"/v1/grids/{shown}/needs", params={"week": str(chosen)})
+    return ctx.render("residents/grids.html", week=str(chosen), report=report, unit=shown,
+                      needs=needs, priorities=("red", "yellow", "blue"),
+                      error=ctx.request.query_params.get("error"))
+
+
+@router.post("/grids/{unit_id}/needs/{need_id}")
+async def change_need(ctx: Session, unit_id: str, need_id: str) -> Response:
+    form = await ctx.request.form()
+    week = str(form.get("week", ""))
+    change = {key: str(form.get(key, "")).strip() for key in ("days", "window", "priority")}
+    body = {k: v for k, v in change.items() if v}
+    response = await ctx.api("PATCH", f"/v1/grids/{unit_id}/needs/{need_id}", json=body)
+    if response.status_code != 200:
+        return back_to("/console/grids", week=week, unit=unit_id,
+                       error=problem_text(response))
+    return back_to("/console/grids", week=week, unit=unit_id)
+
+
 def install(app: FastAPI) -> None:
     """Serve these pages and the map's own files (Leaflet, the map's stylesheet)."""
     app.include_router(router)

@@ -4,6 +4,7 @@ through its form and shown as sentences and tables; other roles are refused it."
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.settings import ApiSettings
 from matcher.spreadsheets import write_community
-from tests.api.conftest import make_user, upload
+from tests.api.conftest import make_user, set_clock, upload
 from tests.api.test_console import console_login
 from tests.conftest import NETWORK, WEEK
 from tests.matcher.test_partners import _community
@@ -27,6 +28,7 @@ def client(database_url: str) -> Iterator[TestClient]:
                            secret_key="test-secret-key-0123456789abcdef", webhook_url=None,
                            network_path=str(NETWORK), solve_time_limit_s=8, job_worker=True)
     with TestClient(create_app(settings)) as test_client:
+        set_clock(test_client, WEEK.monday - dt.timedelta(days=3), "09:00")
         yield test_client
 
 
@@ -73,3 +75,36 @@ def test_the_circle_page_is_for_coordinators_only(client: TestClient) -> None:
     console_login(client, "grid")
     assert client.get("/console/circle").status_code == 403
     assert client.get("/console/nearby").status_code == 200
+
+
+def test_a_grid_worker_compares_her_units_and_edits_their_needs(client: TestClient,
+                                                                 tmp_path: Path) -> None:
+    from tests.api.test_grids import _setup
+
+    coordinator = make_user(client, "coordinator", "coordinator")
+    _setup(client, coordinator, tmp_path)
+    make_user(client, "grid", "grid_worker", grid_units="G1")
+    console_login(client, "grid")
+    page = client.get("/console/grids", params={"week": str(WEEK)})
+    assert page.status_code == 200, page.text[:300]
+    # Her home is the public report (a page without her session), so the token comes from here.
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert found is not None
+    csrf = found.group(1)
+    assert "第G1网格" in page.text and "第G2网格" not in page.text
+    assert "H1奶奶" in page.text, page.text[page.text.find("<tbody"):][:900]
+    assert "no_merchant_in_circle 4" in page.text, page.text[page.text.find("<tbody"):][:900]
+    saved = client.post("/console/grids/G1/needs/H1", data={
+        "csrf": csrf, "week": str(WEEK), "days": "thu;fri", "window": "10:00-11:30",
+        "priority": "yellow"}, follow_redirects=False)
+    assert saved.status_code == 303, saved.text[saved.text.find("<main"):][:400]
+    assert "error" not in saved.headers["location"]
+    need = client.get("/v1/needs/H1", headers=coordinator).json()
+    assert need["days"] == "thu;fri" and need["priority"] == "yellow"
+    other = client.post("/console/grids/G2/needs/B1", data={
+        "csrf": csrf, "week": str(WEEK), "priority": "red"}, follow_redirects=False)
+    assert "error=" in other.headers["location"]
+    assert client.get("/v1/needs/B1", headers=coordinator).json()["priority"] == "blue"
+    forged = client.post("/console/grids/G1/needs/H1", data={"csrf": "0" * 64,
+                                                             "priority": "red"})
+    assert forged.status_code == 403
