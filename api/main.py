@@ -22,6 +22,7 @@ from api.migrate import upgrade
 from api.outbox import OutboxSender
 from api.replanning import CandidateCache
 from api.routers import (
+    accessibility,
     audit,
     auth,
     charity,
@@ -32,6 +33,7 @@ from api.routers import (
     points,
     resources,
     schedules,
+    suggestions,
     tasks,
     templates,
     timebank,
@@ -149,7 +151,7 @@ def create_app(settings: ApiSettings | None = None, *, wechat: Code2Session | No
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the
     # busiest path.
     for module in (tasks, auth, resources, schedules, points, charity, audit, outbox,
-                   timebank, nearby, grids, templates, maps):
+                   timebank, nearby, grids, templates, maps, suggestions, accessibility):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"])

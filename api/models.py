@@ -213,6 +213,22 @@ class ScheduleRow(WeeklyJob, Base):
     )
 
 
+class SuggestionRow(WeeklyJob, Base):
+    """Where to recruit or whom to partner with for one week, each suggestion checked by
+    re-solving (``kind`` ``recruits`` with its ``skill``, or ``partners``); the suggestions are
+    the summary. Never published: a coordinator reads them."""
+
+    __tablename__ = "suggestions"
+    __table_args__ = (
+        CheckConstraint("status in ('queued', 'running', 'solved', 'failed', 'cancelled')",
+                        name="ck_suggestion_status"),
+        CheckConstraint("kind in ('recruits', 'partners')", name="ck_suggestion_kind"),
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    skill: Mapped[str | None] = mapped_column(String(40))
+    k: Mapped[int] = mapped_column(Integer)
+
+
 class TaskRow(Base):
     """One volunteer on one occurrence of a schedule, and where the volunteer is with it."""
 

@@ -127,12 +127,19 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/resources"): ONLY_COORDINATOR,
     ("PUT", "/v1/resources/{resource_id}"): ONLY_COORDINATOR,
     ("DELETE", "/v1/resources/{resource_id}"): ONLY_COORDINATOR,
+    ("GET", "/v1/accessibility"): ONLY_COORDINATOR,
+    # Where to recruit and whom to partner with (jobs: each suggestion checked by re-solving).
+    ("POST", "/v1/suggestions"): ONLY_COORDINATOR,
+    ("GET", "/v1/suggestions"): ONLY_COORDINATOR,
+    ("GET", "/v1/suggestions/{suggestion_id}"): ONLY_COORDINATOR,
+    ("POST", "/v1/suggestions/{suggestion_id}/cancel"): ONLY_COORDINATOR,
     # Grid units (网格): coordinators upload them; a grid worker sees only her own units (the
     # routes filter, and refuse another unit by id).
     ("PUT", "/v1/grids"): ONLY_COORDINATOR,
     ("GET", "/v1/grids"): frozenset({COORDINATOR, GRID_WORKER}),
     ("GET", "/v1/grids/report"): frozenset({COORDINATOR, GRID_WORKER}),
     ("GET", "/v1/grids/{unit_id}/needs"): frozenset({COORDINATOR, GRID_WORKER}),
+    ("PATCH", "/v1/grids/{unit_id}/needs/{need_id}"): frozenset({COORDINATOR, GRID_WORKER}),
     # The public monthly report (信息公开).
     ("GET", "/v1/reports/allocations/{month}.csv"): EVERYONE,
     ("GET", "/v1/reports/allocations/{month}"): EVERYONE,
@@ -176,6 +183,12 @@ CONSOLE: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", f"{_C}/redemptions/{{redemption_id}}/{{decision}}"): _MERCHANT_ONLY,
     ("GET", f"{_C}/me"): _VOLUNTEER_ONLY,
     ("POST", f"{_C}/me/tasks/{{task_id}}/{{action}}"): _VOLUNTEER_ONLY,
+    # The residents' pages (api/console/residents_views.py).
+    ("GET", f"{_C}/nearby"): EVERYONE,
+    ("GET", f"{_C}/circle"): ONLY_COORDINATOR,
+    ("POST", f"{_C}/circle/suggestions"): ONLY_COORDINATOR,
+    ("GET", f"{_C}/grids"): frozenset({COORDINATOR, GRID_WORKER}),
+    ("POST", f"{_C}/grids/{{unit_id}}/needs/{{need_id}}"): frozenset({COORDINATOR, GRID_WORKER}),
 }
 
 

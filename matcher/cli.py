@@ -781,6 +781,51 @@ def recruit(
 
 
 @app.command()
+def partners(
+    data: Annotated[Path, typer.Option(help="the community (needs, volunteers, merchants)")],
+    k: Annotated[int, typer.Option(min=1, help="how many partner merchants")] = 3,
+    network: NetworkOption = None,
+    week: str = DEMO_WEEK,
+    time_limit: Annotated[float, typer.Option(help="seconds per re-solve")] = 30.0,
+) -> None:
+    """Whom to partner with: the kinds of partner merchant, and the street places, that would
+    unblock the most occurrences unmet for want of a merchant within the circle, each checked
+    by re-solving the week with the merchant there."""
+    from matcher.partners import partner_rows, suggest_partners
+    from matcher.recruit import EXACT_MAX_K, GREEDY_GUARANTEE
+
+    try:
+        problem = read_community(data, Week.parse(week)).problem
+    except (InputError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    net = _load_network(network)
+    with step(f"solving the week and {k} re-solve(s)"):
+        plan = suggest_partners(problem, k, Settings(), net,
+                                SolveParams(time_limit_s=time_limit))
+    table = Table(title=f"Linli · partners · week {escape(week)}")
+    columns = ("#", "service", "category", "near", "lat", "lon", "open", "reaches",
+               "adds (estimate)", "gain (re-solved)")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("service", "category", "near",
+                                                              "open") else "right")
+    for row in partner_rows(plan):
+        table.add_row(*(escape(str(row[key])) for key in (
+            "rank", "service", "category_name", "near", "lat", "lon", "open", "reaches",
+            "adds", "gain")))
+    console.print(table)
+    exact = "-" if plan.exact_cover is None else str(plan.exact_cover)
+    blocked = ", ".join(f"{escape(s)} {n}" for s, n in plan.by_service.items()) or "none"
+    console.print(f"{plan.blocked} occurrence(s) unmet as no_merchant_in_circle ({blocked}); "
+                  f"{k} partner(s) reach: exact {exact} (CP-SAT, k <= {EXACT_MAX_K}), greedy "
+                  f"{plan.greedy_cover} (at least {GREEDY_GUARANTEE:.0%} of the best); covered "
+                  f"{plan.covered_before} -> {plan.covered_after}"
+                  + ("" if plan.proven else " (a re-solve was not proven optimal: raise "
+                     "--time-limit)"))
+    for sentence in plan.sentences():
+        console.print(escape(sentence))
+
+
+@app.command()
 def grids(
     units: Annotated[Path, typer.Option(help="GeoJSON polygons of the grid units (网格)")],
     data: Annotated[Path, typer.Option(help="the community (needs, volunteers, merchants)")],

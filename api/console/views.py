@@ -663,6 +663,8 @@ async def task_action(ctx: Session, task_id: int, action: str) -> Response:
 def install(app: FastAPI) -> None:
     """Serve the console under ``/console`` (``/`` leads there) with its assets."""
     app.include_router(router)
+    from api.console import residents_views  # its pages import this module's helpers
+    residents_views.install(app)
     app.mount("/console/static", StaticFiles(directory=ROOT / "static"), name="console-static")
     # The map's drawing code and the vendored Leaflet, shared with the CLI's map.html.
     app.mount("/console/map", StaticFiles(directory=MAP_STATIC), name="console-map")

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from api import permissions
-from api.console import views
+from api.console import residents_views, views
 from api.permissions import ANONYMOUS, CONSOLE, ROLES
 from tests.api.conftest import make_user, set_clock
 from tests.api.test_permissions import MERCHANT, VOLUNTEER, cheap_hashes
@@ -37,7 +37,8 @@ def console_login(client: TestClient, username: str) -> str:
 
 
 def _console_routes(client: TestClient) -> set[tuple[str, str]]:
-    routes = [*views.router.routes, *client.app.routes]  # type: ignore[attr-defined]
+    routes = [*views.router.routes, *residents_views.router.routes,
+              *client.app.routes]  # type: ignore[attr-defined]
     return {(method, route.path) for route in routes
             if isinstance(route, APIRoute)
             and (route.path == "/" or route.path.startswith("/console"))
