@@ -49,12 +49,14 @@ def fill(db: Database, n: int, logins: int, settings: ApiSettings, reuse: bool =
             s.execute(delete(table))
         s.execute(insert(VolunteerRow), [
             {"volunteer_id": f"V{i:05d}", "name": "志愿者", "lat": 22.53, "lon": 114.01,
-             "skills": "", "availability": "mon 08:00-20:00", "max_hours_week": 4}
+             "skills": [], "availability": [{"day": "mon", "start": 480, "end": 1200}],
+             "max_hours_week": 4}
             for i in range(n)])
         s.execute(insert(NeedRow), [
             {"need_id": f"N{i:05d}", "kind": "elderly", "service": "home_visit",
              "beneficiary": "张奶奶", "phone": "", "address": "", "lat": 22.53, "lon": 114.01,
-             "days": "mon;wed;fri", "window": "09:00-12:00", "duration_min": 30, "skills": "",
+             "days": ["mon", "wed", "fri"], "window": "09:00-12:00", "duration_min": 30,
+             "skills": [],
              "volunteers_needed": 1, "priority": "blue", "merchant_service": ""}
             for i in range(n)])
         schedule = ScheduleRow(week=str(WEEK), status="published", progress="done")
