@@ -20,13 +20,13 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from api.community import coarse_area, load_charity, load_problem
+from api.community import coarse_area, columns_of, load_charity, load_problem
 from api.db import Database
 from api.models import (
     AllocationLineRow,
@@ -48,7 +48,6 @@ from matcher.partners import partner_rows, suggest_partners
 from matcher.recruit import suggest_recruits, when_free
 from matcher.settings import Settings
 from matcher.solver import solve
-from matcher.spreadsheets import needs_frame
 from matcher.travel import TravelTimes, WalkingNetwork
 
 log = logging.getLogger("linli.jobs")
@@ -263,9 +262,8 @@ def run_allocation(ctx: JobContext, job: Running) -> None:
             **coarse_area(requests[s.request_id].location))
             for s in allocation.short)
         # Ids carry the run, so two runs of one week never collide.
-        for record in needs_frame(delivery_needs(problem, allocation)).to_dict("records"):
-            values = {str(k): v for k, v in record.items()}
-            values["need_id"] = f"A{allocation_id}-{values['need_id']}"
+        for need in delivery_needs(problem, allocation):
+            values = columns_of("needs", replace(need, id=f"A{allocation_id}-{need.id}"))
             session.add(NeedRow(**values, only_week=str(week), allocation_id=allocation_id))
         _finish(row, allocation.summary())
         session.commit()

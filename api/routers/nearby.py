@@ -98,12 +98,12 @@ def _sources(session: Session, public: list[Resource]) -> list[Resource]:
     resources = list(public)
     for ident, name, m_lat, m_lon, services in rows:
         resources += partner_resources(ident, name, Location(m_lat, m_lon),
-                                       str(services).split(";"))
+                                       list(services))
     return resources
 
 
 def _edit(row: ResourceRow) -> Edit:
-    services = tuple(s for s in row.services.split(";") if s)
+    services = tuple(row.services)
     return Edit(Resource(row.resource_id, Category(row.category), row.name,
                          Location(row.lat, row.lon), "coordinator", services), row.hidden)
 
@@ -239,7 +239,7 @@ def put_resource(resource_id: ResourceId, body: ResourceEdit, session: SessionDe
         session.add(row)
     row.category, row.name = body.category.value, body.name.strip()
     row.lat, row.lon = body.lat, body.lon
-    row.services, row.hidden = ";".join(body.services), body.hidden
+    row.services, row.hidden = list(body.services), body.hidden
     edit = _edit(row)
     audit(session, user, "hide" if body.hidden else "update", f"resource:{resource_id}")
     session.commit()

@@ -1,7 +1,7 @@
 """suggestions: where to recruit and whom to partner with, as background jobs
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 """
 
 from __future__ import annotations
