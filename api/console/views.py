@@ -301,13 +301,13 @@ async def public_report(ctx: Public, month: str | None = None) -> HTMLResponse:
 
 
 HOME = {"coordinator": "/console/overview", "organiser": "/console/charity",
-        "merchant": "/console/shop", "volunteer": "/console/me"}
+        "merchant": "/console/shop", "volunteer": "/console/me", "grid_worker": "/console/grids"}
 
 
 @router.get("/")
 async def home(ctx: Session) -> Response:
     assert ctx.caller is not None
-    # A role with no pages of its own yet (grid workers use the API) lands on the public report.
+    # A role without pages of its own lands on the public report.
     return RedirectResponse(HOME.get(ctx.caller.role, "/console/report"), status_code=303)
 
 

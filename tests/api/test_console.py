@@ -78,6 +78,22 @@ def test_each_role_sees_its_pages_and_is_refused_the_others(client: TestClient) 
                     assert "不是给您的账号用的" in response.text
 
 
+def test_each_role_lands_on_a_home_page_of_its_own(client: TestClient) -> None:
+    coordinator = make_user(client, "coordinator", "coordinator")
+    for kind, body in (("volunteers", VOLUNTEER), ("merchants", MERCHANT)):
+        assert client.post(f"/v1/{kind}", json=body, headers=coordinator).status_code == 201
+    make_user(client, "organiser", "organiser")
+    make_user(client, "volunteer", "volunteer", volunteer_id="V1")
+    make_user(client, "merchant", "merchant", merchant_id="M1")
+    make_user(client, "grid_worker", "grid_worker", grid_units="G1")
+    for role in ROLES:
+        client.cookies.clear()
+        console_login(client, role)
+        home = client.get("/console/", follow_redirects=False).headers["location"]
+        assert home != "/console/report", role  # the public report is nobody's home
+        assert client.get(home).status_code == 200, (role, home)
+
+
 def test_a_page_without_a_session_leads_to_the_login(client: TestClient) -> None:
     response = client.get("/console/overview", follow_redirects=False)
     assert response.status_code == 303
