@@ -219,7 +219,6 @@ def change_unit_need(unit_id: Annotated[str, Path(max_length=64)],
     audit(session, user, "update", f"need:{need_id}", f"grid {unit_id}")
     review_at_risk(session, request.app.state, now)
     session.commit()
-    days = [d for d in row.days.split(";") if d]
     return UnitNeed(need_id=row.need_id, service=row.service, beneficiary=row.beneficiary,
-                    priority=row.priority, days=days, window=row.window, lat=row.lat,
+                    priority=row.priority, days=list(row.days), window=row.window, lat=row.lat,
                     lon=row.lon)

@@ -3,7 +3,7 @@ offering the community's own skills, services and goods (:mod:`matcher.template`
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -24,10 +24,11 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 VOCABULARY_ROWS = 5000
 
 
-def _words(session: SessionDep, column: InstrumentedAttribute[str]) -> list[str]:
-    """The distinct words of a ``;``-separated column."""
+def _words(session: SessionDep, column: InstrumentedAttribute[Any]) -> list[str]:
+    """The distinct words of a column of words (a JSON list) or of single words."""
     values = session.scalars(select(column).distinct().limit(VOCABULARY_ROWS))
-    return sorted({w.strip() for v in values if v for w in str(v).split(";") if w.strip()})
+    words = (w for v in values if v for w in (v if isinstance(v, list) else [v]))
+    return sorted({str(w).strip() for w in words if str(w).strip()})
 
 
 def vocabulary(session: SessionDep) -> Vocabulary:
