@@ -49,6 +49,10 @@ class SolveParams:
         10 walking minutes.
     seed
         CP-SAT random seed, for reproducible runs.
+    pattern_bound
+        Where a coverage level is left unproven, bound it again from volunteer-day task
+        patterns and the weekly hours cap (:mod:`matcher.patterns`), and take the plan its LP
+        guides if it covers more.
     """
 
     time_limit_s: float = 60.0
@@ -59,6 +63,7 @@ class SolveParams:
     balance_weight: int = 1
     keep_weight: int = 100
     seed: int = 0
+    pattern_bound: bool = True
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:

@@ -58,6 +58,8 @@ MAX_LABELS = 200_000
 MAX_ROUNDS = 200
 # A reduced cost counts as positive above this.
 EPS = 1e-7
+# The LP's value is rounded down after adding this (its tolerances are far smaller).
+ROUNDING = 1e-4
 
 
 @dataclass
@@ -386,13 +388,11 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     link = {i: lp.row(-lp.inf, 0.0, [(x[i], 1.0)]) for i in tasks}
     convex = [lp.row(-lp.inf, 1.0, []) for _ in groups]
     columns = 0
-    chosen: list[tuple[int, int, int]] = []  # (column, group, mask)
 
     def add(g: int, mask: int) -> None:
         nonlocal columns
-        group = groups[g]
-        terms = [(link[t.option], -1.0) for k, t in enumerate(group.tasks) if mask >> k & 1]
-        chosen.append((lp.column([*terms, (convex[g], 1.0)]), g, mask))
+        terms = [(link[t.option], -1.0) for k, t in enumerate(groups[g].tasks) if mask >> k & 1]
+        lp.column([*terms, (convex[g], 1.0)])
         columns += 1
 
     priced: list[int] = []
@@ -439,7 +439,9 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     if result is None or best == math.inf:
         return trivial
     value, values, _ = result
-    bound = min(len(level), math.floor(best + 1e-6))
+    # Rounded down with room for the LP's tolerances: a value a hair below a whole number
+    # may be that number.
+    bound = min(len(level), math.floor(best + ROUNDING))
     return PatternBound(bound, complete, best if complete else value, columns, len(groups),
                         enumerated, rounds,
                         _guided_plan(cand, occurrences, tasks, x, y, values))

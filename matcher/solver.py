@@ -44,6 +44,7 @@ from matcher.lazy import maximize_lazily
 from matcher.model import ComponentModel
 from matcher.params import Clock, SolveParams
 from matcher.partition import PAIR_BUDGET, option_pairs, partition
+from matcher.patterns import tighten_level
 from matcher.pinning import Commitment, commit
 from matcher.settings import Settings
 from matcher.timeline import Plan, covered_count, keeps_pins
@@ -287,6 +288,13 @@ def _solve_component(cand: Candidates, comp: _Component, hint: Plan, params: Sol
         plan = _refill(cand, comp, stage_plan, priority)
         stats[f"{priority.value}_seconds"] += time.monotonic() - began
         value = covered_count(cand, plan, priority)
+        # --- pattern bound (matcher.patterns): only where the models above left a gap -----
+        if params.pattern_bound and value < best:
+            best, plan = tighten_level(cand, comp.occurrences, occurrences, options, priority,
+                                       reached, plan, best, clock, deadline)
+            stats[f"{priority.value}_pattern_bound"] += best
+            value = covered_count(cand, plan, priority)
+        # --- end of the pattern bound -------------------------------------------------------
         comp.levels[priority] = _Level(value, max(best, value), value >= best)
         report.level(priority, value, max(best, value),
                      f"{priority.value}: {value} covered, bound {best} (relaxation "
