@@ -52,8 +52,9 @@ from matcher.timeline import Plan, Timelines, covered_count, keeps_pins
 ENUMERATE_UP_TO = 14
 # Enumeration of one group stops past this many (set, last task) states: pricing takes over.
 MAX_STATES = 50_000
-# Labels one pricing call may create before it gives up (the bound then falls back).
-MAX_LABELS = 200_000
+# Steps (walks compared, subsets grown, labels extended) one bound may take: enough for a
+# community's week, while a street-scale level stops early with the bound it has.
+MAX_WORK = 5_000_000
 # Pricing rounds of the master LP at most.
 MAX_ROUNDS = 200
 # A reduced cost counts as positive above this.
@@ -80,6 +81,7 @@ class PatternBound:
     groups: int  # volunteer-groups
     enumerated: int  # groups whose patterns were all enumerated
     rounds: int  # master LP solves
+    work: int = 0  # steps taken (see MAX_WORK)
     hint_plan: Plan = field(default_factory=Plan)
 
 
@@ -100,11 +102,28 @@ class _Task:
         return max(hi for _, _, hi in self.ways)
 
 
+class _OutOfWorkError(Exception):
+    """The bound used up its steps."""
+
+
+class _Work:
+    """Steps taken against a limit: the same inputs stop at the same step on every run."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+
+    def spend(self, steps: int) -> None:
+        self.used += steps
+        if self.used > self.limit:
+            raise _OutOfWorkError
+
+
 class _Group:
     """One volunteer's options of one group of overlapping windows on one day."""
 
-    def __init__(self, cand: Candidates, volunteer: int, tasks: list[_Task], cap: int) -> None:
-        self.cand, self.volunteer, self.cap = cand, volunteer, cap
+    def __init__(self, cand: Candidates, volunteer: int, tasks: list[_Task], cap: int,
+                 work: _Work) -> None:
+        self.cand, self.volunteer, self.cap, self.work = cand, volunteer, cap, work
         self.tasks = sorted(tasks, key=lambda t: (t.lo, t.hi, t.option))
         self._walks: dict[tuple[int, int], tuple[int, ...]] = {}
 
@@ -112,6 +131,7 @@ class _Group:
         """Whole minutes from task a's place to task b's start of service, per way of b."""
         key = (a, b)
         if key not in self._walks:
+            self.work.spend(1)
             ta, tb = self.tasks[a], self.tasks[b]
             out = []
             for j, _, _ in tb.ways:
@@ -146,6 +166,7 @@ class _Group:
         while frontier:
             feasible.update(mask for mask, _ in frontier)
             grown: dict[tuple[int, int], int] = {}
+            self.work.spend(len(frontier) * n)
             for (mask, last), start in frontier.items():
                 used = minutes.get(mask)
                 if used is None:
@@ -167,10 +188,10 @@ class _Group:
         return [mask for mask in feasible if mask and
                 not any(mask | 1 << b in feasible for b in range(n) if not mask >> b & 1)]
 
-    def price(self, weight: list[float], max_labels: int) -> tuple[float, int] | None:
-        """The pattern of largest total ``weight`` (per task) and that weight; None when the
-        labelling runs past ``max_labels``. Tasks of no weight are left out (a pattern less a
-        task of no value is worth as much, and a subset of a pattern is one too)."""
+    def price(self, weight: list[float]) -> tuple[float, int]:
+        """The pattern of largest total ``weight`` (per task) and that weight. Tasks of no
+        weight are left out (a pattern less a task of no value is worth as much, and a subset
+        of a pattern is one too)."""
         useful = [b for b in range(len(self.tasks))
                   if weight[b] > EPS and self.tasks[b].duration <= self.cap]
         occ = [t.occurrence for t in self.tasks]
@@ -192,12 +213,9 @@ class _Group:
 
         for b in useful:
             push(self.first(b), dur[b], weight[b], 1 << b, b)
-        labels = 0
         while heap:
             start, used, neg, mask, last = heapq.heappop(heap)
-            labels += 1
-            if labels > max_labels:
-                return None
+            self.work.spend(len(useful))
             taken = {occ[k] for k in useful if mask >> k & 1}
             for b in useful:
                 if mask >> b & 1 or occ[b] in taken or used + dur[b] > self.cap:
@@ -225,8 +243,8 @@ def _tasks(cand: Candidates, options: list[int]) -> dict[int, _Task]:
     return out
 
 
-def _groups(cand: Candidates, tasks: dict[int, _Task],
-            minutes_cap: Mapping[int, int]) -> list[_Group]:
+def _groups(cand: Candidates, tasks: dict[int, _Task], minutes_cap: Mapping[int, int],
+            work: _Work) -> list[_Group]:
     """Each volunteer-day's tasks split where one always fits before the other, walk included
     (then nothing in one part constrains the other)."""
     by_day: dict[tuple[int, Day], list[_Task]] = defaultdict(list)
@@ -236,7 +254,7 @@ def _groups(cand: Candidates, tasks: dict[int, _Task],
     groups: list[_Group] = []
     for (v, _day), day_tasks in sorted(by_day.items(), key=lambda kv: (kv[0][0],
                                                                         kv[0][1].number)):
-        probe = _Group(cand, v, day_tasks, minutes_cap[v])
+        probe = _Group(cand, v, day_tasks, minutes_cap[v], work)
         n = len(probe.tasks)
         parent = list(range(n))
         for a in range(n):
@@ -250,7 +268,7 @@ def _groups(cand: Candidates, tasks: dict[int, _Task],
         parts: dict[int, list[_Task]] = defaultdict(list)
         for k in range(n):
             parts[_find(parent, k)].append(probe.tasks[k])
-        groups.extend(_Group(cand, v, part, minutes_cap[v]) for part in parts.values())
+        groups.extend(_Group(cand, v, part, minutes_cap[v], work) for part in parts.values())
     return groups
 
 
@@ -307,15 +325,16 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
                   priority: Priority, kept: Mapping[Priority, int], deadline: float = math.inf,
                   *, minutes_left: Mapping[int, int] | None = None,
                   enumerate_up_to: int = ENUMERATE_UP_TO, max_states: int = MAX_STATES,
-                  max_labels: int = MAX_LABELS, max_rounds: int = MAX_ROUNDS) -> PatternBound:
+                  max_work: int = MAX_WORK, max_rounds: int = MAX_ROUNDS) -> PatternBound:
     """Bound ``priority``'s coverage of ``occurrences`` over ``options``, with each level of
     ``kept`` covered at least as much as it says (proven values of the levels above, as the
     solver's stages keep them). See the module's docstring.
 
     ``deadline`` is a ``time.monotonic()`` reading (the LP then stops and the bound falls back,
-    still valid); the work limits (``max_states``, ``max_labels``, ``max_rounds``) stop it the
+    still valid); the work limits (``max_work`` steps, ``max_rounds`` LP solves) stop it the
     same way on every run, for repeatable solves. Groups of more than ``enumerate_up_to``
-    options are priced. ``minutes_left`` replaces the weekly caps (R6) where given.
+    options, or more than ``max_states`` subsets, are priced. ``minutes_left`` replaces the
+    weekly caps (R6) where given.
     """
     problem = cand.problem
     level = [o for o in occurrences if problem.occurrences[o].need.priority is priority]
@@ -326,7 +345,12 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     tasks = _tasks(cand, [i for i in options if cand.options[i].occurrence in inside])
     caps = {v: (minutes_left or {}).get(v, cand.minutes_cap(v))
             for v in {cand.options[i].volunteer for i in tasks}}
-    groups = _groups(cand, tasks, caps)
+    work = _Work(max_work)
+    try:
+        groups = _groups(cand, tasks, caps, work)
+    except _OutOfWorkError:
+        trivial.work = work.used
+        return trivial
     if time.monotonic() > deadline:
         return trivial
 
@@ -398,7 +422,12 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     priced: list[int] = []
     enumerated = 0
     for g, group in enumerate(groups):
-        masks = group.enumerate(max_states) if len(group.tasks) <= enumerate_up_to else None
+        try:
+            masks = group.enumerate(max_states) if len(group.tasks) <= enumerate_up_to \
+                else None
+        except _OutOfWorkError:
+            trivial.work = work.used
+            return trivial
         if masks is None:
             priced.append(g)
             continue
@@ -422,28 +451,30 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
         for g in priced:
             group = groups[g]
             weight = [duals[link[t.option]] for t in group.tasks]
-            found = group.price(weight, max_labels)
-            if found is None:
-                gain = math.inf
+            try:
+                found = group.price(weight)
+            except _OutOfWorkError:
+                gain = math.inf  # this round bounds nothing; an earlier one may have
                 break
             reduced = found[0] - duals[convex[g]]
             if reduced > EPS:
                 gain += reduced
                 fresh.append((g, found[1]))
         best = min(best, value + gain)  # Lagrangian: the LP plus each group's best gain
-        if not fresh:
+        if not fresh or gain == math.inf:
             complete = gain != math.inf
             break
         for g, mask in fresh:
             add(g, mask)
     if result is None or best == math.inf:
+        trivial.work = work.used
         return trivial
     value, values, _ = result
     # Rounded down with room for the LP's tolerances: a value a hair below a whole number
     # may be that number.
     bound = min(len(level), math.floor(best + ROUNDING))
     return PatternBound(bound, complete, best if complete else value, columns, len(groups),
-                        enumerated, rounds,
+                        enumerated, rounds, work.used,
                         _guided_plan(cand, occurrences, tasks, x, y, values))
 
 

@@ -199,3 +199,14 @@ def test_a_solve_proves_with_the_pattern_bound_what_it_left_open_without() -> No
         assert ours.covered >= theirs.covered and ours.bound <= theirs.bound
     # Measured with this OR-Tools: blue 21 covered, bound 24 without the patterns, 21 with.
     assert without.levels[Priority.BLUE].bound > with_patterns.levels[Priority.BLUE].bound
+
+
+def test_out_of_work_the_bound_falls_back_and_still_holds() -> None:
+    # Nine yellow visits: with too few steps to group the options, the bound is the count.
+    problem = weekly_cap_problem()
+    cand = candidates(problem)
+    occurrences, options = level_input(cand, Priority.YELLOW)
+    starved = pattern_bound(cand, occurrences, options, Priority.YELLOW, {}, max_work=1)
+    assert (starved.bound, starved.complete) == (9, False)
+    enough = pattern_bound(cand, occurrences, options, Priority.YELLOW, {})
+    assert (enough.bound, enough.complete) == (2, True) and 0 < enough.work <= 1000
