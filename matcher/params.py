@@ -75,6 +75,10 @@ class SolveParams:
         ``cp_model_probing_level``: the full LP relaxation with cuts (coverage is proven by
         the bound), and one presolve pass without probing (the full presolve cost more time
         than it saved).
+    pattern_bound
+        Where a coverage level is left unproven, bound it again from volunteer-day task
+        patterns and the weekly hours cap (:mod:`matcher.patterns`), and take the plan its LP
+        guides if it covers more.
     """
 
     time_limit_s: float = 60.0
@@ -94,6 +98,7 @@ class SolveParams:
     linearization_level: int = 2
     presolve_iterations: int = 1
     probing_level: int = 0
+    pattern_bound: bool = True
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:

@@ -34,6 +34,7 @@ from matcher.lazy import maximize_lazily
 from matcher.model import ComponentModel
 from matcher.params import Clock, Deadline, SolveParams
 from matcher.partition import option_pairs
+from matcher.patterns import tighten_level
 from matcher.progress import Coverage, Reporter, Sizes
 from matcher.timeline import Plan, covered_count, keeps_pins
 
@@ -183,6 +184,12 @@ def solve_level(ctx: Context, comp: Component, relaxed: RelaxedWeek, priority: P
     plan = refill(cand, comp, stage_plan, priority)
     comp.stats[f"{priority.value}_seconds"] += time.monotonic() - began
     value = covered_count(cand, plan, priority)
+    if ctx.params.pattern_bound and value < best:
+        # Left unproven: bound it again from volunteer-day patterns (matcher.patterns).
+        best, plan = tighten_level(cand, comp.occurrences, scope.occurrences, scope.options,
+                                   priority, reached, plan, best, deadline)
+        comp.stats[f"{priority.value}_pattern_bound"] += best
+        value = covered_count(cand, plan, priority)
     comp.levels[priority] = Level(value, max(best, value), value >= best)
     report.level(priority, value, max(best, value),
                  f"{priority.value}: {value} covered, bound {best} (relaxation "
