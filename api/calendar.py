@@ -23,11 +23,22 @@ from sqlalchemy import ColumnElement, and_, or_
 from api.community import TZ
 from api.models import ScheduleRow, TaskRow
 from api.replanning import STANDING
+from matcher import i18n
+from matcher.i18n import _
 
 STATUS = {"offered": "TENTATIVE", "accepted": "CONFIRMED", "checked_in": "CONFIRMED",
           "completed": "CONFIRMED", "confirmed": "CONFIRMED", "cancelled": "CANCELLED",
           "declined": "CANCELLED"}
 GONE = ("cancelled", "declined")
+
+
+def state_label(state: str) -> str:
+    """A task's state as a person reads it, in the current language, beside the ``state`` code
+    programs read (the console's catalog names each state)."""
+    if i18n.current() == "en":
+        return state.replace("_", " ")
+    return _(state)
+
 # How long a cancelled or declined task stays in the feed: long enough for every subscribed
 # calendar to have fetched it once.
 KEEP_GONE = dt.timedelta(weeks=4)

@@ -3,8 +3,9 @@ it (privacy: beneficiaries' names and exact places only for the volunteer servin
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, String, func, or_, select
@@ -25,10 +26,24 @@ from api.models import (
 )
 from api.security import Caller
 from matcher.charity import CharityProblem, Donation, Request
-from matcher.domain import Location, Merchant, Need, Problem, Volunteer, Week
-from matcher.errors import DataIssue, InputError
+from matcher.domain import (
+    Availability,
+    Day,
+    Location,
+    Merchant,
+    Need,
+    NeedKind,
+    Priority,
+    Problem,
+    TimeWindow,
+    Volunteer,
+    Week,
+    format_hhmm,
+)
+from matcher.errors import DataIssue, InputError, Invalid
 from matcher.spreadsheets import COLUMNS, Table, check_header, community_notes, parse_records
 
+T = TypeVar("T")
 TZ = ZoneInfo("Asia/Shanghai")
 Row = VolunteerRow | NeedRow | MerchantRow | DonationRow | RequestRow
 ROWS: dict[str, type[Row]] = {
@@ -37,28 +52,128 @@ ROWS: dict[str, type[Row]] = {
 
 
 def row_record(row: Base, kind: str) -> dict[str, Any]:
-    """A stored row as a SCHEMA.md record (column -> value)."""
-    return {c: getattr(row, c) for c in COLUMNS[kind]}
+    """A stored row as a SCHEMA.md record (column -> value): lists as ``;``-joined text, as a
+    spreadsheet cell or a JSON body gives them."""
+    record = {c: getattr(row, c) for c in COLUMNS[kind]}
+    for column in LIST_COLUMNS.get(kind, ()):
+        record[column] = list_text(column, record[column])
+    return record
 
 
-def _parsed(session: Session, kind: str, *where: Any) -> list[Any]:
-    rows = session.scalars(select(ROWS[kind]).where(*where)).all()
-    return parse_records(kind, [row_record(r, kind) for r in rows], f"{kind} table")
+# The columns holding lists (JSON arrays), per kind.
+LIST_COLUMNS = {"volunteers": ("skills", "availability"), "needs": ("days", "skills"),
+                "merchants": ("services",)}
+
+
+def list_text(column: str, items: list[Any] | None) -> str:
+    """A list column's value as a SCHEMA.md cell: ``a;b``, availability as ``mon 08:00-12:00``."""
+    if column == "availability":
+        return ";".join(f"{a['day']} {format_hhmm(a['start'])}-{format_hhmm(a['end'])}"
+                        for a in items or [])
+    return ";".join(str(item) for item in items or [])
+
+
+def _where(kind: str, ident: object) -> str:
+    return f"{kind} table, {kind[:-1]}_id {ident}"
+
+
+def _built(kind: str, rows: Sequence[Any], build: Callable[[Any], T]) -> list[T]:
+    """Domain objects of stored rows; a row that breaks a domain type's rule (stored before
+    today's checks, or written around the importer) is named with the rule it breaks.
+
+    Raises
+    ------
+    InputError
+        With every bad row.
+    """
+    items: list[T] = []
+    issues: list[DataIssue] = []
+    id_column = f"{kind[:-1]}_id"
+    for row in rows:
+        try:
+            items.append(build(row))
+        except Invalid as exc:
+            issues.append(DataIssue.of(_where(kind, getattr(row, id_column)), None, None, None,
+                                       exc.template, **exc.params))
+        except (ValueError, TypeError, KeyError) as exc:
+            issues.append(DataIssue(_where(kind, getattr(row, id_column)), None, None, None,
+                                    str(exc) or type(exc).__name__))
+    if issues:
+        raise InputError(issues)
+    return items
+
+
+def volunteer_of(row: Any) -> Volunteer:
+    """A volunteer from its stored columns (an ORM row or a selected row)."""
+    return Volunteer(
+        row.volunteer_id, row.name, Location(row.lat, row.lon), frozenset(row.skills),
+        tuple(Availability(Day(a["day"]), TimeWindow(a["start"], a["end"]))
+              for a in row.availability),
+        row.max_hours_week)
+
+
+def need_of(row: Any) -> Need:
+    """A need from its stored columns."""
+    return Need(
+        row.need_id, NeedKind(row.kind), row.service, row.beneficiary,
+        Location(row.lat, row.lon), tuple(Day(d) for d in row.days),
+        TimeWindow.parse(row.window), row.duration_min, frozenset(row.skills),
+        row.volunteers_needed, Priority(row.priority), row.merchant_service or None)
+
+
+def merchant_of(row: Any) -> Merchant:
+    """A merchant from its stored columns."""
+    return Merchant(row.merchant_id, row.name, Location(row.lat, row.lon),
+                    frozenset(row.services), row.capacity_per_day, TimeWindow.parse(row.open))
+
+
+def donation_of(row: Any, taken: int = 0) -> Donation:
+    """A donation from its stored columns, less ``taken`` units already given out."""
+    return Donation(row.donation_id, row.donor, row.category, row.quantity - taken,
+                    Location(row.lat, row.lon),
+                    dt.date.fromisoformat(row.expires) if row.expires else None)
+
+
+def request_of(row: Any, filled: int = 0) -> Request:
+    """A request from its stored columns, less ``filled`` units already given."""
+    return Request(row.request_id, row.beneficiary, row.category, row.quantity - filled,
+                   Location(row.lat, row.lon), Priority(row.priority))
+
+
+def _rows(session: Session, kind: str, *where: Any) -> Sequence[Any]:
+    """The stored rows of ``kind`` as plain rows (no ORM objects: a week reads thousands), in
+    id order, so every database gives the solver the same order."""
+    table = ROWS[kind].__table__
+    return session.execute(select(table).where(*where)
+                           .order_by(table.c[f"{kind[:-1]}_id"])).all()
 
 
 def load_problem(session: Session, week: Week) -> Problem:
-    """The whole community for ``week``, re-validated by the spreadsheet parser: standing needs
-    and the one-off needs of this week (deliveries of a published allocation)."""
+    """The whole community for ``week`` as domain objects built from the rows (each checks its
+    own rules): standing needs and the one-off needs of this week (deliveries of a published
+    allocation).
+
+    Raises
+    ------
+    InputError
+        Naming each stored row that breaks a rule.
+    """
     published = select(AllocationRow.id).where(AllocationRow.status == "published")
-    parsed = {kind: _parsed(session, kind) for kind in ("volunteers", "merchants")}
-    parsed["needs"] = _parsed(
-        session, "needs",
-        or_(NeedRow.only_week.is_(None), NeedRow.only_week == str(week)),
-        or_(NeedRow.allocation_id.is_(None), NeedRow.allocation_id.in_(published)))
-    return Problem(week,
-                   [v for v in parsed["volunteers"] if isinstance(v, Volunteer)],
-                   [n for n in parsed["needs"] if isinstance(n, Need)],
-                   [m for m in parsed["merchants"] if isinstance(m, Merchant)])
+    needs = NeedRow.__table__.c
+    issues: list[DataIssue] = []
+    loaded: dict[str, list[Any]] = {}
+    for kind, build, where in (
+            ("volunteers", volunteer_of, ()), ("merchants", merchant_of, ()),
+            ("needs", need_of, (or_(needs.only_week.is_(None), needs.only_week == str(week)),
+                                or_(needs.allocation_id.is_(None),
+                                    needs.allocation_id.in_(published))))):
+        try:
+            loaded[kind] = _built(kind, _rows(session, kind, *where), build)
+        except InputError as exc:
+            issues += exc.issues
+    if issues:
+        raise InputError(issues)
+    return Problem(week, loaded["volunteers"], loaded["needs"], loaded["merchants"])
 
 
 def load_charity(session: Session, week: Week) -> CharityProblem:
@@ -73,12 +188,14 @@ def load_charity(session: Session, week: Week) -> CharityProblem:
                                  .group_by(given.c.donation_id)).all())
     filled = dict(session.execute(select(given.c.request_id, func.sum(given.c.quantity))
                                   .group_by(given.c.request_id)).all())
-    donations = [replace(d, quantity=d.quantity - taken.get(d.id, 0))
-                 for d in _parsed(session, "donations") if isinstance(d, Donation)]
-    requests = [replace(r, quantity=r.quantity - filled.get(r.id, 0))
-                for r in _parsed(session, "requests") if isinstance(r, Request)]
-    return CharityProblem(week, [d for d in donations if d.quantity > 0],
-                          [r for r in requests if r.quantity > 0])
+    donations = [r for r in _rows(session, "donations")
+                 if r.quantity > taken.get(r.donation_id, 0)]
+    requests = [r for r in _rows(session, "requests")
+                if r.quantity > filled.get(r.request_id, 0)]
+    return CharityProblem(
+        week,
+        _built("donations", donations, lambda r: donation_of(r, taken.get(r.donation_id, 0))),
+        _built("requests", requests, lambda r: request_of(r, filled.get(r.request_id, 0))))
 
 
 def table_records(table: Table) -> list[dict[str, object]]:
@@ -186,34 +303,38 @@ def import_notes(session: Session, tables: dict[str, Table], week: Week) -> list
 
 
 def stored(kind: str, values: dict[str, object], parsed: Any) -> dict[str, object]:
-    """The values to store for a validated record: numbers as numbers, defaults filled in, and
-    times, days and lists in their normal form (``9:30 - 20:30`` is stored ``09:30-20:30``), so
-    the database holds what the parser understood, not what was typed."""
-    out = dict(values)
-    out["lat"], out["lon"] = parsed.location.lat, parsed.location.lon
+    """The values to store for a validated record: ``values`` (the record as given) with the
+    columns the parsed item knows in their normal form (:func:`columns_of`), so the database
+    holds what the parser understood, not what was typed."""
+    return dict(values) | columns_of(kind, parsed)
+
+
+def columns_of(kind: str, item: Any) -> dict[str, object]:
+    """A domain object's stored columns: numbers as numbers, times in their normal form
+    (``9:30 - 20:30`` is stored ``09:30-20:30``), lists as JSON arrays."""
+    out: dict[str, object] = {f"{kind[:-1]}_id": item.id, "lat": item.location.lat,
+                              "lon": item.location.lon}
     if kind == "volunteers":
-        out.update(max_hours_week=parsed.max_hours_week, skills=_joined(parsed.skills),
-                   availability=";".join(str(a) for a in parsed.availability))
+        out.update(name=item.name, max_hours_week=item.max_hours_week,
+                   skills=sorted(item.skills),
+                   availability=[{"day": a.day.value, "start": a.window.start,
+                                  "end": a.window.end} for a in item.availability])
     elif kind == "needs":
-        out.update(duration_min=parsed.duration_min, volunteers_needed=parsed.volunteers_needed,
-                   priority=parsed.priority.value, kind=parsed.kind.value,
-                   service=parsed.service, skills=_joined(parsed.skills),
-                   days=";".join(d.value for d in parsed.days), window=str(parsed.window),
-                   merchant_service=parsed.merchant_service or "")
+        out.update(duration_min=item.duration_min, volunteers_needed=item.volunteers_needed,
+                   priority=item.priority.value, kind=item.kind.value,
+                   service=item.service, beneficiary=item.beneficiary,
+                   skills=sorted(item.skills), days=[d.value for d in item.days],
+                   window=str(item.window), merchant_service=item.merchant_service or "")
     elif kind == "merchants":
-        out.update(capacity_per_day=parsed.capacity_per_day, services=_joined(parsed.services),
-                   open=str(parsed.open))
+        out.update(name=item.name, capacity_per_day=item.capacity_per_day,
+                   services=sorted(item.services), open=str(item.open))
     elif kind == "donations":
-        out.update(quantity=parsed.quantity, category=parsed.category,
-                   expires=parsed.expires.isoformat() if parsed.expires else "")
+        out.update(donor=item.donor, quantity=item.quantity, category=item.category,
+                   expires=item.expires.isoformat() if item.expires else "")
     else:
-        out.update(quantity=parsed.quantity, priority=parsed.priority.value,
-                   category=parsed.category)
+        out.update(beneficiary=item.beneficiary, quantity=item.quantity,
+                   priority=item.priority.value, category=item.category)
     return out
-
-
-def _joined(items: frozenset[str]) -> str:
-    return ";".join(sorted(items))
 
 
 def coarse(value: float) -> float:

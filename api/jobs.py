@@ -20,13 +20,13 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from api.community import coarse_area, load_charity, load_problem
+from api.community import coarse_area, columns_of, load_charity, load_problem
 from api.db import Database
 from api.models import (
     AllocationLineRow,
@@ -34,6 +34,7 @@ from api.models import (
     NeedRow,
     ScheduleRow,
     ShortRow,
+    SuggestionRow,
     TaskRow,
     UnmetRow,
     WeeklyJob,
@@ -41,11 +42,12 @@ from api.models import (
 from api.settings import ApiSettings
 from api.under_way import commitments
 from matcher.allocation import allocate, delivery_needs
-from matcher.domain import Week
+from matcher.domain import Problem, Week
 from matcher.params import SolveParams
+from matcher.partners import partner_rows, suggest_partners
+from matcher.recruit import suggest_recruits, when_free
 from matcher.settings import Settings
 from matcher.solver import solve
-from matcher.spreadsheets import needs_frame
 from matcher.travel import TravelTimes, WalkingNetwork
 
 log = logging.getLogger("linli.jobs")
@@ -260,16 +262,58 @@ def run_allocation(ctx: JobContext, job: Running) -> None:
             **coarse_area(requests[s.request_id].location))
             for s in allocation.short)
         # Ids carry the run, so two runs of one week never collide.
-        for record in needs_frame(delivery_needs(problem, allocation)).to_dict("records"):
-            values = {str(k): v for k, v in record.items()}
-            values["need_id"] = f"A{allocation_id}-{values['need_id']}"
+        for need in delivery_needs(problem, allocation):
+            values = columns_of("needs", replace(need, id=f"A{allocation_id}-{need.id}"))
             session.add(NeedRow(**values, only_week=str(week), allocation_id=allocation_id))
         _finish(row, allocation.summary())
         session.commit()
 
 
+def run_suggestions(ctx: JobContext, job: Running) -> None:
+    """Where to recruit (one skill) or whom to partner with for one claimed week, each
+    suggestion checked by re-solving; the suggestions are stored as the job's summary."""
+    with ctx.db.session() as session:
+        row = session.get(SuggestionRow, job.claim.id)
+        assert row is not None, "a claimed job's row is there"
+        kind, skill, k = row.kind, row.skill, row.k
+        problem = load_problem(session, job.week)
+    job.progress(f"solving the week and {k} re-solve(s)")
+    params = SolveParams(time_limit_s=ctx.settings.solve_time_limit_s,
+                         wall_clock=ctx.settings.solve_wall_clock)
+    summary = suggestions_summary(problem, kind, skill, k, ctx.networks.get(), params)
+    with ctx.db.session() as session:
+        _finish(job.row(session), summary)
+        session.commit()
+
+
+def suggestions_summary(problem: Problem, kind: str, skill: str | None, k: int,
+                        network: WalkingNetwork | None,
+                        params: SolveParams) -> dict[str, Any]:
+    """The suggestions of one week as JSON: the ranked rows (places in WGS84), the sentences
+    for people, and the figures (unmet, both coverage values, covered before and after)."""
+    if kind == "partners":
+        partners = suggest_partners(problem, k, Settings(), network, params)
+        rows = partner_rows(partners)
+        return {"kind": kind, "k": k, "unmet": partners.blocked,
+                "by_service": partners.by_service, "greedy_cover": partners.greedy_cover,
+                "exact_cover": partners.exact_cover, "covered_before": partners.covered_before,
+                "covered_after": partners.covered_after, "proven": partners.proven,
+                "suggestions": [row | {"sentence": text} for row, text
+                                in zip(rows, partners.sentences(), strict=True)]}
+    recruits = suggest_recruits(problem, str(skill), k, Settings(), network, params)
+    return {"kind": kind, "k": k, "skill": skill, "unmet": recruits.unmet,
+            "greedy_cover": recruits.greedy_cover, "exact_cover": recruits.exact_cover,
+            "covered_before": recruits.covered_before,
+            "covered_after": recruits.covered_after, "proven": recruits.proven,
+            "suggestions": [{"rank": n, "near": s.street, "lat": round(s.place.lat, 6),
+                             "lon": round(s.place.lon, 6), "when": when_free(s.availability),
+                             "reaches": len(s.reaches), "adds": s.adds, "gain": s.gain}
+                            for n, s in enumerate(recruits.suggestions, start=1)],
+            "sentences": recruits.sentences()}
+
+
 RUNNERS: dict[type[Job], Callable[[JobContext, Running], None]] = {
-    ScheduleRow: run_schedule, AllocationRow: run_allocation}
+    ScheduleRow: run_schedule, AllocationRow: run_allocation, SuggestionRow: run_suggestions}
 
 
 def execute(ctx: JobContext, claim: Claim, worker: str, stopping: threading.Event) -> str:

@@ -264,10 +264,8 @@ def decline(session: Session, state: Any, user: Caller, task_id: int, reason: st
     try:
         week = pinned_week(session, state, schedule, without={task.id})
         day = Day(task.day)
-        fits = [] if (task.need_id, day) not in week.occ_index else [
-            f for f in week.recommend(task.need_id, day,
-                                      exclude=declined_before | {task.volunteer_id})
-            if not f.displaces]
+        fits = [] if (task.need_id, day) not in week.occ_index else week.recommend(
+            task.need_id, day, exclude=declined_before | {task.volunteer_id}, free_only=True)
     except Exception as exc:  # any failure: refuse the whole decline, keep the cause in the log
         log.exception("re-planning the decline of task %s failed", task.id)
         session.rollback()

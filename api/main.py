@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 import matcher
 from api import errors
@@ -21,21 +22,26 @@ from api.migrate import upgrade
 from api.outbox import OutboxSender
 from api.replanning import CandidateCache
 from api.routers import (
+    accessibility,
     audit,
     auth,
     charity,
     grids,
+    maps,
     nearby,
     outbox,
     points,
     resources,
     schedules,
+    suggestions,
     tasks,
+    templates,
     timebank,
 )
 from api.schemas import Health
-from api.settings import ApiSettings, require_secret
+from api.settings import ApiSettings, cors_origins, require_secret
 from api.throttle import LoginGuard, SlidingWindow
+from api.wechat import Code2Session, JsCode2Session
 
 DESCRIPTION = """
 Linli (邻里) matches a community's volunteers, needs and partner merchants (社区合伙人).
@@ -53,14 +59,24 @@ Linli (邻里) matches a community's volunteers, needs and partner merchants (�
 * **Merchants** see the orders they serve per day, their rewards and redemptions, and a monthly
   settlement.
 
-Log in with `POST /v1/auth/token` (OAuth2 password flow) and send `Authorization: Bearer
-<token>`, or send an `X-API-Key`. Failed logins are throttled per username and per client
-address (429 with `Retry-After`). Every error is `application/problem+json` (RFC 9457).
+Log in with `POST /v1/auth/token` (a JSON body `{"username", "password"}` as a mini program's
+`wx.request` sends, or the OAuth2 password form) and send `Authorization: Bearer <token>`, or
+send an `X-API-Key`. Trade the refresh token for a new pair at `POST /v1/auth/refresh` (each
+works once) and end a login with `POST /v1/auth/logout`. Failed logins are throttled per
+username and per client address (429 with `Retry-After`).
+
+Every error is `application/problem+json` (RFC 9457): `title` and `detail` in the language of
+`Accept-Language` (Chinese unless it asks for English), `type` and `code` stable for programs.
+`GET /v1/me/tasks` and the calendar feed answer `If-None-Match` with 304 while nothing shown has
+changed.
 """
 
 
-def create_app(settings: ApiSettings | None = None) -> FastAPI:
-    """Build the app. The database is migrated to the current schema on start-up."""
+def create_app(settings: ApiSettings | None = None, *, wechat: Code2Session | None = None
+               ) -> FastAPI:
+    """Build the app. The database is migrated to the current schema on start-up. ``wechat``
+    turns on login from a WeChat mini program (:mod:`api.wechat`); without it those routes
+    answer 404 ``wechat_login_not_configured``."""
     settings = settings or ApiSettings()
 
     @asynccontextmanager
@@ -115,13 +131,28 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.nearby_guard = SlidingWindow(settings.nearby_per_address,
                                            settings.nearby_window_s)
     app.state.places = nearby.Places(settings)
+    if wechat is None and settings.wechat_appid and settings.wechat_secret:
+        wechat = JsCode2Session(settings.wechat_appid, settings.wechat_secret)
+    app.state.wechat = wechat
     app.state.clock = system_clock  # the community's clock for task time rules (tests set it)
     errors.install(app)
+    origins = cors_origins(settings)
+    if origins:
+        # Outermost, so a browser's preflight (OPTIONS) is answered before anything asks for
+        # a login. Bearer tokens, not cookies: no credentials mode.
+        app.add_middleware(CORSMiddleware, allow_origins=origins,
+                           allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "X-API-Key",
+                                          "Idempotency-Key", "If-None-Match", "Accept-Language",
+                                          "X-Request-ID"],
+                           expose_headers=["ETag", "Retry-After", "X-Request-ID", "Link",
+                                           "Content-Language"],
+                           max_age=600)
     redact_access_log()  # a calendar link is a secret; uvicorn logs every path
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the
     # busiest path.
     for module in (tasks, auth, resources, schedules, points, charity, audit, outbox,
-                   timebank, nearby, grids):
+                   timebank, nearby, grids, templates, maps, suggestions, accessibility):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"], response_model=Health)

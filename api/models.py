@@ -1,7 +1,9 @@
 """The database tables (SQLAlchemy 2 ORM). Schema changes go through Alembic migrations.
 
-Community resources keep the SCHEMA.md columns as text, so a stored row is re-validated by the
-same parser as a spreadsheet row when a week is solved. Points and the time bank's minutes live in
+Community resources keep the SCHEMA.md columns in their normal form, lists (skills, services,
+days, availability windows) as JSON arrays (JSONB on PostgreSQL, with GIN indexes where routes
+filter by an item): the importer validated them, and the domain types check their invariants
+again when :mod:`api.community` builds them from rows. Points and the time bank's minutes live in
 one double-entry ledger (an account holds one currency): every transfer is two entries that sum
 to zero, and a balance is the sum of an account's entries.
 """
@@ -24,13 +26,57 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     false,
     func,
+    inspect,
     text,
+    update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
+
+# A list column: JSON text on SQLite, JSONB on PostgreSQL (indexable with GIN, ``@>``).
+JSONList = JSON().with_variant(JSONB(), "postgresql")
+
+
+class json_has(FunctionElement[bool]):  # noqa: N801 - reads as a SQL function
+    """``json_has(column, value)``: the JSON array in ``column`` holds the string ``value``.
+    PostgreSQL asks ``column @> '["value"]'`` (a GIN index answers it); SQLite looks through
+    ``json_each``."""
+
+    type = Boolean()
+    name = "json_has"
+    inherit_cache = True
+
+
+@compiles(json_has, "postgresql")
+def _json_has_postgresql(element: json_has, compiler: SQLCompiler, **kw: Any) -> str:
+    column, value = list(element.clauses)
+    return (f"({compiler.process(column, **kw)} @> "
+            f"jsonb_build_array(CAST({compiler.process(value, **kw)} AS TEXT)))")
+
+
+@compiles(json_has)
+def _json_has_default(element: json_has, compiler: SQLCompiler, **kw: Any) -> str:
+    column, value = list(element.clauses)
+    return (f"EXISTS (SELECT 1 FROM json_each({compiler.process(column, **kw)}) "
+            f"WHERE json_each.value = {compiler.process(value, **kw)})")
+
+
+def has_item(column: Any, value: str) -> ColumnElement[bool]:
+    """A filter: the list in ``column`` (a :data:`JSONList` column) holds ``value``."""
+    return json_has(column, value)
+
+
+def _no_items() -> list[Any]:
+    return []
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -81,9 +127,27 @@ class User(Stamped, Base):
     api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     grid_units: Mapped[str | None] = mapped_column(Text)  # a grid worker's units, ";"-joined
+    # The WeChat user (openid of the mini program) who linked this account, if any.
+    wechat_openid: Mapped[str | None] = mapped_column(String(128), unique=True)
     __table_args__ = (CheckConstraint(
         "role in ('coordinator', 'organiser', 'volunteer', 'merchant', 'grid_worker')",
         name="ck_user_role"),)
+
+
+class RefreshTokenRow(Base):
+    """A refresh token, stored as its SHA-256 digest. Each use replaces it with a new one of
+    the same family (one login); a used one presented again means it was copied, and ends
+    the whole family."""
+
+    __tablename__ = "refresh_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class VolunteerRow(Stamped, Base):
@@ -92,9 +156,11 @@ class VolunteerRow(Stamped, Base):
     name: Mapped[str] = mapped_column(String(128))
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
-    skills: Mapped[str] = mapped_column(Text, default="")
-    availability: Mapped[str] = mapped_column(Text)
+    skills: Mapped[list[str]] = mapped_column(JSONList, default=_no_items)
+    # [{"day": "mon", "start": 480, "end": 720}, ...]: minutes after midnight, as tasks keep them
+    availability: Mapped[list[dict[str, Any]]] = mapped_column(JSONList)
     max_hours_week: Mapped[float] = mapped_column(Float, default=4.0)
+    __table_args__ = (Index("ix_volunteers_skills", "skills", postgresql_using="gin"),)
 
 
 class NeedRow(Stamped, Base):
@@ -107,10 +173,10 @@ class NeedRow(Stamped, Base):
     address: Mapped[str] = mapped_column(String(255), default="")
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
-    days: Mapped[str] = mapped_column(String(64))
+    days: Mapped[list[str]] = mapped_column(JSONList)
     window: Mapped[str] = mapped_column(String(16))
     duration_min: Mapped[int] = mapped_column(Integer)
-    skills: Mapped[str] = mapped_column(Text, default="")
+    skills: Mapped[list[str]] = mapped_column(JSONList, default=_no_items)
     volunteers_needed: Mapped[int] = mapped_column(Integer, default=1)
     priority: Mapped[str] = mapped_column(String(8), default="blue", index=True)
     merchant_service: Mapped[str] = mapped_column(String(64), default="")
@@ -127,9 +193,10 @@ class MerchantRow(Stamped, Base):
     name: Mapped[str] = mapped_column(String(128))
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
-    services: Mapped[str] = mapped_column(Text)
+    services: Mapped[list[str]] = mapped_column(JSONList)
     capacity_per_day: Mapped[int] = mapped_column(Integer)
     open: Mapped[str] = mapped_column(String(16))
+    __table_args__ = (Index("ix_merchants_services", "services", postgresql_using="gin"),)
 
 
 class GridUnitRow(Stamped, Base):
@@ -154,7 +221,7 @@ class ResourceRow(Stamped, Base):
     name: Mapped[str] = mapped_column(String(128))
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
-    services: Mapped[str] = mapped_column(Text)
+    services: Mapped[list[str]] = mapped_column(JSONList)
     hidden: Mapped[bool] = mapped_column(Boolean)
 
 
@@ -193,6 +260,22 @@ class ScheduleRow(WeeklyJob, Base):
         CheckConstraint("status in ('queued', 'running', 'solved', 'failed', 'published', "
                         "'superseded', 'cancelled')", name="ck_schedule_status"),
     )
+
+
+class SuggestionRow(WeeklyJob, Base):
+    """Where to recruit or whom to partner with for one week, each suggestion checked by
+    re-solving (``kind`` ``recruits`` with its ``skill``, or ``partners``); the suggestions are
+    the summary. Never published: a coordinator reads them."""
+
+    __tablename__ = "suggestions"
+    __table_args__ = (
+        CheckConstraint("status in ('queued', 'running', 'solved', 'failed', 'cancelled')",
+                        name="ck_suggestion_status"),
+        CheckConstraint("kind in ('recruits', 'partners')", name="ck_suggestion_kind"),
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    skill: Mapped[str | None] = mapped_column(String(40))
+    k: Mapped[int] = mapped_column(Integer)
 
 
 class TaskRow(Base):
@@ -498,3 +581,49 @@ class OutboxEvent(Stamped, Base):
         Index("ix_outbox_due", "status", "next_attempt_at"),
         CheckConstraint("status in ('pending', 'delivered', 'dead')", name="ck_outbox_status"),
     )
+
+
+class CommunityVersion(Base):
+    """One row: a number raised in the same transaction as every change of the community as
+    a week sees it (volunteers, needs, merchants, an allocation's status), so a process may keep
+    the week it built until the number moves (:mod:`api.replanning`)."""
+
+    __tablename__ = "community_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+# What a week is built from: a change to any of these raises the community's version.
+COMMUNITY_ROWS = (VolunteerRow, NeedRow, MerchantRow)
+
+
+def _changes_community(session: Session) -> bool:
+    for item in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(item, COMMUNITY_ROWS):
+            return True
+        if isinstance(item, AllocationRow) and (
+                item in session.new or item in session.deleted
+                or inspect(item).attrs.status.history.has_changes()):
+            return True  # publishing (or superseding) brings or takes one-off needs
+    return False
+
+
+def bump_version(session: Session) -> None:
+    """Raise the community's version in ``session``'s transaction."""
+    session.execute(update(CommunityVersion).where(CommunityVersion.id == 1)
+                    .values(version=CommunityVersion.version + 1))
+
+
+@event.listens_for(Session, "before_flush")
+def _community_flushed(session: Session, _context: Any, _instances: Any) -> None:
+    if _changes_community(session):
+        bump_version(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _community_statement(state: ORMExecuteState) -> None:
+    """Bulk statements (``insert(VolunteerRow)``, ``delete(NeedRow)``) skip the flush."""
+    if (state.is_insert or state.is_update or state.is_delete) and any(
+            mapper.class_ in (*COMMUNITY_ROWS, AllocationRow)
+            for mapper in state.all_mappers):
+        bump_version(state.session)

@@ -46,6 +46,11 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/health"): EVERYONE,
     # Accounts.
     ("POST", "/v1/auth/token"): EVERYONE,
+    # The refresh token is the credential; WeChat's code is checked with WeChat.
+    ("POST", "/v1/auth/refresh"): EVERYONE,
+    ("POST", "/v1/auth/logout"): EVERYONE,
+    ("POST", "/v1/auth/wechat"): EVERYONE,
+    ("POST", "/v1/me/wechat"): LOGGED_IN,
     ("GET", "/v1/me"): LOGGED_IN,
     ("POST", "/v1/me/calendar-token"): _VOLUNTEER_ONLY,  # only volunteers have a feed
     ("POST", "/v1/users"): ONLY_COORDINATOR,
@@ -59,6 +64,7 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     **_resource("donations", STAFF, STAFF),
     **_resource("requests", STAFF, STAFF),
     ("POST", "/v1/imports"): STAFF,  # and per file kind: import_roles
+    ("GET", "/v1/imports/template"): STAFF,  # and per sheet kind: import_roles
     # Schedules.
     ("POST", "/v1/schedules"): ONLY_COORDINATOR,
     ("GET", "/v1/schedules"): ONLY_COORDINATOR,
@@ -68,6 +74,7 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/v1/schedules/{schedule_id}/publish"): ONLY_COORDINATOR,
     ("POST", "/v1/schedules/{schedule_id}/cancel"): ONLY_COORDINATOR,
     ("GET", "/v1/schedules/{schedule_id}/changes"): ONLY_COORDINATOR,
+    ("GET", "/v1/schedules/{schedule_id}/map"): ONLY_COORDINATOR,
     ("GET", "/v1/schedules/{schedule_id}/occurrences/{need_id}/{day}/candidates"):
         ONLY_COORDINATOR,
     ("POST", "/v1/tasks/{task_id}/confirm"): ONLY_COORDINATOR,
@@ -120,12 +127,19 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/resources"): ONLY_COORDINATOR,
     ("PUT", "/v1/resources/{resource_id}"): ONLY_COORDINATOR,
     ("DELETE", "/v1/resources/{resource_id}"): ONLY_COORDINATOR,
+    ("GET", "/v1/accessibility"): ONLY_COORDINATOR,
+    # Where to recruit and whom to partner with (jobs: each suggestion checked by re-solving).
+    ("POST", "/v1/suggestions"): ONLY_COORDINATOR,
+    ("GET", "/v1/suggestions"): ONLY_COORDINATOR,
+    ("GET", "/v1/suggestions/{suggestion_id}"): ONLY_COORDINATOR,
+    ("POST", "/v1/suggestions/{suggestion_id}/cancel"): ONLY_COORDINATOR,
     # Grid units (网格): coordinators upload them; a grid worker sees only her own units (the
     # routes filter, and refuse another unit by id).
     ("PUT", "/v1/grids"): ONLY_COORDINATOR,
     ("GET", "/v1/grids"): frozenset({COORDINATOR, GRID_WORKER}),
     ("GET", "/v1/grids/report"): frozenset({COORDINATOR, GRID_WORKER}),
     ("GET", "/v1/grids/{unit_id}/needs"): frozenset({COORDINATOR, GRID_WORKER}),
+    ("PATCH", "/v1/grids/{unit_id}/needs/{need_id}"): frozenset({COORDINATOR, GRID_WORKER}),
     # The public monthly report (信息公开).
     ("GET", "/v1/reports/allocations/{month}.csv"): EVERYONE,
     ("GET", "/v1/reports/allocations/{month}"): EVERYONE,
@@ -146,11 +160,13 @@ CONSOLE: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", f"{_C}/overview"): ONLY_COORDINATOR,
     ("GET", f"{_C}/import"): STAFF,
     ("POST", f"{_C}/import"): STAFF,
+    ("GET", f"{_C}/import/template.xlsx"): STAFF,
     ("GET", f"{_C}/schedules"): ONLY_COORDINATOR,
     ("POST", f"{_C}/schedules"): ONLY_COORDINATOR,
     ("GET", f"{_C}/schedules/{{schedule_id}}"): ONLY_COORDINATOR,
     ("GET", f"{_C}/schedules/{{schedule_id}}/progress"): ONLY_COORDINATOR,
     ("POST", f"{_C}/schedules/{{schedule_id}}/publish"): ONLY_COORDINATOR,
+    ("POST", f"{_C}/schedules/{{schedule_id}}/cancel"): ONLY_COORDINATOR,
     ("GET", f"{_C}/schedules/{{schedule_id}}/candidates/{{need_id}}/{{day}}"):
         ONLY_COORDINATOR,
     ("GET", f"{_C}/people/{{kind}}"): STAFF,
@@ -162,10 +178,17 @@ CONSOLE: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", f"{_C}/allocations/{{allocation_id}}"): STAFF,
     ("GET", f"{_C}/allocations/{{allocation_id}}/progress"): STAFF,
     ("POST", f"{_C}/allocations/{{allocation_id}}/publish"): STAFF,
+    ("POST", f"{_C}/allocations/{{allocation_id}}/cancel"): STAFF,
     ("GET", f"{_C}/shop"): _MERCHANT_ONLY,
     ("POST", f"{_C}/redemptions/{{redemption_id}}/{{decision}}"): _MERCHANT_ONLY,
     ("GET", f"{_C}/me"): _VOLUNTEER_ONLY,
     ("POST", f"{_C}/me/tasks/{{task_id}}/{{action}}"): _VOLUNTEER_ONLY,
+    # The residents' pages (api/console/residents_views.py).
+    ("GET", f"{_C}/nearby"): EVERYONE,
+    ("GET", f"{_C}/circle"): ONLY_COORDINATOR,
+    ("POST", f"{_C}/circle/suggestions"): ONLY_COORDINATOR,
+    ("GET", f"{_C}/grids"): frozenset({COORDINATOR, GRID_WORKER}),
+    ("POST", f"{_C}/grids/{{unit_id}}/needs/{{need_id}}"): frozenset({COORDINATOR, GRID_WORKER}),
 }
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from api.community import TZ, load_problem, notify
-from api.models import NeedRow, ScheduleRow, TaskRow
+from api.models import CommunityVersion, NeedRow, ScheduleRow, TaskRow
 from matcher.circles import Candidates, ServiceCircle, build_candidates
 from matcher.domain import Assignment, Day, Problem, Week, format_hhmm
 from matcher.replan import PinnedWeek
@@ -34,13 +34,19 @@ def published_tasks(*where: ColumnElement[bool]) -> Select[TaskRow, NeedRow]:
 
 def active_tasks(session: Session, schedule_id: int) -> list[TaskRow]:
     return list(session.scalars(select(TaskRow).where(TaskRow.schedule_id == schedule_id,
-                                                      TaskRow.state.in_(ACTIVE))))
+                                                      TaskRow.state.in_(ACTIVE))
+                                .order_by(TaskRow.id)))
 
 
 class CandidateCache:
-    """Walking times and options of the weeks being re-planned, by their community's content:
-    declines and "who could take this" reuse them until a volunteer, need or merchant changes
-    (building them takes seconds at district size; comparing the community takes milliseconds).
+    """The weeks being re-planned, built (walking times, options) and kept in this process:
+    declines and "who could take this" reuse them.
+
+    A week is kept under the community's version (:class:`api.models.CommunityVersion`, raised
+    in the transaction of every change of volunteers, needs, merchants or an allocation's
+    status), read before the rows, so a week is never kept under a version older than its
+    rows: checking costs one query, not reading and comparing the community. Without the
+    version row the community's content is the key, as before versions existed.
     """
 
     def __init__(self, network: Callable[[], WalkingNetwork | None], size: int = 4) -> None:
@@ -48,21 +54,42 @@ class CandidateCache:
         self._items: OrderedDict[tuple[object, ...], Candidates] = OrderedDict()
         self._lock = threading.Lock()
 
+    def week(self, session: Session, week: Week) -> Candidates:
+        """``week`` of the community as ``session`` sees it, built or kept."""
+        version = session.scalar(select(CommunityVersion.version)
+                                 .where(CommunityVersion.id == 1))
+        key: tuple[object, ...] | None = None if version is None else ("version", week, version)
+        cand = None if key is None else self._kept(key)
+        if cand is None:
+            cand = self.get(load_problem(session, week))
+            if key is not None:
+                self._keep(key, cand)
+        return cand
+
     def get(self, problem: Problem) -> Candidates:
-        key = (problem.week, tuple(problem.volunteers), tuple(problem.needs),
+        """``problem``'s candidates, kept by its content."""
+        key = ("content", problem.week, tuple(problem.volunteers), tuple(problem.needs),
                tuple(problem.merchants))
+        cand = self._kept(key)
+        if cand is None:
+            settings = Settings()
+            travel = TravelTimes.build(problem, settings, self.network())
+            cand = build_candidates(problem, travel, ServiceCircle(settings.circle_min))
+            self._keep(key, cand)
+        return cand
+
+    def _kept(self, key: tuple[object, ...]) -> Candidates | None:
         with self._lock:
-            if key in self._items:
+            cand = self._items.get(key)
+            if cand is not None:
                 self._items.move_to_end(key)
-                return self._items[key]
-        settings = Settings()
-        travel = TravelTimes.build(problem, settings, self.network())
-        cand = build_candidates(problem, travel, ServiceCircle(settings.circle_min))
+            return cand
+
+    def _keep(self, key: tuple[object, ...], cand: Candidates) -> None:
         with self._lock:
             self._items[key] = cand
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
-        return cand
 
 
 def pinned_week(session: Session, state: Any, schedule: ScheduleRow,
@@ -70,14 +97,23 @@ def pinned_week(session: Session, state: Any, schedule: ScheduleRow,
     """Every active task of ``schedule`` (except ``without``) pinned on the current community;
     tasks an edit broke hold their volunteers' time without being validated (see
     :mod:`matcher.replan`)."""
-    return _pinned(session, state, schedule, without)[0]
+    cand = state.candidates.week(session, Week.parse(schedule.week))
+    rows = session.execute(select(
+        TaskRow.id, TaskRow.need_id, TaskRow.day, TaskRow.date, TaskRow.start, TaskRow.end,
+        TaskRow.volunteer_id, TaskRow.merchant_id, TaskRow.walk_min)
+        .where(TaskRow.schedule_id == schedule.id, TaskRow.state.in_(ACTIVE))
+        .order_by(TaskRow.id)).all()
+    skip = without or set()
+    return PinnedWeek(cand, [Assignment(need, Day(day), date, start, end, volunteer, merchant,
+                                        walk)
+                             for ident, need, day, date, start, end, volunteer, merchant, walk
+                             in rows if ident not in skip])
 
 
-def _pinned(session: Session, state: Any, schedule: ScheduleRow, without: set[int] | None
+def _pinned(session: Session, state: Any, schedule: ScheduleRow
             ) -> tuple[PinnedWeek, list[TaskRow]]:
-    problem = load_problem(session, Week.parse(schedule.week))
-    cand = state.candidates.get(problem)
-    tasks = [t for t in active_tasks(session, schedule.id) if t.id not in (without or set())]
+    cand = state.candidates.week(session, Week.parse(schedule.week))
+    tasks = active_tasks(session, schedule.id)
     assignments = [
         Assignment(t.need_id, Day(t.day), t.date, t.start, t.end, t.volunteer_id, t.merchant_id,
                    t.walk_min) for t in tasks]
@@ -87,7 +123,7 @@ def _pinned(session: Session, state: Any, schedule: ScheduleRow, without: set[in
 def broken_tasks(session: Session, state: Any, schedule: ScheduleRow) -> dict[int, str]:
     """The active tasks of ``schedule`` that break a rule of the community as it is now (task
     id -> the rule in words): a plan solved before an edit may no longer fit it."""
-    week, tasks = _pinned(session, state, schedule, None)
+    week, tasks = _pinned(session, state, schedule)
     return {tasks[k].id: broken.reason for k, broken in week.broken.items()}
 
 
@@ -105,7 +141,7 @@ def review_at_risk(session: Session, state: Any, now: dt.datetime) -> list[TaskR
         .order_by(ScheduleRow.week)).all()
     marked: list[TaskRow] = []
     for schedule in schedules:
-        week, tasks = _pinned(session, state, schedule, None)
+        week, tasks = _pinned(session, state, schedule)
         for k, task in enumerate(tasks):
             if task.state not in UPCOMING or task.date < today:
                 continue

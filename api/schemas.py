@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import calendar
 from api.jobs import Job
 from api.models import TaskRow
 from api.params import IsoWeek
@@ -67,7 +68,8 @@ class JobOut(BaseModel):
 TASK_EXAMPLE: dict[str, Any] = {
     "id": 41, "need_id": "N0031", "day": "mon", "date": "2026-11-23", "start": "11:05",
     "end": "11:35", "volunteer_id": "V0007", "merchant_id": "M003", "walk_min": 9.4,
-    "state": "offered", "decline_reason": None, "at_risk": None, "at_risk_since": None}
+    "state": "offered", "state_label": "待接受", "decline_reason": None, "at_risk": None,
+    "at_risk_since": None}
 
 
 class TaskOut(BaseModel):
@@ -85,6 +87,7 @@ class TaskOut(BaseModel):
     walk_min: float
     state: str = Field(description="proposed, offered, accepted, checked_in, completed, "
                        "confirmed, declined or cancelled")
+    state_label: str = Field(description="the state in the caller's language, for showing")
     decline_reason: str | None
     at_risk: str | None = Field(description="the rule an edit of the community broke; null "
                                 "when the task keeps every rule")
@@ -95,5 +98,6 @@ class TaskOut(BaseModel):
         return cls(id=t.id, need_id=t.need_id, day=t.day, date=t.date,
                    start=format_hhmm(t.start), end=format_hhmm(t.end),
                    volunteer_id=t.volunteer_id, merchant_id=t.merchant_id,
-                   walk_min=t.walk_min, state=t.state, decline_reason=t.decline_reason,
-                   at_risk=t.at_risk, at_risk_since=t.at_risk_since)
+                   walk_min=t.walk_min, state=t.state, state_label=calendar.state_label(t.state),
+                   decline_reason=t.decline_reason, at_risk=t.at_risk,
+                   at_risk_since=t.at_risk_since)

@@ -17,15 +17,16 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
 from api import permissions
 from api.db import get_connection, get_session
 from api.errors import Problem
-from api.models import User
+from api.models import RefreshTokenRow, User
 from api.settings import ApiSettings
+from matcher.i18n import _
 
 hasher = PasswordHash.recommended()  # Argon2id
 oauth2 = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
@@ -104,6 +105,79 @@ def create_token(user: Account, settings: ApiSettings) -> str:
     return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM)
 
 
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_refresh_token(session: Session, user_id: int, settings: ApiSettings,
+                        family: str | None = None) -> str:
+    """A new refresh token for ``user_id`` (of ``family``, or of a new one: a new login). Only
+    its digest is stored; the caller commits."""
+    token = "lnr_" + secrets.token_urlsafe(32)
+    now = dt.datetime.now(dt.UTC)
+    session.add(RefreshTokenRow(user_id=user_id, family=family or secrets.token_hex(16),
+                                token_hash=_digest(token), issued_at=now,
+                                expires_at=now + dt.timedelta(days=settings.refresh_days)))
+    return token
+
+
+def _refused(code: str, detail: str) -> Problem:
+    return Problem(401, detail, headers={"WWW-Authenticate": "Bearer"}, code=code)
+
+
+def rotate_refresh_token(session: Session, token: str, settings: ApiSettings
+                         ) -> tuple[int, str]:
+    """Spend ``token``: the account it was issued to and its successor. A token used before
+    (someone kept a copy) revokes its whole family, so neither the thief nor the owner can go
+    on without logging in again; the change is committed even though the call is refused.
+
+    Raises
+    ------
+    Problem
+        401 when the token is unknown, expired, revoked, or used before.
+    """
+    row = session.scalars(select(RefreshTokenRow).where(
+        RefreshTokenRow.token_hash == _digest(token))).one_or_none()
+    if row is None:
+        raise _refused("invalid_refresh_token", _("this refresh token is not valid; log in "
+                                                  "again"))
+    if row.revoked_at is not None:
+        raise _refused("refresh_token_revoked", _("this login was ended; log in again"))
+    now = dt.datetime.now(dt.UTC)
+    if row.expires_at <= now:
+        raise _refused("refresh_token_expired", _("this login has expired; log in again"))
+    # Spent only if nobody spent it first: of two requests racing with one token, one wins and
+    # the other counts as reuse.
+    spent = session.execute(update(RefreshTokenRow).where(
+        RefreshTokenRow.id == row.id, RefreshTokenRow.used_at.is_(None),
+        RefreshTokenRow.revoked_at.is_(None)).values(used_at=now))
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        revoke_family(session, row.family)
+        session.commit()
+        raise _refused("refresh_token_reused", _(
+            "this refresh token was already used, so it may have been copied: this login is "
+            "ended everywhere; log in again"))
+    successor = issue_refresh_token(session, row.user_id, settings, row.family)
+    return row.user_id, successor
+
+
+def revoke_family(session: Session, family: str) -> None:
+    """End one login: every refresh token of ``family`` stops working (the caller commits)."""
+    session.execute(update(RefreshTokenRow).where(
+        RefreshTokenRow.family == family, RefreshTokenRow.revoked_at.is_(None)).values(
+        revoked_at=dt.datetime.now(dt.UTC)))
+
+
+def revoke_refresh_token(session: Session, token: str) -> bool:
+    """Log out: the login ``token`` belongs to ends. Whether there was such a token."""
+    family = session.scalar(select(RefreshTokenRow.family).where(
+        RefreshTokenRow.token_hash == _digest(token)))
+    if family is None:
+        return False
+    revoke_family(session, family)
+    return True
+
+
 async def get_settings(request: Request) -> ApiSettings:
     # Dependencies that do no I/O are async: FastAPI would run a plain ``def`` in the thread
     # pool, and each hop there costs more than the work itself on the hot path.
@@ -132,7 +206,7 @@ async def current_user(request: Request, connection: ConnectionDep, settings: Se
     Looked up on every request (not trusted from the token alone), so a deleted account stops
     working at once.
     """
-    unauthorised = Problem(401, "log in at /v1/auth/token or send an X-API-Key",
+    unauthorised = Problem(401, _("log in at /v1/auth/token or send an X-API-Key"),
                            headers={"WWW-Authenticate": "Bearer"})
     if api_key:
         digest = hashlib.sha256(api_key.encode()).hexdigest()
@@ -148,7 +222,8 @@ async def current_user(request: Request, connection: ConnectionDep, settings: Se
     route = request.scope.get("route")
     template = getattr(route, "path_format", None) or request.url.path
     if caller.role not in permissions.allowed(request.method, template):
-        raise Problem(403, f"a {caller.role} may not {request.method} {template}")
+        raise Problem(403, _("a {role} may not {method} {route}").format(
+            role=caller.role, method=request.method, route=template))
     return caller
 
 
@@ -158,11 +233,11 @@ def _token_subject(token: str, settings: ApiSettings) -> int:
     try:
         subject, expires = _verified(token, settings.secret_key)
     except (jwt.PyJWTError, MalformedClaimsError) as exc:
-        raise Problem(401, f"invalid token: {exc}",
-                      headers={"WWW-Authenticate": "Bearer"}) from exc
+        raise Problem(401, _("invalid token: {why}").format(why=exc),
+                      headers={"WWW-Authenticate": "Bearer"}, code="invalid_token") from exc
     if expires <= dt.datetime.now(dt.UTC).timestamp():
-        raise Problem(401, "invalid token: Signature has expired",
-                      headers={"WWW-Authenticate": "Bearer"})
+        raise Problem(401, _("invalid token: Signature has expired"),
+                      headers={"WWW-Authenticate": "Bearer"}, code="token_expired")
     return subject
 
 
@@ -200,8 +275,8 @@ def require(*roles: Role) -> Callable[[Caller], Awaitable[Caller]]:
 
     async def check(user: CurrentUser) -> Caller:
         if user.role not in allowed:
-            raise Problem(403, f"a {user.role} may not do this (needs "
-                          f"{' or '.join(sorted(allowed))})")
+            raise Problem(403, _("a {role} may not do this (needs {roles})").format(
+                role=user.role, roles=" / ".join(sorted(allowed))))
         return user
 
     return check

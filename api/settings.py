@@ -63,9 +63,24 @@ class ApiSettings(BaseSettings):
         "schools, bus stops ...) the lookup finds; the network file's own are used when it is "
         "one")
     community: str = Field("邻里社区", description="the community's name on public reports")
+    cors_origins: str = Field(
+        "", description="browser origins allowed to call the API from their pages (CORS), "
+        "comma-separated (https://app.example.org,https://servicewechat.com); none by default")
+    refresh_days: int = Field(30, gt=0, description="refresh token lifetime: how long an app "
+                              "stays logged in without its password")
+    wechat_appid: str | None = Field(None, description="the mini program's AppID; with "
+                                     "wechat_secret, turns on login with WeChat")
+    wechat_secret: str | None = Field(None, description="the mini program's AppSecret (the "
+                                      "server asks WeChat's code2session with it)")
     public_url: str | None = Field(
         None, description="base of calendar feed links (https://linli.example.org); unset, "
         "links are built from the request, so set it when a proxy hides the public address")
+
+
+def cors_origins(settings: ApiSettings) -> list[str]:
+    """The origins of ``LINLI_CORS_ORIGINS``, each without a trailing slash (a browser's
+    ``Origin`` header never has one)."""
+    return [o.strip().rstrip("/") for o in settings.cors_origins.split(",") if o.strip()]
 
 
 class MissingSecretError(RuntimeError):

@@ -105,7 +105,7 @@ def credit_task(session: Session, task: TaskRow, need: NeedRow, rules: TimeRules
                      f"{memo} for {request.payer_owner}", purpose="subsidy", at=now)
             payer = "subsidy"
     factors = multipliers(rules, start=task.start, end=task.end, priority=need.priority,
-                          skills=need.skills)
+                          skills=";".join(need.skills))
     total = credited_minutes(served, factors)
     if total > served:
         named = " ".join(f"{code}x{factor:g}" for code, factor in factors)

@@ -29,10 +29,10 @@ def get_job(session: Session, cls: type[J], job_id: int) -> J:
 
 
 def queue_job(session: Session, state: Any, cls: type[J], week: str, user: Caller,
-              action: str) -> J:
-    """Queue a job for ``week`` (audited as ``action``); a job worker claims it from the
-    database."""
-    row = cls()  # the mixin's columns, set one by one so type checkers see them
+              action: str, **columns: Any) -> J:
+    """Queue a job for ``week`` (audited as ``action``), with the job kind's own ``columns``;
+    a job worker claims it from the database."""
+    row = cls(**columns)  # the mixin's columns, set one by one so type checkers see them
     row.week, row.status, row.progress, row.created_by = week, "queued", "queued", user.id
     row.attempts, row.cancel_requested = 0, False
     session.add(row)

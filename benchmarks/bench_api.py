@@ -1,13 +1,20 @@
 """API benchmark: GET /v1/me/tasks under concurrent clients; prints figures, asserts nothing.
 
     LINLI_DATABASE_URL=postgresql+psycopg://... python benchmarks/bench_api.py \\
-        [--volunteers 20000] [--clients 100] [--seconds 60]
+        [--volunteers 20000] [--clients 100] [--seconds 60] [--no-solve]
+    python benchmarks/bench_api.py --tiny      # a small check that it runs end to end
 
 Fills the database with a district: N volunteers, a published week with 3 tasks each (written
 directly, no solve), one login per sampled volunteer; starts uvicorn in a subprocess and has
 ``--clients`` asyncio clients call ``/v1/me/tasks`` in a loop (after ``--warmup`` seconds of the
-same load). Reports throughput, p50/p99 latency, errors, and the CPU time per request of the
-server, the load generator and PostgreSQL (all share the machine's cores).
+same load). Reports throughput, p50/p95/p99 latency, errors, and the CPU time per request of
+the server, the load generator and PostgreSQL (all share the machine's cores).
+
+Then the same again while a ``linli worker`` process solves a week (unless ``--no-solve``):
+the worker solves the sample community on the shipped street network in a SQLite database of
+its own (the district above has every volunteer at one point, which no solver should be given),
+with a time limit longer than the measurement, so the figures show what a solve in another
+process costs the servers on the same machine. The worker is stopped (SIGTERM) afterwards.
 """
 
 from __future__ import annotations
@@ -20,7 +27,11 @@ import random
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import aiohttp
 import httpx
@@ -31,10 +42,13 @@ from api.db import Database
 from api.migrate import upgrade
 from api.models import NeedRow, ScheduleRow, TaskRow, User, VolunteerRow
 from api.security import create_token, hash_password
+from api.seed import seed_demo
 from api.settings import ApiSettings
 from matcher.domain import Week
 
 WEEK = Week(2026, 48)
+ROOT = Path(__file__).resolve().parent.parent
+NETWORK = ROOT / "data" / "shenzhen-futian" / "shenzhen_futian_walk.graphml"
 
 
 def fill(db: Database, n: int, logins: int, settings: ApiSettings, reuse: bool = False
@@ -49,12 +63,14 @@ def fill(db: Database, n: int, logins: int, settings: ApiSettings, reuse: bool =
             s.execute(delete(table))
         s.execute(insert(VolunteerRow), [
             {"volunteer_id": f"V{i:05d}", "name": "志愿者", "lat": 22.53, "lon": 114.01,
-             "skills": "", "availability": "mon 08:00-20:00", "max_hours_week": 4}
+             "skills": [], "availability": [{"day": "mon", "start": 480, "end": 1200}],
+             "max_hours_week": 4}
             for i in range(n)])
         s.execute(insert(NeedRow), [
             {"need_id": f"N{i:05d}", "kind": "elderly", "service": "home_visit",
              "beneficiary": "张奶奶", "phone": "", "address": "", "lat": 22.53, "lon": 114.01,
-             "days": "mon;wed;fri", "window": "09:00-12:00", "duration_min": 30, "skills": "",
+             "days": ["mon", "wed", "fri"], "window": "09:00-12:00", "duration_min": 30,
+             "skills": [],
              "volunteers_needed": 1, "priority": "blue", "merchant_service": ""}
             for i in range(n)])
         schedule = ScheduleRow(week=str(WEEK), status="published", progress="done")
@@ -132,7 +148,13 @@ def main() -> None:
                         help="seconds of the same load before measuring")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the district an earlier run wrote if it is the same size")
+    parser.add_argument("--no-solve", dest="solve", action="store_false",
+                        help="skip the measurement with a solve running in a worker")
+    parser.add_argument("--tiny", action="store_true",
+                        help="a small run that checks the script works, not for figures")
     args = parser.parse_args()
+    if args.tiny:
+        args.volunteers, args.clients, args.seconds, args.warmup, args.rate = 200, 4, 2, 0.5, 20
     secret = os.environ.get("LINLI_SECRET_KEY", "bench-secret-0123456789-abcdefghijkl")
     settings = ApiSettings(secret_key=secret)
     upgrade(settings.database_url)
@@ -164,23 +186,76 @@ def main() -> None:
             sys.exit(f"the server exited with status {server.returncode}")
         if args.warmup:  # connections, pools and prepared statements settle first
             asyncio.run(load(base, tokens, args.clients, args.warmup, args.rate or None))
-        before = _cpu_seconds(server.pid)
-        latencies, errors = asyncio.run(load(base, tokens, args.clients, args.seconds,
-                                             args.rate or None))
-        used = {k: v - before[k] for k, v in _cpu_seconds(server.pid).items()}
+        measure("no solve running", server.pid, base, tokens, args)
+        if args.solve:
+            with tempfile.TemporaryDirectory() as folder, solving(
+                    Path(folder), env, args.seconds + args.warmup + 600) as worker:
+                measure(f"a solve running in linli worker (pid {worker.pid})", server.pid,
+                        base, tokens, args)
+                if worker.poll() is not None:
+                    print("  (the worker stopped before the end: the figures are not all "
+                          "under a solve)")
     finally:
         server.terminate()
         server.wait()
+
+
+def measure(label: str, server_pid: int, base: str, tokens: list[str],
+            args: argparse.Namespace) -> None:
+    before = _cpu_seconds(server_pid)
+    latencies, errors = asyncio.run(load(base, tokens, args.clients, args.seconds,
+                                         args.rate or None))
+    used = {k: v - before[k] for k, v in _cpu_seconds(server_pid).items()}
     latencies.sort()
     n = len(latencies)
     offered = f"offered {args.rate:g} req/s" if args.rate else "closed loop"
-    print(f"{args.clients} clients ({offered}), {args.workers} server processes, "
-          f"{args.seconds:g} s: "
-          f"{n} requests, {n / args.seconds:.0f} req/s, p50 {1000 * latencies[n // 2]:.1f} ms, p99 "
-          f"{1000 * latencies[int(n * 0.99)]:.1f} ms, errors {errors}")
+
+    def p(q: float) -> str:
+        return f"{1000 * latencies[min(n - 1, int(n * q))]:.1f} ms" if n else "-"
+
+    print(f"== GET /v1/me/tasks, {label}: {args.clients} clients ({offered}), {args.workers} "
+          f"server processes, {args.seconds:g} s: {n} requests, {n / args.seconds:.0f} req/s, "
+          f"p50 {p(0.5)}, p95 {p(0.95)}, p99 {p(0.99)}, errors {errors}")
     print("CPU per request: " + ", ".join(f"{k} {1000 * v / max(n, 1):.2f} ms"
                                          for k, v in used.items())
           + f" (2 cores: {2000 * args.seconds / max(n, 1):.2f} ms available)")
+
+
+@contextmanager
+def solving(folder: Path, env: dict[str, str], limit_s: float
+            ) -> Iterator[subprocess.Popen[bytes]]:
+    """A `linli worker` process solving the sample community's week (a database of its own),
+    from when its solve has begun until the block ends."""
+    url = f"sqlite:///{folder / 'solve.db'}"
+    upgrade(url)
+    db = Database(url)
+    seed_demo(db, ROOT / "data" / "sample")
+    with db.session() as s:
+        job = ScheduleRow(week=str(WEEK), status="queued", progress="")
+        s.add(job)
+        s.commit()
+        job_id = job.id
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).with_name("linli")), "worker", "--poll-s", "0.2"],
+        env=env | {"LINLI_DATABASE_URL": url, "LINLI_NETWORK_PATH": str(NETWORK),
+                   "LINLI_SOLVE_TIME_LIMIT_S": str(limit_s),
+                   "LINLI_SOLVE_WALL_CLOCK": "1"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):  # the solver proper starts after the walking times
+            with db.session() as s:
+                progress = s.get(ScheduleRow, job_id)
+                if progress is not None and progress.status == "running" \
+                        and progress.progress not in ("", "reading the data", "walking times"):
+                    break
+            if worker.poll() is not None:
+                sys.exit(f"linli worker exited with status {worker.returncode}")
+            time.sleep(0.5)
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=120)
+        db.dispose()
 
 
 def _cpu_seconds(server_pid: int) -> dict[str, float]:

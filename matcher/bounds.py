@@ -18,9 +18,9 @@ The bound is lexicographic. Once a level's week value W is proven (it is the lex
 optimum's), every schedule at that optimum covers W of it in the week and at most U on each
 other day (U: that day's bound), so on each day at least its own U minus the *slack*, the sum
 of the days' U less W. The next level's day models keep these floors. A level whose week
-reaches the sum of its days' bounds (slack 0) is kept at each day's bound; the weekly hours cap
-leaves a slack of a few occurrences (street benchmark yellow: 3 on seed 7, 1 on seed 8), and a
-level left free instead can trade all its occurrences for the next level's.
+reaches the sum of its days' bounds (slack 0) is kept at each day's bound; where the weekly
+hours cap binds the slack is a few occurrences, and a level left free instead could trade all
+its occurrences for the next level's.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from matcher.circles import Candidates
 from matcher.domain import Priority
 from matcher.lazy import maximize_lazily
 from matcher.model import ComponentModel
-from matcher.params import Clock
+from matcher.params import Clock, Deadline
 from matcher.partition import Part, partition
 from matcher.timeline import Plan
 
@@ -59,8 +59,8 @@ class RelaxedWeek:
     occurrences, options
         The component (indices into ``cand``).
     clock
-        The solve's clock (its parameters: workers, seed and limit for CP-SAT); deadlines are
-        its readings.
+        The solve's clock (its parameters: workers, seed and limit for CP-SAT), which the
+        deadlines given to :meth:`level` are on.
     street_scale
         Whether the component is too large for one exact model: then days that need them get
         their walks back. A component that fits one exact model gets its proof from that model.
@@ -93,7 +93,7 @@ class RelaxedWeek:
                     out[d, q] = u - slack
         return out
 
-    def level(self, priority: Priority, reached: Mapping[Priority, int], deadline: float,
+    def level(self, priority: Priority, reached: Mapping[Priority, int], deadline: Deadline,
               plan: Plan | None = None) -> LevelBound:
         """Bound ``priority``'s coverage in the schedules that cover ``reached`` (the week
         values of the levels above, each proven to be the lexicographic optimum's).
@@ -118,8 +118,7 @@ class RelaxedWeek:
             options = [i for i in part.options if self.cand.options[i].occurrence in keep]
             # Time in proportion to size: five full days and a few lone occurrences differ.
             rest = sum(len(p.options) for _, p in todo[n:])
-            now = self.clock.now()
-            day_end = now + (deadline - now) * len(part.options) / max(rest, 1)
+            day_end = deadline.share(len(part.options), max(rest, 1))
             count = sum(1 for o in occurrences
                         if problem.occurrences[o].need.priority is priority)
             kept = {q: least for (day, q), least in floors.items() if day == d}
@@ -149,7 +148,7 @@ class RelaxedWeek:
 
     def _day(self, occurrences: list[int], options: list[int], priority: Priority,
              floors: dict[Priority, int], cap: int, start: Plan | None,
-             deadline: float) -> tuple[int, bool, Plan]:
+             deadline: Deadline) -> tuple[int, bool, Plan]:
         """One day's best coverage of ``priority`` (at most ``cap``) with the levels above at
         least ``floors``, from the valid plan ``start``: the value or the solver's bound,
         whether it is proven, and the plan found."""
@@ -160,7 +159,7 @@ class RelaxedWeek:
         model.maximize_coverage(priority, cap)
         if self.street_scale:
             # The walks the day's best plans need, added where they break it.
-            lazy = maximize_lazily(model, start, deadline, self.clock, floors)
+            lazy = maximize_lazily(model, start, deadline, floors)
             self.walked |= model.walked
             return lazy.bound, lazy.proven, lazy.plan
         if start is not None:

@@ -10,12 +10,28 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from matcher.domain import Day, Location, Priority, SolveStatus, Week, check_id, check_text
+from matcher.domain import (
+    Day,
+    Location,
+    Priority,
+    SolveStatus,
+    Week,
+    check_id,
+    check_text,
+    check_token,
+)
+from matcher.errors import Invalid
+from matcher.i18n import N_
 
 DELIVERY_DAY = Day.SAT  # the weekly delivery round, unless the goods expire before it
 # Every donation-request pair of a category is an arc of the allocation's flow; beyond this
 # many the tables and the flow no longer fit in memory, so a problem is refused first.
 MAX_PAIRS = 20_000_000
+
+
+def _check_quantity(quantity: int) -> None:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise Invalid(N_("quantity {n!r} is not a whole number of at least 1"), n=quantity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +48,10 @@ class Donation:
     def __post_init__(self) -> None:
         check_id(self.id)
         check_text(self.donor)
+        check_token(self.category, "a category")
+        _check_quantity(self.quantity)
+        if self.expires is not None and not isinstance(self.expires, dt.date):
+            raise TypeError(f"expires {self.expires!r} is not a date")
 
     def usable_in(self, week: Week) -> bool:
         """A4: goods that expire before the week's Monday are never allocated."""
@@ -63,6 +83,9 @@ class Request:
     def __post_init__(self) -> None:
         check_id(self.id)
         check_text(self.beneficiary)
+        check_token(self.category, "a category")
+        _check_quantity(self.quantity)
+        Priority(self.priority)
 
 
 @dataclass

@@ -12,9 +12,13 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from matcher.domain import Day, Need, Occurrence, Problem, Volunteer
 from matcher.travel import TravelTimes
+
+if TYPE_CHECKING:
+    from matcher.timeline import Cover
 
 EPS = 1e-9
 
@@ -71,7 +75,7 @@ class Candidates:
     # occurrences they make up (occurrence -> start, merchant, options), and the R6/R8 limits
     # left where tasks held outside the model use some.
     pinned: frozenset[int] = frozenset()
-    pin_plan: dict[int, tuple[int, int | None, tuple[int, ...]]] = field(default_factory=dict)
+    pin_plan: dict[int, Cover] = field(default_factory=dict)
     minutes_caps: dict[int, int] = field(default_factory=dict)
     merchant_caps: dict[tuple[int, Day], int] = field(default_factory=dict)
     # Options that would keep an offer already made, with its start and merchant (quality).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import logging
 import os
 import time
@@ -115,6 +116,11 @@ def step(label: str) -> Iterator[None]:
         yield
     console.print("[dim]" + escape(_("{label}: {seconds:.1f} s").format(
         label=label, seconds=time.monotonic() - began)) + "[/dim]")
+
+
+def _problem(exc: Exception) -> str:
+    """An error for the person: an input's problems each in their language."""
+    return exc.localised() if isinstance(exc, InputError) else str(exc)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -269,9 +275,120 @@ def solve(
              "[default: LINLI_WORKERS or 0]")] = None,
     add_needs: Annotated[list[Path] | None, typer.Option(
         help="more needs.csv-format files, e.g. delivery_needs.csv from linli allocate")] = None,
+    engine: Annotated[str, typer.Option(
+        help="for a district (a folder of community folders): local (one part after the "
+             "other in this process) or ray (each part a Ray task)")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="with --engine ray: the Ray cluster, e.g. auto or ray://head:10001; without it "
+             "Ray starts on this machine")] = None,
+    max_retries: Annotated[int, typer.Option(
+        help="district: how many more tries a failed part gets")] = 2,
 ) -> None:
-    """Plan one week: who goes where and when, and why the rest stays unmet."""
+    """Plan one week: who goes where and when, and why the rest stays unmet.
+
+    Given a district (one folder per community), every community is planned and written to
+    OUT/<community>/, with OUT/district_summary.csv; --time-limit is then per community."""
+    from matcher.district import is_district
+
+    if engine not in ("local", "ray"):
+        raise _fail(_("--engine is local or ray, not {engine}").format(engine=engine))
+    if is_district(data):
+        if add_needs:
+            raise _fail(_("--add-needs works for one community: add the file to its folder"))
+        _run_district(data, week, out, network, time_limit, coords, workers, wall_clock,
+                      engine, address, max_retries)
+        return
+    if engine == "ray" or address is not None:
+        raise _fail(_("--engine ray plans a district: a folder with one folder per community "
+                      "({path} is one community)").format(path=data))
     _run(data, week, out, network, time_limit, coords, workers, add_needs or (), wall_clock)
+
+
+def _run_district(source: Path, week: str, out: Path, network: Path | None,
+                  time_limit: float | None, coords: CoordSystem, workers: int | None,
+                  wall_clock: bool, engine: str, address: str | None, max_retries: int) -> None:
+    from matcher.district import (
+        SUMMARY_FILE,
+        DistrictEvent,
+        load_district,
+        parts,
+        solve_district,
+        write_district,
+    )
+    from matcher.mapview import tile_layers
+
+    if engine == "ray" and importlib.util.find_spec("ray") is None:
+        raise _fail(_("--engine ray needs Ray: pip install 'linli[district]'"))
+    try:
+        settings = Settings()
+        tile_layers(settings)
+        iso_week = Week.parse(week)
+        params = SolveParams(
+            time_limit_s=settings.time_limit_s if time_limit is None else time_limit,
+            wall_clock=wall_clock or settings.wall_clock,
+            workers=settings.workers if workers is None else workers)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        with step(_("reading {source}").format(source=source)):
+            district = load_district(source, iso_week, coords)
+    except InputError as exc:
+        raise _fail(exc.localised()) from exc
+    _notes(district.notes)
+    net = _load_network(network)
+    todo = parts(district, params, settings)
+    console.print(escape(_(
+        "{communities} communities in {parts} parts that share no volunteer, merchant or "
+        "walking circle; each community gets {limit:g} s of planning").format(
+            communities=len(district.communities), parts=len(todo),
+            limit=params.time_limit_s)))
+    where = (_("on Ray ({address})").format(address=address or _("this machine"))
+             if engine == "ray" else _("in this process, one part after the other"))
+    console.print(escape(_("planning {where} ...").format(where=where)))
+
+    def report(event: DistrictEvent) -> None:
+        result = event.result
+        for name in result.communities:
+            head = f"[{event.done}/{event.total}] {name}"
+            if result.schedule is None:
+                console.print("[red]" + escape(_("{head}: not planned: {error}").format(
+                    head=head, error=result.error)) + "[/red]")
+                continue
+            mine = district.community(name)
+            keys = {n.id for n in mine.problem.needs}
+            covered = {(a.need_id, a.day) for a in result.schedule.assignments
+                       if a.need_id in keys}
+            by = {p: sum(1 for o in mine.problem.occurrences if o.need.priority is p
+                         and (o.need.id, o.day) in covered) for p in Priority}
+            console.print(escape(_(
+                "{head}: {covered} of {occurrences} planned ({red} {r}, {yellow} {y}, "
+                "{blue} {b}); {seconds:.1f} s").format(
+                    head=head, covered=len(covered), occurrences=len(mine.problem.occurrences),
+                    red=priority_word(Priority.RED), r=by[Priority.RED],
+                    yellow=priority_word(Priority.YELLOW), y=by[Priority.YELLOW],
+                    blue=priority_word(Priority.BLUE), b=by[Priority.BLUE],
+                    seconds=result.seconds)))
+
+    try:
+        result = solve_district(district, params, settings, network=net,
+                                engine="ray" if engine == "ray" else "local",
+                                address=address, max_retries=max_retries, on_part=report)
+    except ConnectionError as exc:
+        raise _fail(_("cannot reach the Ray cluster {address}: {error}").format(
+            address=address, error=exc)) from exc
+    with step(_("writing the files")):
+        write_district(result, district, out, settings=settings, network=net, coords=coords)
+    covered = sum(c.schedule.covered for c in result.communities)
+    occurrences = sum(c.schedule.occurrences for c in result.communities)
+    console.print(escape(_(
+        "district: {covered} of {occurrences} occurrences planned in {seconds:.1f} s; each "
+        "community's files in {out}/<community>/, the district table in {summary}").format(
+            covered=covered, occurrences=occurrences, seconds=result.seconds, out=out,
+            summary=out / SUMMARY_FILE)))
+    if result.failed:
+        raise _fail(_("{n} communities not planned (their part failed every try): "
+                      "{names}").format(n=len(result.failed),
+                                        names=", ".join(sorted(result.failed))))
 
 
 @app.command()
@@ -396,6 +513,45 @@ def generate(
             categories=len(charity.categories))))
 
 
+@app.command("generate-district")
+def generate_district_command(
+    out: Annotated[Path, typer.Option(help="folder for the district: one folder per community")],
+    communities: int = 20,
+    volunteers: int = 6000,
+    needs: int = 8000,
+    merchants: int = 400,
+    radius_m: Annotated[float, typer.Option(help="each community's spread, metres")] = 500.0,
+    network: Annotated[Path | None, typer.Option(
+        help="street network to place people on [default: the shipped central Shanghai]")]
+        = None,
+    week: str = DEMO_WEEK,
+    seed: int = 7,
+) -> None:
+    """Generate a believable district of communities on real streets (central Shanghai)."""
+    from matcher.district import SHANGHAI_NETWORK, components, generate_district, save_district
+
+    net = _load_network(network or data_dir() / SHANGHAI_NETWORK)
+    try:
+        district = generate_district(net, communities=communities, volunteers=volunteers,
+                                     needs=needs, merchants=merchants, radius_m=radius_m,
+                                     week=Week.parse(week), seed=seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    save_district(district, out)
+    from collections import Counter
+
+    listings = Counter(v.id for c in district.communities for v in c.problem.volunteers)
+    listed, shared = len(listings), sum(1 for n in listings.values() if n > 1)
+    console.print(escape(_(
+        "wrote {out}: {communities} communities, {volunteers} volunteers ({shared} registered "
+        "with two communities or more), {needs} needs, {merchants} merchants; {parts} parts "
+        "that share nothing").format(
+            out=out, communities=len(district.communities), volunteers=listed,
+            shared=shared, needs=sum(len(c.problem.needs) for c in district.communities),
+            merchants=sum(len(c.problem.merchants) for c in district.communities),
+            parts=len(components(district)))))
+
+
 def _community_resources(network: Path, osm: Path | None, data: Path | None
                          ) -> list[Resource]:
     """Public places of the OSM file (the network itself when it is one, else ``osm``) and
@@ -412,7 +568,7 @@ def _community_resources(network: Path, osm: Path | None, data: Path | None
         try:
             community = read_community(data, Week.parse(DEMO_WEEK))
         except InputError as exc:
-            raise _fail(str(exc)) from exc
+            raise _fail(_problem(exc)) from exc
         found += merchant_resources(community.problem.merchants)
     return found
 
@@ -436,21 +592,23 @@ def resources(
     from matcher.resources import ATTRIBUTION, CATEGORIES, category_label, write_resources_csv
 
     found = _community_resources(network, osm, data)
-    table = Table(title=f"Linli · resources · {escape(network.name)}")
-    for column in ("category", "", "places", "examples"):
-        table.add_column(column, justify="right" if column == "places" else "left")
+    table = Table(title=_("Linli · resources · {name}").format(name=escape(network.name)))
+    for k, column in enumerate((_("code"), _("category"), _("places"), _("examples"))):
+        table.add_column(column, justify="right" if k == 2 else "left")
     for category in CATEGORIES:
         mine = [r for r in found if r.category is category]
         names = "、".join(dict.fromkeys(r.label for r in mine[:4]))
         table.add_row(category.value, category_label(category), str(len(mine)), escape(names))
     console.print(table)
-    console.print(f"{len(found)} resources; places from OpenStreetMap: {ATTRIBUTION}")
+    console.print(escape(_("{n} resources; places from OpenStreetMap: {attribution}").format(
+        n=len(found), attribution=ATTRIBUTION)))
     if not any(r.source == "osm" for r in found):
-        console.print("[yellow]no public places found: an osmnx GraphML file holds streets "
-                      "only; give an OSM extract with --osm[/yellow]")
+        console.print("[yellow]" + escape(_(
+            "No public places found: a GraphML file holds streets only; give an OSM extract "
+            "with --osm")) + "[/yellow]")
     if out is not None:
         out.write_text(write_resources_csv(found), encoding="utf-8")
-        console.print(f"wrote {escape(str(out))}")
+        console.print(escape(_("wrote {path}").format(path=out)))
 
 
 @app.command()
@@ -474,18 +632,21 @@ def nearby(
         try:
             wanted = Category(category)
         except ValueError as exc:
-            raise _fail(f"--category: {category!r} is not one of "
-                        f"{', '.join(Category)}") from exc
+            raise _fail(_("--category: {value} is not one of {allowed}").format(
+                value=repr(category), allowed=", ".join(Category))) from exc
     net = _load_network(network)
     assert net is not None
     index = NearbyIndex(net, _community_resources(network, osm, data), Settings())
     here = Location(*to_wgs84(lat, lon, coords))
     found = index.lookup(here, wanted, limit)
     if not found:
-        console.print("nothing of that kind within the circle")
+        console.print(escape(_("Nothing of that kind within a 15-minute walk.")))
     for f in found:
-        console.print(f"[bold]{f.minutes:4.1f} min[/bold] {escape(f.resource.label)} "
-                      f"({category_label(f.resource.category)}): {escape(f.text)}")
+        minutes = _("{minutes:4.1f} min").format(minutes=f.minutes)
+        console.print(f"[bold]{escape(minutes)}[/bold] " + escape(_(
+            "{place} ({category}): {directions}").format(
+                place=f.resource.label, category=category_label(f.resource.category),
+                directions=f.text)))
 
 
 @app.command()
@@ -510,7 +671,7 @@ def poster(
     found = _community_resources(network, osm, data)
     centre = Location(*to_wgs84(lat, lon, coords))
     out.write_text(poster_html(net, found, centre, Settings(), community, url), encoding="utf-8")
-    console.print(f"wrote {escape(str(out))}")
+    console.print(escape(_("wrote {path}").format(path=out)))
 
 
 @app.command()
@@ -536,7 +697,7 @@ def access(
     try:
         problem = read_community(data, Week.parse(DEMO_WEEK)).problem
     except InputError as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(_problem(exc)) from exc
     settings = Settings()
     began = time.perf_counter()
     layer = category_layer(net, found, settings)
@@ -554,21 +715,23 @@ def access(
                    "minutes": round(b.minutes, 1)} for b in spots],
                  columns=["need_id", "category", "minutes"]).to_csv(
         out / "blind_spots.csv", index=False)
-    table = Table(title=f"Linli · accessibility · {len(net.nodes)} street nodes")
-    for column in ("category", "", "nodes within the circle", "households beyond"):
-        table.add_column(column, justify="left" if column in ("category", "") else "right")
+    table = Table(title=_("Linli · accessibility · {n} street nodes").format(n=len(net.nodes)))
+    for k, column in enumerate((_("code"), _("category"), _("street nodes within 15 minutes"),
+                                _("households beyond 15 minutes"))):
+        table.add_column(column, justify="left" if k < 2 else "right")
     for c, category in enumerate(CATEGORIES):
         share = float((layer[:, c] <= settings.circle_min).mean())
         beyond = sum(1 for b in spots if b.category is category)
         table.add_row(category.value, category_label(category), f"{share:.0%}",
-                      f"{beyond} of {len(problem.needs)}")
+                      _("{n} of {total}").format(n=beyond, total=len(problem.needs)))
     console.print(table)
     for skill, minutes in skills.items():
         share = float((minutes <= settings.circle_min).mean())
-        console.print(f"{escape(skill)}: {k} volunteers within the circle of {share:.0%} of "
-                      "the street nodes")
-    console.print(f"{len(CATEGORIES)} categories x {len(net.nodes)} nodes in {took:.3f} s; "
-                  f"wrote {escape(str(out))}/access_nodes.csv and blind_spots.csv")
+        console.print(escape(_("{skill}: {k} volunteers within 15 minutes of {share} of the "
+                               "street nodes").format(skill=skill, k=k, share=f"{share:.0%}")))
+    console.print(escape(_("{categories} categories x {nodes} street nodes in {seconds} s; "
+                           "wrote {folder}/access_nodes.csv and blind_spots.csv").format(
+        categories=len(CATEGORIES), nodes=len(net.nodes), seconds=f"{took:.3f}", folder=out)))
 
 
 @app.command()
@@ -588,25 +751,76 @@ def recruit(
     try:
         problem = read_community(data, Week.parse(week)).problem
     except (InputError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(_problem(exc)) from exc
     net = _load_network(network)
-    with step(f"solving the week and {k} re-solve(s)"):
+    with step(_("planning the week, then again with each of {k} recruit(s)").format(k=k)):
         plan = suggest_recruits(problem, skill, k, Settings(), net,
                                 SolveParams(time_limit_s=time_limit), hours)
-    table = Table(title=f"Linli · recruit · {escape(skill)} · week {escape(week)}")
-    for column in ("#", "near", "lat", "lon", "reaches", "adds (estimate)", "gain (re-solved)"):
-        table.add_column(column, justify="left" if column == "near" else "right")
+    table = Table(title=escape(_("Linli · where to recruit · {skill} · week {week}").format(
+        skill=skill, week=week)))
+    for position, column in enumerate(("#", _("near"), _("lat"), _("lon"), _("reaches"),
+                                       _("adds (estimate)"), _("adds (planned again)"))):
+        table.add_column(column, justify="left" if position == 1 else "right")
     for number, s in enumerate(plan.suggestions, start=1):
         table.add_row(str(number), escape(s.street), f"{s.place.lat:.5f}", f"{s.place.lon:.5f}",
                       str(len(s.reaches)), str(s.adds), str(s.gain))
     console.print(table)
     exact = "-" if plan.exact_cover is None else str(plan.exact_cover)
-    console.print(f"{plan.unmet} unmet occurrence(s) a recruit with {escape(skill)} alone "
-                  f"could serve; {k} place(s) reach: exact {exact} (CP-SAT, k <= "
-                  f"{EXACT_MAX_K}), greedy {plan.greedy_cover} (at least "
-                  f"{GREEDY_GUARANTEE:.0%} of the best); covered {plan.covered_before} -> "
-                  f"{plan.covered_after}" + ("" if plan.proven else " (a re-solve was not "
-                                             "proven optimal: raise --time-limit)"))
+    summary = _("{unmet} visit(s) left unmet that only a new volunteer with {skill} could "
+                "take; {k} place(s) reach at most {exact} of them (exact count, up to {max_k} "
+                "places) and at least {greedy} (quick count, never below {share} of the "
+                "best); visits covered: {before} now, {after} with the recruits").format(
+        unmet=plan.unmet, skill=skill, k=k, exact=exact, max_k=EXACT_MAX_K,
+        greedy=plan.greedy_cover, share=f"{GREEDY_GUARANTEE:.0%}",
+        before=plan.covered_before, after=plan.covered_after)
+    if not plan.proven:
+        summary += _(" (a plan was not finished in the time given: raise --time-limit)")
+    console.print(escape(summary))
+    for sentence in plan.sentences():
+        console.print(escape(sentence))
+
+
+@app.command()
+def partners(
+    data: Annotated[Path, typer.Option(help="the community (needs, volunteers, merchants)")],
+    k: Annotated[int, typer.Option(min=1, help="how many partner merchants")] = 3,
+    network: NetworkOption = None,
+    week: str = DEMO_WEEK,
+    time_limit: Annotated[float, typer.Option(help="seconds per re-solve")] = 30.0,
+) -> None:
+    """Whom to partner with: the kinds of partner merchant, and the street places, that would
+    unblock the most occurrences unmet for want of a merchant within the circle, each checked
+    by re-solving the week with the merchant there."""
+    from matcher.partners import partner_rows, suggest_partners
+    from matcher.recruit import EXACT_MAX_K, GREEDY_GUARANTEE
+
+    try:
+        problem = read_community(data, Week.parse(week)).problem
+    except (InputError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    net = _load_network(network)
+    with step(f"solving the week and {k} re-solve(s)"):
+        plan = suggest_partners(problem, k, Settings(), net,
+                                SolveParams(time_limit_s=time_limit))
+    table = Table(title=f"Linli · partners · week {escape(week)}")
+    columns = ("#", "service", "category", "near", "lat", "lon", "open", "reaches",
+               "adds (estimate)", "gain (re-solved)")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("service", "category", "near",
+                                                              "open") else "right")
+    for row in partner_rows(plan):
+        table.add_row(*(escape(str(row[key])) for key in (
+            "rank", "service", "category_name", "near", "lat", "lon", "open", "reaches",
+            "adds", "gain")))
+    console.print(table)
+    exact = "-" if plan.exact_cover is None else str(plan.exact_cover)
+    blocked = ", ".join(f"{escape(s)} {n}" for s, n in plan.by_service.items()) or "none"
+    console.print(f"{plan.blocked} occurrence(s) unmet as no_merchant_in_circle ({blocked}); "
+                  f"{k} partner(s) reach: exact {exact} (CP-SAT, k <= {EXACT_MAX_K}), greedy "
+                  f"{plan.greedy_cover} (at least {GREEDY_GUARANTEE:.0%} of the best); covered "
+                  f"{plan.covered_before} -> {plan.covered_after}"
+                  + ("" if plan.proven else " (a re-solve was not proven optimal: raise "
+                     "--time-limit)"))
     for sentence in plan.sentences():
         console.print(escape(sentence))
 
@@ -634,13 +848,15 @@ def grids(
         if osm is not None:
             found += read_osm_resources(osm)
     except (InputError, NetworkError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
-    table = Table(title=f"Linli · grid units · week {escape(week)}")
-    for column in ("unit", "name", "volunteers", "needs", "occurrences", "red", "merchants",
-                   "resources"):
-        table.add_column(column, justify="left" if column in ("unit", "name") else "right")
+        raise _fail(_problem(exc)) from exc
+    table = Table(title=escape(_("Linli · grid units · week {week}").format(week=week)))
+    for position, column in enumerate((_("unit"), _("name"), _("volunteers"), _("needs"),
+                                       _("visits"), _("red"), _("merchants"),
+                                       _("public places"))):
+        table.add_column(column, justify="left" if position < 2 else "right")
     for r in unit_reports(grid, problem, found):
-        table.add_row(escape(r.unit_id or "(none)"), escape(r.name), str(r.volunteers),
+        table.add_row(escape(r.unit_id or "-"), escape(r.name or _("outside the units")),
+                      str(r.volunteers),
                       str(r.needs), str(r.occurrences), str(r.red_occurrences),
                       str(r.merchants), str(r.resources))
     console.print(table)
@@ -649,7 +865,7 @@ def grids(
                 for kind, places in assign(grid, problem, found).items()
                 for ident, unit in places.items()]
         pd.DataFrame(rows, columns=["kind", "id", "unit_id"]).to_csv(out, index=False)
-        console.print(f"wrote {escape(str(out))}")
+        console.print(escape(_("wrote {path}").format(path=out)))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -7,6 +7,7 @@ minutes after midnight; durations are minutes; the week is one ISO week (SCHEMA.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -64,6 +65,7 @@ NAME_MAX = 100
 ADDRESS_MAX = 200
 PHONE_MAX = 32
 TOKEN_MAX = 40
+MAX_HOURS_WEEK = 7 * 24  # a cap beyond the hours of a week means nothing
 LIST_MAX = 1000  # a cell holding a list (availability, skills, days): each item is checked too
 _ID = re.compile(r"^[\w.\-]+$")
 
@@ -98,6 +100,51 @@ def check_text(value: str, max_len: int = NAME_MAX, what: str = "a name") -> str
         raise ValueError(f"is {len(value)} characters long: {what} has at most {max_len}")
     if any(unicodedata.category(c) == "Cc" for c in value):
         raise ValueError(N_("contains control characters (a tab or line break inside the cell)"))
+    return value
+
+
+_TOKEN = re.compile(r"^[^\s;,]+$")
+
+
+def check_token(value: str, what: str = "a code") -> str:
+    """A code (a skill, a service, a category): 1 to ``TOKEN_MAX`` characters, no spaces, ``;``
+    or ``,`` (they separate the items of a list cell).
+
+    Raises
+    ------
+    ValueError
+        With a message fit for an import error.
+    """
+    if not isinstance(value, str) or not _TOKEN.match(value):
+        raise Invalid(N_("{value!r} is not a code (use lower_snake_case, no spaces)"),
+                      value=value)
+    if len(value) > TOKEN_MAX:
+        raise Invalid(N_("{value!r} is longer than {n} characters"), value=value[:40],
+                      n=TOKEN_MAX)
+    return value
+
+
+def check_tokens(values: frozenset[str], what: str = "a code") -> frozenset[str]:
+    """A set of codes, each checked by :func:`check_token`; a set, not a list or a string."""
+    if not isinstance(values, frozenset):
+        raise TypeError(f"{what}s must be a frozenset, not {type(values).__name__}")
+    for value in values:
+        check_token(value, what)
+    return values
+
+
+def check_number(value: float, lo: float, hi: float, what: str) -> float:
+    """A finite number within ``[lo, hi]``.
+
+    Raises
+    ------
+    ValueError
+        With a message fit for an import error.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or not lo <= value <= hi:
+        raise Invalid(N_("{what} {value!r} is outside {lo:g}..{hi:g}"), what=what, value=value,
+                      lo=lo, hi=hi)
     return value
 
 
@@ -182,6 +229,10 @@ class Location:
     lat: float
     lon: float
 
+    def __post_init__(self) -> None:
+        check_number(self.lat, -90, 90, "lat")
+        check_number(self.lon, -180, 180, "lon")
+
 
 @dataclass(frozen=True, slots=True)
 class Availability:
@@ -208,6 +259,11 @@ class Volunteer:
     def __post_init__(self) -> None:
         check_id(self.id)
         check_text(self.name)
+        check_tokens(self.skills, "a skill")
+        for a in self.availability:
+            if not isinstance(a, Availability):
+                raise TypeError(f"availability holds {a!r}, not an Availability")
+        check_number(self.max_hours_week, 0, MAX_HOURS_WEEK, "max_hours_week")
 
     @property
     def max_minutes_week(self) -> int:
@@ -240,6 +296,30 @@ class Need:
         check_id(self.id, NEED_ID_MAX)
         check_text(self.beneficiary)
         check_text(self.service, TOKEN_MAX)
+        if not self.service:
+            raise Invalid(N_("has no service"))
+        NeedKind(self.kind)
+        Priority(self.priority)
+        if not self.days:
+            raise Invalid(N_("lists no day"))
+        if len(set(self.days)) != len(self.days) or not all(isinstance(d, Day)
+                                                             for d in self.days):
+            raise Invalid(N_("days {days} are not distinct days"),
+                          days=";".join(str(d) for d in self.days))
+        if not isinstance(self.window, TimeWindow):
+            raise TypeError(f"window {self.window!r} is not a TimeWindow")
+        if isinstance(self.duration_min, bool) or not isinstance(self.duration_min, int) \
+                or not 1 <= self.duration_min <= self.window.minutes:
+            raise Invalid(N_("duration_min {minutes!r} does not fit the window {window}"),
+                          minutes=self.duration_min, window=self.window)
+        check_tokens(self.skills, "a skill")
+        if isinstance(self.volunteers_needed, bool) or not isinstance(self.volunteers_needed,
+                                                                      int) \
+                or self.volunteers_needed < 1:
+            raise Invalid(N_("volunteers_needed {n!r} is not at least 1"),
+                          n=self.volunteers_needed)
+        if self.merchant_service is not None:
+            check_token(self.merchant_service, "a merchant service")
 
 
 @dataclass(frozen=True)
@@ -256,6 +336,15 @@ class Merchant:
     def __post_init__(self) -> None:
         check_id(self.id)
         check_text(self.name)
+        if not self.services:
+            raise Invalid(N_("offers no service"))
+        check_tokens(self.services, "a service")
+        if isinstance(self.capacity_per_day, bool) or not isinstance(self.capacity_per_day, int) \
+                or self.capacity_per_day < 0:
+            raise Invalid(N_("capacity_per_day {n!r} is not a whole number of at least 0"),
+                          n=self.capacity_per_day)
+        if not isinstance(self.open, TimeWindow):
+            raise TypeError(f"open {self.open!r} is not a TimeWindow")
 
 
 @dataclass(frozen=True, order=True, slots=True)

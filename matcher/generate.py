@@ -4,13 +4,17 @@ Homes, needs and merchants are placed at street nodes (with a few metres of jitt
 radius around a centre, so walking times are real. The mix of needs, skills and availability
 follows what community social workers describe: retirees free on weekday mornings, working
 volunteers on evenings and weekends, daily meal deliveries from canteens, school pickups.
+
+A :class:`Regime` shifts that mix one way, to test the solver where one rule binds (the
+benchmark family, ``benchmarks/bench_family.py``): :data:`REGIMES` names them. The default
+regime changes nothing, so the sample data and the benchmarks' communities stay as they were.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -92,6 +96,87 @@ MERCHANT_TYPES = (
 )
 
 
+@dataclass(frozen=True)
+class Regime:
+    """How a generated community departs from the usual mix, one knob per rule it stresses.
+
+    Every knob scales a draw after it is made (no extra random draws), so the same seed gives
+    the same people, needs and places in every regime, only their caps, skills, windows,
+    headcounts, capacities or spread changed; the default changes nothing.
+
+    Parameters
+    ----------
+    name
+        How benchmarks and tests call it.
+    hours
+        Multiplies each volunteer's weekly hours cap (R6), in half hours, at least one:
+        below 1 the cap binds (most unmet occurrences then read ``volunteers_out_of_hours``).
+    skills
+        Multiplies the share of volunteers holding each skill (R1): below 1 skills are rare.
+    windows
+        Multiplies the length of each need's time window around its middle (R3), never below
+        the task's duration and kept within 06:00-22:00: above 1 wide, below 1 narrow.
+    double_staffing
+        Added to each kind of need's share that needs two volunteers at once (R7).
+    capacity
+        Multiplies each merchant's daily capacity (R8), at least one: below 1 scarce.
+    spread
+        Multiplies the radius the community spreads over: below 1 dense streets (everyone
+        within reach of many), above 1 sparse ones (few volunteers in each circle, R4).
+    """
+
+    name: str = "default"
+    hours: float = 1.0
+    skills: float = 1.0
+    windows: float = 1.0
+    double_staffing: float = 0.0
+    capacity: float = 1.0
+    spread: float = 1.0
+    description: str = field(default="the usual mix", compare=False)
+
+    def __post_init__(self) -> None:
+        for knob in ("hours", "skills", "windows", "capacity", "spread"):
+            if getattr(self, knob) <= 0:
+                raise ValueError(f"regime {self.name}: {knob} must be positive")
+        if not 0 <= self.double_staffing <= 1:
+            raise ValueError(f"regime {self.name}: double_staffing must be in 0..1")
+
+    def hours_cap(self, hours: float) -> float:
+        if self.hours == 1.0:
+            return hours
+        return max(1.0, round(hours * self.hours * 2) / 2)
+
+    def window(self, window: TimeWindow, duration: int) -> TimeWindow:
+        if self.windows == 1.0:
+            return window
+        length = min(max(duration, round((window.end - window.start) * self.windows)),
+                     DAY_END - DAY_START)
+        start = (window.start + window.end) // 2 - length // 2
+        start = min(max(start, DAY_START), DAY_END - length)
+        return TimeWindow(start, start + length)
+
+    def merchant_capacity(self, capacity: int) -> int:
+        return capacity if self.capacity == 1.0 else max(1, round(capacity * self.capacity))
+
+
+DAY_START, DAY_END = 6 * 60, 22 * 60  # a widened window stays within these
+DEFAULT = Regime()
+REGIMES: dict[str, Regime] = {r.name: r for r in (
+    DEFAULT,
+    Regime("tight_hours", hours=0.5, description="weekly hours caps halved: R6 binds"),
+    Regime("loose_hours", hours=2.0, description="weekly hours caps doubled"),
+    Regime("rare_skills", skills=0.3, description="skilled volunteers 30% as common"),
+    Regime("wide_windows", windows=2.0, description="need windows twice as long"),
+    Regime("narrow_windows", windows=0.5,
+           description="need windows half as long (never shorter than the task)"),
+    Regime("double_staffing", double_staffing=0.35,
+           description="35% more of each kind of need takes two volunteers"),
+    Regime("scarce_merchants", capacity=0.15, description="merchant capacity at 15%"),
+    Regime("dense", spread=0.5, description="the same people on half the radius"),
+    Regime("sparse", spread=1.6, description="the same people on 1.6 times the radius"),
+)}
+
+
 def _places(rng: np.random.Generator, count: int, network: WalkingNetwork | None,
             centre: Location, radius_m: float) -> list[Location]:
     """Points on streets (network nodes + jitter) or uniform in a disc around the centre."""
@@ -145,7 +230,7 @@ def _name(rng: random.Random) -> str:
 
 def generate_community(n_volunteers: int, n_needs: int, n_merchants: int, *,
                        network: WalkingNetwork | None, centre: Location, radius_m: float,
-                       week: Week, seed: int = 7) -> Problem:
+                       week: Week, seed: int = 7, regime: Regime = DEFAULT) -> Problem:
     """A random but believable community week.
 
     Parameters
@@ -160,19 +245,23 @@ def generate_community(n_volunteers: int, n_needs: int, n_merchants: int, *,
         The ISO week of the problem.
     seed
         Same seed, same community.
+    regime
+        How the mix departs from the usual one (:data:`REGIMES`); the default changes nothing.
     """
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
+    radius_m = radius_m * regime.spread
     homes = _places(nrng, n_volunteers, network, centre, radius_m)
     need_places = _places(nrng, n_needs, network, centre, radius_m)
     shop_places = _places(nrng, n_merchants, network, centre, radius_m)
     volunteers = []
     for i, home in enumerate(homes):
-        skills = frozenset(s for s, share in SKILL_SHARE.items() if rng.random() < share)
+        skills = frozenset(s for s, share in SKILL_SHARE.items()
+                           if rng.random() < share * regime.skills)
         volunteers.append(Volunteer(
             id=f"V{i + 1:04d}", name=_name(rng), location=home, skills=skills,
             availability=_availability(rng),
-            max_hours_week=rng.choice([2, 3, 4, 4, 4, 5, 6, 8]),
+            max_hours_week=regime.hours_cap(rng.choice([2, 3, 4, 4, 4, 5, 6, 8])),
         ))
     merchants = []
     for i, place in enumerate(shop_places):
@@ -181,7 +270,8 @@ def generate_community(n_volunteers: int, n_needs: int, n_merchants: int, *,
         label, services, capacity, hours, _ = kind
         merchants.append(Merchant(
             id=f"M{i + 1:03d}", name=f"{rng.choice(SURNAMES)}记{label}", location=place,
-            services=frozenset(services), capacity_per_day=rng.randint(*capacity),
+            services=frozenset(services),
+            capacity_per_day=regime.merchant_capacity(rng.randint(*capacity)),
             open=TimeWindow.parse(hours),
         ))
     needs = []
@@ -195,12 +285,14 @@ def generate_community(n_volunteers: int, n_needs: int, n_merchants: int, *,
         who = (f"{rng.choice(SURNAMES)}{rng.choice(ELDER)}" if t.kind is NeedKind.ELDERLY
                else f"{rng.choice(SURNAMES)}家" if t.kind is NeedKind.CHARITY
                else f"{rng.choice(SURNAMES)}小{rng.choice(GIVEN)[0]}")
+        window = TimeWindow.parse(rng.choice(t.windows))
+        duration = rng.choice(t.durations)
         needs.append(Need(
             id=f"N{i + 1:04d}", kind=t.kind, service=t.service, beneficiary=who, location=place,
-            days=days, window=TimeWindow.parse(rng.choice(t.windows)),
-            duration_min=rng.choice(t.durations), skills=frozenset(t.skills),
-            volunteers_needed=2 if rng.random() < t.pair_share else 1, priority=priority,
-            merchant_service=t.merchant_service,
+            days=days, window=regime.window(window, duration), duration_min=duration,
+            skills=frozenset(t.skills),
+            volunteers_needed=2 if rng.random() < t.pair_share + regime.double_staffing else 1,
+            priority=priority, merchant_service=t.merchant_service,
         ))
     return Problem(week, volunteers, needs, merchants)
 

@@ -8,7 +8,7 @@ nearest. The result is a valid schedule, the benchmark's yardstick and the solve
 from __future__ import annotations
 
 from matcher.circles import Candidates
-from matcher.timeline import Plan, Timelines
+from matcher.timeline import Cover, Plan, Timelines
 
 
 def greedy_plan(cand: Candidates, occurrences: list[int] | None = None,
@@ -59,7 +59,7 @@ def greedy_plan(cand: Candidates, occurrences: list[int] | None = None,
                             break
                 if len(chosen) == need.volunteers_needed:
                     timelines.add(o, start, merchant, tuple(chosen))
-                    plan.covered[o] = (start, merchant, tuple(chosen))
+                    plan.covered[o] = Cover(start, merchant, tuple(chosen))
                     placed = True
                     break
             if placed:

@@ -20,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from matcher.domain import Location, Problem
 from matcher.errors import DataIssue, InputError
+from matcher.i18n import N_
 from matcher.resources import Resource
 
 UNIT_ID_MAX = 64
@@ -46,8 +47,9 @@ def read_grids(path: Path | str) -> list[GridUnit]:
     try:
         document = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError([DataIssue(path.name, None, None, None,
-                                    f"is not a readable GeoJSON file ({exc})")]) from exc
+        raise InputError([DataIssue.of(path.name, None, None, None,
+                                       N_("is not a readable GeoJSON file ({error})"),
+                                       error=str(exc))]) from exc
     return parse_grids(document, path.name)
 
 
@@ -56,8 +58,8 @@ def parse_grids(document: object, name: str) -> list[GridUnit]:
     errors."""
     features = document.get("features") if isinstance(document, dict) else None
     if not isinstance(features, list) or not features:
-        raise InputError([DataIssue(name, None, "features", None,
-                                    "a FeatureCollection with at least one polygon is needed")])
+        raise InputError([DataIssue.of(name, None, "features", None, N_(
+            "a FeatureCollection with at least one polygon is needed"))])
     issues: list[DataIssue] = []
     units: list[GridUnit] = []
     seen: set[str] = set()
@@ -67,28 +69,30 @@ def parse_grids(document: object, name: str) -> list[GridUnit]:
         ident = str(props.get("unit_id") or (feature.get("id") if isinstance(feature, dict)
                                              else "") or "").strip()
         if not ident or len(ident) > UNIT_ID_MAX:
-            issues.append(DataIssue(name, None, f"{where}.properties.unit_id", ident or None,
-                                    f"needs a unit id of 1-{UNIT_ID_MAX} characters"))
+            issues.append(DataIssue.of(name, None, f"{where}.properties.unit_id", ident or None,
+                                       N_("needs a unit id of 1-{n} characters"),
+                                       n=UNIT_ID_MAX))
             continue
         if ident in seen:
-            issues.append(DataIssue(name, None, f"{where}.properties.unit_id", ident,
-                                    "is used by an earlier unit"))
+            issues.append(DataIssue.of(name, None, f"{where}.properties.unit_id", ident,
+                                       N_("is used by an earlier unit")))
             continue
         seen.add(ident)
         try:
             geometry = shape(feature.get("geometry") or {})
         except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException) as exc:
-            issues.append(DataIssue(name, None, f"{where}.geometry", None,
-                                    f"is not a valid GeoJSON geometry ({exc})"))
+            issues.append(DataIssue.of(name, None, f"{where}.geometry", None,
+                                       N_("is not a valid GeoJSON geometry ({error})"),
+                                       error=str(exc)))
             continue
         if geometry.geom_type not in ("Polygon", "MultiPolygon") or geometry.is_empty:
-            issues.append(DataIssue(name, None, f"{where}.geometry", geometry.geom_type,
-                                    "must be a Polygon or MultiPolygon"))
+            issues.append(DataIssue.of(name, None, f"{where}.geometry", geometry.geom_type,
+                                       N_("must be a Polygon or MultiPolygon")))
             continue
         lon0, lat0, lon1, lat1 = geometry.bounds
         if not (-180 <= lon0 <= lon1 <= 180 and -90 <= lat0 <= lat1 <= 90):
-            issues.append(DataIssue(name, None, f"{where}.geometry", None,
-                                    "coordinates must be [lon, lat] in WGS84"))
+            issues.append(DataIssue.of(name, None, f"{where}.geometry", None,
+                                       N_("coordinates must be [lon, lat] in WGS84")))
             continue
         if not geometry.is_valid:
             geometry = shapely.make_valid(geometry)

@@ -10,12 +10,11 @@ with the repaired plan. Every round stays a relaxation, so its bound holds for t
 problem; a round whose optimal plan needs no repair is the exact optimum.
 
 Only the pairs of the plan's own tasks on such a volunteer-day get their walks: all the pairs
-of those volunteer-days at once were measured at 626,000 constraints for 300 of them, too many
-for the rounds. Each round runs until it is optimal (or the deadline): a round cut short
+of those volunteer-days at once were far too many constraints for the rounds (README,
+"Benchmark"). Each round runs until it is optimal (or the deadline): a round cut short
 proves nothing and starts its search again the next time. Its bound then caps the next round,
-which stops at the first plan that meets it. Measured on the street benchmark: the red week
-converges in 1-4 rounds of a few seconds; the yellow week's first round proves its travel-free
-optimum in 40-65 s, and later rounds, 1-40 pairs added each, take 10-20 s.
+which stops at the first plan that meets it; so the first round, which proves the week's
+travel-free optimum, is the long one.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from matcher.circles import Candidates
 from matcher.domain import Day, Priority
 from matcher.greedy import greedy_plan
 from matcher.model import ComponentModel
-from matcher.params import Clock
+from matcher.params import Deadline
 from matcher.timeline import Plan, covered_count, keeps_pins, retime
 
 
@@ -73,8 +72,8 @@ def repair(cand: Candidates, plan: Plan) -> Plan:
                 del covered[drop]
 
 
-def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
-                    clock: Clock, floors: dict[Priority, int] | None = None,
+def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: Deadline,
+                    floors: dict[Priority, int] | None = None,
                     progress: Callable[[str], None] | None = None) -> LazyResult:
     """Maximise the coverage goal of ``model`` (travel-free, see
     :meth:`ComponentModel.maximize_coverage`) in rounds, adding walks lazily.
@@ -86,8 +85,8 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
     front, as a plan near it will need them. A repaired plan below a floor still guides the
     next round. Each round may use all the time left; the rounds stop when a valid plan that
     keeps the floors reaches their bound, which is then proven, or when an optimal round needs
-    no walk it lacks yet (the next round would be the same). ``deadline`` is a reading of
-    ``clock``. ``progress`` is told each round's outcome.
+    no walk it lacks yet (the next round would be the same). ``progress`` is told each round's
+    outcome.
     """
     assert model.goal is not None, "the model's coverage goal is set before it is solved"
     cand, goal = model.cand, model.goal[1]
@@ -110,10 +109,10 @@ def maximize_lazily(model: ComponentModel, hint: Plan | None, deadline: float,
         model.add_walks(_pairs(tasks_by_volunteer_day(cand, hint).values()))
     start = hint
     result = LazyResult(best, model.cap, False)
-    while clock.now() < deadline:
+    while not deadline.passed():
         if start is not None:
             model.hint(start)  # a repaired plan may miss a floor: CP-SAT then repairs it
-        solver, status = clock.solve(model.model, deadline)
+        solver, status = deadline.clock.solve(model.model, deadline)
         result.rounds += 1
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             break

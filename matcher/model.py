@@ -27,12 +27,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from itertools import combinations
 
-from ortools.sat.python import cp_model, cp_model_helper
+from ortools.sat.python import cp_model
 
 from matcher.circles import Candidates, walk_ceil
 from matcher.domain import Day, Priority
 from matcher.params import SolveParams
-from matcher.timeline import Plan
+from matcher.timeline import Cover, Plan
 
 INF_WALK = 10**6
 
@@ -251,7 +251,7 @@ class ComponentModel:
             self._precede(b, a, db, t_ba, [])
 
     def _precede(self, a: int, b: int, da: int, transitions: list[tuple[int | None, int]],
-                 order: list[cp_model_helper.Literal]) -> None:
+                 order: list[cp_model.LiteralT]) -> None:
         """When both are chosen (and the order literal says a first): b starts after a + walk."""
         cand = self.cand
         sa = self.start[cand.options[a].occurrence]
@@ -319,8 +319,7 @@ class ComponentModel:
         model, which only gains constraints): the next solve stops as soon as it meets it."""
         assert self.goal is not None, "maximize_coverage sets the goal first"
         if cap < self.cap:
-            # The domain of a variable is its proto's [lo, hi] pair; hi is the cap.
-            self.model.proto.variables[self.goal[0].index].domain[1] = cap
+            self.goal[0].with_domain(cp_model.Domain(0, cap))
             self.cap = cap
 
     def coverage_bound(self, solver: cp_model.CpSolver) -> int:
@@ -414,22 +413,22 @@ class ComponentModel:
             m.add_hint(self.covered[o], entry is not None)
             # An uncovered occurrence's start is free; its earliest is always in its domain.
             m.add_hint(self.start[o], self.cand.problem.occurrences[o].earliest_start
-                       if entry is None else entry[0])
+                       if entry is None else entry.start)
         for i in self.options:
             m.add_hint(self.x[i], i in chosen)
         for (o, j), var in self.use_merchant.items():
             entry = plan.covered.get(o)
-            m.add_hint(var, entry is not None and entry[1] == j)
+            m.add_hint(var, entry is not None and entry.merchant == j)
 
         def start(i: int) -> int:
             entry = plan.covered.get(self.cand.options[i].occurrence)
-            return entry[0] if entry is not None else 0
+            return entry.start if entry is not None else 0
 
         for var, a, b in self.orders:
             m.add_hint(var, start(a) <= start(b))
         for var, i, j in self.vias:
             entry = plan.covered.get(self.cand.options[i].occurrence)
-            m.add_hint(var, i in chosen and entry is not None and entry[1] == j)
+            m.add_hint(var, i in chosen and entry is not None and entry.merchant == j)
         for var, group in self.serves:
             m.add_hint(var, any(i in chosen for i in group))
         for var, i, at in self.keeps:
@@ -451,5 +450,5 @@ class ComponentModel:
                             if solver.boolean_value(self.x[i]))
             merchant = next((j for j in self.merchants_of[o]
                              if solver.boolean_value(self.use_merchant[o, j])), None)
-            plan.covered[o] = (solver.value(self.start[o]), merchant, options)
+            plan.covered[o] = Cover(solver.value(self.start[o]), merchant, options)
         return plan

@@ -1,5 +1,5 @@
 """Solver parameters: a validated dataclass, loadable from TOML; the clock a solve's limit is
-counted on."""
+counted on, and deadlines on it."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import time
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from ortools.sat.python import cp_model
 
 # CP-SAT deterministic time granted per second of ``time_limit_s`` when the limit is
-# deterministic: enough for one worker to prove every level of the sample community with the
-# default limit (README, "Same inputs, same schedule").
+# deterministic (README, "Same inputs, same schedule").
 WORK_PER_SECOND = 0.6
+
+StageWeights = tuple[float, float, float, float]  # red, yellow, blue, quality
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,34 @@ class SolveParams:
         10 walking minutes.
     seed
         CP-SAT random seed, for reproducible runs.
+
+    The remaining fields tune how the budget is spent and how CP-SAT searches; their defaults
+    come from the benchmarks (README, "Benchmark"), and tests change them to send small
+    problems down the paths of large ones.
+
+    pair_budget
+        Pairs of options sharing a volunteer and a day (the size of R5) one exact model may
+        hold. A component above it is "street scale": its levels are solved as the week
+        without walks, walks added lazily, and its last level a day at a time.
+    day_pair_budget
+        The same for one day re-solved in the day-by-day polish: the day keeps its nearest
+        options beyond those the plan and the relaxation use, so passes can repeat.
+    relax_share, last_relax_share
+        Of a coverage stage's time, what the day-by-day relaxation may use before the exact
+        model starts; the last level's bound carries into no later stage, so its plan gets a
+        larger part.
+    stage_weights, street_stage_weights
+        How a component's time is split over red, yellow, blue and the quality stage (what a
+        stage leaves rolls on to the next), at community and at street scale.
+    linearization_level, presolve_iterations, probing_level
+        CP-SAT's ``linearization_level``, ``max_presolve_iterations`` and
+        ``cp_model_probing_level``: the full LP relaxation with cuts (coverage is proven by
+        the bound), and one presolve pass without probing (the full presolve cost more time
+        than it saved).
+    pattern_bound
+        Where a coverage level is left unproven, bound it again from volunteer-day task
+        patterns and the weekly hours cap (:mod:`matcher.patterns`), and take the plan its LP
+        guides if it covers more.
     """
 
     time_limit_s: float = 60.0
@@ -59,15 +89,40 @@ class SolveParams:
     balance_weight: int = 1
     keep_weight: int = 100
     seed: int = 0
+    pair_budget: int = 150_000
+    day_pair_budget: int = 10_000
+    relax_share: float = 0.65
+    last_relax_share: float = 0.4
+    stage_weights: StageWeights = (1.0, 1.0, 1.0, 0.2)
+    street_stage_weights: StageWeights = (1.0, 4.0, 1.0, 0.5)
+    linearization_level: int = 2
+    presolve_iterations: int = 1
+    probing_level: int = 0
+    pattern_bound: bool = True
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
             raise ValueError("time_limit_s must be positive")
         if self.workers < 0:
             raise ValueError("workers must be 0 (all cores) or more")
-        for name in ("walk_weight", "continuity_weight", "balance_weight", "keep_weight"):
+        for name in ("walk_weight", "continuity_weight", "balance_weight", "keep_weight",
+                     "presolve_iterations", "probing_level"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        for name in ("pair_budget", "day_pair_budget"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("relax_share", "last_relax_share"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in (0, 1]")
+        if not 0 <= self.linearization_level <= 2:
+            raise ValueError("linearization_level must be 0, 1 or 2")
+        for name in ("stage_weights", "street_stage_weights"):
+            weights = tuple(float(w) for w in getattr(self, name))  # a TOML list too
+            if len(weights) != 4 or any(w <= 0 for w in weights):
+                raise ValueError(f"{name} must be four positive numbers (red, yellow, blue, "
+                                 "quality)")
+            object.__setattr__(self, name, weights)
 
     @property
     def limit_kind(self) -> str:
@@ -80,8 +135,9 @@ class SolveParams:
         return self.time_limit_s * (1.0 if self.wall_clock else WORK_PER_SECOND)
 
     def cp_solver(self, limit: float) -> cp_model.CpSolver:
-        """A CP-SAT solver with these workers and seed and a limit of ``limit`` (seconds, or
-        deterministic time unless ``wall_clock``)."""
+        """A CP-SAT solver with these workers, seed and search parameters and a limit of
+        ``limit`` (seconds, or deterministic time unless ``wall_clock``; see
+        :meth:`Clock.solve`)."""
         solver = cp_model.CpSolver()
         cores = max(os.cpu_count() or 1, 1) if self.wall_clock else 1
         solver.parameters.num_workers = self.workers or cores
@@ -95,15 +151,9 @@ class SolveParams:
             # batches synchronised in a fixed order, which is repeatable with any worker count
             # (but on the sample community it did less per unit of work than one worker).
             solver.parameters.interleave_search = solver.parameters.num_workers > 1
-        # The full LP relaxation with cuts: coverage is proven by the bound, and the default
-        # (level 1) left the community benchmark's blue level 2% short of a proof at 60 s;
-        # level 2 proves it in 36 s.
-        solver.parameters.linearization_level = 2
-        # One presolve pass without probing: the full presolve took longer than the search it
-        # saved (street red level: optimum found at 11 s instead of 34; community seed 7: blue
-        # proven in 27 s, where the full presolve left a 5% gap at 60 s).
-        solver.parameters.max_presolve_iterations = 1
-        solver.parameters.cp_model_probing_level = 0
+        solver.parameters.linearization_level = self.linearization_level
+        solver.parameters.max_presolve_iterations = self.presolve_iterations
+        solver.parameters.cp_model_probing_level = self.probing_level
         return solver
 
     @classmethod
@@ -115,16 +165,17 @@ class SolveParams:
         unknown = set(section) - known
         if unknown:
             raise ValueError(f"{path}: unknown solver parameter(s) {sorted(unknown)}")
-        return cls(**section)
+        values: dict[str, Any] = dict(section)
+        return cls(**values)
 
 
 class Clock:
     """Where a solve's budget is counted: the wall clock, or the deterministic time its CP-SAT
     solves have spent (``params.wall_clock`` decides).
 
-    Deadlines are readings of :meth:`now`. On the deterministic clock time only moves when a
-    model is solved, so every choice made against a deadline (stage shares, rounds, passes) is
-    the same on every run.
+    Deadlines (:class:`Deadline`) are readings of :meth:`now`. On the deterministic clock time
+    only moves when a model is solved, so every choice made against a deadline (stage shares,
+    rounds, passes) is the same on every run.
     """
 
     def __init__(self, params: SolveParams) -> None:
@@ -134,11 +185,39 @@ class Clock:
     def now(self) -> float:
         return time.monotonic() if self.params.wall_clock else self.work
 
+    def after(self, amount: float) -> Deadline:
+        """The deadline ``amount`` from now (seconds, or deterministic time)."""
+        return Deadline(self, self.now() + amount)
+
     def solve(self, model: cp_model.CpModel,
-              deadline: float) -> tuple[cp_model.CpSolver, cp_model.CpSolverStatus]:
+              deadline: Deadline) -> tuple[cp_model.CpSolver, cp_model.CpSolverStatus]:
         """Solve ``model`` with what is left until ``deadline``; returns the solver and its
-        status."""
-        solver = self.params.cp_solver(deadline - self.now())
+        status. A deadline already passed still gets a token limit, so a model with a complete
+        hint returns it."""
+        solver = self.params.cp_solver(deadline.left())
         status = solver.solve(model)
         self.work += solver.deterministic_time
         return solver, status
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A moment on a solve's :class:`Clock` (absolute: a reading of :meth:`Clock.now`), by
+    which a stage, a round or a day must end. Time left and shares of it are always taken
+    from the clock's present reading."""
+
+    clock: Clock
+    at: float
+
+    def left(self) -> float:
+        """What remains until the deadline (negative once it has passed)."""
+        return self.at - self.clock.now()
+
+    def passed(self) -> bool:
+        return self.clock.now() >= self.at
+
+    def share(self, part: float, whole: float = 1.0) -> Deadline:
+        """The deadline by which ``part / whole`` of the time left is spent (now, when none
+        is left): what a stage, a day or a round of this one gets, the rest rolling on."""
+        now = self.clock.now()
+        return Deadline(self.clock, now + max(self.at - now, 0.0) * part / whole)

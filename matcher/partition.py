@@ -15,10 +15,6 @@ from dataclasses import dataclass
 
 from matcher.circles import Candidates
 
-# Volunteer-day pairs of options one exact model may hold. Community scale needs ~90,000 and
-# solves whole; a street-scale week has millions and is solved a day at a time (matcher.solver).
-PAIR_BUDGET = 150_000
-
 
 @dataclass
 class Part:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 from matcher.circles import Candidates, Option
 from matcher.domain import Assignment, Day, HeldPin, HeldReason
-from matcher.timeline import Task, Timelines
+from matcher.timeline import Cover, Task, Timelines
 
 
 @dataclass
@@ -293,7 +293,7 @@ def _rebuild(cand: Candidates, chosen: dict[int, tuple[int, int | None, list[int
             assert isinstance(first, int)
             if max(lo, first) <= hi:
                 merchant_starts[o, j] = (max(lo, first), hi)
-    pin_plan = {o: (start, merchant, tuple(new_index[i] for i in opts))
+    pin_plan = {o: Cover(start, merchant, tuple(new_index[i] for i in opts))
                 for o, (start, merchant, opts) in chosen.items()}
     # Held tasks take their share of R6 and R8; never below what the model's pins need, so the
     # pins alone always make a valid plan.

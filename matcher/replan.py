@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from matcher.circles import Candidates, walk_ceil
 from matcher.domain import Assignment, Day, format_hhmm
-from matcher.timeline import Plan, Task, Timelines
+from matcher.timeline import Cover, Plan, Task, Timelines
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +223,8 @@ class PinnedWeek:
             assert o is not None and v is not None  # not broken: both exist
             option = option_at(cand, o, v, a.start, a.end, merchant)
             assert option is not None  # not broken: an option serves it
-            _, _, options = self.plan.covered.get(o, (a.start, merchant, ()))
-            self.plan.covered[o] = (a.start, merchant, (*options, option))
+            options = self.plan.covered[o].options if o in self.plan.covered else ()
+            self.plan.covered[o] = Cover(a.start, merchant, (*options, option))
 
     def timelines(self, plan: Plan, skip: int | None = None) -> Timelines:
         """Timelines of ``plan`` plus the held assignments (except those on ``skip``)."""
@@ -243,8 +243,10 @@ class PinnedWeek:
         return timelines
 
     def recommend(self, need_id: str, day: Day, exclude: Iterable[str] = (),
-                  limit: int = 20) -> list[Fit]:
-        """Volunteers who could join (or take) the occurrence, best first.
+                  limit: int = 20, free_only: bool = False) -> list[Fit]:
+        """Volunteers who could join (or take) the occurrence, best first; with ``free_only``
+        only those who displace nothing (what a decline offers), without looking for what the
+        others would have to give up.
 
         When other volunteers stay on the occurrence, start and merchant are theirs (R7: all at
         the same start); otherwise any start and merchant the rules allow.
@@ -264,6 +266,12 @@ class PinnedWeek:
             merchants: list[int | None] = [*sorted(cand.occ_merchants[o])] or [None]
             slots = [(s, m) for s in timelines.start_points(o) for m in merchants
                      if m is None or timelines.merchant_free(o, m, s)]
+        # Each volunteer's covered occurrences in the base plan, for what a fit displaces.
+        mine: dict[int, list[int]] = {}
+        if not free_only:
+            for covered, (_, _, opts) in base.covered.items():
+                for i in opts:
+                    mine.setdefault(cand.options[i].volunteer, []).append(covered)
         fits: dict[int, tuple[tuple[int, int, float], Fit]] = {}
         for i in cand.by_occurrence[o]:
             option = cand.options[i]
@@ -275,7 +283,13 @@ class PinnedWeek:
                     continue
                 walk = option.walks[0] if merchant is None else \
                     option.walks[option.merchants.index(merchant)]
-                displaced = self._displaced(timelines, base, i, start, merchant)
+                displaced: list[int] | None
+                if free_only:
+                    displaced = [] if timelines.blocker(option, start, merchant) is None \
+                        else None
+                else:
+                    displaced = self._displaced(timelines, base, mine.get(v, []), i, start,
+                                                merchant)
                 if displaced is None:
                     continue
                 rank = (len(displaced), max((self._priority(d) for d in displaced), default=-1),
@@ -293,23 +307,32 @@ class PinnedWeek:
         # Displacing blue is better than yellow, yellow better than red: negate the rank.
         return -self.cand.problem.occurrences[occurrence].need.priority.rank
 
-    def _displaced(self, timelines: Timelines, base: Plan, option: int, start: int,
-                   merchant: int | None) -> list[int] | None:
-        """``[]`` when the volunteer is free; the one task to drop when that frees them; else
-        ``None``."""
+    def _displaced(self, timelines: Timelines, base: Plan, mine: list[int], option: int,
+                   start: int, merchant: int | None) -> list[int] | None:
+        """``[]`` when the volunteer is free; the one task to drop (of ``mine``, the
+        volunteer's covered occurrences in ``base``) when that frees them; else ``None``.
+
+        Dropping a task changes only its volunteer's day and hours (what
+        :meth:`Timelines.blocker` reads), so each trial takes the task out of ``timelines``
+        and puts it back, instead of building the week again."""
         opt = self.cand.options[option]
         if timelines.blocker(opt, start, merchant) is None:
             return []
-        mine = [o for o, (_, _, opts) in base.covered.items()
-                if any(self.cand.options[i].volunteer == opt.volunteer for i in opts)]
-        same_day = self.cand.problem.occurrences[opt.occurrence].day
-        mine.sort(key=lambda o: self.cand.problem.occurrences[o].day != same_day)
-        for drop in mine:
-            start_d, merchant_d, opts = base.covered[drop]
-            trial = Plan(dict(base.covered))
-            rest = tuple(i for i in opts if self.cand.options[i].volunteer != opt.volunteer)
-            trial.covered[drop] = (start_d, merchant_d, rest)
-            if self.timelines(trial, skip=opt.occurrence).blocker(
-                    opt, start, merchant) is None:
+        occurrences = self.cand.problem.occurrences
+        same_day = occurrences[opt.occurrence].day
+        v = opt.volunteer
+        for drop in sorted(mine, key=lambda o: occurrences[o].day != same_day):
+            start_d, merchant_d, _ = base.covered[drop]
+            key = (v, occurrences[drop].day)
+            day_tasks = timelines.tasks[key]
+            task = Task(drop, start_d, start_d + timelines.duration(drop), merchant_d)
+            day_tasks.remove(task)
+            timelines.used[v] -= task.end - task.start
+            try:
+                free = timelines.blocker(opt, start, merchant) is None
+            finally:
+                day_tasks.append(task)
+                timelines.used[v] += task.end - task.start
+            if free:
                 return [drop]
         return None

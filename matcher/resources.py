@@ -70,7 +70,8 @@ def category_label(category: Category) -> str:
 
 # (key, values, category): a feature takes the category of the first rule its tags match.
 # Hospitals before clinics (a hospital often also carries healthcare=*); a bus stop is a node
-# tagged highway=bus_stop, or a public-transport platform tagged bus=yes.
+# tagged highway=bus_stop, or a public-transport platform tagged bus=yes. Mappers in China tag
+# a 便利店 as shop=convenience and a 菜店 as shop=greengrocer; residents shop at both.
 OSM_TAGS: tuple[tuple[str, frozenset[str], Category], ...] = (
     ("amenity", frozenset({"hospital"}), Category.HOSPITAL),
     ("healthcare", frozenset({"hospital"}), Category.HOSPITAL),
@@ -84,10 +85,20 @@ OSM_TAGS: tuple[tuple[str, frozenset[str], Category], ...] = (
     ("amenity", frozenset({"library"}), Category.LIBRARY),
     ("leisure", frozenset({"park"}), Category.PARK),
     ("amenity", frozenset({"marketplace"}), Category.MARKET),
-    ("shop", frozenset({"supermarket"}), Category.SUPERMARKET),
-    ("amenity", frozenset({"canteen"}), Category.CANTEEN),
+    ("shop", frozenset({"greengrocer"}), Category.MARKET),
+    ("shop", frozenset({"supermarket", "convenience"}), Category.SUPERMARKET),
+    ("amenity", frozenset({"canteen", "food_court"}), Category.CANTEEN),
     ("highway", frozenset({"bus_stop"}), Category.BUS_STOP),
+    ("shop", frozenset({"hairdresser", "laundry", "dry_cleaning", "tailor", "shoes_repair",
+                        "shoe_repair", "key_cutter"}), Category.SERVICES),
+    ("amenity", frozenset({"post_office"}), Category.SERVICES),
+    ("craft", frozenset({"tailor", "shoemaker", "key_cutter"}), Category.SERVICES),
 )
+
+# In China a 食堂 (canteen: staff, school or community) is usually mapped as a restaurant;
+# its name says what it is.
+CANTEEN_NAMES = ("食堂",)
+_EATERIES = frozenset({"restaurant", "fast_food"})
 
 # Merchant services (needs.csv ``merchant_service`` words) that make a merchant a place of a
 # public category.
@@ -104,6 +115,9 @@ def osm_category(tags: dict[str, str]) -> Category | None:
     for key, values, category in OSM_TAGS:
         if tags.get(key) in values:
             return category
+    if tags.get("amenity") in _EATERIES and any(
+            word in tags.get(key, "") for key in ("name", "name:zh") for word in CANTEEN_NAMES):
+        return Category.CANTEEN
     if tags.get("public_transport") == "platform" and tags.get("bus") == "yes":
         return Category.BUS_STOP
     return None

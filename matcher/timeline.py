@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from matcher.circles import Candidates, Option, walk_ceil
 from matcher.domain import Day, Priority
@@ -24,11 +25,20 @@ class Task:
     merchant: int | None
 
 
+class Cover(NamedTuple):
+    """How a plan covers one occurrence: its start minute, its merchant's index (None without
+    one) and the indices of its volunteers' options."""
+
+    start: int
+    merchant: int | None
+    options: tuple[int, ...]
+
+
 @dataclass
 class Plan:
-    """A schedule in index form: per covered occurrence its start, merchant and option indices."""
+    """A schedule in index form: per covered occurrence (index) its :class:`Cover`."""
 
-    covered: dict[int, tuple[int, int | None, tuple[int, ...]]] = field(default_factory=dict)
+    covered: dict[int, Cover] = field(default_factory=dict)
 
 
 def keeps_pins(cand: Candidates, plan: Plan, occurrences: Iterable[int] | None = None) -> bool:
@@ -149,7 +159,7 @@ def retime(cand: Candidates, plan: Plan) -> tuple[Plan, set[tuple[int, Day]]]:
     last: dict[tuple[int, Day], tuple[int, int]] = {}  # volunteer-day -> (occurrence, end)
     kept = Plan()
     short: set[tuple[int, Day]] = set()
-    for o in sorted(plan.covered, key=lambda o: plan.covered[o][0]):
+    for o in sorted(plan.covered, key=lambda o: plan.covered[o].start):
         _, merchant, options = plan.covered[o]
         occ = problem.occurrences[o]
         lo, hi = occ.earliest_start, occ.latest_start
@@ -165,7 +175,7 @@ def retime(cand: Candidates, plan: Plan) -> tuple[Plan, set[tuple[int, Day]]]:
         if lo > hi:
             short.update(keys)
             continue
-        kept.covered[o] = (lo, merchant, options)
+        kept.covered[o] = Cover(lo, merchant, options)
         for key in keys:
             last[key] = (o, lo + occ.need.duration_min)
     return kept, short

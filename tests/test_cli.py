@@ -328,8 +328,8 @@ def test_a_week_is_told_in_plain_chinese_with_a_progress_bar(tmp_path: Path) -> 
                                  "--time-limit", "3"])
     assert result.exit_code == 0, result.output
     text = result.output
-    for word in ("优先级", "需求次数", "已安排", "比例", "最多可安排", "已是最优", "红", "蓝",
-                 "排班完成", "100%", "志愿者", "文件在"):
+    for word in ("优先级", "服务次数", "已安排", "比例", "最多可安排", "已是最好的安排", "红", "蓝",
+                 "排班完成", "100%", "志愿者", "结果文件在"):
         assert word in text, word
     for english in ("priority", "occurrences", "covered", "bound", "proven", " volunteers,",
                     "could if", "capable", "more volunteer"):
@@ -354,3 +354,30 @@ def test_a_bad_cell_is_named_in_chinese(tmp_path: Path) -> None:
     text = "".join(result.output.split())
     assert "表格里有1处问题" in text
     assert "needs.csv第2行，window列：'25:00-26:00'不是时间段" in text
+
+
+def test_the_grid_report_reads_in_chinese_or_english_as_asked(tmp_path: Path) -> None:
+    """One of the residents' commands (grids) in both languages: title, columns, the row of
+    places in no unit, and a bad unit file's problem."""
+    units = tmp_path / "units.geojson"
+    ring = [[114.0, 22.5], [114.01, 22.5], [114.01, 22.51], [114.0, 22.51], [114.0, 22.5]]
+    units.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"unit_id": "G1", "name": "第一网格"},
+         "geometry": {"type": "Polygon", "coordinates": [ring]}}]}), encoding="utf-8")
+    args = ["grids", "--units", str(units), "--data", str(NETWORK.parents[1] / "sample")]
+    chinese = runner.invoke(app, ["--lang", "zh_CN", *args])
+    english = runner.invoke(app, ["--lang", "en", *args])
+    assert chinese.exit_code == english.exit_code == 0, chinese.output + english.output
+    zh, en = "".join(chinese.output.split()), "".join(english.output.split())
+    assert "邻里·网格·2026-W48周" in zh and "Linli·gridunits·week2026-W48" in en
+    assert "服务次数" in zh and "visits" in en
+    assert "网格外" in zh and "outside" in en
+    assert "outside" not in zh and "visits" not in zh
+    units.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "没有编号"},
+         "geometry": {"type": "Polygon", "coordinates": [ring]}}]}), encoding="utf-8")
+    bad_zh = runner.invoke(app, ["--lang", "zh_CN", *args])
+    bad_en = runner.invoke(app, ["--lang", "en", *args])
+    assert bad_zh.exit_code == bad_en.exit_code == 2
+    assert "缺少网格编号" in "".join(bad_zh.output.split())
+    assert "needs a unit id" in " ".join(bad_en.output.split())

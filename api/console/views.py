@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ from api.security import Caller, ConnectionDep, SettingsDep, current_user
 from api.settings import ApiSettings
 from matcher import i18n
 from matcher.domain import Week
+from matcher.mapview import STATIC_DIR as MAP_STATIC
+from matcher.template import HEADERS
 
 ROOT = Path(__file__).parent
 SESSION_COOKIE = "linli_session"
@@ -54,6 +57,30 @@ env.install_gettext_callables(  # type: ignore[attr-defined]
     ngettext=lambda singular, plural, n: i18n.ngettext(singular, plural, n), newstyle=True)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+def progress_words(text: str | None) -> str:
+    """A job's progress line (the solver's English, stored by the API for programs) in the
+    coordinator's words: which step it is at, without the solver's vocabulary."""
+    text = (text or "").strip().lower()
+    level, _sep, _rest = text.partition(":")
+    if level in PRIORITIES:
+        return i18n._("Planning the {priority} needs").format(priority=i18n._(level))
+    steps = (("quality", i18n._("Making walks shorter and keeping the same helpers")),
+             ("walking times", i18n._("Working out walking times on the streets")),
+             ("service circles", i18n._("Finding who lives near whom")),
+             ("work under way", i18n._("Keeping the tasks already agreed")),
+             ("greedy", i18n._("Making a first plan")),
+             ("solving", i18n._("Planning the week")),
+             ("allocating", i18n._("Sharing out the donations")),
+             ("reading", i18n._("Reading the data")))
+    for start, words in steps:
+        if text.startswith(start):
+            return words
+    return "" if text in ("queued", "done", "cancelled", "") else i18n._("Working on it")
+
+
+env.filters["progress_words"] = progress_words
 
 
 class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, handled by a redirect
@@ -109,11 +136,15 @@ class Ctx:
         """Every item of a list route, page by page (the API's pages hold at most 500)."""
         found: list[Any] = []
         while True:
-            page = await self.json(path, params=(params or {}) | {
-                "limit": PAGE_LIMIT, "offset": len(found)})
-            found += page["items"]
-            if not page["items"] or len(found) >= page["total"]:
+            rows, total = listed(await self.json(path, params=(params or {}) | {
+                "limit": PAGE_LIMIT, "offset": len(found)}))
+            found += rows
+            if not rows or len(found) >= total:
                 return found
+
+    async def page(self, path: str, **kwargs: Any) -> tuple[list[dict[str, Any]], int]:
+        """The rows of one page of a list route and how many there are in all."""
+        return listed(await self.json(path, **kwargs))
 
     def render(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         with i18n.use(self.lang):
@@ -121,6 +152,26 @@ class Ctx:
                 ctx=self, user=self.caller, lang=self.lang, csrf=self.csrf,
                 path=self.request.url.path, **values)
         return HTMLResponse(body, status_code=status)
+
+
+def listed(body: Any) -> tuple[list[dict[str, Any]], int]:
+    """A list answer of the API as rows and their total: a plain list, or a page
+    ``{items, total, limit, offset}`` (the total counts every row, not only this page's)."""
+    if isinstance(body, dict) and isinstance(body.get("items"), list):
+        rows = body["items"]
+        total = body.get("total")
+        return rows, int(total) if isinstance(total, int) else len(rows)
+    if isinstance(body, list):
+        return body, len(body)
+    raise Refused(502, i18n._("The service answered in a way this page cannot read."))
+
+
+def script_json(value: object) -> Markup:
+    """JSON to put inside a ``<script type="application/json">``: no ``<``, ``>`` or ``&``
+    can close the element or open another, whatever the names in the data say."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e")
+                  .replace("&", "\\u0026"))
 
 
 def csrf_token(session_token: str, settings: ApiSettings) -> str:
@@ -257,13 +308,13 @@ async def public_report(ctx: Public, month: str | None = None) -> HTMLResponse:
 
 
 HOME = {"coordinator": "/console/overview", "organiser": "/console/charity",
-        "merchant": "/console/shop", "volunteer": "/console/me"}
+        "merchant": "/console/shop", "volunteer": "/console/me", "grid_worker": "/console/grids"}
 
 
 @router.get("/")
 async def home(ctx: Session) -> Response:
     assert ctx.caller is not None
-    # A role with no pages of its own yet (grid workers use the API) lands on the public report.
+    # A role without pages of its own lands on the public report.
     return RedirectResponse(HOME.get(ctx.caller.role, "/console/report"), status_code=303)
 
 
@@ -333,6 +384,17 @@ async def import_upload(ctx: Session) -> HTMLResponse:
                       problems=problems, error=problem_text(response))
 
 
+@router.get("/import/template.xlsx")
+async def import_template(ctx: Session) -> Response:
+    """The import template of the API, with the community's own words in its drop-downs."""
+    response = await ctx.api("GET", "/v1/imports/template")
+    if response.status_code != 200:
+        raise Refused(response.status_code, problem_text(response))
+    return Response(response.content, media_type=response.headers["content-type"],
+                    headers={"Content-Disposition": response.headers.get(
+                        "content-disposition", 'attachment; filename="linli-template.xlsx"')})
+
+
 @router.get("/schedules")
 async def schedules(ctx: Session, week: str | None = None) -> HTMLResponse:
     chosen = chosen_week(ctx, week)
@@ -356,8 +418,14 @@ async def start_schedule(ctx: Session) -> Response:
 async def schedule_page(ctx: Session, schedule_id: int) -> HTMLResponse:
     job = await ctx.json(f"/v1/schedules/{schedule_id}")
     values: dict[str, Any] = {"job": job, "groups": {}, "changes": None, "change_error": None,
-                              "rows": [], "published": None}
+                              "rows": [], "published": None, "map_data": None, "map_error": None,
+                              "cancel_error": ctx.request.query_params.get("error")}
     if job["summary"]:
+        drawn = await ctx.api("GET", f"/v1/schedules/{schedule_id}/map")
+        if drawn.status_code == 200:
+            values["map_data"] = script_json(drawn.json())
+        else:
+            values["map_error"] = problem_text(drawn)
         unmet = await ctx.items(f"/v1/schedules/{schedule_id}/unmet")
         groups: dict[str, dict[str, Any]] = {}
         for u in unmet:
@@ -380,7 +448,7 @@ async def _job_progress(ctx: Session, kind: str, job_id: int) -> Response:
     """A job's live progress line (``kind``: schedules or allocations); once the job is done,
     the browser loads the whole page."""
     job = await ctx.json(f"/v1/{kind}/{job_id}")
-    response = ctx.render("_progress.html", job=job)
+    response = ctx.render("_progress.html", job=job, kind=kind)
     if job["status"] not in ("queued", "running"):
         response.headers["HX-Refresh"] = "true"
     return response
@@ -394,6 +462,25 @@ async def _publish_job(ctx: Session, kind: str, job_id: int) -> Response:
     if response.status_code != 200:
         raise Refused(response.status_code, problem_text(response))
     return back_to(f"/console/{kind}/{job_id}")
+
+
+async def _cancel_job(ctx: Session, kind: str, job_id: int) -> Response:
+    """Ask a queued or running job to stop; the page then shows what became of it (a job
+    that finished meanwhile says so, in the API's words)."""
+    response = await ctx.api("POST", f"/v1/{kind}/{job_id}/cancel")
+    if response.status_code != 200:
+        return back_to(f"/console/{kind}/{job_id}", error=problem_text(response))
+    return back_to(f"/console/{kind}/{job_id}")
+
+
+@router.post("/schedules/{schedule_id}/cancel")
+async def cancel_schedule(ctx: Session, schedule_id: int) -> Response:
+    return await _cancel_job(ctx, "schedules", schedule_id)
+
+
+@router.post("/allocations/{allocation_id}/cancel")
+async def cancel_allocation(ctx: Session, allocation_id: int) -> Response:
+    return await _cancel_job(ctx, "allocations", allocation_id)
 
 
 @router.get("/schedules/{schedule_id}/progress")
@@ -411,7 +498,7 @@ async def candidates(ctx: Session, schedule_id: int, need_id: str, day: str) -> 
     response = await ctx.api(
         "GET", f"/v1/schedules/{schedule_id}/occurrences/{quote(need_id)}/{quote(day)}"
         "/candidates")
-    fits = response.json()["items"] if response.status_code == 200 else []
+    fits = listed(response.json())[0] if response.status_code == 200 else []
     return ctx.render("_candidates.html", fits=fits,
                       error=None if response.status_code == 200 else problem_text(response))
 
@@ -421,17 +508,31 @@ _PEOPLE = {"volunteers": ("volunteer_id", "name"), "needs": ("need_id", "benefic
            "requests": ("request_id", "beneficiary")}
 
 
+# Columns the API lists beside the spreadsheet's (matcher.template.HEADERS has those).
+_MORE_LABELS = {"phone": "电话", "address": "地址"}
+
+
+def column_label(kind: str, column: str, lang: str) -> str:
+    """A table column as the coordinator's spreadsheet heads it: its Chinese header, or the
+    English name in words (``max hours week``)."""
+    if lang == "zh_CN":
+        label = HEADERS.get(kind, {}).get(column) or _MORE_LABELS.get(column)
+        if label:
+            return label
+    return column.replace("_", " ")
+
+
 @router.get("/people/{kind}")
 async def people(ctx: Session, kind: str, q: str = "") -> HTMLResponse:
     if kind not in _PEOPLE:
         raise Refused(404, "")
-    page = await ctx.json(f"/v1/{kind}", params={"limit": 500})
-    items: list[dict[str, Any]] = page["items"]
+    items, total = await ctx.page(f"/v1/{kind}", params={"limit": 500})
     if q:
         items = [i for i in items if any(q.lower() in str(v).lower() for v in i.values())]
     columns = list(items[0]) if items else list(_PEOPLE[kind])
     return ctx.render("people.html", kind=kind, q=q, items=items, columns=columns,
-                      total=page["total"])
+                      labels={c: column_label(kind, c, ctx.lang) for c in columns},
+                      total=total)
 
 
 @router.get("/points")
@@ -467,12 +568,14 @@ async def audit_page(ctx: Session, offset: int = 0) -> HTMLResponse:
 async def charity(ctx: Session, week: str | None = None) -> HTMLResponse:
     chosen = chosen_week(ctx, week)
     runs = await ctx.items("/v1/allocations", params={"week": str(chosen)})
-    donations = await ctx.json("/v1/donations", params={"limit": 500})
-    requests = await ctx.json("/v1/requests", params={"limit": 500})
+    donations, donations_total = await ctx.page("/v1/donations", params={"limit": 500})
+    requests, requests_total = await ctx.page("/v1/requests", params={"limit": 500})
     today: dt.date = ctx.request.app.state.clock().date()
-    return ctx.render("charity.html", week=str(chosen), runs=runs, donations=donations,
-                      requests=requests, month=chosen.monday.strftime("%Y-%m")
-                      if chosen.monday else today.strftime("%Y-%m"))
+    return ctx.render("charity.html", week=str(chosen), runs=runs,
+                      donations={"items": donations, "total": donations_total},
+                      requests={"items": requests, "total": requests_total},
+                      month=chosen.monday.strftime("%Y-%m") if chosen.monday
+                      else today.strftime("%Y-%m"))
 
 
 @router.post("/allocations")
@@ -495,7 +598,8 @@ async def allocation_page(ctx: Session, allocation_id: int) -> HTMLResponse:
     others = await ctx.items("/v1/allocations", params={"week": job["week"]})
     published = next((j for j in others if j["status"] == "published"), None)
     return ctx.render("allocation.html", job=job, lines=lines, short=short,
-                      published=published, month=Week.parse(job["week"]).monday
+                      published=published, cancel_error=ctx.request.query_params.get("error"),
+                      month=Week.parse(job["week"]).monday
                       .strftime("%Y-%m"))
 
 
@@ -518,8 +622,8 @@ async def shop(ctx: Session) -> HTMLResponse:
     shop_row = await ctx.json(f"/v1/merchants/{quote(ctx.caller.merchant_id or '')}")
     orders = await ctx.json("/v1/merchant/orders", params={"date": today.isoformat(),
                                                            "limit": PAGE_LIMIT})
-    orders["orders"] = orders["orders"]["items"]  # a day's orders fit one page
-    redemptions = (await ctx.json("/v1/redemptions", params={"limit": PAGE_LIMIT}))["items"]
+    orders["orders"] = listed(orders["orders"])[0]  # a day's orders fit one page
+    redemptions = await ctx.items("/v1/redemptions")
     return ctx.render("shop.html", shop=shop_row, orders=orders, today=today.isoformat(),
                       pending=[r for r in redemptions if r["status"] == "pending"],
                       decided=[r for r in redemptions if r["status"] != "pending"][:20],
@@ -543,7 +647,7 @@ async def decide_redemption(ctx: Session, redemption_id: int, decision: str) -> 
 @router.get("/me")
 async def my_week(ctx: Session) -> HTMLResponse:
     me = await ctx.json("/v1/me")
-    tasks = await ctx.json("/v1/me/tasks")
+    tasks = await ctx.items("/v1/me/tasks")
     statement = await ctx.json("/v1/me/statement")
     qr = (Markup(segno.make(me["calendar_url"], error="m").svg_inline(
         scale=4, title="calendar")) if me.get("calendar_url") else None)
@@ -568,7 +672,11 @@ async def task_action(ctx: Session, task_id: int, action: str) -> Response:
 def install(app: FastAPI) -> None:
     """Serve the console under ``/console`` (``/`` leads there) with its assets."""
     app.include_router(router)
+    from api.console import residents_views  # its pages import this module's helpers
+    residents_views.install(app)
     app.mount("/console/static", StaticFiles(directory=ROOT / "static"), name="console-static")
+    # The map's drawing code and the vendored Leaflet, shared with the CLI's map.html.
+    app.mount("/console/map", StaticFiles(directory=MAP_STATIC), name="console-map")
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

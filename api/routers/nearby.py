@@ -29,6 +29,7 @@ from matcher import i18n
 from matcher.coords import CoordSystem, from_wgs84, in_china, to_wgs84
 from matcher.domain import Location
 from matcher.errors import NetworkError
+from matcher.i18n import N_
 from matcher.nearby import NearbyIndex
 from matcher.resources import (
     ATTRIBUTION,
@@ -114,12 +115,12 @@ def _sources(session: Session, public: list[Resource]) -> list[Resource]:
     resources = list(public)
     for ident, name, m_lat, m_lon, services in rows:
         resources += partner_resources(ident, name, Location(m_lat, m_lon),
-                                       str(services).split(";"))
+                                       list(services))
     return resources
 
 
 def _edit(row: ResourceRow) -> Edit:
-    services = tuple(s for s in row.services.split(";") if s)
+    services = tuple(row.services)
     return Edit(Resource(row.resource_id, Category(row.category), row.name,
                          Location(row.lat, row.lon), "coordinator", services), row.hidden)
 
@@ -141,7 +142,8 @@ def _out(lat: float, lon: float, system: CoordSystem) -> tuple[float, float]:
             summary="What is within a 15-minute walk (public, no login)",
             responses={429: {"description": "too many lookups from this address; wait "
                              "Retry-After seconds"},
-                       503: {"description": "the service has no street network"}})
+                       409: {"description": "the service has no street network"},
+                       503: {"description": "the street or places file cannot be read"}})
 def nearby(request: Request, session: SessionDep,
            lat: Annotated[float, Query(ge=-90, le=90, description="where the resident is")],
            lon: Annotated[float, Query(ge=-180, le=180)],
@@ -170,7 +172,9 @@ def nearby(request: Request, session: SessionDep,
     except NetworkError as exc:  # a bad file in the settings: the operator's to fix
         raise Problem(503, f"the street or places file cannot be read: {exc}") from exc
     if network is None:
-        raise Problem(503, "no street network is configured (LINLI_NETWORK_PATH)")
+        # A deployment without streets has no circle to look in: the caller's request is
+        # fine, the service cannot answer it (not a server error).
+        raise Problem(409, N_("no street network is configured (LINLI_NETWORK_PATH)"))
     resources = apply_edits(_sources(session, public), _edits(session))
     settings = get_settings()
     here = Location(*to_wgs84(lat, lon, coords))
@@ -260,7 +264,7 @@ def put_resource(resource_id: ResourceId, body: ResourceEdit, session: SessionDe
         session.add(row)
     row.category, row.name = body.category.value, body.name.strip()
     row.lat, row.lon = body.lat, body.lon
-    row.services, row.hidden = ";".join(body.services), body.hidden
+    row.services, row.hidden = list(body.services), body.hidden
     edit = _edit(row)
     audit(session, user, "hide" if body.hidden else "update", f"resource:{resource_id}")
     session.commit()

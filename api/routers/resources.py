@@ -32,7 +32,7 @@ from api.community import (
 )
 from api.errors import Problem
 from api.lifecycle import Now
-from api.models import MerchantRow, NeedRow, TaskRow, VolunteerRow
+from api.models import MerchantRow, NeedRow, TaskRow, VolunteerRow, has_item
 from api.paging import Page
 from api.params import Key, Limit, Offset
 from api.permissions import import_roles
@@ -295,9 +295,9 @@ def _add_routes(kind: str) -> None:
         if service and kind == "needs":
             query = query.where(NeedRow.service == service)
         if service and kind == "merchants":
-            query = query.where((";" + MerchantRow.services + ";").contains(f";{service};"))
+            query = query.where(has_item(MerchantRow.services, service))
         if skill and kind == "volunteers":
-            query = query.where((";" + VolunteerRow.skills + ";").contains(f";{skill};"))
+            query = query.where(has_item(VolunteerRow.skills, skill))
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(query.order_by(getattr(cls, ID[kind]))
                                .limit(limit).offset(offset)).all()

@@ -8,11 +8,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import BindParameter, ColumnElement, Row, Select, bindparam, insert, select
 
 from api import calendar, lifecycle
 from api.community import audit, audit_entry, coarse, masked
+from api.conditional import conditional
 from api.errors import Problem
 from api.idempotency import idempotent
 from api.lifecycle import Action, Now
@@ -68,7 +69,8 @@ def my_task_view(row: Row[*tuple[Any, ...]], today: dt.date) -> dict[str, Any]:
     view = row._asdict()
     exact = _in_its_week(row.date, today) and row.state in UPCOMING
     view.update(date=row.date.isoformat(), start=format_hhmm(row.start),
-                end=format_hhmm(row.end), details_visible=exact)
+                end=format_hhmm(row.end), details_visible=exact,
+                state_label=calendar.state_label(row.state))
     if not exact:
         view.update(beneficiary=masked(row.beneficiary), phone="", address="",
                     lat=coarse(row.lat), lon=coarse(row.lon))
@@ -81,7 +83,7 @@ class MyTask(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": 41, "need_id": "N0031", "day": "mon", "date": "2026-11-23", "start": "11:05",
         "end": "11:35", "volunteer_id": "V0007", "merchant_id": "M003", "walk_min": 9.4,
-        "state": "offered", "decline_reason": None, "at_risk": None,
+        "state": "offered", "state_label": "待接受", "decline_reason": None, "at_risk": None,
         "service": "meal_delivery",
         "priority": "yellow", "beneficiary": "张奶奶", "phone": "13800000000",
         "address": "香蜜湖街道 3 栋 502", "lat": 22.5352, "lon": 114.0183,
@@ -96,6 +98,7 @@ class MyTask(BaseModel):
     merchant_id: str | None
     walk_min: float
     state: str
+    state_label: str = Field(description="the state in the caller's language, for showing")
     decline_reason: str | None
     at_risk: str | None = Field(description="the rule an edit of the community broke (a "
                                 "coordinator resolves it); null when the task keeps every rule")
@@ -109,21 +112,35 @@ class MyTask(BaseModel):
     details_visible: bool
 
 
-@router.get("/me/tasks", summary="My tasks in a published week", response_model=list[MyTask])
+MY_TASKS = TypeAdapter(list[MyTask])
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "nothing shown changed since the ETag sent in If-None-Match"}}
+IfNoneMatch = Annotated[str | None, Header(description="the ETag of the copy the client has; "
+                                           "304 while it is still what would be sent")]
+
+
+@router.get("/me/tasks", summary="My tasks in a published week", response_model=list[MyTask],
+            responses=NOT_MODIFIED)
 async def my_tasks(connection: ConnectionDep, user: VolunteerUser, now: Now,
                    week: Annotated[IsoWeek | None, Query(description="ISO week, default this week")]
-                   = None
-                   ) -> list[dict[str, Any]]:
-    # The hot path of the app: async end to end (no thread hand-offs); FastAPI validates and
-    # serialises the views against the declared model once, in pydantic-core.
+                   = None, if_none_match: IfNoneMatch = None,
+                   ) -> Response:
+    """Answered with an ``ETag`` (of the body: it changes with anything shown, also details
+    shown or masked as days pass); send it back as ``If-None-Match`` to get 304 while nothing
+    changed."""
+    # The hot path of the app: async end to end (no thread hand-offs); the views are validated
+    # and serialised once, in pydantic-core.
     iso = week or str(Week.containing(now.date()))
     assert user.volunteer_id is not None  # a volunteer account always has one
     rows = await connection.execute(MY_WEEK, {"volunteer_id": user.volunteer_id, "week": iso})
     out = [my_task_view(row, now.date()) for row in rows]
-    if any(view["details_visible"] for view in out):
+    response = conditional(MY_TASKS.dump_json(MY_TASKS.validate_python(out)),
+                           "application/json", if_none_match)
+    # A 304 shows nothing new: the read was recorded when the details were sent.
+    if response.status_code == 200 and any(view["details_visible"] for view in out):
         await connection.execute(AUDIT_INSERT, [audit_entry(
             user, "read", f"tasks:{user.volunteer_id}", iso)])
-    return out
+    return response
 
 
 @router.post("/me/tasks/{task_id}/accept", response_model=TaskOut,
@@ -212,10 +229,12 @@ def cancel(task_id: Id, session: SessionDep, user: Coordinator, now: Now) -> Tas
 
 @router.get("/calendar/{token}.ics", tags=["volunteers' tasks"], response_class=Response,
             summary="A volunteer's private calendar feed (the link is the secret)",
-            responses={200: {"content": {"text/calendar": {}}}})
-def calendar_feed(token: str, session: SessionDep, now: Now) -> Response:
+            responses={200: {"content": {"text/calendar": {}}}, **NOT_MODIFIED})
+def calendar_feed(token: str, session: SessionDep, now: Now,
+                  if_none_match: IfNoneMatch = None) -> Response:
     """Upcoming and done tasks, and the recently cancelled or declined ones (STATUS:CANCELLED,
-    so subscribed calendars remove them); SEQUENCE rises with every change."""
+    so subscribed calendars remove them); SEQUENCE rises with every change. ``ETag`` and
+    ``If-None-Match`` (304) as for ``GET /v1/me/tasks``."""
     if not calendar.plausible_token(token):
         raise Problem(404, "no such calendar")
     user = session.scalars(select(User).filter_by(calendar_token=token)).one_or_none()
@@ -234,7 +253,8 @@ def calendar_feed(token: str, session: SessionDep, now: Now) -> Response:
         summary=f"{row.service} · {view['beneficiary']}",
         location=view["address"] or f"{view['lat']},{view['lon']}")
         for row, view in zip(rows, views, strict=True)])
-    if any(view["details_visible"] for view in views):
+    response = conditional(body, "text/calendar", if_none_match)
+    if response.status_code == 200 and any(view["details_visible"] for view in views):
         audit(session, user, "read", f"calendar:{user.volunteer_id}")
         session.commit()
-    return Response(body, media_type="text/calendar")
+    return response

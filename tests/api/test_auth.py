@@ -176,3 +176,126 @@ def test_nul_bytes_in_a_login_are_refused_not_a_server_error(client: TestClient,
     assert _login(client, "wangfang").status_code == 200
     nul_token = client.get("/v1/me", headers={"Authorization": "Bearer a\x00b"})
     assert nul_token.status_code == 422  # the guard names the NUL in the header
+
+
+def test_a_json_login_works_like_the_form(client: TestClient, hasher: CountingHasher) -> None:
+    """What a mini program's wx.request sends: a JSON body, on the same route."""
+    make_user(client, "wangfang", "volunteer")
+    for response in (client.post("/v1/auth/token",
+                                 json={"username": "wangfang", "password": "password-123"}),
+                     _login(client, "wangfang")):
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["token_type"] == "bearer" and body["refresh_token"].startswith("lnr_")
+        assert body["expires_in"] > 0 and body["refresh_expires_in"] > body["expires_in"]
+        me = client.get("/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+        assert me.json()["username"] == "wangfang"
+    wrong = client.post("/v1/auth/token", json={"username": "wangfang", "password": "nope"})
+    assert wrong.status_code == 401 and wrong.json()["detail"] == "用户名或密码不对"
+    missing = client.post("/v1/auth/token", json={"username": "wangfang"})
+    assert missing.status_code == 422
+    assert missing.json()["errors"][0]["path"] == ["body", "password"]
+    assert client.post("/v1/auth/token", data={"username": "wangfang"}).status_code == 422
+    assert client.post("/v1/auth/token", json=["wangfang"]).status_code == 422
+
+
+def _pair(client: TestClient, username: str = "wangfang") -> dict[str, Any]:
+    response = client.post("/v1/auth/token", json={"username": username,
+                                                   "password": "password-123"})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _refresh(client: TestClient, token: str) -> Any:
+    return client.post("/v1/auth/refresh", json={"refresh_token": token})
+
+
+def test_a_refresh_token_gives_a_new_pair_and_works_once(client: TestClient,
+                                                         hasher: CountingHasher) -> None:
+    make_user(client, "wangfang", "volunteer")
+    first = _pair(client)
+    hasher.verified = 0
+    second = _refresh(client, first["refresh_token"])
+    assert second.status_code == 200, second.text
+    assert hasher.verified == 0  # no password asked
+    pair = second.json()
+    assert pair["refresh_token"] != first["refresh_token"]
+    me = client.get("/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    assert me.status_code == 200
+    third = _refresh(client, pair["refresh_token"])
+    assert third.status_code == 200
+    # Only digests are stored.
+    from api.models import RefreshTokenRow
+
+    db = client.app.state.db  # type: ignore[attr-defined]
+    with db.session() as session:
+        stored = {row.token_hash for row in session.query(RefreshTokenRow)}
+    issued = [first["refresh_token"], pair["refresh_token"], third.json()["refresh_token"]]
+    assert len(stored) == 4  # make_user's login too
+    assert not stored & set(issued)
+
+
+def test_reusing_a_rotated_refresh_token_ends_the_whole_login(client: TestClient,
+                                                              hasher: CountingHasher) -> None:
+    make_user(client, "wangfang", "volunteer")
+    stolen = _pair(client)["refresh_token"]
+    owners = _refresh(client, stolen).json()["refresh_token"]  # the owner refreshed first
+    other_login = _pair(client)["refresh_token"]  # another phone: a login of its own
+    reused = _refresh(client, stolen)
+    assert reused.status_code == 401
+    assert reused.json()["code"] == "refresh_token_reused"
+    assert reused.headers["content-type"] == PROBLEM_JSON
+    # The successor the owner holds is dead too (it may be the thief's); the other login lives.
+    after = _refresh(client, owners)
+    assert after.status_code == 401 and after.json()["code"] == "refresh_token_revoked"
+    assert _refresh(client, other_login).status_code == 200
+
+
+def test_logout_revokes_and_unknown_or_expired_tokens_are_refused(
+        client: TestClient, hasher: CountingHasher) -> None:
+    make_user(client, "wangfang", "volunteer")
+    token = _pair(client)["refresh_token"]
+    successor = _refresh(client, token).json()["refresh_token"]
+    out = client.post("/v1/auth/logout", json={"refresh_token": token})  # an old one of it
+    assert out.status_code == 204
+    refused = _refresh(client, successor)
+    assert refused.status_code == 401 and refused.json()["code"] == "refresh_token_revoked"
+    assert client.post("/v1/auth/logout", json={"refresh_token": "lnr_nope"}).status_code == 204
+    unknown = _refresh(client, "lnr_never-issued")
+    assert unknown.status_code == 401 and unknown.json()["code"] == "invalid_refresh_token"
+    assert _refresh(client, "").status_code == 422
+    # Expired: its time has passed.
+    from sqlalchemy import update
+
+    from api.models import RefreshTokenRow
+
+    late = _pair(client)["refresh_token"]
+    db = client.app.state.db  # type: ignore[attr-defined]
+    with db.session() as session:
+        session.execute(update(RefreshTokenRow).where(RefreshTokenRow.used_at.is_(None),
+                                                      RefreshTokenRow.revoked_at.is_(None))
+                        .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+        session.commit()
+    expired = _refresh(client, late)
+    assert expired.status_code == 401 and expired.json()["code"] == "refresh_token_expired"
+    english = client.post("/v1/auth/refresh", json={"refresh_token": late},
+                          headers={"Accept-Language": "en"}).json()
+    assert english["detail"] == "this login has expired; log in again"
+
+
+def test_refresh_tokens_work_on_another_server_process(client: TestClient, settings: ApiSettings,
+                                                       hasher: CountingHasher) -> None:
+    """Two processes share the database and LINLI_SECRET_KEY: a login on one refreshes on
+    the other, and its access token works there."""
+    from api.main import create_app
+
+    make_user(client, "wangfang", "volunteer")
+    token = _pair(client)["refresh_token"]
+    with TestClient(create_app(settings)) as other:
+        pair = _refresh(other, token)
+        assert pair.status_code == 200
+        access = {"Authorization": f"Bearer {pair.json()['access_token']}"}
+        assert other.get("/v1/me", headers=access).status_code == 200
+        assert client.get("/v1/me", headers=access).status_code == 200
+    assert _refresh(client, token).json()["code"] == "refresh_token_reused"

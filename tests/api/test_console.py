@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from api import permissions
-from api.console import views
+from api.console import residents_views, views
 from api.permissions import ANONYMOUS, CONSOLE, ROLES
 from tests.api.conftest import make_user, set_clock
 from tests.api.test_permissions import MERCHANT, VOLUNTEER, cheap_hashes
@@ -37,7 +37,8 @@ def console_login(client: TestClient, username: str) -> str:
 
 
 def _console_routes(client: TestClient) -> set[tuple[str, str]]:
-    routes = [*views.router.routes, *client.app.routes]  # type: ignore[attr-defined]
+    routes = [*views.router.routes, *residents_views.router.routes,
+              *client.app.routes]  # type: ignore[attr-defined]
     return {(method, route.path) for route in routes
             if isinstance(route, APIRoute)
             and (route.path == "/" or route.path.startswith("/console"))
@@ -75,6 +76,22 @@ def test_each_role_sees_its_pages_and_is_refused_the_others(client: TestClient) 
                 else:
                     assert response.status_code == 403, (role, page, response.status_code)
                     assert "不是给您的账号用的" in response.text
+
+
+def test_each_role_lands_on_a_home_page_of_its_own(client: TestClient) -> None:
+    coordinator = make_user(client, "coordinator", "coordinator")
+    for kind, body in (("volunteers", VOLUNTEER), ("merchants", MERCHANT)):
+        assert client.post(f"/v1/{kind}", json=body, headers=coordinator).status_code == 201
+    make_user(client, "organiser", "organiser")
+    make_user(client, "volunteer", "volunteer", volunteer_id="V1")
+    make_user(client, "merchant", "merchant", merchant_id="M1")
+    make_user(client, "grid_worker", "grid_worker", grid_units="G1")
+    for role in ROLES:
+        client.cookies.clear()
+        console_login(client, role)
+        home = client.get("/console/", follow_redirects=False).headers["location"]
+        assert home != "/console/report", role  # the public report is nobody's home
+        assert client.get(home).status_code == 200, (role, home)
 
 
 def test_a_page_without_a_session_leads_to_the_login(client: TestClient) -> None:
@@ -202,3 +219,85 @@ def test_a_coordinator_confirms_completed_work_from_the_points_page(client: Test
     assert "没有要确认的" in client.get(f"/console/points?week={WEEK}").text
     with client.app.state.db.session() as session:  # type: ignore[attr-defined]
         assert session.get(TaskRow, task_id).state == "confirmed"  # type: ignore[union-attr]
+
+
+def test_the_import_page_offers_the_template_and_it_downloads(client: TestClient) -> None:
+    make_user(client, "coordinator", "coordinator")
+    console_login(client, "coordinator")
+    page = client.get("/console/import").text
+    assert 'href="/console/import/template.xlsx"' in page and "下载导入模板" in page
+    response = client.get("/console/import/template.xlsx")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert 'filename="linli-template.xlsx"' in response.headers["content-disposition"]
+    assert response.content[:2] == b"PK"  # a zip: the .xlsx itself
+
+
+def test_a_queued_plan_is_stopped_from_its_page_and_says_so(client: TestClient) -> None:
+    from api.models import ScheduleRow
+    from tests.conftest import WEEK
+
+    make_user(client, "coordinator", "coordinator")
+    client.app.state.worker.stop()  # type: ignore[attr-defined]  # nobody claims it meanwhile
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        row = ScheduleRow(week=str(WEEK), status="queued", progress="queued", attempts=0,
+                          cancel_requested=False, created_by=None)
+        session.add(row)
+        session.commit()
+        schedule_id = row.id
+    csrf = console_login(client, "coordinator")
+    page = client.get(f"/console/schedules/{schedule_id}").text
+    assert f'action="/console/schedules/{schedule_id}/cancel"' in page
+    response = client.post(f"/console/schedules/{schedule_id}/cancel", data={"csrf": csrf},
+                           follow_redirects=False)
+    assert response.status_code == 303
+    page = client.get(response.headers["location"]).text
+    assert "已停止" in page and "/cancel" not in page
+    # Stopping it again: the API says it is not running any more, and the page shows that.
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        done = session.get(ScheduleRow, schedule_id)
+        assert done is not None
+        done.status = "solved"
+        session.commit()
+    again = client.post(f"/console/schedules/{schedule_id}/cancel", data={"csrf": csrf})
+    assert again.status_code == 200
+    # The API's words (English or Chinese, whichever it answers in) in the page's alert.
+    alert = re.search(r'<p class="error" role="alert">([^<]+)</p>', again.text)
+    assert alert and alert.group(1).strip()
+
+
+def test_a_list_is_read_whether_the_api_answers_a_list_or_a_page() -> None:
+    rows = [{"id": 1}, {"id": 2}]
+    assert views.listed(rows) == (rows, 2)
+    assert views.listed({"items": rows, "total": 40, "limit": 2, "offset": 0}) == (rows, 40)
+    with pytest.raises(views.Refused):
+        views.listed({"detail": "odd"})
+
+
+@pytest.mark.parametrize(("stored", "shown"), [
+    ("blue: exact, day by day", "正在安排蓝色需求"),
+    ("red: exact model, 41 options", "正在安排红色需求"),
+    ("solving 120 occurrences with CP-SAT", "正在排这一周"),
+    ("greedy baseline", "正在做初步安排"),
+    ("quality: shorter walks, day by day", "正在让大家少走路，尽量由熟悉的志愿者上门"),
+    ("something new the solver says", "正在处理"),
+    ("queued", "")])
+def test_progress_is_told_in_a_coordinators_words(stored: str, shown: str) -> None:
+    """The solver's progress lines (English, for programs) never reach the page as they are."""
+    from matcher import i18n
+
+    with i18n.use("zh_CN"):
+        assert views.progress_words(stored) == shown
+    with i18n.use("en"):
+        assert "CP-SAT" not in views.progress_words(stored)
+
+
+def test_people_tables_are_headed_as_the_spreadsheet_is(client: TestClient) -> None:
+    coordinator = make_user(client, "coordinator", "coordinator")
+    assert client.post("/v1/volunteers", json=VOLUNTEER, headers=coordinator).status_code == 201
+    console_login(client, "coordinator")
+    page = client.get("/console/people/volunteers").text
+    assert "<th>志愿者编号</th>" in page and "<th>可服务时间</th>" in page
+    assert "volunteer_id" not in page and "max_hours_week" not in page
+    client.cookies.set("linli_lang", "en")
+    assert "<th>max hours week</th>" in client.get("/console/people/volunteers").text

@@ -117,3 +117,94 @@ def test_text_with_a_nul_character_is_422_wherever_it_is(client: TestClient,
     assert [(e["file"], e["row"], e["column"]) for e in imported.json()["errors"]] == [
         ("merchants.csv", 2, "name")]
     assert client.post("/v1/volunteers", json=volunteer, headers=coordinator).status_code == 201
+
+
+def test_problems_are_in_chinese_by_default_and_in_english_when_asked(app: FastAPI) -> None:
+    """title and detail follow Accept-Language (Chinese without one); type and code never
+    change."""
+    with TestClient(app) as client:
+        answers = {lang: client.get("/v1/me", headers=headers) for lang, headers in (
+            ("none", {}), ("zh", {"Accept-Language": "zh-CN,zh;q=0.9"}),
+            ("en", {"Accept-Language": "en-US,en;q=0.8"}))}
+    bodies = {lang: response.json() for lang, response in answers.items()}
+    assert bodies["none"]["title"] == bodies["zh"]["title"] == "请先登录"
+    assert bodies["zh"]["detail"] == "请先登录（/v1/auth/token），或者带上 X-API-Key"
+    assert bodies["en"]["title"] == "Not authenticated"
+    assert bodies["en"]["detail"] == "log in at /v1/auth/token or send an X-API-Key"
+    for body in bodies.values():
+        assert body["type"] == "https://linli.example/problems/401"
+        assert body["code"] == "not_authenticated"
+    assert answers["none"].headers["content-language"] == "zh-CN"
+    assert answers["en"].headers["content-language"] == "en"
+
+
+def test_unknown_paths_and_methods_are_translated_too(app: FastAPI) -> None:
+    with TestClient(app) as client:
+        missing = client.get("/v1/no-such-thing").json()
+        assert (missing["title"], missing["detail"], missing["code"]) == (
+            "找不到", "找不到这个地址", "not_found")
+        wrong = client.delete("/health", headers={"Accept-Language": "en"}).json()
+        assert (wrong["title"], wrong["code"]) == ("Method not allowed", "method_not_allowed")
+
+
+def test_a_500_is_in_the_callers_language(app: FastAPI) -> None:
+    with TestClient(app) as client:
+        zh = client.get("/test-only/boom").json()
+        en = client.get("/test-only/boom", headers={"Accept-Language": "en"}).json()
+    assert zh["title"] != en["title"] == "Internal error"
+    assert zh["detail"].startswith("系统出了点问题") and zh["request_id"] in zh["detail"]
+    assert en["detail"].startswith("an internal error occurred")
+
+
+@pytest.mark.parametrize(("body", "path", "zh", "en_type"), [
+    ({"username": "wangfang"}, ["body", "password"], "必须填写", "missing"),
+    ({"username": "wangfang", "password": 7}, ["body", "password"], "应当是文字", "string_type"),
+    ({"username": "wangfang", "password": "x", "grant_type": "refresh"}, ["body", "grant_type"],
+     "格式不对", "string_pattern_mismatch"),
+])
+def test_validation_errors_read_in_chinese_with_their_json_path(
+        app: FastAPI, body: dict[str, object], path: list[str], zh: str, en_type: str) -> None:
+    with TestClient(app) as client:
+        chinese = client.post("/v1/auth/token", json=body).json()
+        english = client.post("/v1/auth/token", json=body,
+                              headers={"Accept-Language": "en"}).json()
+    assert chinese["title"] == "填写有误" and english["title"] == "Invalid input"
+    assert chinese["code"] == english["code"] == "invalid_input"
+    [error] = chinese["errors"]
+    assert error == {"path": path, "message": zh, "type": en_type}
+    assert chinese["detail"] == f"{'.'.join(path)}：{zh}"
+    [english_error] = english["errors"]
+    assert english_error["path"] == path and english_error["type"] == en_type
+    assert english_error["message"] != zh and english_error["message"].isascii()
+
+
+def test_pydantic_errors_with_limits_fill_them_in(app: FastAPI) -> None:
+    from api.errors import validation_message
+    from matcher import i18n
+
+    cases = [
+        ({"type": "string_too_short", "msg": "x", "ctx": {"min_length": 8}}, "至少要写 8 个字"),
+        ({"type": "string_too_long", "msg": "x", "ctx": {"max_length": 64}}, "最多写 64 个字"),
+        ({"type": "int_parsing", "msg": "x"}, "应当是整数"),
+        ({"type": "greater_than", "msg": "x", "ctx": {"gt": 0}}, "应当大于 0"),
+        ({"type": "greater_than_equal", "msg": "x", "ctx": {"ge": 1}}, "不能小于 1"),
+        ({"type": "less_than_equal", "msg": "x", "ctx": {"le": 90}}, "不能大于 90"),
+        ({"type": "enum", "msg": "x", "ctx": {"expected": "'red' or 'blue'"}},
+         "只能是这几种之一：'red' or 'blue'"),
+        ({"type": "json_invalid", "msg": "x", "ctx": {"error": "EOF"}}, "不是有效的 JSON（EOF）"),
+        ({"type": "an_unknown_type", "msg": "as pydantic says"}, "as pydantic says"),
+        ({"type": "greater_than", "msg": "odd ctx", "ctx": {}}, "odd ctx"),
+    ]
+    with i18n.use("zh_CN"):
+        assert [validation_message(error) for error, _ in cases] == [zh for _, zh in cases]
+    with i18n.use("en"):
+        assert validation_message(cases[0][0]) == "x"
+
+
+def test_a_broken_json_body_keeps_its_path(app: FastAPI) -> None:
+    with TestClient(app) as client:
+        body = client.post("/v1/auth/token", content=b'{"username": ',
+                           headers={"Content-Type": "application/json"}).json()
+    assert body["errors"][0]["path"] == ["body"]
+    assert body["errors"][0]["type"] == "json_invalid"
+    assert body["errors"][0]["message"].startswith("不是有效的 JSON")

@@ -370,9 +370,9 @@ class WeekLifecycle(RuleBasedStateMachine):
                  else self.headers("volunteer", self.daughter))
         response = self.call("POST", "/v1/timebank/requests", filer | {
             "Idempotency-Key": f"request-{next(self.keys):08d}"}, json={
-            "member_id": "F1", "service": model.service, "days": model.days.split(";")[0],
+            "member_id": "F1", "service": model.service, "days": model.days[0],
             "window": model.window, "duration_min": model.duration_min,
-            "skills": model.skills, "week": str(WEEK),
+            "skills": ";".join(model.skills), "week": str(WEEK),
             "priority": "red" if red else "yellow",
             "paid_by": "member" if by_coordinator else paid_by})
         event(f"time request: {response.status_code}")

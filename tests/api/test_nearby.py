@@ -154,3 +154,19 @@ def test_coordinators_correct_hide_and_add_places(client: TestClient) -> None:
                                                                ("body", "lat")}
     assert client.put("/v1/resources/bad id", json=library,
                       headers=coordinator).status_code == 422
+
+
+def test_public_places_come_from_the_osm_network_itself(database_url: str) -> None:
+    """With the shipped raw OSM export as the network (no places file), its public places are
+    the resources: the canteen mapped as a restaurant is found, with a route on its streets."""
+    haidian = NETWORK.parents[1] / "beijing-haidian" / "haidian_xueqing_rd.osm"
+    settings = ApiSettings(database_url=database_url,
+                           secret_key="test-secret-key-0123456789abcdef", run_workers=False,
+                           webhook_url=None, network_path=str(haidian), places_path=None)
+    with TestClient(create_app(settings)) as client:
+        body = client.get("/v1/nearby", params={"lat": 39.99900, "lon": 116.35050,
+                                                "category": "canteen"}).json()
+        assert [p["name"] for p in body["places"]] == ["石科院职工食堂"]
+        assert body["places"][0]["directions"].endswith("到达石科院职工食堂")
+        assert len(body["places"][0]["route"]["coordinates"]) >= 2
+        assert "OpenStreetMap" in body["attribution"]

@@ -110,9 +110,15 @@ def test_a_client_generator_accepts_the_document(spec: dict[str, Any],
 
     document = tmp_path / "openapi.json"
     document.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    # Spreadsheets download as files: the generator reads them as it reads any octet stream.
+    config = tmp_path / "generator.json"
+    config.write_text(json.dumps({"content_type_overrides": {
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+            "application/octet-stream"}}), encoding="utf-8")
     generator = Path(sys.executable).with_name("openapi-python-client")
     done = subprocess.run(
         [str(generator), "generate", "--path", str(document), "--meta", "none",
+         "--config", str(config),
          "--output-path", str(tmp_path / "linli_client"), "--fail-on-warning"],
         capture_output=True, text=True, timeout=600, check=False,
         # its post-generation hooks run ruff, installed beside it

@@ -16,7 +16,15 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from api import permissions, security
-from api.models import AllocationRow, DonationRow, ScheduleRow, TaskRow, User, VolunteerRow
+from api.models import (
+    AllocationRow,
+    DonationRow,
+    ScheduleRow,
+    SuggestionRow,
+    TaskRow,
+    User,
+    VolunteerRow,
+)
 from api.permissions import ANONYMOUS, PERMISSIONS, ROLES
 from api.security import Role
 from api.settings import ApiSettings
@@ -93,7 +101,9 @@ def world(client: TestClient) -> World:
     with db.session() as session:
         schedule = ScheduleRow(week=str(WEEK), status="published", progress="")
         allocation = AllocationRow(week=str(WEEK), status="queued", progress="")
-        session.add_all([schedule, allocation])
+        suggestion = SuggestionRow(week=str(WEEK), status="queued", progress="",
+                                   kind="partners", k=1)
+        session.add_all([schedule, allocation, suggestion])
         session.flush()
         own = TaskRow(schedule_id=schedule.id, need_id="N1", day="mon", date=monday,
                       start=9 * 60, end=9 * 60 + 30, volunteer_id="V1", walk_min=3.0,
@@ -105,7 +115,8 @@ def world(client: TestClient) -> World:
         session.commit()
         params = {"ident": "", "user_id": str(session.query(User.id).filter_by(
             username="volunteer").scalar()), "schedule_id": str(schedule.id),
-            "allocation_id": str(allocation.id), "task_id": str(own.id),
+            "allocation_id": str(allocation.id), "suggestion_id": str(suggestion.id),
+            "task_id": str(own.id),
             "other_task_id": str(others.id), "need_id": "N1", "day": "mon",
             "token": "cal-volunteer-token", "redemption_id": "1", "event_id": "1",
             "merchant_id": "M1", "link_id": "1", "member_id": "F1",
@@ -140,6 +151,8 @@ def _request(method: str, path: str, world: World) -> dict[str, Any]:
                           "password": "password-123", "role": "organiser"}
     elif path in ("/v1/schedules", "/v1/allocations"):
         kwargs["json"] = {"week": str(WEEK)}
+    elif path == "/v1/suggestions":
+        kwargs["json"] = {"week": str(WEEK), "kind": "partners", "k": 1}
     elif path.endswith("/publish"):
         kwargs["json"] = {}
     elif path.endswith("/decline"):

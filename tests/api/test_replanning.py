@@ -122,3 +122,67 @@ def test_an_edit_after_publishing_marks_tasks_at_risk_and_replanning_goes_on(
     theirs = {t["id"] for t in after.values() if t["volunteer_id"] == other["volunteer_id"]
               and t["state"] == "offered"}
     assert {w["task_id"] for w in result.json()["at_risk"]} == theirs
+
+
+def test_the_kept_week_is_rebuilt_after_an_edit_an_import_and_a_publication(
+        client: TestClient, coordinator: dict[str, str], community_files: Path,
+        tmp_path: Path) -> None:
+    """The process keeps a week under the community's version: kept while nothing changes
+    (declines and candidates reuse it), built again after any change of what it holds."""
+    from sqlalchemy import insert
+
+    from api.community import columns_of
+    from api.models import AllocationRow, NeedRow, VolunteerRow
+
+    assert upload(client, coordinator, community_files).status_code == 200
+    app = client.app
+    cache = app.state.candidates  # type: ignore[attr-defined]
+
+    def week() -> Any:
+        with app.state.db.session() as session:  # type: ignore[attr-defined]
+            return cache.week(session, WEEK)
+
+    kept = week()
+    assert week() is kept  # nothing changed: the same week, not built again
+    first = kept.problem.volunteers[0]
+    body = client.get(f"/v1/volunteers/{first.id}", headers=coordinator).json()
+    response = client.put(f"/v1/volunteers/{first.id}", headers=coordinator,
+                          json=body | {"max_hours_week": first.max_hours_week + 1})
+    assert response.status_code == 200, response.text
+    edited = week()
+    assert edited is not kept
+    assert edited.problem.volunteer_by_id[first.id].max_hours_week == first.max_hours_week + 1
+    assert week() is edited
+
+    folder = tmp_path / "renamed"
+    folder.mkdir()
+    text = (community_files / "volunteers.csv").read_text(encoding="utf-8-sig")
+    (folder / "volunteers.csv").write_text(text.replace(first.name, "新名字", 1),
+                                           encoding="utf-8")
+    assert upload(client, coordinator, folder).status_code == 200
+    imported = week()
+    assert imported is not edited and imported.problem.volunteer_by_id[first.id].name == "新名字"
+
+    with app.state.db.session() as session:  # type: ignore[attr-defined]
+        allocation = AllocationRow(week=str(WEEK), status="solved", progress="")
+        session.add(allocation)
+        session.flush()
+        delivery = columns_of("needs", replace(kept.problem.needs[0], id="A1-GD-D1-R1"))
+        session.add(NeedRow(**delivery, only_week=str(WEEK), allocation_id=allocation.id))
+        session.commit()
+        allocated = week()
+        assert "A1-GD-D1-R1" not in allocated.problem.need_by_id  # not published yet
+        allocation.progress = "done"  # a job's progress is not the community
+        session.commit()
+        assert week() is allocated
+        allocation.status = "published"  # its deliveries join the week
+        session.commit()
+        published = week()
+        assert published is not allocated and "A1-GD-D1-R1" in published.problem.need_by_id
+        session.execute(insert(VolunteerRow), [{
+            "volunteer_id": "V9999", "name": "新志愿者", "lat": first.location.lat,
+            "lon": first.location.lon, "skills": [], "max_hours_week": 4,
+            "availability": [{"day": "mon", "start": 480, "end": 720}]}])
+        session.commit()
+    bulk = week()
+    assert bulk is not published and "V9999" in bulk.problem.volunteer_by_id

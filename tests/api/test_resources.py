@@ -30,10 +30,16 @@ def test_merchant_hours_are_stored_normalised(client: TestClient,
     put = client.put("/v1/merchants/M1", json=MERCHANT | {"open": "10:00～21:00"}, headers=shop)
     assert put.status_code == 200, put.text
     assert client.get("/v1/merchants/M1", headers=shop).json()["open"] == "10:00-21:00"
-    bad = client.put("/v1/merchants/M1", json=MERCHANT | {"open": "9.30-20.30"}, headers=shop)
+    bad = client.put("/v1/merchants/M1", json=MERCHANT | {"open": "9.30-20.30"},
+                     headers=shop | {"Accept-Language": "en"})
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["path"] == ["body", "open"]
     assert "type e.g. 09:30-20:30" in bad.json()["errors"][0]["message"]
+    # Chinese when the client asks for nothing else, on the same JSON path.
+    zh = client.put("/v1/merchants/M1", json=MERCHANT | {"open": "9.30-20.30"},
+                    headers=shop).json()["errors"][0]
+    assert zh["path"] == ["body", "open"] and "09:30-20:30" in zh["message"]
+    assert zh["message"] != bad.json()["errors"][0]["message"]
     volunteer = client.post("/v1/volunteers", json=VOLUNTEER, headers=coordinator).json()
     assert volunteer["availability"] == "mon 08:00-12:00;wed 14:00-18:00"
 
@@ -48,8 +54,9 @@ def test_merchant_hours_are_stored_normalised(client: TestClient,
 ])
 def test_ids_and_names_have_limits(client: TestClient, coordinator: dict[str, str], field: str,
                                    value: str, message: str) -> None:
+    # In English, the words these were written in (Chinese is the default).
     response = client.post("/v1/volunteers", json=VOLUNTEER | {field: value},
-                           headers=coordinator)
+                           headers=coordinator | {"Accept-Language": "en"})
     assert response.status_code == 422, response.text
     error = response.json()["errors"][0]
     assert error["path"] == ["body", field] and message in error["message"]
@@ -78,7 +85,9 @@ def test_the_corpus_is_refused_through_imports_with_the_same_messages(
             continue
         folder = tmp_path / case
         folder.mkdir()
-        response = _upload(client, coordinator, source_of(case, folder))
+        # The corpus holds the English messages (the CLI's, in English).
+        response = _upload(client, coordinator | {"Accept-Language": "en"},
+                           source_of(case, folder))
         assert response.status_code == 422, (case, response.text)
         assert [e["detail"] for e in response.json()["errors"]] == errors, case
     assert client.get("/v1/volunteers", headers=coordinator).json()["total"] == 0

@@ -68,7 +68,8 @@ def test_authentication_and_problem_json(client: TestClient, coordinator: dict[s
                       algorithm="HS256")
     assert client.get("/v1/me", headers={"Authorization": f"Bearer {soon}"}).status_code == 200
     time.sleep(1.1)
-    expired = client.get("/v1/me", headers={"Authorization": f"Bearer {soon}"})
+    expired = client.get("/v1/me", headers={"Authorization": f"Bearer {soon}",
+                                            "Accept-Language": "en"})
     assert expired.status_code == 401 and "expired" in expired.json()["detail"]
 
 
@@ -93,7 +94,7 @@ def test_resources_crud_validation_and_roles(client: TestClient,
             "window": "09:00-11:00", "duration_min": 30, "priority": "red"}
     assert client.post("/v1/needs", json=need, headers=coordinator).status_code == 201
     too_long = client.post("/v1/needs", json=need | {"need_id": "N2", "duration_min": 300},
-                           headers=coordinator)
+                           headers=coordinator | {"Accept-Language": "en"})
     assert "longer than the window" in str(too_long.json())
     page = client.get("/v1/needs?priority=red&limit=1", headers=coordinator).json()
     assert page["total"] == 1 and page["items"][0]["beneficiary"] == "张奶奶"
@@ -128,7 +129,7 @@ def test_import_is_all_or_nothing_with_row_errors(client: TestClient,
             lines[3] = ",".join(cells)
             text = "\n".join(lines) + "\n"
         (broken / path.name).write_text(text, encoding="utf-8")
-    response = upload(client, coordinator, broken)
+    response = upload(client, coordinator | {"Accept-Language": "en"}, broken)
     assert response.status_code == 422
     details = [e["detail"] for e in response.json()["errors"]]
     assert any(d.startswith("needs.csv row 4, window: '25:00-26:00'") for d in details)

@@ -98,7 +98,8 @@ def test_hours_earned_given_to_mother_drawn_for_her_and_reported(
         model = session.get(NeedRow, first["need_id"])
         assert model is not None
         template = {"service": model.service, "days": first["day"], "window": model.window,
-                    "duration_min": min(model.duration_min, gift), "skills": model.skills,
+                    "duration_min": min(model.duration_min, gift),
+                    "skills": ";".join(model.skills),
                     "kind": "elderly" if model.kind != "childcare" else "childcare"}
     nxt = Week.containing(WEEK.monday + dt.timedelta(days=7))
     too_early = client.post("/v1/timebank/requests", headers=me | key(), json=template | {
@@ -171,12 +172,12 @@ def _rows(client: TestClient) -> tuple[int, NeedRow, TaskRow]:
     """A volunteer, a published schedule and one task, written directly (no solve)."""
     with _db(client).session() as session:
         session.add(VolunteerRow(volunteer_id="V1", name="李雷", lat=22.5, lon=114.0,
-                                 availability="mon 08:00-22:00"))
+                                 availability=[{"day": "mon", "start": 480, "end": 1320}]))
         schedule = ScheduleRow(week=str(WEEK), status="published", progress="")
         session.add(schedule)
         session.flush()
         need = NeedRow(need_id="N1", kind="elderly", service="companionship",
-                       beneficiary="王秀英", lat=22.5, lon=114.0, days="mon",
+                       beneficiary="王秀英", lat=22.5, lon=114.0, days=["mon"],
                        window="19:00-22:00", duration_min=60, priority="red")
         session.add(need)
         session.flush()
@@ -314,7 +315,7 @@ def test_volunteers_act_only_for_their_own_consented_family(
     me = _family(client, coordinator, "V1")
     with _db(client).session() as session:
         session.add(VolunteerRow(volunteer_id="V2", name="韩梅梅", lat=22.5, lon=114.0,
-                                 availability="mon 08:00-22:00"))
+                                 availability=[{"day": "mon", "start": 480, "end": 1320}]))
         session.commit()
     stranger = make_user(client, "v2", "volunteer", volunteer_id="V2")
     _seed(client, "time_volunteer", "V2", 100)

@@ -79,8 +79,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def network_path() -> str | None:
+    """The street network the server walks on: none (straight lines x 1.3) unless a test
+    parametrizes this fixture with a GraphML file."""
+    return None
+
+
+@pytest.fixture
+def server(tmp_path: Path, network_path: str | None) -> Iterator[Server]:
     settings = ApiSettings(database_url=f"sqlite:///{tmp_path / 'linli.db'}",
+                           network_path=network_path,
                            secret_key="browser-test-secret-0123456789abcdef",
                            solve_time_limit_s=4, webhook_url=None, points_per_minute=1,
                            job_worker=True,

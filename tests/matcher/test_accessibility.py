@@ -103,7 +103,7 @@ def test_cli_writes_the_layer_and_the_blind_spots(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["access", "--network", str(NETWORK), "--data",
                                       str(NETWORK.parents[1] / "sample"), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "社区食堂" in result.output and "12 categories x 1693 nodes" in result.output
+    assert "社区食堂" in result.output and "12 类场所 × 1693 个路口" in result.output
     nodes = pd.read_csv(out / "access_nodes.csv")
     assert len(nodes) == 1693 and "canteen_min" in nodes and "2x_meal_delivery_min" in nodes
     spots = pd.read_csv(out / "blind_spots.csv")

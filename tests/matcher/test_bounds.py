@@ -32,8 +32,9 @@ def test_relaxation_bounds_the_brute_force_optimum(problem: Problem) -> None:
     cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
     total = 0
     for comp in partition(cand):
-        bound = RelaxedWeek(cand, comp.occurrences, comp.options, Clock(FAST)).level(
-            Priority.RED, {}, 10)
+        clock = Clock(FAST)
+        bound = RelaxedWeek(cand, comp.occurrences, comp.options, clock).level(
+            Priority.RED, {}, clock.after(10))
         reds = [o for o in comp.occurrences
                 if problem.occurrences[o].need.priority is Priority.RED]
         assert bound.proven and bound.bound <= len(reds)
@@ -47,7 +48,7 @@ def test_relaxation_keeps_the_walks_where_they_decide_the_day() -> None:
     # before 09:48, past its latest start (09:35): the bound is the optimum, 1, not 2.
     problem = visits_a_walk_apart()
     *_, relaxed = relaxed_week(problem)
-    bound = relaxed.level(Priority.RED, {}, 10)
+    bound = relaxed.level(Priority.RED, {}, relaxed.clock.after(10))
     assert (bound.bound, bound.proven) == (1, True)
     assert check(problem).levels[Priority.RED].covered == 1
 
@@ -56,7 +57,7 @@ def test_relaxation_hands_the_walks_its_days_needed_to_the_week() -> None:
     # The day's plan broke the A-C walk, so the day model got it; the week model takes it
     # up front and is exact at once.
     cand, comp, relaxed = relaxed_week(visits_a_walk_apart())
-    relaxed.level(Priority.RED, {}, 10)
+    relaxed.level(Priority.RED, {}, relaxed.clock.after(10))
     assert relaxed.walked == {(0, 1)}
     week = ComponentModel(cand, comp.occurrences, comp.options, FAST, travel=False)
     assert week.add_walks(relaxed.walked) == 1
@@ -84,11 +85,11 @@ def test_a_proven_level_leaves_each_day_its_bound_less_the_slack() -> None:
         *(need(f"B{n}", window="09:00-10:00", duration=30) for n in range(4)),
     ])
     *_, relaxed = relaxed_week(problem)
-    assert relaxed.level(Priority.YELLOW, {}, 10).bound == 4
+    assert relaxed.level(Priority.YELLOW, {}, relaxed.clock.after(10)).bound == 4
     monday = next(d for d, part in enumerate(relaxed.days) if len(part.occurrences) == 6)
     assert relaxed.floors({Priority.YELLOW: 3}) == {(monday, Priority.YELLOW): 1}
-    assert relaxed.level(Priority.BLUE, {}, 10).bound == 4
-    assert relaxed.level(Priority.BLUE, {Priority.YELLOW: 3}, 10).bound == 2
+    assert relaxed.level(Priority.BLUE, {}, relaxed.clock.after(10)).bound == 4
+    assert relaxed.level(Priority.BLUE, {Priority.YELLOW: 3}, relaxed.clock.after(10)).bound == 2
     schedule = check(problem)
     assert (schedule.levels[Priority.YELLOW].covered, schedule.levels[Priority.BLUE].covered) \
         == (3, 0)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -73,3 +76,43 @@ def test_a_parsed_window_reads_back_as_itself(text: str) -> None:
     except ValueError:
         return
     assert TimeWindow.parse(str(window)) == window
+
+
+def _refused(build: Callable[[], object], words: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=words):
+        build()
+
+
+def test_every_record_refuses_what_breaks_its_rules() -> None:
+    """What the importer checks cell by cell, the types check themselves, so a record built
+    from a database row or in code is as sound as one read from a spreadsheet."""
+    from matcher.charity import Donation, Request
+    from matcher.domain import Priority
+    from tests.conftest import merchant, need, volunteer
+
+    v = volunteer("V1")
+    _refused(lambda: replace(v, skills=frozenset({"Meal Delivery"})), "not a code")
+    _refused(lambda: replace(v, skills=frozenset({"a;b"})), "not a code")
+    _refused(lambda: replace(v, skills="meal"), "frozenset")
+    _refused(lambda: replace(v, max_hours_week=200), "max_hours_week")
+    _refused(lambda: replace(v, max_hours_week=float("nan")), "max_hours_week")
+    _refused(lambda: replace(v, availability=("mon 08:00-12:00",)), "Availability")
+    _refused(lambda: Location(95, 114), "lat")
+    _refused(lambda: Location(22.5, 200), "lon")
+    n = need("N1", window="09:00-10:00", duration=30)
+    _refused(lambda: replace(n, duration_min=90), "does not fit the window")
+    _refused(lambda: replace(n, duration_min=0), "does not fit the window")
+    _refused(lambda: replace(n, days=()), "no day")
+    _refused(lambda: replace(n, days=(n.days[0], n.days[0])), "not distinct")
+    _refused(lambda: replace(n, volunteers_needed=0), "at least 1")
+    _refused(lambda: replace(n, merchant_service="hot meal"), "not a code")
+    _refused(lambda: replace(n, service=""), "no service")
+    _refused(lambda: replace(n, priority="purple"), "purple")
+    m = merchant("M1")
+    _refused(lambda: replace(m, services=frozenset()), "no service")
+    _refused(lambda: replace(m, capacity_per_day=-1), "capacity_per_day")
+    _refused(lambda: replace(m, open="10:00-20:00"), "TimeWindow")
+    _refused(lambda: Donation("D1", "超市", "rice_5kg", 0, HOME), "quantity")
+    _refused(lambda: Donation("D1", "超市", "rice 5kg", 1, HOME), "not a code")
+    _refused(lambda: Request("R1", "李家", "rice_5kg", -2, HOME, Priority.RED), "quantity")
+    assert Request("R1", "李家", "rice_5kg", 2, HOME, Priority.RED).quantity == 2

@@ -14,7 +14,7 @@ from matcher.model import ComponentModel
 from matcher.params import Clock
 from matcher.settings import Settings
 from matcher.solver import _assignments
-from matcher.timeline import Plan, covered_count, retime
+from matcher.timeline import Cover, Plan, covered_count, retime
 from matcher.travel import TravelTimes
 from tests.brute_force import lexicographic_optimum
 from tests.conftest import WEEK, need, visits_a_walk_apart, volunteer
@@ -69,7 +69,7 @@ def test_the_walks_a_plan_breaks_are_added_until_the_optimum_needs_none() -> Non
     problem = visits_a_walk_apart()
     cand, model = _week(problem, travel=False)
     model.maximize_coverage(Priority.RED, 2)
-    result = maximize_lazily(model, None, 10, Clock(FAST))
+    result = maximize_lazily(model, None, Clock(FAST).after(10))
     assert (result.bound, result.proven, result.rounds, result.walked) == (1, True, 2, 1)
     assert covered_count(cand, result.plan, Priority.RED) == 1
     assert validate(problem, _assignments(cand, result.plan), WALK) == []
@@ -117,7 +117,7 @@ def test_lazy_red_optimum_equals_brute_force(problem: Problem) -> None:
     if model.coverage(Priority.RED) is None:
         return  # no red occurrence anyone can serve
     model.maximize_coverage(Priority.RED, _reds(problem))
-    result = maximize_lazily(model, None, 20, Clock(FAST))
+    result = maximize_lazily(model, None, Clock(FAST).after(20))
     optimum = lexicographic_optimum(problem, WALK)[0]
     assert result.proven
     assert covered_count(cand, result.plan, Priority.RED) == result.bound == optimum
@@ -137,7 +137,7 @@ def test_lazy_plans_are_valid_and_keep_the_hint(problem: Problem) -> None:
     hint = exact.read(solver)
     _, model = _week(problem, travel=False)
     model.maximize_coverage(Priority.RED, _reds(problem))
-    result = maximize_lazily(model, hint, 20, Clock(FAST))
+    result = maximize_lazily(model, hint, Clock(FAST).after(20))
     assert covered_count(cand, result.plan, Priority.RED) >= covered_count(cand, hint, Priority.RED)
     assert result.bound >= round(solver.objective_value)
     assert validate(problem, _assignments(cand, result.plan), WALK) == []
@@ -164,8 +164,8 @@ def test_the_goal_is_proven_by_a_plan_that_keeps_the_floors_not_only_the_best_on
     cand, model = _week(problem, travel=False)
     model.maximize_coverage(Priority.BLUE, 1)
     (yellow,) = (o for o, occ in enumerate(problem.occurrences) if occ.need.id == "Y")
-    hint = Plan({yellow: (540, None, tuple(cand.by_occurrence[yellow]))})
-    result = maximize_lazily(model, hint, 10, Clock(FAST), {Priority.YELLOW: 0})
+    hint = Plan({yellow: Cover(540, None, tuple(cand.by_occurrence[yellow]))})
+    result = maximize_lazily(model, hint, Clock(FAST).after(10), {Priority.YELLOW: 0})
     assert (result.bound, result.proven, result.rounds) == (1, True, 1)
     assert result.plan is hint
     assert validate(problem, _assignments(cand, result.plan), WALK) == []

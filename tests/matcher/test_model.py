@@ -53,3 +53,26 @@ def test_a_plan_hints_every_variable_feasibly() -> None:
 @given(communities())
 def test_random_plans_hint_every_variable_feasibly(problem: Problem) -> None:
     _hint_is_complete_and_feasible(problem)
+
+
+def test_lowering_the_cap_narrows_the_goal_in_the_model_itself() -> None:
+    # The lazy rounds lower the goal's cap between solves of one model (a public OR-Tools
+    # call, IntVar.with_domain); if that ever stopped changing the model in place, the next
+    # round would search past a proven bound instead of stopping at the first plan meeting it.
+    problem = Problem(WEEK, [volunteer("V1", windows="mon 08:00-12:00", hours=4)],
+                      [need(f"N{k}", 100 * k, 0, window="08:00-12:00", duration=30)
+                       for k in range(4)])
+    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
+    occurrences = list(range(len(problem.occurrences)))
+    model = ComponentModel(cand, occurrences, list(range(len(cand.options))), FAST)
+    model.maximize_coverage(Priority.BLUE, 4)
+    solver = FAST.cp_solver(10)
+    assert solver.solve(model.model) == cp_model.OPTIMAL and solver.objective_value == 4
+    model.lower_cap(2)
+    assert model.cap == 2
+    goal = model.goal[0] if model.goal else None
+    assert goal is not None and list(model.model.proto.variables[goal.index].domain) == [0, 2]
+    solver = FAST.cp_solver(10)
+    assert solver.solve(model.model) == cp_model.OPTIMAL and solver.objective_value == 2
+    model.lower_cap(3)  # never raised
+    assert model.cap == 2 and list(model.model.proto.variables[goal.index].domain) == [0, 2]

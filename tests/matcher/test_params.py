@@ -72,7 +72,7 @@ def test_the_clock_counts_deterministic_time_unless_wall_clock() -> None:
     model.maximize(x)
     clock = Clock(SolveParams(workers=1))
     assert clock.now() == 0.0
-    solver, status = clock.solve(model, 5.0)
+    solver, status = clock.solve(model, clock.after(5.0))
     assert status == cp_model.OPTIMAL and solver.value(x) == 10
     assert clock.now() == clock.work == solver.deterministic_time
     deterministic = SolveParams().cp_solver(5.0).parameters
@@ -98,3 +98,52 @@ def test_the_summary_reports_the_limit() -> None:
 def test_a_limit_must_be_positive(bad: float) -> None:
     with pytest.raises(ValueError, match="time_limit_s"):
         SolveParams(time_limit_s=bad)
+
+
+def test_a_deadline_is_absolute_on_its_clock_and_shares_what_is_left() -> None:
+    from ortools.sat.python import cp_model
+
+    from matcher.params import Clock, Deadline
+
+    clock = Clock(SolveParams(workers=1))
+    deadline = clock.after(4.0)
+    assert deadline == Deadline(clock, 4.0) and deadline.left() == 4.0
+    assert deadline.share(1, 4).at == 1.0 and deadline.share(0.5).at == 2.0
+    model = cp_model.CpModel()
+    x = [model.new_bool_var(f"x{k}") for k in range(30)]
+    model.add(sum(x) <= 15)
+    model.maximize(sum(k * v for k, v in enumerate(x)))
+    clock.solve(model, deadline)
+    spent = clock.now()
+    assert spent > 0
+    # The deadline stays where it was; what is left, and its shares, shrink with the work.
+    assert deadline.at == 4.0 and deadline.left() == 4.0 - spent
+    assert deadline.share(1, 2).at == spent + (4.0 - spent) / 2
+    late = Deadline(clock, spent / 2)
+    assert late.passed() and late.left() < 0
+    assert late.share(1, 3).at == spent  # nothing left to share: now
+
+
+def test_tuning_knobs_are_parameters_not_globals(tmp_path: Path) -> None:
+    params = SolveParams(linearization_level=1, presolve_iterations=3, probing_level=2)
+    solver = params.cp_solver(1.0).parameters
+    assert (solver.linearization_level, solver.max_presolve_iterations,
+            solver.cp_model_probing_level) == (1, 3, 2)
+    default = SolveParams().cp_solver(1.0).parameters
+    assert (default.linearization_level, default.max_presolve_iterations,
+            default.cp_model_probing_level) == (2, 1, 0)
+    toml = tmp_path / "solve.toml"
+    toml.write_text("[solve]\npair_budget = 2\nstage_weights = [1, 2, 1, 1]\n",
+                    encoding="utf-8")
+    loaded = SolveParams.from_toml(toml)
+    assert loaded.pair_budget == 2 and loaded.stage_weights == (1.0, 2.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("bad", [
+    {"pair_budget": 0}, {"day_pair_budget": -1}, {"relax_share": 0}, {"last_relax_share": 1.5},
+    {"stage_weights": (1, 1, 1)}, {"street_stage_weights": (1, 0, 1, 1)},
+    {"linearization_level": 3}, {"presolve_iterations": -1},
+])
+def test_bad_tuning_knobs_are_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        SolveParams(**bad)  # type: ignore[arg-type]

@@ -4,7 +4,6 @@ offered in the past, pins that broke a rule held and reported (matcher.pinning).
 from __future__ import annotations
 
 import datetime as dt
-from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -195,8 +194,10 @@ def pinned_weeks(draw: st.DrawFn) -> RandomWeek:
 
 
 def _check_pinned(problem: Problem, pinned: list[Assignment],
-                  forbidden: set[tuple[str, str, Day]], not_before: dt.datetime | None) -> None:
-    schedule = solve(problem, SolveParams(time_limit_s=3, workers=2), pinned=pinned,
+                  forbidden: set[tuple[str, str, Day]], not_before: dt.datetime | None,
+                  pair_budget: int = SolveParams().pair_budget) -> None:
+    schedule = solve(problem, SolveParams(time_limit_s=3, workers=2, pair_budget=pair_budget),
+                     pinned=pinned,
                      forbidden=forbidden, not_before=not_before)
     # Pins from a valid week fit together; a two-person need with one of its two pinned may
     # only find its partner taken by the greedy completion of another (then it is held).
@@ -227,5 +228,4 @@ def test_random_pins_are_kept_and_the_week_stays_valid(week: RandomWeek) -> None
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pinned_weeks())
 def test_random_pins_are_kept_on_the_day_by_day_path(week: RandomWeek) -> None:
-    with patch("matcher.solver.PAIR_BUDGET", 2):
-        _check_pinned(*week)
+    _check_pinned(*week, pair_budget=2)

@@ -83,7 +83,7 @@ def test_each_suggested_gain_is_what_a_re_solve_finds(futian: WalkingNetwork,
     sentences = plan.sentences()
     assert sentences[0].startswith("在")
     assert "附近招募 1 名会送餐、周一上午、周三上午、周五下午有空的志愿者" in sentences[0]
-    assert sentences[0].endswith("可多覆盖 3 次服务")
+    assert sentences[0].endswith("能多安排上 3 次服务")
 
 
 def test_a_busy_recruit_gains_less_than_she_reaches() -> None:
@@ -146,6 +146,6 @@ def test_cli_prints_the_suggestions(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["recruit", "--data", str(tmp_path), "--skill",
                                       "meal_delivery", "--k", "2", "--time-limit", "10"])
     assert result.exit_code == 0, result.output
-    text = " ".join(result.output.split())  # rich wraps long lines
-    assert "exact 5" in text and "greedy 5" in text
-    assert "covered 1 -> 6" in text and "可多覆盖 3 次服务" in text
+    text = "".join(result.output.split())  # rich wraps long lines
+    assert "最多能接上其中5次" in text and "至少5次" in text
+    assert "现在1次，招到人后6次" in text and "能多安排上3次服务" in text

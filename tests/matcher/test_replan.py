@@ -199,3 +199,49 @@ def test_what_is_broken_is_what_the_independent_validator_refuses(
             theirs = {(a.need_id, a.day) for k, a in enumerate(assignments)
                       if k in week.broken and a.volunteer_id == fit.volunteer_id}
             assert not theirs & set(fit.displaces)
+
+
+def _displaced_by_rebuilding(week: PinnedWeek, option: int, start: int,
+                             merchant: int | None) -> list[int] | None:
+    """What a fit displaces, found as it was before :meth:`PinnedWeek._displaced` took tasks
+    out in place: the whole week rebuilt for each task tried."""
+    from matcher.timeline import Plan
+
+    cand = week.cand
+    opt = cand.options[option]
+    o = opt.occurrence
+    base = Plan({k: v for k, v in week.plan.covered.items() if k != o})
+    if week.timelines(base, skip=o).blocker(opt, start, merchant) is None:
+        return []
+    mine = [c for c, (_, _, opts) in base.covered.items()
+            if any(cand.options[i].volunteer == opt.volunteer for i in opts)]
+    same_day = cand.problem.occurrences[o].day
+    mine.sort(key=lambda c: cand.problem.occurrences[c].day != same_day)
+    for drop in mine:
+        start_d, merchant_d, opts = base.covered[drop]
+        trial = Plan(dict(base.covered))
+        trial.covered[drop] = (start_d, merchant_d, tuple(
+            i for i in opts if cand.options[i].volunteer != opt.volunteer))
+        if week.timelines(trial, skip=o).blocker(opt, start, merchant) is None:
+            return [drop]
+    return None
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=communities(), seed=st.integers(0, 3))
+def test_recommendations_match_rebuilding_the_week_for_each_trial(problem: Problem,
+                                                                  seed: int) -> None:
+    """Taking a task out of the timelines and putting it back finds what rebuilding the whole
+    week for every trial found; ``free_only`` gives the free fits of the full list."""
+    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
+    week = PinnedWeek(cand, _assignments(cand, greedy_plan(cand)))
+    reference = PinnedWeek(cand, _assignments(cand, greedy_plan(cand)))
+    reference._displaced = (  # type: ignore[method-assign]
+        lambda _timelines, _base, _mine, option, start, merchant:
+        _displaced_by_rebuilding(reference, option, start, merchant))
+    for occurrence in cand.problem.occurrences[seed::4]:
+        fits = week.recommend(occurrence.need.id, occurrence.day)
+        event("some fit displaces a task" if any(f.displaces for f in fits) else "none does")
+        assert fits == reference.recommend(occurrence.need.id, occurrence.day)
+        assert week.recommend(occurrence.need.id, occurrence.day, free_only=True) == [
+            f for f in fits if not f.displaces]

@@ -21,10 +21,8 @@ from matcher.resources import (
 )
 from tests.conftest import NETWORK, merchant
 
-# The shared OSM extracts sit beside the checkout (or beside the folder of worktrees).
-HAIDIAN = next((base / "shared" / "data" / "beijing-haidian-osm" / "haidian_xueqing_rd.osm"
-                for base in Path(__file__).resolve().parents[3:5]
-                if (base / "shared" / "data").exists()), Path("missing"))
+# The shipped raw OSM export with public places (data/beijing-haidian/PROVENANCE.md).
+HAIDIAN = NETWORK.parents[1] / "beijing-haidian" / "haidian_xueqing_rd.osm"
 
 OSM = """<?xml version='1.0' encoding='UTF-8'?>
 <osm version="0.6">
@@ -52,6 +50,13 @@ OSM = """<?xml version='1.0' encoding='UTF-8'?>
     ({"leisure": "park"}, Category.PARK), ({"amenity": "marketplace"}, Category.MARKET),
     ({"shop": "supermarket"}, Category.SUPERMARKET), ({"amenity": "canteen"}, Category.CANTEEN),
     ({"highway": "bus_stop"}, Category.BUS_STOP),
+    ({"shop": "convenience"}, Category.SUPERMARKET), ({"shop": "greengrocer"}, Category.MARKET),
+    ({"amenity": "food_court"}, Category.CANTEEN), ({"shop": "hairdresser"}, Category.SERVICES),
+    ({"amenity": "post_office"}, Category.SERVICES),
+    ({"amenity": "restaurant", "name": "石科院职工食堂"}, Category.CANTEEN),
+    ({"amenity": "fast_food", "name:zh": "二食堂"}, Category.CANTEEN),
+    ({"amenity": "restaurant", "name": "老北京炸酱面"}, None),
+    ({"building": "yes", "name": "二食堂"}, None),
     ({"public_transport": "platform", "bus": "yes"}, Category.BUS_STOP),
     ({"public_transport": "platform", "train": "yes"}, None), ({"amenity": "bench"}, None),
     ({}, None),
@@ -86,12 +91,34 @@ def test_a_graphml_network_has_no_places() -> None:
     assert read_osm_resources(NETWORK) == []
 
 
-@pytest.mark.skipif(not HAIDIAN.exists(), reason="shared OSM extract not on this machine")
-def test_a_real_extract_gives_bus_stops_and_parks() -> None:
+def test_the_shipped_extract_gives_places_of_eleven_categories() -> None:
     found = read_osm_resources(HAIDIAN)
-    kinds = {r.category for r in found}
-    assert {Category.BUS_STOP, Category.PARK, Category.SCHOOL} <= kinds
-    assert all(39.9 < r.location.lat < 40.1 for r in found)
+    counts = {c.value: sum(r.category is c for r in found) for c in CATEGORIES}
+    assert counts == {"clinic": 0, "pharmacy": 2, "hospital": 2, "school": 3, "kindergarten": 2,
+                      "library": 2, "park": 9, "market": 3, "supermarket": 19, "canteen": 1,
+                      "bus_stop": 24, "services": 6}
+    by_name = {(r.name, r.category) for r in found}
+    assert ("石科院职工食堂", Category.CANTEEN) in by_name  # tagged amenity=restaurant
+    assert ("物美", Category.SUPERMARKET) in by_name and ("同仁堂", Category.PHARMACY) in by_name
+    assert ("石板房", Category.BUS_STOP) in by_name
+    assert all(39.99 < r.location.lat < 40.02 and 116.33 < r.location.lon < 116.37
+               for r in found)
+    assert "ODbL" in (HAIDIAN.parent / "PROVENANCE.md").read_text(encoding="utf-8")
+
+
+def test_cli_reads_public_places_from_the_osm_network(tmp_path: Path) -> None:
+    out = tmp_path / "resources.csv"
+    result = CliRunner().invoke(app, ["resources", "--network", str(HAIDIAN), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "社区食堂" in result.output and "石科院职工食堂" in result.output
+    assert "no public places" not in result.output
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 1 + 73
+    assert "osm:w594889495,canteen,石科院职工食堂,39.998060,116.350132,osm," in rows
+    near = CliRunner().invoke(app, ["nearby", "--lat", "39.99900", "--lon", "116.35050",
+                                    "--network", str(HAIDIAN), "--category", "canteen"])
+    assert near.exit_code == 0, near.output
+    assert "石科院职工食堂" in near.output and "到达石科院职工食堂" in near.output.replace("\n", "")
 
 
 def test_merchants_take_the_categories_of_their_services() -> None:

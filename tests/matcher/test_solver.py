@@ -3,7 +3,7 @@ tiny ones checked against brute force."""
 
 from __future__ import annotations
 
-from unittest.mock import patch
+from dataclasses import replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +22,9 @@ from tests.validator import geodesic_walk, validate
 
 WALK = geodesic_walk()
 FAST = SolveParams(time_limit_s=10, workers=2)
+# Every level of a small community down the street-scale path: the lazy week, shortlists and
+# exact re-solves of one day at a time.
+STREET_PATH = replace(FAST, pair_budget=2)
 
 
 def check(problem: Problem, params: SolveParams = FAST):
@@ -178,8 +181,7 @@ def _lexicographic(schedule_levels: dict[Priority, int]) -> tuple[int, ...]:
 def test_day_by_day_path_is_valid_and_never_below_greedy(problem: Problem) -> None:
     # A pair budget of 2 sends every level through the street-scale path: shortlists and
     # exact re-solves of one day at a time.
-    with patch("matcher.solver.PAIR_BUDGET", 2):
-        schedule = check(problem)
+    schedule = check(problem, STREET_PATH)
     cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
     greedy = greedy_plan(cand)
     greedy_levels = {p: sum(1 for o in greedy.covered
@@ -195,8 +197,7 @@ def test_day_by_day_path_is_valid_and_never_below_greedy(problem: Problem) -> No
 def test_day_by_day_path_proves_only_the_optimum(problem: Problem) -> None:
     # The street-scale path's bounds (lazy walks, the days' floors and bounds posted in the
     # week) never cut off the lexicographic optimum, and what it calls proven is it.
-    with patch("matcher.solver.PAIR_BUDGET", 2):
-        schedule = check(problem)
+    schedule = check(problem, STREET_PATH)
     optimum = lexicographic_optimum(problem, WALK)
     for p, best in zip(Priority, optimum, strict=True):
         level = schedule.levels[p]

@@ -37,10 +37,10 @@ def test_back_to_back_tasks_move_apart_by_the_walk() -> None:
     ])
     cand, plan = _travel_free_plan(problem)
     b = next(o for o, occ in enumerate(problem.occurrences) if occ.need.id == "B")
-    plan.covered[b] = (9 * 60 + 30, None, plan.covered[b][2])  # as the relaxation may leave it
+    plan.covered[b] = plan.covered[b]._replace(start=9 * 60 + 30)  # as a relaxation may
     retimed, short = retime(cand, plan)
     assert short == set()
-    assert retimed.covered[b][0] == 9 * 60 + 48
+    assert retimed.covered[b].start == 9 * 60 + 48
     assert validate(problem, _assignments(cand, retimed), WALK) == []
 
 

@@ -1,0 +1,553 @@
+"""An upper bound on one priority level from volunteer-day task patterns, and a plan it guides.
+
+The day-by-day relaxation (:mod:`matcher.bounds`) lets every day use the whole weekly hours cap,
+so where that cap binds it says little. This bound sees each volunteer's day whole instead, and
+keeps the week's hours cap as one row per volunteer.
+
+A volunteer's options on one day fall into *groups*: two options are in one group when neither
+always fits before the other (their windows, durations and walks overlap), so what she does in
+one group never constrains another (the hours cap aside). A *pattern* is a set of options of
+one group that she can do in some order, each in its window, with the walk from one task to
+the next (R5, the merchant of each task free), and within her weekly minutes. The master LP
+chooses, per volunteer-group, a convex combination of patterns (at most one in an integer
+plan), and the options it takes lie below it (``x_i <= sum of the patterns holding i``). Around
+that sit the rows of the level: each occurrence covered by its headcount of distinct volunteers
+(R7), a volunteer at most once per occurrence, her weekly minutes (R6), merchants' daily
+capacity (R8) and the higher levels kept at what they proved. Every valid schedule is a point
+of it, so its optimum bounds the level, and since coverage counts occurrences, its value
+rounded down does too.
+
+The patterns come two ways. A small group has its feasible sets enumerated by a dynamic
+programme over subsets (a set and its last task -> the earliest start of that task); only the
+maximal ones become columns, which is enough because the options taken only have to lie below
+a pattern. A large group prices columns instead: a labelling over her tasks in time order
+(the resource is the clock, and minutes and the tasks done so far decide dominance) finds the
+pattern of largest dual value, and the LP is solved again while one has a positive reduced
+cost. Both give the same LP optimum. Stopped early, the bound is the LP value plus the best
+reduced cost of each priced group (the Lagrangian bound), or the trivial one.
+
+The LP is OR-Tools' GLOP, warm-started from one pricing round to the next; it is
+deterministic, so the same inputs give the same bound.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ortools.linear_solver import pywraplp
+
+from matcher.circles import Candidates, walk_ceil
+from matcher.domain import Day, Priority
+from matcher.greedy import greedy_plan
+from matcher.model import INF_WALK
+from matcher.params import Deadline
+from matcher.timeline import Cover, Plan, Timelines, covered_count, keeps_pins
+
+# A group holds at most this many options to have its patterns enumerated (above, pricing).
+ENUMERATE_UP_TO = 14
+# Enumeration of one group stops past this many (set, last task) states: pricing takes over.
+MAX_STATES = 50_000
+# Steps (walks compared, subsets grown, labels extended) one bound may take: enough for a
+# community's week, while a street-scale level stops early with the bound it has.
+MAX_WORK = 5_000_000
+# Pricing rounds of the master LP at most.
+MAX_ROUNDS = 200
+# A reduced cost counts as positive above this.
+EPS = 1e-7
+# The LP's value is rounded down after adding this (its tolerances are far smaller).
+ROUNDING = 1e-4
+
+
+@dataclass
+class PatternBound:
+    """The pattern bound on one level, and what it was made of.
+
+    ``bound`` always holds: it is the level's occurrence count when the LP could not be solved
+    or priced out in time. ``complete`` says the LP was solved to its optimum (every group
+    enumerated or priced out), ``lp_value`` is its value (the relaxation's, before rounding).
+    ``hint_plan`` is a valid plan of the level's occurrences guided by the LP's solution; it
+    keeps the pins, and the ``kept`` levels where it could (check before using it).
+    """
+
+    bound: int
+    complete: bool
+    lp_value: float
+    columns_used: int  # patterns in the master LP at the end
+    groups: int  # volunteer-groups
+    enumerated: int  # groups whose patterns were all enumerated
+    rounds: int  # master LP solves
+    work: int = 0  # steps taken (see MAX_WORK)
+    hint_plan: Plan = field(default_factory=Plan)
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    option: int
+    occurrence: int
+    duration: int
+    # (merchant or None, earliest start, latest start) per way of serving it
+    ways: tuple[tuple[int | None, int, int], ...]
+
+    @property
+    def lo(self) -> int:
+        return min(lo for _, lo, _ in self.ways)
+
+    @property
+    def hi(self) -> int:
+        return max(hi for _, _, hi in self.ways)
+
+
+class _OutOfWorkError(Exception):
+    """The bound used up its steps."""
+
+
+class _Work:
+    """Steps taken against a limit: the same inputs stop at the same step on every run."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+
+    def spend(self, steps: int) -> None:
+        self.used += steps
+        if self.used > self.limit:
+            raise _OutOfWorkError
+
+
+class _Group:
+    """One volunteer's options of one group of overlapping windows on one day."""
+
+    def __init__(self, cand: Candidates, volunteer: int, tasks: list[_Task], cap: int,
+                 work: _Work) -> None:
+        self.cand, self.volunteer, self.cap, self.work = cand, volunteer, cap, work
+        self.tasks = sorted(tasks, key=lambda t: (t.lo, t.hi, t.option))
+        self._walks: dict[tuple[int, int], tuple[int, ...]] = {}
+
+    def walks(self, a: int, b: int) -> tuple[int, ...]:
+        """Whole minutes from task a's place to task b's start of service, per way of b."""
+        key = (a, b)
+        if key not in self._walks:
+            self.work.spend(1)
+            ta, tb = self.tasks[a], self.tasks[b]
+            out = []
+            for j, _, _ in tb.ways:
+                t = self.cand.transition(ta.occurrence, tb.occurrence, j)
+                out.append(walk_ceil(t) if t < INF_WALK else INF_WALK)
+            self._walks[key] = tuple(out)
+        return self._walks[key]
+
+    def first(self, b: int) -> int:
+        return self.tasks[b].lo
+
+    def after(self, a: int, start: int, b: int) -> int | None:
+        """The earliest start of task b right after task a started at ``start`` (or None)."""
+        ta, tb = self.tasks[a], self.tasks[b]
+        best: int | None = None
+        for (_, lo, hi), walk in zip(tb.ways, self.walks(a, b), strict=True):
+            s = max(lo, start + ta.duration + walk)
+            if s <= hi and (best is None or s < best):
+                best = s
+        return best
+
+    def enumerate(self, max_states: int) -> list[int] | None:
+        """The maximal patterns as bit masks over ``tasks``, or None past ``max_states``."""
+        n = len(self.tasks)
+        occ = [t.occurrence for t in self.tasks]
+        dur = [t.duration for t in self.tasks]
+        frontier: dict[tuple[int, int], int] = {
+            (1 << b, b): self.first(b) for b in range(n) if dur[b] <= self.cap}
+        feasible: set[int] = {0}
+        states = len(frontier)
+        minutes: dict[int, int] = {}
+        while frontier:
+            feasible.update(mask for mask, _ in frontier)
+            grown: dict[tuple[int, int], int] = {}
+            self.work.spend(len(frontier) * n)
+            for (mask, last), start in frontier.items():
+                used = minutes.get(mask)
+                if used is None:
+                    used = minutes[mask] = sum(dur[k] for k in range(n) if mask >> k & 1)
+                taken = {occ[k] for k in range(n) if mask >> k & 1}
+                for b in range(n):
+                    if mask >> b & 1 or occ[b] in taken or used + dur[b] > self.cap:
+                        continue
+                    s = self.after(last, start, b)
+                    if s is None:
+                        continue
+                    key = (mask | 1 << b, b)
+                    if s < grown.get(key, s + 1):
+                        grown[key] = s
+            states += len(grown)
+            if states > max_states:
+                return None
+            frontier = grown
+        return [mask for mask in feasible if mask and
+                not any(mask | 1 << b in feasible for b in range(n) if not mask >> b & 1)]
+
+    def price(self, weight: list[float]) -> tuple[float, int]:
+        """The pattern of largest total ``weight`` (per task) and that weight. Tasks of no
+        weight are left out (a pattern less a task of no value is worth as much, and a subset
+        of a pattern is one too)."""
+        useful = [b for b in range(len(self.tasks))
+                  if weight[b] > EPS and self.tasks[b].duration <= self.cap]
+        occ = [t.occurrence for t in self.tasks]
+        dur = [t.duration for t in self.tasks]
+        best_value, best_mask = 0.0, 0
+        # label: (start of last task, minutes, -value, mask, last); processed by start time
+        heap: list[tuple[int, int, float, int, int]] = []
+        kept: dict[int, list[tuple[int, int, float, int]]] = defaultdict(list)
+
+        def push(start: int, used: int, value: float, mask: int, last: int) -> None:
+            nonlocal best_value, best_mask
+            for s, u, v, m in kept[last]:
+                if s <= start and u <= used and v >= value - EPS and m & mask == m:
+                    return  # dominated: whatever extends this label extends that one
+            kept[last].append((start, used, value, mask))
+            heapq.heappush(heap, (start, used, -value, mask, last))
+            if value > best_value + EPS:
+                best_value, best_mask = value, mask
+
+        for b in useful:
+            push(self.first(b), dur[b], weight[b], 1 << b, b)
+        while heap:
+            start, used, neg, mask, last = heapq.heappop(heap)
+            self.work.spend(len(useful))
+            taken = {occ[k] for k in useful if mask >> k & 1}
+            for b in useful:
+                if mask >> b & 1 or occ[b] in taken or used + dur[b] > self.cap:
+                    continue
+                s = self.after(last, start, b)
+                if s is not None:
+                    push(s, used + dur[b], -neg + weight[b], mask | 1 << b, b)
+        return best_value, best_mask
+
+
+def _tasks(cand: Candidates, options: list[int]) -> dict[int, _Task]:
+    out = {}
+    for i in options:
+        opt = cand.options[i]
+        o = opt.occurrence
+        ways: list[tuple[int | None, int, int]] = []
+        if not opt.merchants:
+            ways.append((None, opt.lo, opt.hi))
+        for j in opt.merchants:
+            lo, hi = cand.merchant_starts[o, j]
+            if max(lo, opt.lo) <= min(hi, opt.hi):
+                ways.append((j, max(lo, opt.lo), min(hi, opt.hi)))
+        if ways:
+            out[i] = _Task(i, o, cand.problem.occurrences[o].need.duration_min, tuple(ways))
+    return out
+
+
+def _groups(cand: Candidates, tasks: dict[int, _Task], minutes_cap: Mapping[int, int],
+            work: _Work) -> list[_Group]:
+    """Each volunteer-day's tasks split where one always fits before the other, walk included
+    (then nothing in one part constrains the other)."""
+    by_day: dict[tuple[int, Day], list[_Task]] = defaultdict(list)
+    for i, task in tasks.items():
+        by_day[cand.options[i].volunteer, cand.problem.occurrences[task.occurrence].day] \
+            .append(task)
+    groups: list[_Group] = []
+    for (v, _day), day_tasks in sorted(by_day.items(), key=lambda kv: (kv[0][0],
+                                                                        kv[0][1].number)):
+        probe = _Group(cand, v, day_tasks, minutes_cap[v], work)
+        n = len(probe.tasks)
+        parent = list(range(n))
+        for a in range(n):
+            ta = probe.tasks[a]
+            for b in range(a + 1, n):
+                tb = probe.tasks[b]
+                ab = ta.hi + ta.duration + max(probe.walks(a, b)) <= tb.lo
+                ba = tb.hi + tb.duration + max(probe.walks(b, a)) <= ta.lo
+                if not (ab or ba):
+                    parent[_find(parent, a)] = _find(parent, b)
+        parts: dict[int, list[_Task]] = defaultdict(list)
+        for k in range(n):
+            parts[_find(parent, k)].append(probe.tasks[k])
+        groups.extend(_Group(cand, v, part, minutes_cap[v], work) for part in parts.values())
+    return groups
+
+
+def _find(parent: list[int], a: int) -> int:
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
+
+
+class _Master:
+    """The master LP (GLOP), built row by row, with pattern columns added as they come; each
+    solve starts from the last one's basis."""
+
+    def __init__(self) -> None:
+        self.lp = pywraplp.Solver.CreateSolver("GLOP")
+        self.inf = self.lp.infinity()
+        self.vars: list[pywraplp.Variable] = []
+        self.rows: list[pywraplp.Constraint] = []
+        self.objective = self.lp.Objective()
+        self.objective.SetMaximization()
+
+    def var(self, cost: float, lo: float, hi: float) -> int:
+        var = self.lp.NumVar(lo, hi, "")
+        if cost:
+            self.objective.SetCoefficient(var, cost)
+        self.vars.append(var)
+        return len(self.vars) - 1
+
+    def row(self, lo: float, hi: float, terms: list[tuple[int, float]]) -> int:
+        row = self.lp.Constraint(lo, hi)
+        for c, a in terms:
+            row.SetCoefficient(self.vars[c], a)
+        self.rows.append(row)
+        return len(self.rows) - 1
+
+    def column(self, terms: list[tuple[int, float]]) -> int:
+        """A pattern: no cost, at least zero (its group's row keeps it at most one)."""
+        var = self.lp.NumVar(0.0, self.inf, "")
+        for r, a in terms:
+            self.rows[r].SetCoefficient(var, a)
+        self.vars.append(var)
+        return len(self.vars) - 1
+
+    def solve(self) -> tuple[float, list[float], list[float]] | None:
+        """(value, column values, row duals) at the optimum, None when there is none."""
+        if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
+            return None
+        return (self.objective.Value(), [v.solution_value() for v in self.vars],
+                [r.dual_value() for r in self.rows])
+
+
+def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
+                  priority: Priority, kept: Mapping[Priority, int], deadline: float = math.inf,
+                  *, minutes_left: Mapping[int, int] | None = None,
+                  enumerate_up_to: int = ENUMERATE_UP_TO, max_states: int = MAX_STATES,
+                  max_work: int = MAX_WORK, max_rounds: int = MAX_ROUNDS) -> PatternBound:
+    """Bound ``priority``'s coverage of ``occurrences`` over ``options``, with each level of
+    ``kept`` covered at least as much as it says (proven values of the levels above, as the
+    solver's stages keep them). See the module's docstring.
+
+    ``deadline`` is a ``time.monotonic()`` reading (the LP then stops and the bound falls back,
+    still valid); the work limits (``max_work`` steps, ``max_rounds`` LP solves) stop it the
+    same way on every run, for repeatable solves. Groups of more than ``enumerate_up_to``
+    options, or more than ``max_states`` subsets, are priced. ``minutes_left`` replaces the
+    weekly caps (R6) where given.
+    """
+    problem = cand.problem
+    level = [o for o in occurrences if problem.occurrences[o].need.priority is priority]
+    trivial = PatternBound(len(level), not level, float(len(level)), 0, 0, 0, 0)
+    if not level:
+        return trivial
+    inside = set(occurrences)
+    tasks = _tasks(cand, [i for i in options if cand.options[i].occurrence in inside])
+    caps = {v: (minutes_left or {}).get(v, cand.minutes_cap(v))
+            for v in {cand.options[i].volunteer for i in tasks}}
+    work = _Work(max_work)
+    try:
+        groups = _groups(cand, tasks, caps, work)
+    except _OutOfWorkError:
+        trivial.work = work.used
+        return trivial
+    if time.monotonic() > deadline:
+        return trivial
+
+    lp = _Master()
+    counted = set(level)
+    y = {o: lp.var(1.0 if o in counted else 0.0, 0.0, 1.0) for o in occurrences}
+    x = {i: lp.var(0.0, 1.0 if i in cand.pinned else 0.0, 1.0) for i in tasks}
+    # R7: the headcount of distinct volunteers, or none.
+    per_occurrence: dict[int, list[int]] = defaultdict(list)
+    per_pair: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i, task in tasks.items():
+        per_occurrence[task.occurrence].append(i)
+        per_pair[cand.options[i].volunteer, task.occurrence].append(i)
+    for o in occurrences:
+        needed = problem.occurrences[o].need.volunteers_needed
+        lp.row(0.0, 0.0, [(x[i], 1.0) for i in per_occurrence[o]] + [(y[o], -needed)])
+        if o in cand.pin_plan:
+            lp.vars[y[o]].SetLb(1.0)
+    for pair in per_pair.values():
+        if len(pair) > 1:
+            lp.row(-lp.inf, 1.0, [(x[i], 1.0) for i in pair])
+    # R6: the week's minutes.
+    load: dict[int, list[int]] = defaultdict(list)
+    for i in tasks:
+        load[cand.options[i].volunteer].append(i)
+    for v, mine in load.items():
+        if sum(tasks[i].duration for i in mine) > caps[v]:
+            lp.row(-lp.inf, caps[v], [(x[i], tasks[i].duration) for i in mine])
+    # R8: one merchant per covered merchant occurrence, within each merchant's day.
+    use: dict[tuple[int, int], int] = {}
+    for (o, j) in cand.merchant_starts:
+        if o in inside:
+            use[o, j] = lp.var(0.0, 0.0, 1.0)
+    by_occurrence: dict[int, list[int]] = defaultdict(list)
+    by_day: dict[tuple[int, Day], list[int]] = defaultdict(list)
+    for (o, j), col in use.items():
+        by_occurrence[o].append(col)
+        by_day[j, problem.occurrences[o].day].append(col)
+    for o, cols in by_occurrence.items():
+        lp.row(0.0, 0.0, [(c, 1.0) for c in cols] + [(y[o], -1.0)])
+    for (j, day), cols in by_day.items():
+        if len(cols) > cand.merchant_capacity(j, day):
+            lp.row(-lp.inf, cand.merchant_capacity(j, day), [(c, 1.0) for c in cols])
+    for i, task in tasks.items():
+        ways = {j for j, _, _ in task.ways if j is not None}
+        if ways and len(ways) < len(by_occurrence[task.occurrence]):
+            lp.row(-lp.inf, 0.0,
+                   [(x[i], 1.0)] + [(use[task.occurrence, j], -1.0) for j in sorted(ways)])
+    # The levels above, kept. Softly, at a price no coverage can pay for: the LP then has a
+    # solution before pricing has found the patterns that keep them, and its value still
+    # bounds the one with the rows hard (which is a restriction of it).
+    penalty = 10.0 * (len(occurrences) + 1)
+    for q, least in kept.items():
+        mine = [y[o] for o in occurrences if problem.occurrences[o].need.priority is q]
+        if least > 0 and mine:
+            short = lp.var(-penalty, 0.0, lp.inf)
+            lp.row(least, lp.inf, [(c, 1.0) for c in mine] + [(short, 1.0)])
+    # Patterns: x_i <= the patterns that hold i; each group's patterns sum to at most one.
+    link = {i: lp.row(-lp.inf, 0.0, [(x[i], 1.0)]) for i in tasks}
+    convex = [lp.row(-lp.inf, 1.0, []) for _ in groups]
+    columns = 0
+
+    def add(g: int, mask: int) -> None:
+        nonlocal columns
+        terms = [(link[t.option], -1.0) for k, t in enumerate(groups[g].tasks) if mask >> k & 1]
+        lp.column([*terms, (convex[g], 1.0)])
+        columns += 1
+
+    priced: list[int] = []
+    enumerated = 0
+    for g, group in enumerate(groups):
+        try:
+            masks = group.enumerate(max_states) if len(group.tasks) <= enumerate_up_to \
+                else None
+        except _OutOfWorkError:
+            trivial.work = work.used
+            return trivial
+        if masks is None:
+            priced.append(g)
+            continue
+        enumerated += 1
+        for mask in masks:
+            add(g, mask)
+        if time.monotonic() > deadline:
+            return trivial
+    best = math.inf
+    rounds = 0
+    result = None
+    complete = False
+    while rounds < max_rounds and time.monotonic() <= deadline:
+        result = lp.solve()
+        rounds += 1
+        if result is None:
+            break
+        value, _, duals = result
+        gain = 0.0
+        fresh = []
+        for g in priced:
+            group = groups[g]
+            weight = [duals[link[t.option]] for t in group.tasks]
+            try:
+                found = group.price(weight)
+            except _OutOfWorkError:
+                gain = math.inf  # this round bounds nothing; an earlier one may have
+                break
+            reduced = found[0] - duals[convex[g]]
+            if reduced > EPS:
+                gain += reduced
+                fresh.append((g, found[1]))
+        best = min(best, value + gain)  # Lagrangian: the LP plus each group's best gain
+        if not fresh or gain == math.inf:
+            complete = gain != math.inf
+            break
+        for g, mask in fresh:
+            add(g, mask)
+    if result is None or best == math.inf:
+        trivial.work = work.used
+        return trivial
+    value, values, _ = result
+    # Rounded down with room for the LP's tolerances: a value a hair below a whole number
+    # may be that number.
+    bound = min(len(level), math.floor(best + ROUNDING))
+    return PatternBound(bound, complete, best if complete else value, columns, len(groups),
+                        enumerated, rounds, work.used,
+                        _guided_plan(cand, occurrences, tasks, x, y, values))
+
+
+def _guided_plan(cand: Candidates, occurrences: list[int], tasks: dict[int, _Task],
+                 x: dict[int, int], y: dict[int, int], values: list[float]) -> Plan:
+    """A valid plan the LP's solution guides: the pins first, then the occurrences the LP
+    covers, by level and by how much, each given the options the LP takes most at the first
+    start that keeps every rule (as :func:`matcher.greedy.greedy_plan` does), then the rest
+    greedily."""
+    problem = cand.problem
+    plan = Plan(dict((o, v) for o, v in cand.pin_plan.items() if o in set(occurrences)))
+    timelines = Timelines.of_plan(cand, plan)
+    by_occurrence: dict[int, list[int]] = defaultdict(list)
+    for i in tasks:
+        by_occurrence[tasks[i].occurrence].append(i)
+    todo = [o for o in occurrences if o not in plan.covered and values[y[o]] > 1e-6]
+    todo.sort(key=lambda o: (problem.occurrences[o].need.priority.rank, -values[y[o]],
+                             problem.occurrences[o].earliest_start, o))
+    for o in todo:
+        need = problem.occurrences[o].need
+        ranked = sorted(by_occurrence[o], key=lambda i: (-values[x[i]],
+                                                         cand.options[i].best_walk, i))
+        merchants: list[int | None] = [None]
+        if need.merchant_service is not None:
+            merchants = [*sorted({j for i in ranked for j, _, _ in tasks[i].ways
+                                  if j is not None})]
+        placed = False
+        for start in timelines.start_points(o):
+            for merchant in merchants:
+                if merchant is not None and not timelines.merchant_free(o, merchant, start):
+                    continue
+                team: list[int] = []
+                for i in ranked:
+                    option = cand.options[i]
+                    if any(cand.options[k].volunteer == option.volunteer for k in team) or \
+                            (merchant is not None and merchant not in option.merchants):
+                        continue
+                    if timelines.blocker(option, start, merchant) is None:
+                        team.append(i)
+                        if len(team) == need.volunteers_needed:
+                            break
+                if len(team) == need.volunteers_needed:
+                    timelines.add(o, start, merchant, tuple(team))
+                    plan.covered[o] = Cover(start, merchant, tuple(team))
+                    placed = True
+                    break
+            if placed:
+                break
+    return greedy_plan(cand, occurrences, base=plan)
+
+
+def tighten_level(cand: Candidates, component: list[int], occurrences: list[int],
+                  options: list[int], priority: Priority, reached: Mapping[Priority, int],
+                  plan: Plan, bound: int, deadline: Deadline) -> tuple[int, Plan]:
+    """The solver's use of the pattern bound, on a level of a component its models left
+    unproven: ``bound`` lowered to the pattern bound where that is lower, and ``plan``
+    replaced by the plan the LP guides (lower levels of ``component`` filled in greedily)
+    where that covers more of ``priority``, no less of any level above, and keeps the pins.
+
+    ``occurrences`` and ``options`` are the level's stage (its levels and those above, and
+    pinned occurrences), ``reached`` the proven values of the levels above, so the bound
+    holds for the lexicographic optimum. On the wall clock the LP may use half the time left
+    until ``deadline``; on the deterministic clock, which it does not move, only its work
+    limits stop it, so every run gets the same bound.
+    """
+    wall = math.inf
+    if deadline.clock.params.wall_clock:
+        wall = time.monotonic() + max(deadline.left(), 0.0) / 2
+    result = pattern_bound(cand, occurrences, options, priority, reached, wall)
+    guided = greedy_plan(cand, component, base=result.hint_plan)
+    above = [q for q in Priority if q.rank < priority.rank]
+    if covered_count(cand, guided, priority) > covered_count(cand, plan, priority) and \
+            all(covered_count(cand, guided, q) >= covered_count(cand, plan, q) for q in above) \
+            and keeps_pins(cand, guided, component):
+        plan = guided
+    return min(bound, result.bound), plan
