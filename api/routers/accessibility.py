@@ -59,8 +59,7 @@ class AccessibilityOut(BaseModel):
 @router.get("/accessibility", response_model=AccessibilityOut,
             summary="Walking minutes from every street node to the nearest place of a "
             "category, and the needs beyond the circle of it",
-            responses={409: {"description": "the service has no street network"},
-                       503: {"description": "the street or places file cannot be read"}})
+            responses={503: {"description": "the street or places file cannot be read"}})
 def accessibility(request: Request, session: SessionDep, user: Coordinator,
                   category: Annotated[Category, Query()],
                   week: Annotated[IsoWeek | None, Query()] = None) -> AccessibilityOut:

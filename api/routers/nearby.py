@@ -142,7 +142,6 @@ def _out(lat: float, lon: float, system: CoordSystem) -> tuple[float, float]:
             summary="What is within a 15-minute walk (public, no login)",
             responses={429: {"description": "too many lookups from this address; wait "
                              "Retry-After seconds"},
-                       409: {"description": "the service has no street network"},
                        503: {"description": "the street or places file cannot be read"}})
 def nearby(request: Request, session: SessionDep,
            lat: Annotated[float, Query(ge=-90, le=90, description="where the resident is")],
