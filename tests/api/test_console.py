@@ -55,14 +55,19 @@ PAGES = {"coordinator": ["/console/overview", "/console/import", "/console/sched
          "merchant": ["/console/shop"], "volunteer": ["/console/me"]}
 
 
-def test_each_role_sees_its_pages_and_is_refused_the_others(client: TestClient) -> None:
+def one_account_per_role(client: TestClient) -> None:
+    """An account of every role (the volunteer's and the merchant's records too)."""
     coordinator = make_user(client, "coordinator", "coordinator")
     for kind, body in (("volunteers", VOLUNTEER), ("merchants", MERCHANT)):
         assert client.post(f"/v1/{kind}", json=body, headers=coordinator).status_code == 201
     make_user(client, "organiser", "organiser")
     make_user(client, "volunteer", "volunteer", volunteer_id="V1")
     make_user(client, "merchant", "merchant", merchant_id="M1")
-    make_user(client, "grid_worker", "grid_worker")
+    make_user(client, "grid_worker", "grid_worker", grid_units="G1")
+
+
+def test_each_role_sees_its_pages_and_is_refused_the_others(client: TestClient) -> None:
+    one_account_per_role(client)
     for role in ROLES:
         client.cookies.clear()
         console_login(client, role)
@@ -79,13 +84,7 @@ def test_each_role_sees_its_pages_and_is_refused_the_others(client: TestClient) 
 
 
 def test_each_role_lands_on_a_home_page_of_its_own(client: TestClient) -> None:
-    coordinator = make_user(client, "coordinator", "coordinator")
-    for kind, body in (("volunteers", VOLUNTEER), ("merchants", MERCHANT)):
-        assert client.post(f"/v1/{kind}", json=body, headers=coordinator).status_code == 201
-    make_user(client, "organiser", "organiser")
-    make_user(client, "volunteer", "volunteer", volunteer_id="V1")
-    make_user(client, "merchant", "merchant", merchant_id="M1")
-    make_user(client, "grid_worker", "grid_worker", grid_units="G1")
+    one_account_per_role(client)
     for role in ROLES:
         client.cookies.clear()
         console_login(client, role)
