@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from matcher.i18n import _
 from matcher.params import SolveParams
 from matcher.recruit import (
     EXACT_MAX_K,
-    GREEDY_GUARANTEE,
+    PlacesChosen,
     _greedy_order,
     max_coverage_exact,
     max_coverage_greedy,
@@ -84,26 +84,13 @@ class PartnerSuggestion:
 
 
 @dataclass
-class PartnerPlan:
+class PartnerPlan(PlacesChosen):
     """The partner suggestions, with both coverage values and the re-solves' figures."""
 
     k: int
     blocked: int  # occurrences unmet as no_merchant_in_circle
     by_service: dict[str, int]
     suggestions: list[PartnerSuggestion]
-    greedy_cover: int
-    exact_cover: int | None  # None when k is beyond EXACT_MAX_K
-    covered_before: int
-    covered_after: int
-    proven: bool  # every re-solve proved its coverage optimal
-    greedy_places: list[int] = field(default_factory=list)
-
-    @property
-    def bound(self) -> float:
-        """An upper bound on the best coverage of k partners (as :class:`RecruitPlan`)."""
-        if self.exact_cover is not None:
-            return float(self.exact_cover)
-        return self.greedy_cover / GREEDY_GUARANTEE
 
     def sentences(self) -> list[str]:
         """Each suggestion in plain words."""
@@ -215,8 +202,9 @@ def suggest_partners(problem: Problem, k: int, settings: Settings,
         so_far |= covers[c]
         covered = after
     by_service = dict(sorted(Counter(str(o.need.merchant_service) for o in blocked).items()))
-    return PartnerPlan(k, len(blocked), by_service, suggestions, greedy_cover, exact_cover,
-                       before, covered, proven, greedy)
+    return PartnerPlan(k, len(blocked), by_service, suggestions, greedy_cover=greedy_cover,
+                       exact_cover=exact_cover, covered_before=before, covered_after=covered,
+                       proven=proven, greedy_places=greedy)
 
 
 def partner_rows(plan: PartnerPlan) -> list[dict[str, object]]:

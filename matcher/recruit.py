@@ -108,14 +108,11 @@ class Suggestion:
     volunteer: Volunteer
 
 
-@dataclass
-class RecruitPlan:
-    """The suggestions for one skill, with both coverage values and the re-solves' figures."""
+@dataclass(kw_only=True)
+class PlacesChosen:
+    """How k places were chosen (maximum coverage, greedy and exact) and what re-solving the
+    week with them found: what recruits and partners have in common."""
 
-    skill: str
-    k: int
-    unmet: int  # unmet occurrences a recruit with the skill alone could serve
-    suggestions: list[Suggestion]
     greedy_cover: int
     exact_cover: int | None  # None when k is beyond EXACT_MAX_K
     covered_before: int
@@ -130,6 +127,16 @@ class RecruitPlan:
         if self.exact_cover is not None:
             return float(self.exact_cover)
         return self.greedy_cover / GREEDY_GUARANTEE
+
+
+@dataclass
+class RecruitPlan(PlacesChosen):
+    """The suggestions for one skill, with both coverage values and the re-solves' figures."""
+
+    skill: str
+    k: int
+    unmet: int  # unmet occurrences a recruit with the skill alone could serve
+    suggestions: list[Suggestion]
 
     def sentences(self) -> list[str]:
         """The suggestions in plain words, places on the same street together."""
@@ -285,8 +292,9 @@ def suggest_recruits(problem: Problem, skill: str, k: int, settings: Settings,
                                       len(covers[j] - so_far), after - covered, recruit))
         so_far |= covers[j]
         covered = after
-    return RecruitPlan(skill, k, len(wanted), suggestions, greedy_cover, exact_cover, before,
-                       covered, proven, greedy)
+    return RecruitPlan(skill, k, len(wanted), suggestions, greedy_cover=greedy_cover,
+                       exact_cover=exact_cover, covered_before=before, covered_after=covered,
+                       proven=proven, greedy_places=greedy)
 
 
 def _reach(problem: Problem, typed: Sequence[Need], places: Sequence[Location],
