@@ -222,21 +222,11 @@ def _load_network(network: Path | None) -> WalkingNetwork | None:
 def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: float | None,
          coords: CoordSystem, workers: int | None, extra_needs: Sequence[Path] = (),
          wall_clock: bool = False) -> None:
-    from matcher.mapview import tile_layers
     from matcher.outputs import write_schedule
     from matcher.solver import solve
     from matcher.travel import TravelTimes
 
-    try:
-        settings = Settings()
-        tile_layers(settings)  # a map that cannot be drawn should stop us before solving
-        iso_week = Week.parse(week)
-        params = SolveParams(
-            time_limit_s=settings.time_limit_s if time_limit is None else time_limit,
-            wall_clock=wall_clock or settings.wall_clock,
-            workers=settings.workers if workers is None else workers)
-    except ValueError as exc:
-        raise _fail(str(exc)) from exc
+    settings, iso_week, params = _solve_settings(week, time_limit, wall_clock, workers)
     try:
         with step(_("reading {source}").format(source=source)):
             imported = read_community(source, iso_week, coords, extra_needs=extra_needs)
@@ -259,6 +249,24 @@ def _run(source: Path, week: str, out: Path, network: Path | None, time_limit: f
     with step(_("writing the files")):
         write_schedule(problem, schedule, out, settings=settings, network=net, coords=coords)
     _print_schedule(problem, schedule, out)
+
+
+def _solve_settings(week: str, time_limit: float | None, wall_clock: bool,
+                    workers: int | None) -> tuple[Settings, Week, SolveParams]:
+    """The settings, week and solve parameters of a solve, checked before anything is read (a
+    map that cannot be drawn stops us before solving)."""
+    from matcher.mapview import tile_layers
+
+    try:
+        settings = Settings()
+        tile_layers(settings)
+        params = SolveParams(
+            time_limit_s=settings.time_limit_s if time_limit is None else time_limit,
+            wall_clock=wall_clock or settings.wall_clock,
+            workers=settings.workers if workers is None else workers)
+        return settings, Week.parse(week), params
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
 
 
 @app.command()
@@ -315,20 +323,10 @@ def _run_district(source: Path, week: str, out: Path, network: Path | None,
         solve_district,
         write_district,
     )
-    from matcher.mapview import tile_layers
 
     if engine == "ray" and importlib.util.find_spec("ray") is None:
         raise _fail(_("--engine ray needs Ray: pip install 'linli[district]'"))
-    try:
-        settings = Settings()
-        tile_layers(settings)
-        iso_week = Week.parse(week)
-        params = SolveParams(
-            time_limit_s=settings.time_limit_s if time_limit is None else time_limit,
-            wall_clock=wall_clock or settings.wall_clock,
-            workers=settings.workers if workers is None else workers)
-    except ValueError as exc:
-        raise _fail(str(exc)) from exc
+    settings, iso_week, params = _solve_settings(week, time_limit, wall_clock, workers)
     try:
         with step(_("reading {source}").format(source=source)):
             district = load_district(source, iso_week, coords)
