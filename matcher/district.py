@@ -110,7 +110,9 @@ def _community_sources(folder: Path) -> list[Path]:
 def grid_path(source: Path) -> Path:
     """Where a community's grid units are: :data:`GRID_FILE` in its folder, or beside its
     workbook as ``<workbook>.grids.geojson``."""
-    return source / GRID_FILE if source.is_dir() else source.with_suffix("." + GRID_FILE)
+    if source.suffix.lower() == ".xlsx":
+        return source.with_suffix("." + GRID_FILE)
+    return source / GRID_FILE
 
 
 def load_district(folder: Path | str, week: Week,
@@ -147,7 +149,8 @@ def load_district(folder: Path | str, week: Week,
             try:
                 units = read_grids(grid_file)
             except InputError as exc:
-                label = f"{name}/{GRID_FILE}" if source.is_dir() else grid_file.name
+                label = (grid_file.name if source.suffix.lower() == ".xlsx"
+                         else f"{name}/{GRID_FILE}")
                 issues.extend(replace(i, file=label) for i in exc.issues)
         try:
             imported = read_community(source, week, coords)
