@@ -80,10 +80,12 @@
         item.appendChild(document.createTextNode(row.label));
         box.appendChild(item);
       });
-      var note = document.createElement("div");
-      note.className = "linli-legend-note";
-      note.textContent = doc.note;
-      box.appendChild(note);
+      if (used.hull) {
+        var note = document.createElement("div");
+        note.className = "linli-legend-note";
+        note.textContent = doc.note;
+        box.appendChild(note);
+      }
       L.DomEvent.disableClickPropagation(box);
       return box;
     };
@@ -137,7 +139,9 @@
     titleControl(doc).addTo(map);
     legendControl(doc).addTo(map);
     if (communities.getLayers().length) {
-      map.fitBounds(communities.getBounds(), {padding: [20, 20]});
+      // Room on the right for the choices and the legend.
+      map.fitBounds(communities.getBounds(), {paddingTopLeft: [20, 20],
+                                              paddingBottomRight: [300, 20]});
     } else {
       map.setView([31.2287, 121.4787], 13);
     }
