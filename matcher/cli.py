@@ -535,7 +535,13 @@ def generate_district_command(
              "in its folder (0: none)")] = 0,
 ) -> None:
     """Generate a believable district of communities on real streets (central Shanghai)."""
-    from matcher.district import SHANGHAI_NETWORK, components, generate_district, save_district
+    from matcher.district import (
+        GRID_FILE,
+        SHANGHAI_NETWORK,
+        components,
+        generate_district,
+        save_district,
+    )
 
     net = _load_network(network or data_dir() / SHANGHAI_NETWORK)
     try:
@@ -557,6 +563,10 @@ def generate_district_command(
             shared=shared, needs=sum(len(c.problem.needs) for c in district.communities),
             merchants=sum(len(c.problem.merchants) for c in district.communities),
             parts=len(components(district)))))
+    if grid_units > 0:
+        console.print(escape(_(
+            "each community has {n} grid units in its {file}").format(n=grid_units,
+                                                                     file=GRID_FILE)))
 
 
 def _community_resources(network: Path, osm: Path | None, data: Path | None

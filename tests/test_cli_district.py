@@ -32,6 +32,7 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                   "--grid-units", "3"])
     assert result.exit_code == 0, result.output
     assert "3 个社区" in flat(result.output) and "志愿者 45 位" in flat(result.output)
+    assert "每个社区分了 3 个网格，写在各自的 grids.geojson 里" in flat(result.output)
     return folder
 
 
