@@ -138,11 +138,17 @@ def area_figures(community: str, problem: Problem, schedule: Schedule | None,
                  need_ids: set[str] | None = None, *, unit_id: str | None = None,
                  unit_name: str = "", ledger: Ledger | None = None) -> AreaFigures:
     """The figures of the needs ``need_ids`` of ``problem`` (all of them with None) in
-    ``schedule`` (None: not planned, nothing covered)."""
+    ``schedule`` (None: not planned, nothing covered). An occurrence is covered or unmet, never
+    both; hours are those of every task on these needs."""
     mine = {n.id for n in problem.needs} if need_ids is None else need_ids
     occurrences = {p: 0 for p in Priority}
     covered = {p: 0 for p in Priority}
-    keys = schedule.covered_keys() if schedule is not None else set()
+    keys = set()
+    if schedule is not None:
+        # A task kept as agreed although it breaks a rule is among the assignments and its
+        # occurrence among the unmet (held_by_pinned_task): unmet, as the schedule's levels
+        # count it; its hours are still planned.
+        keys = schedule.covered_keys() - {(u.need_id, u.day) for u in schedule.unmet}
     for o in problem.occurrences:
         if o.need.id in mine:
             occurrences[o.need.priority] += 1

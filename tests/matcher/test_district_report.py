@@ -158,6 +158,22 @@ def test_figures_equal_a_hand_count(hand: tuple[District, DistrictResult]) -> No
     assert c.figures.ledger == Ledger()  # the CLI knows no ledger
 
 
+def test_a_task_kept_as_agreed_is_unmet_but_its_hours_count() -> None:
+    """A pinned task kept although it breaks a rule is both an assignment and an unmet
+    occurrence (held_by_pinned_task) in a schedule: the report counts it once, as unmet, as
+    the schedule's levels do."""
+    problem = Problem(WEEK, [volunteer("V1")], [need("N1", priority=RED, days="mon;tue")])
+    schedule = _schedule(problem, [_at(Day.MON, 540, 570, "N1", "V1")], [
+        _unmet("N1", Day.TUE, UnmetReason.NO_AVAILABLE_VOLUNTEER)])
+    held = Schedule(WEEK, [*schedule.assignments, _at(Day.TUE, 540, 600, "N1", "V1")],
+                    [*schedule.unmet[:0], _unmet("N1", Day.TUE, UnmetReason.HELD)],
+                    schedule.levels, SolveStatus.OPTIMAL, 0.0, 0.0)
+    figures = community_report("A", problem, held).figures
+    assert figures.covered[RED] == held.levels[RED].covered == 1
+    assert figures.unmet == {UnmetReason.HELD: 1}
+    assert figures.volunteer_hours == 1.5
+
+
 def test_a_community_is_drawn_as_its_units_or_around_its_places(
         hand: tuple[District, DistrictResult]) -> None:
     a, b, _c = district_report(*hand).communities
