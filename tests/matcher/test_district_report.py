@@ -166,7 +166,7 @@ def test_a_task_kept_as_agreed_is_unmet_but_its_hours_count() -> None:
     schedule = _schedule(problem, [_at(Day.MON, 540, 570, "N1", "V1")], [
         _unmet("N1", Day.TUE, UnmetReason.NO_AVAILABLE_VOLUNTEER)])
     held = Schedule(WEEK, [*schedule.assignments, _at(Day.TUE, 540, 600, "N1", "V1")],
-                    [*schedule.unmet[:0], _unmet("N1", Day.TUE, UnmetReason.HELD)],
+                    [_unmet("N1", Day.TUE, UnmetReason.HELD)],
                     schedule.levels, SolveStatus.OPTIMAL, 0.0, 0.0)
     figures = community_report("A", problem, held).figures
     assert figures.covered[RED] == held.levels[RED].covered == 1
