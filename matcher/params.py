@@ -16,6 +16,10 @@ from ortools.sat.python import cp_model
 # deterministic (README, "Same inputs, same schedule").
 WORK_PER_SECOND = 0.6
 
+# The one default time limit of a solve, in seconds: the CLI's ``LINLI_TIME_LIMIT_S`` and the
+# service's ``LINLI_SOLVE_TIME_LIMIT_S`` default to it, so the three never drift apart.
+DEFAULT_TIME_LIMIT_S = 60.0
+
 StageWeights = tuple[float, float, float, float]  # red, yellow, blue, quality
 
 
@@ -81,7 +85,7 @@ class SolveParams:
         guides if it covers more.
     """
 
-    time_limit_s: float = 60.0
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S
     wall_clock: bool = False
     workers: int = 0
     walk_weight: int = 10
