@@ -109,7 +109,8 @@ def test_pricing_and_enumeration_reach_the_same_lp_value(problem: Problem) -> No
     for priority in Priority:
         occurrences, options = level_input(cand, priority)
         enumerated = pattern_bound(cand, occurrences, options, priority, {})
-        priced = pattern_bound(cand, occurrences, options, priority, {}, enumerate_up_to=0)
+        priced = pattern_bound(cand, occurrences, options, priority, {},
+                               params=replace(FAST, pattern_enumerate_up_to=0))
         assert enumerated.complete and priced.complete
         assert priced.enumerated == 0
         assert enumerated.enumerated == enumerated.groups
@@ -209,7 +210,8 @@ def test_out_of_work_the_bound_falls_back_and_still_holds() -> None:
     problem = weekly_cap_problem()
     cand = candidates(problem)
     occurrences, options = level_input(cand, Priority.YELLOW)
-    starved = pattern_bound(cand, occurrences, options, Priority.YELLOW, {}, max_work=1)
+    starved = pattern_bound(cand, occurrences, options, Priority.YELLOW, {},
+                            params=replace(FAST, pattern_max_work=1))
     assert (starved.bound, starved.complete) == (9, False)
     enough = pattern_bound(cand, occurrences, options, Priority.YELLOW, {})
     assert (enough.bound, enough.complete) == (2, True) and 0 < enough.work <= 1000
