@@ -122,10 +122,10 @@ class SolveParams:
     pattern_bound: bool = True
     pattern_enumerate_up_to: int = 14
     pattern_max_states: int = 50_000
-    pattern_max_labels: int = 20_000
+    pattern_max_labels: int = 1_000
     pattern_price_groups: int = 400
     pattern_max_rounds: int = 200
-    pattern_max_work: int = 20_000_000
+    pattern_max_work: int = 5_000_000
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:

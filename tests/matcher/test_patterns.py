@@ -215,3 +215,55 @@ def test_out_of_work_the_bound_falls_back_and_still_holds() -> None:
     assert (starved.bound, starved.complete) == (9, False)
     enough = pattern_bound(cand, occurrences, options, Priority.YELLOW, {})
     assert (enough.bound, enough.complete) == (2, True) and 0 < enough.work <= 1000
+
+
+# Ways the bound is cut short at street scale, sent down on tiny communities: every group
+# priced (none enumerated) one column a round, every group too large to price (energy rows),
+# one round only, and too few steps to price.
+CUT_SHORT = {
+    "partial pricing": replace(FAST, pattern_enumerate_up_to=0, pattern_price_groups=1),
+    "energy rows": replace(FAST, pattern_enumerate_up_to=0, pattern_max_labels=1),
+    "one round": replace(FAST, pattern_enumerate_up_to=0, pattern_max_rounds=1),
+    "few steps": replace(FAST, pattern_max_work=12),
+}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tight_communities(), st.sampled_from(sorted(CUT_SHORT)))
+def test_a_bound_cut_short_still_holds_and_its_plan_is_valid(problem: Problem,
+                                                              way: str) -> None:
+    cand = candidates(problem)
+    optimum = lexicographic_optimum(problem, WALK)
+    kept: dict[Priority, int] = {}
+    for priority in Priority:
+        occurrences, options = level_input(cand, priority)
+        exact = pattern_bound(cand, occurrences, options, priority, kept)
+        short = pattern_bound(cand, occurrences, options, priority, kept,
+                              params=CUT_SHORT[way])
+        event(f"{way}: complete {short.complete}, energy rows {short.energy > 0}")
+        assert short.bound >= optimum[priority.rank]
+        assert validate(problem, _assignments(cand, short.hint_plan), WALK) == []
+        assert keeps_pins(cand, short.hint_plan, occurrences)
+        if short.complete:  # priced out however it went: the same LP optimum
+            assert abs(short.lp_value - exact.lp_value) < 1e-6
+        # A level the bound proves (a plan keeping the levels above meets it) is the optimum.
+        plan = short.hint_plan
+        if all(covered_count(cand, plan, q) >= least for q, least in kept.items()) and \
+                covered_count(cand, plan, priority) == short.bound:
+            assert short.bound == optimum[priority.rank]
+        kept[priority] = optimum[priority.rank]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tight_communities())
+def test_every_level_a_solve_claims_proven_equals_brute_force(problem: Problem) -> None:
+    # Down the street-scale path, where the pattern bound does the proving, cut short.
+    params = replace(CUT_SHORT["partial pricing"], pair_budget=2, time_limit_s=1, workers=1)
+    schedule = check(problem, params)
+    optimum = lexicographic_optimum(problem, WALK)
+    for priority in Priority:
+        level = schedule.levels[priority]
+        assert level.bound >= optimum[priority.rank]
+        if level.optimal:
+            event(f"{priority.value} proven")
+            assert level.covered == optimum[priority.rank]
