@@ -4,9 +4,11 @@ The day-by-day relaxation (:mod:`matcher.bounds`) lets every day use the whole w
 so where that cap binds it says little. This bound sees each volunteer's day whole instead, and
 keeps the week's hours cap as one row per volunteer.
 
-A volunteer's options on one day fall into *groups*: two options are in one group when neither
-always fits before the other (their windows, durations and walks overlap), so what she does in
-one group never constrains another (the hours cap aside). A *pattern* is a set of options of
+A volunteer's options on one day fall into *groups*: swept in order of earliest start, a new
+group begins where every option so far always ends, walk included, before the next can start,
+so what she does in one group hardly constrains another (the hours cap aside). Any split into
+groups gives a valid bound (a finer one is a relaxation), so the sweep looks walks up only at a
+possible split, from the options of the group so far. A *pattern* is a set of options of
 one group that she can do in some order, each in its window, with the walk from one task to
 the next (R5, the merchant of each task free), and within her weekly minutes. The master LP
 chooses, per volunteer-group, a convex combination of patterns (at most one in an integer
@@ -23,8 +25,15 @@ maximal ones become columns, which is enough because the options taken only have
 a pattern. A large group prices columns instead: a labelling over her tasks in time order
 (the resource is the clock, and minutes and the tasks done so far decide dominance) finds the
 pattern of largest dual value, and the LP is solved again while one has a positive reduced
-cost. Both give the same LP optimum. Stopped early, the bound is the LP value plus the best
-reduced cost of each priced group (the Lagrangian bound), or the trivial one.
+cost. Both give the same LP optimum. Pricing is partial: a round takes the groups in turn and
+stops once it has found enough columns, and only groups whose tasks of positive dual could
+together beat the group's own dual are priced at all. Every round gives a Lagrangian bound: the
+LP value plus each priced group's best reduced cost, and for a group not priced what all its
+tasks of positive dual would add together; it stops as soon as that bound meets the plan's
+value. A group whose pricing makes too many labels is bounded instead by *energy rows* (the
+minutes of its tasks whose windows lie inside one window fit in it, she does one at a time),
+a relaxation that needs no pricing; and when steps, rounds or time run out, every group not
+priced out is, and the LP solved once more is a bound as it stands.
 
 The LP is OR-Tools' GLOP, warm-started from one pricing round to the next; it is
 deterministic, so the same inputs give the same bound.
