@@ -15,7 +15,7 @@ from matcher.domain import Priority, Problem, SolveStatus
 from matcher.generate import generate_community
 from matcher.params import Clock, SolveParams
 from matcher.partition import partition
-from matcher.patterns import pattern_bound, tighten_level
+from matcher.patterns import _groups, _tasks, _Work, pattern_bound, tighten_level
 from matcher.settings import Settings
 from matcher.solver import _assignments
 from matcher.timeline import Plan, covered_count, keeps_pins
@@ -267,3 +267,25 @@ def test_every_level_a_solve_claims_proven_equals_brute_force(problem: Problem) 
         if level.optimal:
             event(f"{priority.value} proven")
             assert level.covered == optimum[priority.rank]
+
+
+def test_grouping_looks_up_walks_only_where_a_group_may_end() -> None:
+    # One volunteer free all Monday and a visit every half hour, each fixed to its slot and a
+    # short walk from the last: every visit is a group of its own. Comparing every pair of
+    # options took a walk per ordered pair (quadratic: street-scale days ran out of steps); the
+    # sweep takes one per split.
+    slots = 24
+    visits = [need(f"B{n}", 10 * n, 0, window=f"{8 + n // 2:02d}:{30 * (n % 2):02d}-"
+                   f"{8 + n // 2:02d}:{30 * (n % 2) + 20:02d}", duration=20)
+              for n in range(slots)]
+    problem = Problem(WEEK, [volunteer("V1", windows="mon 08:00-21:00", hours=12)], visits)
+    cand = candidates(problem)
+    tasks = _tasks(cand, list(range(len(cand.options))))
+    assert len(tasks) == slots
+    work = _Work(10**9)
+    groups = _groups(cand, tasks, {0: cand.minutes_cap(0)}, work)
+    assert len(groups) == slots
+    assert work.used <= 2 * slots
+    occurrences, options = level_input(cand, Priority.BLUE)
+    result = pattern_bound(cand, occurrences, options, Priority.BLUE, {})
+    assert (result.bound, result.complete, result.groups) == (slots, True, slots)
