@@ -343,8 +343,11 @@ class _Master:
         self.vars.append(var)
         return len(self.vars) - 1
 
-    def solve(self) -> tuple[float, list[float], list[float]] | None:
-        """(value, column values, row duals) at the optimum, None when there is none."""
+    def solve(self, deadline: float = math.inf) -> tuple[float, list[float], list[float]] | None:
+        """(value, column values, row duals) at the optimum, None when there is none or
+        ``deadline`` (a ``time.monotonic()`` reading) passed first."""
+        if deadline < math.inf:
+            self.lp.SetTimeLimit(max(int((deadline - time.monotonic()) * 1000), 1))
         if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
             return None
         return (self.objective.Value(), [v.solution_value() for v in self.vars],
@@ -488,10 +491,11 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     complete = False
     turn = 0  # where the next round's pricing starts (partial pricing, in turn)
     while rounds < params.pattern_max_rounds and time.monotonic() <= deadline:
-        result = lp.solve()
+        solved = lp.solve(deadline)
         rounds += 1
-        if result is None:
-            break
+        if solved is None:
+            break  # out of time (or no solution): the last round's bound stands
+        result = solved
         value, _, duals = result
         # Lagrangian: the LP plus each priced group's best reduced cost; a group not priced
         # this round adds what all its tasks of positive dual are worth together (more than
@@ -543,7 +547,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
             energy += 1
         for g, mask in fresh:
             add(g, mask)
-    if result is not None and not complete and priced and \
+    if result is not None and not complete and priced and time.monotonic() <= deadline and \
             (best == math.inf or math.floor(best + ROUNDING) > enough):
         # Out of rounds, steps or time before pricing out: bound the groups still priced by
         # their energy rows, and the LP's optimum is a bound as it is.
@@ -551,7 +555,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
             by_energy(g)
             energy += 1
         priced = []
-        final = lp.solve()
+        final = lp.solve(deadline)
         rounds += 1
         if final is not None:
             result = final

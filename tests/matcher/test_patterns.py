@@ -4,6 +4,7 @@ pricing as by enumeration, and a valid plan from its LP."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from hypothesis import HealthCheck, event, given, settings
@@ -242,6 +243,10 @@ def test_a_bound_cut_short_still_holds_and_its_plan_is_valid(problem: Problem,
                               params=CUT_SHORT[way])
         event(f"{way}: complete {short.complete}, energy rows {short.energy > 0}")
         assert short.bound >= optimum[priority.rank]
+        # Out of wall-clock time at once: still a bound.
+        late = pattern_bound(cand, occurrences, options, priority, kept, time.monotonic(),
+                             params=CUT_SHORT[way])
+        assert late.bound >= optimum[priority.rank]
         assert validate(problem, _assignments(cand, short.hint_plan), WALK) == []
         assert keeps_pins(cand, short.hint_plan, occurrences)
         if short.complete:  # priced out however it went: the same LP optimum
