@@ -83,6 +83,7 @@ class PatternBound:
     rounds: int  # master LP solves
     work: int = 0  # steps taken (see SolveParams.pattern_max_work)
     energy: int = 0  # groups bounded by energy rows instead of patterns
+    lp_iterations: int = 0  # simplex iterations of every LP solve
     hint_plan: Plan = field(default_factory=Plan)
 
 
@@ -320,6 +321,7 @@ class _Master:
         self.rows: list[pywraplp.Constraint] = []
         self.objective = self.lp.Objective()
         self.objective.SetMaximization()
+        self.iterations = 0  # simplex iterations over every solve
 
     def var(self, cost: float, lo: float, hi: float) -> int:
         var = self.lp.NumVar(lo, hi, "")
@@ -348,7 +350,9 @@ class _Master:
         ``deadline`` (a ``time.monotonic()`` reading) passed first."""
         if deadline < math.inf:
             self.lp.SetTimeLimit(max(int((deadline - time.monotonic()) * 1000), 1))
-        if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
+        status = self.lp.Solve()
+        self.iterations += self.lp.iterations()
+        if status != pywraplp.Solver.OPTIMAL:
             return None
         return (self.objective.Value(), [v.solution_value() for v in self.vars],
                 [r.dual_value() for r in self.rows])
@@ -568,7 +572,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     # may be that number.
     bound = min(len(level), math.floor(best + ROUNDING))
     return PatternBound(bound, complete, best if complete else value, columns, len(groups),
-                        enumerated, rounds, work.used, energy,
+                        enumerated, rounds, work.used, energy, lp.iterations,
                         _guided_plan(cand, occurrences, tasks, x, y, values))
 
 

@@ -143,6 +143,7 @@ def test_the_pattern_bound_is_tighter_where_the_weekly_cap_binds() -> None:
     result = pattern_bound(cand, occurrences, options, Priority.YELLOW, {})
     assert (result.bound, result.complete) == (2, True)
     assert result.groups == 6  # two volunteers, three days, one window each
+    assert result.rounds >= 1 and result.lp_iterations > 0
     assert lexicographic_optimum(problem, WALK) == (0, 2, 0)
     assert covered_count(cand, result.hint_plan, Priority.YELLOW) == 2
 
