@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from matcher.params import DEFAULT_TIME_LIMIT_S
+
 
 class ApiSettings(BaseSettings):
     """Where the data lives, how tokens are signed, how points are earned and who is told."""
@@ -35,8 +37,9 @@ class ApiSettings(BaseSettings):
     webhook_max_backoff_s: float = Field(
         900.0, gt=0, description="longest wait between two tries of one event")
     webhook_timeout_s: float = Field(5.0, gt=0, description="time a receiver has to answer")
-    solve_time_limit_s: float = Field(30.0, gt=0, description="time limit of a schedule job "
-                                      "(deterministic time unless solve_wall_clock)")
+    solve_time_limit_s: float = Field(DEFAULT_TIME_LIMIT_S, gt=0, description="time limit of a "
+                                      "schedule job (deterministic time unless "
+                                      "solve_wall_clock; the default is SolveParams')")
     solve_wall_clock: bool = Field(False, description="count a schedule job's limit in "
                                    "wall-clock seconds (re-solving may then differ)")
     network_path: str | None = Field(None, description="street network for walking times")

@@ -29,7 +29,7 @@ from matcher.coords import CoordSystem
 from matcher.domain import Location, Priority, Problem, Schedule, Week
 from matcher.errors import InputError, NetworkError
 from matcher.i18n import _, normalise, use
-from matcher.params import SolveParams
+from matcher.params import DEFAULT_TIME_LIMIT_S, SolveParams
 from matcher.settings import Settings
 from matcher.spreadsheets import read_charity, read_community, write_community
 
@@ -96,7 +96,8 @@ CoordsOption = Annotated[CoordSystem, typer.Option(
 TimeLimitOption = Annotated[float | None, typer.Option(
     help="the solver's limit in seconds; without --wall-clock it is turned into a fixed "
          "amount of CP-SAT work (deterministic time), which takes longer on a slow or busy "
-         "machine but gives the same schedule [default: LINLI_TIME_LIMIT_S or 60]")]
+         "machine but gives the same schedule [default: LINLI_TIME_LIMIT_S or "
+         f"{DEFAULT_TIME_LIMIT_S:g}]")]
 WallClockOption = Annotated[bool, typer.Option(
     "--wall-clock",
     help="count the limit in wall-clock seconds; by default it counts CP-SAT's deterministic "

@@ -16,6 +16,10 @@ from ortools.sat.python import cp_model
 # deterministic (README, "Same inputs, same schedule").
 WORK_PER_SECOND = 0.6
 
+# The one default time limit of a solve, in seconds: the CLI's ``LINLI_TIME_LIMIT_S`` and the
+# service's ``LINLI_SOLVE_TIME_LIMIT_S`` default to it, so the three never drift apart.
+DEFAULT_TIME_LIMIT_S = 60.0
+
 StageWeights = tuple[float, float, float, float]  # red, yellow, blue, quality
 
 
@@ -79,9 +83,26 @@ class SolveParams:
         Where a coverage level is left unproven, bound it again from volunteer-day task
         patterns and the weekly hours cap (:mod:`matcher.patterns`), and take the plan its LP
         guides if it covers more.
+    pattern_enumerate_up_to, pattern_max_states
+        A volunteer-group of at most ``pattern_enumerate_up_to`` options has its patterns
+        enumerated, unless that passes ``pattern_max_states`` (set, last task) states; other
+        groups are priced.
+    pattern_max_labels
+        Labels one pricing of one group may make; a group that needs more is bounded by
+        energy rows (the minutes of its tasks that fit in each window) instead of patterns.
+    pattern_price_groups
+        Partial pricing: a round of the pattern LP stops pricing, the groups taken in turn,
+        once this many columns are found (every group is priced before the LP is called
+        optimal).
+    pattern_max_rounds
+        Solves of the pattern LP at most.
+    pattern_max_work
+        Steps (walks compared, subsets grown, labels extended) one pattern bound may take, so
+        every run stops at the same step; out of steps, the groups not yet priced out are
+        bounded by energy rows and the LP solved once more.
     """
 
-    time_limit_s: float = 60.0
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S
     wall_clock: bool = False
     workers: int = 0
     walk_weight: int = 10
@@ -99,6 +120,12 @@ class SolveParams:
     presolve_iterations: int = 1
     probing_level: int = 0
     pattern_bound: bool = True
+    pattern_enumerate_up_to: int = 14
+    pattern_max_states: int = 50_000
+    pattern_max_labels: int = 1_000
+    pattern_price_groups: int = 400
+    pattern_max_rounds: int = 200
+    pattern_max_work: int = 5_000_000
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -109,7 +136,11 @@ class SolveParams:
                      "presolve_iterations", "probing_level"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
-        for name in ("pair_budget", "day_pair_budget"):
+        if self.pattern_enumerate_up_to < 0:
+            raise ValueError("pattern_enumerate_up_to must not be negative")
+        for name in ("pair_budget", "day_pair_budget", "pattern_max_states",
+                     "pattern_max_labels", "pattern_price_groups", "pattern_max_rounds",
+                     "pattern_max_work"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("relax_share", "last_relax_share"):

@@ -4,9 +4,11 @@ The day-by-day relaxation (:mod:`matcher.bounds`) lets every day use the whole w
 so where that cap binds it says little. This bound sees each volunteer's day whole instead, and
 keeps the week's hours cap as one row per volunteer.
 
-A volunteer's options on one day fall into *groups*: two options are in one group when neither
-always fits before the other (their windows, durations and walks overlap), so what she does in
-one group never constrains another (the hours cap aside). A *pattern* is a set of options of
+A volunteer's options on one day fall into *groups*: swept in order of earliest start, a new
+group begins where every option so far always ends, walk included, before the next can start,
+so what she does in one group hardly constrains another (the hours cap aside). Any split into
+groups gives a valid bound (a finer one is a relaxation), so the sweep looks walks up only at a
+possible split, from the options of the group so far. A *pattern* is a set of options of
 one group that she can do in some order, each in its window, with the walk from one task to
 the next (R5, the merchant of each task free), and within her weekly minutes. The master LP
 chooses, per volunteer-group, a convex combination of patterns (at most one in an integer
@@ -23,8 +25,15 @@ maximal ones become columns, which is enough because the options taken only have
 a pattern. A large group prices columns instead: a labelling over her tasks in time order
 (the resource is the clock, and minutes and the tasks done so far decide dominance) finds the
 pattern of largest dual value, and the LP is solved again while one has a positive reduced
-cost. Both give the same LP optimum. Stopped early, the bound is the LP value plus the best
-reduced cost of each priced group (the Lagrangian bound), or the trivial one.
+cost. Both give the same LP optimum. Pricing is partial: a round takes the groups in turn and
+stops once it has found enough columns, and only groups whose tasks of positive dual could
+together beat the group's own dual are priced at all. Every round gives a Lagrangian bound: the
+LP value plus each priced group's best reduced cost, and for a group not priced what all its
+tasks of positive dual would add together; it stops as soon as that bound meets the plan's
+value. A group whose pricing makes too many labels is bounded instead by *energy rows* (the
+minutes of its tasks whose windows lie inside one window fit in it, she does one at a time),
+a relaxation that needs no pricing; and when steps, rounds or time run out, every group not
+priced out is, and the LP solved once more is a bound as it stands.
 
 The LP is OR-Tools' GLOP, warm-started from one pricing round to the next; it is
 deterministic, so the same inputs give the same bound.
@@ -45,18 +54,9 @@ from matcher.circles import Candidates, walk_ceil
 from matcher.domain import Day, Priority
 from matcher.greedy import greedy_plan
 from matcher.model import INF_WALK
-from matcher.params import Deadline
+from matcher.params import Deadline, SolveParams
 from matcher.timeline import Cover, Plan, Timelines, covered_count, keeps_pins
 
-# A group holds at most this many options to have its patterns enumerated (above, pricing).
-ENUMERATE_UP_TO = 14
-# Enumeration of one group stops past this many (set, last task) states: pricing takes over.
-MAX_STATES = 50_000
-# Steps (walks compared, subsets grown, labels extended) one bound may take: enough for a
-# community's week, while a street-scale level stops early with the bound it has.
-MAX_WORK = 5_000_000
-# Pricing rounds of the master LP at most.
-MAX_ROUNDS = 200
 # A reduced cost counts as positive above this.
 EPS = 1e-7
 # The LP's value is rounded down after adding this (its tolerances are far smaller).
@@ -81,7 +81,9 @@ class PatternBound:
     groups: int  # volunteer-groups
     enumerated: int  # groups whose patterns were all enumerated
     rounds: int  # master LP solves
-    work: int = 0  # steps taken (see MAX_WORK)
+    work: int = 0  # steps taken (see SolveParams.pattern_max_work)
+    energy: int = 0  # groups bounded by energy rows instead of patterns
+    lp_iterations: int = 0  # simplex iterations of every LP solve
     hint_plan: Plan = field(default_factory=Plan)
 
 
@@ -104,6 +106,10 @@ class _Task:
 
 class _OutOfWorkError(Exception):
     """The bound used up its steps."""
+
+
+class _TooManyLabelsError(Exception):
+    """One group's pricing made more labels than it may."""
 
 
 class _Work:
@@ -153,6 +159,23 @@ class _Group:
                 best = s
         return best
 
+    def energy(self) -> list[tuple[int, list[int]]]:
+        """Rows every plan keeps however she orders her tasks, as (minutes, tasks): the tasks
+        whose windows lie inside one task's window (its earliest start to its latest end)
+        take at most that window's minutes, since she does one at a time; and all of them at
+        most the group's span and her weekly minutes."""
+        ends = [t.hi + t.duration for t in self.tasks]
+        rows = []
+        for k, task in enumerate(self.tasks):
+            inside = [b for b, t in enumerate(self.tasks)
+                      if t.lo >= task.lo and ends[b] <= ends[k]]
+            if sum(self.tasks[b].duration for b in inside) > ends[k] - task.lo:
+                rows.append((ends[k] - task.lo, inside))
+        span = min(max(ends) - min(t.lo for t in self.tasks), self.cap)
+        if sum(t.duration for t in self.tasks) > span:
+            rows.append((span, list(range(len(self.tasks)))))
+        return rows
+
     def enumerate(self, max_states: int) -> list[int] | None:
         """The maximal patterns as bit masks over ``tasks``, or None past ``max_states``."""
         n = len(self.tasks)
@@ -188,10 +211,11 @@ class _Group:
         return [mask for mask in feasible if mask and
                 not any(mask | 1 << b in feasible for b in range(n) if not mask >> b & 1)]
 
-    def price(self, weight: list[float]) -> tuple[float, int]:
+    def price(self, weight: list[float], max_labels: int) -> tuple[float, int]:
         """The pattern of largest total ``weight`` (per task) and that weight. Tasks of no
         weight are left out (a pattern less a task of no value is worth as much, and a subset
-        of a pattern is one too)."""
+        of a pattern is one too). Past ``max_labels`` labels it gives up
+        (:class:`_TooManyLabelsError`)."""
         useful = [b for b in range(len(self.tasks))
                   if weight[b] > EPS and self.tasks[b].duration <= self.cap]
         occ = [t.occurrence for t in self.tasks]
@@ -201,11 +225,16 @@ class _Group:
         heap: list[tuple[int, int, float, int, int]] = []
         kept: dict[int, list[tuple[int, int, float, int]]] = defaultdict(list)
 
+        labels = 0
+
         def push(start: int, used: int, value: float, mask: int, last: int) -> None:
-            nonlocal best_value, best_mask
+            nonlocal best_value, best_mask, labels
             for s, u, v, m in kept[last]:
                 if s <= start and u <= used and v >= value - EPS and m & mask == m:
                     return  # dominated: whatever extends this label extends that one
+            labels += 1
+            if labels > max_labels:
+                raise _TooManyLabelsError
             kept[last].append((start, used, value, mask))
             heapq.heappush(heap, (start, used, -value, mask, last))
             if value > best_value + EPS:
@@ -245,8 +274,11 @@ def _tasks(cand: Candidates, options: list[int]) -> dict[int, _Task]:
 
 def _groups(cand: Candidates, tasks: dict[int, _Task], minutes_cap: Mapping[int, int],
             work: _Work) -> list[_Group]:
-    """Each volunteer-day's tasks split where one always fits before the other, walk included
-    (then nothing in one part constrains the other)."""
+    """Each volunteer-day's tasks, swept in order of earliest start, split where every task so
+    far in the group always ends, walk included, before the next can start (then nothing
+    before the split constrains what comes after it, up to walks to later tasks, which only
+    loosen the bound: any split of the options into groups is a relaxation). Walks are looked
+    up only at a possible split, from the tasks that end late enough to matter."""
     by_day: dict[tuple[int, Day], list[_Task]] = defaultdict(list)
     for i, task in tasks.items():
         by_day[cand.options[i].volunteer, cand.problem.occurrences[task.occurrence].day] \
@@ -255,28 +287,27 @@ def _groups(cand: Candidates, tasks: dict[int, _Task], minutes_cap: Mapping[int,
     for (v, _day), day_tasks in sorted(by_day.items(), key=lambda kv: (kv[0][0],
                                                                         kv[0][1].number)):
         probe = _Group(cand, v, day_tasks, minutes_cap[v], work)
-        n = len(probe.tasks)
-        parent = list(range(n))
-        for a in range(n):
-            ta = probe.tasks[a]
-            for b in range(a + 1, n):
-                tb = probe.tasks[b]
-                ab = ta.hi + ta.duration + max(probe.walks(a, b)) <= tb.lo
-                ba = tb.hi + tb.duration + max(probe.walks(b, a)) <= ta.lo
-                if not (ab or ba):
-                    parent[_find(parent, a)] = _find(parent, b)
-        parts: dict[int, list[_Task]] = defaultdict(list)
-        for k in range(n):
-            parts[_find(parent, k)].append(probe.tasks[k])
-        groups.extend(_Group(cand, v, part, minutes_cap[v], work) for part in parts.values())
+        work.spend(len(probe.tasks))
+        part: list[int] = []
+        reach = -math.inf  # the latest end of a task of ``part``, walks left out
+        for b, tb in enumerate(probe.tasks):
+            joined = reach > tb.lo
+            if not joined and part:
+                # A possible split: does a task of the part, with its walk, still run into b?
+                for a in part:
+                    ta = probe.tasks[a]
+                    if ta.hi + ta.duration + max(probe.walks(a, b)) > tb.lo:
+                        joined = True
+                        break
+            if part and not joined:
+                groups.append(_Group(cand, v, [probe.tasks[a] for a in part], minutes_cap[v],
+                                     work))
+                part, reach = [], -math.inf
+            part.append(b)
+            reach = max(reach, tb.hi + tb.duration)
+        if part:
+            groups.append(_Group(cand, v, [probe.tasks[a] for a in part], minutes_cap[v], work))
     return groups
-
-
-def _find(parent: list[int], a: int) -> int:
-    while parent[a] != a:
-        parent[a] = parent[parent[a]]
-        a = parent[a]
-    return a
 
 
 class _Master:
@@ -290,6 +321,7 @@ class _Master:
         self.rows: list[pywraplp.Constraint] = []
         self.objective = self.lp.Objective()
         self.objective.SetMaximization()
+        self.iterations = 0  # simplex iterations over every solve
 
     def var(self, cost: float, lo: float, hi: float) -> int:
         var = self.lp.NumVar(lo, hi, "")
@@ -313,9 +345,14 @@ class _Master:
         self.vars.append(var)
         return len(self.vars) - 1
 
-    def solve(self) -> tuple[float, list[float], list[float]] | None:
-        """(value, column values, row duals) at the optimum, None when there is none."""
-        if self.lp.Solve() != pywraplp.Solver.OPTIMAL:
+    def solve(self, deadline: float = math.inf) -> tuple[float, list[float], list[float]] | None:
+        """(value, column values, row duals) at the optimum, None when there is none or
+        ``deadline`` (a ``time.monotonic()`` reading) passed first."""
+        if deadline < math.inf:
+            self.lp.SetTimeLimit(max(int((deadline - time.monotonic()) * 1000), 1))
+        status = self.lp.Solve()
+        self.iterations += self.lp.iterations()
+        if status != pywraplp.Solver.OPTIMAL:
             return None
         return (self.objective.Value(), [v.solution_value() for v in self.vars],
                 [r.dual_value() for r in self.rows])
@@ -324,18 +361,18 @@ class _Master:
 def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
                   priority: Priority, kept: Mapping[Priority, int], deadline: float = math.inf,
                   *, minutes_left: Mapping[int, int] | None = None,
-                  enumerate_up_to: int = ENUMERATE_UP_TO, max_states: int = MAX_STATES,
-                  max_work: int = MAX_WORK, max_rounds: int = MAX_ROUNDS) -> PatternBound:
+                  params: SolveParams | None = None, enough: int = -1) -> PatternBound:
     """Bound ``priority``'s coverage of ``occurrences`` over ``options``, with each level of
     ``kept`` covered at least as much as it says (proven values of the levels above, as the
     solver's stages keep them). See the module's docstring.
 
     ``deadline`` is a ``time.monotonic()`` reading (the LP then stops and the bound falls back,
-    still valid); the work limits (``max_work`` steps, ``max_rounds`` LP solves) stop it the
-    same way on every run, for repeatable solves. Groups of more than ``enumerate_up_to``
-    options, or more than ``max_states`` subsets, are priced. ``minutes_left`` replaces the
-    weekly caps (R6) where given.
+    still valid); the ``pattern_*`` limits of ``params`` (steps, rounds, labels: see
+    :class:`~matcher.params.SolveParams`) stop it the same way on every run, for repeatable
+    solves. Pricing stops as soon as the bound is down to ``enough`` (a plan's value: the
+    level is then proven). ``minutes_left`` replaces the weekly caps (R6) where given.
     """
+    params = params or SolveParams()
     problem = cand.problem
     level = [o for o in occurrences if problem.occurrences[o].need.priority is priority]
     trivial = PatternBound(len(level), not level, float(len(level)), 0, 0, 0, 0)
@@ -345,7 +382,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     tasks = _tasks(cand, [i for i in options if cand.options[i].occurrence in inside])
     caps = {v: (minutes_left or {}).get(v, cand.minutes_cap(v))
             for v in {cand.options[i].volunteer for i in tasks}}
-    work = _Work(max_work)
+    work = _Work(params.pattern_max_work)
     try:
         groups = _groups(cand, tasks, caps, work)
     except _OutOfWorkError:
@@ -419,53 +456,114 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
         lp.column([*terms, (convex[g], 1.0)])
         columns += 1
 
-    priced: list[int] = []
+    def by_energy(g: int) -> None:
+        """Bound group g by its energy rows instead of its patterns (a relaxation)."""
+        for t in groups[g].tasks:
+            lp.rows[link[t.option]].SetUb(lp.inf)
+        for minutes, inside in groups[g].energy():
+            lp.row(-lp.inf, minutes,
+                   [(x[groups[g].tasks[b].option], groups[g].tasks[b].duration)
+                    for b in inside])
+
+    priced: list[int] = []  # groups whose columns are priced
+    energy = 0  # groups bounded by energy rows
     enumerated = 0
+    stop = len(groups)  # out of steps or time from here: the rest by energy rows
     for g, group in enumerate(groups):
-        try:
-            masks = group.enumerate(max_states) if len(group.tasks) <= enumerate_up_to \
-                else None
-        except _OutOfWorkError:
-            trivial.work = work.used
-            return trivial
+        if time.monotonic() > deadline:
+            stop = g
+            break
+        masks = None
+        if len(group.tasks) <= params.pattern_enumerate_up_to:
+            try:
+                masks = group.enumerate(params.pattern_max_states)
+            except _OutOfWorkError:
+                stop = g
+                break
         if masks is None:
             priced.append(g)
             continue
         enumerated += 1
         for mask in masks:
             add(g, mask)
-        if time.monotonic() > deadline:
-            return trivial
+    for g in range(stop, len(groups)):
+        by_energy(g)
+        energy += 1
     best = math.inf
     rounds = 0
     result = None
     complete = False
-    while rounds < max_rounds and time.monotonic() <= deadline:
-        result = lp.solve()
+    turn = 0  # where the next round's pricing starts (partial pricing, in turn)
+    while rounds < params.pattern_max_rounds and time.monotonic() <= deadline:
+        solved = lp.solve(deadline)
         rounds += 1
-        if result is None:
-            break
+        if solved is None:
+            break  # out of time (or no solution): the last round's bound stands
+        result = solved
         value, _, duals = result
+        # Lagrangian: the LP plus each priced group's best reduced cost; a group not priced
+        # this round adds what all its tasks of positive dual are worth together (more than
+        # any of its patterns).
         gain = 0.0
-        fresh = []
-        for g in priced:
+        fresh: list[tuple[int, int]] = []
+        dropped: list[int] = []
+        out_of_work = False
+        stopped: int | None = None
+        for step in range(len(priced)):
+            g = priced[(turn + step) % len(priced)]
             group = groups[g]
             weight = [duals[link[t.option]] for t in group.tasks]
+            loose = sum(w for w in weight if w > EPS) - duals[convex[g]]
+            if loose <= EPS:
+                continue  # no pattern of hers can gain
+            out_of_work = out_of_work or time.monotonic() > deadline
+            if out_of_work or len(fresh) >= params.pattern_price_groups:
+                stopped = step if stopped is None else stopped
+                gain += loose
+                continue
             try:
-                found = group.price(weight)
+                found = group.price(weight, params.pattern_max_labels)
+            except _TooManyLabelsError:
+                dropped.append(g)
+                gain += loose
+                continue
             except _OutOfWorkError:
-                gain = math.inf  # this round bounds nothing; an earlier one may have
-                break
+                out_of_work = True
+                gain += loose
+                continue
             reduced = found[0] - duals[convex[g]]
             if reduced > EPS:
                 gain += reduced
                 fresh.append((g, found[1]))
-        best = min(best, value + gain)  # Lagrangian: the LP plus each group's best gain
-        if not fresh or gain == math.inf:
-            complete = gain != math.inf
+        if stopped is not None:
+            turn = (turn + stopped) % len(priced)
+        best = min(best, value + gain)
+        if not fresh and not dropped:
+            complete = not out_of_work and energy == 0
+            if not out_of_work:
+                best = min(best, value)  # priced out: the LP's optimum itself
             break
+        if out_of_work or math.floor(best + ROUNDING) <= enough:
+            break
+        for g in dropped:
+            priced.remove(g)
+            by_energy(g)
+            energy += 1
         for g, mask in fresh:
             add(g, mask)
+    if result is not None and not complete and priced and time.monotonic() <= deadline and \
+            (best == math.inf or math.floor(best + ROUNDING) > enough):
+        # Out of rounds, steps or time before pricing out: bound the groups still priced by
+        # their energy rows, and the LP's optimum is a bound as it is.
+        for g in priced:
+            by_energy(g)
+            energy += 1
+        priced = []
+        final = lp.solve(deadline)
+        rounds += 1
+        if final is not None:
+            result = final
+            best = min(best, final[0])
     if result is None or best == math.inf:
         trivial.work = work.used
         return trivial
@@ -474,7 +572,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     # may be that number.
     bound = min(len(level), math.floor(best + ROUNDING))
     return PatternBound(bound, complete, best if complete else value, columns, len(groups),
-                        enumerated, rounds, work.used,
+                        enumerated, rounds, work.used, energy, lp.iterations,
                         _guided_plan(cand, occurrences, tasks, x, y, values))
 
 
@@ -543,7 +641,9 @@ def tighten_level(cand: Candidates, component: list[int], occurrences: list[int]
     wall = math.inf
     if deadline.clock.params.wall_clock:
         wall = time.monotonic() + max(deadline.left(), 0.0) / 2
-    result = pattern_bound(cand, occurrences, options, priority, reached, wall)
+    result = pattern_bound(cand, occurrences, options, priority, reached, wall,
+                           params=deadline.clock.params,
+                           enough=covered_count(cand, plan, priority))
     guided = greedy_plan(cand, component, base=result.hint_plan)
     above = [q for q in Priority if q.rank < priority.rank]
     if covered_count(cand, guided, priority) > covered_count(cand, plan, priority) and \

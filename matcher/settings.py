@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from matcher.params import DEFAULT_TIME_LIMIT_S
+
 
 class Settings(BaseSettings):
     """Settings read from the environment (prefix ``LINLI_``) with SCHEMA.md defaults."""
@@ -24,8 +26,9 @@ class Settings(BaseSettings):
     snap_warn_m: float = Field(
         300.0, gt=0, description="warn when a place is farther than this from any street node"
     )
-    time_limit_s: float = Field(60.0, gt=0, description="default solver time limit, seconds "
-                                "(deterministic time unless wall_clock)")
+    time_limit_s: float = Field(DEFAULT_TIME_LIMIT_S, gt=0, description="default solver time "
+                                "limit, seconds (deterministic time unless wall_clock; the "
+                                "default is SolveParams')")
     wall_clock: bool = Field(False, description="count the solver's limit in wall-clock "
                              "seconds (repeated runs may then differ)")
     workers: int = Field(0, ge=0, description="CP-SAT workers; 0 = one per core with "

@@ -147,3 +147,26 @@ def test_tuning_knobs_are_parameters_not_globals(tmp_path: Path) -> None:
 def test_bad_tuning_knobs_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         SolveParams(**bad)  # type: ignore[arg-type]
+
+
+def test_one_time_limit_default_for_the_cli_the_service_and_the_solver(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The solver's default is the one source: the CLI's and the service's settings read it
+    # unless the environment overrides them.
+    from api.settings import ApiSettings
+    from matcher.cli import _solve_settings
+    from matcher.settings import Settings
+
+    for name in ("LINLI_TIME_LIMIT_S", "LINLI_SOLVE_TIME_LIMIT_S", "LINLI_WALL_CLOCK",
+                 "LINLI_WORKERS"):
+        monkeypatch.delenv(name, raising=False)
+    solver = SolveParams().time_limit_s
+    assert Settings().time_limit_s == solver
+    assert ApiSettings().solve_time_limit_s == solver
+    assert _solve_settings("2026-W48", None, False, None)[2].time_limit_s == solver
+    # The user's setting still wins, and the command line's over it.
+    monkeypatch.setenv("LINLI_TIME_LIMIT_S", "5")
+    monkeypatch.setenv("LINLI_SOLVE_TIME_LIMIT_S", "7")
+    assert _solve_settings("2026-W48", None, False, None)[2].time_limit_s == 5
+    assert _solve_settings("2026-W48", 3, False, None)[2].time_limit_s == 3
+    assert ApiSettings().solve_time_limit_s == 7

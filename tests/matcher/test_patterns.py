@@ -4,6 +4,7 @@ pricing as by enumeration, and a valid plan from its LP."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from hypothesis import HealthCheck, event, given, settings
@@ -15,7 +16,7 @@ from matcher.domain import Priority, Problem, SolveStatus
 from matcher.generate import generate_community
 from matcher.params import Clock, SolveParams
 from matcher.partition import partition
-from matcher.patterns import pattern_bound, tighten_level
+from matcher.patterns import _groups, _tasks, _Work, pattern_bound, tighten_level
 from matcher.settings import Settings
 from matcher.solver import _assignments
 from matcher.timeline import Plan, covered_count, keeps_pins
@@ -109,7 +110,8 @@ def test_pricing_and_enumeration_reach_the_same_lp_value(problem: Problem) -> No
     for priority in Priority:
         occurrences, options = level_input(cand, priority)
         enumerated = pattern_bound(cand, occurrences, options, priority, {})
-        priced = pattern_bound(cand, occurrences, options, priority, {}, enumerate_up_to=0)
+        priced = pattern_bound(cand, occurrences, options, priority, {},
+                               params=replace(FAST, pattern_enumerate_up_to=0))
         assert enumerated.complete and priced.complete
         assert priced.enumerated == 0
         assert enumerated.enumerated == enumerated.groups
@@ -141,6 +143,7 @@ def test_the_pattern_bound_is_tighter_where_the_weekly_cap_binds() -> None:
     result = pattern_bound(cand, occurrences, options, Priority.YELLOW, {})
     assert (result.bound, result.complete) == (2, True)
     assert result.groups == 6  # two volunteers, three days, one window each
+    assert result.rounds >= 1 and result.lp_iterations > 0
     assert lexicographic_optimum(problem, WALK) == (0, 2, 0)
     assert covered_count(cand, result.hint_plan, Priority.YELLOW) == 2
 
@@ -209,7 +212,86 @@ def test_out_of_work_the_bound_falls_back_and_still_holds() -> None:
     problem = weekly_cap_problem()
     cand = candidates(problem)
     occurrences, options = level_input(cand, Priority.YELLOW)
-    starved = pattern_bound(cand, occurrences, options, Priority.YELLOW, {}, max_work=1)
+    starved = pattern_bound(cand, occurrences, options, Priority.YELLOW, {},
+                            params=replace(FAST, pattern_max_work=1))
     assert (starved.bound, starved.complete) == (9, False)
     enough = pattern_bound(cand, occurrences, options, Priority.YELLOW, {})
     assert (enough.bound, enough.complete) == (2, True) and 0 < enough.work <= 1000
+
+
+# Ways the bound is cut short at street scale, sent down on tiny communities: every group
+# priced (none enumerated) one column a round, every group too large to price (energy rows),
+# one round only, and too few steps to price.
+CUT_SHORT = {
+    "partial pricing": replace(FAST, pattern_enumerate_up_to=0, pattern_price_groups=1),
+    "energy rows": replace(FAST, pattern_enumerate_up_to=0, pattern_max_labels=1),
+    "one round": replace(FAST, pattern_enumerate_up_to=0, pattern_max_rounds=1),
+    "few steps": replace(FAST, pattern_max_work=12),
+}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tight_communities(), st.sampled_from(sorted(CUT_SHORT)))
+def test_a_bound_cut_short_still_holds_and_its_plan_is_valid(problem: Problem,
+                                                              way: str) -> None:
+    cand = candidates(problem)
+    optimum = lexicographic_optimum(problem, WALK)
+    kept: dict[Priority, int] = {}
+    for priority in Priority:
+        occurrences, options = level_input(cand, priority)
+        exact = pattern_bound(cand, occurrences, options, priority, kept)
+        short = pattern_bound(cand, occurrences, options, priority, kept,
+                              params=CUT_SHORT[way])
+        event(f"{way}: complete {short.complete}, energy rows {short.energy > 0}")
+        assert short.bound >= optimum[priority.rank]
+        # Out of wall-clock time at once: still a bound.
+        late = pattern_bound(cand, occurrences, options, priority, kept, time.monotonic(),
+                             params=CUT_SHORT[way])
+        assert late.bound >= optimum[priority.rank]
+        assert validate(problem, _assignments(cand, short.hint_plan), WALK) == []
+        assert keeps_pins(cand, short.hint_plan, occurrences)
+        if short.complete:  # priced out however it went: the same LP optimum
+            assert abs(short.lp_value - exact.lp_value) < 1e-6
+        # A level the bound proves (a plan keeping the levels above meets it) is the optimum.
+        plan = short.hint_plan
+        if all(covered_count(cand, plan, q) >= least for q, least in kept.items()) and \
+                covered_count(cand, plan, priority) == short.bound:
+            assert short.bound == optimum[priority.rank]
+        kept[priority] = optimum[priority.rank]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tight_communities())
+def test_every_level_a_solve_claims_proven_equals_brute_force(problem: Problem) -> None:
+    # Down the street-scale path, where the pattern bound does the proving, cut short.
+    params = replace(CUT_SHORT["partial pricing"], pair_budget=2, time_limit_s=1, workers=1)
+    schedule = check(problem, params)
+    optimum = lexicographic_optimum(problem, WALK)
+    for priority in Priority:
+        level = schedule.levels[priority]
+        assert level.bound >= optimum[priority.rank]
+        if level.optimal:
+            event(f"{priority.value} proven")
+            assert level.covered == optimum[priority.rank]
+
+
+def test_grouping_looks_up_walks_only_where_a_group_may_end() -> None:
+    # One volunteer free all Monday and a visit every half hour, each fixed to its slot and a
+    # short walk from the last: every visit is a group of its own. Comparing every pair of
+    # options took a walk per ordered pair (quadratic: street-scale days ran out of steps); the
+    # sweep takes one per split.
+    slots = 24
+    visits = [need(f"B{n}", 10 * n, 0, window=f"{8 + n // 2:02d}:{30 * (n % 2):02d}-"
+                   f"{8 + n // 2:02d}:{30 * (n % 2) + 20:02d}", duration=20)
+              for n in range(slots)]
+    problem = Problem(WEEK, [volunteer("V1", windows="mon 08:00-21:00", hours=12)], visits)
+    cand = candidates(problem)
+    tasks = _tasks(cand, list(range(len(cand.options))))
+    assert len(tasks) == slots
+    work = _Work(10**9)
+    groups = _groups(cand, tasks, {0: cand.minutes_cap(0)}, work)
+    assert len(groups) == slots
+    assert work.used <= 2 * slots
+    occurrences, options = level_input(cand, Priority.BLUE)
+    result = pattern_bound(cand, occurrences, options, Priority.BLUE, {})
+    assert (result.bound, result.complete, result.groups) == (slots, True, slots)
