@@ -26,6 +26,7 @@ from api.routers import (
     audit,
     auth,
     charity,
+    communities,
     grids,
     maps,
     nearby,
@@ -152,7 +153,8 @@ def create_app(settings: ApiSettings | None = None, *, wechat: Code2Session | No
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the
     # busiest path.
     for module in (tasks, auth, resources, schedules, points, charity, audit, outbox,
-                   timebank, nearby, grids, templates, maps, suggestions, accessibility):
+                   timebank, nearby, grids, templates, maps, suggestions, accessibility,
+                   communities):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"], response_model=Health)

@@ -80,7 +80,7 @@ def _units(session: Session) -> list[GridUnit]:
 
 def _visible(units: list[GridUnit], user: Caller) -> list[GridUnit]:
     """A coordinator sees every unit, a grid worker only her own."""
-    if user.role == Role.COORDINATOR.value:
+    if user.reads_all:
         return units
     return [u for u in units if u.id in user.units]
 
