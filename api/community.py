@@ -26,6 +26,7 @@ from api.models import (
     session_community,
 )
 from api.security import Caller
+from api.tenancy import check_new_id
 from matcher.charity import CharityProblem, Donation, Request
 from matcher.domain import (
     Availability,
@@ -284,6 +285,7 @@ def save_tables(session: Session, tables: dict[str, Table], notes: list[str] | N
             values = stored(kind, {c: record.get(c, "") for c in COLUMNS[kind]}, item)
             row = session.get(ROWS[kind], values[f"{kind[:-1]}_id"])
             if row is None:
+                check_new_id(session, ROWS[kind], kind, str(values[f"{kind[:-1]}_id"]))
                 session.add(ROWS[kind](**values))
                 created[kind] = created.get(kind, 0) + 1
             else:

@@ -29,7 +29,14 @@ from sqlalchemy.orm import Session
 
 from api import permissions
 from api.errors import Problem
-from api.models import Community, CommunityVersion, District, StreetOffice
+from api.models import (
+    Community,
+    CommunityVersion,
+    District,
+    StreetOffice,
+    scope_session,
+    session_community,
+)
 from api.security import Caller, CurrentUser
 from matcher.i18n import _
 
@@ -158,12 +165,22 @@ def street_office(session: Session, code: str, *, name: str | None = None,
 
 
 def id_taken_elsewhere(session: Session, model: Any, ident: str) -> bool:
-    """Whether another community already uses ``ident`` (ids are the deployment's). A plain
-    statement: the session's scope would hide the row, and no other community's row may enter
+    """Whether another community already uses ``ident`` (ids are the deployment's). Plain
+    statements: the session's scope would hide the row, and no other community's row may enter
     the session."""
     table = model.__table__
     key = table.primary_key.columns.values()[0]
-    return session.execute(select(key).where(key == ident)).first() is not None
+    where = [key == ident]
+    community = session_community(session)
+    if community is not None:
+        where.append(table.c.community_id != community)
+    return session.execute(select(key).where(*where)).first() is not None
+
+
+def check_new_id(session: Session, model: Any, kind: str, ident: str) -> None:
+    """409 ``id_taken`` when another community uses ``ident`` already."""
+    if id_taken_elsewhere(session, model, ident):
+        raise id_taken(kind, ident)
 
 
 def id_taken(kind: str, ident: str) -> Problem:
@@ -173,3 +190,21 @@ def id_taken(kind: str, ident: str) -> Problem:
         "every community of it): give yours a prefix of your community, for example "
         "JT-{ident}").format(ident=ident, kind=kind), code="id_taken")
 
+
+
+def public_community(session: Session, code: str | None) -> Community:
+    """The community a page without login is about: the one ``code`` names (404 if none), or
+    the deployment's only one (400 when there are several and none is named). ``session`` is
+    scoped to it."""
+    if code is not None:
+        found = session.scalars(select(Community).where(Community.code == code)).first()
+        if found is None:
+            raise not_found(code)
+    else:
+        found_all = session.scalars(select(Community).order_by(Community.id).limit(2)).all()
+        if len(found_all) != 1:
+            raise Problem(400, _("say which community: add ?community=<its code>"),
+                          code="community_required")
+        found = found_all[0]
+    scope_session(session, found.id)
+    return found
