@@ -147,7 +147,7 @@ def add_community(session: Session, code: str, name: str, street_office: StreetO
     return community
 
 
-def street_office(session: Session, code: str, *, name: str | None = None,
+def find_street_office(session: Session, code: str, *, name: str | None = None,
                   district: str = "default", create: bool = False) -> StreetOffice | None:
     """The street office ``code``; with ``create``, made (with its district) when missing."""
     office = session.scalars(select(StreetOffice).where(StreetOffice.code == code)).first()

@@ -354,10 +354,10 @@ def test_communities_and_headers(client: TestClient, two: Two) -> None:
                                             if k != "X-Linli-Community"}).status_code == 400
     # Another street office's admin knows neither.
     db = client.app.state.db  # type: ignore[attr-defined]
-    from api.tenancy import street_office
+    from api.tenancy import find_street_office
 
     with db.session() as session:
-        other = street_office(session, "other", create=True)
+        other = find_street_office(session, "other", create=True)
         assert other is not None
         session.commit()
         other_id = other.id
@@ -388,3 +388,59 @@ def test_one_published_schedule_per_community_and_week(client: TestClient, two: 
         session.add(ScheduleRow(week=str(WEEK), status="published", progress=""))
         session.commit()
     assert dt.date.fromisoformat(two.a.params["month"] + "-01")
+
+
+def test_the_cli_adds_communities_and_admins(tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    """Bootstrapping a street office's deployment: `linli community add` (making the street
+    office and district), `linli community admin`; the admin then lists her communities."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from api.main import create_app
+
+    url = f"sqlite:///{tmp_path / 'linli.db'}"
+    monkeypatch.setenv("LINLI_DATABASE_URL", url)
+    runner = CliRunner(env={"LC_ALL": None, "LC_MESSAGES": None, "LANG": "en_US.UTF-8"})
+    for code, name in (("jingtian", "景田社区"), ("xiangmi", "香蜜社区")):
+        added = runner.invoke(app, ["community", "add", "--code", code, "--name", name,
+                                    "--street-office", "lianhua", "--street-office-name",
+                                    "莲花街道", "--district", "futian"])
+        assert added.exit_code == 0, added.output
+    again = runner.invoke(app, ["community", "add", "--code", "jingtian", "--name", "x"])
+    assert again.exit_code == 1 and "taken" in again.output
+    bad = runner.invoke(app, ["community", "add", "--code", "Jing Tian", "--name", "x"])
+    assert bad.exit_code == 2
+    made = runner.invoke(app, ["community", "admin", "--username", "lianhua-admin",
+                               "--street-office", "lianhua", "--password", "password-123"])
+    assert made.exit_code == 0, made.output
+    settings = ApiSettings(database_url=url, secret_key="test-secret-key-0123456789abcdef",
+                           run_workers=False, webhook_url=None)
+    with TestClient(create_app(settings)) as client:
+        admin = login(client, "lianhua-admin")
+        listed = client.get("/v1/communities", headers=admin).json()["items"]
+        assert [(c["code"], c["street_office_name"], c["district"]) for c in listed] == [
+            ("jingtian", "莲花街道", "futian"), ("xiangmi", "莲花街道", "futian")]
+        # The default community is another street office's: not hers.
+        assert client.get("/v1/needs", headers=admin | {
+            "X-Linli-Community": "default"}).status_code == 404
+
+
+def test_a_change_raises_only_its_own_communitys_version(client: TestClient,
+                                                         two: Two) -> None:
+    """The replanning cache keys on the community's version: B's edits leave A's alone."""
+    from api.models import CommunityVersion
+
+    db = client.app.state.db  # type: ignore[attr-defined]
+
+    def versions() -> dict[int, int]:
+        with db.session() as session:
+            return {v.community_id: v.version for v in session.scalars(select(CommunityVersion))}
+
+    before = versions()
+    body = _community("B", "乙", 113.99)["needs"][0] | {"priority": "blue"}
+    assert client.put("/v1/needs/BN1", json=body,
+                      headers=two.b.headers["coordinator"]).status_code == 200
+    after = versions()
+    b_id = next(k for k in after if k != 1)
+    assert after[1] == before[1] and after[b_id] > before[b_id]
