@@ -66,6 +66,16 @@ send an `X-API-Key`. Trade the refresh token for a new pair at `POST /v1/auth/re
 works once) and end a login with `POST /v1/auth/logout`. Failed logins are throttled per
 username and per client address (429 with `Retry-After`).
 
+**Communities.** One deployment serves the communities (社区) of street offices (街道) and
+districts (区). A coordinator, organiser, grid worker, merchant or volunteer works in the
+community of her account and sees nothing of the others. Street-office and district admins
+(`street_admin`, `district_admin`) read what a coordinator reads, in one community of theirs at
+a time: they send its code in the header `X-Linli-Community: <code>` (a code outside their scope
+answers 404, as an unknown one does); they add communities (`POST /v1/communities`) and
+accounts (`POST /v1/users`) and write nothing else. `GET /v1/communities` lists the caller's.
+Ids of volunteers and merchants are the deployment's; a need, donation, request, member or grid
+unit id another community uses already is refused (409 `id_taken`): give yours a prefix.
+
 Every error is `application/problem+json` (RFC 9457): `title` and `detail` in the language of
 `Accept-Language` (Chinese unless it asks for English), `type` and `code` stable for programs.
 `GET /v1/me/tasks` and the calendar feed answer `If-None-Match` with 304 while nothing shown has

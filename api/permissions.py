@@ -184,6 +184,7 @@ CONSOLE: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", f"{_C}/"): LOGGED_IN,
     ("POST", f"{_C}/logout"): LOGGED_IN,
     ("GET", f"{_C}/overview"): ONLY_COORDINATOR,
+    ("GET", f"{_C}/communities"): ADMINS,
     ("GET", f"{_C}/import"): STAFF,
     ("POST", f"{_C}/import"): STAFF,
     ("GET", f"{_C}/import/template.xlsx"): STAFF,

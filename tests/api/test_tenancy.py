@@ -444,3 +444,35 @@ def test_a_change_raises_only_its_own_communitys_version(client: TestClient,
     after = versions()
     b_id = next(k for k in after if k != 1)
     assert after[1] == before[1] and after[b_id] > before[b_id]
+
+
+def test_a_communitys_job_solves_its_own_rows(database_url: str) -> None:
+    """The worker's job carries its community: B's week is built from B's rows only, though
+    A's volunteers could serve B's need just as well."""
+    from api.main import create_app
+    from tests.api.conftest import set_clock, wait_for
+
+    settings = ApiSettings(database_url=database_url, solve_time_limit_s=2, webhook_url=None,
+                           secret_key="test-secret-key-0123456789abcdef", job_worker=True,
+                           run_workers=False)
+    with TestClient(create_app(settings)) as client:
+        set_clock(client, WEEK.monday - dt.timedelta(days=3), "09:00")
+        street = make_user(client, "street", "street_admin", street_office_id=1)
+        assert client.post("/v1/communities", json={"code": "yi", "name": "乙社区"},
+                           headers=street).status_code == 201
+        a = make_user(client, "a", "coordinator", community_id=1)
+        b = make_user(client, "b", "coordinator", community_id=2)
+        for prefix, headers in (("A", a), ("B", b)):
+            data = _community(prefix, prefix, 113.99)
+            for kind in ("volunteers", "needs"):
+                for body in data[kind]:
+                    assert client.post(f"/v1/{kind}", json=body,
+                                       headers=headers).status_code == 201
+        job = client.post("/v1/schedules", json={"week": str(WEEK)}, headers=b)
+        assert job.status_code == 202, job.text
+        done = wait_for(client, b, job.json()["id"])
+        assert done["status"] == "solved", done
+        tasks = client.get(f"/v1/schedules/{done['id']}/tasks", headers=b).json()["items"]
+        assert tasks and {t["volunteer_id"][0] for t in tasks} == {"B"}
+        assert {t["need_id"] for t in tasks} == {"BN1"}
+        assert client.get(f"/v1/schedules/{done['id']}", headers=a).status_code == 404
