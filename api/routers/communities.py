@@ -12,7 +12,8 @@ from sqlalchemy import select
 from api.community import audit
 from api.errors import Problem
 from api.models import District, StreetOffice, scope_session
-from api.paging import Page
+from api.paging import Page, page_of
+from api.params import Limit, Offset
 from api.permissions import STREET_ADMIN
 from api.security import CurrentUser, SessionDep
 from api.tenancy import add_community, communities_of
@@ -59,12 +60,12 @@ def _views(session: SessionDep, user: CurrentUser) -> list[CommunityOut]:
 
 @router.get("/communities", response_model=Page[CommunityOut],
             summary="The communities I may act in")
-def list_communities(session: SessionDep, user: CurrentUser) -> Page[CommunityOut]:
+def list_communities(session: SessionDep, user: CurrentUser, limit: Limit = 50,
+                     offset: Offset = 0) -> Page[CommunityOut]:
     """A community account's own community; a street admin's communities of her street office,
     a district admin's of her district. An admin sends one's code as ``X-Linli-Community`` to
     read it."""
-    items = _views(session, user)
-    return Page(items=items, total=len(items), limit=max(len(items), 1), offset=0)
+    return page_of(_views(session, user), limit, offset)
 
 
 @router.post("/communities", response_model=CommunityOut, status_code=201,
