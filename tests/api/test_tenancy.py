@@ -339,6 +339,11 @@ def test_creating_an_id_another_community_uses_is_a_conflict_that_names_no_commu
 def test_communities_and_headers(client: TestClient, two: Two) -> None:
     """Each account lists the communities it may act in; a header naming another community
     is 404 for a coordinator and for an admin outside her scope."""
+    # Totals count her community's rows too.
+    for kind, total in (("volunteers", 2), ("needs", 1), ("donations", 1), ("schedules", 1),
+                        ("audit", None)):
+        page = client.get(f"/v1/{kind}", headers=two.a.headers["coordinator"]).json()
+        assert page["total"] == (total if total is not None else len(page["items"])), kind
     mine = client.get("/v1/communities", headers=two.a.headers["coordinator"]).json()
     assert [c["code"] for c in mine["items"]] == ["default"]
     street = client.get("/v1/communities", headers=two.street).json()
