@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api import security
 from api.ledger import ISSUER, transfer
@@ -25,9 +25,11 @@ from api.models import (
     AllocationRow,
     Community,
     NeedRow,
+    OutboxEvent,
     ScheduleRow,
     SuggestionRow,
     TaskRow,
+    User,
     VolunteerRow,
 )
 from api.permissions import ANONYMOUS
@@ -153,9 +155,14 @@ def _fill(client: TestClient, community_id: int, prefix: str, tag: str, west: fl
                              headers=headers["volunteer"]
                              | {"Idempotency-Key": f"redeem-{prefix}-0001"})
     assert redemption.status_code == 201, redemption.text
-    params = {"ident": "", "user_id": "0", **{k: str(v) for k, v in ids.items()},
+    with db.session(community_id) as session:
+        user_id = session.scalar(select(User.id).where(User.username == f"{prefix}volunteer"))
+        event_id = session.scalar(select(func.max(OutboxEvent.id)))
+    assert event_id is not None  # the redemption told the merchant
+    ids |= {"user_id": user_id, "event_id": event_id}
+    params = {"ident": "", **{k: str(v) for k, v in ids.items()},
               "need_id": f"{prefix}N1", "day": "mon", "token": f"cal-{prefix}volunteer-token",
-              "redemption_id": str(redemption.json()["id"]), "event_id": "0",
+              "redemption_id": str(redemption.json()["id"]),
               "merchant_id": f"{prefix}M1", "link_id": str(link), "member_id": f"{prefix}F1",
               "resource_id": f"merchant:{prefix}M1", "unit_id": f"{prefix}G1",
               "month": WEEK.monday.strftime("%Y-%m")}
