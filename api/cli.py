@@ -134,6 +134,111 @@ def worker(
     log.info("job worker %s stopped", jobs.name)
 
 
+community_app = typer.Typer(help="The communities of this deployment (LINLI_DATABASE_URL): "
+                             "add them and the street or district admins who read them.")
+app.add_typer(community_app, name="community")
+
+
+@community_app.command("add")
+def community_add(
+    code: Annotated[str, typer.Option(help="a stable code: lower-case letters, digits, - _")],
+    name: Annotated[str, typer.Option(help="its name, e.g. 景田社区")],
+    street_office: Annotated[str, typer.Option(
+        help="the street office's code (made, in --district, when it does not exist)")]
+    = "default",
+    street_office_name: Annotated[str | None, typer.Option(
+        help="the street office's name when it is made (default: its code)")] = None,
+    district: Annotated[str, typer.Option(
+        help="the district's code, for a street office made now")] = "default",
+) -> None:
+    """Add a community: a deployment starts with one (code `default`); each further one gets
+    its own coordinators (POST /v1/users by a street or district admin)."""
+    from api.db import Database
+    from api.errors import Problem
+    from api.migrate import upgrade
+    from api.settings import ApiSettings
+    from api.tenancy import CODE, add_community, find_street_office
+    from matcher.i18n import _
+
+    if not CODE.match(code):
+        message = _("the code may hold lower-case letters, digits, - and _ only")
+        console.print(f"[red]{escape(message)}[/red]")
+        raise typer.Exit(2)
+    settings = ApiSettings()
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            office = find_street_office(session, street_office, name=street_office_name,
+                                 district=district, create=True)
+            assert office is not None  # made when missing
+            try:
+                add_community(session, code, name, office)
+            except Problem as exc:
+                console.print(f"[red]{escape(exc.detail)}[/red]")
+                raise typer.Exit(1) from exc
+            session.commit()
+    finally:
+        db.dispose()
+    console.print(escape(_("community {code} ({name}) added to street office {office}")
+                         .format(code=code, name=name, office=street_office)))
+
+
+@community_app.command("admin")
+def community_admin(
+    username: Annotated[str, typer.Option(help="the admin's login")],
+    street_office: Annotated[str | None, typer.Option(
+        help="a street admin: the street office's code")] = None,
+    district: Annotated[str | None, typer.Option(
+        help="a district admin: the district's code")] = None,
+    password: Annotated[str, typer.Option(
+        prompt=True, hide_input=True, confirmation_prompt=True,
+        help="the password (asked when not given)")] = "",
+) -> None:
+    """Make a street-office admin (reads every community of her street office) or a district
+    admin (of her district); they add communities and their accounts through the API."""
+    from sqlalchemy import select
+
+    from api.db import Database
+    from api.migrate import upgrade
+    from api.models import District, StreetOffice, User
+    from api.security import hash_password
+    from api.settings import ApiSettings
+    from matcher.i18n import _
+
+    if (street_office is None) == (district is None) or len(password) < 8:
+        message = _("give either --street-office or --district, and a password of 8 "
+                    "characters or more")
+        console.print(f"[red]{escape(message)}[/red]")
+        raise typer.Exit(2)
+    settings = ApiSettings()
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            if street_office is not None:
+                office = session.scalar(select(StreetOffice.id).where(
+                    StreetOffice.code == street_office))
+                user = User(username=username, role="street_admin", street_office_id=office)
+            else:
+                office = session.scalar(select(District.id).where(District.code == district))
+                user = User(username=username, role="district_admin", district_id=office)
+            if office is None:
+                message = _("no such street office or district")
+                console.print(f"[red]{escape(message)}[/red]")
+                raise typer.Exit(1)
+            if session.scalar(select(User.id).where(User.username == username)) is not None:
+                message = _("that username is taken")
+                console.print(f"[red]{escape(message)}[/red]")
+                raise typer.Exit(1)
+            user.password_hash = hash_password(password)
+            session.add(user)
+            session.commit()
+    finally:
+        db.dispose()
+    console.print(escape(_("{role} {username} made").format(role=user.role, username=username)))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

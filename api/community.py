@@ -23,8 +23,10 @@ from api.models import (
     RequestRow,
     User,
     VolunteerRow,
+    session_community,
 )
 from api.security import Caller
+from api.tenancy import check_new_id
 from matcher.charity import CharityProblem, Donation, Request
 from matcher.domain import (
     Availability,
@@ -144,8 +146,17 @@ def _rows(session: Session, kind: str, *where: Any) -> Sequence[Any]:
     """The stored rows of ``kind`` as plain rows (no ORM objects: a week reads thousands), in
     id order, so every database gives the solver the same order."""
     table = ROWS[kind].__table__
+    community = session_community(session)
+    if community is not None:  # plain rows: the session's scope does not reach them
+        where = (*where, table.c.community_id == community)
     return session.execute(select(table).where(*where)
                            .order_by(table.c[f"{kind[:-1]}_id"])).all()
+
+
+def _of_community(session: Session, column: Any) -> tuple[Any, ...]:
+    """``column`` is the session's community (nothing when the session is unscoped)."""
+    community = session_community(session)
+    return () if community is None else (column == community,)
 
 
 def load_problem(session: Session, week: Week) -> Problem:
@@ -158,7 +169,8 @@ def load_problem(session: Session, week: Week) -> Problem:
     InputError
         Naming each stored row that breaks a rule.
     """
-    published = select(AllocationRow.id).where(AllocationRow.status == "published")
+    published = select(AllocationRow.id).where(
+        AllocationRow.status == "published", *_of_community(session, AllocationRow.community_id))
     needs = NeedRow.__table__.c
     issues: list[DataIssue] = []
     loaded: dict[str, list[Any]] = {}
@@ -182,7 +194,8 @@ def load_charity(session: Session, week: Week) -> CharityProblem:
     given = (select(AllocationLineRow.donation_id, AllocationLineRow.request_id,
                     AllocationLineRow.quantity)
              .join(AllocationRow, AllocationRow.id == AllocationLineRow.allocation_id)
-             .where(AllocationRow.status == "published", AllocationRow.week != str(week))
+             .where(AllocationRow.status == "published", AllocationRow.week != str(week),
+                    *_of_community(session, AllocationRow.community_id))
              .subquery())
     taken = dict(session.execute(select(given.c.donation_id, func.sum(given.c.quantity))
                                  .group_by(given.c.donation_id)).all())
@@ -272,6 +285,7 @@ def save_tables(session: Session, tables: dict[str, Table], notes: list[str] | N
             values = stored(kind, {c: record.get(c, "") for c in COLUMNS[kind]}, item)
             row = session.get(ROWS[kind], values[f"{kind[:-1]}_id"])
             if row is None:
+                check_new_id(session, ROWS[kind], kind, str(values[f"{kind[:-1]}_id"]))
                 session.add(ROWS[kind](**values))
                 created[kind] = created.get(kind, 0) + 1
             else:
@@ -355,7 +369,10 @@ def masked(name: str) -> str:
 def audit(session: Session, user: Caller | User | None, action: str, target: str,
           detail: str = "") -> None:
     """Record an access to personal data or a change (in the caller's transaction)."""
-    session.add(AuditEntry(**audit_entry(user, action, target, detail)))
+    entry = audit_entry(user, action, target, detail)
+    if session_community(session) is not None:  # an admin reads a community: it is its record
+        entry["community_id"] = session_community(session)
+    session.add(AuditEntry(**entry))
 
 
 def audit_entry(user: Caller | User | None, action: str, target: str, detail: str = ""
@@ -363,7 +380,7 @@ def audit_entry(user: Caller | User | None, action: str, target: str, detail: st
     """The columns of one audit record (:func:`audit` adds it to a session; the hot path
     inserts it with one statement)."""
     return {"user_id": user.id if user else None, "action": action, "target": target,
-            "detail": detail}
+            "detail": detail, "community_id": user.community_id if user else None}
 
 
 def notify(session: Session, recipient: str, kind: str, payload: dict[str, Any]) -> None:

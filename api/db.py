@@ -15,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.models import SCOPE, scope_session
+
 
 class Database:
     """The engines and session factories for one database URL.
@@ -55,8 +57,13 @@ class Database:
                          lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def session(self) -> Session:
-        return self.sessions()
+    def session(self, community_id: int | None = None) -> Session:
+        """A session; scoped to ``community_id`` (:func:`api.models.scope_session`) when given,
+        else the deployment's own (it reads every community)."""
+        session = self.sessions()
+        if community_id is not None:
+            scope_session(session, community_id)
+        return session
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -93,6 +100,10 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     """
     db: Database = request.app.state.db
     session = db.session()
+    # The caller's community, known once the caller is (api.security.current_user puts it on
+    # the request before the route runs its first query).
+    state = request.state
+    session.info[SCOPE] = lambda: getattr(state, "community_id", None)
     try:
         yield session
     finally:

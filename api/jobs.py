@@ -96,6 +96,7 @@ class Claim:
     id: int
     attempt: int
     week: str
+    community_id: int  # the job's community: its runner's sessions see only its rows
 
 
 def claim_job(db: Database, worker: str, now: dt.datetime, lease: dt.timedelta,
@@ -129,7 +130,7 @@ def claim_job(db: Database, worker: str, now: dt.datetime, lease: dt.timedelta,
                 row.status, row.progress = "running", "reading the data"
                 row.attempts += 1
                 row.worker, row.claimed_until = worker, now + lease
-                return Claim(cls, row.id, row.attempts, row.week)
+                return Claim(cls, row.id, row.attempts, row.week, row.community_id)
     return None
 
 
@@ -211,7 +212,7 @@ def run_schedule(ctx: JobContext, job: Running) -> None:
     A week with a published schedule is re-solved around it: its work under way pinned, its
     declines honoured, nothing new before now (:mod:`api.under_way`)."""
     schedule_id, week, progress = job.claim.id, job.week, job.progress
-    with ctx.db.session() as session:
+    with ctx.db.session(job.claim.community_id) as session:
         problem = load_problem(session, week)
         under_way = commitments(session, week, ctx.clock())
     progress("walking times")
@@ -221,7 +222,7 @@ def run_schedule(ctx: JobContext, job: Running) -> None:
     schedule = solve(problem, params, travel=travel, progress=progress,
                      pinned=under_way.pinned, forbidden=under_way.forbidden,
                      not_before=under_way.not_before, offered=under_way.offered)
-    with ctx.db.session() as session:
+    with ctx.db.session(job.claim.community_id) as session:
         row = job.row(session)
         session.add_all(TaskRow(
             schedule_id=schedule_id, need_id=a.need_id, day=a.day.value, date=a.date,
@@ -240,13 +241,13 @@ def run_allocation(ctx: JobContext, job: Running) -> None:
     """Allocate one claimed run and store its lines, short requests, summary and the deliveries
     as one-off needs of its week (which schedules see once the allocation is published)."""
     allocation_id, week, progress = job.claim.id, job.week, job.progress
-    with ctx.db.session() as session:
+    with ctx.db.session(job.claim.community_id) as session:
         problem = load_charity(session, week)
     progress(f"allocating {len(problem.donations)} donations to "
              f"{len(problem.requests)} requests")
     allocation = allocate(problem, Settings(), ctx.networks.get())
     requests = {r.id: r for r in problem.requests}
-    with ctx.db.session() as session:
+    with ctx.db.session(job.claim.community_id) as session:
         row = job.row(session)
         session.add_all(AllocationLineRow(
             allocation_id=allocation_id, donation_id=line.donation_id,
@@ -272,7 +273,7 @@ def run_allocation(ctx: JobContext, job: Running) -> None:
 def run_suggestions(ctx: JobContext, job: Running) -> None:
     """Where to recruit (one skill) or whom to partner with for one claimed week, each
     suggestion checked by re-solving; the suggestions are stored as the job's summary."""
-    with ctx.db.session() as session:
+    with ctx.db.session(job.claim.community_id) as session:
         row = session.get(SuggestionRow, job.claim.id)
         assert row is not None, "a claimed job's row is there"
         kind, skill, k = row.kind, row.skill, row.k
@@ -281,7 +282,7 @@ def run_suggestions(ctx: JobContext, job: Running) -> None:
     params = SolveParams(time_limit_s=ctx.settings.solve_time_limit_s,
                          wall_clock=ctx.settings.solve_wall_clock)
     summary = suggestions_summary(problem, kind, skill, k, ctx.networks.get(), params)
-    with ctx.db.session() as session:
+    with ctx.db.session(job.claim.community_id) as session:
         _finish(job.row(session), summary)
         session.commit()
 

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from api.errors import Problem
-from api.models import Account, LedgerEntry
+from api.models import Account, LedgerEntry, session_community, sole_community
 from matcher.i18n import _
 
 ISSUER = ("issuer", "community")  # where earned points come from (its balance goes negative)
@@ -48,9 +48,12 @@ def account(session: Session, kind: str, owner: str) -> Account:
     if found is None:
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        community = session_community(session) or sole_community(session)
         session.execute(insert(Account).values(kind=kind, owner=owner, balance=0, floor=0,
-                                               currency=currency_of(kind))
-                        .on_conflict_do_nothing(index_elements=["kind", "owner"]))
+                                               currency=currency_of(kind),
+                                               community_id=community)
+                        .on_conflict_do_nothing(
+                            index_elements=["community_id", "kind", "owner"]))
         found = session.scalars(select(Account).filter_by(kind=kind, owner=owner)).one()
     return found
 

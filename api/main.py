@@ -26,6 +26,7 @@ from api.routers import (
     audit,
     auth,
     charity,
+    communities,
     grids,
     maps,
     nearby,
@@ -64,6 +65,16 @@ Log in with `POST /v1/auth/token` (a JSON body `{"username", "password"}` as a m
 send an `X-API-Key`. Trade the refresh token for a new pair at `POST /v1/auth/refresh` (each
 works once) and end a login with `POST /v1/auth/logout`. Failed logins are throttled per
 username and per client address (429 with `Retry-After`).
+
+**Communities.** One deployment serves the communities (社区) of street offices (街道) and
+districts (区). A coordinator, organiser, grid worker, merchant or volunteer works in the
+community of her account and sees nothing of the others. Street-office and district admins
+(`street_admin`, `district_admin`) read what a coordinator reads, in one community of theirs at
+a time: they send its code in the header `X-Linli-Community: <code>` (a code outside their scope
+answers 404, as an unknown one does); they add communities (`POST /v1/communities`) and
+accounts (`POST /v1/users`) and write nothing else. `GET /v1/communities` lists the caller's.
+Ids of volunteers and merchants are the deployment's; a need, donation, request, member or grid
+unit id another community uses already is refused (409 `id_taken`): give yours a prefix.
 
 Every error is `application/problem+json` (RFC 9457): `title` and `detail` in the language of
 `Accept-Language` (Chinese unless it asks for English), `type` and `code` stable for programs.
@@ -152,7 +163,8 @@ def create_app(settings: ApiSettings | None = None, *, wechat: Code2Session | No
     # The volunteers' task routes first: FastAPI tries routes in order, and theirs is the
     # busiest path.
     for module in (tasks, auth, resources, schedules, points, charity, audit, outbox,
-                   timebank, nearby, grids, templates, maps, suggestions, accessibility):
+                   timebank, nearby, grids, templates, maps, suggestions, accessibility,
+                   communities):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"], response_model=Health)

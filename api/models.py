@@ -30,13 +30,21 @@ from sqlalchemy import (
     false,
     func,
     inspect,
+    select,
     text,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    mapped_column,
+    with_loader_criteria,
+)
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -112,6 +120,43 @@ class Stamped:
                                                     server_default=func.now())
 
 
+class District(Stamped, Base):
+    """A district (区): street offices below it."""
+
+    __tablename__ = "districts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+
+
+class StreetOffice(Stamped, Base):
+    """A street office (街道) of a district: communities below it."""
+
+    __tablename__ = "street_offices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"), index=True)
+
+
+class Community(Stamped, Base):
+    """A community (社区) of a street office: the owner of every resource, need, schedule,
+    allocation, account and audit entry (:class:`Owned`)."""
+
+    __tablename__ = "communities"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    street_office_id: Mapped[int] = mapped_column(ForeignKey("street_offices.id"), index=True)
+
+
+class Owned:
+    """A row that belongs to one community. A session scoped to a community
+    (:func:`scope_session`) reads only its rows and gives new rows its id."""
+
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
+
+
 class User(Stamped, Base):
     """Someone who logs in. A volunteer or merchant user is linked to that record."""
 
@@ -129,9 +174,21 @@ class User(Stamped, Base):
     grid_units: Mapped[str | None] = mapped_column(Text)  # a grid worker's units, ";"-joined
     # The WeChat user (openid of the mini program) who linked this account, if any.
     wechat_openid: Mapped[str | None] = mapped_column(String(128), unique=True)
-    __table_args__ = (CheckConstraint(
-        "role in ('coordinator', 'organiser', 'volunteer', 'merchant', 'grid_worker')",
-        name="ck_user_role"),)
+    # The community a community role works in (a volunteer: where she registered), or the
+    # street office or district an admin reads.
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id"), index=True)
+    street_office_id: Mapped[int | None] = mapped_column(ForeignKey("street_offices.id"))
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"))
+    __table_args__ = (
+        CheckConstraint(
+            "role in ('coordinator', 'organiser', 'volunteer', 'merchant', 'grid_worker', "
+            "'street_admin', 'district_admin')", name="ck_user_role"),
+        CheckConstraint(
+            "(role = 'street_admin' and street_office_id is not null) or "
+            "(role = 'district_admin' and district_id is not null) or "
+            "(role not in ('street_admin', 'district_admin') and community_id is not null)",
+            name="ck_user_scope"),
+    )
 
 
 class RefreshTokenRow(Base):
@@ -150,7 +207,7 @@ class RefreshTokenRow(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
-class VolunteerRow(Stamped, Base):
+class VolunteerRow(Owned, Stamped, Base):
     __tablename__ = "volunteers"
     volunteer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
@@ -163,7 +220,7 @@ class VolunteerRow(Stamped, Base):
     __table_args__ = (Index("ix_volunteers_skills", "skills", postgresql_using="gin"),)
 
 
-class NeedRow(Stamped, Base):
+class NeedRow(Owned, Stamped, Base):
     __tablename__ = "needs"
     need_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -187,7 +244,7 @@ class NeedRow(Stamped, Base):
         index=True)
 
 
-class MerchantRow(Stamped, Base):
+class MerchantRow(Owned, Stamped, Base):
     __tablename__ = "merchants"
     merchant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
@@ -199,7 +256,7 @@ class MerchantRow(Stamped, Base):
     __table_args__ = (Index("ix_merchants_services", "services", postgresql_using="gin"),)
 
 
-class GridUnitRow(Stamped, Base):
+class GridUnitRow(Owned, Stamped, Base):
     """A grid unit (网格): its shape as GeoJSON, kept in the order of the uploaded file (a
     place on a border belongs to the first unit)."""
 
@@ -210,7 +267,7 @@ class GridUnitRow(Stamped, Base):
     geometry: Mapped[str] = mapped_column(Text)
 
 
-class ResourceRow(Stamped, Base):
+class ResourceRow(Owned, Stamped, Base):
     """A coordinator's entry in the resource list (资源清单): a place added by hand, or, under
     the id of a place from OpenStreetMap or a merchant (``osm:n123``, ``merchant:M001``), its
     correction (category, name, place, services) or, with ``hidden``, its removal."""
@@ -225,7 +282,7 @@ class ResourceRow(Stamped, Base):
     hidden: Mapped[bool] = mapped_column(Boolean)
 
 
-class WeeklyJob(Stamped):
+class WeeklyJob(Owned, Stamped):
     """Work on one week that runs in the background and is then published: a schedule solve
     or an allocation run (queued, running, solved, failed or cancelled, published or superseded)."""
 
@@ -253,8 +310,8 @@ class ScheduleRow(WeeklyJob, Base):
 
     __tablename__ = "schedules"
     __table_args__ = (
-        # At most one published schedule per week, enforced by the database itself.
-        Index("uq_schedules_published_week", "week", unique=True,
+        # At most one published schedule per community and week, enforced by the database.
+        Index("uq_schedules_published_week", "community_id", "week", unique=True,
               postgresql_where=text("status = 'published'"),
               sqlite_where=text("status = 'published'")),
         CheckConstraint("status in ('queued', 'running', 'solved', 'failed', 'published', "
@@ -339,7 +396,7 @@ class UnmetRow(Base):
     fix: Mapped[str] = mapped_column(Text, default="")
 
 
-class DonationRow(Stamped, Base):
+class DonationRow(Owned, Stamped, Base):
     """Goods at a pickup place (SCHEMA.md donations.csv)."""
 
     __tablename__ = "donations"
@@ -352,7 +409,7 @@ class DonationRow(Stamped, Base):
     expires: Mapped[str] = mapped_column(String(10), default="")
 
 
-class RequestRow(Stamped, Base):
+class RequestRow(Owned, Stamped, Base):
     """A household asking for goods (SCHEMA.md requests.csv)."""
 
     __tablename__ = "requests"
@@ -370,7 +427,7 @@ class AllocationRow(WeeklyJob, Base):
 
     __tablename__ = "allocations"
     __table_args__ = (
-        Index("uq_allocations_published_week", "week", unique=True,
+        Index("uq_allocations_published_week", "community_id", "week", unique=True,
               postgresql_where=text("status = 'published'"),
               sqlite_where=text("status = 'published'")),
         CheckConstraint("status in ('queued', 'running', 'solved', 'failed', 'published', "
@@ -419,7 +476,7 @@ class ShortRow(Base):
     area_lon: Mapped[float] = mapped_column(Float)
 
 
-class Account(Base):
+class Account(Owned, Base):
     """A ledger account. Points: a volunteer's points, a merchant's takings, the community's
     issuer. Minutes (the time bank, kinds ``time_*``): a volunteer's or a family member's time
     account, the community's issuer of minutes and its subsidy account that pays red needs.
@@ -436,7 +493,7 @@ class Account(Base):
     # The lowest balance allowed: 0 for points, minus the community's overdraft for minutes.
     floor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     __table_args__ = (
-        UniqueConstraint("kind", "owner"),
+        UniqueConstraint("community_id", "kind", "owner", name="uq_accounts_community_kind_owner"),
         # The database refuses a balance below its floor even if the code had a bug; only the
         # issuers (and the community's subsidy, which pays red needs as policy) go lower.
         CheckConstraint("kind in ('issuer', 'time_issuer', 'time_subsidy') or balance >= floor",
@@ -460,7 +517,7 @@ class LedgerEntry(Stamped, Base):
     purpose: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
 
-class MemberRow(Stamped, Base):
+class MemberRow(Owned, Stamped, Base):
     """A resident with a time account and no login (an elder parent): registered by a
     coordinator, served through requests filed for her."""
 
@@ -542,7 +599,7 @@ class Redemption(Stamped, Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
-class AuditEntry(Base):
+class AuditEntry(Owned, Base):
     """Who read personal data or changed anything, when."""
 
     __tablename__ = "audit_log"
@@ -554,7 +611,7 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
-class OutboxEvent(Stamped, Base):
+class OutboxEvent(Owned, Stamped, Base):
     """A change someone must hear about, delivered to the webhook with retries (api.outbox).
 
     ``pending`` until the receiver takes it (``delivered``); after failing for the whole retry
@@ -584,46 +641,144 @@ class OutboxEvent(Stamped, Base):
 
 
 class CommunityVersion(Base):
-    """One row: a number raised in the same transaction as every change of the community as
-    a week sees it (volunteers, needs, merchants, an allocation's status), so a process may keep
-    the week it built until the number moves (:mod:`api.replanning`)."""
+    """One row per community: a number raised in the same transaction as every change of the
+    community as a week sees it (volunteers, needs, merchants, an allocation's status), so a
+    process may keep the week it built until the number moves (:mod:`api.replanning`)."""
 
     __tablename__ = "community_version"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"),
+                                              primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 # What a week is built from: a change to any of these raises the community's version.
 COMMUNITY_ROWS = (VolunteerRow, NeedRow, MerchantRow)
 
+# The session's community: an id, or a function giving it (a request's, known once the
+# caller is); absent or None, the session is the deployment's own (jobs' claims, the CLI,
+# logins) and reads every community.
+SCOPE = "linli_community"
 
-def _changes_community(session: Session) -> bool:
+
+class NoCommunityError(RuntimeError):
+    """A row was written for no community in a deployment with several."""
+
+
+def scope_session(session: Session, community_id: int | None) -> Session:
+    """Let ``session`` read and write only the community ``community_id``'s rows."""
+    session.info[SCOPE] = community_id
+    return session
+
+
+def session_community(session: Session) -> int | None:
+    """The community ``session`` is scoped to (None: unscoped)."""
+    scope = session.info.get(SCOPE)
+    if callable(scope):
+        scope = scope()
+    return scope if isinstance(scope, int) else None
+
+
+def sole_community(session: Session) -> int:
+    """The deployment's only community, for writes of an unscoped session (the CLI's seed, a
+    single community's tests); refused when there are several, because then the writer must
+    say which."""
+    ids = session.scalars(select(Community.id).order_by(Community.id).limit(2)).all()
+    if len(ids) != 1:
+        raise NoCommunityError(
+            "this deployment has several communities (or none): say which one the rows "
+            "belong to")
+    return ids[0]
+
+
+def _changed_communities(session: Session) -> set[int | None]:
+    changed: set[int | None] = set()
     for item in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(item, COMMUNITY_ROWS):
-            return True
-        if isinstance(item, AllocationRow) and (
+        if isinstance(item, COMMUNITY_ROWS) or (isinstance(item, AllocationRow) and (
                 item in session.new or item in session.deleted
-                or inspect(item).attrs.status.history.has_changes()):
-            return True  # publishing (or superseding) brings or takes one-off needs
-    return False
+                or inspect(item).attrs.status.history.has_changes())):
+            # publishing (or superseding) an allocation brings or takes one-off needs
+            changed.add(item.community_id)
+    return changed
 
 
-def bump_version(session: Session) -> None:
-    """Raise the community's version in ``session``'s transaction."""
-    session.execute(update(CommunityVersion).where(CommunityVersion.id == 1)
-                    .values(version=CommunityVersion.version + 1))
+def bump_version(session: Session, community_id: int | None = None) -> None:
+    """Raise the version of ``community_id`` (every community's when None) in ``session``'s
+    transaction."""
+    statement = update(CommunityVersion).values(version=CommunityVersion.version + 1)
+    if community_id is not None:
+        statement = statement.where(CommunityVersion.community_id == community_id)
+    session.execute(statement, execution_options={"linli_unscoped": True})
+
+
+def _fill_community(session: Session) -> None:
+    """New rows of a community get the session's community (or the deployment's only one)."""
+    fallback: int | None = None
+    for item in session.new:
+        wants = (isinstance(item, Owned)
+                 or (isinstance(item, User) and item.role not in ADMIN_ROLES))
+        if wants and item.community_id is None:
+            if fallback is None:
+                fallback = session_community(session) or sole_community(session)
+            item.community_id = fallback
+
+
+ADMIN_ROLES = frozenset({"street_admin", "district_admin"})
 
 
 @event.listens_for(Session, "before_flush")
 def _community_flushed(session: Session, _context: Any, _instances: Any) -> None:
-    if _changes_community(session):
-        bump_version(session)
+    _fill_community(session)
+    for community_id in _changed_communities(session):
+        bump_version(session, community_id)
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _community_statement(state: ORMExecuteState) -> None:
-    """Bulk statements (``insert(VolunteerRow)``, ``delete(NeedRow)``) skip the flush."""
+    """Bulk statements (``insert(VolunteerRow)``, ``delete(NeedRow)``) skip the flush; a scoped
+    session's statements see only its community's rows."""
+    if state.execution_options.get("linli_unscoped"):
+        return
+    community_id = session_community(state.session)
     if (state.is_insert or state.is_update or state.is_delete) and any(
             mapper.class_ in (*COMMUNITY_ROWS, AllocationRow)
             for mapper in state.all_mappers):
-        bump_version(state.session)
+        bump_version(state.session, community_id)
+    if community_id is not None and (state.is_select or state.is_update or state.is_delete
+                                     ) and not state.is_relationship_load:
+        state.statement = state.statement.options(*_criteria(community_id))
+
+
+def _criteria(community_id: int) -> tuple[Any, ...]:
+    """Where a scoped session's statements look: owned rows of its community, and the rows
+    reached only through them (a schedule's tasks, an account's entries ...)."""
+    cid = community_id
+    return (
+        with_loader_criteria(Owned, lambda cls: cls.community_id == cid, include_aliases=True),
+        with_loader_criteria(TaskRow, lambda cls: cls.schedule_id.in_(
+            select(ScheduleRow.id).where(ScheduleRow.community_id == cid)),
+            include_aliases=True),
+        with_loader_criteria(UnmetRow, lambda cls: cls.schedule_id.in_(
+            select(ScheduleRow.id).where(ScheduleRow.community_id == cid)),
+            include_aliases=True),
+        with_loader_criteria(AllocationLineRow, lambda cls: cls.allocation_id.in_(
+            select(AllocationRow.id).where(AllocationRow.community_id == cid)),
+            include_aliases=True),
+        with_loader_criteria(ShortRow, lambda cls: cls.allocation_id.in_(
+            select(AllocationRow.id).where(AllocationRow.community_id == cid)),
+            include_aliases=True),
+        with_loader_criteria(LedgerEntry, lambda cls: cls.account_id.in_(
+            select(Account.id).where(Account.community_id == cid)), include_aliases=True),
+        with_loader_criteria(PaidSeat, lambda cls: cls.need_id.in_(
+            select(NeedRow.need_id).where(NeedRow.community_id == cid)), include_aliases=True),
+        with_loader_criteria(TimeRequest, lambda cls: cls.need_id.in_(
+            select(NeedRow.need_id).where(NeedRow.community_id == cid)), include_aliases=True),
+        with_loader_criteria(FamilyLink, lambda cls: cls.member_id.in_(
+            select(MemberRow.member_id).where(MemberRow.community_id == cid)),
+            include_aliases=True),
+        with_loader_criteria(Reward, lambda cls: cls.merchant_id.in_(
+            select(MerchantRow.merchant_id).where(MerchantRow.community_id == cid)),
+            include_aliases=True),
+        with_loader_criteria(Redemption, lambda cls: cls.merchant_id.in_(
+            select(MerchantRow.merchant_id).where(MerchantRow.community_id == cid)),
+            include_aliases=True),
+    )

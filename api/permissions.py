@@ -7,6 +7,10 @@ role when the route is missing from the table (a new route is closed until someo
 may use it); ``tests/api/test_permissions.py`` calls every route of the OpenAPI document with
 every role and compares with this table.
 
+Street and district admins read what a coordinator reads (every ``GET`` route open to
+coordinators), in one community of theirs at a time, and write nothing in a community: they
+create communities and accounts (:func:`_admins_read`).
+
 The table decides by role only. Rules about *which* object (a volunteer's own tasks, a
 merchant's own shop) stay in the routes, and an import checks each of its files against the
 create and replace rules of that file's kind (:func:`import_roles`).
@@ -23,7 +27,14 @@ VOLUNTEER: Final = "volunteer"
 MERCHANT: Final = "merchant"
 GRID_WORKER: Final = "grid_worker"
 
-ROLES: Final = frozenset({COORDINATOR, ORGANISER, VOLUNTEER, MERCHANT, GRID_WORKER})
+STREET_ADMIN: Final = "street_admin"
+DISTRICT_ADMIN: Final = "district_admin"
+
+# Roles of one community (their rows and routes are that community's), and the admins who
+# read every community of a street office or district (api.tenancy).
+COMMUNITY_ROLES: Final = frozenset({COORDINATOR, ORGANISER, VOLUNTEER, MERCHANT, GRID_WORKER})
+ADMINS: Final = frozenset({STREET_ADMIN, DISTRICT_ADMIN})
+ROLES: Final = COMMUNITY_ROLES | ADMINS
 LOGGED_IN: Final = ROLES
 EVERYONE: Final = ROLES | {ANONYMOUS}
 STAFF: Final = frozenset({COORDINATOR, ORGANISER})
@@ -53,7 +64,11 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/v1/me/wechat"): LOGGED_IN,
     ("GET", "/v1/me"): LOGGED_IN,
     ("POST", "/v1/me/calendar-token"): _VOLUNTEER_ONLY,  # only volunteers have a feed
-    ("POST", "/v1/users"): ONLY_COORDINATOR,
+    ("POST", "/v1/users"): ONLY_COORDINATOR | ADMINS,
+    # Communities (社区) of street offices and districts: each account lists those it may
+    # act in; admins add them.
+    ("GET", "/v1/communities"): LOGGED_IN,
+    ("POST", "/v1/communities"): ADMINS,
     ("POST", "/v1/users/{user_id}/api-key"): ONLY_COORDINATOR,
     # The community. Organisers read volunteers and needs (masked, coarse) and keep the charity
     # side; every account may read merchants (their services and hours are public); a merchant
@@ -146,6 +161,17 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
 }
 
 
+
+def _admins_read(table: dict[tuple[str, str], frozenset[str]]) -> None:
+    """Admins may GET every route a coordinator may (not the import template: they import
+    nothing)."""
+    for (method, path), roles in table.items():
+        if method == "GET" and COORDINATOR in roles and not path.startswith("/v1/imports"):
+            table[(method, path)] = roles | ADMINS
+
+
+_admins_read(PERMISSIONS)
+
 _C = "/console"
 # The web console (api/console/views.py): its pages call the routes above as the person, so
 # those rules apply again to everything a page shows or does; these say who may open a page.
@@ -158,6 +184,7 @@ CONSOLE: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", f"{_C}/"): LOGGED_IN,
     ("POST", f"{_C}/logout"): LOGGED_IN,
     ("GET", f"{_C}/overview"): ONLY_COORDINATOR,
+    ("GET", f"{_C}/communities"): ADMINS,
     ("GET", f"{_C}/import"): STAFF,
     ("POST", f"{_C}/import"): STAFF,
     ("GET", f"{_C}/import/template.xlsx"): STAFF,

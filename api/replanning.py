@@ -13,7 +13,14 @@ from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from api.community import TZ, load_problem, notify
-from api.models import CommunityVersion, NeedRow, ScheduleRow, TaskRow
+from api.models import (
+    CommunityVersion,
+    NeedRow,
+    ScheduleRow,
+    TaskRow,
+    session_community,
+    sole_community,
+)
 from matcher.circles import Candidates, ServiceCircle, build_candidates
 from matcher.domain import Assignment, Day, Problem, Week, format_hhmm
 from matcher.replan import PinnedWeek
@@ -56,9 +63,11 @@ class CandidateCache:
 
     def week(self, session: Session, week: Week) -> Candidates:
         """``week`` of the community as ``session`` sees it, built or kept."""
+        community = session_community(session) or sole_community(session)
         version = session.scalar(select(CommunityVersion.version)
-                                 .where(CommunityVersion.id == 1))
-        key: tuple[object, ...] | None = None if version is None else ("version", week, version)
+                                 .where(CommunityVersion.community_id == community))
+        key: tuple[object, ...] | None = (
+            None if version is None else ("version", community, week, version))
         cand = None if key is None else self._kept(key)
         if cand is None:
             cand = self.get(load_problem(session, week))

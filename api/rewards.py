@@ -88,7 +88,7 @@ def redemptions(session: Session, user: Caller, limit: int,
         query = query.where(Redemption.volunteer_id == user.volunteer_id)
     elif user.role == Role.MERCHANT.value:
         query = query.where(Redemption.merchant_id == user.merchant_id)
-    elif user.role != Role.COORDINATOR.value:
+    elif not user.reads_all:
         raise Problem(403, "only volunteers, merchants and coordinators see redemptions")
     return page_rows(session, query, limit, offset)
 
@@ -148,10 +148,11 @@ def my_statement(session: Session, user: Caller, month: str | None, limit: int,
 def settlement(session: Session, user: Caller, merchant_id: str, month: str, limit: int,
                offset: int) -> Statement:
     """A merchant's month: its statement and how many redemptions it confirmed in all."""
-    if user.role != Role.COORDINATOR.value and user.merchant_id != merchant_id:
-        raise Problem(403, "a merchant sees only its own settlement")
+    # Another community's shop is unknown here (404), not someone else's (403).
     if session.get(MerchantRow, merchant_id) is None:
         raise Problem(404, f"no merchant {merchant_id!r}")
+    if not user.reads_all and user.merchant_id != merchant_id:
+        raise Problem(403, "a merchant sees only its own settlement")
     found = statement(session, "merchant", merchant_id, month, limit, offset)
     found.confirmed_redemptions_all_time = session.scalar(
         select(func.count()).select_from(Redemption).where(

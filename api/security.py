@@ -46,6 +46,17 @@ class Caller:
     merchant_id: str | None
     calendar_token: str | None
     grid_units: str | None = None  # a grid worker's units (网格), ";" between ids
+    # A community role's community (a volunteer's: where she registered); an admin's street
+    # office or district.
+    community_id: int | None = None
+    street_office_id: int | None = None
+    district_id: int | None = None
+
+    @property
+    def reads_all(self) -> bool:
+        """Whether she reads every record of the community (a coordinator, or a street or
+        district admin reading one of hers), not only her own."""
+        return self.role in (Role.COORDINATOR, Role.STREET_ADMIN, Role.DISTRICT_ADMIN)
 
     @property
     def units(self) -> frozenset[str]:
@@ -59,6 +70,8 @@ class Role(StrEnum):
     VOLUNTEER = "volunteer"
     MERCHANT = "merchant"
     GRID_WORKER = "grid_worker"
+    STREET_ADMIN = "street_admin"
+    DISTRICT_ADMIN = "district_admin"
 
 
 def hash_password(password: str) -> str:
@@ -224,6 +237,9 @@ async def current_user(request: Request, connection: ConnectionDep, settings: Se
     if caller.role not in permissions.allowed(request.method, template):
         raise Problem(403, _("a {role} may not {method} {route}").format(
             role=caller.role, method=request.method, route=template))
+    from api.tenancy import enter_community  # it reads the caller's rows: imported late
+
+    await enter_community(request, connection, caller, template)
     return caller
 
 
@@ -269,11 +285,15 @@ MAX_ID = 2**31 - 1  # the largest value of an INTEGER column on PostgreSQL
 CurrentUser = Annotated[Caller, Depends(current_user)]
 
 
-def require(*roles: Role) -> Callable[[Caller], Awaitable[Caller]]:
+def require(*roles: Role) -> Callable[[Request, Caller], Awaitable[Caller]]:
     """A dependency letting only ``roles`` through (403 for the others)."""
     allowed = {r.value for r in roles}
 
-    async def check(user: CurrentUser) -> Caller:
+    async def check(request: Request, user: CurrentUser) -> Caller:
+        # Street and district admins read what a coordinator reads, in their communities.
+        if (user.role in permissions.ADMINS and Role.COORDINATOR.value in allowed
+                and request.method in ("GET", "HEAD")):
+            return user
         if user.role not in allowed:
             raise Problem(403, _("a {role} may not do this (needs {roles})").format(
                 role=user.role, roles=" / ".join(sorted(allowed))))

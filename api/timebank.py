@@ -42,6 +42,7 @@ from api.models import (
 from api.paging import page_rows
 from api.security import Caller, Role
 from api.settings import ApiSettings
+from api.tenancy import check_new_id
 from matcher.domain import Need, Week
 from matcher.i18n import _
 from matcher.spreadsheets import parse_records
@@ -119,6 +120,7 @@ def credit_task(session: Session, task: TaskRow, need: NeedRow, rules: TimeRules
 def add_member(session: Session, user: Caller, values: dict[str, Any]) -> MemberRow:
     if session.get(MemberRow, values["member_id"]) is not None:
         raise Problem(409, _("member {id} already exists").format(id=values["member_id"]))
+    check_new_id(session, MemberRow, "members", values["member_id"])
     member = MemberRow(**values)
     session.add(member)
     account(session, MEMBER, member.member_id)
@@ -352,6 +354,6 @@ def community_month(session: Session, month: str) -> dict[str, int]:
 def may_read_member(session: Session, user: Caller, member_id: str) -> None:
     if session.get(MemberRow, member_id) is None:
         raise Problem(404, _("no member {id}").format(id=member_id))
-    if user.role != Role.COORDINATOR.value:
+    if not user.reads_all:
         consented(session, user.volunteer_id, member_id)
 

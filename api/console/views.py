@@ -308,7 +308,8 @@ async def public_report(ctx: Public, month: str | None = None) -> HTMLResponse:
 
 
 HOME = {"coordinator": "/console/overview", "organiser": "/console/charity",
-        "merchant": "/console/shop", "volunteer": "/console/me", "grid_worker": "/console/grids"}
+        "merchant": "/console/shop", "volunteer": "/console/me", "grid_worker": "/console/grids",
+        "street_admin": "/console/communities", "district_admin": "/console/communities"}
 
 
 @router.get("/")
@@ -316,6 +317,12 @@ async def home(ctx: Session) -> Response:
     assert ctx.caller is not None
     # A role without pages of its own lands on the public report.
     return RedirectResponse(HOME.get(ctx.caller.role, "/console/report"), status_code=303)
+
+
+@router.get("/communities")
+async def communities_page(ctx: Session) -> HTMLResponse:
+    """A street or district admin's communities (she reads one through the API, naming it)."""
+    return ctx.render("communities.html", communities=await ctx.items("/v1/communities"))
 
 
 # --- Coordinator ------------------------------------------------------------------------

@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from api import calendar
+from api import calendar, permissions
 from api.community import audit
 from api.db import Database
 from api.errors import Problem
-from api.models import MerchantRow, User, VolunteerRow
+from api.models import MerchantRow, User, VolunteerRow, scope_session
 from api.params import Id
 from api.security import (
     Caller,
@@ -34,6 +34,7 @@ from api.security import (
     verify_password,
 )
 from api.settings import ApiSettings
+from api.tenancy import NO_COMMUNITY, community_in_scope
 from api.throttle import LoginGuard
 from api.wechat import Code2Session, WeChatLoginError
 from matcher.i18n import _
@@ -101,6 +102,10 @@ class UserIn(BaseModel):
     merchant_id: str | None = None
     grid_units: list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^;]+$")]] \
         = Field(default_factory=list, max_length=100, description="a grid worker's units")
+    community: str | None = Field(
+        None, max_length=40, examples=["jingtian"],
+        description="the community's code: a street or district admin names one of hers "
+        "(or sends X-Linli-Community); a coordinator's accounts are of her own community")
 
 
 class ApiKey(BaseModel):
@@ -327,7 +332,24 @@ def rotate_calendar_token(caller: CurrentUser, session: SessionDep, request: Req
 
 
 @router.post("/users", response_model=Me, status_code=201, summary="Create an account")
-def create_user(body: UserIn, session: SessionDep, actor: Coordinator, request: Request) -> Me:
+def create_user(body: UserIn, session: SessionDep, actor: CurrentUser, request: Request) -> Me:
+    """A coordinator makes accounts of her community; a street or district admin of one of
+    hers. Street and district admins themselves are made with ``linli community admin``."""
+    if body.role.value in permissions.ADMINS:
+        raise Problem(422, _("street and district admins are made with `linli community "
+                             "admin`"), errors=[{"path": ["body", "role"],
+                                                 "message": _("a role of one community")}])
+    if body.community is not None:
+        community_id = community_in_scope(session, actor, body.community).id
+    elif actor.role in permissions.ADMINS:
+        community_id = getattr(request.state, "community_id", NO_COMMUNITY)
+        if community_id == NO_COMMUNITY:
+            raise Problem(422, _("say which community the account is for"), errors=[
+                {"path": ["body", "community"], "message": _("required for an admin")}])
+    else:
+        assert actor.community_id is not None  # a community role's account has one
+        community_id = actor.community_id
+    scope_session(session, community_id)  # her volunteer or shop must be of that community
     if body.role is Role.VOLUNTEER and (
             not body.volunteer_id or session.get(VolunteerRow, body.volunteer_id) is None):
         raise Problem(422, "a volunteer account needs an existing volunteer_id",
@@ -339,7 +361,7 @@ def create_user(body: UserIn, session: SessionDep, actor: Coordinator, request: 
     user = User(username=body.username, password_hash=hash_password(body.password),
                 role=body.role.value, volunteer_id=body.volunteer_id,
                 merchant_id=body.merchant_id, calendar_token=calendar.new_token(),
-                grid_units=";".join(body.grid_units) or None)
+                grid_units=";".join(body.grid_units) or None, community_id=community_id)
     session.add(user)
     try:
         session.flush()
@@ -354,7 +376,7 @@ def create_user(body: UserIn, session: SessionDep, actor: Coordinator, request: 
              summary="Issue an API key for a machine client (replaces the old one)")
 def issue_api_key(user_id: Id, session: SessionDep, actor: Coordinator) -> ApiKey:
     user = session.get(User, user_id)
-    if user is None:
+    if user is None or user.community_id != actor.community_id:  # others' are not hers
         raise Problem(404, f"no user {user_id}")
     key, digest = new_api_key()
     user.api_key_hash = digest

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from api import allocating
 from api.models import AllocationLineRow, AllocationRow, ShortRow
@@ -21,6 +22,8 @@ from api.paging import Page
 from api.params import Id, IsoWeek, Limit, Offset, YearMonth
 from api.schemas import JobOut, PublishIn, WeekIn
 from api.security import SessionDep, SettingsDep, Staff
+from api.settings import ApiSettings
+from api.tenancy import public_community
 from api.weekly import cancel_job, get_job, list_jobs, publish_job, queue_job
 from matcher.report import report_html
 
@@ -130,15 +133,27 @@ def publish_allocation(allocation_id: Id, body: PublishIn, session: SessionDep,
     return JobOut.of(publish_job(session, AllocationRow, user, allocation_id, body.supersede))
 
 
+PublicCommunity = Annotated[str | None, Query(
+    max_length=40, description="the community's code; needed when the deployment serves "
+    "several (GET /v1/communities lists them)")]
+
+
+def _public_name(session: Session, code: str | None, settings: ApiSettings) -> str:
+    """Scope ``session`` to the report's community; its name (a single community's deployment
+    keeps the name in its settings)."""
+    community = public_community(session, code)
+    return community.name if code is not None else settings.community
+
+
 @router.get("/reports/allocations/{month}.csv", response_class=Response,
             summary="Public monthly allocation report as CSV (no login)",
             responses={200: {"content": {"text/csv": {}}}})
 def report_csv(month: Month, session: SessionDep, settings: SettingsDep,
                table: Annotated[Literal["categories", "households", "timebank"], Query(
                    description="totals per category and priority, one row per "
-                   "anonymised household, or the time bank's minutes")] = "categories"
-               ) -> Response:
-    report = allocating.report(session, month, settings.community)
+                   "anonymised household, or the time bank's minutes")] = "categories",
+               community: PublicCommunity = None) -> Response:
+    report = allocating.report(session, month, _public_name(session, community, settings))
     frame = {"categories": report.categories, "households": report.households,
              "timebank": report.timebank}[table]
     name = re.sub(r"[^0-9-]", "", month)
@@ -150,5 +165,7 @@ def report_csv(month: Month, session: SessionDep, settings: SettingsDep,
 
 @router.get("/reports/allocations/{month}", response_class=HTMLResponse,
             summary="Public monthly allocation report as a page (no login)")
-def report_page(month: Month, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    return HTMLResponse(report_html(allocating.report(session, month, settings.community)))
+def report_page(month: Month, session: SessionDep, settings: SettingsDep,
+                community: PublicCommunity = None) -> HTMLResponse:
+    return HTMLResponse(report_html(allocating.report(
+        session, month, _public_name(session, community, settings))))

@@ -22,6 +22,7 @@ from api.params import Limit, Offset
 from api.replanning import review_at_risk
 from api.routers.resources import NeedIn, _validate
 from api.security import Caller, Coordinator, Role, SessionDep, require
+from api.tenancy import check_new_id
 from matcher.domain import Location, Priority, Week
 from matcher.domain import Problem as Community
 from matcher.grids import GridUnit, assign, locate, parse_grids, unit_reports
@@ -80,7 +81,7 @@ def _units(session: Session) -> list[GridUnit]:
 
 def _visible(units: list[GridUnit], user: Caller) -> list[GridUnit]:
     """A coordinator sees every unit, a grid worker only her own."""
-    if user.role == Role.COORDINATOR.value:
+    if user.reads_all:
         return units
     return [u for u in units if u.id in user.units]
 
@@ -93,6 +94,8 @@ def put_grids(session: SessionDep, user: Coordinator,
                   "properties.unit_id (or id) and properties.name")]) -> list[UnitOut]:
     units = parse_grids(document, "body")  # InputError: 422 naming features[k]
     session.execute(delete(GridUnitRow))
+    for unit in units:
+        check_new_id(session, GridUnitRow, "grid units", unit.id)
     session.add_all(GridUnitRow(unit_id=u.id, position=k, name=u.name,
                                 geometry=json.dumps(mapping(u.geometry)))
                     for k, u in enumerate(units))

@@ -24,6 +24,7 @@ from api.paging import Page, page_of
 from api.params import Limit, Offset
 from api.security import Coordinator, SessionDep
 from api.settings import ApiSettings
+from api.tenancy import check_new_id
 from api.throttle import SlidingWindow
 from matcher import i18n
 from matcher.coords import CoordSystem, from_wgs84, in_china, to_wgs84
@@ -259,6 +260,10 @@ def put_resource(resource_id: ResourceId, body: ResourceEdit, session: SessionDe
                  user: Coordinator) -> ResourceEntry:
     row = session.get(ResourceRow, resource_id)
     if row is None:
+        merchant = resource_id.removeprefix("merchant:")
+        if merchant != resource_id and session.get(MerchantRow, merchant) is None:
+            raise Problem(404, f"no merchant {merchant!r}")
+        check_new_id(session, ResourceRow, "resources", resource_id)
         row = ResourceRow(resource_id=resource_id)
         session.add(row)
     row.category, row.name = body.category.value, body.name.strip()

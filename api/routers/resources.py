@@ -38,6 +38,7 @@ from api.params import Key, Limit, Offset
 from api.permissions import import_roles
 from api.replanning import review_at_risk
 from api.security import Caller, CurrentUser, Role, SessionDep, Staff, require
+from api.tenancy import check_new_id
 from matcher.domain import ADDRESS_MAX, PHONE_MAX, Week, format_hhmm
 from matcher.errors import InputError
 from matcher.spreadsheets import COLUMNS, MAX_FILE_BYTES, parse_records, read_tables
@@ -216,6 +217,7 @@ def _add_routes(kind: str) -> None:
                  response_model=out, name=f"create_{singular}")
     def create(body: model, session: SessionDep, user: Staff) -> dict[str, Any]:  # type: ignore[valid-type]
         record = _validate(kind, body)
+        check_new_id(session, cls, kind, str(record[ID[kind]]))
         session.add(cls(**record))
         try:
             session.flush()

@@ -76,7 +76,8 @@ def client(settings: ApiSettings) -> Iterator[TestClient]:
         yield test_client
 
 
-def make_user(client: TestClient, username: str, role: str, **links: str) -> dict[str, str]:
+def make_user(client: TestClient, username: str, role: str, **links: str | int
+              ) -> dict[str, str]:
     """Create a user directly in the database (the first coordinator has nobody to ask)."""
     from api.models import User
 

@@ -52,7 +52,8 @@ def test_every_console_route_is_in_the_permission_table(client: TestClient) -> N
 PAGES = {"coordinator": ["/console/overview", "/console/import", "/console/schedules",
                          "/console/people/volunteers", "/console/points", "/console/audit"],
          "organiser": ["/console/charity", "/console/import", "/console/people/needs"],
-         "merchant": ["/console/shop"], "volunteer": ["/console/me"]}
+         "merchant": ["/console/shop"], "volunteer": ["/console/me"],
+         "street_admin": ["/console/communities"]}
 
 
 def one_account_per_role(client: TestClient) -> None:
@@ -64,6 +65,8 @@ def one_account_per_role(client: TestClient) -> None:
     make_user(client, "volunteer", "volunteer", volunteer_id="V1")
     make_user(client, "merchant", "merchant", merchant_id="M1")
     make_user(client, "grid_worker", "grid_worker", grid_units="G1")
+    make_user(client, "street_admin", "street_admin", street_office_id=1)
+    make_user(client, "district_admin", "district_admin", district_id=1)
 
 
 def test_each_role_sees_its_pages_and_is_refused_the_others(client: TestClient) -> None:

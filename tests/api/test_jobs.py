@@ -65,7 +65,7 @@ def test_a_job_is_claimed_by_one_worker_and_retried_once_when_its_worker_stops(
         db: Database) -> None:
     job_id = queue(db)
     first = claim_job(db, "a", T0, LEASE, STOPPED_TWICE)
-    assert first == Claim(ScheduleRow, job_id, 1, str(WEEK))
+    assert first == Claim(ScheduleRow, job_id, 1, str(WEEK), 1)
     # Held: nobody else gets it while the lease runs, whatever the job kind.
     assert claim_job(db, "b", T0 + LEASE / 2, LEASE, STOPPED_TWICE) is None
     a = Running(db, first, "a", LEASE, threading.Event())
@@ -74,7 +74,7 @@ def test_a_job_is_claimed_by_one_worker_and_retried_once_when_its_worker_stops(
     # Worker a stops renewing (it died): after the lease, b takes the job over.
     later = dt.datetime.now(dt.UTC) + LEASE * 2
     second = claim_job(db, "b", later, LEASE, STOPPED_TWICE)
-    assert second == Claim(ScheduleRow, job_id, 2, str(WEEK))
+    assert second == Claim(ScheduleRow, job_id, 2, str(WEEK), 1)
     row = status(db, job_id)
     assert (row.status, row.worker, row.attempts) == ("running", "b", 2)
     # a comes back to life: every write of a stale worker is refused, never run twice at once.
@@ -96,9 +96,9 @@ def test_workers_take_different_jobs_and_both_kinds(db: Database) -> None:
     schedules = [queue(db), queue(db)]
     allocation = queue(db, AllocationRow)
     claims = [claim_job(db, name, T0, LEASE) for name in ("a", "b", "c", "d")]
-    assert claims[:3] == [Claim(ScheduleRow, schedules[0], 1, str(WEEK)),
-                          Claim(ScheduleRow, schedules[1], 1, str(WEEK)),
-                          Claim(AllocationRow, allocation, 1, str(WEEK))]
+    assert claims[:3] == [Claim(ScheduleRow, schedules[0], 1, str(WEEK), 1),
+                          Claim(ScheduleRow, schedules[1], 1, str(WEEK), 1),
+                          Claim(AllocationRow, allocation, 1, str(WEEK), 1)]
     assert claims[3] is None
 
 

@@ -161,8 +161,9 @@ def test_the_sender_holds_no_lock_while_posting(db: Database, database_url: str)
                     conn.execute(text("SET LOCAL lock_timeout = '300ms'"))
                 conn.execute(text("UPDATE outbox SET kind = kind WHERE id = :id"),
                              {"id": event_id})
-                conn.execute(text("INSERT INTO audit_log (at, action, target, detail) "
-                                  "VALUES (:at, 'read', 'x', '')"), {"at": utcnow()})
+                conn.execute(text("INSERT INTO audit_log (at, action, target, detail, "
+                                  "community_id) VALUES (:at, 'read', 'x', '', 1)"),
+                             {"at": utcnow()})
             outcomes.append("written")
         except Exception as exc:
             outcomes.append(f"{type(exc).__name__}: {exc}")

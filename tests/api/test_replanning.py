@@ -181,6 +181,7 @@ def test_the_kept_week_is_rebuilt_after_an_edit_an_import_and_a_publication(
         assert published is not allocated and "A1-GD-D1-R1" in published.problem.need_by_id
         session.execute(insert(VolunteerRow), [{
             "volunteer_id": "V9999", "name": "新志愿者", "lat": first.location.lat,
+            "community_id": 1,
             "lon": first.location.lon, "skills": [], "max_hours_week": 4,
             "availability": [{"day": "mon", "start": 480, "end": 720}]}])
         session.commit()
