@@ -295,7 +295,9 @@ def solve(
     """Plan one week: who goes where and when, and why the rest stays unmet.
 
     Given a district (one folder per community), every community is planned and written to
-    OUT/<community>/, with OUT/district_summary.csv; --time-limit is then per community."""
+    OUT/<community>/, with OUT/district_summary.csv, the district report
+    OUT/district_report.csv (by community and grid unit) and its map OUT/district_map.html;
+    --time-limit is then per community."""
     from matcher.district import is_district
 
     if engine not in ("local", "ray"):
@@ -323,6 +325,7 @@ def _run_district(source: Path, week: str, out: Path, network: Path | None,
         solve_district,
         write_district,
     )
+    from matcher.district_report import MAP_FILE, REPORT_FILE
 
     if engine == "ray" and importlib.util.find_spec("ray") is None:
         raise _fail(_("--engine ray needs Ray: pip install 'linli[district]'"))
@@ -383,6 +386,9 @@ def _run_district(source: Path, week: str, out: Path, network: Path | None,
         "community's files in {out}/<community>/, the district table in {summary}").format(
             covered=covered, occurrences=occurrences, seconds=result.seconds, out=out,
             summary=out / SUMMARY_FILE)))
+    console.print(escape(_(
+        "district report by community and grid unit: {table}; its map: {map}").format(
+            table=out / REPORT_FILE, map=out / MAP_FILE)))
     if result.failed:
         raise _fail(_("{n} communities not planned (their part failed every try): "
                       "{names}").format(n=len(result.failed),
@@ -524,15 +530,24 @@ def generate_district_command(
         = None,
     week: str = DEMO_WEEK,
     seed: int = 7,
+    grid_units: Annotated[int, typer.Option(
+        help="about this many grid units (网格) per community, written as grids.geojson "
+             "in its folder (0: none)")] = 0,
 ) -> None:
     """Generate a believable district of communities on real streets (central Shanghai)."""
-    from matcher.district import SHANGHAI_NETWORK, components, generate_district, save_district
+    from matcher.district import (
+        GRID_FILE,
+        SHANGHAI_NETWORK,
+        components,
+        generate_district,
+        save_district,
+    )
 
     net = _load_network(network or data_dir() / SHANGHAI_NETWORK)
     try:
         district = generate_district(net, communities=communities, volunteers=volunteers,
                                      needs=needs, merchants=merchants, radius_m=radius_m,
-                                     week=Week.parse(week), seed=seed)
+                                     week=Week.parse(week), seed=seed, grid_units=grid_units)
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     save_district(district, out)
@@ -548,6 +563,10 @@ def generate_district_command(
             shared=shared, needs=sum(len(c.problem.needs) for c in district.communities),
             merchants=sum(len(c.problem.merchants) for c in district.communities),
             parts=len(components(district)))))
+    if grid_units > 0:
+        console.print(escape(_(
+            "each community has {n} grid units in its {file}").format(n=grid_units,
+                                                                     file=GRID_FILE)))
 
 
 def _community_resources(network: Path, osm: Path | None, data: Path | None

@@ -1,7 +1,10 @@
 """A district (街道 or 区): several communities' weeks solved together, on Ray or in this process.
 
 A district folder holds one sub-folder (or ``.xlsx`` workbook) per community, each in the
-community format of the README; the sub-folder's name is the community's. Ids are the district's:
+community format of the README; the sub-folder's name is the community's. A community folder may
+also hold its grid units (网格) as ``grids.geojson`` (:data:`GRID_FILE`, the format of
+:mod:`matcher.grids`): the district report then has a row per unit and maps the community as
+their union. Ids are the district's:
 a ``volunteer_id`` or ``merchant_id`` listed by several communities is one person or one shop (a
 volunteer living on a boundary, registered on both sides), so its rows must agree; a
 ``need_id`` belongs to one community.
@@ -49,6 +52,7 @@ from matcher.domain import (
     Week,
 )
 from matcher.errors import DataIssue, InputError
+from matcher.grids import GridUnit, grids_geojson, read_grids
 from matcher.i18n import N_, _, current
 from matcher.params import SolveParams
 from matcher.settings import Settings
@@ -56,6 +60,8 @@ from matcher.travel import WalkingNetwork
 
 Engine = Literal["local", "ray"]
 COMMUNITY_FILES = ("volunteers", "needs")
+# A community folder's grid units (optional): GeoJSON polygons in WGS84, as `linli grids` reads.
+GRID_FILE = "grids.geojson"
 # A straight line is never longer than the walk (the network's edges follow the streets, the
 # geodesic estimate multiplies by the detour): a pair farther apart than the circle's walking
 # metres by a straight line is never within the circle. The slack covers the flat-earth metres.
@@ -64,10 +70,12 @@ _SLACK = 1.02
 
 @dataclass(frozen=True)
 class Community:
-    """One community of a district: its name and its own lists (who registered here)."""
+    """One community of a district: its name, its own lists (who registered here) and its grid
+    units (none when its folder has no :data:`GRID_FILE`)."""
 
     name: str
     problem: Problem
+    units: tuple[GridUnit, ...] = ()
 
 
 @dataclass
@@ -99,6 +107,14 @@ def _community_sources(folder: Path) -> list[Path]:
                   and (p.is_dir() or p.suffix.lower() == ".xlsx"))
 
 
+def grid_path(source: Path) -> Path:
+    """Where a community's grid units are: :data:`GRID_FILE` in its folder, or beside its
+    workbook as ``<workbook>.grids.geojson``."""
+    if source.suffix.lower() == ".xlsx":
+        return source.with_suffix("." + GRID_FILE)
+    return source / GRID_FILE
+
+
 def load_district(folder: Path | str, week: Week,
                   coords: CoordSystem = CoordSystem.WGS84) -> District:
     """Read every community of a district folder and check that they agree with each other.
@@ -106,7 +122,8 @@ def load_district(folder: Path | str, week: Week,
     Raises
     ------
     InputError
-        With every problem of every community, each file named ``<community>/<file>``; and
+        With every problem of every community (its grid units included), each file named
+        ``<community>/<file>``; and
         where two communities list the same volunteer or merchant differently, or the same
         need id.
     """
@@ -126,13 +143,22 @@ def load_district(folder: Path | str, week: Week,
     communities: list[Community] = []
     for source in sources:
         name = source.stem if source.is_file() else source.name
+        units: list[GridUnit] = []
+        grid_file = grid_path(source)
+        if grid_file.exists():
+            try:
+                units = read_grids(grid_file)
+            except InputError as exc:
+                label = (grid_file.name if source.suffix.lower() == ".xlsx"
+                         else f"{name}/{GRID_FILE}")
+                issues.extend(replace(i, file=label) for i in exc.issues)
         try:
             imported = read_community(source, week, coords)
         except InputError as exc:
             issues.extend(replace(i, file=f"{name}/{i.file}") for i in exc.issues)
             continue
         notes.extend(f"{name}: {note}" for note in imported.notes)
-        communities.append(Community(name, imported.problem))
+        communities.append(Community(name, imported.problem, tuple(units)))
     issues.extend(_disagreements(communities))
     if issues:
         raise InputError(issues)
@@ -561,9 +587,12 @@ def write_district(result: DistrictResult, district: District, out: Path, *,
                    coords: CoordSystem = CoordSystem.WGS84,
                    map_html: bool = True) -> list[Path]:
     """Each solved community's files in ``out/<community>/`` (as ``linli solve`` writes one
-    community's), and ``district_summary.csv`` (UTF-8 with a byte-order mark, for Excel)."""
+    community's), ``district_summary.csv`` (UTF-8 with a byte-order mark, for Excel), and the
+    district report: ``district_report.csv`` and its map ``district_map.html``
+    (:mod:`matcher.district_report`)."""
     import pandas as pd
 
+    from matcher.district_report import district_report, write_district_report
     from matcher.outputs import write_csv, write_schedule
 
     written: list[Path] = []
@@ -574,6 +603,8 @@ def write_district(result: DistrictResult, district: District, out: Path, *,
     out.mkdir(parents=True, exist_ok=True)
     write_csv(pd.DataFrame(summary_rows(result, district)), out / SUMMARY_FILE)
     written.append(out / SUMMARY_FILE)
+    written += write_district_report(district_report(district, result), out, settings=settings,
+                                     map_html=map_html)
     return written
 
 
@@ -596,7 +627,7 @@ SHANGHAI_NETWORK = "shanghai-center/shanghai_center_roads.osm.pbf"
 def generate_district(network: WalkingNetwork | None, *, communities: int = 20,
                       volunteers: int = 6000, needs: int = 8000, merchants: int = 400,
                       radius_m: float = 700.0, centre: Location | None = None,
-                      week: Week, seed: int = 7) -> District:
+                      week: Week, seed: int = 7, grid_units: int = 0) -> District:
     """A random but believable district on real streets (the benchmark's, on demand).
 
     Community centres spread over the network (each next one as far as possible from those
@@ -604,7 +635,8 @@ def generate_district(network: WalkingNetwork | None, *, communities: int = 20,
     one street office do: their circles overlap, volunteers living near the shared edge are
     registered with both, and such neighbours make one part. Sizes vary by community (0.6-1.4
     times the mean). Ids are prefixed with the community (``C03-V0001``). Without a network,
-    places are drawn in discs around ``centre`` spaced on a grid.
+    places are drawn in discs around ``centre`` spaced on a grid. With ``grid_units``, each
+    community gets about that many rectangular grid units over its places (:func:`grid_cells`).
     """
     from matcher.generate import generate_community
 
@@ -630,7 +662,9 @@ def generate_district(network: WalkingNetwork | None, *, communities: int = 20,
             week, [replace(v, id=f"{name}-{v.id}") for v in p.volunteers],
             [replace(n, id=f"{name}-{n.id}") for n in p.needs],
             [replace(m, id=f"{name}-{m.id}") for m in p.merchants])))
-    return District(week, _share_boundary_volunteers(out, centres, radius_m))
+    shared = _share_boundary_volunteers(out, centres, radius_m)
+    return District(week, [replace(c, units=grid_cells(c.problem, grid_units, c.name))
+                           for c in shared])
 
 
 def _centres(rng: np.random.Generator, network: WalkingNetwork | None, count: int,
@@ -687,8 +721,43 @@ def _share_boundary_volunteers(communities: list[Community], centres: Sequence[L
 
 
 def save_district(district: District, folder: Path) -> None:
-    """Write each community as a folder of SCHEMA CSV files under ``folder``."""
+    """Write each community as a folder of SCHEMA CSV files under ``folder``, with its grid
+    units as :data:`GRID_FILE` when it has any."""
+    import json
+
     from matcher.spreadsheets import write_community
 
     for c in district.communities:
         write_community(c.problem, folder / c.name)
+        if c.units:
+            (folder / c.name / GRID_FILE).write_text(
+                json.dumps(grids_geojson(c.units), ensure_ascii=False), encoding="utf-8")
+
+
+def grid_cells(problem: Problem, count: int, name: str) -> tuple[GridUnit, ...]:
+    """About ``count`` rectangular grid units over the places of ``problem`` (a generated
+    community's 网格: columns by rows over the box around its needs and volunteers, widened a
+    little so every place lies inside one). Units are named ``<name>-G1`` and up."""
+    from shapely.geometry import box
+
+    places = [n.location for n in problem.needs] + [v.location for v in problem.volunteers]
+    if count < 1 or not places:
+        return ()
+    lat = [p.lat for p in places]
+    lon = [p.lon for p in places]
+    margin = 0.0005  # about 50 m: no place sits on the outer edge
+    lat0, lat1 = min(lat) - margin, max(lat) + margin
+    lon0, lon1 = min(lon) - margin, max(lon) + margin
+    cols = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / cols)
+    units: list[GridUnit] = []
+    for r in range(rows):
+        # The last row takes the units left, each wider, so the units tile the whole box.
+        across = cols if r < rows - 1 else count - cols * (rows - 1)
+        for k in range(across):
+            ident = f"{name}-G{len(units) + 1}"
+            units.append(GridUnit(ident, ident, box(
+                lon0 + (lon1 - lon0) * k / across, lat0 + (lat1 - lat0) * r / rows,
+                lon0 + (lon1 - lon0) * (k + 1) / across,
+                lat0 + (lat1 - lat0) * (r + 1) / rows)))
+    return tuple(units)

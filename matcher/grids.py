@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from shapely.geometry import shape
+from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from matcher.domain import Location, Problem
@@ -100,6 +100,13 @@ def parse_grids(document: object, name: str) -> list[GridUnit]:
     if issues:
         raise InputError(issues)
     return units
+
+
+def grids_geojson(units: Sequence[GridUnit]) -> dict[str, object]:
+    """The units as the GeoJSON FeatureCollection :func:`parse_grids` reads back."""
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"unit_id": u.id, "name": u.name},
+         "geometry": mapping(u.geometry)} for u in units]}
 
 
 def locate(units: Sequence[GridUnit], places: Sequence[Location]) -> list[str | None]:

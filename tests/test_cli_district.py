@@ -28,9 +28,11 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("district")
     result = chinese.invoke(app, ["generate-district", "--out", str(folder),
                                   "--communities", "3", "--volunteers", "45", "--needs", "60",
-                                  "--merchants", "6", "--radius-m", "300", "--seed", "4"])
+                                  "--merchants", "6", "--radius-m", "300", "--seed", "4",
+                                  "--grid-units", "3"])
     assert result.exit_code == 0, result.output
     assert "3 个社区" in flat(result.output) and "志愿者 45 位" in flat(result.output)
+    assert "每个社区分了 3 个网格，写在各自的 grids.geojson 里" in flat(result.output)
     return folder
 
 
@@ -57,6 +59,17 @@ def test_a_district_is_solved_community_by_community(district: Path, tmp_path: P
     summary = pd.read_csv(tmp_path / "district_summary.csv", encoding="utf-8-sig")
     assert list(summary["community"]) == names
     assert (tmp_path / "district_summary.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    # The district report: a row per community and per grid unit, and its map.
+    assert "district_report.csv" in output and "district_map.html" in output
+    report = pd.read_csv(tmp_path / "district_report.csv", encoding="utf-8-sig", dtype=str,
+                         keep_default_na=False)
+    assert report.columns[0] == "社区/community"
+    rows = list(zip(report["社区/community"], report["网格编号/unit_id"], strict=True))
+    assert [r for r in rows if r[1] == ""] == [(name, "") for name in names]
+    for name in names:
+        assert [u for c, u in rows if c == name and u] == [f"{name}-G{k}" for k in (1, 2, 3)]
+    page = (tmp_path / "district_map.html").read_text("utf-8")
+    assert all(f'"community":"{name}"' in page for name in names)
     # Every assignment, in whichever community it is written, keeps the rules of the district
     # (a volunteer registered with two communities has one weekly cap).
     week = Week.parse("2026-W48")
@@ -80,6 +93,8 @@ def test_the_ray_engine_writes_the_same_files(district: Path, tmp_path: Path) ->
     left = pd.read_csv(tmp_path / "local" / "district_summary.csv", encoding="utf-8-sig")
     right = pd.read_csv(tmp_path / "ray" / "district_summary.csv", encoding="utf-8-sig")
     pd.testing.assert_frame_equal(left, right)
+    assert (tmp_path / "ray" / "district_report.csv").read_bytes() == \
+        (tmp_path / "local" / "district_report.csv").read_bytes()
 
 
 def test_ray_on_one_community_says_what_it_wants(district: Path, tmp_path: Path) -> None:
