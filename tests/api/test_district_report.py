@@ -24,6 +24,7 @@ from api.settings import ApiSettings
 from api.tenancy import add_community, find_street_office
 from matcher.domain import Week
 from tests.api.conftest import make_user, set_clock
+from tests.api.test_console import console_login
 from tests.api.test_permissions import cheap_hashes
 from tests.conftest import WEEK
 from tests.matcher.test_mapview import external_references
@@ -331,3 +332,37 @@ def test_a_bad_week_is_a_clear_422(client: TestClient, street: Street) -> None:
         response = client.get("/v1/district/report", params={"week": week},
                               headers=street.headers["street"])
         assert response.status_code == 422, (week, response.text)
+
+
+def test_the_console_page_shows_the_table_and_the_offline_map(client: TestClient,
+                                                              street: Street) -> None:
+    """The admins' home links to the page; the page shows every community of hers with its
+    units, the reasons in Chinese, the map drawn by the vendored Leaflet (nothing from
+    outside), and the CSV to download; a coordinator's page shows her own community."""
+    console_login(client, "street")
+    home = client.get("/console/communities")
+    assert 'href="/console/district"' in home.text
+    page = client.get("/console/district", params={"week": str(WEEK)})
+    assert page.status_code == 200, page.text[:500]
+    text = page.text
+    assert "街道报表" in text and "邻里社区" in text and "乙社区" in text and "丙社区" not in text
+    assert "甲西网格" in text and "不在任何网格内" in text
+    assert "附近的志愿者都排满了: 1" in text
+    assert 'id="linli-district-data"' in text and 'data-testid="district-map"' in text
+    assert "/console/map/vendor/leaflet/leaflet.js" in text
+    assert "/console/map/linli-district-map.js" in text
+    assert external_references(text) == []
+    for asset in ("/console/map/vendor/leaflet/leaflet.js", "/console/map/linli-district-map.js",
+                  "/console/map/linli-district-map.css", "/console/static/district-map.js"):
+        assert client.get(asset).status_code == 200, asset
+    download = client.get("/console/district.csv", params={"week": str(WEEK)})
+    assert download.status_code == 200
+    assert download.content.startswith("\ufeff社区/community".encode())
+    client.cookies.clear()
+    console_login(client, "Acoord")
+    own = client.get("/console/district", params={"week": str(WEEK)}).text
+    assert "邻里社区" in own and "乙社区" not in own
+    client.cookies.clear()
+    make_user(client, "Aorganiser", "organiser", community_id=1)
+    console_login(client, "Aorganiser")
+    assert client.get("/console/district").status_code == 403
