@@ -15,11 +15,19 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from api.community import TZ
 from api.ledger import ISSUER, transfer
-from api.models import AllocationLineRow, AllocationRow, Community, ScheduleRow, TaskRow, UnmetRow
+from api.models import (
+    AllocationLineRow,
+    AllocationRow,
+    Community,
+    NeedRow,
+    ScheduleRow,
+    TaskRow,
+    UnmetRow,
+)
 from api.settings import ApiSettings
 from api.tenancy import add_community, find_street_office
 from matcher.domain import Week
@@ -366,3 +374,17 @@ def test_the_console_page_shows_the_table_and_the_offline_map(client: TestClient
     make_user(client, "Aorganiser", "organiser", community_id=1)
     console_login(client, "Aorganiser")
     assert client.get("/console/district").status_code == 403
+
+
+def test_a_community_with_broken_rows_is_reported_failed_and_the_others_still_are(
+        client: TestClient, street: Street) -> None:
+    db = client.app.state.db  # type: ignore[attr-defined]
+    with db.session(street.b_id) as session:
+        session.execute(update(NeedRow).where(NeedRow.need_id == "BN1")
+                        .values(window="11:00-09:00"))
+        session.commit()
+    a, b = _report(client, street.headers["street"])["communities"]
+    assert a["status"] == "optimal" and a["figures"]["covered_by_priority"]["red"] == 2
+    assert b["status"] == "failed" and "BN1" in b["error"]
+    assert b["figures"]["covered_by_priority"] is None
+    assert b["figures"]["charity_units"] == 4  # the ledger is still read
