@@ -315,7 +315,7 @@ def confirm(session: Session, user: Caller, task_id: int, points_per_minute: int
     points = (task.end - task.start) * points_per_minute
     seat = _paid_seat(session, task, need.volunteers_needed)
     seat.transfer = transfer(session, ISSUER, ("volunteer", task.volunteer_id), points,
-                             f"task {task_id} {task.need_id} {task.date}")
+                             f"task {task_id} {task.need_id} {task.date}", at=now)
     time = timebank.credit_task(session, task, need, rules or TimeRules(), now)
     notify(session, f"volunteer:{task.volunteer_id}", "points.credited",
            {"task_id": task_id, "points": points, "minutes": time["minutes"]})

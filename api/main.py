@@ -27,6 +27,7 @@ from api.routers import (
     auth,
     charity,
     communities,
+    district,
     grids,
     maps,
     nearby,
@@ -164,7 +165,7 @@ def create_app(settings: ApiSettings | None = None, *, wechat: Code2Session | No
     # busiest path.
     for module in (tasks, auth, resources, schedules, points, charity, audit, outbox,
                    timebank, nearby, grids, templates, maps, suggestions, accessibility,
-                   communities):
+                   communities, district):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"], response_model=Health)

@@ -155,6 +155,12 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/grids/report"): frozenset({COORDINATOR, GRID_WORKER}),
     ("GET", "/v1/grids/{unit_id}/needs"): frozenset({COORDINATOR, GRID_WORKER}),
     ("PATCH", "/v1/grids/{unit_id}/needs/{need_id}"): frozenset({COORDINATOR, GRID_WORKER}),
+    # The district report (街道报表): an admin reads every community below her, a coordinator
+    # her own (api.district_report).
+    ("GET", "/v1/district/report"): ONLY_COORDINATOR | ADMINS,
+    ("GET", "/v1/district/report.csv"): ONLY_COORDINATOR | ADMINS,
+    ("GET", "/v1/district/map"): ONLY_COORDINATOR | ADMINS,
+    ("GET", "/v1/district/map.html"): ONLY_COORDINATOR | ADMINS,
     # The public monthly report (信息公开).
     ("GET", "/v1/reports/allocations/{month}.csv"): EVERYONE,
     ("GET", "/v1/reports/allocations/{month}"): EVERYONE,
@@ -185,6 +191,8 @@ CONSOLE: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", f"{_C}/logout"): LOGGED_IN,
     ("GET", f"{_C}/overview"): ONLY_COORDINATOR,
     ("GET", f"{_C}/communities"): ADMINS,
+    ("GET", f"{_C}/district"): ONLY_COORDINATOR | ADMINS,
+    ("GET", f"{_C}/district.csv"): ONLY_COORDINATOR | ADMINS,
     ("GET", f"{_C}/import"): STAFF,
     ("POST", f"{_C}/import"): STAFF,
     ("GET", f"{_C}/import/template.xlsx"): STAFF,

@@ -59,9 +59,12 @@ def redeem(session: Session, user: Caller, reward_id: int) -> Redemption:
     return redemption
 
 
-def decide(session: Session, user: Caller, redemption_id: int, accept: bool) -> Redemption:
-    """The merchant confirms (the held points become its own) or refuses (they go back). The
-    caller commits (inside its idempotency record)."""
+def decide(session: Session, user: Caller, redemption_id: int, accept: bool,
+           now: dt.datetime | None = None) -> Redemption:
+    """The merchant confirms (the held points become its own) or refuses (they go back), at
+    ``now`` on the community's clock (its statements and the district report count the
+    points in that week and month; default: the real time). The caller commits (inside its
+    idempotency record)."""
     redemption = session.get(Redemption, redemption_id, with_for_update=True)
     if redemption is None or redemption.merchant_id != user.merchant_id:
         raise Problem(404, f"you have no redemption {redemption_id}")
@@ -70,9 +73,9 @@ def decide(session: Session, user: Caller, redemption_id: int, accept: bool) -> 
     target = ("merchant", redemption.merchant_id) if accept else \
         ("volunteer", redemption.volunteer_id)
     transfer(session, ESCROW, target, redemption.points,
-             f"redemption {redemption_id} {'confirmed' if accept else 'refused'}")
+             f"redemption {redemption_id} {'confirmed' if accept else 'refused'}", at=now)
     redemption.status = "confirmed" if accept else "refused"
-    redemption.decided_at = dt.datetime.now(dt.UTC)
+    redemption.decided_at = now or dt.datetime.now(dt.UTC)
     notify(session, f"volunteer:{redemption.volunteer_id}", f"redemption.{redemption.status}",
            {"redemption_id": redemption_id})
     audit(session, user, redemption.status, f"redemption:{redemption_id}")

@@ -43,7 +43,10 @@ from matcher.i18n import _
 HEADER = "X-Linli-Community"
 # An admin's request about her whole scope: it reads no community's rows.
 NO_COMMUNITY = -1
-WHOLE_SCOPE = frozenset({"/v1/communities", "/v1/users", "/v1/me", "/v1/me/wechat"})
+WHOLE_SCOPE = frozenset({"/v1/communities", "/v1/users", "/v1/me", "/v1/me/wechat",
+                         # The district report: every community of hers, or the one she names.
+                         "/v1/district/report", "/v1/district/report.csv", "/v1/district/map",
+                         "/v1/district/map.html"})
 CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 

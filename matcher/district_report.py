@@ -55,6 +55,11 @@ REPORT_FILE = "district_report.csv"
 MAP_FILE = "district_map.html"
 HULL_BUFFER_M = 150.0
 AreaSource = Literal["grids", "hull"]
+# A community's status when nothing of its week is planned: its part failed, or (in the
+# service) no plan of the week is published yet. Its covered figures are then unknown, not 0.
+FAILED = "failed"
+UNPUBLISHED = "unpublished"
+NOT_PLANNED = frozenset({FAILED, UNPUBLISHED})
 # Coverage classes of the choropleth, lowest first: (at least this share, colour). A colour-blind
 # safe diverging scale (ColorBrewer RdYlBu), so red never reads as the red priority.
 CLASSES: tuple[tuple[float, str], ...] = (
@@ -106,8 +111,9 @@ class AreaFigures:
 class CommunityReport:
     """A community's figures, its units' figures and its area on the map (WGS84 lon/lat).
 
-    ``status`` is the schedule's status, or ``failed`` when its part was never solved (then
-    nothing is covered and ``error`` says why)."""
+    ``status`` is the schedule's status, ``failed`` when its part was never solved (then
+    nothing is covered and ``error`` says why), or ``unpublished`` when the service has no
+    published plan of the week for it."""
 
     figures: AreaFigures
     units: tuple[AreaFigures, ...]
@@ -120,6 +126,11 @@ class CommunityReport:
     @property
     def name(self) -> str:
         return self.figures.community
+
+    @property
+    def planned(self) -> bool:
+        """Whether the week has a plan to count covered visits from."""
+        return self.status not in NOT_PLANNED
 
 
 @dataclass(frozen=True)
@@ -301,7 +312,7 @@ def report_frame(report: DistrictReport) -> pd.DataFrame:
 
 
 def _record(c: CommunityReport, row: AreaFigures) -> dict[str, object]:
-    planned = c.status != "failed"
+    planned = c.planned
 
     def figure(value: object) -> object:
         return value if planned else ""
@@ -343,8 +354,10 @@ def _label(row: AreaFigures, status: str, source: AreaSource | None) -> list[str
     hours, and the ledger's figures when known."""
     title = row.community if row.unit_id is None else f"{row.community} · {row.unit_name}"
     lines = [title]
-    if status == "failed":
+    if status == FAILED:
         return [*lines, _("not planned: its part failed")]
+    if status == UNPUBLISHED:
+        return [*lines, _("no plan of this week is published yet")]
     lines.append(_("{covered} of {total} visits covered").format(
         covered=row.total_covered, total=row.total_occurrences))
     for p in Priority:
@@ -370,7 +383,7 @@ def _label(row: AreaFigures, status: str, source: AreaSource | None) -> list[str
 
 def _feature(geometry: BaseGeometry, row: AreaFigures, status: str,
              source: AreaSource | None, project: _Projector) -> dict[str, Any]:
-    planned = status != "failed"
+    planned = status not in NOT_PLANNED
     coverage = {p.value: row.coverage(p) if planned else None for p in Priority}
     coverage["all"] = row.coverage() if planned else None
     shape = shapely.transform(geometry, lambda xy: np.array(
@@ -416,7 +429,7 @@ def district_map_document(report: DistrictReport, settings: Settings | None = No
         for row in c.units:
             if row.unit_id:
                 units.append(_feature(c.unit_areas[row.unit_id], row, c.status, None, project))
-    covered = sum(c.figures.total_covered for c in report.communities if c.status != "failed")
+    covered = sum(c.figures.total_covered for c in report.communities if c.planned)
     total = sum(c.figures.total_occurrences for c in report.communities)
     choices = [{"key": p.value, "label": priority_label(p)} for p in Priority]
     choices.append({"key": "all", "label": _("All visits")})

@@ -38,8 +38,9 @@ from api.errors import Problem
 from api.security import Caller, ConnectionDep, SettingsDep, current_user
 from api.settings import ApiSettings
 from matcher import i18n
-from matcher.domain import Week
+from matcher.domain import UnmetReason, Week
 from matcher.mapview import STATIC_DIR as MAP_STATIC
+from matcher.mapview import reason_label
 from matcher.template import HEADERS
 
 ROOT = Path(__file__).parent
@@ -323,6 +324,58 @@ async def home(ctx: Session) -> Response:
 async def communities_page(ctx: Session) -> HTMLResponse:
     """A street or district admin's communities (she reads one through the API, naming it)."""
     return ctx.render("communities.html", communities=await ctx.items("/v1/communities"))
+
+
+# --- The district report (admins and coordinators) --------------------------------------
+
+def district_status(status: str) -> str:
+    """A community's plan as a person says it."""
+    words = {"unpublished": i18n._("no plan published for this week"),
+             "failed": i18n._("its data has errors")}
+    return words.get(status, i18n._("plan published"))
+
+
+def district_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table's rows: each community, then its grid units, with the reasons' words."""
+    rows = []
+    for c in report["communities"]:
+        for k, area in enumerate([c["figures"], *c["units"]]):
+            reasons = []
+            for code, n in sorted(area["unmet_by_reason"].items(), key=lambda kv: -kv[1]):
+                try:
+                    reasons.append((reason_label(UnmetReason(code)), n))
+                except ValueError:  # a code of a newer service: shown as it is
+                    reasons.append((code, n))
+            rows.append({"community": c, "area": area, "unit": k > 0, "reasons": reasons,
+                         "status": district_status(c["status"]) if k == 0 else ""})
+    return rows
+
+
+@router.get("/district")
+async def district_page(ctx: Session, week: str | None = None) -> HTMLResponse:
+    """The district report of a week: a row per community and grid unit, and the choropleth
+    (a street or district admin: every community of hers; a coordinator: her own)."""
+    chosen = chosen_week(ctx, week)
+    report = await ctx.json("/v1/district/report", params={"week": str(chosen)})
+    drawn = await ctx.api("GET", "/v1/district/map", params={"week": str(chosen)})
+    with i18n.use(ctx.lang):
+        rows = district_rows(report)
+    return ctx.render("district.html", week=str(chosen), report=report, rows=rows,
+                      priorities=PRIORITIES,
+                      map_data=script_json(drawn.json()) if drawn.status_code == 200 else None,
+                      map_error=None if drawn.status_code == 200 else problem_text(drawn))
+
+
+@router.get("/district.csv")
+async def district_csv(ctx: Session, week: str | None = None) -> Response:
+    """district_report.csv of the week, as the API gives it (UTF-8 with a byte-order mark)."""
+    chosen = chosen_week(ctx, week)
+    response = await ctx.api("GET", "/v1/district/report.csv", params={"week": str(chosen)})
+    if response.status_code >= 400:
+        raise Refused(response.status_code, problem_text(response))
+    return Response(response.content, media_type="text/csv", headers={
+        "Content-Disposition": response.headers.get(
+            "content-disposition", 'attachment; filename="district_report.csv"')})
 
 
 # --- Coordinator ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import rewards
 from api.idempotency import idempotent
+from api.lifecycle import Now
 from api.models import LedgerEntry, Redemption, Reward
 from api.paging import Page, page_of
 from api.params import MAX_ID, Id, Key, Limit, Offset, YearMonth
@@ -169,18 +170,20 @@ def redeem(body: RedeemIn, session: SessionDep, user: VolunteerUser,
 @router.post("/redemptions/{redemption_id}/confirm", response_model=RedemptionOut,
              summary="Merchant: served, take points")
 def confirm_redemption(redemption_id: Id, session: SessionDep, user: MerchantUser,
-                       idempotency_key: IdempotencyKey, request: Request) -> JSONResponse:
+                       idempotency_key: IdempotencyKey, request: Request,
+                       now: Now) -> JSONResponse:
     return idempotent(session, user, request, idempotency_key, lambda: (
-        200, RedemptionOut.of(rewards.decide(session, user, redemption_id, True))
+        200, RedemptionOut.of(rewards.decide(session, user, redemption_id, True, now))
         .model_dump(mode="json")))
 
 
 @router.post("/redemptions/{redemption_id}/refuse", response_model=RedemptionOut,
              summary="Merchant: refuse, points go back")
 def refuse_redemption(redemption_id: Id, session: SessionDep, user: MerchantUser,
-                      idempotency_key: IdempotencyKey, request: Request) -> JSONResponse:
+                      idempotency_key: IdempotencyKey, request: Request,
+                      now: Now) -> JSONResponse:
     return idempotent(session, user, request, idempotency_key, lambda: (
-        200, RedemptionOut.of(rewards.decide(session, user, redemption_id, False))
+        200, RedemptionOut.of(rewards.decide(session, user, redemption_id, False, now))
         .model_dump(mode="json")))
 
 

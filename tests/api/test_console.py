@@ -53,7 +53,7 @@ PAGES = {"coordinator": ["/console/overview", "/console/import", "/console/sched
                          "/console/people/volunteers", "/console/points", "/console/audit"],
          "organiser": ["/console/charity", "/console/import", "/console/people/needs"],
          "merchant": ["/console/shop"], "volunteer": ["/console/me"],
-         "street_admin": ["/console/communities"]}
+         "street_admin": ["/console/communities", "/console/district"]}
 
 
 def one_account_per_role(client: TestClient) -> None:

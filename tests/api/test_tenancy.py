@@ -210,7 +210,8 @@ def _url(path: str, side: Side) -> str:
 
 
 def _query(path: str, side: Side) -> dict[str, str]:
-    if path.startswith("/v1/grids") or path in ("/v1/accessibility", "/v1/suggestions"):
+    if path.startswith(("/v1/grids", "/v1/district")) or path in ("/v1/accessibility",
+                                                                  "/v1/suggestions"):
         return {"week": str(WEEK)}
     if path == "/v1/merchant/orders":
         return {"date": WEEK.monday.isoformat()}

@@ -30,6 +30,7 @@ from matcher.district_report import (
     MAP_FILE,
     NO_VISITS,
     REPORT_FILE,
+    UNPUBLISHED,
     AreaFigures,
     DistrictReport,
     Ledger,
@@ -395,3 +396,25 @@ def test_one_community_report_is_what_the_console_builds(
     report = DistrictReport(WEEK, (alone,))
     assert [r.unit_id for r in report.rows()] == [None, "G1", "G2", ""]
     assert dt.date(2026, 11, 23) == WEEK.monday
+
+
+def test_a_community_without_a_published_plan_is_counted_not_covered(
+        hand: tuple[District, DistrictResult]) -> None:
+    """The service's ``unpublished`` community: its visits are counted; covered figures and
+    shares are empty in the CSV and grey on the map, which says why."""
+    district, _result = hand
+    a = district.communities[0]
+    part = community_report(a.name, a.problem, None, a.units, status=UNPUBLISHED)
+    assert not part.planned
+    report = DistrictReport(WEEK, (part,))
+    frame = report_frame(report)
+    whole = frame.iloc[0]
+    covered = next(c for c in frame.columns if c.endswith("/covered"))
+    share = next(c for c in frame.columns if c.endswith("/coverage_pct"))
+    visits = next(c for c in frame.columns if c.endswith("/occurrences"))
+    assert (whole[visits], whole[covered], whole[share]) == (4, "", "")
+    with use("zh_CN"):
+        doc = district_map_document(report)
+    [feature] = doc["layers"]["communities"]["features"]
+    assert feature["properties"]["colour"]["all"] == NO_VISITS
+    assert feature["properties"]["label"][-1] == "这一周的排班还没有公布"
