@@ -48,7 +48,7 @@ from api.models import (
     GridUnitRow,
     LedgerEntry,
 )
-from api.routers.maps import stored_schedule
+from api.scheduling import stored_schedule
 from api.security import Caller
 from api.tenancy import NO_COMMUNITY, communities_of
 from api.timebank import VOLUNTEER as TIME_VOLUNTEER

@@ -14,10 +14,20 @@ from api.errors import Problem
 from api.models import ScheduleRow, TaskRow, UnmetRow
 from api.paging import page_rows
 from api.publishing import Changes, plan_changes, publish_schedule
-from api.replanning import UPCOMING, pinned_week
+from api.replanning import ACTIVE, UPCOMING, pinned_week
 from api.security import Caller
 from api.weekly import get_job
-from matcher.domain import Day
+from matcher.domain import (
+    Assignment,
+    Day,
+    LevelResult,
+    Priority,
+    Schedule,
+    SolveStatus,
+    Unmet,
+    UnmetReason,
+    Week,
+)
 from matcher.replan import Fit
 
 
@@ -100,3 +110,29 @@ def candidates(session: Session, state: Any, schedule_id: int, need_id: str, day
                               limit=sys.maxsize)
     except KeyError as exc:
         raise Problem(404, f"{need_id} has no occurrence on {day.value}") from exc
+
+
+def stored_schedule(session: Session, row: ScheduleRow) -> Schedule:
+    """A solved schedule as the matcher sees it, from its rows: the tasks that hold a
+    volunteer (declined and cancelled ones do not cover anything) and the unmet list."""
+    tasks = session.scalars(select(TaskRow).where(TaskRow.schedule_id == row.id,
+                                                  TaskRow.state.in_(ACTIVE)))
+    assignments = [Assignment(t.need_id, Day(t.day), t.date, t.start, t.end, t.volunteer_id,
+                              t.merchant_id, t.walk_min) for t in tasks]
+    unmet = [Unmet(u.need_id, Day(u.day), u.date, UnmetReason(u.reason_code), u.reason, u.fix)
+             for u in session.scalars(select(UnmetRow).where(UnmetRow.schedule_id == row.id))]
+    summary: dict[str, Any] = row.summary or {}
+
+    def level(p: Priority) -> LevelResult:
+        covered = int(summary.get("covered_by_priority", {}).get(p.value, 0))
+        bound = summary.get("bound", {}).get(p.value)
+        return LevelResult(covered, int(summary.get("occurrences_by_priority", {})
+                                        .get(p.value, 0)),
+                           covered if bound is None else int(bound),
+                           bool(summary.get("optimal_by_priority", {}).get(p.value)))
+
+    status = summary.get("status", SolveStatus.FEASIBLE.value)
+    return Schedule(Week.parse(row.week), assignments, unmet, {p: level(p) for p in Priority},
+                    SolveStatus(status) if status in set(SolveStatus) else SolveStatus.FEASIBLE,
+                    float(summary.get("total_walk_min", 0.0)),
+                    float(summary.get("solve_seconds", 0.0)))
