@@ -72,6 +72,20 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status in (400, 401, 403, 404, 409, 422, 500)}
 
 
+# Codes a sentence names (a job's, an event's or a redemption's status, a role), marked so the
+# catalog gives each its words; :func:`label` shows one in the current language.
+WORDS = (N_("dead"), N_("delivered"), N_("refused"), N_("coordinator"), N_("organiser"),
+         N_("volunteer"), N_("merchant"), N_("grid_worker"))
+
+
+def label(code: str) -> str:
+    """A code (a state, a status, a role) as a person reads it inside a sentence, in the current
+    language: English is the code in words, Chinese the catalog's."""
+    if i18n.current() == "en":
+        return code.replace("_", " ")
+    return _(code)
+
+
 class Problem(Exception):  # noqa: N818 - "raise Problem(404, ...)" reads as the RFC says
     """Raise to answer with a problem document: ``Problem(409, "week already published")``."""
 

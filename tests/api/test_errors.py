@@ -3,6 +3,7 @@ and every response carries its request id."""
 
 from __future__ import annotations
 
+import ast
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,3 +209,103 @@ def test_a_broken_json_body_keeps_its_path(app: FastAPI) -> None:
     assert body["errors"][0]["path"] == ["body"]
     assert body["errors"][0]["type"] == "json_invalid"
     assert body["errors"][0]["message"].startswith("不是有效的 JSON")
+
+
+# --- every detail a person reads is translated ---
+
+API = Path(__file__).resolve().parents[2] / "api"
+
+
+def _imports_problem(tree: ast.Module) -> bool:
+    """Whether the module raises the API's Problem (not the matcher's, which is a week)."""
+    return any(isinstance(node, ast.ImportFrom) and node.module == "api.errors"
+               and any(alias.name == "Problem" and alias.asname is None for alias in node.names)
+               for node in ast.walk(tree))
+
+
+def _detail(call: ast.Call) -> ast.expr | None:
+    if len(call.args) > 1:
+        return call.args[1]
+    return next((k.value for k in call.keywords if k.arg == "detail"), None)
+
+
+def _translated(expr: ast.expr | None, function: ast.AST | None, tree: ast.Module) -> bool:
+    """The rule: a detail is ``_(...)``, ``<translated>.format(...)``, ``a if c else b`` of two
+    translated ones, or a name that only ever holds a translated one: assigned in its function
+    only from one, or a parameter of its function that every call in the module passes one."""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+        return expr.func.id == "_"
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        return expr.func.attr == "format" and _translated(expr.func.value, function, tree)
+    if isinstance(expr, ast.IfExp):
+        return _translated(expr.body, function, tree) and _translated(expr.orelse, function,
+                                                                      tree)
+    if not isinstance(expr, ast.Name) or not isinstance(
+            function, ast.FunctionDef | ast.AsyncFunctionDef):
+        return False
+    name = expr.id
+    values = [node.value for node in ast.walk(function) if isinstance(node, ast.Assign)
+              and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)]
+    if values:
+        return all(_translated(v, function, tree) for v in values)
+    params = [a.arg for a in function.args.posonlyargs + function.args.args]
+    if name not in params + [a.arg for a in function.args.kwonlyargs]:
+        return False
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Name) and node.func.id == function.name]
+    passed = []
+    for call in calls:
+        given = {k.arg: k.value for k in call.keywords}
+        if name in params and params.index(name) < len(call.args):
+            given[name] = call.args[params.index(name)]
+        passed.append(given.get(name))
+    return bool(calls) and all(_translated(value, None, tree) for value in passed)
+
+
+def untranslated_details(source: str) -> list[int]:
+    """The lines of the module whose ``Problem(...)`` detail is not translated."""
+    tree = ast.parse(source)
+    if not _imports_problem(tree):
+        return []
+    found = []
+
+    def visit(node: ast.AST, function: ast.AST | None) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            function = node
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id == "Problem" \
+                and not _translated(_detail(node), function, tree):
+            found.append(node.lineno)
+        for child in ast.iter_child_nodes(node):
+            visit(child, function)
+
+    visit(tree, None)
+    return found
+
+
+@pytest.mark.parametrize(("source", "lines"), [
+    ("from api.errors import Problem\nraise Problem(404, f'no task {n}')", [2]),
+    ("from api.errors import Problem\nraise Problem(404, 'no such calendar')", [2]),
+    ("from api.errors import Problem\nraise Problem(404, _('no such calendar'))", []),
+    ("from api.errors import Problem\nraise Problem(409, detail=_('x {n}').format(n=1))", []),
+    ("from api.errors import Problem\nraise Problem(409, _('x') + str(n))", [2]),
+    ("from api.errors import Problem\nraise Problem(409, _(a) if b else f'{c}')", [2]),
+    ("from api.errors import Problem\ndef f():\n    d = _('x')\n    raise Problem(409, d)", []),
+    ("from api.errors import Problem\ndef f(n):\n    d = str(n)\n    raise Problem(409, d)",
+     [4]),
+    ("from api.errors import Problem\ndef f(d):\n    return Problem(401, d)\nf(_('x'))\n"
+     "f(d=_('y').format())", []),
+    ("from api.errors import Problem\ndef f(d):\n    return Problem(401, d)\nf(_('x'))\n"
+     "f('y')", [3]),
+    ("from matcher.domain import Problem\nProblem(week, [], [], [])", []),
+])
+def test_the_detail_rule_is_precise(source: str, lines: list[int]) -> None:
+    assert untranslated_details(source) == lines
+
+
+def test_every_problem_detail_in_the_api_goes_through_the_catalog() -> None:
+    """A detail is read by a person: written in English, looked up in the catalog, then filled
+    in (``_("no task {task}").format(task=7)``); an f-string would stay English."""
+    found = [f"{path.relative_to(API.parent)}:{line}" for path in sorted(API.rglob("*.py"))
+             for line in untranslated_details(path.read_text(encoding="utf-8"))]
+    assert found == [], found
