@@ -4,16 +4,21 @@ and every response carries its request id."""
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from api.models import OutboxEvent, TaskRow
 from api.settings import ApiSettings
+from tests.api.conftest import make_user, set_clock
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -309,3 +314,76 @@ def test_every_problem_detail_in_the_api_goes_through_the_catalog() -> None:
     found = [f"{path.relative_to(API.parent)}:{line}" for path in sorted(API.rglob("*.py"))
              for line in untranslated_details(path.read_text(encoding="utf-8"))]
     assert found == [], found
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _change(client: TestClient, cls: type[Any], ident: int, **values: Any) -> None:
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        row = session.get(cls, ident)
+        for key, value in values.items():
+            setattr(row, key, value)
+        session.commit()
+
+
+def test_error_details_read_in_chinese_by_default_and_in_english_when_asked(
+        client: TestClient, coordinator: dict[str, str], published: dict[str, Any]) -> None:
+    """Real refusals of the services and routes, each asked without Accept-Language (Chinese:
+    the detail, not only the title) and in English; the code is the same in both."""
+    tasks = published["tasks"]
+    first = tasks[0]
+    second = next(t for t in tasks if t["volunteer_id"] != first["volunteer_id"])
+    me = make_user(client, "mei", "volunteer", volunteer_id=first["volunteer_id"])
+    grid = make_user(client, "grid", "grid_worker", grid_units="G1")
+    square = [[[114.0, 22.5], [114.01, 22.5], [114.01, 22.51], [114.0, 22.51], [114.0, 22.5]]]
+    units = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"unit_id": unit, "name": unit},
+         "geometry": {"type": "Polygon", "coordinates": square}} for unit in ("G1", "G2")]}
+    assert client.put("/v1/grids", json=units, headers=coordinator).status_code == 200
+    # A task done and confirmed under one key; the key then reused for another task.
+    _change(client, TaskRow, first["id"], state="completed")
+    set_clock(client, dt.date.fromisoformat(first["date"]), "23:30")
+    key = {"Idempotency-Key": "confirm-errors-0001"}
+    assert client.post(f"/v1/tasks/{first['id']}/confirm",
+                       headers=coordinator | key).status_code == 200
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        event = session.query(OutboxEvent).order_by(OutboxEvent.id).first()
+        assert event is not None  # publishing told the volunteers
+        event_id = event.id
+    _change(client, OutboxEvent, event_id, status="delivered")
+
+    def post(path: str, headers: dict[str, str], body: Any = None) -> Callable[
+            [dict[str, str]], Any]:
+        return lambda lang: client.post(path, json=body, headers=headers | lang)
+
+    cases: list[tuple[str, Callable[[dict[str, str]], Any], int, str, str]] = [
+        ("unknown task", post("/v1/tasks/999999/cancel", coordinator), 404, "not_found",
+         "no task 999999"),
+        ("someone else's task", post(f"/v1/me/tasks/{second['id']}/accept", me), 404,
+         "not_found", f"you have no task {second['id']}"),
+        ("decline a confirmed task", post(f"/v1/me/tasks/{first['id']}/decline", me,
+                                          {"reason": "临时有事"}),
+         409, "task_state_conflict", "the task is confirmed; only a task that is accepted or "
+         "offered can be declined"),
+        ("publish twice", post(f"/v1/schedules/{published['id']}/publish", coordinator, {}),
+         409, "job_not_solved", "is published; only a solved schedule can be published"),
+        ("cancel a published solve", post(f"/v1/schedules/{published['id']}/cancel",
+                                          coordinator),
+         409, "job_finished", "only a queued or running job can be cancelled"),
+        ("a key reused for another request", post(f"/v1/tasks/{second['id']}/confirm",
+                                                  coordinator | key),
+         422, "idempotency_key_reused", "was already used for a different request"),
+        ("a grid unit not hers", lambda lang: client.patch(
+            "/v1/grids/G2/needs/N1", json={"priority": "red"}, headers=grid | lang),
+         403, "grid_unit_not_yours", "grid unit G2 is not yours"),
+        ("redeliver a delivered event", post(f"/v1/outbox/{event_id}/redeliver", coordinator),
+         409, "event_not_dead", f"outbox event {event_id} is delivered; only dead letters"),
+    ]
+    for name, call, status, code, english in cases:
+        chinese, asked = call({}), call({"Accept-Language": "en"})
+        assert (chinese.status_code, asked.status_code) == (status, status), (name, asked.text)
+        assert chinese.json()["code"] == asked.json()["code"] == code, name
+        assert CJK.search(chinese.json()["detail"]), (name, chinese.json())
+        assert english in asked.json()["detail"], (name, asked.json())
+        assert not CJK.search(asked.json()["detail"]), (name, asked.json())
