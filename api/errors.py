@@ -76,6 +76,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 # catalog gives each its words; :func:`label` shows one in the current language.
 WORDS = (N_("dead"), N_("delivered"), N_("refused"), N_("coordinator"), N_("organiser"),
          N_("volunteer"), N_("merchant"), N_("grid_worker"))
+# The details Starlette and FastAPI raise themselves, which :func:`install` looks up.
+FRAMEWORK_DETAILS = (N_("Not Found"), N_("Method Not Allowed"),
+                     N_("There was an error parsing the body"))
 
 
 def label(code: str) -> str:
