@@ -90,7 +90,10 @@ def label(code: str) -> str:
 
 
 class Problem(Exception):  # noqa: N818 - "raise Problem(404, ...)" reads as the RFC says
-    """Raise to answer with a problem document: ``Problem(409, "week already published")``."""
+    """Raise to answer with a problem document: ``Problem(409, _("week {week} is over")
+    .format(week=week), code="week_over")``. The detail is read by a person, so it is written
+    in English, translated, then filled in (``tests/api/test_errors.py`` checks every raise in
+    ``api/``); ``code`` is for programs that branch on the case."""
 
     def __init__(self, status: int, detail: str, *, errors: list[dict[str, Any]] | None = None,
                  headers: dict[str, str] | None = None, code: str | None = None) -> None:
