@@ -307,6 +307,10 @@ VALIDATION_MESSAGES = {
     "date_from_datetime_parsing": N_("should be a date like 2026-11-23"),
     "date_type": N_("should be a date like 2026-11-23"),
     "time_parsing": N_("should be a time like 08:30"),
+    "datetime_parsing": N_("should be a date and time like 2026-11-23T08:30:00+08:00"),
+    "datetime_from_date_parsing": N_("should be a date and time like "
+                                     "2026-11-23T08:30:00+08:00"),
+    "datetime_type": N_("should be a date and time like 2026-11-23T08:30:00+08:00"),
     "extra_forbidden": N_("is not a field here"),
     "value_error": N_("Value error, {reason}"),
     "uuid_parsing": N_("should be an id like 123e4567-e89b-12d3-a456-426614174000"),
