@@ -72,8 +72,28 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status in (400, 401, 403, 404, 409, 422, 500)}
 
 
+# Codes a sentence names (a job's, an event's or a redemption's status, a role), marked so the
+# catalog gives each its words; :func:`label` shows one in the current language.
+WORDS = (N_("dead"), N_("delivered"), N_("refused"), N_("coordinator"), N_("organiser"),
+         N_("volunteer"), N_("merchant"), N_("grid_worker"))
+# The details Starlette and FastAPI raise themselves, which :func:`install` looks up.
+FRAMEWORK_DETAILS = (N_("Not Found"), N_("Method Not Allowed"),
+                     N_("There was an error parsing the body"))
+
+
+def label(code: str) -> str:
+    """A code (a state, a status, a role) as a person reads it inside a sentence, in the current
+    language: English is the code in words, Chinese the catalog's."""
+    if i18n.current() == "en":
+        return code.replace("_", " ")
+    return _(code)
+
+
 class Problem(Exception):  # noqa: N818 - "raise Problem(404, ...)" reads as the RFC says
-    """Raise to answer with a problem document: ``Problem(409, "week already published")``."""
+    """Raise to answer with a problem document: ``Problem(409, _("week {week} is over")
+    .format(week=week), code="week_over")``. The detail is read by a person, so it is written
+    in English, translated, then filled in (``tests/api/test_errors.py`` checks every raise in
+    ``api/``); ``code`` is for programs that branch on the case."""
 
     def __init__(self, status: int, detail: str, *, errors: list[dict[str, Any]] | None = None,
                  headers: dict[str, str] | None = None, code: str | None = None) -> None:
@@ -287,6 +307,10 @@ VALIDATION_MESSAGES = {
     "date_from_datetime_parsing": N_("should be a date like 2026-11-23"),
     "date_type": N_("should be a date like 2026-11-23"),
     "time_parsing": N_("should be a time like 08:30"),
+    "datetime_parsing": N_("should be a date and time like 2026-11-23T08:30:00+08:00"),
+    "datetime_from_date_parsing": N_("should be a date and time like "
+                                     "2026-11-23T08:30:00+08:00"),
+    "datetime_type": N_("should be a date and time like 2026-11-23T08:30:00+08:00"),
     "extra_forbidden": N_("is not a field here"),
     "value_error": N_("Value error, {reason}"),
     "uuid_parsing": N_("should be an id like 123e4567-e89b-12d3-a456-426614174000"),

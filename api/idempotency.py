@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from api.errors import Problem
 from api.models import IdempotencyKey
 from api.security import Caller
+from matcher.i18n import _
 
 
 def route_template(request: Request) -> str:
@@ -43,8 +44,9 @@ def fingerprint(request: Request, body: BaseModel | None) -> str:
 
 def _replay(stored: IdempotencyKey, digest: str, key: str) -> JSONResponse:
     if stored.fingerprint != digest:
-        raise Problem(422, f"Idempotency-Key {key!r} was already used for a different request "
-                      "to this operation; use a new key for a new request",
+        raise Problem(422, _("Idempotency-Key {key} was already used for a different request "
+                             "to this operation; use a new key for a new request").format(
+            key=repr(key)), code="idempotency_key_reused",
                       errors=[{"path": ["header", "idempotency-key"],
                                "message": "reused with a different request"}])
     return JSONResponse(stored.response, status_code=stored.status_code)
@@ -69,6 +71,7 @@ def idempotent(session: Session, user: Caller, request: Request, key: str,
         session.rollback()
         stored = session.get(IdempotencyKey, scope)
         if stored is None:
-            raise Problem(409, "conflicting concurrent request; retry") from exc
+            raise Problem(409, _("conflicting concurrent request; retry"),
+                          code="concurrent_change") from exc
         return _replay(stored, digest, key)
     return JSONResponse(answer, status_code=status)

@@ -43,6 +43,7 @@ from api.settings import ApiSettings
 from api.under_way import commitments
 from matcher.allocation import allocate, delivery_needs
 from matcher.domain import Problem, Week
+from matcher.i18n import _
 from matcher.params import SolveParams
 from matcher.partners import partner_rows, suggest_partners
 from matcher.recruit import suggest_recruits, when_free
@@ -348,8 +349,12 @@ def execute(ctx: JobContext, claim: Claim, worker: str, stopping: threading.Even
     except Exception as exc:  # a failed job must say why, whatever failed
         log.exception("%s failed", what)
         outcome = "failed"
-        job.end(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000],
-                finished_at=utcnow())
+        # Told as the worker's other failure is (in the product's language); the cause stays
+        # at the end, for whoever runs the service.
+        job.end(status="failed", error=_(
+            "This run stopped with an error; nothing was saved. Try again, and if it happens "
+            "again tell whoever runs the service (the cause: {cause})").format(
+            cause=f"{type(exc).__name__}: {exc}")[:2000], finished_at=utcnow())
     finally:
         done.set()
         beat.join()

@@ -36,12 +36,13 @@ from sqlalchemy.orm import Session
 
 from api import calendar, replanning, timebank
 from api.community import TZ, audit, notify
-from api.errors import Problem
+from api.errors import Problem, label
 from api.models import NeedRow, PaidSeat, ScheduleRow, TaskRow
 from api.replanning import pinned_week
 from api.security import Caller
 from api.timebank import TimeRules
 from matcher.domain import Day, format_hhmm
+from matcher.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
@@ -113,40 +114,70 @@ RULES: dict[Action, Rule] = {
 UPCOMING = frozenset(State(s) for s in replanning.UPCOMING)  # published, not yet done
 
 
+class Refusal(str):
+    """Why an action is refused, in the current language, with the stable ``code`` a program
+    branches on (the problem's ``code``)."""
+
+    code: str
+
+    def __new__(cls, code: str, why: str) -> Refusal:
+        refused = super().__new__(cls, why)
+        refused.code = code
+        return refused
+
+
 def refusal(action: Action, state: State, *, at_risk: str | None, start: dt.datetime,
-            end: dt.datetime, now: dt.datetime) -> str | None:
-    """Why ``action`` may not be taken on a task in ``state`` at ``now`` (None: it may).
+            end: dt.datetime, now: dt.datetime) -> Refusal | None:
+    """Why ``action`` may not be taken on a task in ``state`` at ``now`` (None: it may), in the
+    current language.
 
     ``start`` and ``end`` are the task's, aware; ``now`` is aware (any zone). The task's own
     date is read in Asia/Shanghai.
     """
     rule = RULES[action]
+    # Each sentence gets the action twice: English says "can be declined", Chinese "婉拒".
+    words = {"done": _DONE[action], "verb": _(_VERBS[action])}
     if state not in rule.sources:
-        allowed = " or ".join(sorted(rule.sources))
-        return f"the task is {state}; only a task that is {allowed} can be {_done(action)}"
+        allowed = _(" or ").join(label(s) for s in sorted(rule.sources))
+        return Refusal("task_state_conflict", _(
+            "the task is {state}; only a task that is {allowed} can be {done}").format(
+            state=label(state), allowed=allowed, **words))
     if rule.refused_at_risk and at_risk:
-        return (f"the task is at risk ({at_risk}); a coordinator must resolve it before it "
-                f"can be {_done(action)}")
+        return Refusal("task_at_risk", _(
+            "the task is at risk ({at_risk}); a coordinator must resolve it before it can be "
+            "{done}").format(at_risk=at_risk, **words))
     local = now.astimezone(TZ)
     starts = f"{start.astimezone(TZ):%Y-%m-%d %H:%M}"
     if rule.when is When.BEFORE_START and local >= start:
-        return f"the task started at {starts}; it can no longer be {_done(action)}"
+        return Refusal("task_started", _(
+            "the task started at {starts}; it can no longer be {done}").format(
+            starts=starts, **words))
     if rule.when is When.AFTER_START and local < start:
-        return f"the task starts at {starts}; it cannot be {_done(action)} before it starts"
+        return Refusal("task_not_started", _(
+            "the task starts at {starts}; it cannot be {done} before it starts").format(
+            starts=starts, **words))
     if rule.when is When.ON_THE_DAY:
-        opens = start - CHECK_IN_EARLY
+        opens = f"{(start - CHECK_IN_EARLY).astimezone(TZ):%H:%M}"
         if local.date() != start.astimezone(TZ).date():
-            return (f"the task is on {start.astimezone(TZ):%Y-%m-%d}; check in on that day, "
-                    f"from {opens.astimezone(TZ):%H:%M}")
-        if local < opens:
-            return f"the task starts at {starts}; check in from {opens.astimezone(TZ):%H:%M}"
+            return Refusal("check_in_closed", _(
+                "the task is on {date}; check in on that day, from {opens}").format(
+                date=f"{start.astimezone(TZ):%Y-%m-%d}", opens=opens))
+        if local < start - CHECK_IN_EARLY:
+            return Refusal("check_in_closed", _(
+                "the task starts at {starts}; check in from {opens}").format(
+                starts=starts, opens=opens))
     return None
 
 
-def _done(action: Action) -> str:
-    return {Action.PUBLISH: "offered", Action.ACCEPT: "accepted", Action.DECLINE: "declined",
-            Action.CHECK_IN: "checked in", Action.COMPLETE: "completed",
-            Action.CONFIRM: "confirmed", Action.CANCEL: "cancelled"}[action]
+# What each action makes of a task, as an English sentence ends ("it cannot be declined"), and
+# the verb the Chinese sentences use instead.
+_DONE = {Action.PUBLISH: "offered", Action.ACCEPT: "accepted", Action.DECLINE: "declined",
+         Action.CHECK_IN: "checked in", Action.COMPLETE: "completed",
+         Action.CONFIRM: "confirmed", Action.CANCEL: "cancelled"}
+_VERBS = {Action.PUBLISH: N_("offer"), Action.ACCEPT: N_("accept"),
+          Action.DECLINE: N_("decline"), Action.CHECK_IN: N_("check in"),
+          Action.COMPLETE: N_("complete"), Action.CONFIRM: N_("confirm"),
+          Action.CANCEL: N_("cancel")}
 
 
 def task_times(task: TaskRow) -> tuple[dt.datetime, dt.datetime]:
@@ -175,11 +206,13 @@ def _load(session: Session, task_id: int, user: Caller | None) -> TaskRow:
     so nobody learns which tasks exist)."""
     task = session.get(TaskRow, task_id, with_for_update=True)
     if task is None or (user is not None and task.volunteer_id != user.volunteer_id):
-        raise Problem(404, f"you have no task {task_id}" if user else f"no task {task_id}")
+        raise Problem(404, (_("you have no task {task}") if user else _("no task {task}"))
+                      .format(task=task_id))
     schedule = session.get(ScheduleRow, task.schedule_id)
     assert schedule is not None  # a task belongs to its schedule (foreign key)
     if schedule.status != "published":
-        raise Problem(409, f"task {task_id} belongs to a schedule that is {schedule.status}")
+        raise Problem(409, _("task {task} belongs to a schedule that is {status}").format(
+            task=task_id, status=label(schedule.status)), code="schedule_not_published")
     return task
 
 
@@ -188,7 +221,7 @@ def _move(session: Session, task: TaskRow, action: Action, user: Caller,
     start, end = task_times(task)
     why = refusal(action, State(task.state), at_risk=task.at_risk, start=start, end=end, now=now)
     if why is not None:
-        raise Problem(409, f"task {task.id}: {why}")
+        raise Problem(409, _("task {task}: {why}").format(task=task.id, why=why), code=why.code)
     task.state = RULES[action].target.value
     calendar.task_changed(task)
     if task.state not in UPCOMING:  # resolved: declined, cancelled or done
@@ -203,7 +236,9 @@ def system_step(task: TaskRow, action: Action) -> None:
     and the calendar hears of it. The caller notifies, audits and commits."""
     rule = RULES[action]
     if State(task.state) not in rule.sources:
-        raise Problem(409, f"task {task.id} is {task.state}; it cannot be {_done(action)}")
+        raise Problem(409, _("task {task} is {state}; it cannot be {done}").format(
+            task=task.id, state=label(task.state), done=_DONE[action],
+            verb=_(_VERBS[action])), code="task_state_conflict")
     task.state = rule.target.value
     calendar.task_changed(task)
 
@@ -255,7 +290,7 @@ def decline(session: Session, state: Any, user: Caller, task_id: int, reason: st
     why = refusal(Action.DECLINE, State(task.state), at_risk=task.at_risk, start=start,
                   end=end, now=now)
     if why is not None:
-        raise Problem(409, f"task {task.id}: {why}")
+        raise Problem(409, _("task {task}: {why}").format(task=task.id, why=why), code=why.code)
     schedule = session.get(ScheduleRow, task.schedule_id)
     assert schedule is not None  # foreign key
     declined_before = set(session.scalars(select(TaskRow.volunteer_id).where(
@@ -269,8 +304,9 @@ def decline(session: Session, state: Any, user: Caller, task_id: int, reason: st
     except Exception as exc:  # any failure: refuse the whole decline, keep the cause in the log
         log.exception("re-planning the decline of task %s failed", task.id)
         session.rollback()
-        raise Problem(409, f"task {task.id} could not be re-planned ({exc}); nothing was "
-                      "recorded: try again later or tell a coordinator") from exc
+        raise Problem(409, _("task {task} could not be re-planned ({why}); nothing was "
+                             "recorded: try again later or tell a coordinator").format(
+            task=task.id, why=exc), code="replanning_failed") from exc
     _move(session, task, Action.DECLINE, user, now)
     task.decline_reason = reason
     if fits:
@@ -294,8 +330,9 @@ def decline(session: Session, state: Any, user: Caller, task_id: int, reason: st
         session.commit()
     except (IntegrityError, OperationalError) as exc:
         session.rollback()
-        raise Problem(409, f"task {task_id} changed while it was being declined; nothing was "
-                      "recorded: try again") from exc
+        raise Problem(409, _("task {task} changed while it was being declined; nothing was "
+                             "recorded: try again").format(task=task_id),
+                      code="concurrent_change") from exc
     return Declined(task, bool(fits))
 
 
@@ -328,7 +365,6 @@ def _paid_seat(session: Session, task: TaskRow, seats: int) -> PaidSeat:
     """Claim a free paid seat of the task's occurrence, or refuse with 409."""
     paid = session.scalar(select(func.count()).select_from(PaidSeat).where(
         PaidSeat.need_id == task.need_id, PaidSeat.date == task.date)) or 0
-    taken = f"{task.need_id} on {task.date} was already paid for its {seats} volunteer(s)"
     for number in range(paid, seats):
         seat = PaidSeat(need_id=task.need_id, date=task.date, seat=number, task_id=task.id,
                         transfer="")
@@ -339,4 +375,6 @@ def _paid_seat(session: Session, task: TaskRow, seats: int) -> PaidSeat:
         except IntegrityError:
             continue
         return seat
-    raise Problem(409, f"task {task.id}: {taken}")
+    raise Problem(409, _("task {task}: {need} on {date} was already paid for its {seats} "
+                         "volunteer(s)").format(task=task.id, need=task.need_id, date=task.date,
+                                                seats=seats), code="already_paid")

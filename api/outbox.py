@@ -28,9 +28,10 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from api.db import Database
-from api.errors import Problem
+from api.errors import Problem, label
 from api.models import OutboxEvent
 from api.settings import ApiSettings
+from matcher.i18n import _
 
 log = logging.getLogger("linli.outbox")
 
@@ -162,10 +163,10 @@ def redeliver(session: Session, event_id: int, now: dt.datetime) -> OutboxEvent:
     """Put a dead letter back in line (in the caller's transaction)."""
     event = session.get(OutboxEvent, event_id, with_for_update=True)
     if event is None:
-        raise Problem(404, f"no outbox event {event_id}")
+        raise Problem(404, _("no outbox event {id}").format(id=event_id))
     if event.status != "dead":
-        raise Problem(409, f"outbox event {event_id} is {event.status}; only dead letters are "
-                      "redelivered")
+        raise Problem(409, _("outbox event {id} is {status}; only dead letters are redelivered")
+                      .format(id=event_id, status=label(event.status)), code="event_not_dead")
     for key, value in _revived(now).items():
         setattr(event, key, value)
     return event

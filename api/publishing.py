@@ -40,6 +40,7 @@ from api.security import Caller
 from api.under_way import UNDER_WAY, published_schedule
 from api.weekly import commit_published, mark_published
 from matcher.domain import format_hhmm
+from matcher.i18n import _
 
 STALE = "re-solve: the week changed since this plan was made"
 
@@ -134,7 +135,7 @@ def _broken_offers(session: Session, state: Any, schedule: ScheduleRow,
     """Offers the plan would make (new, or moved to another start) that break a rule of the
     community as it is now become conflicts. Work kept as it is keeps its own at-risk mark."""
     broken = broken_tasks(session, state, schedule)
-    for planned in [*changes.new, *(new for _, new in changes.moved)]:
+    for planned in [*changes.new, *(new for _old, new in changes.moved)]:
         if planned.id in broken:
             changes.conflicts.append((planned, f"{broken[planned.id]}; the community changed "
                                       f"since this plan was made: {STALE}"))
@@ -150,8 +151,9 @@ def publish_schedule(session: Session, state: Any, user: Caller, schedule: Sched
     changes = plan_changes(session, state, schedule, lock=True)
     if changes.conflicts:
         # The plan predates work agreed since: publishing it would move or duplicate that work.
-        raise Problem(409, f"{STALE}: {len(changes.conflicts)} published task(s) conflict with "
-                      "it", errors=changes.view()["conflicts"])
+        raise Problem(409, _("re-solve: the week changed since this plan was made: {n} "
+                             "published task(s) conflict with it").format(
+            n=len(changes.conflicts)), errors=changes.view()["conflicts"], code="plan_stale")
     mark_published(session, ScheduleRow, schedule, supersede)
     for old, planned in changes.kept:
         session.delete(planned)

@@ -11,13 +11,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.community import audit, coarse, masked, notify
-from api.errors import Problem
+from api.errors import Problem, label
 from api.ledger import ESCROW, account, transfer
 from api.models import LedgerEntry, MerchantRow, Redemption, Reward, TaskRow
 from api.paging import page_rows
 from api.replanning import STANDING, published_tasks
 from api.security import Caller, Role
 from matcher.domain import format_hhmm
+from matcher.i18n import _
 
 
 def add_reward(session: Session, user: Caller, name: str, points: int) -> Reward:
@@ -45,7 +46,7 @@ def redeem(session: Session, user: Caller, reward_id: int) -> Redemption:
     idempotency record)."""
     reward = session.get(Reward, reward_id)
     if reward is None or not reward.active:
-        raise Problem(404, f"no reward {reward_id}")
+        raise Problem(404, _("no reward {id}").format(id=reward_id))
     assert user.volunteer_id is not None  # a volunteer account always has one
     transfer(session, ("volunteer", user.volunteer_id), ESCROW, reward.points,
              f"hold for {reward.name} at {reward.merchant_id}")
@@ -67,9 +68,10 @@ def decide(session: Session, user: Caller, redemption_id: int, accept: bool,
     idempotency record)."""
     redemption = session.get(Redemption, redemption_id, with_for_update=True)
     if redemption is None or redemption.merchant_id != user.merchant_id:
-        raise Problem(404, f"you have no redemption {redemption_id}")
+        raise Problem(404, _("you have no redemption {id}").format(id=redemption_id))
     if redemption.status != "pending":
-        raise Problem(409, f"redemption {redemption_id} is already {redemption.status}")
+        raise Problem(409, _("redemption {id} is already {status}").format(
+            id=redemption_id, status=label(redemption.status)), code="redemption_decided")
     target = ("merchant", redemption.merchant_id) if accept else \
         ("volunteer", redemption.volunteer_id)
     transfer(session, ESCROW, target, redemption.points,
@@ -92,7 +94,7 @@ def redemptions(session: Session, user: Caller, limit: int,
     elif user.role == Role.MERCHANT.value:
         query = query.where(Redemption.merchant_id == user.merchant_id)
     elif not user.reads_all:
-        raise Problem(403, "only volunteers, merchants and coordinators see redemptions")
+        raise Problem(403, _("only volunteers, merchants and coordinators see redemptions"))
     return page_rows(session, query, limit, offset)
 
 
@@ -145,7 +147,7 @@ def my_statement(session: Session, user: Caller, month: str | None, limit: int,
         return statement(session, "volunteer", user.volunteer_id, month, limit, offset)
     if user.role == Role.MERCHANT.value and user.merchant_id:
         return statement(session, "merchant", user.merchant_id, month, limit, offset)
-    raise Problem(403, "only volunteers and merchants have a points account")
+    raise Problem(403, _("only volunteers and merchants have a points account"))
 
 
 def settlement(session: Session, user: Caller, merchant_id: str, month: str, limit: int,
@@ -153,9 +155,9 @@ def settlement(session: Session, user: Caller, merchant_id: str, month: str, lim
     """A merchant's month: its statement and how many redemptions it confirmed in all."""
     # Another community's shop is unknown here (404), not someone else's (403).
     if session.get(MerchantRow, merchant_id) is None:
-        raise Problem(404, f"no merchant {merchant_id!r}")
+        raise Problem(404, _("no merchant {id}").format(id=repr(merchant_id)))
     if not user.reads_all and user.merchant_id != merchant_id:
-        raise Problem(403, "a merchant sees only its own settlement")
+        raise Problem(403, _("a merchant sees only its own settlement"))
     found = statement(session, "merchant", merchant_id, month, limit, offset)
     found.confirmed_redemptions_all_time = session.scalar(
         select(func.count()).select_from(Redemption).where(

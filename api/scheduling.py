@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from api.errors import Problem
+from api.errors import Problem, label
 from api.models import ScheduleRow, TaskRow, UnmetRow
 from api.paging import page_rows
 from api.publishing import Changes, plan_changes, publish_schedule
@@ -28,6 +28,7 @@ from matcher.domain import (
     UnmetReason,
     Week,
 )
+from matcher.i18n import _
 from matcher.replan import Fit
 
 
@@ -82,8 +83,9 @@ def changes(session: Session, state: Any, schedule_id: int) -> Changes:
     """What publishing the schedule would change now (409 unless it is solved)."""
     row = get_job(session, ScheduleRow, schedule_id)
     if row.status != "solved":
-        raise Problem(409, f"schedule {schedule_id} is {row.status}; only a solved schedule "
-                      "can be published")
+        raise Problem(409, _("schedule {id} is {status}; only a solved schedule can be "
+                             "published").format(id=schedule_id, status=label(row.status)),
+                      code="job_not_solved")
     return plan_changes(session, state, row)
 
 
@@ -109,7 +111,8 @@ def candidates(session: Session, state: Any, schedule_id: int, need_id: str, day
         return week.recommend(need_id, day, exclude={replacing} if replacing else on_it,
                               limit=sys.maxsize)
     except KeyError as exc:
-        raise Problem(404, f"{need_id} has no occurrence on {day.value}") from exc
+        raise Problem(404, _("{need} has no occurrence on {day}").format(
+            need=need_id, day=label(day.value))) from exc
 
 
 def stored_schedule(session: Session, row: ScheduleRow) -> Schedule:

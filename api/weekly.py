@@ -12,19 +12,27 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.community import audit
-from api.errors import Problem
+from api.errors import Problem, label
 from api.jobs import Job
 from api.paging import page_rows
 from api.security import Caller
 from matcher.domain import Week
+from matcher.i18n import N_, _
 
 J = TypeVar("J", bound=Job)
+# What a person calls a job of each kind, inside a sentence.
+KINDS = {"schedules": N_("schedule"), "allocations": N_("allocation"),
+         "suggestions": N_("suggestion")}
+
+
+def _kind(cls: type[Job]) -> str:
+    return _(KINDS.get(cls.__tablename__, cls.__tablename__[:-1]))
 
 
 def get_job(session: Session, cls: type[J], job_id: int) -> J:
     row = session.get(cls, job_id)
     if row is None:
-        raise Problem(404, f"no {cls.__tablename__[:-1]} {job_id}")
+        raise Problem(404, _("no {what} {id}").format(what=_kind(cls), id=job_id))
     return row
 
 
@@ -54,10 +62,12 @@ def cancel_job(session: Session, cls: type[J], job_id: int, user: Caller) -> J:
     """
     row = session.get(cls, job_id, with_for_update=True)
     if row is None:
-        raise Problem(404, f"no {cls.__tablename__[:-1]} {job_id}")
+        raise Problem(404, _("no {what} {id}").format(what=_kind(cls), id=job_id))
     if row.status not in ("queued", "running", "cancelled"):
-        raise Problem(409, f"{cls.__tablename__[:-1]} {job_id} is {row.status}; only a queued "
-                      "or running job can be cancelled")
+        raise Problem(409, _("{what} {id} is {status}; only a queued or running job can be "
+                             "cancelled").format(what=_kind(cls), id=job_id,
+                                                 status=label(row.status)),
+                      code="job_finished")
     if row.status == "queued":
         row.status, row.progress = "cancelled", "cancelled"
         row.finished_at = dt.datetime.now(dt.UTC)
@@ -85,16 +95,18 @@ def mark_published(session: Session, cls: type[J], row: J, supersede: bool) -> J
     Problem
         409 when ``row`` is not solved, or its week is published and ``supersede`` is false.
     """
-    what = cls.__tablename__[:-1]
+    what = _kind(cls)
     if row.status != "solved":
-        raise Problem(409, f"{what} {row.id} is {row.status}; only a solved {what} can be "
-                      "published")
+        raise Problem(409, _("{what} {id} is {status}; only a solved {what} can be published")
+                      .format(what=what, id=row.id, status=label(row.status)),
+                      code="job_not_solved")
     current = session.scalars(select(cls).where(cls.week == row.week,
                                                 cls.status == "published")).one_or_none()
     if current is not None:
         if not supersede:
-            raise Problem(409, f"week {row.week} already has published {what} {current.id}; "
-                          "publish with supersede=true to replace it")
+            raise Problem(409, _("week {week} already has published {what} {id}; publish "
+                                 "with supersede=true to replace it").format(
+                week=row.week, what=what, id=current.id), code="week_already_published")
         current.status = "superseded"
         session.flush()  # the unique index allows one published row per week
     row.status = "published"
@@ -108,7 +120,8 @@ def commit_published(session: Session, row: Job) -> None:
         session.commit()
     except IntegrityError as exc:  # another publish of this week won the race
         session.rollback()
-        raise Problem(409, f"week {row.week} was published by someone else meanwhile") from exc
+        raise Problem(409, _("week {week} was published by someone else meanwhile").format(
+            week=row.week), code="week_already_published") from exc
 
 
 def publish_job(session: Session, cls: type[J], user: Caller, job_id: int,

@@ -18,7 +18,7 @@ from api.security import Coordinator, SessionDep
 from matcher.accessibility import blind_spots, category_layer
 from matcher.domain import Week
 from matcher.errors import NetworkError
-from matcher.i18n import N_
+from matcher.i18n import _
 from matcher.resources import ATTRIBUTION, Category, Resource, apply_edits
 from matcher.settings import get_settings
 
@@ -67,11 +67,13 @@ def accessibility(request: Request, session: SessionDep, user: Coordinator,
         network = request.app.state.networks.get()
         public: list[Resource] = request.app.state.places.get()
     except NetworkError as exc:
-        raise Problem(503, f"the street or places file cannot be read: {exc}") from exc
+        raise Problem(503, _("the street or places file cannot be read: {why}").format(
+            why=exc)) from exc
     if network is None:
         # A deployment without streets has no circle to look in: the caller's request is
         # fine, the service cannot answer it (not a server error).
-        raise Problem(409, N_("no street network is configured (LINLI_NETWORK_PATH)"))
+        raise Problem(409, _("no street network is configured (LINLI_NETWORK_PATH)"),
+                      code="no_street_network")
     settings = get_settings()
     resources = [r for r in apply_edits(_sources(session, public), _edits(session))
                  if r.category is category]

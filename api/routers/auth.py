@@ -324,7 +324,7 @@ def whoami(user: CurrentUser, request: Request) -> Me:
 def rotate_calendar_token(caller: CurrentUser, session: SessionDep, request: Request) -> Me:
     user = session.get(User, caller.id)
     if user is None:  # deleted since the caller was looked up
-        raise Problem(404, "no such account")
+        raise Problem(404, _("no such account"))
     user.calendar_token = calendar.new_token()
     audit(session, caller, "calendar_token", f"user:{caller.id}")
     session.commit()
@@ -352,12 +352,13 @@ def create_user(body: UserIn, session: SessionDep, actor: CurrentUser, request: 
     scope_session(session, community_id)  # her volunteer or shop must be of that community
     if body.role is Role.VOLUNTEER and (
             not body.volunteer_id or session.get(VolunteerRow, body.volunteer_id) is None):
-        raise Problem(422, "a volunteer account needs an existing volunteer_id",
-                      errors=[{"path": ["body", "volunteer_id"], "message": "unknown volunteer"}])
+        raise Problem(422, _("a volunteer account needs an existing volunteer_id"),
+                      errors=[{"path": ["body", "volunteer_id"],
+                               "message": _("unknown volunteer")}])
     if body.role is Role.MERCHANT and (
             not body.merchant_id or session.get(MerchantRow, body.merchant_id) is None):
-        raise Problem(422, "a merchant account needs an existing merchant_id",
-                      errors=[{"path": ["body", "merchant_id"], "message": "unknown merchant"}])
+        raise Problem(422, _("a merchant account needs an existing merchant_id"),
+                      errors=[{"path": ["body", "merchant_id"], "message": _("unknown merchant")}])
     user = User(username=body.username, password_hash=hash_password(body.password),
                 role=body.role.value, volunteer_id=body.volunteer_id,
                 merchant_id=body.merchant_id, calendar_token=calendar.new_token(),
@@ -366,7 +367,8 @@ def create_user(body: UserIn, session: SessionDep, actor: CurrentUser, request: 
     try:
         session.flush()
     except IntegrityError as exc:
-        raise Problem(409, f"username {body.username!r} is taken") from exc
+        raise Problem(409, _("username {name} is taken").format(name=repr(body.username)),
+                      code="username_taken") from exc
     audit(session, actor, "create", f"user:{user.id}", body.role.value)
     session.commit()
     return me_view(user, request)
@@ -377,7 +379,7 @@ def create_user(body: UserIn, session: SessionDep, actor: CurrentUser, request: 
 def issue_api_key(user_id: Id, session: SessionDep, actor: Coordinator) -> ApiKey:
     user = session.get(User, user_id)
     if user is None or user.community_id != actor.community_id:  # others' are not hers
-        raise Problem(404, f"no user {user_id}")
+        raise Problem(404, _("no user {id}").format(id=user_id))
     key, digest = new_api_key()
     user.api_key_hash = digest
     audit(session, actor, "api_key", f"user:{user_id}")

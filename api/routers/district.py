@@ -29,6 +29,7 @@ from matcher.district_report import (
     report_frame,
 )
 from matcher.domain import Priority, Week
+from matcher.i18n import _
 from matcher.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["district"])
@@ -173,7 +174,7 @@ def _view(session: SessionDep, user: Caller, scope: CommunityScope, week: str
     try:
         iso_week = Week.parse(week)
     except ValueError as exc:
-        raise Problem(422, f"week: {exc}") from exc
+        raise Problem(422, _("week: {why}").format(why=exc)) from exc
     return fill_report(session, user, scope.id, iso_week)
 
 
@@ -220,7 +221,7 @@ def district_map(week: WeekParam, session: SessionDep, user: DistrictReader, sco
         try:
             return DistrictMapOut(**district_map_document(view.report, Settings()))
         except ValueError as exc:  # tiles asked for without their key
-            raise Problem(422, str(exc)) from exc
+            raise Problem(422, _("the map cannot be drawn: {why}").format(why=exc)) from exc
 
 
 @router.get("/district/map.html", response_class=HTMLResponse,
@@ -234,4 +235,4 @@ def district_map_page(week: WeekParam, session: SessionDep, user: DistrictReader
         try:
             return HTMLResponse(render_district_map(view.report, Settings()))
         except ValueError as exc:
-            raise Problem(422, str(exc)) from exc
+            raise Problem(422, _("the map cannot be drawn: {why}").format(why=exc)) from exc

@@ -26,6 +26,7 @@ from api.tenancy import check_new_id
 from matcher.domain import Location, Priority, Week
 from matcher.domain import Problem as Community
 from matcher.grids import GridUnit, assign, locate, parse_grids, unit_reports
+from matcher.i18n import _
 
 router = APIRouter(prefix="/v1", tags=["grids"])
 
@@ -121,7 +122,8 @@ def grid_report(session: SessionDep, user: GridReader,
     try:
         iso_week = Week.parse(week)
     except ValueError as exc:
-        raise Problem(422, f"week: {exc}") from exc
+        raise Problem(422, _("week {week} is not a week of the calendar like 2026-W48").format(
+            week=week)) from exc
     units = _units(session)
     shown = {u.id for u in _visible(units, user)}
     problem = load_problem(session, iso_week)
@@ -185,9 +187,10 @@ def unit_needs(unit_id: Annotated[str, Path(max_length=64)], session: SessionDep
                limit: Limit = 100, offset: Offset = 0) -> Page[UnitNeed]:
     units = _units(session)
     if unit_id not in {u.id for u in units}:
-        raise Problem(404, f"no grid unit {unit_id}")
+        raise Problem(404, _("no grid unit {unit}").format(unit=unit_id))
     if unit_id not in {u.id for u in _visible(units, user)}:
-        raise Problem(403, f"grid unit {unit_id} is not yours")
+        raise Problem(403, _("grid unit {unit} is not yours").format(unit=unit_id),
+                      code="grid_unit_not_yours")
     problem = load_problem(session, Week.parse(week))
     where = assign(units, problem)["needs"]
     mine = [n for n in problem.needs if where[n.id] == unit_id][offset:offset + limit]
@@ -224,12 +227,14 @@ def change_unit_need(unit_id: Annotated[str, Path(max_length=64)],
     change breaks are marked at risk, as for any edit of a need."""
     units = _units(session)
     if unit_id not in {u.id for u in units}:
-        raise Problem(404, f"no grid unit {unit_id}")
+        raise Problem(404, _("no grid unit {unit}").format(unit=unit_id))
     if unit_id not in {u.id for u in _visible(units, user)}:
-        raise Problem(403, f"grid unit {unit_id} is not yours")
+        raise Problem(403, _("grid unit {unit} is not yours").format(unit=unit_id),
+                      code="grid_unit_not_yours")
     row = session.get(NeedRow, need_id)
     if row is None or locate([u for u in units], [Location(row.lat, row.lon)])[0] != unit_id:
-        raise Problem(404, f"no need {need_id} in grid unit {unit_id}")
+        raise Problem(404, _("no need {need} in grid unit {unit}").format(need=need_id,
+                                                                           unit=unit_id))
     record = row_record(row, "needs") | {"phone": row.phone, "address": row.address}
     record |= {k: v for k, v in body.model_dump().items() if v is not None}
     values = _validate("needs", NeedIn(**record))

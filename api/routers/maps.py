@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.community import load_problem
-from api.errors import Problem
+from api.errors import Problem, label
 from api.models import ScheduleRow
 from api.params import Id
 from api.scheduling import stored_schedule
@@ -21,6 +21,7 @@ from matcher import i18n
 from matcher.domain import (
     Week,
 )
+from matcher.i18n import _
 from matcher.mapview import map_document
 from matcher.settings import Settings
 
@@ -63,8 +64,8 @@ def schedule_map(schedule_id: Id, session: SessionDep, user: Coordinator,
     about 100 m. 409 until the schedule is solved."""
     row = get_job(session, ScheduleRow, schedule_id)
     if row.summary is None:
-        raise Problem(409, f"schedule {schedule_id} is {row.status}; its map is drawn once "
-                      "it is solved")
+        raise Problem(409, _("schedule {id} is {status}; its map is drawn once it is solved")
+                      .format(id=schedule_id, status=label(row.status)), code="job_not_solved")
     problem = load_problem(session, Week.parse(row.week))
     schedule = stored_schedule(session, row)
     network = request.app.state.networks.get()
@@ -72,4 +73,4 @@ def schedule_map(schedule_id: Id, session: SessionDep, user: Coordinator,
         try:
             return MapOut(**map_document(problem, schedule, network, Settings()))
         except ValueError as exc:  # tiles asked for without their key
-            raise Problem(422, str(exc)) from exc
+            raise Problem(422, _("the map cannot be drawn: {why}").format(why=exc)) from exc

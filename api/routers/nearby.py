@@ -30,7 +30,7 @@ from matcher import i18n
 from matcher.coords import CoordSystem, from_wgs84, in_china, to_wgs84
 from matcher.domain import Location
 from matcher.errors import NetworkError
-from matcher.i18n import N_
+from matcher.i18n import _
 from matcher.nearby import NearbyIndex
 from matcher.resources import (
     ATTRIBUTION,
@@ -159,22 +159,24 @@ def nearby(request: Request, session: SessionDep,
     address = _caller_address(request)
     wait = guard.retry_after(address)
     if wait:
-        raise Problem(429, f"too many lookups; try again in {wait} s",
+        raise Problem(429, _("too many lookups; try again in {wait} s").format(wait=wait),
                       headers={"Retry-After": str(wait)})
     guard.add(address)
     if not in_china(lat, lon):
-        raise Problem(422, "the place is outside China (are lat and lon swapped?)",
-                      errors=[{"path": ["query", "lat"], "message": "outside China",
+        raise Problem(422, _("the place is outside China (are lat and lon swapped?)"),
+                      errors=[{"path": ["query", "lat"], "message": _("outside China"),
                                "type": "outside_china"}])
     try:
         network = request.app.state.networks.get()
         public: list[Resource] = request.app.state.places.get()
     except NetworkError as exc:  # a bad file in the settings: the operator's to fix
-        raise Problem(503, f"the street or places file cannot be read: {exc}") from exc
+        raise Problem(503, _("the street or places file cannot be read: {why}").format(
+            why=exc)) from exc
     if network is None:
         # A deployment without streets has no circle to look in: the caller's request is
         # fine, the service cannot answer it (not a server error).
-        raise Problem(409, N_("no street network is configured (LINLI_NETWORK_PATH)"))
+        raise Problem(409, _("no street network is configured (LINLI_NETWORK_PATH)"),
+                      code="no_street_network")
     resources = apply_edits(_sources(session, public), _edits(session))
     settings = get_settings()
     here = Location(*to_wgs84(lat, lon, coords))
@@ -239,7 +241,7 @@ def list_resources(request: Request, session: SessionDep, user: Coordinator,
     try:
         public: list[Resource] = request.app.state.places.get()
     except NetworkError as exc:
-        raise Problem(503, f"the places file cannot be read: {exc}") from exc
+        raise Problem(503, _("the places file cannot be read: {why}").format(why=exc)) from exc
     sources = _sources(session, public)
     edits = _edits(session)
     edited = {e.resource.id for e in edits}
@@ -262,7 +264,7 @@ def put_resource(resource_id: ResourceId, body: ResourceEdit, session: SessionDe
     if row is None:
         merchant = resource_id.removeprefix("merchant:")
         if merchant != resource_id and session.get(MerchantRow, merchant) is None:
-            raise Problem(404, f"no merchant {merchant!r}")
+            raise Problem(404, _("no merchant {id}").format(id=repr(merchant)))
         check_new_id(session, ResourceRow, "resources", resource_id)
         row = ResourceRow(resource_id=resource_id)
         session.add(row)
@@ -280,7 +282,7 @@ def put_resource(resource_id: ResourceId, body: ResourceEdit, session: SessionDe
 def delete_resource(resource_id: ResourceId, session: SessionDep, user: Coordinator) -> None:
     row = session.get(ResourceRow, resource_id)
     if row is None:
-        raise Problem(404, f"no edit of resource {resource_id}")
+        raise Problem(404, _("no edit of resource {id}").format(id=resource_id))
     session.delete(row)
     audit(session, user, "delete", f"resource:{resource_id}")
     session.commit()

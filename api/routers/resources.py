@@ -30,7 +30,7 @@ from api.community import (
     save_tables,
     stored,
 )
-from api.errors import Problem
+from api.errors import Problem, label
 from api.lifecycle import Now
 from api.models import MerchantRow, NeedRow, TaskRow, VolunteerRow, has_item
 from api.paging import Page
@@ -41,6 +41,7 @@ from api.security import Caller, CurrentUser, Role, SessionDep, Staff, require
 from api.tenancy import check_new_id
 from matcher.domain import ADDRESS_MAX, PHONE_MAX, Week, format_hhmm
 from matcher.errors import InputError
+from matcher.i18n import N_, _
 from matcher.spreadsheets import COLUMNS, MAX_FILE_BYTES, parse_records, read_tables
 
 router = APIRouter(prefix="/v1", tags=["community"])
@@ -143,6 +144,9 @@ MODELS: dict[str, type[BaseModel]] = {"volunteers": VolunteerIn, "needs": NeedIn
                                       "merchants": MerchantIn, "donations": DonationIn,
                                       "requests": RequestIn}
 ID = {kind: f"{kind[:-1]}_id" for kind in MODELS}
+# One record of each kind, as a sentence names it.
+ONE = {"volunteers": N_("volunteer"), "needs": N_("need"), "merchants": N_("merchant"),
+       "donations": N_("donation"), "requests": N_("request")}
 # What a read answers: the same fields as the body that wrote it (names masked and places
 # rounded for those who may not see more); a replace also lists the tasks it put at risk.
 OUT: dict[str, type[BaseModel]] = {
@@ -182,7 +186,7 @@ def need_view(row: NeedRow, user: Caller) -> dict[str, Any]:
 def _get(session: Session, kind: str, ident: str) -> Any:
     row = session.get(ROWS[kind], ident)
     if row is None:
-        raise Problem(404, f"no {kind[:-1]} {ident!r}")
+        raise Problem(404, _("no {what} {id}").format(what=_(ONE[kind]), id=repr(ident)))
     return row
 
 
@@ -222,7 +226,8 @@ def _add_routes(kind: str) -> None:
         try:
             session.flush()
         except IntegrityError as exc:
-            raise Problem(409, f"{singular} {record[ID[kind]]!r} already exists") from exc
+            raise Problem(409, _("{what} {id} already exists").format(
+                what=_(ONE[kind]), id=repr(record[ID[kind]])), code="already_exists") from exc
         audit(session, user, "create", f"{singular}:{record[ID[kind]]}")
         session.commit()
         return _view(kind, _get(session, kind, record[ID[kind]]), user)
@@ -247,12 +252,13 @@ def _add_routes(kind: str) -> None:
         own_shop = kind == "merchants" and user.merchant_id == ident
         organiser = kind in CHARITY and user.role == Role.ORGANISER.value
         if user.role != Role.COORDINATOR.value and not (own_shop or organiser):
-            raise Problem(403, f"only a coordinator (or the merchant itself) may change a "
-                          f"{singular}")
+            raise Problem(403, _("only a coordinator (or the merchant itself) may change a "
+                                 "{what}").format(what=_(ONE[kind])))
         record = _validate(kind, body)
         if record[ID[kind]] != ident:
-            raise Problem(422, "the id in the body differs from the one in the path",
-                          errors=[{"path": ["body", ID[kind]], "message": "must equal the path"}])
+            raise Problem(422, _("the id in the body differs from the one in the path"),
+                          errors=[{"path": ["body", ID[kind]],
+                                   "message": _("must equal the path")}])
         row = _get(session, kind, ident)
         for key, value in record.items():
             setattr(row, key, value)
@@ -272,8 +278,9 @@ def _add_routes(kind: str) -> None:
         try:
             session.flush()
         except IntegrityError as exc:
-            raise Problem(409, f"{singular} {ident!r} is used by a schedule or an account; "
-                          "remove those first") from exc
+            raise Problem(409, _("{what} {id} is used by a schedule or an account; remove "
+                                 "those first").format(what=_(ONE[kind]), id=repr(ident)),
+                          code="in_use") from exc
         audit(session, user, "delete", f"{singular}:{ident}")
         session.commit()
 
@@ -339,8 +346,10 @@ def _may_import(user: Caller, kind: str, name: str) -> None:
     refused file refuses the whole upload, before anything is read into the database."""
     roles = import_roles(kind)
     if user.role not in roles:
-        raise Problem(403, f"{name}: a {user.role} may not import {kind} (only "
-                      f"{' or '.join(sorted(roles))}); nothing was saved")
+        raise Problem(403, _("{name}: a {role} may not import {kind} (only {roles}); nothing "
+                             "was saved").format(
+            name=name, role=label(user.role), kind=_(kind),
+            roles=_(" or ").join(label(r) for r in sorted(roles))))
 
 
 @router.post("/imports", response_model=ImportResult, tags=["community"],
@@ -358,13 +367,14 @@ async def import_files(files: list[UploadFile], session: SessionDep,
         name = Path(upload.filename or "").name
         if not name.lower().endswith((".xlsx", ".xlsm")):
             if name.lower().removesuffix(".csv") not in COLUMNS:
-                raise Problem(422, f"{name}: expected {', '.join(f'{k}.csv' for k in COLUMNS)} "
-                              "or one .xlsx workbook")
+                raise Problem(422, _("{name}: expected {files} or one .xlsx workbook").format(
+                    name=name, files=", ".join(f"{k}.csv" for k in COLUMNS)))
             _may_import(user, name.lower().removesuffix(".csv"), name)
         data = await upload.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
-            raise Problem(413, f"{name}: at most {MAX_FILE_BYTES // 1024 // 1024} MB per "
-                          "file is read; split the community into smaller files")
+            raise Problem(413, _("{name}: at most {mb} MB per file is read; split the "
+                                 "community into smaller files").format(
+                name=name, mb=MAX_FILE_BYTES // 1024 // 1024))
         uploads.append((name, data))
     # Parsing and the database work block: in a thread, so the event loop keeps serving.
     return await run_in_threadpool(_import, uploads, session, user, request, now)
@@ -382,7 +392,8 @@ def _import(uploads: list[tuple[str, bytes]], session: Session, user: Caller,
             (folder / name).write_bytes(data)
         tables, notes = read_tables(workbook or folder, tuple(COLUMNS))
         if not tables:
-            raise Problem(422, f"no {', '.join(COLUMNS)} table in the upload")
+            raise Problem(422, _("no {tables} table in the upload").format(
+                tables=", ".join(COLUMNS)))
         for kind, table in tables.items():
             _may_import(user, kind, table.name)
         created, updated = save_tables(session, tables, notes)

@@ -24,6 +24,7 @@ from api.schemas import TASK_EXAMPLE, TaskOut
 from api.security import ConnectionDep, Coordinator, SessionDep, SettingsDep, VolunteerUser
 from api.timebank import TimeRules
 from matcher.domain import Week, format_hhmm
+from matcher.i18n import _
 
 router = APIRouter(prefix="/v1", tags=["volunteers' tasks"])
 
@@ -236,10 +237,10 @@ def calendar_feed(token: str, session: SessionDep, now: Now,
     so subscribed calendars remove them); SEQUENCE rises with every change. ``ETag`` and
     ``If-None-Match`` (304) as for ``GET /v1/me/tasks``."""
     if not calendar.plausible_token(token):
-        raise Problem(404, "no such calendar")
+        raise Problem(404, _("no such calendar"))
     user = session.scalars(select(User).filter_by(calendar_token=token)).one_or_none()
     if user is None or user.volunteer_id is None:
-        raise Problem(404, "no such calendar")
+        raise Problem(404, _("no such calendar"))
     rows = session.execute(
         select(*MY_TASK_COLUMNS, TaskRow.sequence, TaskRow.updated_at)
         .join_from(TaskRow, NeedRow, NeedRow.need_id == TaskRow.need_id)

@@ -10,10 +10,11 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from api.errors import Problem
+from api.errors import Problem, label
 from api.models import DonationRow, MerchantRow, NeedRow, RequestRow, VolunteerRow
 from api.permissions import import_roles
 from api.security import SessionDep, Staff
+from matcher.i18n import _
 from matcher.template import CHARITY, COMMUNITY, Vocabulary, template_workbook
 
 router = APIRouter(prefix="/v1", tags=["community"])
@@ -58,7 +59,8 @@ def import_template(session: SessionDep, user: Staff,
     kinds = COMMUNITY if chosen == "community" else CHARITY
     refused = [k for k in kinds if user.role not in import_roles(k)]
     if refused:
-        raise Problem(403, f"a {user.role} may not import {', '.join(refused)}")
+        raise Problem(403, _("a {role} may not import {kinds}").format(
+            role=label(user.role), kinds=_(", ").join(_(k) for k in refused)))
     name = "linli-template.xlsx" if chosen == "community" else "linli-charity-template.xlsx"
     return Response(template_workbook(kinds, vocabulary(session)), media_type=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -294,6 +294,20 @@ def test_progress_is_told_in_a_coordinators_words(stored: str, shown: str) -> No
         assert "CP-SAT" not in views.progress_words(stored)
 
 
+def test_the_list_of_plans_tells_each_step_in_a_coordinators_words(client: TestClient) -> None:
+    from api.models import ScheduleRow
+
+    make_user(client, "coordinator", "coordinator")
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        row = ScheduleRow(week="2026-W48", status="failed", progress="walking times",
+                          attempts=1, cancel_requested=False)
+        session.add(row)
+        session.commit()
+    console_login(client, "coordinator")
+    page = client.get("/console/schedules").text
+    assert "正在按街道算步行时间" in page and "walking times" not in page
+
+
 def test_people_tables_are_headed_as_the_spreadsheet_is(client: TestClient) -> None:
     coordinator = make_user(client, "coordinator", "coordinator")
     assert client.post("/v1/volunteers", json=VOLUNTEER, headers=coordinator).status_code == 201

@@ -3,16 +3,22 @@ and every response carries its request id."""
 
 from __future__ import annotations
 
+import ast
+import datetime as dt
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from api.models import OutboxEvent, TaskRow
 from api.settings import ApiSettings
+from tests.api.conftest import make_user, set_clock
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -208,3 +214,176 @@ def test_a_broken_json_body_keeps_its_path(app: FastAPI) -> None:
     assert body["errors"][0]["path"] == ["body"]
     assert body["errors"][0]["type"] == "json_invalid"
     assert body["errors"][0]["message"].startswith("不是有效的 JSON")
+
+
+# --- every detail a person reads is translated ---
+
+API = Path(__file__).resolve().parents[2] / "api"
+
+
+def _imports_problem(tree: ast.Module) -> bool:
+    """Whether the module raises the API's Problem (not the matcher's, which is a week)."""
+    return any(isinstance(node, ast.ImportFrom) and node.module == "api.errors"
+               and any(alias.name == "Problem" and alias.asname is None for alias in node.names)
+               for node in ast.walk(tree))
+
+
+def _detail(call: ast.Call) -> ast.expr | None:
+    if len(call.args) > 1:
+        return call.args[1]
+    return next((k.value for k in call.keywords if k.arg == "detail"), None)
+
+
+def _translated(expr: ast.expr | None, function: ast.AST | None, tree: ast.Module) -> bool:
+    """The rule: a detail is ``_(...)``, ``<translated>.format(...)``, ``a if c else b`` of two
+    translated ones, or a name that only ever holds a translated one: assigned in its function
+    only from one, or a parameter of its function that every call in the module passes one."""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+        return expr.func.id == "_"
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        return expr.func.attr == "format" and _translated(expr.func.value, function, tree)
+    if isinstance(expr, ast.IfExp):
+        return _translated(expr.body, function, tree) and _translated(expr.orelse, function,
+                                                                      tree)
+    if not isinstance(expr, ast.Name) or not isinstance(
+            function, ast.FunctionDef | ast.AsyncFunctionDef):
+        return False
+    name = expr.id
+    values = [node.value for node in ast.walk(function) if isinstance(node, ast.Assign)
+              and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)]
+    if values:
+        return all(_translated(v, function, tree) for v in values)
+    params = [a.arg for a in function.args.posonlyargs + function.args.args]
+    if name not in params + [a.arg for a in function.args.kwonlyargs]:
+        return False
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Name) and node.func.id == function.name]
+    passed = []
+    for call in calls:
+        given = {k.arg: k.value for k in call.keywords}
+        if name in params and params.index(name) < len(call.args):
+            given[name] = call.args[params.index(name)]
+        passed.append(given.get(name))
+    return bool(calls) and all(_translated(value, None, tree) for value in passed)
+
+
+def untranslated_details(source: str) -> list[int]:
+    """The lines of the module whose ``Problem(...)`` detail is not translated."""
+    tree = ast.parse(source)
+    if not _imports_problem(tree):
+        return []
+    found = []
+
+    def visit(node: ast.AST, function: ast.AST | None) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            function = node
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id == "Problem" \
+                and not _translated(_detail(node), function, tree):
+            found.append(node.lineno)
+        for child in ast.iter_child_nodes(node):
+            visit(child, function)
+
+    visit(tree, None)
+    return found
+
+
+@pytest.mark.parametrize(("source", "lines"), [
+    ("from api.errors import Problem\nraise Problem(404, f'no task {n}')", [2]),
+    ("from api.errors import Problem\nraise Problem(404, 'no such calendar')", [2]),
+    ("from api.errors import Problem\nraise Problem(404, _('no such calendar'))", []),
+    ("from api.errors import Problem\nraise Problem(409, detail=_('x {n}').format(n=1))", []),
+    ("from api.errors import Problem\nraise Problem(409, _('x') + str(n))", [2]),
+    ("from api.errors import Problem\nraise Problem(409, _(a) if b else f'{c}')", [2]),
+    ("from api.errors import Problem\ndef f():\n    d = _('x')\n    raise Problem(409, d)", []),
+    ("from api.errors import Problem\ndef f(n):\n    d = str(n)\n    raise Problem(409, d)",
+     [4]),
+    ("from api.errors import Problem\ndef f(d):\n    return Problem(401, d)\nf(_('x'))\n"
+     "f(d=_('y').format())", []),
+    ("from api.errors import Problem\ndef f(d):\n    return Problem(401, d)\nf(_('x'))\n"
+     "f('y')", [3]),
+    ("from matcher.domain import Problem\nProblem(week, [], [], [])", []),
+])
+def test_the_detail_rule_is_precise(source: str, lines: list[int]) -> None:
+    assert untranslated_details(source) == lines
+
+
+def test_every_problem_detail_in_the_api_goes_through_the_catalog() -> None:
+    """A detail is read by a person: written in English, looked up in the catalog, then filled
+    in (``_("no task {task}").format(task=7)``); an f-string would stay English."""
+    found = [f"{path.relative_to(API.parent)}:{line}" for path in sorted(API.rglob("*.py"))
+             for line in untranslated_details(path.read_text(encoding="utf-8"))]
+    assert found == [], found
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _change(client: TestClient, cls: type[Any], ident: int, **values: Any) -> None:
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        row = session.get(cls, ident)
+        for key, value in values.items():
+            setattr(row, key, value)
+        session.commit()
+
+
+def test_error_details_read_in_chinese_by_default_and_in_english_when_asked(
+        client: TestClient, coordinator: dict[str, str], published: dict[str, Any]) -> None:
+    """Real refusals of the services and routes, each asked without Accept-Language (Chinese:
+    the detail, not only the title) and in English; the code is the same in both."""
+    tasks = published["tasks"]
+    first = tasks[0]
+    second = next(t for t in tasks if t["volunteer_id"] != first["volunteer_id"])
+    me = make_user(client, "mei", "volunteer", volunteer_id=first["volunteer_id"])
+    grid = make_user(client, "grid", "grid_worker", grid_units="G1")
+    square = [[[114.0, 22.5], [114.01, 22.5], [114.01, 22.51], [114.0, 22.51], [114.0, 22.5]]]
+    units = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"unit_id": unit, "name": unit},
+         "geometry": {"type": "Polygon", "coordinates": square}} for unit in ("G1", "G2")]}
+    assert client.put("/v1/grids", json=units, headers=coordinator).status_code == 200
+    # A task done and confirmed under one key; the key then reused for another task.
+    _change(client, TaskRow, first["id"], state="completed")
+    set_clock(client, dt.date.fromisoformat(first["date"]), "23:30")
+    key = {"Idempotency-Key": "confirm-errors-0001"}
+    assert client.post(f"/v1/tasks/{first['id']}/confirm",
+                       headers=coordinator | key).status_code == 200
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        event = session.query(OutboxEvent).order_by(OutboxEvent.id).first()
+        assert event is not None  # publishing told the volunteers
+        event_id = event.id
+    _change(client, OutboxEvent, event_id, status="delivered")
+
+    def post(path: str, headers: dict[str, str], body: Any = None) -> Callable[
+            [dict[str, str]], Any]:
+        return lambda lang: client.post(path, json=body, headers=headers | lang)
+
+    cases: list[tuple[str, Callable[[dict[str, str]], Any], int, str, str]] = [
+        ("unknown task", post("/v1/tasks/999999/cancel", coordinator), 404, "not_found",
+         "no task 999999"),
+        ("someone else's task", post(f"/v1/me/tasks/{second['id']}/accept", me), 404,
+         "not_found", f"you have no task {second['id']}"),
+        ("decline a confirmed task", post(f"/v1/me/tasks/{first['id']}/decline", me,
+                                          {"reason": "临时有事"}),
+         409, "task_state_conflict", "the task is confirmed; only a task that is accepted or "
+         "offered can be declined"),
+        ("publish twice", post(f"/v1/schedules/{published['id']}/publish", coordinator, {}),
+         409, "job_not_solved", "is published; only a solved schedule can be published"),
+        ("cancel a published solve", post(f"/v1/schedules/{published['id']}/cancel",
+                                          coordinator),
+         409, "job_finished", "only a queued or running job can be cancelled"),
+        ("a key reused for another request", post(f"/v1/tasks/{second['id']}/confirm",
+                                                  coordinator | key),
+         422, "idempotency_key_reused", "was already used for a different request"),
+        ("a grid unit not hers", lambda lang: client.patch(
+            "/v1/grids/G2/needs/N1", json={"priority": "red"}, headers=grid | lang),
+         403, "grid_unit_not_yours", "grid unit G2 is not yours"),
+        ("redeliver a delivered event", post(f"/v1/outbox/{event_id}/redeliver", coordinator),
+         409, "event_not_dead", f"outbox event {event_id} is delivered; only dead letters"),
+    ]
+    for name, call, status, code, english in cases:
+        chinese, asked = call({}), call({"Accept-Language": "en"})
+        assert (chinese.status_code, asked.status_code) == (status, status), (name, asked.text)
+        assert chinese.json()["code"] == asked.json()["code"] == code, name
+        assert CJK.search(chinese.json()["detail"]), (name, chinese.json())
+        assert english in asked.json()["detail"], (name, asked.json())
+        assert not CJK.search(asked.json()["detail"]), (name, asked.json())

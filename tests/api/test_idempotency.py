@@ -50,7 +50,8 @@ def test_a_key_is_scoped_by_route_and_refused_on_another_request(
     assert (retry.status_code, retry.json()) == (200, confirmed.json())  # replayed
     # The same key on the same route for another redemption: refused, not a replay of the
     # first answer, and the second redemption is untouched.
-    other = client.post(f"/v1/redemptions/{second['id']}/confirm", headers=shop | key)
+    other = client.post(f"/v1/redemptions/{second['id']}/confirm",
+                        headers=shop | key | {"Accept-Language": "en"})
     assert other.status_code == 422 and other.headers["content-type"] == PROBLEM_JSON
     assert "different request" in other.json()["detail"]
     assert other.json()["errors"][0]["path"] == ["header", "idempotency-key"]

@@ -268,6 +268,23 @@ def test_a_worker_says_why_a_job_failed_after_two_stops(db: Database,
     assert row.error.startswith("排班程序两次中途停止")
 
 
+def test_a_failed_job_says_so_in_words_and_keeps_the_cause(
+        db: Database, settings: ApiSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from api import jobs
+    from api.jobs import JobWorker
+
+    def broken(ctx: JobContext, job: Running) -> None:
+        raise ValueError("a planted fault")
+
+    monkeypatch.setitem(jobs.RUNNERS, ScheduleRow, broken)
+    job_id = queue(db)
+    assert JobWorker(context(db, settings), name="w").run_once() == "failed"
+    row = status(db, job_id)
+    assert row.status == "failed"
+    assert row.error.startswith("这次计算中途出错了")  # the product's language, as the worker's
+    assert row.error.endswith("（原因：ValueError: a planted fault）")
+
+
 def test_linli_worker_once_runs_the_waiting_jobs_and_exits(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:

@@ -21,6 +21,7 @@ from api import lifecycle
 from api.community import TZ
 from api.lifecycle import RULES, Action, State, refusal
 from api.models import Account, LedgerEntry, NeedRow, PaidSeat, TaskRow
+from matcher import i18n
 from matcher.spreadsheets import read_community
 from tests.api.conftest import make_user
 from tests.api.test_service import as_assignments
@@ -28,6 +29,7 @@ from tests.conftest import WEEK
 from tests.validator import geodesic_walk, validate
 
 START = dt.datetime(2026, 11, 25, 10, 0, tzinfo=TZ)
+EN = {"Accept-Language": "en"}  # the tests below read the English details
 END = START + dt.timedelta(minutes=30)
 
 # The machine as the README states it, written out pair by pair (not read from RULES).
@@ -63,14 +65,17 @@ IN_TIME = {
 def test_every_state_and_action(state: State, action: Action) -> None:
     for moment, now in MOMENTS.items():
         for at_risk in (None, "M1 is not open at 10:00 (open 14:00-20:00) (R8)"):
-            why = refusal(action, state, at_risk=at_risk, start=START, end=END, now=now)
+            with i18n.use("en"):
+                why = refusal(action, state, at_risk=at_risk, start=START, end=END, now=now)
             allowed = (state, action) in ALLOWED and moment in IN_TIME[action] and not (
                 at_risk and action is Action.ACCEPT)
             assert (why is None) == allowed, (state, action, moment, at_risk, why)
             if (state, action) not in ALLOWED:
-                assert why is not None and why.startswith(f"the task is {state}; only")
+                assert why is not None and why.startswith(
+                    f"the task is {state.replace('_', ' ')}; only")
+                assert why.code == "task_state_conflict"
             elif why is not None and at_risk and action is Action.ACCEPT:
-                assert "at risk" in why and "coordinator" in why
+                assert "at risk" in why and "coordinator" in why and why.code == "task_at_risk"
             elif why is not None:
                 assert "2026-11-25" in why  # says when the task is
 
@@ -82,8 +87,9 @@ def test_the_clock_may_be_in_any_zone() -> None:
                    now=utc) is None
     # 23:00 UTC the day before is already the task's date in Shanghai, but 07:00 is early.
     early = dt.datetime(2026, 11, 24, 23, 0, tzinfo=dt.UTC)
-    why = refusal(Action.CHECK_IN, State.ACCEPTED, at_risk=None, start=START, end=END,
-                  now=early)
+    with i18n.use("en"):
+        why = refusal(Action.CHECK_IN, State.ACCEPTED, at_risk=None, start=START, end=END,
+                      now=early)
     assert why is not None and "from 09:30" in why
 
 
@@ -124,7 +130,8 @@ IN_TIME_MINUTES = {Action.ACCEPT: -60, Action.DECLINE: -60, Action.CANCEL: -60,
 def test_every_state_and_action_through_the_api(
         client: TestClient, coordinator: dict[str, str], published: dict[str, Any]) -> None:
     task = published["tasks"][0]
-    me = make_user(client, "dora", "volunteer", volunteer_id=task["volunteer_id"])
+    me = make_user(client, "dora", "volunteer", volunteer_id=task["volunteer_id"]) | EN
+    coordinator = coordinator | EN
     for (action, route), state in itertools.product(ROUTES.items(), State):
         _set(client, task["id"], state=state.value)
         _clock(client, _at(task, IN_TIME_MINUTES[action]))
@@ -139,14 +146,16 @@ def test_every_state_and_action_through_the_api(
         else:
             assert answer.status_code == 409, (state, action, answer.text)
             assert answer.json()["detail"].startswith(
-                f"task {task['id']}: the task is {state}; only"), answer.json()
+                f"task {task['id']}: the task is {state.replace('_', ' ')}; only"), answer.json()
+            assert answer.json()["code"] == "task_state_conflict"
 
 
 def test_check_in_and_complete_only_on_time_and_only_ones_own(
         client: TestClient, coordinator: dict[str, str], published: dict[str, Any]) -> None:
     task = published["tasks"][0]
     other = next(t for t in published["tasks"] if t["volunteer_id"] != task["volunteer_id"])
-    me = make_user(client, "erin", "volunteer", volunteer_id=task["volunteer_id"])
+    me = make_user(client, "erin", "volunteer", volunteer_id=task["volunteer_id"]) | EN
+    coordinator = coordinator | EN
     url = f"/v1/me/tasks/{task['id']}"
     _clock(client, _at(task, -2 * 24 * 60))
     assert client.post(f"{url}/accept", headers=me).status_code == 200
@@ -258,7 +267,7 @@ def test_a_decline_that_cannot_be_replanned_records_nothing(
         client: TestClient, coordinator: dict[str, str], published: dict[str, Any],
         monkeypatch: pytest.MonkeyPatch) -> None:
     task = published["tasks"][0]
-    me = make_user(client, "gus", "volunteer", volunteer_id=task["volunteer_id"])
+    me = make_user(client, "gus", "volunteer", volunteer_id=task["volunteer_id"]) | EN
     _clock(client, _at(task, -24 * 60))
 
     def broken(*args: Any, **kwargs: Any) -> None:

@@ -1,10 +1,12 @@
 """Property-based fuzzing of the whole HTTP API from its own OpenAPI document (schemathesis),
 as each role and anonymously: no request may get a 5xx, and every response must be one the
-document describes (status code, content type, headers and body schema)."""
+document describes (status code, content type, headers and body schema), and every problem
+answered without Accept-Language reads in Chinese, its detail as well as its title."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,8 +40,27 @@ from tests.api.conftest import BACKENDS, PG_URL
 # Examples per operation, role and generation mode: the whole fuzz takes a few minutes on two
 # cores. Raise it locally (LINLI_FUZZ_EXAMPLES=200) for a longer hunt.
 EXAMPLES = int(os.environ.get("LINLI_FUZZ_EXAMPLES", "12"))
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@schemathesis.check
+def problem_detail_in_chinese(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A problem answered to a request naming no language has a Chinese detail (Chinese is the
+    product's default), not an English sentence under a Chinese title."""
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    content_type = headers.get("content-type", "")
+    content_type = content_type[0] if isinstance(content_type, list) else content_type
+    asked = {k.lower() for k in (case.headers or {})}
+    if "problem+json" not in content_type or "accept-language" in asked:
+        return None
+    detail = response.json().get("detail", "")
+    if not CJK.search(detail):
+        raise AssertionError(f"{response.status_code} detail not in Chinese: {detail!r}")
+    return None
+
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+          response_headers_conformance, response_schema_conformance, problem_detail_in_chinese]
 ROLES = ["anonymous", "coordinator", "organiser", "volunteer", "merchant"]
 
 

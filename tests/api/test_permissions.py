@@ -254,7 +254,8 @@ def test_imports_check_the_role_per_file_kind(client: TestClient, world: World) 
                         "text/csv")),
              ("files", ("volunteers.csv", _csv([renamed, renamed | {"volunteer_id": "V8"}]),
                         "text/csv"))]
-    refused = client.post("/v1/imports", files=files, headers=organiser)
+    refused = client.post("/v1/imports", files=files,
+                          headers=organiser | {"Accept-Language": "en"})
     assert refused.status_code == 403, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["detail"].startswith("needs.csv: a organiser may not import needs")
@@ -271,7 +272,7 @@ def test_imports_check_the_role_per_file_kind(client: TestClient, world: World) 
         for sheet_name, row in (("donations", DONATION | {"donation_id": "D6"}),
                                 ("merchants", MERCHANT | {"name": "改名"})):
             pd.DataFrame([row]).to_excel(writer, sheet_name=sheet_name, index=False)
-    sheet = client.post("/v1/imports", headers=organiser, files=[(
+    sheet = client.post("/v1/imports", headers=organiser | {"Accept-Language": "en"}, files=[(
         "files", ("community.xlsx", book.getvalue(), "application/octet-stream"))])
     assert sheet.status_code == 403
     assert sheet.json()["detail"].startswith("community.xlsx[merchants]: a organiser may not")

@@ -202,8 +202,8 @@ def test_a_plan_older_than_the_weeks_state_is_refused(
     preview = client.get(f"/v1/schedules/{second}/changes", headers=coordinator).json()
     assert [c["task_id"] for c in preview["conflicts"]] == [late["task_id"]]
     refused = client.post(f"/v1/schedules/{second}/publish", json={"supersede": True},
-                          headers=coordinator)
-    assert refused.status_code == 409
+                          headers=coordinator | {"Accept-Language": "en"})
+    assert refused.status_code == 409 and refused.json()["code"] == "plan_stale"
     assert "re-solve" in refused.json()["detail"]
     assert [e["task_id"] for e in refused.json()["errors"]] == [late["task_id"]]
     # Nothing changed: the old schedule still published with the same tasks.
@@ -276,7 +276,8 @@ def test_a_plan_the_community_changed_under_is_refused(
     assert edited.status_code == 200, edited.text
     preview = client.get(f"/v1/schedules/{plan}/changes", headers=coordinator).json()
     assert task["id"] in {c["task_id"] for c in preview["conflicts"]}
-    refused = client.post(f"/v1/schedules/{plan}/publish", json={}, headers=coordinator)
+    refused = client.post(f"/v1/schedules/{plan}/publish", json={},
+                          headers=coordinator | {"Accept-Language": "en"})
     assert refused.status_code == 409 and "re-solve" in refused.json()["detail"]
     assert task["id"] in {e["task_id"] for e in refused.json()["errors"]}
     assert client.get(f"/v1/schedules/{plan}", headers=coordinator).json()["status"] == "solved"

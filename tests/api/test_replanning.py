@@ -83,7 +83,8 @@ def test_an_edit_after_publishing_marks_tasks_at_risk_and_replanning_goes_on(
     assert again["at_risk"] == []
     # Declines and "who could take this" in that week work (they answered 500 before).
     me = make_user(client, "hana", "volunteer", volunteer_id=task["volunteer_id"])
-    refused = client.post(f"/v1/me/tasks/{task['id']}/accept", headers=me)
+    refused = client.post(f"/v1/me/tasks/{task['id']}/accept",
+                          headers=me | {"Accept-Language": "en"})
     assert refused.status_code == 409 and "at risk" in refused.json()["detail"]
     fits = client.get(f"/v1/schedules/{schedule}/occurrences/{task['need_id']}/{task['day']}"
                       "/candidates", headers=coordinator)

@@ -108,7 +108,7 @@ def test_a_file_beyond_the_size_limit_is_refused(client: TestClient, coordinator
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("api.routers.resources.MAX_FILE_BYTES", 200)
     shutil.copy(CORPUS / "_base" / "volunteers.csv", tmp_path / "volunteers.csv")
-    response = _upload(client, coordinator, tmp_path)
+    response = _upload(client, coordinator | {"Accept-Language": "en"}, tmp_path)
     assert response.status_code == 413
     assert "volunteers.csv: at most" in response.json()["detail"]
 
