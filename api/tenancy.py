@@ -43,7 +43,8 @@ from matcher.i18n import _
 HEADER = "X-Linli-Community"
 # An admin's request about her whole scope: it reads no community's rows.
 NO_COMMUNITY = -1
-WHOLE_SCOPE = frozenset({"/v1/communities", "/v1/users", "/v1/me", "/v1/me/wechat"})
+WHOLE_SCOPE = frozenset({"/v1/communities", "/v1/users", "/v1/me", "/v1/me/wechat",
+                         "/v1/timebank/settlement", "/v1/timebank/settlement.csv"})
 CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
