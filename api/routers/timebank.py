@@ -194,7 +194,7 @@ class CommunityMonthOut(BaseModel):
     owed_by_others: int = Field(0, description="minutes other communities owe the community")
 
 
-class SettlementPairOut(BaseModel):
+class TimeSettlementPairOut(BaseModel):
     from_: str = Field(alias="from", description="a community's code (the lower of the two)")
     to: str
     minutes_from_to: int = Field(description="minutes that went from the first to the "
@@ -206,7 +206,7 @@ class SettlementPairOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-class SettlementCommunityOut(BaseModel):
+class TimeSettlementCommunityOut(BaseModel):
     community: str
     name: str
     issued: int = Field(description="minutes issued for confirmed service in the month")
@@ -216,7 +216,7 @@ class SettlementCommunityOut(BaseModel):
     owed_by_others: int
 
 
-class SettlementOut(BaseModel):
+class TimeSettlementOut(BaseModel):
     """The month's inter-community settlement of the time bank (通存通兑)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
@@ -228,8 +228,8 @@ class SettlementOut(BaseModel):
                          "owed_by_others": 0}]}]})
     month: str
     currency: str
-    pairs: list[SettlementPairOut]
-    communities: list[SettlementCommunityOut]
+    pairs: list[TimeSettlementPairOut]
+    communities: list[TimeSettlementCommunityOut]
 
 
 @router.post("/timebank/members", status_code=201, response_model=MemberOut,
@@ -344,14 +344,14 @@ def _settlement(session: Session, user: Caller, scope: CommunityScope,
     return found
 
 
-@router.get("/timebank/settlement", response_model=SettlementOut, response_model_by_alias=True,
+@router.get("/timebank/settlement", response_model=TimeSettlementOut, response_model_by_alias=True,
             summary="Minutes that crossed between communities in a month, and what each owes")
 def settlement(month: SettlementMonth, session: SessionDep, user: SettlementReader,
-               scope: Scope) -> SettlementOut:
+               scope: Scope) -> TimeSettlementOut:
     """Hours earned in one community and given to a member of another (of the same city) pass
     through both communities' clearing accounts: per pair of communities, the minutes each way
     and the net; per community, minutes issued, spent and outstanding."""
-    return SettlementOut.model_validate(_settlement(session, user, scope, month))
+    return TimeSettlementOut.model_validate(_settlement(session, user, scope, month))
 
 
 @router.get("/timebank/settlement.csv", response_class=Response,
@@ -362,8 +362,8 @@ def settlement_csv(month: SettlementMonth, session: SessionDep, user: Settlement
                        description="one row per pair of communities, or per community")]
                    = "pairs") -> Response:
     found = _settlement(session, user, scope, month)
-    columns = {"pairs": list(SettlementPairOut.model_fields),
-               "communities": list(SettlementCommunityOut.model_fields)}[table]
+    columns = {"pairs": list(TimeSettlementPairOut.model_fields),
+               "communities": list(TimeSettlementCommunityOut.model_fields)}[table]
     columns = ["from" if c == "from_" else c for c in columns]
     frame = pd.DataFrame(found[table], columns=columns)
     name = re.sub(r"[^0-9-]", "", month)
