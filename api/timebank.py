@@ -286,6 +286,14 @@ def file_request(session: Session, user: Caller, body: dict[str, Any], rules: Ti
     for red needs (the community pays what the payer cannot). The caller commits."""
     member = session.get(MemberRow, body["member_id"])
     if member is None:
+        if user.role == Role.VOLUNTEER.value and member_community(
+                session, body["member_id"]) is not None:
+            # Her family member of another community: that community schedules her requests.
+            consented(session, user.volunteer_id, body["member_id"])
+            raise Problem(409, _("{id} lives in another community: her coordinator there "
+                                 "files her requests, paid from the hours you gave "
+                                 "her").format(id=body["member_id"]),
+                          code="member_elsewhere")
         raise Problem(404, _("no member {id}").format(id=body["member_id"]))
     if user.role == Role.VOLUNTEER.value:
         consented(session, user.volunteer_id, member.member_id)

@@ -26,7 +26,7 @@ from api import ledger, tenancy
 from api.community import TZ
 from api.errors import Problem
 from api.migrate import upgrade
-from api.models import Account, Base, LedgerEntry, NeedRow, StreetOffice
+from api.models import Account, Base, LedgerEntry, NeedRow, OutboxEvent, StreetOffice
 from matcher.domain import Week
 from tests.api.conftest import make_user, set_clock, wait_for
 from tests.api.test_timebank import _confirm
@@ -115,6 +115,10 @@ def test_hours_earned_in_a_given_to_mother_in_b_pay_bs_volunteer(
     assert [e["kind"] for e in mine["entries"]["items"]][-1] == "transferred_out"
     mother = client.get("/v1/timebank/members/BF1/statement", headers=me).json()
     assert mother["balance"] == gift
+    with _db(client).session() as session:  # B's coordinators heard of the link, not A's
+        told = session.execute(select(OutboxEvent.community_id).where(
+            OutboxEvent.kind == "family.link_requested")).scalars().all()
+    assert told == [b]
     assert [e["kind"] for e in mother["entries"]["items"]] == ["transferred_in"]
     assert client.get("/v1/timebank/members/BF1/statement",
                       headers=coordinator).status_code == 404  # A's coordinator: not hers
@@ -124,6 +128,11 @@ def test_hours_earned_in_a_given_to_mother_in_b_pay_bs_volunteer(
             Account.kind == ledger.TIME_CLEARING)).all())
     assert clearing == {1: gift, b: -gift}  # A owes B the hours B's volunteers will give
 
+    # The daughter cannot have A schedule her mother: B does.
+    elsewhere = client.post("/v1/timebank/requests", headers=me | key(), json={
+        "member_id": "BF1", "service": "companionship", "days": "mon",
+        "window": "09:00-11:00", "duration_min": 30})
+    assert elsewhere.status_code == 409 and elsewhere.json()["code"] == "member_elsewhere"
     # B serves the mother next week with a volunteer of its own, paid from her hours.
     with _db(client).session() as session:
         model = session.get(NeedRow, first["need_id"])
