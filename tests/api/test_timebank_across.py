@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from api import ledger, tenancy
 from api.community import TZ
 from api.errors import Problem
-from api.migrate import upgrade
+from api.migrate import downgrade, upgrade
 from api.models import Account, Base, LedgerEntry, NeedRow, OutboxEvent, StreetOffice
 from matcher.domain import Week
 from tests.api.conftest import make_user, set_clock, wait_for
@@ -365,3 +365,22 @@ def test_every_communitys_books_balance_after_random_movements(
         transfers = session.execute(select(LedgerEntry.transfer, func.sum(
             LedgerEntry.amount)).group_by(LedgerEntry.transfer)).all()
         assert all(total == 0 for _, total in transfers)
+
+
+def test_downgrading_is_refused_while_minutes_sit_in_clearing(tmp_path: Any) -> None:
+    """Migration 0019 goes down cleanly on empty clearing, and refuses while a clearing account
+    exists (the older CHECK would refuse its balance)."""
+    url = f"sqlite:///{tmp_path / 'linli.db'}"
+    upgrade(url)
+    downgrade(url, "0016")
+    upgrade(url)
+    engine = create_engine(url)
+    with Session(engine) as session:
+        office = session.scalars(select(StreetOffice)).one()
+        other = tenancy.add_community(session, "yi", "乙社区", office).id
+        ledger.transfer_across(session, (1, "time_issuer", "community"),
+                               (other, "time_member", "F1"), 30, "gift")
+        session.commit()
+    engine.dispose()
+    with pytest.raises(RuntimeError, match="clearing"):
+        downgrade(url, "0016")
