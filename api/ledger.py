@@ -6,14 +6,22 @@ order (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite serialises writers with ``BE
 IMMEDIATE``), so two concurrent redemptions or draws see each other's effect and can never
 overspend. A CHECK constraint refuses a balance below the account's floor as a last line of
 defence: 0 for points, minus the community's overdraft limit for a time account.
+
+Across communities (of one district, :func:`transfer_across`) a movement of minutes is four
+entries under one transfer id: out of the source and into the source community's clearing
+account for the target community, out of the target community's clearing account for the
+source community and into the target. So each community's entries sum to zero, the
+deployment's too, and a community's clearing account for another holds what it owes that one
+(the other's clearing account holds the same below zero).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,7 +36,14 @@ ESCROW = ("escrow", "redemptions")  # points held while a merchant confirms a re
 # community, so a second community (see the district issue) gets a pair of its own.
 TIME_ISSUER = ("time_issuer", "community")
 TIME_SUBSIDY = ("time_subsidy", "community")
-UNBOUNDED = frozenset({"issuer", "time_issuer", "time_subsidy"})
+# Minutes that cross from one community to another pass through a clearing account in each,
+# owned by the other community's id (see :func:`transfer_across`).
+TIME_CLEARING = "time_clearing"
+UNBOUNDED = frozenset({"issuer", "time_issuer", "time_subsidy", TIME_CLEARING})
+# The tables, for plain statements that must not bring rows of another community into a
+# scoped session.
+ACCOUNTS = cast(Table, Account.__table__)
+ENTRIES = cast(Table, LedgerEntry.__table__)
 
 
 CURRENCY_WORDS = {"points": lambda: _("points"), "minutes": lambda: _("minutes")}
@@ -100,3 +115,70 @@ def spendable(session: Session, kind: str, owner: str, overdraft: int) -> int:
     """What a time account may still pay: its balance down to the community's limit."""
     acct = account(session, kind, owner)
     return acct.balance + max(overdraft, 0)
+
+
+def _account_id(session: Session, community_id: int, kind: str, owner: str) -> int:
+    """The id of ``community_id``'s account, created on first use. Plain statements: the
+    request's session is scoped to one of the two communities, and no row of the other may
+    enter it."""
+    table = ACCOUNTS
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    where = (table.c.community_id == community_id, table.c.kind == kind,
+             table.c.owner == owner)
+    found = session.execute(select(table.c.id).where(*where)).scalar()
+    if found is None:
+        session.execute(upsert(table).values(
+            kind=kind, owner=owner, balance=0, floor=0, currency=currency_of(kind),
+            community_id=community_id).on_conflict_do_nothing(
+                index_elements=["community_id", "kind", "owner"]))
+        found = session.execute(select(table.c.id).where(*where)).scalar_one()
+    return int(found)
+
+
+def transfer_across(session: Session, source: tuple[int, str, str],
+                    target: tuple[int, str, str], amount: int, memo: str, *,
+                    purpose: str = "", overdraft: int = 0,
+                    at: dt.datetime | None = None) -> str:
+    """Move ``amount`` minutes from ``source`` (community id, kind, owner) to ``target`` of
+    another community, through the two communities' clearing accounts (of one community:
+    directly, without creating a clearing account); the same rules as
+    :func:`transfer` (a positive amount, one currency, the source's floor under a lock taken in
+    id order). Returns the transfer id. The caller commits."""
+    if amount <= 0:
+        raise Problem(422, _("a transfer moves a positive amount"))
+    if currency_of(source[1]) != "minutes" or currency_of(target[1]) != "minutes":
+        raise Problem(422, _("only minutes of the time bank cross between communities"))
+    legs = [(_account_id(session, *source), -amount)]
+    if source[0] != target[0]:
+        legs += [(_account_id(session, source[0], TIME_CLEARING, str(target[0])), amount),
+                 (_account_id(session, target[0], TIME_CLEARING, str(source[0])), -amount)]
+    legs.append((_account_id(session, *target), amount))
+    table = ACCOUNTS
+    locked = {row.id: row for row in session.execute(
+        select(table).where(table.c.id.in_([leg for leg, _ in legs])).order_by(table.c.id)
+        .with_for_update())}
+    src = locked[legs[0][0]]
+    floor = int(src.floor)
+    if src.kind not in UNBOUNDED:
+        floor = min(-max(overdraft, 0), int(src.balance))
+        if src.balance - amount < floor:
+            raise Overdrawn(409, _("{owner} has {balance} {currency} (lowest allowed {floor}), "
+                                   "{amount} needed").format(
+                owner=src.owner, balance=src.balance, currency=CURRENCY_WORDS["minutes"](),
+                floor=floor, amount=amount))
+    transfer_id = uuid.uuid4().hex
+    stamp = {} if at is None else {"created_at": at}
+    for account_id, change in legs:
+        values: dict[str, object] = {"balance": table.c.balance + change}
+        if account_id == src.id:
+            values["floor"] = floor
+        session.execute(update(table).where(table.c.id == account_id).values(**values))
+    session.execute(insert(ENTRIES), [
+        {"transfer": transfer_id, "account_id": account_id, "amount": change, "memo": memo,
+         "purpose": purpose, **stamp} for account_id, change in legs])
+    # Accounts of the scoped community the session already holds read their new balances.
+    for held in list(session.identity_map.values()):
+        if isinstance(held, Account) and held.id in locked:
+            session.expire(held)
+    return transfer_id

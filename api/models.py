@@ -30,6 +30,7 @@ from sqlalchemy import (
     false,
     func,
     inspect,
+    or_,
     select,
     text,
     update,
@@ -482,7 +483,9 @@ class Account(Owned, Base):
     account, the community's issuer of minutes and its subsidy account that pays red needs.
 
     The owner of a community's ``time_issuer`` and ``time_subsidy`` is the community
-    (``community`` while there is one), so a second community gets accounts of its own."""
+    (``community`` while there is one), so a second community gets accounts of its own. A
+    community's ``time_clearing`` account owned by another community's id holds what it owes
+    that community (below zero: what that community owes it), see :mod:`api.ledger`."""
 
     __tablename__ = "accounts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -495,9 +498,10 @@ class Account(Owned, Base):
     __table_args__ = (
         UniqueConstraint("community_id", "kind", "owner", name="uq_accounts_community_kind_owner"),
         # The database refuses a balance below its floor even if the code had a bug; only the
-        # issuers (and the community's subsidy, which pays red needs as policy) go lower.
-        CheckConstraint("kind in ('issuer', 'time_issuer', 'time_subsidy') or balance >= floor",
-                        name="ck_account_not_negative"),
+        # issuers, the community's subsidy (which pays red needs as policy) and the clearing
+        # accounts (what another community owes) go lower.
+        CheckConstraint("kind in ('issuer', 'time_issuer', 'time_subsidy', 'time_clearing') "
+                        "or balance >= floor", name="ck_account_not_negative"),
         CheckConstraint("currency in ('points', 'minutes')", name="ck_account_currency"),
         CheckConstraint("floor <= 0 and (currency = 'minutes' or floor = 0)",
                         name="ck_account_floor"),
@@ -772,8 +776,12 @@ def _criteria(community_id: int) -> tuple[Any, ...]:
             select(NeedRow.need_id).where(NeedRow.community_id == cid)), include_aliases=True),
         with_loader_criteria(TimeRequest, lambda cls: cls.need_id.in_(
             select(NeedRow.need_id).where(NeedRow.community_id == cid)), include_aliases=True),
-        with_loader_criteria(FamilyLink, lambda cls: cls.member_id.in_(
+        # A link may join a volunteer and a member of two communities (of one district): both
+        # see it.
+        with_loader_criteria(FamilyLink, lambda cls: or_(cls.member_id.in_(
             select(MemberRow.member_id).where(MemberRow.community_id == cid)),
+            cls.volunteer_id.in_(
+                select(VolunteerRow.volunteer_id).where(VolunteerRow.community_id == cid))),
             include_aliases=True),
         with_loader_criteria(Reward, lambda cls: cls.merchant_id.in_(
             select(MerchantRow.merchant_id).where(MerchantRow.community_id == cid)),

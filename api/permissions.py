@@ -129,6 +129,9 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/me/timebank/statement"): _VOLUNTEER_ONLY,
     ("GET", "/v1/timebank/members/{member_id}/statement"): frozenset({COORDINATOR, VOLUNTEER}),
     ("GET", "/v1/timebank/report/{month}"): ONLY_COORDINATOR,
+    # Coordinators read their own community's lines, admins their communities'.
+    ("GET", "/v1/timebank/settlement"): ONLY_COORDINATOR | ADMINS,
+    ("GET", "/v1/timebank/settlement.csv"): ONLY_COORDINATOR | ADMINS,
     # Charity allocation.
     ("POST", "/v1/allocations"): STAFF,
     ("GET", "/v1/allocations"): STAFF,

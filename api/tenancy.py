@@ -46,7 +46,9 @@ NO_COMMUNITY = -1
 WHOLE_SCOPE = frozenset({"/v1/communities", "/v1/users", "/v1/me", "/v1/me/wechat",
                          # The district report: every community of hers, or the one she names.
                          "/v1/district/report", "/v1/district/report.csv", "/v1/district/map",
-                         "/v1/district/map.html"})
+                         "/v1/district/map.html",
+                         # The time bank's settlement between communities.
+                         "/v1/timebank/settlement", "/v1/timebank/settlement.csv"})
 CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 

@@ -13,6 +13,12 @@
   being issued; unmet, nothing moves. A payer whose balance (down to the community's overdraft
   limit) cannot cover it is paid for by the community's subsidy account (``time_subsidy``):
   the volunteer's work is always paid, and a red need is never refused for lack of hours.
+* Across communities of one city (通存通兑): a volunteer may link a family member registered
+  in another community of her district (a city above districts is not modelled yet: the
+  district is the city) and give her minutes; the member's coordinator records the consent.
+  Such a gift passes through the two communities' clearing accounts
+  (:func:`api.ledger.transfer_across`), so each community's books balance and what one owes
+  the other is visible; :func:`settlement` reports it by month.
 """
 
 from __future__ import annotations
@@ -21,23 +27,42 @@ import datetime as dt
 import math
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from api.community import TZ, audit, notify, stored
 from api.errors import Problem
-from api.ledger import TIME_ISSUER, TIME_SUBSIDY, Overdrawn, account, spendable, transfer
+from api.ledger import (
+    ACCOUNTS,
+    ENTRIES,
+    TIME_CLEARING,
+    TIME_ISSUER,
+    TIME_SUBSIDY,
+    Overdrawn,
+    account,
+    spendable,
+    transfer,
+    transfer_across,
+)
 from api.models import (
+    SCOPE,
     Account,
+    Community,
     FamilyLink,
     LedgerEntry,
     MemberRow,
     NeedRow,
+    OutboxEvent,
+    StreetOffice,
     TaskRow,
     TimeRequest,
+    session_community,
+    sole_community,
 )
 from api.paging import page_rows
 from api.security import Caller, Role
@@ -129,10 +154,62 @@ def add_member(session: Session, user: Caller, values: dict[str, Any]) -> Member
     return member
 
 
-def link_family(session: Session, user: Caller, member_id: str, relation: str) -> FamilyLink:
-    """The volunteer asks; the link is usable once a coordinator records the consent."""
+def same_city(session: Session, one: int, other: int) -> bool:
+    """Whether two communities are of one city, where hours cross (通存通兑): today, of the
+    same district (区), the highest level the deployment models."""
+    districts = session.execute(
+        select(Community.id, StreetOffice.district_id)
+        .join(StreetOffice, StreetOffice.id == Community.street_office_id)
+        .where(Community.id.in_([one, other]))).all()
+    found = {row[0]: row[1] for row in districts}
+    return len(found) == 2 and found[one] == found[other]
+
+
+def home_of(session: Session) -> int:
+    """The community a scoped session works in (the deployment's only one when unscoped)."""
+    return session_community(session) or sole_community(session)
+
+
+def member_community(session: Session, member_id: str) -> int | None:
+    """The community a member is registered in, whichever it is (a plain statement: the
+    session's scope would hide her)."""
+    table = MemberRow.__table__
+    found = session.execute(select(table.c.community_id)
+                            .where(table.c.member_id == member_id)).scalar()
+    return None if found is None else int(found)
+
+
+@contextmanager
+def in_community(session: Session, community_id: int) -> Iterator[Session]:
+    """``session`` scoped to ``community_id`` for a read (then back to its own scope)."""
+    before = session.info.get(SCOPE)
+    session.info[SCOPE] = community_id
+    try:
+        yield session
+    finally:
+        session.info[SCOPE] = before
+
+
+def link_family(session: Session, user: Caller, member_id: str, relation: str,
+                community: str | None = None) -> FamilyLink:
+    """The volunteer asks; the link is usable once a coordinator of the member's community
+    records the consent. ``community``: the code of the member's community when it is another
+    one of the volunteer's city."""
     assert user.volunteer_id is not None
-    if session.get(MemberRow, member_id) is None:
+    home = home_of(session)
+    where = home
+    if community is not None:
+        found_id = session.scalar(select(Community.id).where(Community.code == community))
+        if found_id is None:
+            raise Problem(404, _("no community {code} here").format(code=community),
+                          code="community_not_found")
+        if not same_city(session, home, found_id):
+            raise Problem(409, _("hours cross only between communities of one city; "
+                                 "{code} is in another").format(code=community),
+                          code="another_city")
+        where = found_id
+    if (session.get(MemberRow, member_id) is None if where == home
+            else member_community(session, member_id) != where):
         raise Problem(404, _("no member {id}").format(id=member_id))
     found = session.scalars(select(FamilyLink).filter_by(
         volunteer_id=user.volunteer_id, member_id=member_id)).one_or_none()
@@ -141,7 +218,12 @@ def link_family(session: Session, user: Caller, member_id: str, relation: str) -
     link = FamilyLink(volunteer_id=user.volunteer_id, member_id=member_id, relation=relation)
     session.add(link)
     session.flush()
-    notify(session, "coordinators", "family.link_requested", {"link_id": link.id})
+    if where == home:
+        notify(session, "coordinators", "family.link_requested", {"link_id": link.id})
+    else:  # the member's coordinators record her consent
+        session.execute(insert(cast(Table, OutboxEvent.__table__)).values(
+            community_id=where, recipient="coordinators", kind="family.link_requested",
+            payload={"link_id": link.id}))
     audit(session, user, "link", f"member:{member_id}", relation)
     session.commit()
     return link
@@ -150,7 +232,9 @@ def link_family(session: Session, user: Caller, member_id: str, relation: str) -
 def record_consent(session: Session, user: Caller, link_id: int, note: str,
                    now: dt.datetime) -> FamilyLink:
     link = session.get(FamilyLink, link_id, with_for_update=True)
-    if link is None:
+    # The member's own community records her consent (a link from a volunteer of this
+    # community to a member of another is seen here, not consented here).
+    if link is None or session.get(MemberRow, link.member_id) is None:
         raise Problem(404, _("no family link {id}").format(id=link_id))
     if link.consent_at is None:
         link.consent_note, link.consent_by, link.consent_at = note, user.id, now
@@ -179,9 +263,15 @@ def give(session: Session, user: Caller, member_id: str, minutes: int,
     limit is for services received, not for gifts). The caller commits."""
     consented(session, user.volunteer_id, member_id)
     assert user.volunteer_id is not None
-    transfer_id = transfer(session, (VOLUNTEER, user.volunteer_id), (MEMBER, member_id),
-                           minutes, f"from {user.volunteer_id} to {member_id}",
-                           purpose="transfer", at=now)
+    memo = f"from {user.volunteer_id} to {member_id}"
+    home, theirs = home_of(session), member_community(session, member_id)
+    if theirs is None or theirs == home:
+        transfer_id = transfer(session, (VOLUNTEER, user.volunteer_id), (MEMBER, member_id),
+                               minutes, memo, purpose="transfer", at=now)
+    else:  # her mother in another community of the city: through both clearing accounts
+        transfer_id = transfer_across(session, (home, VOLUNTEER, user.volunteer_id),
+                                      (theirs, MEMBER, member_id), minutes, memo,
+                                      purpose="transfer", at=now)
     audit(session, user, "transfer", f"member:{member_id}", f"{minutes} minutes")
     return {"transfer": transfer_id, "minutes": minutes, "member_id": member_id,
             "balance": account(session, VOLUNTEER, user.volunteer_id).balance}
@@ -196,6 +286,14 @@ def file_request(session: Session, user: Caller, body: dict[str, Any], rules: Ti
     for red needs (the community pays what the payer cannot). The caller commits."""
     member = session.get(MemberRow, body["member_id"])
     if member is None:
+        if user.role == Role.VOLUNTEER.value and member_community(
+                session, body["member_id"]) is not None:
+            # Her family member of another community: that community schedules her requests.
+            consented(session, user.volunteer_id, body["member_id"])
+            raise Problem(409, _("{id} lives in another community: her coordinator there "
+                                 "files her requests, paid from the hours you gave "
+                                 "her").format(id=body["member_id"]),
+                          code="member_elsewhere")
         raise Problem(404, _("no member {id}").format(id=body["member_id"]))
     if user.role == Role.VOLUNTEER.value:
         consented(session, user.volunteer_id, member.member_id)
@@ -303,7 +401,13 @@ def account_statement(session: Session, kind: str, owner: str,
                       month: str | None) -> dict[str, Any]:
     """:func:`statement` of a month given as text (422 unless YYYY-MM), committed: the
     account may have been created on first use."""
-    found = statement(session, kind, owner, parse_month(month))
+    parsed = parse_month(month)
+    theirs = member_community(session, owner) if kind == MEMBER else None
+    if theirs is not None and theirs != home_of(session):  # a linked member elsewhere
+        with in_community(session, theirs):
+            found = statement(session, kind, owner, parsed)
+    else:
+        found = statement(session, kind, owner, parsed)
     session.commit()
     return found
 
@@ -327,7 +431,9 @@ def family(session: Session, user: Caller, limit: int,
 def community_month(session: Session, month: str) -> dict[str, int]:
     """The community's time bank in ``month``: minutes issued (for confirmed work, with
     bonuses), minutes drawn by requests, minutes the subsidy paid; and at the month's end the
-    liability (minutes people hold and may still draw) and what members owe (overdrafts)."""
+    liability (minutes people hold and may still draw), what members owe (overdrafts), and
+    what the community owes other communities (minutes their members received from here and
+    will draw there) and they owe it."""
     start, end = _month_bounds(month)
 
     def out_of(kinds: tuple[str, ...], *purposes: str) -> int:
@@ -344,16 +450,80 @@ def community_month(session: Session, month: str) -> dict[str, int]:
         .join(Account, Account.id == LedgerEntry.account_id)
         .where(Account.kind.in_(HOLDERS), LedgerEntry.created_at < end)
         .group_by(LedgerEntry.account_id)).scalars().all()
+    clearing = session.execute(
+        select(func.sum(LedgerEntry.amount))
+        .join(Account, Account.id == LedgerEntry.account_id)
+        .where(Account.kind == TIME_CLEARING, LedgerEntry.created_at < end)
+        .group_by(LedgerEntry.account_id)).scalars().all()
     return {"issued": out_of((TIME_ISSUER[0],), "earned", "bonus"),
             "drawn": out_of(HOLDERS, "drawn"),
             "subsidised": out_of((TIME_SUBSIDY[0],), "subsidy"),
             "liability": sum(int(h) for h in held if h > 0),
-            "owed": -sum(int(h) for h in held if h < 0)}
+            "owed": -sum(int(h) for h in held if h < 0),
+            "owed_to_others": sum(int(c) for c in clearing if c > 0),
+            "owed_by_others": -sum(int(c) for c in clearing if c < 0)}
 
 
 def may_read_member(session: Session, user: Caller, member_id: str) -> None:
-    if session.get(MemberRow, member_id) is None:
-        raise Problem(404, _("no member {id}").format(id=member_id))
-    if not user.reads_all:
-        consented(session, user.volunteer_id, member_id)
+    """A member of the caller's community (a coordinator), or one she is linked to with
+    consent (a volunteer; the member may live in another community of the city)."""
+    if user.reads_all:
+        if session.get(MemberRow, member_id) is None:
+            raise Problem(404, _("no member {id}").format(id=member_id))
+        return
+    consented(session, user.volunteer_id, member_id)
 
+
+
+# --- across communities -------------------------------------------------------------------
+
+def settlement(session: Session, communities: list[Community], month: str) -> dict[str, Any]:
+    """The month's settlement between communities, as seen by whoever may read
+    ``communities``: one line per pair of communities that minutes crossed between (at least
+    one of the two in ``communities``): the minutes that went each way in the month, the net,
+    and what the first owes the second at the month's end; and each community's minutes
+    issued, drawn and outstanding, with what it owes others and they owe it. The caller
+    commits."""
+    start, end = _month_bounds(month)
+    ours = {c.id: c for c in communities}
+    accounts, entries = ACCOUNTS, ENTRIES
+    rows = session.execute(
+        select(accounts.c.community_id, accounts.c.owner, entries.c.amount,
+               entries.c.created_at)
+        .join(entries, entries.c.account_id == accounts.c.id)
+        .where(accounts.c.kind == TIME_CLEARING, accounts.c.community_id.in_(list(ours)),
+               entries.c.created_at < end)).all()
+    # Per pair (x, y), x the lower id: minutes x to y and y to x in the month, and what x owes
+    # y at its end; read from one side only when both are in ``communities``.
+    flows: dict[tuple[int, int], list[int]] = {}
+    for community_id, owner, amount, created_at in rows:
+        here, there = int(community_id), int(owner)
+        if there in ours and there < here:
+            continue
+        x, y = min(here, there), max(here, there)
+        flow = flows.setdefault((x, y), [0, 0, 0])
+        flow[2] += int(amount) if here == x else -int(amount)
+        if created_at >= start:
+            outward = amount > 0  # a positive entry: minutes left ``here`` for ``there``
+            flow[0 if outward == (here == x) else 1] += abs(int(amount))
+    ids = {i for pair in flows for i in pair} | set(ours)
+    codes = {c.id: c.code for c in session.scalars(select(Community).where(
+        Community.id.in_(ids)))}
+    pairs = []
+    for (x, y), (x_to_y, y_to_x, x_owes) in flows.items():
+        if codes[x] > codes[y]:
+            x, y, x_to_y, y_to_x, x_owes = y, x, y_to_x, x_to_y, -x_owes
+        pairs.append({"from": codes[x], "to": codes[y], "minutes_from_to": x_to_y,
+                      "minutes_to_from": y_to_x, "net": x_to_y - y_to_x,
+                      "owed_at_end": x_owes})
+    pairs.sort(key=lambda p: (p["from"], p["to"]))
+    lines = []
+    for community in sorted(communities, key=lambda c: c.code):
+        with in_community(session, community.id):
+            figures = community_month(session, month)
+        lines.append({"community": community.code, "name": community.name,
+                      "issued": figures["issued"], "spent": figures["drawn"],
+                      "outstanding": figures["liability"],
+                      "owed_to_others": figures["owed_to_others"],
+                      "owed_by_others": figures["owed_by_others"]})
+    return {"month": month, "currency": "minutes", "pairs": pairs, "communities": lines}

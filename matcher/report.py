@@ -23,7 +23,8 @@ LINE_COLUMNS = ("week", "request_id", "category", "priority", "quantity", "deliv
 SHORT_COLUMNS = ("week", "request_id", "category", "priority", "requested", "allocated",
                  "area_lat", "area_lon")
 PRIORITY_ORDER = {"red": 0, "yellow": 1, "blue": 2}
-TIMEBANK_MEASURES = ("issued", "drawn", "subsidised", "liability", "owed")
+TIMEBANK_MEASURES = ("issued", "drawn", "subsidised", "liability", "owed", "owed_to_others",
+                     "owed_by_others")
 
 
 @dataclass
@@ -41,13 +42,18 @@ class MonthReport:
 def timebank_table(figures: dict[str, int], community: str) -> pd.DataFrame:
     """The time bank's public figures of a month, in minutes and hours: minutes issued for
     confirmed service, drawn by residents' requests, paid by the community's subsidy, and at
-    the month's end the liability (minutes people hold: promised service not yet drawn) and
-    what members owe (overdrafts)."""
+    the month's end the liability (minutes people hold: promised service not yet drawn), what
+    members owe (overdrafts), and what the community owes other communities of the city and
+    they owe it (hours that crossed, settled between the communities)."""
     words = {"issued": _("minutes issued for service confirmed this month"),
              "drawn": _("minutes drawn by residents' requests this month"),
              "subsidised": _("minutes the community paid for requests"),
              "liability": _("minutes held by people at the month's end (still to be served)"),
-             "owed": _("minutes members owe at the month's end (overdraft)")}
+             "owed": _("minutes members owe at the month's end (overdraft)"),
+             "owed_to_others": _("minutes this community owes other communities at the "
+                                 "month's end (hours given to their residents)"),
+             "owed_by_others": _("minutes other communities owe this community at the "
+                                 "month's end (hours given to our residents)")}
     return pd.DataFrame({
         "community": community,
         "measure": list(TIMEBANK_MEASURES),

@@ -6,11 +6,14 @@ answer."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
+import pandas as pd
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from api import timebank
 from api.idempotency import idempotent
@@ -27,6 +30,7 @@ from api.security import (
     VolunteerUser,
     require,
 )
+from api.tenancy import NO_COMMUNITY, CommunityScope, Scope, communities_of
 from matcher.domain import ADDRESS_MAX, ID_MAX, NAME_MAX, PHONE_MAX
 
 router = APIRouter(prefix="/v1", tags=["time bank"])
@@ -51,6 +55,10 @@ class MemberIn(BaseModel):
 class LinkIn(BaseModel):
     member_id: str = Field(min_length=1, max_length=ID_MAX)
     relation: str = Field(min_length=1, max_length=32, examples=["母亲"])
+    community: str | None = Field(
+        None, max_length=40, examples=["jingtian"],
+        description="the code of the member's community when she lives in another community "
+        "of the same city (today: of the same district); her coordinator records the consent")
 
 
 class ConsentIn(BaseModel):
@@ -181,6 +189,47 @@ class CommunityMonthOut(BaseModel):
     subsidised: int
     liability: int = Field(description="minutes people hold and may still draw")
     owed: int = Field(description="minutes members owe (overdrafts)")
+    owed_to_others: int = Field(0, description="minutes the community owes other communities "
+                                "(hours their members received from here)")
+    owed_by_others: int = Field(0, description="minutes other communities owe the community")
+
+
+class TimeSettlementPairOut(BaseModel):
+    from_: str = Field(alias="from", description="a community's code (the lower of the two)")
+    to: str
+    minutes_from_to: int = Field(description="minutes that went from the first to the "
+                                 "second in the month")
+    minutes_to_from: int
+    net: int = Field(description="minutes_from_to minus minutes_to_from")
+    owed_at_end: int = Field(description="what the first owes the second at the month's end "
+                             "(below zero: the second owes the first)")
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class TimeSettlementCommunityOut(BaseModel):
+    community: str
+    name: str
+    issued: int = Field(description="minutes issued for confirmed service in the month")
+    spent: int = Field(description="minutes drawn by requests in the month")
+    outstanding: int = Field(description="minutes people hold at the month's end")
+    owed_to_others: int
+    owed_by_others: int
+
+
+class TimeSettlementOut(BaseModel):
+    """The month's inter-community settlement of the time bank (通存通兑)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "month": "2026-11", "currency": "minutes",
+        "pairs": [{"from": "jiatian", "to": "yicun", "minutes_from_to": 120,
+                   "minutes_to_from": 30, "net": 90, "owed_at_end": 90}],
+        "communities": [{"community": "jiatian", "name": "甲田社区", "issued": 600,
+                         "spent": 30, "outstanding": 450, "owed_to_others": 90,
+                         "owed_by_others": 0}]}]})
+    month: str
+    currency: str
+    pairs: list[TimeSettlementPairOut]
+    communities: list[TimeSettlementCommunityOut]
 
 
 @router.post("/timebank/members", status_code=201, response_model=MemberOut,
@@ -201,7 +250,8 @@ def list_members(session: SessionDep, user: Coordinator, limit: Limit = 100,
 @router.post("/me/family", status_code=201, response_model=LinkOut,
              summary="Link a family member (a coordinator then records her consent)")
 def link_family(body: LinkIn, session: SessionDep, user: VolunteerUser) -> LinkOut:
-    return LinkOut.of(timebank.link_family(session, user, body.member_id, body.relation))
+    return LinkOut.of(timebank.link_family(session, user, body.member_id, body.relation,
+                                           body.community))
 
 
 @router.get("/me/family", response_model=Page[LinkOut],
@@ -274,3 +324,50 @@ def community_report(month: Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])
                      session: SessionDep, user: Coordinator) -> CommunityMonthOut:
     timebank.parse_month(month)
     return CommunityMonthOut(month=month, **timebank.community_month(session, month))
+
+
+SettlementMonth = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
+SettlementReader = Annotated[Caller, Depends(require(Role.COORDINATOR, Role.STREET_ADMIN,
+                                                     Role.DISTRICT_ADMIN))]
+
+
+def _settlement(session: Session, user: Caller, scope: CommunityScope,
+                month: str) -> dict[str, Any]:
+    """A coordinator reads her community's lines; an admin those of every community of hers,
+    or of the one her header names."""
+    timebank.parse_month(month)
+    communities = communities_of(session, user)
+    if scope.id != NO_COMMUNITY:
+        communities = [c for c in communities if c.id == scope.id]
+    found = timebank.settlement(session, communities, month)
+    session.commit()
+    return found
+
+
+@router.get("/timebank/settlement", response_model=TimeSettlementOut, response_model_by_alias=True,
+            summary="Minutes that crossed between communities in a month, and what each owes")
+def settlement(month: SettlementMonth, session: SessionDep, user: SettlementReader,
+               scope: Scope) -> TimeSettlementOut:
+    """Hours earned in one community and given to a member of another (of the same city) pass
+    through both communities' clearing accounts: per pair of communities, the minutes each way
+    and the net; per community, minutes issued, spent and outstanding."""
+    return TimeSettlementOut.model_validate(_settlement(session, user, scope, month))
+
+
+@router.get("/timebank/settlement.csv", response_class=Response,
+            summary="The month's settlement between communities as CSV",
+            responses={200: {"content": {"text/csv": {}}}})
+def settlement_csv(month: SettlementMonth, session: SessionDep, user: SettlementReader,
+                   scope: Scope, table: Annotated[Literal["pairs", "communities"], Query(
+                       description="one row per pair of communities, or per community")]
+                   = "pairs") -> Response:
+    found = _settlement(session, user, scope, month)
+    columns = {"pairs": list(TimeSettlementPairOut.model_fields),
+               "communities": list(TimeSettlementCommunityOut.model_fields)}[table]
+    columns = ["from" if c == "from_" else c for c in columns]
+    frame = pd.DataFrame(found[table], columns=columns)
+    name = re.sub(r"[^0-9-]", "", month)
+    # UTF-8 with a byte-order mark, as the other reports: Excel on Chinese Windows opens it.
+    return Response(frame.to_csv(index=False).encode("utf-8-sig"), media_type="text/csv",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="timebank-settlement-{name}-{table}.csv"'})

@@ -43,8 +43,18 @@ from sqlalchemy import func, select
 from api.community import TZ, load_problem
 from api.ledger import UNBOUNDED
 from api.main import create_app
-from api.models import Account, LedgerEntry, NeedRow, ScheduleRow, TaskRow, TimeRequest, User
+from api.models import (
+    Account,
+    LedgerEntry,
+    NeedRow,
+    ScheduleRow,
+    StreetOffice,
+    TaskRow,
+    TimeRequest,
+    User,
+)
 from api.settings import ApiSettings
+from api.tenancy import add_community
 from matcher.domain import Assignment, Day, Week
 from matcher.generate import generate_charity, generate_community
 from matcher.spreadsheets import charity_frames, write_community
@@ -83,6 +93,7 @@ class WeekLifecycle(RuleBasedStateMachine):
         self.now = dt.datetime.combine(WEEK.monday - dt.timedelta(days=3), dt.time(9), TZ)
         self.client.app.state.clock = lambda: self.now  # type: ignore[attr-defined]
         self.users: dict[tuple[str, str | None], dict[str, str]] = {}
+        self.aunts_community = 0  # the community of the daughter's aunt, made on import
         self.keys = itertools.count()
         self.replayable: list[tuple[str, str, dict[str, str]]] = []
         self.seen: dict[int, int] = {}  # task id -> the furthest progress seen
@@ -102,11 +113,14 @@ class WeekLifecycle(RuleBasedStateMachine):
         """A bearer token for a user of ``role`` (linked to a volunteer or merchant), made
         directly in the database: hashing a password per user would dominate the run."""
         if (role, link) not in self.users:
-            links = ({"volunteer_id": link} if role == "volunteer" else
-                     {"merchant_id": link} if role == "merchant" else {})
+            links: dict[str, Any] = (
+                {"volunteer_id": link} if role == "volunteer" else
+                {"merchant_id": link} if role == "merchant" else
+                {"community_id": self.aunts_community} if link == "yi" else {})
             with self.db.session() as session:
                 user = User(username=f"{role}-{link or 'one'}", password_hash="-", role=role,
-                            calendar_token=f"cal-{role}-{link}", **links)
+                            calendar_token=f"cal-{role}-{link}",
+                            **({"community_id": 1} | links))
                 session.add(user)
                 session.commit()
                 claims = {"sub": str(user.id), "role": role,
@@ -205,6 +219,21 @@ class WeekLifecycle(RuleBasedStateMachine):
         assert link.status_code == 201
         assert self.call("POST", f"/v1/timebank/links/{link.json()['id']}/consent",
                          coordinator, json={"note": "本人签了同意书"}).status_code == 200
+        # Her aunt lives in another community of the district (通存通兑).
+        with self.db.session() as session:
+            office = session.get(StreetOffice, 1)
+            assert office is not None
+            self.aunts_community = add_community(session, "yi", "乙社区", office).id
+            session.commit()
+        assert self.call("POST", "/v1/timebank/members", self.headers("coordinator", "yi"),
+                         json={"member_id": "BF1", "name": "王秀兰", "lat": CENTRE.lat,
+                               "lon": CENTRE.lon}).status_code == 201
+        link = self.call("POST", "/v1/me/family", self.headers("volunteer", self.daughter),
+                         json={"member_id": "BF1", "relation": "姨妈", "community": "yi"})
+        assert link.status_code == 201
+        assert self.call("POST", f"/v1/timebank/links/{link.json()['id']}/consent",
+                         self.headers("coordinator", "yi"),
+                         json={"note": "本人签了同意书"}).status_code == 200
         # Most weeks people act on are published: start from one, so that the steps hypothesis
         # draws go to what happens next.
         self.solve()
@@ -353,6 +382,14 @@ class WeekLifecycle(RuleBasedStateMachine):
                              json={"member_id": "F1", "minutes": minutes})
         event(f"give: {response.status_code}")
 
+    @rule(minutes=st.sampled_from([15, 120]))
+    def give_to_aunt_in_another_community(self, minutes: int) -> None:
+        response = self.call("POST", "/v1/me/timebank/transfers",
+                             self.headers("volunteer", self.daughter)
+                             | {"Idempotency-Key": f"give-{next(self.keys):08d}"},
+                             json={"member_id": "BF1", "minutes": minutes})
+        event(f"give across: {response.status_code}")
+
     @rule(pick=PICK, by_coordinator=st.booleans(), red=st.booleans(),
           paid_by=st.sampled_from(["member", "me"]))
     def file_time_request(self, pick: int, by_coordinator: bool, red: bool,
@@ -432,6 +469,9 @@ class WeekLifecycle(RuleBasedStateMachine):
                 assert acct.floor >= -self.settings.time_overdraft_min
             for currency in ("points", "minutes"):
                 assert sum(a.balance for a in accounts if a.currency == currency) == 0
+                for community in {a.community_id for a in accounts}:  # each one's books
+                    assert sum(a.balance for a in accounts if a.currency == currency
+                               and a.community_id == community) == 0, (community, currency)
 
     @invariant()
     def time_bank_pays_each_confirmed_task_once(self) -> None:
