@@ -277,8 +277,9 @@ def test_points_are_earned_redeemed_and_never_overspent(
                         headers=shop | {"Idempotency-Key": "shop-confirm-2"})
     assert twice.status_code == 409
     month = WEEK.monday.strftime("%Y-%m")
-    today_month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
-    settlement = client.get(f"/v1/merchants/M001/settlement?month={today_month}",
+    # Settled on the community's clock, whatever the real date.
+    clock_month = client.app.state.clock().strftime("%Y-%m")  # type: ignore[attr-defined]
+    settlement = client.get(f"/v1/merchants/M001/settlement?month={clock_month}",
                             headers=shop).json()
     assert settlement["total_in"] == price
     assert client.get(f"/v1/merchants/M002/settlement?month={month}",
