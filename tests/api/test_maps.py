@@ -26,6 +26,9 @@ def _solved(client: TestClient, headers: dict[str, str], status: str = "solved",
         assert client.post(f"/v1/{kind}", json=body, headers=headers).status_code == 201
     with client.app.state.db.session() as session:  # type: ignore[attr-defined]
         row = ScheduleRow(week=str(WEEK), status=status, progress="done", summary=summary)
+        if status == "running":  # held by a worker elsewhere: the app's own must not take it
+            row.worker = "elsewhere"
+            row.claimed_until = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
         session.add(row)
         session.flush()
         session.add(TaskRow(schedule_id=row.id, need_id="N1", day="mon", date=WEEK.monday,
