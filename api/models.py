@@ -260,6 +260,9 @@ class ScheduleRow(WeeklyJob, Base):
         CheckConstraint("status in ('queued', 'running', 'solved', 'failed', 'published', "
                         "'superseded', 'cancelled')", name="ck_schedule_status"),
     )
+    # Raised in the same transaction as every change of the schedule's tasks, so a process
+    # may keep the week pinned with them until the number moves (api.replanning).
+    tasks_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class SuggestionRow(WeeklyJob, Base):
@@ -614,10 +617,38 @@ def bump_version(session: Session) -> None:
                     .values(version=CommunityVersion.version + 1))
 
 
+def bump_tasks_version(session: Session, schedule_ids: set[int] | None) -> None:
+    """Raise the tasks' version of ``schedule_ids`` (None: of every schedule) in ``session``'s
+    transaction."""
+    statement = update(ScheduleRow).values(tasks_version=ScheduleRow.tasks_version + 1)
+    if schedule_ids is not None:
+        statement = statement.where(ScheduleRow.id.in_(sorted(schedule_ids)))
+    session.execute(statement, execution_options={"synchronize_session": False})
+
+
+def _changed_schedules(session: Session) -> set[int] | None:
+    """The schedules whose tasks this flush changes (None: a task without its schedule's id
+    yet, so any)."""
+    ids: set[int] | None = set()
+    for item in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(item, TaskRow) and (item not in session.dirty
+                                          or session.is_modified(item)):
+            if item.schedule_id is None:
+                return None
+            assert ids is not None
+            ids.add(item.schedule_id)
+            history = inspect(item).attrs.schedule_id.history
+            ids.update(i for i in history.deleted if i is not None)
+    return ids
+
+
 @event.listens_for(Session, "before_flush")
 def _community_flushed(session: Session, _context: Any, _instances: Any) -> None:
     if _changes_community(session):
         bump_version(session)
+    schedules = _changed_schedules(session)
+    if schedules is None or schedules:
+        bump_tasks_version(session, schedules)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -627,3 +658,6 @@ def _community_statement(state: ORMExecuteState) -> None:
             mapper.class_ in (*COMMUNITY_ROWS, AllocationRow)
             for mapper in state.all_mappers):
         bump_version(state.session)
+    if (state.is_insert or state.is_update or state.is_delete) and any(
+            mapper.class_ is TaskRow for mapper in state.all_mappers):
+        bump_tasks_version(state.session, None)
