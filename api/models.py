@@ -36,7 +36,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    mapped_column,
+)
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -619,11 +626,30 @@ def bump_version(session: Session) -> None:
 
 def bump_tasks_version(session: Session, schedule_ids: set[int] | None) -> None:
     """Raise the tasks' version of ``schedule_ids`` (None: of every schedule) in ``session``'s
-    transaction."""
+    transaction, once per transaction: a process that changed the tasks knows then that the
+    version it reads after its change is the one before plus one unless another transaction
+    changed them too (:meth:`api.replanning.CandidateCache.declined`)."""
+    raised: set[int] | None = session.info.setdefault(TASKS_RAISED, set())
+    if raised is None or (schedule_ids is not None and schedule_ids <= raised):
+        return  # every schedule (None), or these, raised already in this transaction
     statement = update(ScheduleRow).values(tasks_version=ScheduleRow.tasks_version + 1)
     if schedule_ids is not None:
-        statement = statement.where(ScheduleRow.id.in_(sorted(schedule_ids)))
+        statement = statement.where(ScheduleRow.id.in_(sorted(schedule_ids - raised)))
+        raised |= schedule_ids
     session.execute(statement, execution_options={"synchronize_session": False})
+    if schedule_ids is None:
+        session.info[TASKS_RAISED] = None
+
+
+TASKS_RAISED = "linli.tasks_version_raised"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_raised(session: Session, transaction: SessionTransaction) -> None:
+    """The end of the transaction or of a savepoint (whose rollback undoes its raise), not of
+    a flush's inner step: the next change raises again."""
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(TASKS_RAISED, None)
 
 
 def _changed_schedules(session: Session) -> set[int] | None:
