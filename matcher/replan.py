@@ -267,6 +267,7 @@ class PinnedWeek:
             covered = self.plan.covered.get(o)
             self.plan.covered[o] = Cover(a.start, merchant,
                                          (*(covered.options if covered else ()), option))
+        self._whole: Timelines | None = None  # the plan's and the held tasks', built once
 
     def timelines(self, plan: Plan, skip: int | None = None) -> Timelines:
         """Timelines of ``plan`` plus the held assignments (except those on ``skip``)."""
@@ -282,6 +283,42 @@ class PinnedWeek:
                 loaded.add(task.occurrence)
                 key = (task.merchant, day)
                 timelines.merchant_load[key] = timelines.merchant_load.get(key, 0) + 1
+        return timelines
+
+    def timelines_without(self, occurrence: int) -> Timelines:
+        """``timelines(plan without occurrence, skip=occurrence)``, copied from the whole
+        week's timelines (built once, never changed) less the occurrence's tasks, instead of
+        built again: a week is asked about one occurrence at a time."""
+        whole = self._whole
+        if whole is None:
+            whole = self._whole = self.timelines(self.plan)
+        timelines = Timelines(self.cand)
+        timelines.used = list(whole.used)
+        timelines.merchant_load = dict(whole.merchant_load)
+        day = timelines.day_of(occurrence)
+        tasks = timelines.tasks = {key: list(day_tasks) for key, day_tasks in whole.tasks.items()}
+        covered = self.plan.covered.get(occurrence)
+        # The volunteers with a task on it: those of the plan, then those held.
+        on_it = [] if covered is None else [self.cand.options[i].volunteer
+                                            for i in covered.options]
+        on_it += [v for v, task in self.held if task.occurrence == occurrence]
+        for v in dict.fromkeys(on_it):
+            kept = [task for task in tasks[(v, day)] if task.occurrence != occurrence]
+            timelines.used[v] -= sum(task.end - task.start for task in tasks[(v, day)]
+                                     if task.occurrence == occurrence)
+            tasks[(v, day)] = kept
+        # The one load the occurrence added: its cover's merchant, else its first held one's.
+        if covered is not None:
+            merchant = covered.merchant
+        else:
+            merchant = next((task.merchant for _, task in self.held
+                             if task.occurrence == occurrence and task.merchant is not None),
+                            None)
+        if merchant is not None:
+            key = (merchant, day)
+            timelines.merchant_load[key] -= 1
+            if not timelines.merchant_load[key]:
+                del timelines.merchant_load[key]
         return timelines
 
     def recommend(self, need_id: str, day: Day, exclude: Iterable[str] = (),
@@ -301,7 +338,7 @@ class PinnedWeek:
             i for i in current[2] if cand.options[i].volunteer not in excluded]
         excluded |= {cand.options[i].volunteer for i in staying}
         base = Plan({k: v for k, v in self.plan.covered.items() if k != o})
-        timelines = self.timelines(base, skip=o)
+        timelines = self.timelines_without(o)
         if staying and current is not None:
             slots = [(current[0], current[1])]
         else:
