@@ -14,8 +14,12 @@ what is measured), every task offered. The app runs in this process (FastAPI's T
 whole route with its database work, no network). After one warm-up call, which builds what the
 process keeps between calls, it times ``--calls`` candidate lists of random occurrences (as a
 coordinator) and ``--calls`` declines of random offered tasks (each by its volunteer), and
-prints p50/p95 of each and the warm-up call. ``--profile`` prints where the measured calls
-spent their time (cProfile, cumulative).
+prints p50/p95 of each and the warm-up call, in wall-clock time and in CPU time of the process
+(``time.process_time``, which a busy machine's other work does not inflate). ``--profile``
+prints where the measured calls spent their time (cProfile, cumulative).
+
+The community's version row (written by the migrations) is kept when the database is emptied:
+without it the process cannot keep the week it built and builds it for every call.
 """
 
 from __future__ import annotations

@@ -268,6 +268,7 @@ class PinnedWeek:
             self.plan.covered[o] = Cover(a.start, merchant,
                                          (*(covered.options if covered else ()), option))
         self._whole: Timelines | None = None  # the plan's and the held tasks', built once
+        self._asked = False
 
     def timelines(self, plan: Plan, skip: int | None = None) -> Timelines:
         """Timelines of ``plan`` plus the held assignments (except those on ``skip``)."""
@@ -291,6 +292,10 @@ class PinnedWeek:
         built again: a week is asked about one occurrence at a time."""
         whole = self._whole
         if whole is None:
+            if not self._asked:  # the first question (a decline asks one): build just these
+                self._asked = True
+                return self.timelines(Plan({k: cover for k, cover in self.plan.covered.items()
+                                            if k != occurrence}), skip=occurrence)
             whole = self._whole = self.timelines(self.plan)
         timelines = Timelines(self.cand)
         timelines.used = list(whole.used)
@@ -362,6 +367,8 @@ class PinnedWeek:
                     continue
                 walk = option.walks[0] if merchant is None else \
                     option.walks[option.merchants.index(merchant)]
+                if v in fits and fits[v][0] <= (0, -1, walk):
+                    continue  # even free, this start could not rank better than the fit kept
                 displaced: list[int] | None
                 if free_only:
                     displaced = [] if timelines.blocker(option, start, merchant) is None \

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from matcher.circles import ServiceCircle, build_candidates
 from matcher.domain import Assignment, Day, Problem, TimeWindow
 from matcher.greedy import greedy_plan
-from matcher.replan import PinnedWeek, Statics, broken_assignments
+from matcher.replan import Fit, PinnedWeek, Statics, broken_assignments
 from matcher.settings import Settings
 from matcher.solver import _assignments
 from matcher.timeline import Plan, Task, Timelines
@@ -306,3 +306,76 @@ def test_a_week_pinned_again_with_kept_statics_is_the_week_built_from_scratch(
                 scratch.recommend(occ.need.id, occ.day, exclude=on_it)
             assert kept.recommend(occ.need.id, occ.day, exclude=on_it, free_only=True) == \
                 scratch.recommend(occ.need.id, occ.day, exclude=on_it, free_only=True)
+
+
+def _every_start_tried(week: PinnedWeek, need_id: str, day: Day, exclude: set[str],
+                       free_only: bool) -> list[Fit]:
+    """:meth:`PinnedWeek.recommend` as it was before it skipped the starts that could not rank
+    better than a volunteer's fit so far: every start and merchant weighed for everyone."""
+    cand = week.cand
+    o = week.occ_index[(need_id, day)]
+    excluded = {week.vol_index[v] for v in exclude if v in week.vol_index}
+    current = week.plan.covered.get(o)
+    staying = [] if current is None else [
+        i for i in current[2] if cand.options[i].volunteer not in excluded]
+    excluded |= {cand.options[i].volunteer for i in staying}
+    base = Plan({k: v for k, v in week.plan.covered.items() if k != o})
+    timelines = week.timelines(base, skip=o)
+    if staying and current is not None:
+        slots = [(current[0], current[1])]
+    else:
+        merchants: list[int | None] = [*sorted(cand.occ_merchants[o])] or [None]
+        slots = [(s, m) for s in timelines.start_points(o) for m in merchants
+                 if m is None or timelines.merchant_free(o, m, s)]
+    mine: dict[int, list[int]] = {}
+    for covered, (_, _, opts) in base.covered.items():
+        for i in opts:
+            mine.setdefault(cand.options[i].volunteer, []).append(covered)
+    fits: dict[int, tuple[tuple[int, int, float], Fit]] = {}
+    for i in cand.by_occurrence[o]:
+        option = cand.options[i]
+        v = option.volunteer
+        if v in excluded:
+            continue
+        for start, shop in slots:
+            if shop is not None and shop not in option.merchants:
+                continue
+            walk = option.walks[0] if shop is None else option.walks[option.merchants.index(shop)]
+            displaced = week._displaced(timelines, base, mine.get(v, []), i, start, shop)
+            if free_only and displaced:
+                displaced = None
+            if displaced is None:
+                continue
+            rank = (len(displaced), max((week._priority(d) for d in displaced), default=-1),
+                    walk)
+            if v not in fits or rank < fits[v][0]:
+                fits[v] = (rank, Fit(
+                    cand.problem.volunteers[v].id, start,
+                    None if shop is None else cand.problem.merchants[shop].id,
+                    round(walk, 1), tuple((cand.problem.occurrences[d].need.id,
+                                           cand.problem.occurrences[d].day)
+                                          for d in displaced)))
+    return [fit for _, fit in sorted(fits.values(), key=lambda x: x[0])]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(communities(max_volunteers=3, max_needs=10), st.data())
+def test_skipping_starts_that_cannot_rank_better_keeps_every_fit(
+        problem: Problem, data: st.DataObject) -> None:
+    """Busy volunteers (few of them, many needs), so that fits displace tasks."""
+    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
+    tasks = _assignments(cand, greedy_plan(cand))
+    if tasks and data.draw(st.booleans()):  # an edit: broken tasks hold time
+        problem = _edit(data, problem, {i for a in tasks for i in (
+            a.volunteer_id, a.need_id, a.merchant_id) if i})
+        cand = build_candidates(problem, TravelTimes.build(problem, Settings()),
+                                ServiceCircle())
+    week = PinnedWeek(cand, tasks)
+    for occ in cand.problem.occurrences:
+        exclude = set(data.draw(st.sets(st.sampled_from(
+            [v.id for v in problem.volunteers]), max_size=1)))
+        for free_only in (False, True):
+            fits = _every_start_tried(week, occ.need.id, occ.day, exclude, free_only)
+            event("some fit displaces a task" if any(f.displaces for f in fits) else "none")
+            assert week.recommend(occ.need.id, occ.day, exclude, limit=10**6,
+                                  free_only=free_only) == fits
