@@ -652,13 +652,36 @@ def _forget_raised(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(TASKS_RAISED, None)
 
 
+# What of a task the week pinned with its schedule's active tasks reads (with the state).
+PINNED_COLUMNS = ("schedule_id", "need_id", "day", "date", "start", "end", "volunteer_id",
+                  "merchant_id", "walk_min")
+
+
+def _pins_change(session: Session, task: TaskRow) -> bool:
+    """Whether this flush's change of ``task`` can change the week pinned with its schedule's
+    active tasks: not an accept or a check-in (active before and after), nor a reason or a
+    mark."""
+    from api.replanning import ACTIVE  # the states that hold a volunteer's time
+
+    if task in session.new or task in session.deleted:
+        return True
+    attrs = inspect(task).attrs
+    if any(attrs[column].history.has_changes() for column in PINNED_COLUMNS):
+        return True
+    state = attrs.state.history
+    if not state.has_changes():
+        return False
+    if not state.deleted:  # the state before was not loaded: assume the worst
+        return True
+    return any((old in ACTIVE) != (task.state in ACTIVE) for old in state.deleted)
+
+
 def _changed_schedules(session: Session) -> set[int] | None:
-    """The schedules whose tasks this flush changes (None: a task without its schedule's id
-    yet, so any)."""
+    """The schedules whose pinned week this flush's changes of tasks may change (None: a task
+    without its schedule's id yet, so any)."""
     ids: set[int] | None = set()
     for item in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(item, TaskRow) and (item not in session.dirty
-                                          or session.is_modified(item)):
+        if isinstance(item, TaskRow) and _pins_change(session, item):
             if item.schedule_id is None:
                 return None
             assert ids is not None

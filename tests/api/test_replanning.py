@@ -211,9 +211,9 @@ def _same(kept: PinnedWeek, scratch: PinnedWeek) -> None:
 
 def test_the_pinned_week_is_kept_until_a_task_changes_even_in_another_process(
         client: TestClient, published: dict[str, Any], database_url: str) -> None:
-    """Kept under the schedule's tasks' version, which the change of a task raises in its own
+    """Kept under the schedule's tasks' version, which a change of a task raises in its own
     transaction: a change another server process makes (its own connections) is seen, one
-    through the ORM or a bulk statement."""
+    through the ORM or a bulk statement. An accept changes nothing a pinned week reads."""
     app = client.app
     cache = app.state.candidates  # type: ignore[attr-defined]
     schedule_id = published["id"]
@@ -235,8 +235,15 @@ def test_the_pinned_week_is_kept_until_a_task_changes_even_in_another_process(
     first, second = published["tasks"][0]["id"], published["tasks"][1]["id"]
     other = Database(database_url)  # another process's connections to the same database
     try:
-        with other.session() as session:
+        with other.session() as session:  # an accept leaves the pinned week as it was
             before = version(session)
+            task = session.get(TaskRow, published["tasks"][3]["id"])
+            assert task is not None and task.state == "offered"
+            task.state = "accepted"
+            session.commit()
+            assert version(session) == before
+        assert pinned() is kept
+        with other.session() as session:
             task = session.get(TaskRow, first)
             assert task is not None
             task.state = "cancelled"
