@@ -38,7 +38,7 @@ from api import calendar, replanning, timebank
 from api.community import TZ, audit, notify
 from api.errors import Problem, label
 from api.models import NeedRow, PaidSeat, ScheduleRow, TaskRow
-from api.replanning import pinned_week
+from api.replanning import assignment_of, pinned_with_versions
 from api.security import Caller
 from api.timebank import TimeRules
 from matcher.domain import Day, format_hhmm
@@ -297,7 +297,7 @@ def decline(session: Session, state: Any, user: Caller, task_id: int, reason: st
         TaskRow.schedule_id == task.schedule_id, TaskRow.need_id == task.need_id,
         TaskRow.day == task.day, TaskRow.state == State.DECLINED.value)))
     try:
-        week = pinned_week(session, state, schedule, without={task.id})
+        week, before = pinned_with_versions(session, state, schedule, without={task.id})
         day = Day(task.day)
         fits = [] if (task.need_id, day) not in week.occ_index else week.recommend(
             task.need_id, day, exclude=declined_before | {task.volunteer_id}, free_only=True)
@@ -324,15 +324,21 @@ def decline(session: Session, state: Any, user: Caller, task_id: int, reason: st
                {"task_id": replacement.id, "need_id": task.need_id, "date": str(task.date),
                 "start": format_hhmm(fit.start), "replaces": task.id})
     else:
+        replacement = None
         notify(session, "coordinators", "occurrence.uncovered",
                {"need_id": task.need_id, "day": task.day, "declined_task": task.id})
     try:
+        session.flush()
+        after = state.candidates.versions(session, schedule.id)  # with this decline's raise
+        offered = None if replacement is None else (replacement.id,
+                                                    assignment_of(replacement))
         session.commit()
     except (IntegrityError, OperationalError) as exc:
         session.rollback()
         raise Problem(409, _("task {task} changed while it was being declined; nothing was "
                              "recorded: try again").format(task=task_id),
                       code="concurrent_change") from exc
+    state.candidates.declined(schedule.id, before, after, task_id, offered)
     return Declined(task, bool(fits))
 
 

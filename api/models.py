@@ -43,6 +43,7 @@ from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
     Session,
+    SessionTransaction,
     mapped_column,
     with_loader_criteria,
 )
@@ -318,6 +319,9 @@ class ScheduleRow(WeeklyJob, Base):
         CheckConstraint("status in ('queued', 'running', 'solved', 'failed', 'published', "
                         "'superseded', 'cancelled')", name="ck_schedule_status"),
     )
+    # Raised in the same transaction as every change of the schedule's tasks, so a process
+    # may keep the week pinned with them until the number moves (api.replanning).
+    tasks_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class SuggestionRow(WeeklyJob, Base):
@@ -729,11 +733,81 @@ def _fill_community(session: Session) -> None:
 ADMIN_ROLES = frozenset({"street_admin", "district_admin"})
 
 
+def bump_tasks_version(session: Session, schedule_ids: set[int] | None) -> None:
+    """Raise the tasks' version of ``schedule_ids`` (None: of every schedule) in ``session``'s
+    transaction, once per transaction: a process that changed the tasks knows then that the
+    version it reads after its change is the one before plus one unless another transaction
+    changed them too (:meth:`api.replanning.CandidateCache.declined`)."""
+    raised: set[int] | None = session.info.setdefault(TASKS_RAISED, set())
+    if raised is None or (schedule_ids is not None and schedule_ids <= raised):
+        return  # every schedule (None), or these, raised already in this transaction
+    statement = update(ScheduleRow).values(tasks_version=ScheduleRow.tasks_version + 1)
+    if schedule_ids is not None:
+        statement = statement.where(ScheduleRow.id.in_(sorted(schedule_ids - raised)))
+        raised |= schedule_ids
+    session.execute(statement, execution_options={"synchronize_session": False})
+    if schedule_ids is None:
+        session.info[TASKS_RAISED] = None
+
+
+TASKS_RAISED = "linli.tasks_version_raised"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_raised(session: Session, transaction: SessionTransaction) -> None:
+    """The end of the transaction or of a savepoint (whose rollback undoes its raise), not of
+    a flush's inner step: the next change raises again."""
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(TASKS_RAISED, None)
+
+
+# What of a task the week pinned with its schedule's active tasks reads (with the state).
+PINNED_COLUMNS = ("schedule_id", "need_id", "day", "date", "start", "end", "volunteer_id",
+                  "merchant_id", "walk_min")
+
+
+def _pins_change(session: Session, task: TaskRow) -> bool:
+    """Whether this flush's change of ``task`` can change the week pinned with its schedule's
+    active tasks: not an accept or a check-in (active before and after), nor a reason or a
+    mark."""
+    from api.replanning import ACTIVE  # the states that hold a volunteer's time
+
+    if task in session.new or task in session.deleted:
+        return True
+    attrs = inspect(task).attrs
+    if any(attrs[column].history.has_changes() for column in PINNED_COLUMNS):
+        return True
+    state = attrs.state.history
+    if not state.has_changes():
+        return False
+    if not state.deleted:  # the state before was not loaded: assume the worst
+        return True
+    return any((old in ACTIVE) != (task.state in ACTIVE) for old in state.deleted)
+
+
+def _changed_schedules(session: Session) -> set[int] | None:
+    """The schedules whose pinned week this flush's changes of tasks may change (None: a task
+    without its schedule's id yet, so any)."""
+    ids: set[int] | None = set()
+    for item in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(item, TaskRow) and _pins_change(session, item):
+            if item.schedule_id is None:
+                return None
+            assert ids is not None
+            ids.add(item.schedule_id)
+            history = inspect(item).attrs.schedule_id.history
+            ids.update(i for i in history.deleted if i is not None)
+    return ids
+
+
 @event.listens_for(Session, "before_flush")
 def _community_flushed(session: Session, _context: Any, _instances: Any) -> None:
     _fill_community(session)
     for community_id in _changed_communities(session):
         bump_version(session, community_id)
+    schedules = _changed_schedules(session)
+    if schedules is None or schedules:
+        bump_tasks_version(session, schedules)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -747,6 +821,9 @@ def _community_statement(state: ORMExecuteState) -> None:
             mapper.class_ in (*COMMUNITY_ROWS, AllocationRow)
             for mapper in state.all_mappers):
         bump_version(state.session, community_id)
+    if (state.is_insert or state.is_update or state.is_delete) and any(
+            mapper.class_ is TaskRow for mapper in state.all_mappers):
+        bump_tasks_version(state.session, None)
     if community_id is not None and (state.is_select or state.is_update or state.is_delete
                                      ) and not state.is_relationship_load:
         state.statement = state.statement.options(*_criteria(community_id))

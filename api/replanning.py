@@ -7,6 +7,7 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
@@ -23,7 +24,7 @@ from api.models import (
 )
 from matcher.circles import Candidates, ServiceCircle, build_candidates
 from matcher.domain import Assignment, Day, Problem, Week, format_hhmm
-from matcher.replan import PinnedWeek
+from matcher.replan import PinnedWeek, Statics
 from matcher.settings import Settings
 from matcher.travel import TravelTimes, WalkingNetwork
 
@@ -45,6 +46,27 @@ def active_tasks(session: Session, schedule_id: int) -> list[TaskRow]:
                                 .order_by(TaskRow.id)))
 
 
+# (the community and its version), and the schedule's tasks' version
+Versions = tuple[tuple[int, int], int]
+
+
+@dataclass
+class _Kept:
+    cand: Candidates
+    statics: Statics
+
+
+@dataclass
+class _Pinned:
+    """A schedule's active tasks (id, assignment; by id) as of ``versions``, on ``cand``, and
+    the week pinned with all of them once asked for."""
+
+    versions: Versions
+    cand: Candidates
+    rows: list[tuple[int, Assignment]]
+    full: PinnedWeek | None = None
+
+
 class CandidateCache:
     """The weeks being re-planned, built (walking times, options) and kept in this process:
     declines and "who could take this" reuse them.
@@ -54,51 +76,142 @@ class CandidateCache:
     status), read before the rows, so a week is never kept under a version older than its
     rows: checking costs one query, not reading and comparing the community. Without the
     version row the community's content is the key, as before versions existed.
+
+    A schedule's active tasks, and the week pinned with them, are kept likewise under the
+    community's version and the schedule's ``tasks_version`` (raised in the transaction of
+    every change of its tasks): both are in the database, so a change made by another process
+    is seen. A decline updates what this process keeps in place of reading the tasks again
+    (:meth:`declined`).
     """
 
     def __init__(self, network: Callable[[], WalkingNetwork | None], size: int = 4) -> None:
         self.network, self.size = network, size
-        self._items: OrderedDict[tuple[object, ...], Candidates] = OrderedDict()
+        self._items: OrderedDict[tuple[object, ...], _Kept] = OrderedDict()
+        self._pinned: OrderedDict[int, _Pinned] = OrderedDict()
         self._lock = threading.Lock()
 
     def week(self, session: Session, week: Week) -> Candidates:
         """``week`` of the community as ``session`` sees it, built or kept."""
+        return self._week(session, week, self._community(session)).cand
+
+    def _community(self, session: Session) -> tuple[int, int] | None:
+        """The session's community and its version (None without its version row)."""
         community = session_community(session) or sole_community(session)
         version = session.scalar(select(CommunityVersion.version)
                                  .where(CommunityVersion.community_id == community))
-        key: tuple[object, ...] | None = (
-            None if version is None else ("version", community, week, version))
-        cand = None if key is None else self._kept(key)
-        if cand is None:
-            cand = self.get(load_problem(session, week))
+        return None if version is None else (community, version)
+
+    def _week(self, session: Session, week: Week, version: tuple[int, int] | None) -> _Kept:
+        key: tuple[object, ...] | None = None if version is None else ("version", week, version)
+        kept = None if key is None else self._kept(key)
+        if kept is None:
+            kept = self._get(load_problem(session, week))
             if key is not None:
-                self._keep(key, cand)
-        return cand
+                self._keep(key, kept)
+        return kept
 
     def get(self, problem: Problem) -> Candidates:
         """``problem``'s candidates, kept by its content."""
+        return self._get(problem).cand
+
+    def _get(self, problem: Problem) -> _Kept:
         key = ("content", problem.week, tuple(problem.volunteers), tuple(problem.needs),
                tuple(problem.merchants))
-        cand = self._kept(key)
-        if cand is None:
+        kept = self._kept(key)
+        if kept is None:
             settings = Settings()
             travel = TravelTimes.build(problem, settings, self.network())
             cand = build_candidates(problem, travel, ServiceCircle(settings.circle_min))
-            self._keep(key, cand)
-        return cand
+            kept = _Kept(cand, Statics(cand))
+            self._keep(key, kept)
+        return kept
 
-    def _kept(self, key: tuple[object, ...]) -> Candidates | None:
+    def _kept(self, key: tuple[object, ...]) -> _Kept | None:
         with self._lock:
-            cand = self._items.get(key)
-            if cand is not None:
+            kept = self._items.get(key)
+            if kept is not None:
                 self._items.move_to_end(key)
-            return cand
+            return kept
 
-    def _keep(self, key: tuple[object, ...], cand: Candidates) -> None:
+    def _keep(self, key: tuple[object, ...], kept: _Kept) -> None:
         with self._lock:
-            self._items[key] = cand
+            self._items[key] = kept
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+
+    def versions(self, session: Session, schedule_id: int) -> Versions | None:
+        """The community's and the schedule's tasks' versions as ``session`` sees them (None
+        without the community's version row)."""
+        community = self._community(session)
+        tasks = session.scalar(select(ScheduleRow.tasks_version)
+                               .where(ScheduleRow.id == schedule_id))
+        return None if community is None or tasks is None else (community, tasks)
+
+    def pinned(self, session: Session, schedule: ScheduleRow, without: set[int] | None = None
+               ) -> tuple[PinnedWeek, Versions | None]:
+        """The week of ``schedule`` with its active tasks (except ``without``) pinned, and the
+        versions it is of (for :meth:`declined`)."""
+        versions = self.versions(session, schedule.id)  # before the rows, as the week's
+        kept = self._week(session, Week.parse(schedule.week),
+                          None if versions is None else versions[0])
+        with self._lock:
+            entry = self._pinned.get(schedule.id)
+            if entry is not None:
+                self._pinned.move_to_end(schedule.id)
+        if entry is None or versions is None or entry.versions != versions \
+                or entry.cand is not kept.cand:
+            rows = _active_rows(session, schedule.id)
+            entry = _Pinned(versions or ((-1, -1), -1), kept.cand, rows)
+            # Kept only when no task changed while they were read (a later snapshot).
+            if versions is not None and self.versions(session, schedule.id) == versions:
+                self._keep_pinned(schedule.id, entry)
+        skip = without or set()
+        if skip:
+            return PinnedWeek(kept.cand, [a for ident, a in entry.rows if ident not in skip],
+                              kept.statics), versions
+        if entry.full is None:
+            entry.full = PinnedWeek(kept.cand, [a for _, a in entry.rows], kept.statics)
+        return entry.full, versions
+
+    def declined(self, schedule_id: int, before: Versions | None, after: Versions | None,
+                 declined: int, replacement: tuple[int, Assignment] | None) -> None:
+        """After a decline committed: what this process keeps of the schedule's tasks at
+        ``before`` becomes, without ``declined`` and with ``replacement``, the tasks at
+        ``after`` (the versions read in the decline's transaction, after its own raise) when
+        that raise was the only change since (else the next call reads them again)."""
+        if before is None or after is None or after != (before[0], before[1] + 1):
+            return
+        with self._lock:
+            entry = self._pinned.get(schedule_id)
+            if entry is None or entry.versions != before:
+                return
+            rows = [row for row in entry.rows if row[0] != declined]
+            if replacement is not None:
+                rows = sorted([*rows, replacement], key=lambda row: row[0])
+            self._pinned[schedule_id] = _Pinned(after, entry.cand, rows)
+
+    def _keep_pinned(self, schedule_id: int, entry: _Pinned) -> None:
+        with self._lock:
+            self._pinned[schedule_id] = entry
+            self._pinned.move_to_end(schedule_id)
+            while len(self._pinned) > self.size:
+                self._pinned.popitem(last=False)
+
+
+def _active_rows(session: Session, schedule_id: int) -> list[tuple[int, Assignment]]:
+    rows = session.execute(select(
+        TaskRow.id, TaskRow.need_id, TaskRow.day, TaskRow.date, TaskRow.start, TaskRow.end,
+        TaskRow.volunteer_id, TaskRow.merchant_id, TaskRow.walk_min)
+        .where(TaskRow.schedule_id == schedule_id, TaskRow.state.in_(ACTIVE))
+        .order_by(TaskRow.id)).all()
+    days = {day.value: day for day in Day}
+    return [(ident, Assignment(need, days[day], date, start, end, volunteer, merchant, walk))
+            for ident, need, day, date, start, end, volunteer, merchant, walk in rows]
+
+
+def assignment_of(task: TaskRow) -> Assignment:
+    return Assignment(task.need_id, Day(task.day), task.date, task.start, task.end,
+                      task.volunteer_id, task.merchant_id, task.walk_min)
 
 
 def pinned_week(session: Session, state: Any, schedule: ScheduleRow,
@@ -106,17 +219,15 @@ def pinned_week(session: Session, state: Any, schedule: ScheduleRow,
     """Every active task of ``schedule`` (except ``without``) pinned on the current community;
     tasks an edit broke hold their volunteers' time without being validated (see
     :mod:`matcher.replan`)."""
-    cand = state.candidates.week(session, Week.parse(schedule.week))
-    rows = session.execute(select(
-        TaskRow.id, TaskRow.need_id, TaskRow.day, TaskRow.date, TaskRow.start, TaskRow.end,
-        TaskRow.volunteer_id, TaskRow.merchant_id, TaskRow.walk_min)
-        .where(TaskRow.schedule_id == schedule.id, TaskRow.state.in_(ACTIVE))
-        .order_by(TaskRow.id)).all()
-    skip = without or set()
-    return PinnedWeek(cand, [Assignment(need, Day(day), date, start, end, volunteer, merchant,
-                                        walk)
-                             for ident, need, day, date, start, end, volunteer, merchant, walk
-                             in rows if ident not in skip])
+    return pinned_with_versions(session, state, schedule, without)[0]
+
+
+def pinned_with_versions(session: Session, state: Any, schedule: ScheduleRow,
+                         without: set[int] | None = None
+                         ) -> tuple[PinnedWeek, Versions | None]:
+    """:func:`pinned_week` and the versions it is of (see :meth:`CandidateCache.declined`)."""
+    cache: CandidateCache = state.candidates
+    return cache.pinned(session, schedule, without)
 
 
 def _pinned(session: Session, state: Any, schedule: ScheduleRow

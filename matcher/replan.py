@@ -52,8 +52,52 @@ class Broken:
     holds: bool = True
 
 
-def broken_assignments(cand: Candidates, assignments: Sequence[Assignment]
-                       ) -> dict[int, Broken]:
+class Statics:
+    """What pinning assignments on ``cand`` needs that no other assignment changes: the
+    indexes of the problem and, kept per assignment once seen, whether it still has an option
+    (R1-R4, R8's service and hours, the need's duration). A process keeps one per built week so
+    a week pinned again after a decline checks only the week rules again; the results are those
+    of checking from scratch."""
+
+    def __init__(self, cand: Candidates) -> None:
+        self.cand = cand
+        problem = cand.problem
+        self.occ_index = {(o.need.id, o.day): k for k, o in enumerate(problem.occurrences)}
+        self.vol_index = {v.id: k for k, v in enumerate(problem.volunteers)}
+        self.merchant_index = {m.id: k for k, m in enumerate(problem.merchants)}
+        self._seen: dict[Assignment, tuple[tuple[int, int, int | None] | None,
+                                           Broken | None, int | None]] = {}
+
+    def check(self, a: Assignment) -> tuple[tuple[int, int, int | None] | None, Broken | None,
+                                            int | None]:
+        """``a``'s (occurrence, volunteer, merchant) indexes (None when either of the first
+        two is gone), the static rule it breaks if any, and else the option that serves it."""
+        seen = self._seen.get(a)
+        if seen is None:
+            seen = self._seen[a] = self._check(a)
+        return seen
+
+    def _check(self, a: Assignment) -> tuple[tuple[int, int, int | None] | None,
+                                             Broken | None, int | None]:
+        o = self.occ_index.get((a.need_id, a.day))
+        if o is None:
+            return None, Broken(f"{a.need_id} no longer happens on {a.day.value}",
+                                holds=False), None
+        v = self.vol_index.get(a.volunteer_id)
+        if v is None:
+            return None, Broken(f"{a.volunteer_id} is no longer a volunteer", holds=False), None
+        merchant = None if a.merchant_id is None else self.merchant_index.get(a.merchant_id)
+        placed = (o, v, merchant)
+        if a.merchant_id is not None and merchant is None:
+            return placed, Broken(f"{a.merchant_id} is no longer a partner merchant"), None
+        option = option_at(self.cand, o, v, a.start, a.end, merchant)
+        if option is None:
+            return placed, Broken(_why(self.cand, o, v, a, merchant)), None
+        return placed, None, option
+
+
+def broken_assignments(cand: Candidates, assignments: Sequence[Assignment],
+                       statics: Statics | None = None) -> dict[int, Broken]:
     """The assignments (by position) that break a rule of ``cand``'s problem, each with the
     first rule it breaks in words; an assignment not listed keeps every rule.
 
@@ -64,29 +108,26 @@ def broken_assignments(cand: Candidates, assignments: Sequence[Assignment]
     rule breaks, the later assignments are the ones listed (the earlier ones still fit). Fewer
     volunteers than needed is not a break: it is a seat to fill, as after a decline.
     """
-    problem = cand.problem
-    occ_index = {(o.need.id, o.day): k for k, o in enumerate(problem.occurrences)}
-    vol_index = {v.id: k for k, v in enumerate(problem.volunteers)}
-    merchant_index = {m.id: k for k, m in enumerate(problem.merchants)}
+    return _assess(statics or Statics(cand), assignments)[0]
+
+
+def _assess(statics: Statics, assignments: Sequence[Assignment]
+            ) -> tuple[dict[int, Broken], dict[int, tuple[int, int, int | None]], dict[int, int]]:
+    """The broken assignments (as :func:`broken_assignments`), the indexes of those whose
+    occurrence and volunteer exist, and the option of each that has one."""
     out: dict[int, Broken] = {}
     placed: dict[int, tuple[int, int, int | None]] = {}  # position -> (occ, vol, merchant)
+    options: dict[int, int] = {}
     for k, a in enumerate(assignments):
-        o = occ_index.get((a.need_id, a.day))
-        if o is None:
-            out[k] = Broken(f"{a.need_id} no longer happens on {a.day.value}", holds=False)
-            continue
-        v = vol_index.get(a.volunteer_id)
-        if v is None:
-            out[k] = Broken(f"{a.volunteer_id} is no longer a volunteer", holds=False)
-            continue
-        merchant = None if a.merchant_id is None else merchant_index.get(a.merchant_id)
-        placed[k] = (o, v, merchant)
-        if a.merchant_id is not None and merchant is None:
-            out[k] = Broken(f"{a.merchant_id} is no longer a partner merchant")
-        elif option_at(cand, o, v, a.start, a.end, merchant) is None:
-            out[k] = Broken(_why(cand, o, v, a, merchant))
-    _week_rules(cand, assignments, placed, out)
-    return out
+        where, broken, option = statics.check(a)
+        if where is not None:
+            placed[k] = where
+        if broken is not None:
+            out[k] = broken
+        elif option is not None:
+            options[k] = option
+    _week_rules(statics.cand, assignments, placed, out)
+    return out, placed, options
 
 
 def option_at(cand: Candidates, occurrence: int, volunteer: int, start: int, end: int,
@@ -202,29 +243,32 @@ class PinnedWeek:
     they hold their volunteers' time without being part of the plan (see the module).
     """
 
-    def __init__(self, cand: Candidates, assignments: Sequence[Assignment]) -> None:
+    def __init__(self, cand: Candidates, assignments: Sequence[Assignment],
+                 statics: Statics | None = None) -> None:
+        """``statics`` (of ``cand``) may be kept from an earlier week pinned on ``cand``."""
+        statics = statics or Statics(cand)
+        assert statics.cand is cand
         self.cand = cand
-        problem = cand.problem
-        self.occ_index = {(o.need.id, o.day): k for k, o in enumerate(problem.occurrences)}
-        self.vol_index = {v.id: k for k, v in enumerate(problem.volunteers)}
-        self.merchant_index = {m.id: k for k, m in enumerate(problem.merchants)}
-        self.broken = broken_assignments(cand, assignments)
+        self.occ_index = statics.occ_index
+        self.vol_index = statics.vol_index
+        self.merchant_index = statics.merchant_index
+        self.broken, placed, options = _assess(statics, assignments)
         self.plan = Plan()
         # Broken assignments that still hold time: (volunteer, task), and merchants' loads.
         self.held: list[tuple[int, Task]] = []
         for k, a in enumerate(assignments):
-            o = self.occ_index.get((a.need_id, a.day))
-            v = self.vol_index.get(a.volunteer_id)
-            merchant = None if a.merchant_id is None else self.merchant_index.get(a.merchant_id)
             if k in self.broken:
-                if self.broken[k].holds and o is not None and v is not None:
+                if self.broken[k].holds and k in placed:
+                    o, v, merchant = placed[k]
                     self.held.append((v, Task(o, a.start, a.end, merchant)))
                 continue
-            assert o is not None and v is not None  # not broken: both exist
-            option = option_at(cand, o, v, a.start, a.end, merchant)
-            assert option is not None  # not broken: an option serves it
-            options = self.plan.covered[o].options if o in self.plan.covered else ()
-            self.plan.covered[o] = Cover(a.start, merchant, (*options, option))
+            o, _, merchant = placed[k]  # not broken: both exist, and an option serves it
+            option = options[k]
+            covered = self.plan.covered.get(o)
+            self.plan.covered[o] = Cover(a.start, merchant,
+                                         (*(covered.options if covered else ()), option))
+        self._whole: Timelines | None = None  # the plan's and the held tasks', built once
+        self._asked = False
 
     def timelines(self, plan: Plan, skip: int | None = None) -> Timelines:
         """Timelines of ``plan`` plus the held assignments (except those on ``skip``)."""
@@ -240,6 +284,46 @@ class PinnedWeek:
                 loaded.add(task.occurrence)
                 key = (task.merchant, day)
                 timelines.merchant_load[key] = timelines.merchant_load.get(key, 0) + 1
+        return timelines
+
+    def timelines_without(self, occurrence: int) -> Timelines:
+        """``timelines(plan without occurrence, skip=occurrence)``, copied from the whole
+        week's timelines (built once, never changed) less the occurrence's tasks, instead of
+        built again: a week is asked about one occurrence at a time."""
+        whole = self._whole
+        if whole is None:
+            if not self._asked:  # the first question (a decline asks one): build just these
+                self._asked = True
+                return self.timelines(Plan({k: cover for k, cover in self.plan.covered.items()
+                                            if k != occurrence}), skip=occurrence)
+            whole = self._whole = self.timelines(self.plan)
+        timelines = Timelines(self.cand)
+        timelines.used = list(whole.used)
+        timelines.merchant_load = dict(whole.merchant_load)
+        day = timelines.day_of(occurrence)
+        tasks = timelines.tasks = {key: list(day_tasks) for key, day_tasks in whole.tasks.items()}
+        covered = self.plan.covered.get(occurrence)
+        # The volunteers with a task on it: those of the plan, then those held.
+        on_it = [] if covered is None else [self.cand.options[i].volunteer
+                                            for i in covered.options]
+        on_it += [v for v, task in self.held if task.occurrence == occurrence]
+        for v in dict.fromkeys(on_it):
+            kept = [task for task in tasks[(v, day)] if task.occurrence != occurrence]
+            timelines.used[v] -= sum(task.end - task.start for task in tasks[(v, day)]
+                                     if task.occurrence == occurrence)
+            tasks[(v, day)] = kept
+        # The one load the occurrence added: its cover's merchant, else its first held one's.
+        if covered is not None:
+            merchant = covered.merchant
+        else:
+            merchant = next((task.merchant for _, task in self.held
+                             if task.occurrence == occurrence and task.merchant is not None),
+                            None)
+        if merchant is not None:
+            key = (merchant, day)
+            timelines.merchant_load[key] -= 1
+            if not timelines.merchant_load[key]:
+                del timelines.merchant_load[key]
         return timelines
 
     def recommend(self, need_id: str, day: Day, exclude: Iterable[str] = (),
@@ -259,7 +343,7 @@ class PinnedWeek:
             i for i in current[2] if cand.options[i].volunteer not in excluded]
         excluded |= {cand.options[i].volunteer for i in staying}
         base = Plan({k: v for k, v in self.plan.covered.items() if k != o})
-        timelines = self.timelines(base, skip=o)
+        timelines = self.timelines_without(o)
         if staying and current is not None:
             slots = [(current[0], current[1])]
         else:
@@ -283,6 +367,8 @@ class PinnedWeek:
                     continue
                 walk = option.walks[0] if merchant is None else \
                     option.walks[option.merchants.index(merchant)]
+                if v in fits and fits[v][0] <= (0, -1, walk):
+                    continue  # even free, this start could not rank better than the fit kept
                 displaced: list[int] | None
                 if free_only:
                     displaced = [] if timelines.blocker(option, start, merchant) is None \

@@ -239,7 +239,7 @@ def test_declines_at_once_never_give_one_volunteer_two_places(
     # Let both re-plan at the same moment if nothing serialises them (the first waits a
     # little for the second after reading the week).
     meet = threading.Barrier(2)
-    real = lifecycle.pinned_week
+    real = lifecycle.pinned_with_versions
 
     def pinned_then_wait(*args: Any, **kwargs: Any) -> Any:
         week = real(*args, **kwargs)
@@ -247,7 +247,7 @@ def test_declines_at_once_never_give_one_volunteer_two_places(
             meet.wait(timeout=3)
         return week
 
-    monkeypatch.setattr("api.lifecycle.pinned_week", pinned_then_wait)
+    monkeypatch.setattr("api.lifecycle.pinned_with_versions", pinned_then_wait)
 
     def decline(task: dict[str, Any], headers: dict[str, str]) -> int:
         return client.post(f"/v1/me/tasks/{task['id']}/decline", json={"reason": "同时请假"},
@@ -273,7 +273,7 @@ def test_a_decline_that_cannot_be_replanned_records_nothing(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise ValueError("the walking network could not be loaded")
 
-    monkeypatch.setattr("api.lifecycle.pinned_week", broken)
+    monkeypatch.setattr("api.lifecycle.pinned_with_versions", broken)
     answer = client.post(f"/v1/me/tasks/{task['id']}/decline", json={"reason": "出差"},
                          headers=me)
     assert answer.status_code == 409 and "nothing was recorded" in answer.json()["detail"]

@@ -53,10 +53,12 @@ from api.models import (
     TimeRequest,
     User,
 )
+from api.replanning import CandidateCache, active_tasks, assignment_of
 from api.settings import ApiSettings
 from api.tenancy import add_community
 from matcher.domain import Assignment, Day, Week
 from matcher.generate import generate_charity, generate_community
+from matcher.replan import PinnedWeek
 from matcher.spreadsheets import charity_frames, write_community
 from tests.conftest import CENTRE, WEEK
 from tests.validator import geodesic_walk, validate
@@ -522,6 +524,32 @@ class WeekLifecycle(RuleBasedStateMachine):
         errors = [e for e in validate(self._problem(), assignments, geodesic_walk())
                   if not _a_place_left_empty(e)]
         assert errors == []
+
+    @invariant()
+    def kept_week_is_the_week_rebuilt(self) -> None:
+        """What this process keeps for declines and "who could take this" (the week pinned
+        with the published tasks, updated by its own declines) is what rebuilding it from
+        scratch gives, after any sequence of declines, offers, cancellations and edits."""
+        current = self.published()
+        if current is None:
+            return
+        app = self.client.app
+        with self.db.session() as session:
+            schedule = session.get(ScheduleRow, current.id)
+            kept = app.state.candidates.pinned(session, schedule)[0]  # type: ignore[attr-defined]
+            cand = CandidateCache(app.state.networks.get).week(  # type: ignore[attr-defined]
+                session, WEEK)
+            tasks = active_tasks(session, current.id)
+            scratch = PinnedWeek(cand, [assignment_of(t) for t in tasks])
+            assert kept.broken == scratch.broken
+            assert kept.plan == scratch.plan and kept.held == scratch.held
+            for occ in cand.problem.occurrences:
+                on_it = {t.volunteer_id for t in tasks if (t.need_id, t.day) == (
+                    occ.need.id, occ.day.value)}
+                for free_only in (False, True):
+                    assert kept.recommend(occ.need.id, occ.day, exclude=on_it,
+                                          free_only=free_only) == scratch.recommend(
+                        occ.need.id, occ.day, exclude=on_it, free_only=free_only)
 
     def _problem(self) -> Any:
         with self.db.session() as session:

@@ -8,13 +8,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
+from api import replanning
 from api.community import TZ
-from api.models import OutboxEvent
-from api.replanning import CandidateCache
-from matcher.domain import Problem
+from api.db import Database
+from api.models import OutboxEvent, ScheduleRow, TaskRow
+from api.replanning import CandidateCache, active_tasks, assignment_of
+from matcher.domain import Day, Problem, Week
+from matcher.replan import PinnedWeek
 from matcher.spreadsheets import read_community
 from tests.api.conftest import make_user, upload
 from tests.api.test_service import as_assignments
@@ -188,3 +193,137 @@ def test_the_kept_week_is_rebuilt_after_an_edit_an_import_and_a_publication(
         session.commit()
     bulk = week()
     assert bulk is not published and "V9999" in bulk.problem.volunteer_by_id
+
+
+def _scratch(app: Any, session: Session, schedule: ScheduleRow,
+             without: set[int] | None = None) -> PinnedWeek:
+    """The schedule's week pinned as if this process kept nothing: a week built afresh and
+    the tasks read again."""
+    cand = CandidateCache(app.state.networks.get).week(session, Week.parse(schedule.week))
+    return PinnedWeek(cand, [assignment_of(t) for t in active_tasks(session, schedule.id)
+                             if t.id not in (without or set())])
+
+
+def _same(kept: PinnedWeek, scratch: PinnedWeek) -> None:
+    assert kept.broken == scratch.broken
+    assert kept.plan == scratch.plan and kept.held == scratch.held
+    for occ in scratch.cand.problem.occurrences[::3]:
+        assert kept.recommend(occ.need.id, occ.day) == scratch.recommend(occ.need.id, occ.day)
+
+
+def test_the_pinned_week_is_kept_until_a_task_changes_even_in_another_process(
+        client: TestClient, published: dict[str, Any], database_url: str) -> None:
+    """Kept under the schedule's tasks' version, which a change of a task raises in its own
+    transaction: a change another server process makes (its own connections) is seen, one
+    through the ORM or a bulk statement. An accept changes nothing a pinned week reads."""
+    app = client.app
+    cache = app.state.candidates  # type: ignore[attr-defined]
+    schedule_id = published["id"]
+
+    def pinned() -> PinnedWeek:
+        with app.state.db.session() as session:  # type: ignore[attr-defined]
+            schedule = session.get(ScheduleRow, schedule_id)
+            assert schedule is not None
+            week: PinnedWeek = cache.pinned(session, schedule)[0]
+            _same(week, _scratch(app, session, schedule))
+            return week
+
+    def version(session: Session) -> int:
+        return int(session.scalar(select(ScheduleRow.tasks_version)
+                                  .where(ScheduleRow.id == schedule_id)) or 0)
+
+    kept = pinned()
+    assert pinned() is kept  # nothing changed: neither read nor built again
+    first, second = published["tasks"][0]["id"], published["tasks"][1]["id"]
+    other = Database(database_url)  # another process's connections to the same database
+    try:
+        with other.session() as session:  # an accept leaves the pinned week as it was
+            before = version(session)
+            task = session.get(TaskRow, published["tasks"][3]["id"])
+            assert task is not None and task.state == "offered"
+            task.state = "accepted"
+            session.commit()
+            assert version(session) == before
+        assert pinned() is kept
+        with other.session() as session:
+            task = session.get(TaskRow, first)
+            assert task is not None
+            task.state = "cancelled"
+            session.flush()
+            assert version(session) == before + 1  # in the change's own transaction
+            task.decline_reason = "still the same transaction"
+            session.flush()
+            assert version(session) == before + 1  # raised once per transaction
+            session.commit()
+        cancelled = pinned()
+        assert cancelled is not kept
+        assert pinned() is cancelled
+        with other.session() as session:
+            session.execute(update(TaskRow).where(TaskRow.id == second)
+                            .values(state="cancelled"))
+            session.commit()
+        bulk = pinned()
+        assert bulk is not cancelled
+        with other.session() as session:  # a change rolled back leaves the version as it was
+            unchanged = version(session)
+            task = session.get(TaskRow, published["tasks"][2]["id"])
+            assert task is not None
+            task.state = "cancelled"
+            session.flush()
+            session.rollback()
+            assert version(session) == unchanged
+        assert pinned() is bulk
+    finally:
+        other.dispose()
+
+
+def test_a_decline_updates_the_kept_tasks_in_place_and_offers_what_rebuilding_offers(
+        client: TestClient, published: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """After its own decline this process neither reads the tasks again nor offers anything
+    else than the week pinned from scratch offers; the week it keeps then is the one pinned
+    from scratch."""
+    app = client.app
+    cache = app.state.candidates  # type: ignore[attr-defined]
+    schedule_id = published["id"]
+    _clock(client, dt.datetime.combine(WEEK.monday - dt.timedelta(days=1), dt.time(9), TZ))
+    reads: list[int] = []
+    real = replanning._active_rows
+
+    def counted(session: Session, schedule: int) -> Any:
+        reads.append(schedule)
+        return real(session, schedule)
+
+    monkeypatch.setattr(replanning, "_active_rows", counted)
+    seen: set[tuple[str, str]] = set()
+    tasks = []
+    for task in published["tasks"]:  # one task of each occurrence: nobody declined it yet
+        if (task["need_id"], task["day"]) not in seen:
+            seen.add((task["need_id"], task["day"]))
+            tasks.append(task)
+    offered = 0
+    for k, task in enumerate(tasks[:6]):
+        with app.state.db.session() as session:  # type: ignore[attr-defined]
+            schedule = session.get(ScheduleRow, schedule_id)
+            assert schedule is not None
+            _same(cache.pinned(session, schedule)[0], _scratch(app, session, schedule))
+            scratch = _scratch(app, session, schedule, without={task["id"]})
+            fits = scratch.recommend(task["need_id"], Day(task["day"]),
+                                     exclude={task["volunteer_id"]}, free_only=True)
+            last = session.scalar(select(func.max(TaskRow.id)))
+        reads.clear()
+        me = make_user(client, f"v{k}", "volunteer", volunteer_id=task["volunteer_id"])
+        response = client.post(f"/v1/me/tasks/{task['id']}/decline", json={"reason": "病了"},
+                               headers=me)
+        assert response.status_code == 200, response.text
+        assert reads == []  # the kept tasks, updated in place by the decline before
+        with app.state.db.session() as session:  # type: ignore[attr-defined]
+            new = session.scalars(select(TaskRow).where(TaskRow.id > (last or 0))).all()
+            assert [(t.volunteer_id, t.start, t.merchant_id) for t in new] == [
+                (f.volunteer_id, f.start, f.merchant_id) for f in fits[:1]]
+            offered += len(new)
+            schedule = session.get(ScheduleRow, schedule_id)
+            assert schedule is not None
+            _same(cache.pinned(session, schedule)[0], _scratch(app, session, schedule))
+        assert reads == []
+    assert offered  # some decline was offered to another volunteer

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from matcher.circles import ServiceCircle, build_candidates
 from matcher.domain import Assignment, Day, Problem, TimeWindow
 from matcher.greedy import greedy_plan
-from matcher.replan import PinnedWeek, broken_assignments
+from matcher.replan import Fit, PinnedWeek, Statics, broken_assignments
 from matcher.settings import Settings
 from matcher.solver import _assignments
+from matcher.timeline import Plan, Task, Timelines
 from matcher.travel import TravelTimes
 from tests.conftest import WEEK, merchant, need, offset, volunteer
 from tests.matcher.test_solver import SKILLS, communities
@@ -245,3 +246,136 @@ def test_recommendations_match_rebuilding_the_week_for_each_trial(problem: Probl
         assert fits == reference.recommend(occurrence.need.id, occurrence.day)
         assert week.recommend(occurrence.need.id, occurrence.day, free_only=True) == [
             f for f in fits if not f.displaces]
+
+
+def _same_timelines(got: Timelines, want: Timelines) -> None:
+    """Equal as :meth:`Timelines.blocker` and the start points read them: each volunteer-day's
+    tasks as a multiset, the minutes used, the merchants' loads (an empty entry is none)."""
+    def tasks(t: Timelines) -> dict[tuple[int, Day], list[Task]]:
+        return {key: sorted(day_tasks, key=repr) for key, day_tasks in t.tasks.items()
+                if day_tasks}
+
+    assert tasks(got) == tasks(want)
+    assert got.used == want.used
+    assert {k: n for k, n in got.merchant_load.items() if n} == \
+        {k: n for k, n in want.merchant_load.items() if n}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(communities(), st.data())
+def test_a_week_pinned_again_with_kept_statics_is_the_week_built_from_scratch(
+        problem: Problem, data: st.DataObject) -> None:
+    """A process keeps one :class:`Statics` per built week and pins the tasks again after each
+    decline (a task out), offer (a task in) or cancellation; an edit of the community builds a
+    new week. After any such sequence the week is the one built from scratch: the same broken
+    tasks (and reasons), plan and held tasks, the same timelines without each occurrence, the
+    same fits and the same free fits a decline takes the first of."""
+    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
+    tasks = _assignments(cand, greedy_plan(cand))
+    assume(tasks)
+    statics = Statics(cand)
+    for _ in range(data.draw(st.integers(1, 6), label="steps")):
+        step = data.draw(st.sampled_from(["decline", "offer", "edit"]))
+        if step == "decline" and tasks:
+            tasks = [a for a in tasks if a != data.draw(st.sampled_from(tasks))]
+        elif step == "offer":  # a free fit (or any fit) of an occurrence taken up
+            occ = data.draw(st.sampled_from(problem.occurrences))
+            week = PinnedWeek(cand, tasks, statics)
+            fits = week.recommend(occ.need.id, occ.day)
+            if fits:
+                fit = data.draw(st.sampled_from(fits))
+                tasks = [*tasks, Assignment(occ.need.id, occ.day, occ.date, fit.start,
+                                            fit.start + occ.need.duration_min,
+                                            fit.volunteer_id, fit.merchant_id, fit.walk_min)]
+        elif step == "edit":
+            problem = _edit(data, problem, {i for a in tasks for i in (
+                a.volunteer_id, a.need_id, a.merchant_id) if i})
+            cand = build_candidates(problem, TravelTimes.build(problem, Settings()),
+                                    ServiceCircle())
+            statics = Statics(cand)
+        kept, scratch = PinnedWeek(cand, tasks, statics), PinnedWeek(cand, tasks)
+        assert kept.broken == scratch.broken == broken_assignments(cand, tasks)
+        assert kept.plan == scratch.plan and kept.held == scratch.held
+        event("a task is broken" if kept.broken else "no task is broken")
+        for o, occ in enumerate(cand.problem.occurrences):
+            base = Plan({k: v for k, v in scratch.plan.covered.items() if k != o})
+            _same_timelines(kept.timelines_without(o), scratch.timelines(base, skip=o))
+            on_it = {a.volunteer_id for a in tasks if (a.need_id, a.day) == (occ.need.id,
+                                                                             occ.day)}
+            assert kept.recommend(occ.need.id, occ.day, exclude=on_it) == \
+                scratch.recommend(occ.need.id, occ.day, exclude=on_it)
+            assert kept.recommend(occ.need.id, occ.day, exclude=on_it, free_only=True) == \
+                scratch.recommend(occ.need.id, occ.day, exclude=on_it, free_only=True)
+
+
+def _every_start_tried(week: PinnedWeek, need_id: str, day: Day, exclude: set[str],
+                       free_only: bool) -> list[Fit]:
+    """:meth:`PinnedWeek.recommend` as it was before it skipped the starts that could not rank
+    better than a volunteer's fit so far: every start and merchant weighed for everyone."""
+    cand = week.cand
+    o = week.occ_index[(need_id, day)]
+    excluded = {week.vol_index[v] for v in exclude if v in week.vol_index}
+    current = week.plan.covered.get(o)
+    staying = [] if current is None else [
+        i for i in current[2] if cand.options[i].volunteer not in excluded]
+    excluded |= {cand.options[i].volunteer for i in staying}
+    base = Plan({k: v for k, v in week.plan.covered.items() if k != o})
+    timelines = week.timelines(base, skip=o)
+    if staying and current is not None:
+        slots = [(current[0], current[1])]
+    else:
+        merchants: list[int | None] = [*sorted(cand.occ_merchants[o])] or [None]
+        slots = [(s, m) for s in timelines.start_points(o) for m in merchants
+                 if m is None or timelines.merchant_free(o, m, s)]
+    mine: dict[int, list[int]] = {}
+    for covered, (_, _, opts) in base.covered.items():
+        for i in opts:
+            mine.setdefault(cand.options[i].volunteer, []).append(covered)
+    fits: dict[int, tuple[tuple[int, int, float], Fit]] = {}
+    for i in cand.by_occurrence[o]:
+        option = cand.options[i]
+        v = option.volunteer
+        if v in excluded:
+            continue
+        for start, shop in slots:
+            if shop is not None and shop not in option.merchants:
+                continue
+            walk = option.walks[0] if shop is None else option.walks[option.merchants.index(shop)]
+            displaced = week._displaced(timelines, base, mine.get(v, []), i, start, shop)
+            if free_only and displaced:
+                displaced = None
+            if displaced is None:
+                continue
+            rank = (len(displaced), max((week._priority(d) for d in displaced), default=-1),
+                    walk)
+            if v not in fits or rank < fits[v][0]:
+                fits[v] = (rank, Fit(
+                    cand.problem.volunteers[v].id, start,
+                    None if shop is None else cand.problem.merchants[shop].id,
+                    round(walk, 1), tuple((cand.problem.occurrences[d].need.id,
+                                           cand.problem.occurrences[d].day)
+                                          for d in displaced)))
+    return [fit for _, fit in sorted(fits.values(), key=lambda x: x[0])]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(communities(max_volunteers=3, max_needs=10), st.data())
+def test_skipping_starts_that_cannot_rank_better_keeps_every_fit(
+        problem: Problem, data: st.DataObject) -> None:
+    """Busy volunteers (few of them, many needs), so that fits displace tasks."""
+    cand = build_candidates(problem, TravelTimes.build(problem, Settings()), ServiceCircle())
+    tasks = _assignments(cand, greedy_plan(cand))
+    if tasks and data.draw(st.booleans()):  # an edit: broken tasks hold time
+        problem = _edit(data, problem, {i for a in tasks for i in (
+            a.volunteer_id, a.need_id, a.merchant_id) if i})
+        cand = build_candidates(problem, TravelTimes.build(problem, Settings()),
+                                ServiceCircle())
+    week = PinnedWeek(cand, tasks)
+    for occ in cand.problem.occurrences:
+        exclude = set(data.draw(st.sets(st.sampled_from(
+            [v.id for v in problem.volunteers]), max_size=1)))
+        for free_only in (False, True):
+            fits = _every_start_tried(week, occ.need.id, occ.day, exclude, free_only)
+            event("some fit displaces a task" if any(f.displaces for f in fits) else "none")
+            assert week.recommend(occ.need.id, occ.day, exclude, limit=10**6,
+                                  free_only=free_only) == fits
