@@ -329,7 +329,7 @@ def decline(session: Session, state: Any, user: Caller, task_id: int, reason: st
                {"need_id": task.need_id, "day": task.day, "declined_task": task.id})
     try:
         session.flush()
-        after = state.candidates.versions(session, schedule.id)  # with this decline's raise
+        after = state.candidates.versions(session, schedule)  # with this decline's raise
         offered = None if replacement is None else (replacement.id,
                                                     assignment_of(replacement))
         session.commit()

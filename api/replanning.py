@@ -94,9 +94,11 @@ class CandidateCache:
         """``week`` of the community as ``session`` sees it, built or kept."""
         return self._week(session, week, self._community(session)).cand
 
-    def _community(self, session: Session) -> tuple[int, int] | None:
-        """The session's community and its version (None without its version row)."""
-        community = session_community(session) or sole_community(session)
+    def _community(self, session: Session, community: int | None = None
+                   ) -> tuple[int, int] | None:
+        """``community`` (default: the session's) and its version (None without its version
+        row)."""
+        community = community or session_community(session) or sole_community(session)
         version = session.scalar(select(CommunityVersion.version)
                                  .where(CommunityVersion.community_id == community))
         return None if version is None else (community, version)
@@ -139,19 +141,19 @@ class CandidateCache:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
-    def versions(self, session: Session, schedule_id: int) -> Versions | None:
+    def versions(self, session: Session, schedule: ScheduleRow) -> Versions | None:
         """The community's and the schedule's tasks' versions as ``session`` sees them (None
         without the community's version row)."""
-        community = self._community(session)
+        community = self._community(session, schedule.community_id)
         tasks = session.scalar(select(ScheduleRow.tasks_version)
-                               .where(ScheduleRow.id == schedule_id))
+                               .where(ScheduleRow.id == schedule.id))
         return None if community is None or tasks is None else (community, tasks)
 
     def pinned(self, session: Session, schedule: ScheduleRow, without: set[int] | None = None
                ) -> tuple[PinnedWeek, Versions | None]:
         """The week of ``schedule`` with its active tasks (except ``without``) pinned, and the
         versions it is of (for :meth:`declined`)."""
-        versions = self.versions(session, schedule.id)  # before the rows, as the week's
+        versions = self.versions(session, schedule)  # before the rows, as the week's
         kept = self._week(session, Week.parse(schedule.week),
                           None if versions is None else versions[0])
         with self._lock:
@@ -163,7 +165,7 @@ class CandidateCache:
             rows = _active_rows(session, schedule.id)
             entry = _Pinned(versions or ((-1, -1), -1), kept.cand, rows)
             # Kept only when no task changed while they were read (a later snapshot).
-            if versions is not None and self.versions(session, schedule.id) == versions:
+            if versions is not None and self.versions(session, schedule) == versions:
                 self._keep_pinned(schedule.id, entry)
         skip = without or set()
         if skip:

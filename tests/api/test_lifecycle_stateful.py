@@ -52,6 +52,7 @@ from api.models import (
     TaskRow,
     TimeRequest,
     User,
+    scope_session,
 )
 from api.replanning import CandidateCache, active_tasks, assignment_of
 from api.settings import ApiSettings
@@ -536,6 +537,7 @@ class WeekLifecycle(RuleBasedStateMachine):
         app = self.client.app
         with self.db.session() as session:
             schedule = session.get(ScheduleRow, current.id)
+            scope_session(session, schedule.community_id)  # as a request of its community
             kept = app.state.candidates.pinned(session, schedule)[0]  # type: ignore[attr-defined]
             cand = CandidateCache(app.state.networks.get).week(  # type: ignore[attr-defined]
                 session, WEEK)
