@@ -40,7 +40,7 @@ from sqlalchemy import delete, func, insert, select
 
 from api.db import Database
 from api.migrate import upgrade
-from api.models import NeedRow, ScheduleRow, TaskRow, User, VolunteerRow
+from api.models import Community, NeedRow, ScheduleRow, TaskRow, User, VolunteerRow
 from api.security import create_token, hash_password
 from api.seed import seed_demo
 from api.settings import ApiSettings
@@ -61,17 +61,19 @@ def fill(db: Database, n: int, logins: int, settings: ApiSettings, reuse: bool =
                 return [create_token(u, settings) for u in users]
         for table in (TaskRow, ScheduleRow, User, NeedRow, VolunteerRow):
             s.execute(delete(table))
+        community = s.scalars(select(Community.id)).one()  # the migrations' default
         s.execute(insert(VolunteerRow), [
             {"volunteer_id": f"V{i:05d}", "name": "志愿者", "lat": 22.53, "lon": 114.01,
              "skills": [], "availability": [{"day": "mon", "start": 480, "end": 1200}],
-             "max_hours_week": 4}
+             "max_hours_week": 4, "community_id": community}
             for i in range(n)])
         s.execute(insert(NeedRow), [
             {"need_id": f"N{i:05d}", "kind": "elderly", "service": "home_visit",
              "beneficiary": "张奶奶", "phone": "", "address": "", "lat": 22.53, "lon": 114.01,
              "days": ["mon", "wed", "fri"], "window": "09:00-12:00", "duration_min": 30,
              "skills": [],
-             "volunteers_needed": 1, "priority": "blue", "merchant_service": ""}
+             "volunteers_needed": 1, "priority": "blue", "merchant_service": "",
+             "community_id": community}
             for i in range(n)])
         schedule = ScheduleRow(week=str(WEEK), status="published", progress="done")
         s.add(schedule)

@@ -40,12 +40,21 @@ from typing import Any
 
 import fastapi.routing
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, insert, select, text
 
 from api.community import TZ, columns_of
 from api.main import create_app
 from api.migrate import upgrade
-from api.models import Base, CommunityVersion, ScheduleRow, TaskRow, User
+from api.models import (
+    Base,
+    Community,
+    CommunityVersion,
+    District,
+    ScheduleRow,
+    StreetOffice,
+    TaskRow,
+    User,
+)
 from api.security import create_token
 from api.settings import ApiSettings
 from matcher.circles import ServiceCircle, build_candidates
@@ -74,6 +83,10 @@ def community(scale: str, network: WalkingNetwork | None) -> Problem:
     return generate_community(network=network, week=WEEK, seed=7, **spec)  # type: ignore[arg-type]
 
 
+# What the migrations write and a fill keeps: the default community and its version row.
+KEPT = {t.__table__ for t in (Community, StreetOffice, District, CommunityVersion)}
+
+
 def fill(url: str, problem: Problem, network: WalkingNetwork | None) -> int:
     """The community, a published greedy week (every task offered) and a login per volunteer
     with a task; returns the schedule's id."""
@@ -83,15 +96,17 @@ def fill(url: str, problem: Problem, network: WalkingNetwork | None) -> int:
     engine = create_engine(url)
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
-            if table is not CommunityVersion.__table__:  # the migrations' row: keep it
+            if table not in KEPT:  # the migrations' community and its version row
                 conn.execute(table.delete())
+        community = conn.execute(select(Community.id)).scalar_one()
         for kind, items in (("merchants", problem.merchants),
                             ("volunteers", problem.volunteers), ("needs", problem.needs)):
             conn.execute(insert(Base.metadata.tables[kind]),
-                         [columns_of(kind, item) for item in items])
+                         [columns_of(kind, item) | {"community_id": community}
+                          for item in items])
         schedule = conn.execute(insert(ScheduleRow).values(
-            week=str(WEEK), status="published", progress="done").returning(ScheduleRow.id)
-        ).scalar_one()
+            week=str(WEEK), status="published", progress="done", community_id=community
+        ).returning(ScheduleRow.id)).scalar_one()
         conn.execute(insert(TaskRow), [
             {"schedule_id": schedule, "need_id": a.need_id, "day": a.day.value,
              "date": a.date, "start": a.start, "end": a.end, "volunteer_id": a.volunteer_id,
@@ -99,9 +114,10 @@ def fill(url: str, problem: Problem, network: WalkingNetwork | None) -> int:
             for a in assignments])
         conn.execute(insert(User), [
             {"username": f"u-{v}", "password_hash": "-", "role": "volunteer",
-             "volunteer_id": v} for v in sorted({a.volunteer_id for a in assignments})])
+             "volunteer_id": v, "community_id": community}
+            for v in sorted({a.volunteer_id for a in assignments})])
         conn.execute(insert(User), [{"username": "coordinator", "password_hash": "-",
-                                     "role": "coordinator"}])
+                                     "role": "coordinator", "community_id": community}])
         if engine.dialect.name == "postgresql":
             conn.execute(text("ANALYZE"))
     engine.dispose()
