@@ -21,7 +21,6 @@ or SQL: the console builds the same :class:`DistrictReport` from its own tables.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,12 +38,9 @@ from matcher.grids import GridUnit, locate
 from matcher.i18n import _, current, use
 from matcher.mapview import (
     ATTRIBUTION,
-    LEAFLET_DIR,
-    STATIC_DIR,
-    _inline_css,
     _Projector,
-    _script_json,
     coarse,
+    offline_page,
     priority_label,
     reason_label,
     tile_layers,
@@ -452,44 +448,13 @@ def district_map_document(report: DistrictReport, settings: Settings | None = No
     }
 
 
-PAGE = """<!DOCTYPE html>
-<html lang="@LANG@">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>@TITLE@</title>
-<style>@LEAFLET_CSS@</style>
-<style>@MAP_CSS@</style>
-</head>
-<body>
-<div id="map"></div>
-<script type="application/json" id="linli-district-data">@DATA@</script>
-<script>@LEAFLET_JS@</script>
-<script>@MAP_JS@</script>
-<script>
-LinliDistrictMap.draw(document.getElementById("map"),
-                      JSON.parse(document.getElementById("linli-district-data").textContent));
-</script>
-</body>
-</html>
-"""
-
-
 def render_district_map(report: DistrictReport, settings: Settings | None = None) -> str:
     """``district_map.html``: one self-contained page; nothing is loaded from outside unless
     tiles are configured."""
     document = district_map_document(report, settings)
-    parts = {
-        "@LEAFLET_CSS@": _inline_css((LEAFLET_DIR / "leaflet.css").read_text("utf-8")),
-        "@MAP_CSS@": (STATIC_DIR / "linli-map.css").read_text("utf-8")
-        + (STATIC_DIR / "linli-district-map.css").read_text("utf-8"),
-        "@LEAFLET_JS@": (LEAFLET_DIR / "leaflet.js").read_text("utf-8"),
-        "@MAP_JS@": (STATIC_DIR / "linli-district-map.js").read_text("utf-8"),
-        "@DATA@": _script_json(document),
-    }
-    page = PAGE.replace("@LANG@", document["lang"]).replace(
-        "@TITLE@", document["title"].replace("&", "&amp;").replace("<", "&lt;"))
-    return re.sub("|".join(parts), lambda m: parts[m.group(0)], page)
+    return offline_page(document, "LinliDistrictMap", "linli-district-data",
+                        ["linli-district-map.js"],
+                        ["linli-map.css", "linli-district-map.css"])
 
 
 def write_district_report(report: DistrictReport, out: Path, *,

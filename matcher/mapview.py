@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -337,16 +338,35 @@ PAGE = """<!DOCTYPE html>
 </head>
 <body>
 <div id="map"></div>
-<script type="application/json" id="linli-map-data">@DATA@</script>
+<script type="application/json" id="@DATA_ID@">@DATA@</script>
 <script>@LEAFLET_JS@</script>
 <script>@MAP_JS@</script>
 <script>
-LinliMap.draw(document.getElementById("map"),
-              JSON.parse(document.getElementById("linli-map-data").textContent));
+@DRAWER@.draw(document.getElementById("map"),
+              JSON.parse(document.getElementById("@DATA_ID@").textContent));
 </script>
 </body>
 </html>
 """
+
+
+def offline_page(document: dict[str, Any], drawer: str, data_id: str, scripts: Sequence[str],
+                 styles: Sequence[str]) -> str:
+    """One self-contained map page: Leaflet, the named static ``styles`` and ``scripts`` and
+    ``document`` (in the script element ``data_id``) inline, drawn by ``drawer``
+    (``LinliMap``, ``LinliDistrictMap``)."""
+    parts = {
+        "@LEAFLET_CSS@": _inline_css((LEAFLET_DIR / "leaflet.css").read_text("utf-8")),
+        "@MAP_CSS@": "".join((STATIC_DIR / name).read_text("utf-8") for name in styles),
+        "@LEAFLET_JS@": (LEAFLET_DIR / "leaflet.js").read_text("utf-8"),
+        "@MAP_JS@": "".join((STATIC_DIR / name).read_text("utf-8") for name in scripts),
+        "@DATA@": _script_json(document),
+        "@DRAWER@": drawer,
+        "@DATA_ID@": data_id,
+    }
+    page = PAGE.replace("@LANG@", document["lang"]).replace(
+        "@TITLE@", document["title"].replace("&", "&amp;").replace("<", "&lt;"))
+    return re.sub("|".join(parts), lambda m: parts[m.group(0)], page)
 
 
 def render_map_html(problem: Problem, schedule: Schedule, network: WalkingNetwork | None = None,
@@ -354,16 +374,8 @@ def render_map_html(problem: Problem, schedule: Schedule, network: WalkingNetwor
     """``map.html``: one self-contained page (Leaflet, styles and data inline). Nothing is
     loaded from outside unless tiles are configured."""
     document = map_document(problem, schedule, network, settings)
-    parts = {
-        "@LEAFLET_CSS@": _inline_css((LEAFLET_DIR / "leaflet.css").read_text("utf-8")),
-        "@MAP_CSS@": (STATIC_DIR / "linli-map.css").read_text("utf-8"),
-        "@LEAFLET_JS@": (LEAFLET_DIR / "leaflet.js").read_text("utf-8"),
-        "@MAP_JS@": (STATIC_DIR / "linli-map.js").read_text("utf-8"),
-        "@DATA@": _script_json(document),
-    }
-    page = PAGE.replace("@LANG@", document["lang"]).replace(
-        "@TITLE@", document["title"].replace("&", "&amp;").replace("<", "&lt;"))
-    return re.sub("|".join(parts), lambda m: parts[m.group(0)], page)
+    return offline_page(document, "LinliMap", "linli-map-data", ["linli-map.js"],
+                        ["linli-map.css"])
 
 
 def write_map(path: Path, problem: Problem, schedule: Schedule,
