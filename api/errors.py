@@ -81,6 +81,15 @@ FRAMEWORK_DETAILS = (N_("Not Found"), N_("Method Not Allowed"),
                      N_("There was an error parsing the body"))
 
 
+def framework_detail(detail: str) -> str:
+    """A detail Starlette or FastAPI raised, in the current language: the catalog's words for
+    the fixed ones (:data:`FRAMEWORK_DETAILS`); the others (a multipart body it could not read,
+    with its sizes and counts) in a sentence of ours around the framework's English."""
+    if detail in FRAMEWORK_DETAILS or i18n.current() == "en":
+        return _(detail)
+    return _("the request could not be read ({why})").format(why=detail)
+
+
 def label(code: str) -> str:
     """A code (a state, a status, a role) as a person reads it inside a sentence, in the current
     language: English is the code in words, Chinese the catalog's."""
@@ -398,6 +407,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
-        # Starlette's own details ("Not Found", "Method Not Allowed") are in the catalog.
-        return problem_response(exc.status_code, _(str(exc.detail)), request.url.path,
-                                headers=headers, rid=request_id(request))
+        return problem_response(exc.status_code, framework_detail(str(exc.detail)),
+                                request.url.path, headers=headers, rid=request_id(request))

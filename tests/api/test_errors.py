@@ -387,3 +387,17 @@ def test_error_details_read_in_chinese_by_default_and_in_english_when_asked(
         assert CJK.search(chinese.json()["detail"]), (name, chinese.json())
         assert english in asked.json()["detail"], (name, asked.json())
         assert not CJK.search(asked.json()["detail"]), (name, asked.json())
+
+
+def test_a_body_the_framework_cannot_read_is_told_in_chinese(
+        client: TestClient, coordinator: dict[str, str]) -> None:
+    """Starlette's own words for a multipart body it cannot read (found by the fuzz test): in a
+    sentence of ours by default, as Starlette says it in English."""
+    broken = {"Content-Type": "multipart/form-data; boundary=xyz"}
+    body = b"--xyz\r\nbad header line\r\n\r\nx\r\n--xyz--\r\n"  # "Invalid multipart data."
+    chinese = client.post("/v1/imports", content=body, headers=coordinator | broken)
+    assert chinese.status_code == 400, chinese.text
+    assert CJK.search(chinese.json()["detail"]), chinese.json()
+    english = client.post("/v1/imports", content=body,
+                          headers=coordinator | broken | {"Accept-Language": "en"})
+    assert english.status_code == 400 and not CJK.search(english.json()["detail"])
