@@ -453,7 +453,7 @@ def render_district_map(report: DistrictReport, settings: Settings | None = None
     tiles are configured."""
     document = district_map_document(report, settings)
     return offline_page(document, "LinliDistrictMap", "linli-district-data",
-                        ["linli-district-map.js"],
+                        ["linli-map.js", "linli-district-map.js"],
                         ["linli-map.css", "linli-district-map.css"])
 
 

@@ -1,27 +1,13 @@
 /* Linli's district map: the choropleth of matcher.district_report.district_map_document, with
-   Leaflet. Used inline by district_map.html; loads nothing by itself. Labels are set as text,
-   never as HTML, because names come from the communities' files. */
+   Leaflet. Used inline by district_map.html after linli-map.js, whose pieces it shares; loads
+   nothing by itself. Labels are set as text, never as HTML, because names come from the
+   communities' files. */
 (function (global) {
   "use strict";
 
-  function lines(texts) {
-    var box = document.createElement("div");
-    (texts || []).forEach(function (text, i) {
-      if (i) { box.appendChild(document.createElement("br")); }
-      box.appendChild(document.createTextNode(String(text)));
-    });
-    return box;
-  }
-
-  function titleControl(doc) {
-    var control = L.control({position: "topleft"});
-    control.onAdd = function () {
-      var box = L.DomUtil.create("div", "linli-title");
-      box.appendChild(lines([doc.title, doc.summary]));
-      return box;
-    };
-    return control;
-  }
+  // Shared with the plan's map: linli-map.js is loaded first.
+  var lines = global.LinliMap.lines;
+  var titleControl = global.LinliMap.titleControl;
 
   function chooser(doc, onChange) {
     var control = L.control({position: "topright"});
@@ -93,12 +79,7 @@
   }
 
   function draw(element, doc) {
-    var map = L.map(element, {zoomSnap: 0.25});
-    map.attributionControl.setPrefix("Leaflet");
-    (doc.tiles || []).forEach(function (t) {
-      L.tileLayer(t.url, {attribution: t.attribution, subdomains: t.subdomains,
-                          maxZoom: t.maxZoom}).addTo(map);
-    });
+    var map = global.LinliMap.baseMap(element, doc, {zoomSnap: 0.25});
     var selected = doc.selected;
     function style(f) {
       var p = f.properties;

@@ -71,13 +71,19 @@
     return control;
   }
 
-  function draw(element, doc) {
-    var map = L.map(element, {preferCanvas: true, zoomSnap: 0.25});
+  // A Leaflet map with the document's tile layers, if any were configured (none by default).
+  function baseMap(element, doc, options) {
+    var map = L.map(element, options);
     map.attributionControl.setPrefix("Leaflet");
     (doc.tiles || []).forEach(function (t) {
       L.tileLayer(t.url, {attribution: t.attribution, subdomains: t.subdomains,
                           maxZoom: t.maxZoom}).addTo(map);
     });
+    return map;
+  }
+
+  function draw(element, doc) {
+    var map = baseMap(element, doc, {preferCanvas: true, zoomSnap: 0.25});
     var hasTiles = (doc.tiles || []).length > 0;
     var layers = doc.layers;
     var streets = L.geoJSON(layers.streets, {
@@ -150,5 +156,6 @@
     return map;
   }
 
-  global.LinliMap = {draw: draw};
+  // The pieces the district map (linli-district-map.js, loaded after this file) shares.
+  global.LinliMap = {draw: draw, lines: lines, titleControl: titleControl, baseMap: baseMap};
 })(window);
