@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from shapely.geometry import shape
@@ -40,13 +38,13 @@ from sqlalchemy.orm import Session
 from api.community import TZ, load_problem
 from api.ledger import ISSUER
 from api.models import (
-    SCOPE,
     Account,
     AllocationLineRow,
     AllocationRow,
     Community,
     GridUnitRow,
     LedgerEntry,
+    in_community,
 )
 from api.scheduling import stored_schedule
 from api.security import Caller
@@ -79,17 +77,6 @@ class DistrictView:
     codes: tuple[str, ...]
     ledger_from: dt.date
     ledger_to: dt.date  # the last day counted
-
-
-@contextmanager
-def _scoped(session: Session, community_id: int) -> Iterator[Session]:
-    """``session`` reads only ``community_id``'s rows inside the block, then as before."""
-    before = session.info.get(SCOPE)
-    session.info[SCOPE] = community_id
-    try:
-        yield session
-    finally:
-        session.info[SCOPE] = before
 
 
 def week_bounds(week: Week) -> tuple[dt.datetime, dt.datetime]:
@@ -135,7 +122,7 @@ def community_part(session: Session, community: Community, week: Week) -> Commun
     """One community's part of the report (the session is scoped to it meanwhile). A
     community whose stored rows break a rule is listed as ``failed``, saying which rows, and
     the others are still reported."""
-    with _scoped(session, community.id):
+    with in_community(session, community.id):
         units = grid_units(session)
         ledger = week_ledger(session, week)
         try:

@@ -11,6 +11,8 @@ to zero, and a balance is the sum of an account's entries.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -676,6 +678,18 @@ def scope_session(session: Session, community_id: int | None) -> Session:
     """Let ``session`` read and write only the community ``community_id``'s rows."""
     session.info[SCOPE] = community_id
     return session
+
+
+@contextmanager
+def in_community(session: Session, community_id: int) -> Iterator[Session]:
+    """``session`` reads only ``community_id``'s rows inside the block (a read of another
+    community than the request's own), then its own scope again."""
+    before = session.info.get(SCOPE)
+    session.info[SCOPE] = community_id
+    try:
+        yield session
+    finally:
+        session.info[SCOPE] = before
 
 
 def session_community(session: Session) -> int | None:

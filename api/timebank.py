@@ -27,8 +27,6 @@ import datetime as dt
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -50,7 +48,6 @@ from api.ledger import (
     transfer_across,
 )
 from api.models import (
-    SCOPE,
     Account,
     Community,
     FamilyLink,
@@ -61,6 +58,7 @@ from api.models import (
     StreetOffice,
     TaskRow,
     TimeRequest,
+    in_community,
     session_community,
     sole_community,
 )
@@ -177,17 +175,6 @@ def member_community(session: Session, member_id: str) -> int | None:
     found = session.execute(select(table.c.community_id)
                             .where(table.c.member_id == member_id)).scalar()
     return None if found is None else int(found)
-
-
-@contextmanager
-def in_community(session: Session, community_id: int) -> Iterator[Session]:
-    """``session`` scoped to ``community_id`` for a read (then back to its own scope)."""
-    before = session.info.get(SCOPE)
-    session.info[SCOPE] = community_id
-    try:
-        yield session
-    finally:
-        session.info[SCOPE] = before
 
 
 def link_family(session: Session, user: Caller, member_id: str, relation: str,
