@@ -6,7 +6,9 @@ It lives here because ``serve`` needs the web service; ``matcher`` stays free of
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.markup import escape
@@ -14,6 +16,8 @@ from rich.markup import escape
 from matcher.cli import SAMPLE_NETWORK, app, console, data_dir
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from api.jobs import JobWorker
     from api.settings import ApiSettings
 
@@ -134,6 +138,28 @@ def worker(
     log.info("job worker %s stopped", jobs.name)
 
 
+def _refuse(message: str, code: int) -> NoReturn:
+    console.print(f"[red]{escape(message)}[/red]")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _deployment() -> Iterator[Session]:
+    """A session on the deployment's database (``LINLI_DATABASE_URL``), brought up to date."""
+    from api.db import Database
+    from api.migrate import upgrade
+    from api.settings import ApiSettings
+
+    settings = ApiSettings()
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            yield session
+    finally:
+        db.dispose()
+
+
 community_app = typer.Typer(help="The communities of this deployment (LINLI_DATABASE_URL): "
                              "add them and the street or district admins who read them.")
 app.add_typer(community_app, name="community")
@@ -153,33 +179,21 @@ def community_add(
 ) -> None:
     """Add a community: a deployment starts with one (code `default`); each further one gets
     its own coordinators (POST /v1/users by a street or district admin)."""
-    from api.db import Database
     from api.errors import Problem
-    from api.migrate import upgrade
-    from api.settings import ApiSettings
     from api.tenancy import CODE, add_community, find_street_office
     from matcher.i18n import _
 
     if not CODE.match(code):
-        message = _("the code may hold lower-case letters, digits, - and _ only")
-        console.print(f"[red]{escape(message)}[/red]")
-        raise typer.Exit(2)
-    settings = ApiSettings()
-    upgrade(settings.database_url)
-    db = Database(settings.database_url)
-    try:
-        with db.session() as session:
-            office = find_street_office(session, street_office, name=street_office_name,
-                                 district=district, create=True)
-            assert office is not None  # made when missing
-            try:
-                add_community(session, code, name, office)
-            except Problem as exc:
-                console.print(f"[red]{escape(exc.detail)}[/red]")
-                raise typer.Exit(1) from exc
-            session.commit()
-    finally:
-        db.dispose()
+        _refuse(_("the code may hold lower-case letters, digits, - and _ only"), 2)
+    with _deployment() as session:
+        office = find_street_office(session, street_office, name=street_office_name,
+                                    district=district, create=True)
+        assert office is not None  # made when missing
+        try:
+            add_community(session, code, name, office)
+        except Problem as exc:
+            _refuse(exc.detail, 1)
+        session.commit()
     console.print(escape(_("community {code} ({name}) added to street office {office}")
                          .format(code=code, name=name, office=street_office)))
 
@@ -199,43 +213,28 @@ def community_admin(
     admin (of her district); they add communities and their accounts through the API."""
     from sqlalchemy import select
 
-    from api.db import Database
-    from api.migrate import upgrade
     from api.models import District, StreetOffice, User
     from api.security import hash_password
-    from api.settings import ApiSettings
     from matcher.i18n import _
 
     if (street_office is None) == (district is None) or len(password) < 8:
-        message = _("give either --street-office or --district, and a password of 8 "
-                    "characters or more")
-        console.print(f"[red]{escape(message)}[/red]")
-        raise typer.Exit(2)
-    settings = ApiSettings()
-    upgrade(settings.database_url)
-    db = Database(settings.database_url)
-    try:
-        with db.session() as session:
-            if street_office is not None:
-                office = session.scalar(select(StreetOffice.id).where(
-                    StreetOffice.code == street_office))
-                user = User(username=username, role="street_admin", street_office_id=office)
-            else:
-                office = session.scalar(select(District.id).where(District.code == district))
-                user = User(username=username, role="district_admin", district_id=office)
-            if office is None:
-                message = _("no such street office or district")
-                console.print(f"[red]{escape(message)}[/red]")
-                raise typer.Exit(1)
-            if session.scalar(select(User.id).where(User.username == username)) is not None:
-                message = _("that username is taken")
-                console.print(f"[red]{escape(message)}[/red]")
-                raise typer.Exit(1)
-            user.password_hash = hash_password(password)
-            session.add(user)
-            session.commit()
-    finally:
-        db.dispose()
+        _refuse(_("give either --street-office or --district, and a password of 8 "
+                  "characters or more"), 2)
+    with _deployment() as session:
+        if street_office is not None:
+            office = session.scalar(select(StreetOffice.id).where(
+                StreetOffice.code == street_office))
+            user = User(username=username, role="street_admin", street_office_id=office)
+        else:
+            office = session.scalar(select(District.id).where(District.code == district))
+            user = User(username=username, role="district_admin", district_id=office)
+        if office is None:
+            _refuse(_("no such street office or district"), 1)
+        if session.scalar(select(User.id).where(User.username == username)) is not None:
+            _refuse(_("that username is taken"), 1)
+        user.password_hash = hash_password(password)
+        session.add(user)
+        session.commit()
     console.print(escape(_("{role} {username} made").format(role=user.role, username=username)))
 
 
