@@ -1,6 +1,6 @@
 """The benchmark family: many communities, not two seeds. Prints figures, asserts no times.
 
-    python benchmarks/bench_family.py [--seeds 2] [--streets 4] [--time-limit S]
+    python benchmarks/bench_family.py [--seeds 2] [--first-seed 1] [--streets 4] [--time-limit S]
         [--street-time-limit S] [--wall-clock] [--regimes a,b,...] [--quick]
 
 Communities: every regime of :data:`matcher.generate.REGIMES` (hours caps tight or loose, rare
@@ -96,12 +96,12 @@ class Result:
 
 def instances(seeds: int, streets: int, regimes: list[Regime], quick: bool,
               limit: float | None, street_limit: float | None,
-              wall_clock: bool) -> list[Instance]:
+              wall_clock: bool, first_seed: int = 1) -> list[Instance]:
     out = []
     community_params = SolveParams(time_limit_s=limit or (2 if quick else 60),
                                    wall_clock=wall_clock)
     for regime in regimes:
-        for seed in range(1, seeds + 1):
+        for seed in range(first_seed, first_seed + seeds):
             out.append(Instance(f"{regime.name}/{seed}", regime, "community", seed,
                                 QUICK_COMMUNITY if quick else COMMUNITY, community_params))
     street_params = SolveParams(time_limit_s=street_limit or (3 if quick else 300),
@@ -207,6 +207,8 @@ def print_summary(results: list[Result]) -> None:
 def main(argv: list[str] | None = None) -> list[Result]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seeds", type=int, default=2, help="communities per regime")
+    parser.add_argument("--first-seed", type=int, default=1,
+                        help="the communities' first seed (to run a family in pieces)")
     parser.add_argument("--streets", type=int, default=4, help="street-scale weeks")
     parser.add_argument("--time-limit", type=float, default=None,
                         help="per community (default 60, --quick 2)")
@@ -226,7 +228,8 @@ def main(argv: list[str] | None = None) -> list[Result]:
     seeds = 1 if args.quick and args.seeds == 2 else args.seeds
     streets = 1 if args.quick and args.streets == 4 else args.streets
     todo = instances(seeds, streets, [REGIMES[n] for n in names], args.quick,
-                     args.time_limit, args.street_time_limit, args.wall_clock)
+                     args.time_limit, args.street_time_limit, args.wall_clock,
+                     args.first_seed)
     network = None if args.quick else WalkingNetwork.from_file(NETWORK)
     walk: Walk = geodesic_walk() if network is None else _cached(network_walk(network))
     results = []
