@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,8 +30,8 @@ from api.models import (
     session_community,
     sole_community,
 )
-from matcher.busy import Busy, may_reach, remaining_week
-from matcher.domain import Assignment, Day, Location, Problem, Volunteer, Week
+from matcher.busy import Busy, margins, may_reach, remaining_week
+from matcher.domain import Assignment, Day, Location, Problem, Volunteer, Week, format_hhmm
 from matcher.settings import Settings
 
 UNDER_WAY = ("accepted", "checked_in", "completed", "confirmed")  # agreed with a person
@@ -190,3 +191,50 @@ def elsewhere_versions(session: Session, week: str, community_id: int
                SCHEDULES.community_id != community_id).order_by(SCHEDULES.id)).all()
     return (tuple(v for row in communities for v in row), tuple(v for row in schedules
                                                                 for v in row))
+
+
+def busy_clashes(session: Session, schedule: ScheduleRow,
+                 settings: Settings | None = None) -> list[dict[str, Any]]:
+    """The tasks of the solved ``schedule`` that its volunteers cannot take given their tasks
+    in other communities' published schedules of the week, as a refusal lists them: ``busy``
+    when too close to one of those to walk between (the margins the solve plans with,
+    :func:`matcher.busy.margins`), ``hours`` when they take her over her weekly cap.
+
+    Locks the plan's volunteers' rows first (PostgreSQL; in id order, so two publications wait
+    for each other rather than deadlock): two communities publishing plans that share a
+    volunteer then check one after the other, and the second sees the first's tasks. SQLite
+    serialises every writing transaction already.
+    """
+    settings = settings or Settings()
+    planned = session.execute(
+        select(TASKS.volunteer_id, TASKS.day, TASKS.date, TASKS.start, TASKS.end,
+               TASKS.merchant_id)
+        .where(TASKS.schedule_id == schedule.id, TASKS.state.in_(("proposed", *HOLDING)))
+        .order_by(TASKS.date, TASKS.start, TASKS.volunteer_id)).all()
+    ids = sorted({row.volunteer_id for row in planned})
+    if not ids:
+        return []
+    caps = {vid: round(60 * hours) for vid, hours in session.execute(
+        select(VOLUNTEERS.volunteer_id, VOLUNTEERS.max_hours_week)
+        .where(VOLUNTEERS.volunteer_id.in_(ids)).order_by(VOLUNTEERS.volunteer_id)
+        .with_for_update())}
+    busy = busy_elsewhere(session, schedule.week, ids, schedule.community_id)
+    used = {vid: sum(b.minutes for b in tasks) for vid, tasks in busy.items()}
+    clashes: list[dict[str, Any]] = []
+    for row in planned:
+        problem = None
+        for other in busy.get(row.volunteer_id, ()):
+            before, after = margins(other, settings.circle_min, row.merchant_id is not None)
+            if other.day.value == row.day and not (row.end + before <= other.start
+                                                   or other.end + after <= row.start):
+                problem = "busy"
+                break
+        if row.volunteer_id in busy:
+            used[row.volunteer_id] += row.end - row.start
+            if problem is None and used[row.volunteer_id] > caps.get(row.volunteer_id, 0):
+                problem = "hours"
+        if problem is not None:
+            clashes.append({"volunteer_id": row.volunteer_id, "day": row.day,
+                            "date": row.date.isoformat(), "start": format_hhmm(row.start),
+                            "end": format_hhmm(row.end), "problem": problem})
+    return clashes
