@@ -12,7 +12,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.community import need_of, volunteer_of
-from api.models import Community, NeedRow, ScheduleRow, TaskRow, VolunteerRow
+from api.models import (
+    Community,
+    District,
+    NeedRow,
+    ScheduleRow,
+    StreetOffice,
+    TaskRow,
+    VolunteerRow,
+)
 from matcher.domain import Assignment, Day, Problem
 from tests.api.conftest import make_user, wait_for
 from tests.conftest import WEEK
@@ -171,16 +179,34 @@ def test_candidates_skip_her_time_busy_elsewhere(two: Two) -> None:
     assert "AV1" not in {c["volunteer_id"] for c in after.json()["items"]}
 
 
-def test_the_pinned_week_holds_a_b_volunteers_work_for_a(two: Two) -> None:
-    # BV1 (registered in B, home far from A's need) holds a task of A's published week: A's
-    # re-solve keeps her on it rather than calling it broken.
-    two.add("B", "volunteers", _volunteer("BV1") | {"lat": HOME[0] + 5000 / 110_540})
+def test_a_volunteer_holding_as_work_stays_in_as_week_from_another_district(two: Two) -> None:
+    # CV1 is registered in a community of another district (never a neighbour of A), her home
+    # within A's circle, and holds a task of A's published week: A's week keeps her, so an
+    # edit of A does not put her work at risk (she is no longer a volunteer of it, else).
+    db = two.client.app.state.db  # type: ignore[attr-defined]
+    with db.session() as session:
+        district = District(code="er", name="二区")
+        session.add(district)
+        session.flush()
+        office = StreetOffice(code="er-1", name="二街道", district_id=district.id)
+        session.add(office)
+        session.flush()
+        third = Community(code="bing", name="丙社区", street_office_id=office.id)
+        session.add(third)
+        session.flush()
+        session.add(VolunteerRow(community_id=third.id, volunteer_id="CV1", name="丙志愿者",
+                                 lat=HOME[0], lon=HOME[1], skills=[], max_hours_week=4,
+                                 availability=[{"day": "mon", "start": 480, "end": 720}]))
+        session.commit()
     two.add("A", "needs", _need("AN1", "09:00-12:00"))
-    first = two.published("A", [("AN1", "BV1", 9 * 60, 9 * 60 + 30)])
+    two.published("A", [("AN1", "CV1", 9 * 60, 9 * 60 + 30)])
+    edit = two.client.put("/v1/needs/AN1", json=_need("AN1", "09:00-12:00") | {
+        "beneficiary": "王奶奶"}, headers=two.heads["A"])
+    assert edit.status_code == 200, edit.text
+    assert edit.json()["at_risk"] == []
     body = two.solve("A")
-    tasks = two.tasks("A", body["id"])
-    assert [(t["volunteer_id"], t["start"]) for t in tasks] == [("BV1", "09:00")]
-    assert first != body["id"]
+    assert [(t["volunteer_id"], t["start"]) for t in two.tasks("A", body["id"])] == [
+        ("CV1", "09:00")]
 
 
 def test_a_publication_that_double_books_her_is_refused(two: Two) -> None:
