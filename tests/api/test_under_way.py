@@ -5,6 +5,7 @@ serves it, and a publication that would double-book her is refused."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from api.models import (
     TaskRow,
     VolunteerRow,
 )
+from api.under_way import busy_clashes
 from matcher.domain import Assignment, Day, Problem
 from tests.api.conftest import make_user, wait_for
 from tests.conftest import WEEK
@@ -254,3 +256,39 @@ def test_a_publication_over_her_weekly_hours_across_communities_is_refused(two: 
                                         "start": "10:00", "end": "11:00", "problem": "hours"}]
 
 
+
+
+def test_two_publications_sharing_her_cannot_both_pass(two: Two) -> None:
+    """While A's publication holds her row (checked, not yet committed), B's waits, then sees
+    A's tasks and is refused; without the lock both would pass their checks."""
+    two.add("A", "volunteers", _volunteer("AV1"))
+    two.add("A", "needs", _need("AN1", "09:00-09:30"))
+    two.add("B", "needs", _need("BN1", "09:00-09:30"))
+    plans = {side: two.solve(side)["id"] for side in ("A", "B")}
+    db = two.client.app.state.db  # type: ignore[attr-defined]
+    answers: list[Any] = []
+
+    def publish_b() -> None:
+        answers.append(two.client.post(f"/v1/schedules/{plans['B']}/publish", json={},
+                                       headers=two.heads["B"]))
+
+    with db.session(two.ids["A"]) as session:
+        schedule = session.get(ScheduleRow, plans["A"])
+        assert schedule is not None
+        assert busy_clashes(session, schedule) == []  # A's check passed; her row is held
+        other = threading.Thread(target=publish_b)
+        try:
+            other.start()
+            other.join(1.5)
+            assert other.is_alive()  # B waits for A's transaction
+            schedule.status = "published"
+            for task in session.scalars(select(TaskRow).where(
+                    TaskRow.schedule_id == schedule.id)):
+                task.state = "offered"
+        finally:
+            session.commit()
+            other.join(60)
+    assert not other.is_alive()
+    [answer] = answers
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["code"] == "volunteer_busy_elsewhere"
