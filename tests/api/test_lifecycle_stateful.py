@@ -150,7 +150,8 @@ class WeekLifecycle(RuleBasedStateMachine):
     def published(self) -> ScheduleRow | None:
         with self.db.session() as session:
             row = session.scalars(select(ScheduleRow).where(
-                ScheduleRow.week == str(WEEK), ScheduleRow.status == "published")).one_or_none()
+                ScheduleRow.week == str(WEEK), ScheduleRow.status == "published",
+                ScheduleRow.community_id == 1)).one_or_none()  # not the aunt's community's
             if row is not None:
                 session.expunge(row)
             return row  # type: ignore[no-any-return]
@@ -376,6 +377,40 @@ class WeekLifecycle(RuleBasedStateMachine):
         self.call("POST", f"/v1/redemptions/{redemption['id']}/{action}",
                   self.headers("merchant", redemption["merchant_id"])
                   | {"Idempotency-Key": f"decide-{next(self.keys):08d}"})
+
+    @rule(pick=PICK, day=st.sampled_from(["mon", "tue", "wed"]),
+          start=st.sampled_from([8 * 60, 10 * 60, 14 * 60]), cancel=st.booleans())
+    def another_community_books(self, pick: int, day: str, start: int, cancel: bool) -> None:
+        """The aunt's community publishes (or cancels) a task of one of this community's
+        volunteers: her week here has that time and those minutes less (api.under_way)."""
+        yi = self.aunts_community
+        if not hasattr(self, "yi_need"):
+            self.yi_need = "BN1"
+            assert self.call("POST", "/v1/needs", self.headers("coordinator", "yi"), json={
+                "need_id": self.yi_need, "kind": "elderly", "service": "home_visit",
+                "beneficiary": "乙社区张奶奶", "lat": CENTRE.lat, "lon": CENTRE.lon,
+                "days": "mon;tue;wed", "window": "08:00-20:00", "duration_min": 60,
+                "priority": "blue"}).status_code == 201
+        ids = self.volunteer_ids()
+        with self.db.session(yi) as session:
+            schedule = session.scalars(select(ScheduleRow).where(
+                ScheduleRow.week == str(WEEK), ScheduleRow.status == "published")).first()
+            if schedule is None:
+                schedule = ScheduleRow(week=str(WEEK), status="published", progress="")
+                session.add(schedule)
+                session.flush()
+            live = session.scalars(select(TaskRow).where(
+                TaskRow.schedule_id == schedule.id, TaskRow.state == "accepted")
+                .order_by(TaskRow.id)).all()
+            if cancel and live:
+                live[pick % len(live)].state = "cancelled"
+            else:
+                date = WEEK.date_of(Day(day))
+                session.add(TaskRow(schedule_id=schedule.id, need_id=self.yi_need, day=day,
+                                    date=date, start=start, end=start + 60,
+                                    volunteer_id=ids[pick % len(ids)], merchant_id=None,
+                                    walk_min=1.0, state="accepted"))
+            session.commit()
 
     @rule(minutes=st.sampled_from([10, 45, 240]))
     def give_to_mother(self, minutes: int) -> None:
