@@ -30,7 +30,7 @@ from api.models import (
     session_community,
     sole_community,
 )
-from matcher.busy import Busy, margins, may_reach, remaining_week
+from matcher.busy import Busy, margins, remaining_week, within_reach
 from matcher.domain import Assignment, Day, Location, Problem, Volunteer, Week, format_hhmm
 from matcher.settings import Settings
 
@@ -158,8 +158,9 @@ def shared_problem(session: Session, week: Week, settings: Settings | None = Non
         rows = session.execute(select(VolunteerRow.__table__)
                                .where(VOLUNTEERS.community_id.in_(others))
                                .order_by(VOLUNTEERS.volunteer_id)).all()
-        near = [row for row in rows if row.volunteer_id not in known
-                and may_reach(Location(row.lat, row.lon), places, settings)]
+        rows = [row for row in rows if row.volunteer_id not in known]
+        reach = within_reach([Location(row.lat, row.lon) for row in rows], places, settings)
+        near = [row for row, close in zip(rows, reach, strict=True) if close]
         extra += community.volunteers_of_rows(near)
         known.update(v.id for v in extra)
     missing = _holders(session, str(week), own) - known

@@ -16,6 +16,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+from scipy.spatial import cKDTree
+
 from matcher.domain import Availability, Day, Location, TimeWindow, Volunteer
 from matcher.settings import Settings
 
@@ -87,22 +90,26 @@ def remaining_week(volunteer: Volunteer, busy: Iterable[Busy], circle_min: float
     return replace(volunteer, availability=windows, max_hours_week=left / 60)
 
 
-def _metres(a: Location, b: Location) -> float:
-    """Flat-earth metres between two nearby points (exact enough within a district)."""
-    x = (b.lon - a.lon) * math.cos(math.radians((a.lat + b.lat) / 2)) * 111_320.0
-    y = (b.lat - a.lat) * 110_540.0
-    return math.hypot(x, y)
-
-
 # A straight line is never longer than the walk; the slack covers the flat-earth metres (as
 # matcher.district's components).
 _SLACK = 1.02
 
 
-def may_reach(home: Location, needs: Iterable[Location], settings: Settings | None = None
-              ) -> bool:
-    """Whether a home could lie within the circle of one of ``needs``: the straight-line
-    prefilter (never false for a need truly within the circle; the circles decide the rest)."""
+def within_reach(homes: Sequence[Location], places: Sequence[Location],
+                 settings: Settings | None = None) -> list[bool]:
+    """For each home, whether it could lie within the circle of one of ``places``: the
+    straight-line prefilter (never false for a place truly within the circle; the circles
+    decide the rest)."""
+    if not homes or not places:
+        return [False] * len(homes)
     settings = settings or Settings()
+    everything = [*homes, *places]
+    lat = np.array([p.lat for p in everything])
+    lon = np.array([p.lon for p in everything])
+    # Flat-earth metres around the middle: exact enough at a district's size.
+    x = (lon - lon.mean()) * math.cos(math.radians(float(lat.mean()))) * 111_320.0
+    xy = np.column_stack([x, (lat - lat.mean()) * 110_540.0])
     reach = settings.circle_min * settings.walk_speed_m_per_min * _SLACK
-    return any(_metres(home, place) <= reach for place in needs)
+    distances, _ = cKDTree(xy[len(homes):]).query(xy[:len(homes)],
+                                                  distance_upper_bound=reach)
+    return [bool(d <= reach) for d in np.atleast_1d(distances)]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matcher.busy import Busy, margins, may_reach, remaining_week
+from matcher.busy import Busy, margins, remaining_week, within_reach
 from matcher.circles import ServiceCircle, build_candidates
 from matcher.domain import Assignment, Day, Problem, TimeWindow
 from matcher.greedy import greedy_plan
@@ -55,10 +55,12 @@ def test_a_busy_task_is_a_time_of_day() -> None:
 
 
 def test_the_straight_line_prefilter_keeps_every_home_within_a_circle() -> None:
-    place = offset(0, 0)
-    assert may_reach(offset(0, 1100), [place])  # 1,100 m by a straight line: 15 min walk
-    assert not may_reach(offset(0, 1200), [place])
-    assert not may_reach(offset(0, 0), [])
+    places = [offset(0, 0), offset(3000, 0)]
+    # 1,100 m by a straight line could be a 15-minute walk; 1,200 m never is.
+    assert within_reach([offset(0, 1100), offset(0, 1200), offset(3000, -1000)], places) == [
+        True, False, True]
+    assert within_reach([offset(0, 0)], []) == [False]
+    assert within_reach([], places) == []
 
 
 def test_the_solver_plans_around_her_task_elsewhere() -> None:
