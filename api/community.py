@@ -114,6 +114,17 @@ def volunteer_of(row: Any) -> Volunteer:
         row.max_hours_week)
 
 
+def volunteers_of_rows(rows: Sequence[Any]) -> list[Volunteer]:
+    """Volunteers from stored rows (of any community), each row that breaks a rule named.
+
+    Raises
+    ------
+    InputError
+        With every bad row.
+    """
+    return _built("volunteers", rows, volunteer_of)
+
+
 def need_of(row: Any) -> Need:
     """A need from its stored columns."""
     return Need(

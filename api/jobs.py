@@ -40,7 +40,7 @@ from api.models import (
     WeeklyJob,
 )
 from api.settings import ApiSettings
-from api.under_way import commitments
+from api.under_way import commitments, shared_problem
 from matcher.allocation import allocate, delivery_needs
 from matcher.domain import Problem, Week
 from matcher.i18n import _
@@ -211,10 +211,12 @@ def run_schedule(ctx: JobContext, job: Running) -> None:
     """Solve one claimed schedule and store its tasks, unmet occurrences and summary.
 
     A week with a published schedule is re-solved around it: its work under way pinned, its
-    declines honoured, nothing new before now (:mod:`api.under_way`)."""
+    declines honoured, nothing new before now (:mod:`api.under_way`). Volunteers' weeks are
+    shared with other communities: each plans with what her tasks elsewhere leave, and
+    neighbours within a circle serve too (:func:`api.under_way.shared_problem`)."""
     schedule_id, week, progress = job.claim.id, job.week, job.progress
     with ctx.db.session(job.claim.community_id) as session:
-        problem = load_problem(session, week)
+        problem = shared_problem(session, week)
         under_way = commitments(session, week, ctx.clock())
     progress("walking times")
     travel = TravelTimes.build(problem, Settings(), ctx.networks.get())

@@ -37,7 +37,7 @@ from api.lifecycle import Action
 from api.models import ScheduleRow, TaskRow
 from api.replanning import broken_tasks
 from api.security import Caller
-from api.under_way import UNDER_WAY, published_schedule
+from api.under_way import UNDER_WAY, busy_clashes, published_schedule
 from api.weekly import commit_published, mark_published
 from matcher.domain import format_hhmm
 from matcher.i18n import _
@@ -148,6 +148,13 @@ def publish_schedule(session: Session, state: Any, user: Caller, schedule: Sched
     current = published_schedule(session, schedule.week, exclude=schedule.id)
     if schedule.status != "solved" or (current is not None and not supersede):
         mark_published(session, ScheduleRow, schedule, supersede)  # refuses with its 409
+    clashes = busy_clashes(session, schedule)
+    if clashes:
+        # Another community published work of the same volunteers since this plan was solved.
+        raise Problem(409, _("re-solve: {n} task(s) of this plan take volunteers who are busy "
+                             "then in another community's published week, or over their "
+                             "weekly hours").format(n=len(clashes)),
+                      errors=clashes, code="volunteer_busy_elsewhere")
     changes = plan_changes(session, state, schedule, lock=True)
     if changes.conflicts:
         # The plan predates work agreed since: publishing it would move or duplicate that work.

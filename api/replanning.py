@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
-from api.community import TZ, load_problem, notify
+from api.community import TZ, notify
 from api.models import (
     CommunityVersion,
     NeedRow,
@@ -22,6 +22,7 @@ from api.models import (
     session_community,
     sole_community,
 )
+from api.under_way import elsewhere_versions, shared_problem
 from matcher.circles import Candidates, ServiceCircle, build_candidates
 from matcher.domain import Assignment, Day, Problem, Week, format_hhmm
 from matcher.replan import PinnedWeek, Statics
@@ -71,11 +72,14 @@ class CandidateCache:
     """The weeks being re-planned, built (walking times, options) and kept in this process:
     declines and "who could take this" reuse them.
 
-    A week is kept under the community's version (:class:`api.models.CommunityVersion`, raised
-    in the transaction of every change of volunteers, needs, merchants or an allocation's
-    status), read before the rows, so a week is never kept under a version older than its
-    rows: checking costs one query, not reading and comparing the community. Without the
-    version row the community's content is the key, as before versions existed.
+    A week is :func:`api.under_way.shared_problem` (volunteers' weeks less their tasks in other
+    communities' published schedules, neighbours within a circle). It is kept under the
+    community's version (:class:`api.models.CommunityVersion`, raised in the transaction of
+    every change of volunteers, needs, merchants or an allocation's status) and the versions of
+    what it reads of other communities (:func:`api.under_way.elsewhere_versions`), read before
+    the rows, so a week is never kept under a version older than its rows: checking costs a
+    few queries, not reading and comparing the communities. Without the version row the
+    community's content is the key, as before versions existed.
 
     A schedule's active tasks, and the week pinned with them, are kept likewise under the
     community's version and the schedule's ``tasks_version`` (raised in the transaction of
@@ -104,10 +108,13 @@ class CandidateCache:
         return None if version is None else (community, version)
 
     def _week(self, session: Session, week: Week, version: tuple[int, int] | None) -> _Kept:
-        key: tuple[object, ...] | None = None if version is None else ("version", week, version)
+        # The week shares volunteers with other communities: what it reads of them moves the key
+        # too (their volunteers' versions, their published tasks' versions of the week).
+        key: tuple[object, ...] | None = None if version is None else (
+            "version", week, version, elsewhere_versions(session, str(week), version[0]))
         kept = None if key is None else self._kept(key)
         if kept is None:
-            kept = self._get(load_problem(session, week))
+            kept = self._get(shared_problem(session, week))
             if key is not None:
                 self._keep(key, kept)
         return kept

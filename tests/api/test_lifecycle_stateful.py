@@ -57,7 +57,7 @@ from api.models import (
 from api.replanning import CandidateCache, active_tasks, assignment_of
 from api.settings import ApiSettings
 from api.tenancy import add_community
-from matcher.domain import Assignment, Day, Week
+from matcher.domain import Assignment, Day, TimeWindow, Week
 from matcher.generate import generate_charity, generate_community
 from matcher.replan import PinnedWeek
 from matcher.spreadsheets import charity_frames, write_community
@@ -150,7 +150,8 @@ class WeekLifecycle(RuleBasedStateMachine):
     def published(self) -> ScheduleRow | None:
         with self.db.session() as session:
             row = session.scalars(select(ScheduleRow).where(
-                ScheduleRow.week == str(WEEK), ScheduleRow.status == "published")).one_or_none()
+                ScheduleRow.week == str(WEEK), ScheduleRow.status == "published",
+                ScheduleRow.community_id == 1)).one_or_none()  # not the aunt's community's
             if row is not None:
                 session.expunge(row)
             return row  # type: ignore[no-any-return]
@@ -376,6 +377,46 @@ class WeekLifecycle(RuleBasedStateMachine):
         self.call("POST", f"/v1/redemptions/{redemption['id']}/{action}",
                   self.headers("merchant", redemption["merchant_id"])
                   | {"Idempotency-Key": f"decide-{next(self.keys):08d}"})
+
+    @rule(pick=PICK, cancel=st.booleans())
+    def another_community_books(self, pick: int, cancel: bool) -> None:
+        """The aunt's community publishes (or cancels) a task of one of this community's
+        volunteers, in one of her windows: her week here has that time and those minutes less
+        (api.under_way)."""
+        yi = self.aunts_community
+        if not hasattr(self, "yi_need"):
+            self.yi_need = "BN1"
+            assert self.call("POST", "/v1/needs", self.headers("coordinator", "yi"), json={
+                "need_id": self.yi_need, "kind": "elderly", "service": "home_visit",
+                "beneficiary": "乙社区张奶奶", "lat": CENTRE.lat, "lon": CENTRE.lon,
+                "days": "mon;tue;wed;thu;fri;sat;sun", "window": "00:00-24:00",
+                "duration_min": 30, "priority": "blue"}).status_code == 201
+        listing = self.call("GET", "/v1/volunteers?limit=100",
+                            self.headers("coordinator")).json()["items"]
+        person = listing[pick % len(listing)]
+        windows = [w for w in person["availability"].split(";") if w]
+        with self.db.session(yi) as session:
+            schedule = session.scalars(select(ScheduleRow).where(
+                ScheduleRow.week == str(WEEK), ScheduleRow.status == "published")).first()
+            if schedule is None:
+                schedule = ScheduleRow(week=str(WEEK), status="published", progress="")
+                session.add(schedule)
+                session.flush()
+            live = session.scalars(select(TaskRow).where(
+                TaskRow.schedule_id == schedule.id, TaskRow.state == "accepted")
+                .order_by(TaskRow.id)).all()
+            if cancel and live:
+                event("another community cancels one of ours")
+                live[pick % len(live)].state = "cancelled"
+            elif windows:
+                event("another community books one of ours")
+                day, window = windows[pick // 7 % len(windows)].split()
+                start = TimeWindow.parse(window).start
+                session.add(TaskRow(schedule_id=schedule.id, need_id=self.yi_need, day=day,
+                                    date=WEEK.date_of(Day(day)), start=start, end=start + 30,
+                                    volunteer_id=person["volunteer_id"], merchant_id=None,
+                                    walk_min=1.0, state="accepted"))
+            session.commit()
 
     @rule(minutes=st.sampled_from([10, 45, 240]))
     def give_to_mother(self, minutes: int) -> None:
