@@ -198,9 +198,9 @@ def test_a_street_office_week_is_solved_and_stored_per_community(
     # Chinese by default: the state's words for a person.
     chinese = client.get(f"/v1/district/schedules/{run['id']}", headers=street["admin"]).json()
     assert chinese["communities"]["b"]["state_label"] == "已完成，待发布"
-    # A's coordinator publishes her own schedule, B's volunteer in it, with the usual route.
-    published = client.post(f"/v1/schedules/{entries['default']['schedule_id']}/publish",
-                            json={}, headers=street["default"] | EN)
+    # B's coordinator publishes her own schedule with the usual route.
+    published = client.post(f"/v1/schedules/{entries['b']['schedule_id']}/publish",
+                            json={}, headers=street["b"] | EN)
     assert published.status_code == 200, published.text
 
 
