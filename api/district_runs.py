@@ -134,7 +134,8 @@ def queue_run(session: Session, state: Any, user: Caller, week: str,
                       code="no_communities")
     row = DistrictRunRow(street_office_id=office_id, district_id=district_id,
                          time_limit_s=time_limit_s,
-                         communities={c.code: {"state": "queued"} for c in communities})
+                         communities={c.code: {"state": "queued", "name": c.name}
+                                      for c in communities})
     row.week, row.status, row.progress, row.created_by = week, "queued", "queued", user.id
     row.attempts, row.cancel_requested = 0, False
     session.add(row)
@@ -183,13 +184,13 @@ def solve_run(ctx: JobContext, job: Running) -> None:
     run = _Run(job, {c.code: c.id for c in communities}, {})
     loaded: list[DistrictCommunity] = []
     for community in communities:
-        before = earlier.get(community.code, {})
+        before = earlier.get(community.code, {}) | {"name": community.name}
         if before.get("state") == "solved":
             # Stored by an earlier attempt of this run (its worker stopped afterwards): solved
             # again below with the others, deterministically the same, and not stored twice.
             run.entries[community.code] = before
         elif community.id in published:
-            run.entries[community.code] = {"state": "skipped", "why": _(
+            run.entries[community.code] = {"state": "skipped", "name": community.name, "why": _(
                 "week {week} is already published here, so its work is under way: its "
                 "coordinator re-solves it around that work").format(week=week)}
             continue
@@ -197,11 +198,11 @@ def solve_run(ctx: JobContext, job: Running) -> None:
             with ctx.db.session(community.id) as session:
                 problem = load_problem(session, week)
         except InputError as exc:
-            run.entries[community.code] = {"state": "failed", "error": _(
+            run.entries[community.code] = {"state": "failed", "name": community.name, "error": _(
                 "its records break a rule, so it was not solved: {issues}").format(
                 issues="; ".join(str(i) for i in exc.issues[:5]))}
             continue
-        run.entries.setdefault(community.code, {"state": "queued"})
+        run.entries.setdefault(community.code, {"state": "queued", "name": community.name})
         run.entries[community.code]["occurrences"] = len(problem.occurrences)
         loaded.append(DistrictCommunity(community.code, problem))
     district = District(week, loaded)

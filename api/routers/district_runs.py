@@ -30,8 +30,8 @@ class DistrictRunIn(BaseModel):
 
 
 _ENTRY_EXAMPLE: dict[str, Any] = {
-    "state": "solved", "state_label": "已完成，待发布", "schedule_id": 12, "covered": 40,
-    "occurrences": 44, "group": ["futian", "jingtian"], "error": None, "why": None}
+    "state": "solved", "state_label": "已完成，待发布", "name": "景田社区", "schedule_id": 12,
+    "covered": 40, "occurrences": 44, "group": ["futian", "jingtian"], "error": None, "why": None}
 
 
 class CommunityProgressOut(BaseModel):
@@ -40,6 +40,7 @@ class CommunityProgressOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_ENTRY_EXAMPLE]})
     state: str = Field(description="queued, solving, solved, failed or skipped")
     state_label: str = Field(description="the state in the caller's language, for showing")
+    name: str = Field("", description="the community's name")
     schedule_id: int | None = Field(None, description="its draft schedule, once solved")
     covered: int | None = Field(None, description="visits the schedule covers")
     occurrences: int | None = Field(None, description="visits of its week")
