@@ -234,12 +234,15 @@ def solve_run(ctx: JobContext, job: Running) -> None:
         run.report(_("{done} of {total} groups done").format(done=event.done,
                                                              total=event.total))
 
-    solve_district(district, params, settings, network=ctx.networks.get(),
-                   engine=ctx.settings.solve_engine, address=ctx.settings.ray_address,
-                   max_retries=MAX_RETRIES, on_part=on_part)
+    seconds = 0.0
+    if todo:  # (every community skipped or failed: nothing to send to Ray)
+        seconds = solve_district(district, params, settings, network=ctx.networks.get(),
+                                 engine=ctx.settings.solve_engine,
+                                 address=ctx.settings.ray_address, max_retries=MAX_RETRIES,
+                                 on_part=on_part).seconds
     states = [e["state"] for e in run.entries.values()]
     summary = {"week": str(week), "engine": ctx.settings.solve_engine,
-               "communities": len(states), "groups": len(todo),
+               "communities": len(states), "groups": len(todo), "seconds": round(seconds, 2),
                **{state: states.count(state) for state in ("solved", "failed", "skipped")}}
     with ctx.db.session() as session:
         done = job.row(session)

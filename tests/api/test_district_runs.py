@@ -335,3 +335,46 @@ def test_cancel_a_queued_run_and_a_running_one(client: TestClient, street: Stree
     solved = _wait(client, admin, _queue(client, admin)["id"])
     late = client.post(f"/v1/district/schedules/{solved['id']}/cancel", headers=admin | EN)
     assert late.status_code == 409 and "district run" in late.json()["detail"]
+
+
+def test_a_retried_run_keeps_what_its_first_worker_stored(client: TestClient,
+                                                          street: Street) -> None:
+    """A worker stopped after storing C's schedule: the run's second attempt solves the week
+    again but stores C's schedule only once."""
+    app: Any = client.app
+    app.state.worker.stop()
+    admin = street["admin"]
+    first = _queue(client, admin)
+    worker = app.state.worker
+    lease = dt.timedelta(seconds=30)
+    assert claim_job(app.state.db, "gone", utcnow(), lease) is not None
+    # Run as the first worker would have, up to C's schedule: the run's map says so.
+    with app.state.db.session() as session:
+        row = session.get(DistrictRunRow, first["id"])
+        assert row is not None
+        c_id = session.scalar(select(Community.id).where(Community.code == "c"))
+    with app.state.db.session(c_id) as session:
+        earlier = ScheduleRow(week=str(WEEK), status="solved", progress="done",
+                              district_run_id=first["id"], summary={"status": "optimal"})
+        session.add(earlier)
+        session.commit()
+        earlier_id = earlier.id
+    with app.state.db.session() as session:
+        row = session.get(DistrictRunRow, first["id"])
+        assert row is not None
+        row.communities = row.communities | {"c": {
+            "state": "solved", "name": "丙社区", "schedule_id": earlier_id, "covered": 1,
+            "occurrences": 1, "group": ["c"]}}
+        row.claimed_until = utcnow() - dt.timedelta(seconds=1)  # its lease ran out
+        session.commit()
+    claim = claim_job(app.state.db, worker.name, utcnow(), lease)
+    assert claim is not None and claim.attempt == 2
+    assert execute(worker.ctx, claim, worker.name, threading.Event()) == "solved"
+    run = client.get(f"/v1/district/schedules/{first['id']}", headers=admin).json()
+    assert run["status"] == "solved" and run["attempts"] == 2
+    assert run["communities"]["c"]["schedule_id"] == earlier_id
+    assert {e["state"] for e in run["communities"].values()} == {"solved"}
+    with app.state.db.session() as session:
+        stored = session.scalars(select(ScheduleRow.community_id).where(
+            ScheduleRow.district_run_id == first["id"])).all()
+    assert sorted(stored) == sorted(set(stored)) and len(stored) == 3
