@@ -31,7 +31,10 @@ from api.db import Database
 from api.models import (
     AllocationLineRow,
     AllocationRow,
+    DistrictRunRow,
+    JobColumns,
     NeedRow,
+    Owned,
     ScheduleRow,
     ShortRow,
     SuggestionRow,
@@ -42,7 +45,7 @@ from api.models import (
 from api.settings import ApiSettings
 from api.under_way import commitments, shared_problem
 from matcher.allocation import allocate, delivery_needs
-from matcher.domain import Problem, Week
+from matcher.domain import Problem, Schedule, Week
 from matcher.i18n import _
 from matcher.params import SolveParams
 from matcher.partners import partner_rows, suggest_partners
@@ -72,6 +75,7 @@ class Networks:
 
 
 Job = WeeklyJob
+AnyJob = JobColumns  # a job of any table the worker runs (RUNNERS)
 MAX_ATTEMPTS = 2  # a job whose worker stopped is retried once
 
 
@@ -93,11 +97,13 @@ class JobStopped(Exception):  # noqa: N818 - a stop, not an error
 class Claim:
     """A job a worker holds the lease on."""
 
-    cls: type[Job]
+    cls: type[AnyJob]
     id: int
     attempt: int
     week: str
-    community_id: int  # the job's community: its runner's sessions see only its rows
+    # The job's community: its runner's sessions see only its rows (None: a district run,
+    # whose runner scopes a session to each community in turn).
+    community_id: int | None
 
 
 def claim_job(db: Database, worker: str, now: dt.datetime, lease: dt.timedelta,
@@ -131,7 +137,8 @@ def claim_job(db: Database, worker: str, now: dt.datetime, lease: dt.timedelta,
                 row.status, row.progress = "running", "reading the data"
                 row.attempts += 1
                 row.worker, row.claimed_until = worker, now + lease
-                return Claim(cls, row.id, row.attempts, row.week, row.community_id)
+                return Claim(cls, row.id, row.attempts, row.week,
+                             row.community_id if isinstance(row, Owned) else None)
     return None
 
 
@@ -163,8 +170,9 @@ class Running:
                                   .values(claimed_until=utcnow() + self.lease, **values)
                                   .returning(cls.cancel_requested))
 
-    def progress(self, message: str) -> None:
-        cancel = self.renew(progress=message)
+    def progress(self, message: str, **values: Any) -> None:
+        """Report ``message`` (and set ``values``); stops the job as :meth:`renew` says."""
+        cancel = self.renew(progress=message, **values)
         if cancel is None:
             raise JobStopped("lost")
         if cancel:
@@ -172,7 +180,7 @@ class Running:
         if self.stopping.is_set():
             raise JobStopped("released")
 
-    def row(self, session: Session) -> Job:
+    def row(self, session: Session) -> AnyJob:
         """The job's row, locked, to store the results on (in the caller's transaction)."""
         row = session.scalars(select(self.claim.cls).where(self.owned())
                               .with_for_update()).one_or_none()
@@ -189,7 +197,7 @@ class Running:
                             .values(claimed_until=None, **values))
 
 
-def _finish(row: Job, summary: dict[str, Any]) -> None:
+def _finish(row: AnyJob, summary: dict[str, Any]) -> None:
     row.summary = summary
     row.status, row.progress = "solved", "done"
     row.claimed_until = None
@@ -227,17 +235,24 @@ def run_schedule(ctx: JobContext, job: Running) -> None:
                      not_before=under_way.not_before, offered=under_way.offered)
     with ctx.db.session(job.claim.community_id) as session:
         row = job.row(session)
-        session.add_all(TaskRow(
-            schedule_id=schedule_id, need_id=a.need_id, day=a.day.value, date=a.date,
-            start=a.start, end=a.end, volunteer_id=a.volunteer_id,
-            merchant_id=a.merchant_id, walk_min=a.walk_min, state="proposed")
-            for a in schedule.assignments)
-        session.add_all(UnmetRow(
-            schedule_id=schedule_id, need_id=u.need_id, day=u.day.value, date=u.date,
-            reason_code=u.reason.value, reason=u.detail, fix=u.fix)
-            for u in schedule.unmet)
+        store_schedule(session, schedule_id, schedule)
         _finish(row, schedule.summary())
         session.commit()
+
+
+def store_schedule(session: Session, schedule_id: int, schedule: Schedule) -> None:
+    """A solved week's tasks (proposed) and unmet occurrences, as rows of schedule
+    ``schedule_id`` (in the caller's transaction): a community's own solve and a district
+    run store them alike."""
+    session.add_all(TaskRow(
+        schedule_id=schedule_id, need_id=a.need_id, day=a.day.value, date=a.date,
+        start=a.start, end=a.end, volunteer_id=a.volunteer_id,
+        merchant_id=a.merchant_id, walk_min=a.walk_min, state="proposed")
+        for a in schedule.assignments)
+    session.add_all(UnmetRow(
+        schedule_id=schedule_id, need_id=u.need_id, day=u.day.value, date=u.date,
+        reason_code=u.reason.value, reason=u.detail, fix=u.fix)
+        for u in schedule.unmet)
 
 
 def run_allocation(ctx: JobContext, job: Running) -> None:
@@ -316,8 +331,17 @@ def suggestions_summary(problem: Problem, kind: str, skill: str | None, k: int,
             "sentences": recruits.sentences()}
 
 
-RUNNERS: dict[type[Job], Callable[[JobContext, Running], None]] = {
-    ScheduleRow: run_schedule, AllocationRow: run_allocation, SuggestionRow: run_suggestions}
+def run_district(ctx: JobContext, job: Running) -> None:
+    """Solve the week of every community of a street office or district on the district path
+    (:func:`api.district_runs.solve_run`)."""
+    from api.district_runs import solve_run  # it builds on this module
+
+    solve_run(ctx, job)
+
+
+RUNNERS: dict[type[AnyJob], Callable[[JobContext, Running], None]] = {
+    ScheduleRow: run_schedule, AllocationRow: run_allocation, SuggestionRow: run_suggestions,
+    DistrictRunRow: run_district}
 
 
 def execute(ctx: JobContext, claim: Claim, worker: str, stopping: threading.Event) -> str:

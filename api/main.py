@@ -28,6 +28,7 @@ from api.routers import (
     charity,
     communities,
     district,
+    district_runs,
     grids,
     maps,
     nearby,
@@ -165,7 +166,7 @@ def create_app(settings: ApiSettings | None = None, *, wechat: Code2Session | No
     # busiest path.
     for module in (tasks, auth, resources, schedules, points, charity, audit, outbox,
                    timebank, nearby, grids, templates, maps, suggestions, accessibility,
-                   communities, district):
+                   communities, district, district_runs):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"], response_model=Health)

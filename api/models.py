@@ -286,9 +286,9 @@ class ResourceRow(Owned, Stamped, Base):
     hidden: Mapped[bool] = mapped_column(Boolean)
 
 
-class WeeklyJob(Owned, Stamped):
-    """Work on one week that runs in the background and is then published: a schedule solve
-    or an allocation run (queued, running, solved, failed or cancelled, published or superseded)."""
+class JobColumns(Stamped):
+    """What every job table has, so a job worker claims, leases, retries and cancels any of them
+    the same way (:mod:`api.jobs`): its week, status, progress and the worker's claim."""
 
     __tablename__: str
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -299,7 +299,6 @@ class WeeklyJob(Owned, Stamped):
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Claimed from the database by a job worker (api.jobs): the worker holds a lease it renews
     # while it works; a lease that ran out means its worker stopped, and the job is retried.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -307,6 +306,36 @@ class WeeklyJob(Owned, Stamped):
     claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False,
                                                    server_default=false())
+
+
+class WeeklyJob(Owned, JobColumns):
+    """Work on one week of one community that runs in the background and is then published: a
+    schedule solve or an allocation run (queued, running, solved, failed or cancelled,
+    published or superseded)."""
+
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class DistrictRunRow(JobColumns, Base):
+    """The week of every community of a street office (or a district) solved as one job
+    (:mod:`api.district_runs`); it stores an ordinary draft schedule per community solved.
+    Not a community's row: the admin who queued it reads it, by her street office or
+    district."""
+
+    __tablename__ = "district_runs"
+    __table_args__ = (
+        CheckConstraint("status in ('queued', 'running', 'solved', 'failed', 'cancelled')",
+                        name="ck_district_run_status"),
+    )
+    # A street admin's run has her office; a district admin's only its district.
+    street_office_id: Mapped[int | None] = mapped_column(ForeignKey("street_offices.id"),
+                                                         index=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"), index=True)
+    # Each community's limit (deterministic seconds); None: the service's solve_time_limit_s.
+    time_limit_s: Mapped[float | None] = mapped_column(Float)
+    # Per community, by code: state (queued, solving, solved, failed, skipped), covered,
+    # occurrences, schedule_id and why (a failure's or a skip's reason in words).
+    communities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class ScheduleRow(WeeklyJob, Base):
@@ -324,6 +353,9 @@ class ScheduleRow(WeeklyJob, Base):
     # Raised in the same transaction as every change of the schedule's tasks, so a process
     # may keep the week pinned with them until the number moves (api.replanning).
     tasks_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The district run that solved it (with the other communities of its street office).
+    district_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("district_runs.id", ondelete="SET NULL"), index=True)
 
 
 class SuggestionRow(WeeklyJob, Base):

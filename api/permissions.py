@@ -164,6 +164,12 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", "/v1/district/report.csv"): ONLY_COORDINATOR | ADMINS,
     ("GET", "/v1/district/map"): ONLY_COORDINATOR | ADMINS,
     ("GET", "/v1/district/map.html"): ONLY_COORDINATOR | ADMINS,
+    # A street office's or district's week solved as one job (api.district_runs): only the
+    # admins, over their whole scope; each community's coordinator publishes her own schedule.
+    ("POST", "/v1/district/schedules"): ADMINS,
+    ("GET", "/v1/district/schedules"): ADMINS,
+    ("GET", "/v1/district/schedules/{run_id}"): ADMINS,
+    ("POST", "/v1/district/schedules/{run_id}/cancel"): ADMINS,
     # The public monthly report (信息公开).
     ("GET", "/v1/reports/allocations/{month}.csv"): EVERYONE,
     ("GET", "/v1/reports/allocations/{month}"): EVERYONE,
@@ -196,6 +202,9 @@ CONSOLE: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("GET", f"{_C}/communities"): ADMINS,
     ("GET", f"{_C}/district"): ONLY_COORDINATOR | ADMINS,
     ("GET", f"{_C}/district.csv"): ONLY_COORDINATOR | ADMINS,
+    ("POST", f"{_C}/district/schedules"): ADMINS,
+    ("GET", f"{_C}/district/schedules/{{run_id}}/progress"): ADMINS,
+    ("POST", f"{_C}/district/schedules/{{run_id}}/cancel"): ADMINS,
     ("GET", f"{_C}/import"): STAFF,
     ("POST", f"{_C}/import"): STAFF,
     ("GET", f"{_C}/import/template.xlsx"): STAFF,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -42,6 +44,13 @@ class ApiSettings(BaseSettings):
                                       "solve_wall_clock; the default is SolveParams')")
     solve_wall_clock: bool = Field(False, description="count a schedule job's limit in "
                                    "wall-clock seconds (re-solving may then differ)")
+    solve_engine: Literal["local", "ray"] = Field(
+        "local", description="where a district run's parts are solved: local (one after the "
+        "other in the worker) or ray (each part a Ray task; see ray_address)")
+    ray_address: str | None = Field(
+        None, description="the Ray cluster of solve_engine=ray: auto (the cluster this machine "
+        "belongs to), ray://host:10001 (a cluster's client port); unset, the worker starts Ray "
+        "on its own machine")
     network_path: str | None = Field(None, description="street network for walking times")
     threads: int = Field(6, ge=1, description="threads per process running sync routes")
     password_threads: int = Field(2, ge=1, description="threads per process hashing passwords "

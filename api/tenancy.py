@@ -48,7 +48,10 @@ WHOLE_SCOPE = frozenset({"/v1/communities", "/v1/users", "/v1/me", "/v1/me/wecha
                          "/v1/district/report", "/v1/district/report.csv", "/v1/district/map",
                          "/v1/district/map.html",
                          # The time bank's settlement between communities.
-                         "/v1/timebank/settlement", "/v1/timebank/settlement.csv"})
+                         "/v1/timebank/settlement", "/v1/timebank/settlement.csv",
+                         # A street office's (or district's) week solved as one job.
+                         "/v1/district/schedules", "/v1/district/schedules/{run_id}",
+                         "/v1/district/schedules/{run_id}/cancel"})
 CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from api.community import audit
 from api.errors import Problem, label
 from api.jobs import Job
+from api.models import JobColumns
 from api.paging import page_rows
 from api.security import Caller
 from matcher.domain import Week
@@ -22,10 +23,10 @@ from matcher.i18n import N_, _
 J = TypeVar("J", bound=Job)
 # What a person calls a job of each kind, inside a sentence.
 KINDS = {"schedules": N_("schedule"), "allocations": N_("allocation"),
-         "suggestions": N_("suggestion")}
+         "suggestions": N_("suggestion"), "district_runs": N_("district run")}
 
 
-def _kind(cls: type[Job]) -> str:
+def _kind(cls: type[JobColumns]) -> str:
     return _(KINDS.get(cls.__tablename__, cls.__tablename__[:-1]))
 
 
@@ -63,9 +64,25 @@ def cancel_job(session: Session, cls: type[J], job_id: int, user: Caller) -> J:
     row = session.get(cls, job_id, with_for_update=True)
     if row is None:
         raise Problem(404, _("no {what} {id}").format(what=_kind(cls), id=job_id))
+    stop_job(row)
+    audit(session, user, "cancel", f"{cls.__tablename__[:-1]}:{job_id}")
+    session.commit()
+    return row
+
+
+def stop_job(row: JobColumns) -> None:
+    """Cancel ``row`` of any job table (the caller locked it, and commits): a queued job at
+    once, a running one at its worker's next progress report.
+
+    Raises
+    ------
+    Problem
+        409 when it already finished.
+    """
+    what = _kind(type(row))
     if row.status not in ("queued", "running", "cancelled"):
         raise Problem(409, _("{what} {id} is {status}; only a queued or running job can be "
-                             "cancelled").format(what=_kind(cls), id=job_id,
+                             "cancelled").format(what=what, id=row.id,
                                                  status=label(row.status)),
                       code="job_finished")
     if row.status == "queued":
@@ -73,9 +90,6 @@ def cancel_job(session: Session, cls: type[J], job_id: int, user: Caller) -> J:
         row.finished_at = dt.datetime.now(dt.UTC)
     if row.status == "running":
         row.cancel_requested = True
-    audit(session, user, "cancel", f"{cls.__tablename__[:-1]}:{job_id}")
-    session.commit()
-    return row
 
 
 def list_jobs(session: Session, cls: type[J], week: str | None, limit: int,

@@ -35,6 +35,7 @@ from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
 from api.errors import Problem
+from api.permissions import ADMINS
 from api.security import Caller, ConnectionDep, SettingsDep, current_user
 from api.settings import ApiSettings
 from matcher import i18n
@@ -360,10 +361,48 @@ async def district_page(ctx: Session, week: str | None = None) -> HTMLResponse:
     drawn = await ctx.api("GET", "/v1/district/map", params={"week": str(chosen)})
     with i18n.use(ctx.lang):
         rows = district_rows(report)
+    run = None
+    assert ctx.caller is not None
+    if ctx.caller.role in ADMINS:  # the newest district run of the week, if any
+        runs, _total = await ctx.page("/v1/district/schedules",
+                                      params={"week": str(chosen), "limit": 1})
+        run = runs[0] if runs else None
     return ctx.render("district.html", week=str(chosen), report=report, rows=rows,
-                      priorities=PRIORITIES,
+                      priorities=PRIORITIES, run=run,
+                      cancel_error=ctx.request.query_params.get("error"),
                       map_data=script_json(drawn.json()) if drawn.status_code == 200 else None,
                       map_error=None if drawn.status_code == 200 else problem_text(drawn))
+
+
+@router.post("/district/schedules")
+async def solve_district_week(ctx: Session) -> Response:
+    """Solve the week of every community of the admin's street office or district."""
+    form = await ctx.request.form()
+    week = str(chosen_week(ctx, str(form.get("week") or "")))
+    response = await ctx.api("POST", "/v1/district/schedules", json={"week": week})
+    if response.status_code != 202:
+        raise Refused(response.status_code, problem_text(response))
+    return back_to(f"/console/district?week={week}")
+
+
+@router.get("/district/schedules/{run_id}/progress")
+async def district_run_progress(ctx: Session, run_id: int) -> Response:
+    """The run's live progress, community by community; once it is done, the browser loads
+    the whole page."""
+    run = await ctx.json(f"/v1/district/schedules/{run_id}")
+    response = ctx.render("_district_run.html", run=run, cancel_error=None)
+    if run["status"] not in ("queued", "running"):
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+@router.post("/district/schedules/{run_id}/cancel")
+async def cancel_district_run(ctx: Session, run_id: int) -> Response:
+    response = await ctx.api("POST", f"/v1/district/schedules/{run_id}/cancel")
+    run = await ctx.json(f"/v1/district/schedules/{run_id}")
+    if response.status_code != 200:
+        return back_to(f"/console/district?week={run['week']}", error=problem_text(response))
+    return back_to(f"/console/district?week={run['week']}")
 
 
 @router.get("/district.csv")

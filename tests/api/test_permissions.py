@@ -127,7 +127,7 @@ def world(client: TestClient) -> World:
             "other_task_id": str(others.id), "need_id": "N1", "day": "mon",
             "token": "cal-volunteer-token", "redemption_id": "1", "event_id": "1",
             "merchant_id": "M1", "link_id": "1", "member_id": "F1",
-            "resource_id": "osm:n1", "unit_id": "G1",
+            "resource_id": "osm:n1", "unit_id": "G1", "run_id": "1",
             "month": WEEK.monday.strftime("%Y-%m")}
     return World(headers, params)
 
@@ -159,7 +159,7 @@ def _request(method: str, path: str, world: World) -> dict[str, Any]:
     elif path == "/v1/users":
         kwargs["json"] = {"username": f"new-{uuid.uuid4().hex[:8]}",
                           "password": "password-123", "role": "organiser"}
-    elif path in ("/v1/schedules", "/v1/allocations"):
+    elif path in ("/v1/schedules", "/v1/allocations", "/v1/district/schedules"):
         kwargs["json"] = {"week": str(WEEK)}
     elif path == "/v1/suggestions":
         kwargs["json"] = {"week": str(WEEK), "kind": "partners", "k": 1}

@@ -24,6 +24,7 @@ from api.models import (
     AllocationLineRow,
     AllocationRow,
     Community,
+    DistrictRunRow,
     NeedRow,
     OutboxEvent,
     ScheduleRow,
@@ -34,6 +35,7 @@ from api.models import (
 )
 from api.permissions import ANONYMOUS
 from api.settings import ApiSettings
+from api.tenancy import find_street_office
 from tests.api.conftest import login, make_user
 from tests.conftest import WEEK
 
@@ -150,6 +152,18 @@ def _fill(client: TestClient, community_id: int, prefix: str, tag: str, west: fl
         session.commit()
         ids = {"schedule_id": schedule.id, "allocation_id": allocation.id,
                "suggestion_id": suggestion.id, "task_id": task.id}
+    with db.session() as session:
+        # A district run is a street office's, not a community's: A's is of the street admin's
+        # office, B's of another office, which she may not see.
+        office = find_street_office(session, "default" if prefix == "A" else f"{prefix}-office",
+                                    district=f"{prefix}-district", create=True)
+        assert office is not None
+        run = DistrictRunRow(week=str(WEEK), status="cancelled", progress="",
+                             street_office_id=office.id, district_id=office.district_id,
+                             communities={})
+        session.add(run)
+        session.commit()
+        ids["run_id"] = run.id
     reward = client.post("/v1/rewards", json={"name": f"{tag}理发", "points": 10},
                          headers=headers["merchant"])
     assert reward.status_code == 201, reward.text

@@ -81,3 +81,36 @@ def test_a_street_admin_reads_the_district_on_the_offline_map(console: Page,
     # Colouring by all visits changes nothing here (every visit is red) but must not fail.
     district_map.get_by_label("全部服务").check()
     expect(areas).to_have_count(4)
+
+
+def test_a_street_admin_solves_the_week_of_every_community(console: Page,
+                                                           server: Server) -> None:
+    server.user("street", "street_admin", street_office_id=1)  # type: ignore[arg-type]
+    with server.api("street") as api:
+        assert api.post("/v1/communities", json={"code": "yi", "name": "乙社区"}
+                        ).status_code == 201
+    server.user("coordinator", "coordinator", community_id=1)  # type: ignore[arg-type]
+    server.user("yi-coordinator", "coordinator", community_id=2)  # type: ignore[arg-type]
+    for user, prefix, lon in (("coordinator", "A", 114.005), ("yi-coordinator", "B", 114.05)):
+        with server.api(user) as api:
+            assert api.post("/v1/needs", json=_need(f"{prefix}N1", lon)).status_code == 201
+            assert api.post("/v1/volunteers", json={
+                "volunteer_id": f"{prefix}V1", "name": "王阿姨", "lat": 22.531, "lon": lon,
+                "skills": "", "availability": "mon 08:00-12:00", "max_hours_week": 4}
+                ).status_code == 201
+    page = console
+    log_in(page, server, "street")
+    page.goto(f"{server.url}/console/district?week={WEEK}")
+    panel = page.get_by_test_id("district-solve")
+    expect(panel.get_by_role("heading", name="为每个社区排这一周的班")).to_be_visible()
+    panel.get_by_test_id("district-solve-button").click()
+    # The page follows the run community by community, then shows where it ended.
+    run = page.get_by_test_id("district-run")
+    expect(run.get_by_test_id("district-run-default")).to_contain_text("邻里社区")
+    expect(run.get_by_test_id("district-run-default")).to_contain_text("已完成，待发布",
+                                                                        timeout=120_000)
+    expect(run.get_by_test_id("district-run-yi")).to_contain_text("已完成，待发布",
+                                                                   timeout=120_000)
+    expect(run.get_by_test_id("district-run-yi")).to_contain_text("1 / 1")
+    expect(run).to_contain_text("草稿已排好")
+    expect(page.get_by_role("button", name="停止")).to_have_count(0)
