@@ -11,14 +11,18 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import func, select
 
 from api import security
+from api.errors import Problem
 from api.ledger import ISSUER, transfer
 from api.models import (
     AllocationLineRow,
@@ -35,7 +39,7 @@ from api.models import (
 )
 from api.permissions import ANONYMOUS
 from api.settings import ApiSettings
-from api.tenancy import find_street_office
+from api.tenancy import check_webhook_url, find_street_office
 from tests.api.conftest import login, make_user
 from tests.conftest import WEEK
 
@@ -448,6 +452,21 @@ def test_an_admin_gives_a_community_its_own_webhook(client: TestClient, two: Two
             AuditEntry.target == "community:yi", AuditEntry.action == "update",
             AuditEntry.community_id == row.id).order_by(AuditEntry.id)).all()
         assert trail == ["webhook_url", "webhook_url cleared"]
+
+
+@given(st.one_of(st.text(max_size=60), st.builds(
+    "{}://{}".format, st.sampled_from(["http", "HTTPS", "ftp", ""]), st.text(max_size=40))))
+def test_any_webhook_address_is_taken_or_refused_with_its_code(text: str) -> None:
+    """Whatever an admin types: an http(s) address with a host, kept without blanks around
+    it, or 422 ``webhook_url_invalid`` naming the field; never anything else raised."""
+    try:
+        kept = check_webhook_url(text, ["body", "webhook_url"])
+    except Problem as exc:
+        assert exc.status == 422 and exc.code == "webhook_url_invalid"
+        assert [e["path"] for e in exc.errors or []] == [["body", "webhook_url"]]
+        return
+    assert kept == text.strip() and kept.lower().startswith(("http://", "https://"))
+    assert urlsplit(kept).hostname
 
 
 def test_one_published_schedule_per_community_and_week(client: TestClient, two: Two) -> None:
