@@ -176,23 +176,32 @@ def community_add(
         help="the street office's name when it is made (default: its code)")] = None,
     district: Annotated[str, typer.Option(
         help="the district's code, for a street office made now")] = "default",
+    webhook_url: Annotated[str | None, typer.Option(
+        help="an http(s) address for this community's webhook events (its own mini "
+        "program's backend); default: the deployment's LINLI_WEBHOOK_URL")] = None,
 ) -> None:
     """Add a community: a deployment starts with one (code `default`); each further one gets
     its own coordinators (POST /v1/users by a street or district admin)."""
     from api.errors import Problem
-    from api.tenancy import CODE, add_community, find_street_office
+    from api.tenancy import CODE, add_community, check_webhook_url, find_street_office
     from matcher.i18n import _
 
     if not CODE.match(code):
         _refuse(_("the code may hold lower-case letters, digits, - and _ only"), 2)
+    try:
+        url = None if webhook_url is None else check_webhook_url(webhook_url,
+                                                                 ["--webhook-url"])
+    except Problem as exc:
+        _refuse(exc.detail, 2)
     with _deployment() as session:
         office = find_street_office(session, street_office, name=street_office_name,
                                     district=district, create=True)
         assert office is not None  # made when missing
         try:
-            add_community(session, code, name, office)
+            community = add_community(session, code, name, office)
         except Problem as exc:
             _refuse(exc.detail, 1)
+        community.webhook_url = url
         session.commit()
     console.print(escape(_("community {code} ({name}) added to street office {office}")
                          .format(code=code, name=name, office=street_office)))

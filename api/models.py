@@ -152,6 +152,9 @@ class Community(Stamped, Base):
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(128))
     street_office_id: Mapped[int] = mapped_column(ForeignKey("street_offices.id"), index=True)
+    # Where the outbox POSTs this community's events (its own mini program's backend); none:
+    # the deployment's webhook (api.outbox).
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
 
 
 class Owned:

@@ -1,5 +1,9 @@
 """The outbox: changes someone must hear about, POSTed to the webhook at least once, never lost.
 
+Each community's events go to its own receiver (``communities.webhook_url``, its mini
+program's backend) when it has one, else to the deployment's ``webhook_url``. An event with
+neither waits, pending, until one is set (nothing is claimed, so no try is spent on it).
+
 No transaction is ever open across network I/O. A sender claims a batch in one short
 transaction (a lease on each row, ``claimed_until``; on PostgreSQL ``FOR UPDATE SKIP LOCKED``,
 so concurrent senders in other processes take disjoint rows; SQLite serialises writers
@@ -29,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from api.db import Database
 from api.errors import Problem, label
-from api.models import OutboxEvent
+from api.models import Community, OutboxEvent
 from api.settings import ApiSettings
 from matcher.i18n import _
 
@@ -46,10 +50,11 @@ def utcnow() -> dt.datetime:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """An event a sender holds the lease on, as the receiver gets it."""
+    """An event a sender holds the lease on, as the receiver gets it, and where it goes."""
 
     id: int
     body: dict[str, Any]
+    url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,27 +75,38 @@ def lease(settings: ApiSettings, batch: int) -> dt.timedelta:
     return dt.timedelta(seconds=2 * (batch + 1) * settings.webhook_timeout_s)
 
 
-def claim(db: Database, now: dt.datetime, batch: int, hold: dt.timedelta) -> list[Claimed]:
-    """Take up to ``batch`` due events, oldest first, in one short transaction."""
+def claim(db: Database, settings: ApiSettings, now: dt.datetime, batch: int,
+          hold: dt.timedelta) -> list[Claimed]:
+    """Take up to ``batch`` due events that have somewhere to go (their community's webhook or
+    the deployment's), oldest first, in one short transaction."""
     with db.session() as session, session.begin():
+        urls = {ident: url for ident, url in session.execute(
+            select(Community.id, Community.webhook_url)
+            .where(Community.webhook_url.is_not(None))) if url}
+        if not urls and not settings.webhook_url:
+            return []
+        query = select(OutboxEvent).where(
+            OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now,
+            or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until <= now))
+        if not settings.webhook_url:
+            query = query.where(OutboxEvent.community_id.in_(list(urls)))
         events = session.scalars(
-            select(OutboxEvent)
-            .where(OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now,
-                   or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until <= now))
+            query
             .order_by(OutboxEvent.id).limit(batch)
             .with_for_update(skip_locked=True)).all()
         for event in events:
             event.claimed_until = now + hold
         return [Claimed(e.id, {"id": e.id, "recipient": e.recipient, "kind": e.kind,
-                               "payload": e.payload, "created_at": e.created_at.isoformat()})
+                               "payload": e.payload, "created_at": e.created_at.isoformat()},
+                        urls.get(e.community_id) or settings.webhook_url or "")
                 for e in events]
 
 
 def post(client: httpx.Client, settings: ApiSettings, event: Claimed) -> str | None:
-    """POST one event (no transaction open); the error, or None when the receiver took it."""
-    assert settings.webhook_url is not None
+    """POST one event to its receiver (no transaction open); the error, or None when the
+    receiver took it."""
     try:
-        response = client.post(settings.webhook_url, json=event.body,
+        response = client.post(event.url, json=event.body,
                                timeout=settings.webhook_timeout_s,
                                headers={"Idempotency-Key": f"linli-event-{event.id}"})
         response.raise_for_status()
@@ -126,9 +142,7 @@ def record(db: Database, settings: ApiSettings, event_id: int, now: dt.datetime,
 def deliver_batch(db: Database, settings: ApiSettings, client: httpx.Client,
                   clock: Clock = utcnow, batch: int = 100) -> Round:
     """Claim due events, POST them, record each outcome."""
-    if not settings.webhook_url:
-        return Round(0, 0)
-    events = claim(db, clock(), batch, lease(settings, batch))
+    events = claim(db, settings, clock(), batch, lease(settings, batch))
     delivered = 0
     for event in events:
         error = post(client, settings, event)

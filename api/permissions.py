@@ -69,6 +69,8 @@ PERMISSIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     # act in; admins add them.
     ("GET", "/v1/communities"): LOGGED_IN,
     ("POST", "/v1/communities"): ADMINS,
+    # An admin sets where a community's webhook events go (its own receiver).
+    ("PATCH", "/v1/communities/{code}"): ADMINS,
     ("POST", "/v1/users/{user_id}/api-key"): ONLY_COORDINATOR,
     # The community. Organisers read volunteers and needs (masked, coarse) and keep the charity
     # side; every account may read merchants (their services and hours are public); a merchant

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from sqlalchemy import bindparam, or_, select
@@ -43,7 +44,8 @@ from matcher.i18n import _
 HEADER = "X-Linli-Community"
 # An admin's request about her whole scope: it reads no community's rows.
 NO_COMMUNITY = -1
-WHOLE_SCOPE = frozenset({"/v1/communities", "/v1/users", "/v1/me", "/v1/me/wechat",
+WHOLE_SCOPE = frozenset({"/v1/communities", "/v1/communities/{code}", "/v1/users", "/v1/me",
+                         "/v1/me/wechat",
                          # The district report: every community of hers, or the one she names.
                          "/v1/district/report", "/v1/district/report.csv", "/v1/district/map",
                          "/v1/district/map.html",
@@ -154,6 +156,31 @@ def add_community(session: Session, code: str, name: str, street_office: StreetO
     session.flush()
     session.add(CommunityVersion(community_id=community.id, version=0))
     return community
+
+
+def check_webhook_url(url: str, path: list[str | int]) -> str:
+    """``url`` without surrounding blanks when it is an http or https URL with a host; 422
+    ``webhook_url_invalid`` naming ``path`` (the field or option) otherwise."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        # .port raises for a port that is not a number or out of range.
+        ok = (parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+              and (parts.port is None or parts.port > 0))
+    except ValueError:
+        ok = False
+    if not ok or len(text) > 500 or any(c.isspace() or not c.isprintable() for c in text):
+        raise Problem(422, _("the webhook address must be an http:// or https:// address of "
+                             "a server, such as https://hooks.example.cn/linli"),
+                      code="webhook_url_invalid",
+                      errors=[{"path": path, "message": _("not an http(s) address")}])
+    return text
+
+
+def set_webhook_url(community: Community, url: str | None, path: list[str | int]) -> None:
+    """Send ``community``'s outbox events to ``url`` from now on; None: to the deployment's
+    webhook (the caller commits)."""
+    community.webhook_url = None if url is None else check_webhook_url(url, path)
 
 
 def find_street_office(session: Session, code: str, *, name: str | None = None,

@@ -1,22 +1,24 @@
 """Communities (社区) of street offices (街道) and districts (区): each account lists those it may
-act in; a street-office or district admin adds them (:mod:`api.tenancy`)."""
+act in; a street-office or district admin adds them and sets where each one's webhook events go
+(:mod:`api.tenancy`)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api.community import audit
 from api.errors import Problem
-from api.models import District, StreetOffice, scope_session
+from api.models import Community, District, StreetOffice, scope_session
 from api.paging import Page, page_of
 from api.params import Limit, Offset
-from api.permissions import STREET_ADMIN
-from api.security import CurrentUser, SessionDep
-from api.tenancy import add_community, communities_of
+from api.permissions import ADMINS, STREET_ADMIN
+from api.security import Caller, CurrentUser, SessionDep
+from api.tenancy import add_community, communities_of, community_in_scope, set_webhook_url
 from matcher.i18n import _
 
 router = APIRouter(prefix="/v1", tags=["communities"])
@@ -28,13 +30,17 @@ Code = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", examples=["ji
 class CommunityOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "code": "jingtian", "name": "景田社区", "street_office": "lianhua",
-        "street_office_name": "莲花街道", "district": "futian", "district_name": "福田区"}]})
+        "street_office_name": "莲花街道", "district": "futian", "district_name": "福田区",
+        "webhook_url": "https://mp.jingtian.example.cn/linli/events"}]})
     code: str
     name: str
     street_office: str
     street_office_name: str
     district: str
     district_name: str
+    webhook_url: str | None = Field(
+        None, description="where this community's webhook events go (its own receiver); null: "
+        "the deployment's webhook. Shown to street and district admins only")
 
 
 class CommunityIn(BaseModel):
@@ -45,17 +51,29 @@ class CommunityIn(BaseModel):
         "street admin's own is the default (and the only one she may name)")
 
 
+class CommunityPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"webhook_url": "https://mp.jingtian.example.cn/linli/events"}, {"webhook_url": None}]})
+    webhook_url: str | None = Field(
+        description="an http(s) address that takes this community's webhook events (POSTed "
+        "as to the deployment's webhook); null sends them to the deployment's webhook again",
+        max_length=500)
+
+
+def _view(session: SessionDep, community: Community, user: Caller) -> CommunityOut:
+    office = session.get(StreetOffice, community.street_office_id)
+    assert office is not None  # a foreign key
+    district = session.get(District, office.district_id)
+    assert district is not None
+    # A receiver's address may carry its secret: only those who set it see it.
+    return CommunityOut(code=community.code, name=community.name, street_office=office.code,
+                        street_office_name=office.name, district=district.code,
+                        district_name=district.name,
+                        webhook_url=community.webhook_url if user.role in ADMINS else None)
+
+
 def _views(session: SessionDep, user: CurrentUser) -> list[CommunityOut]:
-    out = []
-    for community in communities_of(session, user):
-        office = session.get(StreetOffice, community.street_office_id)
-        assert office is not None  # a foreign key
-        district = session.get(District, office.district_id)
-        assert district is not None
-        out.append(CommunityOut(code=community.code, name=community.name,
-                                street_office=office.code, street_office_name=office.name,
-                                district=district.code, district_name=district.name))
-    return out
+    return [_view(session, community, user) for community in communities_of(session, user)]
 
 
 @router.get("/communities", response_model=Page[CommunityOut],
@@ -93,8 +111,21 @@ def create_community(body: CommunityIn, session: SessionDep, user: CurrentUser) 
     scope_session(session, community.id)  # the record belongs to the new community
     audit(session, user, "create", f"community:{community.code}", community.name)
     session.commit()
-    district = session.get(District, office.district_id)
-    assert district is not None
-    return CommunityOut(code=community.code, name=community.name, street_office=office.code,
-                        street_office_name=office.name, district=district.code,
-                        district_name=district.name)
+    return _view(session, community, user)
+
+
+@router.patch("/communities/{code}", response_model=CommunityOut,
+              summary="Set where a community's webhook events go")
+def update_community(code: Annotated[str, PathParam(max_length=40)], body: CommunityPatch,
+                     session: SessionDep, user: CurrentUser) -> CommunityOut:
+    """A street or district admin gives a community of hers its own webhook receiver (its mini
+    program's backend): the outbox sends that community's events there, the others' to theirs
+    or to the deployment's webhook. 404 for a community outside her scope; 422
+    ``webhook_url_invalid`` for an address that is not http(s)."""
+    community = community_in_scope(session, user, code)
+    set_webhook_url(community, body.webhook_url, ["body", "webhook_url"])
+    scope_session(session, community.id)  # the record belongs to the community
+    audit(session, user, "update", f"community:{community.code}",
+          "webhook_url" if community.webhook_url else "webhook_url cleared")
+    session.commit()
+    return _view(session, community, user)

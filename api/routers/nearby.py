@@ -4,6 +4,13 @@ No login: a resident's phone or the QR code of the community poster opens it. Lo
 throttled per client address (the sliding window of the login throttle), since each one runs a
 shortest-path search. The partner merchants come from the database at each lookup (so an edit
 shows at once); the public places from OpenStreetMap are read once per process.
+
+The lookup is the deployment's, not one community's: the 15-minute circle ignores
+administrative lines, so a partner shop of the neighbouring community within a resident's walk
+is hers to use, and each community's corrections (a shop hidden, a place added) follow its
+places across the line. Only what a shop or a place shows on its door is read: names,
+categories, services and where they are; never a need, a volunteer or a beneficiary. The
+coordinators' resource list, by contrast, is their own community's (a scoped session).
 """
 
 from __future__ import annotations
@@ -109,10 +116,15 @@ class NearbyAnswer(BaseModel):
     attribution: str = Field(description="OpenStreetMap's, to show with the places and routes")
 
 
-def _sources(session: Session, public: list[Resource]) -> list[Resource]:
-    """The public places and the partner merchants on file, before the coordinators' edits."""
-    rows = session.execute(select(MerchantRow.merchant_id, MerchantRow.name, MerchantRow.lat,
-                                  MerchantRow.lon, MerchantRow.services)).all()
+def _sources(session: Session, public: list[Resource], everywhere: bool = False
+             ) -> list[Resource]:
+    """The public places and the partner merchants on file, before the coordinators' edits:
+    the session's community's merchants, or with ``everywhere`` every community's."""
+    # The table's columns, not the model's: a scoped session adds its community to every
+    # statement about the model, and the residents' lookup must not depend on whether the
+    # request happens to carry one.
+    c: Any = MerchantRow.__table__.c if everywhere else MerchantRow
+    rows = session.execute(select(c.merchant_id, c.name, c.lat, c.lon, c.services)).all()
     resources = list(public)
     for ident, name, m_lat, m_lon, services in rows:
         resources += partner_resources(ident, name, Location(m_lat, m_lon),
@@ -120,13 +132,18 @@ def _sources(session: Session, public: list[Resource]) -> list[Resource]:
     return resources
 
 
-def _edit(row: ResourceRow) -> Edit:
+def _edit(row: Any) -> Edit:
+    """A coordinator's edit, from its row (a :class:`ResourceRow` or a row of its table)."""
     services = tuple(row.services)
     return Edit(Resource(row.resource_id, Category(row.category), row.name,
                          Location(row.lat, row.lon), "coordinator", services), row.hidden)
 
 
-def _edits(session: Session) -> list[Edit]:
+def _edits(session: Session, everywhere: bool = False) -> list[Edit]:
+    """The coordinators' edits: the session's community's, or with ``everywhere`` every
+    community's (plain statements, as :func:`_sources`)."""
+    if everywhere:
+        return [_edit(row) for row in session.execute(select(ResourceRow.__table__))]
     return [_edit(row) for row in session.scalars(select(ResourceRow))]
 
 
@@ -154,7 +171,10 @@ def nearby(request: Request, session: SessionDep,
            limit: Annotated[int, Query(ge=1, le=100)] = 20) -> NearbyAnswer:
     """The resources within the circle, nearest first: partner merchants and public places
     from OpenStreetMap, each with walking minutes, its route as a GeoJSON LineString and short
-    directions from street names (Chinese unless ``Accept-Language`` asks for English)."""
+    directions from street names (Chinese unless ``Accept-Language`` asks for English).
+
+    Every community's partner shops count: the circle is the resident's walk, and a shop
+    across the line to the neighbouring community is as near as one of her own."""
     guard: SlidingWindow = request.app.state.nearby_guard
     address = _caller_address(request)
     wait = guard.retry_after(address)
@@ -177,7 +197,8 @@ def nearby(request: Request, session: SessionDep,
         # fine, the service cannot answer it (not a server error).
         raise Problem(409, _("no street network is configured (LINLI_NETWORK_PATH)"),
                       code="no_street_network")
-    resources = apply_edits(_sources(session, public), _edits(session))
+    resources = apply_edits(_sources(session, public, everywhere=True),
+                            _edits(session, everywhere=True))
     settings = get_settings()
     here = Location(*to_wgs84(lat, lon, coords))
     with i18n.use(i18n.negotiate(request.headers.get("accept-language"))):

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import column, create_engine, table, text
+from sqlalchemy import column, create_engine, inspect, table, text
 
 from api.community import load_problem
 from api.db import Database
@@ -192,3 +192,25 @@ def test_going_back_to_one_community_refuses_when_there_are_several(database_url
     with pytest.raises(RuntimeError, match="holds 2 communities"):
         downgrade(database_url, "0013")
     assert _count(database_url, "SELECT count(*) FROM communities") == 2  # nothing lost
+
+
+def test_a_community_s_webhook_address_comes_and_goes_with_0023(database_url: str) -> None:
+    """0023 adds communities.webhook_url (none: the deployment's webhook, as before); going back
+    drops it and keeps the communities."""
+    upgrade(database_url, "0017")
+    upgrade(database_url, "0023")
+    assert _read(database_url, "communities", "code", "default", "webhook_url") == (None,)
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE communities SET webhook_url = 'https://mp.example.cn/hook'"))
+    engine.dispose()
+    assert _read(database_url, "communities", "code", "default", "webhook_url") == (
+        "https://mp.example.cn/hook",)
+    downgrade(database_url, "0017")
+    assert _read(database_url, "communities", "code", "default", "name") == ("邻里社区",)
+    engine = create_engine(database_url)
+    columns = {c["name"] for c in inspect(engine).get_columns("communities")}
+    engine.dispose()
+    assert "webhook_url" not in columns and "code" in columns
+    upgrade(database_url)
+    assert _read(database_url, "communities", "code", "default", "webhook_url") == (None,)

@@ -1,5 +1,6 @@
 """GET /v1/nearby: public, no login; partner merchants and OSM places within the circle with
-routes and Chinese directions; coordinates in the caller's system; throttled per address."""
+routes and Chinese directions, across the lines between communities; coordinates in the
+caller's system; throttled per address."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.main import create_app
+from api.models import Community
 from api.settings import ApiSettings
 from matcher.coords import CoordSystem, from_wgs84
 from tests.conftest import CENTRE, NETWORK, offset
@@ -170,3 +173,68 @@ def test_public_places_come_from_the_osm_network_itself(database_url: str) -> No
         assert body["places"][0]["directions"].endswith("到达石科院职工食堂")
         assert len(body["places"][0]["route"]["coordinates"]) >= 2
         assert "OpenStreetMap" in body["attribution"]
+
+
+def test_the_circle_crosses_into_the_neighbouring_community(client: TestClient) -> None:
+    """A resident at the edge of A finds B's partner shop within her 15 minutes and not B's
+    shop beyond them, whoever asks (anonymous or logged in to A); B's coordinator hiding her
+    shop hides it for A's residents too; nothing of B's needs or volunteers is ever shown."""
+    from tests.api.conftest import make_user
+
+    street = make_user(client, "street", "street_admin", street_office_id=1)
+    made = client.post("/v1/communities", json={"code": "yi", "name": "乙社区"}, headers=street)
+    assert made.status_code == 201, made.text
+    db = client.app.state.db  # type: ignore[attr-defined]
+    with db.session() as session:
+        b_community = session.scalar(select(Community.id).where(Community.code == "yi"))
+    assert b_community is not None
+    a_coordinator = make_user(client, "a-coordinator", "coordinator", community_id=1)
+    b_coordinator = make_user(client, "b-coordinator", "coordinator",
+                              community_id=b_community)
+    assert client.post("/v1/merchants", json=CANTEEN, headers=a_coordinator).status_code == 201
+    near, far = offset(300, 250), offset(0, 2600)
+    for ident, name, where in (("BM1", "乙家小食堂", near), ("BM2", "乙家远食堂", far)):
+        body = CANTEEN | {"merchant_id": ident, "name": name, "lat": where.lat,
+                          "lon": where.lon}
+        response = client.post("/v1/merchants", json=body, headers=b_coordinator)
+        assert response.status_code == 201, response.text
+    # B's private rows right where the resident stands.
+    private = [
+        ("/v1/volunteers", {"volunteer_id": "BV1", "name": "乙志愿者", "lat": CENTRE.lat,
+                            "lon": CENTRE.lon, "skills": "meal_delivery",
+                            "availability": "mon 08:00-12:00", "max_hours_week": 4}),
+        ("/v1/needs", {"need_id": "BN1", "kind": "elderly", "service": "meal_delivery",
+                       "beneficiary": "乙奶奶", "phone": "13800000001", "address": "乙路 3 栋",
+                       "lat": CENTRE.lat, "lon": CENTRE.lon, "days": "mon",
+                       "window": "09:00-11:00", "duration_min": 30, "priority": "red"})]
+    for path, body in private:
+        assert client.post(path, json=body, headers=b_coordinator).status_code == 201
+    here = {"lat": CENTRE.lat, "lon": CENTRE.lon, "category": "canteen"}
+    a_volunteer = make_user(client, "a-volunteer", "volunteer", community_id=1)
+    # (Five lookups in all: the throttle's allowance in these tests.)
+    for headers in ({}, a_volunteer | {"X-Linli-Community": "default"}, a_coordinator):
+        response = client.get("/v1/nearby", params=here, headers=headers)
+        assert response.status_code == 200, response.text
+        found = {p["id"]: p for p in response.json()["places"]}
+        assert set(found) == {"merchant:M1", "merchant:BM1"}, headers
+        assert found["merchant:BM1"]["name"] == "乙家小食堂"
+        assert found["merchant:BM1"]["minutes"] <= 15 and found["merchant:BM1"]["directions"]
+        for secret in ("BV1", "BN1", "乙志愿者", "乙奶奶", "13800000001", "乙路"):
+            assert secret not in response.text, secret
+    # Each coordinator's resource list stays her own community's.
+    a_list = client.get("/v1/resources", headers=a_coordinator).json()["items"]
+    assert "merchant:BM1" not in {e["id"] for e in a_list}
+    # B's coordinator hides her shop: A's residents no longer find it; undone, it is back.
+    hide = {"category": "canteen", "name": "乙家小食堂", "lat": near.lat, "lon": near.lon,
+            "services": ["meal"], "hidden": True}
+    assert client.put("/v1/resources/merchant:BM1", json=hide,
+                      headers=b_coordinator).status_code == 200
+    gone = client.get("/v1/nearby", params=here).json()["places"]
+    assert {p["id"] for p in gone} == {"merchant:M1"}
+    # A's coordinator cannot hide B's shop (not hers to correct).
+    assert client.put("/v1/resources/merchant:BM1", json=hide | {"hidden": False},
+                      headers=a_coordinator).status_code in (404, 409)
+    assert client.delete("/v1/resources/merchant:BM1",
+                         headers=b_coordinator).status_code == 204
+    back = client.get("/v1/nearby", params=here).json()["places"]
+    assert {p["id"] for p in back} == {"merchant:M1", "merchant:BM1"}

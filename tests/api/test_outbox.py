@@ -1,6 +1,7 @@
 """The outbox (api/outbox.py and its coordinator routes): no event lost through hours of
 receiver outage, no lock held while POSTing, each event delivered once by concurrent senders,
-dead letters kept and redelivered; on SQLite and PostgreSQL."""
+dead letters kept and redelivered, each community's events sent to its own receiver; on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ from sqlalchemy import create_engine, func, select, text
 from api.db import Database
 from api.main import create_app
 from api.migrate import upgrade
-from api.models import OutboxEvent
+from api.models import Community, OutboxEvent
 from api.outbox import backoff, deliver_batch, deliver_outbox, utcnow
 from api.settings import ApiSettings
+from api.tenancy import add_community, find_street_office
 from tests.api.conftest import make_user
 
 HOOK = "http://receiver.test/hook"
@@ -45,8 +47,8 @@ def db(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-def add_events(db: Database, count: int) -> list[int]:
-    with db.session() as session:
+def add_events(db: Database, count: int, community_id: int | None = None) -> list[int]:
+    with db.session(community_id) as session:
         events = [OutboxEvent(recipient=f"volunteer:V{i:04d}", kind="task.offered",
                               payload={"task_id": i}) for i in range(count)]
         session.add_all(events)
@@ -71,7 +73,28 @@ class Receiver:
         return httpx.Response(204)
 
 
-def run_simulation(db: Database, settings: ApiSettings, receiver: Receiver,
+class Receivers:
+    """Receivers at several addresses on one simulated clock (each community's own)."""
+
+    def __init__(self, now: dt.datetime, by_url: dict[str, Receiver]) -> None:
+        self.by_url = by_url
+        self.now = now
+
+    @property
+    def now(self) -> dt.datetime:
+        return self._now
+
+    @now.setter
+    def now(self, value: dt.datetime) -> None:
+        self._now = value
+        for receiver in self.by_url.values():
+            receiver.now = value
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        return self.by_url[str(request.url)].handle(request)
+
+
+def run_simulation(db: Database, settings: ApiSettings, receiver: Receiver | Receivers,
                    horizon: dt.timedelta) -> None:
     """Run the sender whenever an event is next due, jumping the clock there, until nothing is
     pending or ``horizon`` has passed: hours of outage without sleeping."""
@@ -130,6 +153,61 @@ def test_events_failing_past_the_retry_window_are_kept_as_dead_letters(
     receiver.now = receiver.up_at
     with httpx.Client(transport=httpx.MockTransport(receiver.handle)) as http:
         assert deliver_outbox(db, settings, http, clock=lambda: receiver.now) == 0
+
+
+HOOK_A, HOOK_B = "http://a.receiver.test/events", "https://b.receiver.test/linli?k=1"
+
+
+def _communities(db: Database) -> tuple[int, int, int]:
+    """The default community with its own receiver, b with its own, c with none."""
+    with db.session() as session:
+        office = find_street_office(session, "default")
+        assert office is not None
+        b = add_community(session, "b", "乙社区", office)
+        c = add_community(session, "c", "丙社区", office)
+        a = session.scalars(select(Community).where(Community.code == "default")).one()
+        a.webhook_url, b.webhook_url = HOOK_A, HOOK_B
+        session.commit()
+        return a.id, b.id, c.id
+
+
+def test_each_community_s_events_go_to_its_own_receiver(db: Database,
+                                                          database_url: str) -> None:
+    a, b, c = _communities(db)
+    a_ids, b_ids = add_events(db, 9, a), add_events(db, 8, b)
+    settings = _settings(database_url, webhook_url=None)
+    start = utcnow()
+    outage = dt.timedelta(hours=1)
+    receivers = Receivers(start, {HOOK_A: Receiver(start, up_at=start),
+                                  HOOK_B: Receiver(start, up_at=start + outage)})
+    run_simulation(db, settings, receivers, horizon=dt.timedelta(days=1))
+    got_a, got_b = receivers.by_url[HOOK_A], receivers.by_url[HOOK_B]
+    # Each receiver got its community's events, each once, and nothing of the other's.
+    assert got_a.received == Counter(a_ids) and got_b.received == Counter(b_ids)
+    assert set(got_a.tries) == set(a_ids) and set(got_b.tries) == set(b_ids)
+    assert statuses(db) == Counter({"delivered": len(a_ids) + len(b_ids)})
+    # B's receiver down did not hold A's events back, and B's were retried as ever.
+    assert all(tries == [start] for tries in got_a.tries.values())
+    cap = dt.timedelta(seconds=settings.webhook_max_backoff_s)
+    for tries in got_b.tries.values():
+        assert len(tries) > 2 and tries[-1] - got_b.up_at <= cap
+        assert max(y - x for x, y in pairwise(tries)) <= cap
+    # A community with no receiver, in a deployment without one, keeps its events pending
+    # and untried.
+    c_ids = add_events(db, 3, c)
+    with httpx.Client(transport=httpx.MockTransport(receivers.handle)) as http:
+        assert deliver_batch(db, settings, http, clock=lambda: receivers.now).claimed == 0
+    with db.session() as session:
+        kept = session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(c_ids))).all()
+        assert [(e.status, e.attempts) for e in kept] == [("pending", 0)] * len(c_ids)
+    # The deployment's webhook takes those of a community without its own, and only those.
+    more_a = add_events(db, 2, a)
+    receivers.by_url[HOOK] = Receiver(receivers.now, up_at=start)
+    receivers.now = receivers.now
+    run_simulation(db, _settings(database_url), receivers, horizon=dt.timedelta(hours=1))
+    assert receivers.by_url[HOOK].received == Counter(c_ids)
+    assert got_a.received == Counter(a_ids + more_a)
+    assert got_b.received == Counter(b_ids)
 
 
 @given(st.lists(st.integers(0, 10**6), min_size=1, max_size=50))

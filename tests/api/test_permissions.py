@@ -128,7 +128,7 @@ def world(client: TestClient) -> World:
             "token": "cal-volunteer-token", "redemption_id": "1", "event_id": "1",
             "merchant_id": "M1", "link_id": "1", "member_id": "F1",
             "resource_id": "osm:n1", "unit_id": "G1", "run_id": "1",
-            "month": WEEK.monday.strftime("%Y-%m")}
+            "month": WEEK.monday.strftime("%Y-%m"), "code": "default"}
     return World(headers, params)
 
 
@@ -156,6 +156,8 @@ def _request(method: str, path: str, world: World) -> dict[str, Any]:
     elif path == "/v1/communities" and method == "post":
         kwargs["json"] = {"code": f"c-{uuid.uuid4().hex[:8]}", "name": "新社区",
                           "street_office": "default"}
+    elif path == "/v1/communities/{code}":
+        kwargs["json"] = {"webhook_url": "https://hooks.example.cn/linli"}
     elif path == "/v1/users":
         kwargs["json"] = {"username": f"new-{uuid.uuid4().hex[:8]}",
                           "password": "password-123", "role": "organiser"}

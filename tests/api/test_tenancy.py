@@ -11,18 +11,23 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import func, select
 
 from api import security
+from api.errors import Problem
 from api.ledger import ISSUER, transfer
 from api.models import (
     AllocationLineRow,
     AllocationRow,
+    AuditEntry,
     Community,
     DistrictRunRow,
     NeedRow,
@@ -35,7 +40,7 @@ from api.models import (
 )
 from api.permissions import ANONYMOUS
 from api.settings import ApiSettings
-from api.tenancy import find_street_office
+from api.tenancy import check_webhook_url, find_street_office
 from tests.api.conftest import login, make_user
 from tests.conftest import WEEK
 
@@ -181,7 +186,8 @@ def _fill(client: TestClient, community_id: int, prefix: str, tag: str, west: fl
               "redemption_id": str(redemption.json()["id"]),
               "merchant_id": f"{prefix}M1", "link_id": str(link), "member_id": f"{prefix}F1",
               "resource_id": f"merchant:{prefix}M1", "unit_id": f"{prefix}G1",
-              "month": WEEK.monday.strftime("%Y-%m")}
+              "month": WEEK.monday.strftime("%Y-%m"),
+              "code": "default" if prefix == "A" else "yi"}
     markers = [f"{prefix}V1", f"{prefix}V2", f"{prefix}N1", f"{prefix}M1", f"{prefix}D1",
                f"{prefix}R1", f"{prefix}F1", f"{prefix}G1", f"{prefix.lower()}rice", tag]
     return Side(headers, params, markers)
@@ -385,8 +391,6 @@ def test_communities_and_headers(client: TestClient, two: Two) -> None:
                                             if k != "X-Linli-Community"}).status_code == 400
     # Another street office's admin knows neither.
     db = client.app.state.db  # type: ignore[attr-defined]
-    from api.tenancy import find_street_office
-
     with db.session() as session:
         other = find_street_office(session, "other", create=True)
         assert other is not None
@@ -407,6 +411,79 @@ def test_communities_and_headers(client: TestClient, two: Two) -> None:
     assert client.post("/v1/users", json={"username": "sneaky", "password": "password-123",
                                           "role": "organiser", "community": "yi"},
                        headers=two.a.headers["coordinator"]).status_code == 404
+
+
+def test_an_admin_gives_a_community_its_own_webhook(client: TestClient, two: Two) -> None:
+    """PATCH /v1/communities/{code}: a street admin sets and clears the receiver of a
+    community of hers; only admins see it; a bad address is 422 naming the field; another
+    street office's admin gets 404, a coordinator 403."""
+    street = {k: v for k, v in two.street.items() if k != "X-Linli-Community"}
+    hook = "https://mp.yi.example.cn/linli/events?token=s3cret"
+    response = client.patch("/v1/communities/yi", json={"webhook_url": f"  {hook} "},
+                            headers=street)
+    assert response.status_code == 200, response.text
+    assert response.json()["code"] == "yi" and response.json()["webhook_url"] == hook
+    listed = {c["code"]: c["webhook_url"] for c in client.get(
+        "/v1/communities", headers=street).json()["items"]}
+    assert listed == {"default": None, "yi": hook}
+    # B's coordinator does not see the address (it may carry the receiver's secret).
+    mine = client.get("/v1/communities", headers=two.b.headers["coordinator"]).json()
+    assert [c["webhook_url"] for c in mine["items"]] == [None]
+    assert "s3cret" not in client.get("/v1/communities",
+                                      headers=two.b.headers["coordinator"]).text
+    db = client.app.state.db  # type: ignore[attr-defined]
+    with db.session() as session:
+        row = session.scalars(select(Community).where(Community.code == "yi")).one()
+        assert row.webhook_url == hook
+    for bad in ("ftp://mp.yi.example.cn/x", "mp.yi.example.cn/x", "https://", "http://a b/",
+                "https://host:99999/x", "http://[::1/x", "", "javascript:alert(1)"):
+        refused = client.patch("/v1/communities/yi", json={"webhook_url": bad},
+                               headers=street | {"Accept-Language": "en"})
+        assert refused.status_code == 422, (bad, refused.text)
+        body = refused.json()
+        assert body["code"] == "webhook_url_invalid" and "http" in body["detail"], bad
+        assert body["errors"][0]["path"] == ["body", "webhook_url"]
+    chinese = client.patch("/v1/communities/yi", json={"webhook_url": "ftp://x"},
+                           headers=street)
+    assert "网址" in chinese.json()["detail"]
+    assert client.patch("/v1/communities/yi", json={}, headers=street).status_code == 422
+    assert client.patch("/v1/communities/nowhere", json={"webhook_url": hook},
+                        headers=street).status_code == 404
+    assert client.patch("/v1/communities/yi", json={"webhook_url": hook},
+                        headers=two.b.headers["coordinator"]).status_code == 403
+    with db.session() as session:
+        other = find_street_office(session, "other", create=True)
+        assert other is not None
+        session.commit()
+        other_id = other.id
+    outsider = make_user(client, "outsider", "street_admin", street_office_id=other_id)
+    assert client.patch("/v1/communities/yi", json={"webhook_url": "http://evil.example/"},
+                        headers=outsider).status_code == 404
+    # null sends B's events to the deployment's webhook again.
+    cleared = client.patch("/v1/communities/yi", json={"webhook_url": None}, headers=street)
+    assert cleared.status_code == 200 and cleared.json()["webhook_url"] is None
+    with db.session() as session:
+        row = session.scalars(select(Community).where(Community.code == "yi")).one()
+        assert row.webhook_url is None
+        trail = session.scalars(select(AuditEntry.detail).where(
+            AuditEntry.target == "community:yi", AuditEntry.action == "update",
+            AuditEntry.community_id == row.id).order_by(AuditEntry.id)).all()
+        assert trail == ["webhook_url", "webhook_url cleared"]
+
+
+@given(st.one_of(st.text(max_size=60), st.builds(
+    "{}://{}".format, st.sampled_from(["http", "HTTPS", "ftp", ""]), st.text(max_size=40))))
+def test_any_webhook_address_is_taken_or_refused_with_its_code(text: str) -> None:
+    """Whatever an admin types: an http(s) address with a host, kept without blanks around
+    it, or 422 ``webhook_url_invalid`` naming the field; never anything else raised."""
+    try:
+        kept = check_webhook_url(text, ["body", "webhook_url"])
+    except Problem as exc:
+        assert exc.status == 422 and exc.code == "webhook_url_invalid"
+        assert [e["path"] for e in exc.errors or []] == [["body", "webhook_url"]]
+        return
+    assert kept == text.strip() and kept.lower().startswith(("http://", "https://"))
+    assert urlsplit(kept).hostname
 
 
 def test_one_published_schedule_per_community_and_week(client: TestClient, two: Two) -> None:
@@ -442,6 +519,13 @@ def test_the_cli_adds_communities_and_admins(tmp_path: Any, monkeypatch: pytest.
     assert again.exit_code == 1 and "taken" in again.output
     bad = runner.invoke(app, ["community", "add", "--code", "Jing Tian", "--name", "x"])
     assert bad.exit_code == 2
+    hooked = runner.invoke(app, ["community", "add", "--code", "lianhuashan", "--name",
+                                 "莲花山社区", "--street-office", "lianhua", "--webhook-url",
+                                 "https://mp.lianhuashan.example.cn/events"])
+    assert hooked.exit_code == 0, hooked.output
+    unhooked = runner.invoke(app, ["community", "add", "--code", "xinzhou", "--name", "x",
+                                   "--street-office", "lianhua", "--webhook-url", "mp.example"])
+    assert unhooked.exit_code == 2 and "https://" in unhooked.output
     made = runner.invoke(app, ["community", "admin", "--username", "lianhua-admin",
                                "--street-office", "lianhua", "--password", "password-123"])
     assert made.exit_code == 0, made.output
@@ -450,8 +534,11 @@ def test_the_cli_adds_communities_and_admins(tmp_path: Any, monkeypatch: pytest.
     with TestClient(create_app(settings)) as client:
         admin = login(client, "lianhua-admin")
         listed = client.get("/v1/communities", headers=admin).json()["items"]
-        assert [(c["code"], c["street_office_name"], c["district"]) for c in listed] == [
-            ("jingtian", "莲花街道", "futian"), ("xiangmi", "莲花街道", "futian")]
+        assert [(c["code"], c["street_office_name"], c["district"], c["webhook_url"])
+                for c in listed] == [
+            ("jingtian", "莲花街道", "futian", None),
+            ("lianhuashan", "莲花街道", "futian", "https://mp.lianhuashan.example.cn/events"),
+            ("xiangmi", "莲花街道", "futian", None)]
         # The default community is another street office's: not hers.
         assert client.get("/v1/needs", headers=admin | {
             "X-Linli-Community": "default"}).status_code == 404
