@@ -18,11 +18,14 @@ its part is solved, so a part that fails loses no other community.
 A community whose week already has a published schedule is left out (``skipped``): its week is
 under way (tasks offered, accepted, perhaps done), so its coordinator re-solves it around that
 work with ``POST /v1/schedules``; a district run would only start a second plan beside it.
+A volunteer's tasks in such a published week (or in another street office's) still hold her
+time: every community of the run is solved with what they leave of her week
+(:func:`api.under_way.weeks_left`), as a community's own solve is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -41,6 +44,7 @@ from api.models import (
 from api.paging import page_rows
 from api.permissions import STREET_ADMIN
 from api.security import Caller
+from api.under_way import weeks_left
 from api.weekly import stop_job
 from matcher.district import (
     Community as DistrictCommunity,
@@ -182,6 +186,7 @@ def solve_run(ctx: JobContext, job: Running) -> None:
         published = set(session.scalars(select(ScheduleRow.community_id).where(
             ScheduleRow.week == str(week), ScheduleRow.status == "published")))
     run = _Run(job, {c.code: c.id for c in communities}, {})
+    settings = Settings()
     loaded: list[DistrictCommunity] = []
     for community in communities:
         before = earlier.get(community.code, {}) | {"name": community.name}
@@ -205,9 +210,15 @@ def solve_run(ctx: JobContext, job: Running) -> None:
         run.entries.setdefault(community.code, {"state": "queued", "name": community.name})
         run.entries[community.code]["occurrences"] = len(problem.occurrences)
         loaded.append(DistrictCommunity(community.code, problem))
+    # A volunteer's tasks in published weeks (a skipped community's, another street
+    # office's) hold her time: each community is solved with what they leave of her week.
+    legs = any(n.merchant_service is not None for c in loaded for n in c.problem.needs)
+    with ctx.db.session() as session:
+        loaded = [replace(c, problem=replace(c.problem, volunteers=weeks_left(
+            session, str(week), c.problem.volunteers, None, legs, settings)))
+            for c in loaded]
     district = District(week, loaded)
     params = SolveParams(time_limit_s=limit, wall_clock=ctx.settings.solve_wall_clock)
-    settings = Settings()
     todo = {p.index: p for p in parts(district, params, settings)}
     for part in todo.values():
         for code in part.communities:

@@ -12,7 +12,7 @@ where that costs little (``SolveParams.keep_weight``), so few volunteers hear of
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,16 +98,17 @@ def own_community(session: Session) -> int:
 
 
 def busy_elsewhere(session: Session, week: str, volunteer_ids: Collection[str],
-                   community_id: int) -> dict[str, list[Busy]]:
+                   community_id: int | None) -> dict[str, list[Busy]]:
     """Each volunteer's tasks of ``week`` holding her time in the published schedules of other
-    communities than ``community_id``."""
+    communities than ``community_id`` (None: of every community)."""
     if not volunteer_ids:
         return {}
     rows = session.execute(
         select(TASKS.volunteer_id, TASKS.day, TASKS.start, TASKS.end, TASKS.merchant_id)
         .join(ScheduleRow.__table__, SCHEDULES.id == TASKS.schedule_id)
         .where(SCHEDULES.week == week, SCHEDULES.status == "published",
-               SCHEDULES.community_id != community_id, TASKS.state.in_(HOLDING),
+               *(() if community_id is None else (SCHEDULES.community_id != community_id,)),
+               TASKS.state.in_(HOLDING),
                TASKS.volunteer_id.in_(sorted(volunteer_ids)))
         .order_by(TASKS.volunteer_id, TASKS.date, TASKS.start)).all()
     busy: dict[str, list[Busy]] = {}
@@ -169,11 +170,21 @@ def shared_problem(session: Session, week: Week, settings: Settings | None = Non
                                .where(VOLUNTEERS.volunteer_id.in_(sorted(missing)))
                                .order_by(VOLUNTEERS.volunteer_id)).all()
         extra += community.volunteers_of_rows(rows)
-    volunteers = [*problem.volunteers, *extra]
-    busy = busy_elsewhere(session, str(week), [v.id for v in volunteers], own)
     legs = any(n.merchant_service is not None for n in problem.needs)
-    return Problem(week, [remaining_week(v, busy.get(v.id, ()), settings.circle_min, legs)
-                          for v in volunteers], problem.needs, problem.merchants)
+    volunteers = weeks_left(session, str(week), [*problem.volunteers, *extra], own, legs,
+                            settings)
+    return Problem(week, volunteers, problem.needs, problem.merchants)
+
+
+def weeks_left(session: Session, week: str, volunteers: Sequence[Volunteer],
+               community_id: int | None, merchant_legs: bool, settings: Settings
+               ) -> list[Volunteer]:
+    """Each volunteer's week less her tasks of ``week`` in the published schedules of other
+    communities than ``community_id`` (None: of every community), as
+    :func:`matcher.busy.remaining_week` counts them."""
+    busy = busy_elsewhere(session, week, [v.id for v in volunteers], community_id)
+    return [remaining_week(v, busy.get(v.id, ()), settings.circle_min, merchant_legs)
+            for v in volunteers]
 
 
 def elsewhere_versions(session: Session, week: str, community_id: int

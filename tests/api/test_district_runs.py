@@ -198,10 +198,51 @@ def test_a_street_office_week_is_solved_and_stored_per_community(
     # Chinese by default: the state's words for a person.
     chinese = client.get(f"/v1/district/schedules/{run['id']}", headers=street["admin"]).json()
     assert chinese["communities"]["b"]["state_label"] == "已完成，待发布"
-    # B's coordinator publishes her own schedule with the usual route.
-    published = client.post(f"/v1/schedules/{entries['b']['schedule_id']}/publish",
-                            json={}, headers=street["b"] | EN)
+    # Each coordinator publishes her own schedule with the usual route, A's with B's BV1 in it
+    # (A's week knows the neighbours within its circles: api.under_way.shared_problem).
+    for code in ("b", "default"):
+        published = client.post(f"/v1/schedules/{entries[code]['schedule_id']}/publish",
+                                json={}, headers=street[code] | EN)
+        assert published.status_code == 200, published.text
+    mine = client.get("/v1/me/tasks", params={"week": str(WEEK)},
+                      headers=make_user(client, "bv1", "volunteer", volunteer_id="BV1",
+                                        community_id=_ids(client)["b"]))
+    assert [t["need_id"] for t in mine.json()] == ["AN1"], mine.text
+
+
+def _ids(client: TestClient) -> dict[str, int]:
+    db = client.app.state.db  # type: ignore[attr-defined]
+    with db.session() as session:
+        return {code: ident for code, ident in session.execute(
+            select(Community.code, Community.id))}
+
+
+def test_a_run_plans_around_a_volunteers_published_work_elsewhere(
+        client: TestClient, street: Street) -> None:
+    # A's week is published with BV1 serving AN1 on Monday; then B gets a Monday need beside
+    # her that only she can serve. The next run skips A and must leave BV1 time to walk
+    # between the two: B's task starts after A's ends, at least the circle's margin later.
+    first = _wait(client, street["admin"], _queue(client, street["admin"])["id"])
+    published = client.post(
+        f"/v1/schedules/{first['communities']['default']['schedule_id']}/publish", json={},
+        headers=street["default"] | EN)
     assert published.status_code == 200, published.text
+    _post(client, street["b"], "needs", _need("BN3", 22.5372, 114.0122, "mon") | {
+        "window": "09:00-11:30"})
+    second = _wait(client, street["admin"], _queue(client, street["admin"])["id"])
+    assert second["communities"]["default"]["state"] == "skipped"
+    tasks = _tasks(client, street, first)["default"]
+    an1 = next(t for t in tasks if t[0] == "AN1")
+    assert an1[3] == "BV1"
+    b_tasks = _tasks(client, street, second)["b"]
+    bn3 = [t for t in b_tasks if t[0] == "BN3"]
+    end_of_an1 = _minutes(an1[2]) + 30
+    assert all(t[3] != "BV1" or _minutes(t[2]) >= end_of_an1 + 30 for t in bn3), (an1, bn3)
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
 
 
 def test_a_published_community_is_left_out_and_said_why(client: TestClient,
