@@ -221,12 +221,19 @@ def test_out_of_work_the_bound_falls_back_and_still_holds() -> None:
 
 # Ways the bound is cut short at street scale, sent down on tiny communities: every group
 # priced (none enumerated) one column a round, every group too large to price (energy rows),
-# one round only, and too few steps to price.
+# one round only, too few steps to price, the pricing relaxed, and the LP stopped early.
 CUT_SHORT = {
     "partial pricing": replace(FAST, pattern_enumerate_up_to=0, pattern_price_groups=1),
     "energy rows": replace(FAST, pattern_enumerate_up_to=0, pattern_max_labels=1),
     "one round": replace(FAST, pattern_enumerate_up_to=0, pattern_max_rounds=1),
     "few steps": replace(FAST, pattern_max_work=12),
+    # ng-route pricing at its loosest: a path remembers only the task it is at, so it may
+    # repeat any other; with and without re-pricing the tasks it repeated.
+    "ng-route": replace(FAST, pattern_enumerate_up_to=0, pattern_ng_size=0,
+                        pattern_dssr_rounds=0),
+    "ng-route, decremental": replace(FAST, pattern_enumerate_up_to=0, pattern_ng_size=0,
+                                     pattern_dssr_rounds=3),
+    "few LP iterations": replace(FAST, pattern_enumerate_up_to=0, pattern_lp_iterations=4),
 }
 
 
@@ -295,3 +302,65 @@ def test_grouping_looks_up_walks_only_where_a_group_may_end() -> None:
     occurrences, options = level_input(cand, Priority.BLUE)
     result = pattern_bound(cand, occurrences, options, Priority.BLUE, {})
     assert (result.bound, result.complete, result.groups) == (slots, True, slots)
+
+
+def busy_day(visits: int) -> Problem:
+    """One volunteer free all Monday with hours to spare, and ``visits`` blue visits around her,
+    150 m apart, each in a window of two to four hours somewhere in the day."""
+    return Problem(WEEK, [volunteer("V1", windows="mon 08:00-21:00", hours=13)], [
+        need(f"B{k}", 150 * (k % 5), 150 * (k // 5),
+             window=f"{8 + k % 9:02d}:00-{10 + k % 9 + k % 3:02d}:00", duration=30 + 15 * (k % 3))
+        for k in range(visits)])
+
+
+def test_a_day_of_many_options_is_priced_not_left_to_energy_rows() -> None:
+    # Twenty visits in one group: the labelling that remembered every task done made more
+    # labels than it may and left the day to energy rows, which miss the walks (bound 17).
+    # The ng-route labelling, pruned by what a label can still add, prices it out: 15, which
+    # the plan its LP guides reaches, so the day is proven.
+    problem = busy_day(20)
+    cand = candidates(problem)
+    occurrences, options = level_input(cand, Priority.BLUE)
+    result = pattern_bound(cand, occurrences, options, Priority.BLUE, {},
+                           params=replace(FAST, pattern_enumerate_up_to=0))
+    assert (result.groups, result.energy, result.complete) == (1, 0, True)
+    assert result.bound == 15
+    assert covered_count(cand, result.hint_plan, Priority.BLUE) == 15
+    assert validate(problem, _assignments(cand, result.hint_plan), WALK) == []
+
+
+def test_ng_route_pricing_may_repeat_a_task_but_columns_never_do() -> None:
+    # Two visits next to each other, each fitting anywhere in her morning: a path remembering
+    # only the task it is at goes A, B, A, B, ... and is worth more than any pattern; the
+    # pattern it offers as a column is still {A, B}, each once. Re-pricing with the repeated
+    # tasks remembered (decremental) brings the best path down to that pattern.
+    problem = Problem(WEEK, [volunteer("V1", windows="mon 08:00-12:00", hours=4)], [
+        need("A", window="08:00-12:00", duration=30),
+        need("B", 20, 0, window="08:00-12:00", duration=30)])
+    cand = candidates(problem)
+    tasks = _tasks(cand, list(range(len(cand.options))))
+    (group,) = _groups(cand, tasks, {0: cand.minutes_cap(0)}, _Work(10**9), ng_size=0)
+    weight = [1.0 if cand.problem.occurrences[t.occurrence].need.id == "A" else 0.5
+              for t in group.tasks]
+    relaxed = group.price(weight, 0.0, 1000, 0)
+    assert not relaxed.elementary and relaxed.upper > 1.5 + 1e-6
+    assert (relaxed.value, relaxed.mask) == (1.5, 0b11)
+    exact = group.price(weight, 0.0, 1000, 3)
+    assert exact.elementary and (exact.upper, exact.value, exact.mask) == (1.5, 1.5, 0b11)
+    # Nothing beats a floor above the best path: no column, the floor as the upper bound.
+    assert group.price(weight, 2.0, 1000, 3).mask == 0
+
+
+def test_the_lp_stops_at_its_iteration_limit_and_the_bound_still_holds() -> None:
+    problem = weekly_cap_problem()
+    cand = candidates(problem)
+    occurrences, options = level_input(cand, Priority.YELLOW)
+    full = pattern_bound(cand, occurrences, options, Priority.YELLOW, {},
+                         params=replace(FAST, pattern_enumerate_up_to=0))
+    assert (full.bound, full.complete) == (2, True) and full.lp_iterations > 2
+    for limit in range(1, full.lp_iterations):
+        cut = pattern_bound(cand, occurrences, options, Priority.YELLOW, {},
+                            params=replace(FAST, pattern_enumerate_up_to=0,
+                                           pattern_lp_iterations=limit))
+        assert cut.lp_iterations <= limit and not cut.complete
+        assert cut.bound >= 2
