@@ -381,14 +381,23 @@ class _Group:
             if alone and value > elem_value + EPS:
                 elem, elem_value = n, value
 
+        elem_mask = 0
+        greedy = self._greedy(useful, weight)
+        if greedy[0] > floor + EPS:
+            elem_value, elem_mask = greedy  # a pattern to beat from the start: prunes more
         for b in useful:
             push(self.first(b), dur[b], weight[b], 1 << slot[b] & repeatable, b, -1,
                  1 << slot[b], 1 << b, True)
+        late = sorted(useful, key=lambda b: -his[b])  # only those not yet too late are tried
         while heap:
             start, used, neg, n = heapq.heappop(heap)
-            self.work.spend(len(useful))
             mem, last = mems[n], lasts[n]
-            for b in useful:
+            t0 = start + dur[last]
+            tried = 0
+            for b in late:
+                if his[b] < t0:
+                    break
+                tried += 1
                 if mem >> slot[b] & 1 or used + dur[b] > self.cap or b == last:
                     continue
                 s = self.after(last, start, b)
@@ -397,6 +406,7 @@ class _Group:
                          (mem & near[b]) | (1 << slot[b] & repeatable), b, n,
                          done[n] | 1 << slot[b], masks[n] | 1 << b,
                          simple[n] and not done[n] >> slot[b] & 1)
+            self.work.spend(tried + 1)
         cycles: list[tuple[int, int]] = []
         if top >= 0 and not simple[top]:
             # Walk the best path back: each slot met twice is remembered by the tasks
@@ -412,9 +422,44 @@ class _Group:
                     if slot[path[j]] == slot[b]:
                         cycles += [(c, slot[b]) for c in path[i + 1:j + 1]]
                         break
-        return Priced(max(top_value, floor) if top >= 0 else floor,
-                      elem_value if elem >= 0 else 0.0, masks[elem] if elem >= 0 else 0,
-                      top < 0 or simple[top], cycles)
+        if elem >= 0:
+            elem_mask = masks[elem]
+        if not elem_mask:
+            elem_value = 0.0
+        # The greedy pattern is a path the labelling could have made: the best of all is at
+        # least it.
+        upper = max(top_value if top >= 0 else floor, elem_value)
+        return Priced(upper, elem_value, elem_mask, top < 0 or simple[top], cycles)
+
+    def _greedy(self, useful: list[int], weight: list[float]) -> tuple[float, int]:
+        """A good pattern, quickly: from each of her first few tasks, the task worth most per
+        minute it takes (waiting included) added next while one fits. (value, mask)."""
+        dur = [t.duration for t in self.tasks]
+        best_value, best_mask = 0.0, 0
+        for first in sorted(useful, key=lambda b: (self.first(b), b))[:3]:
+            start, used, last = self.first(first), dur[first], first
+            value, mask, slots = weight[first], 1 << first, 1 << self.slot[first]
+            while True:
+                self.work.spend(len(useful))
+                pick, pick_start, pick_rate = -1, 0, 0.0
+                for b in useful:
+                    if slots >> self.slot[b] & 1 or used + dur[b] > self.cap:
+                        continue
+                    s = self.after(last, start, b)
+                    if s is None:
+                        continue
+                    rate = weight[b] / (s + dur[b] - start - dur[last])
+                    if rate > pick_rate:
+                        pick, pick_start, pick_rate = b, s, rate
+                if pick < 0:
+                    break
+                start, used, last = pick_start, used + dur[pick], pick
+                value += weight[pick]
+                mask |= 1 << pick
+                slots |= 1 << self.slot[pick]
+            if value > best_value + EPS:
+                best_value, best_mask = value, mask
+        return best_value, best_mask
 
 
 def _tasks(cand: Candidates, options: list[int]) -> dict[int, _Task]:
