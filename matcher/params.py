@@ -96,6 +96,9 @@ class SolveParams:
         forgot twice (its value still bounds every pattern). Where the best path does a task
         twice, the tasks between its two visits remember it from then on and the group is
         priced again, ``pattern_dssr_rounds`` times at most.
+    pattern_columns
+        Patterns one pricing of one group may add to the LP (the best, and the next best that
+        lie inside none already taken).
     pattern_lp_iterations
         Simplex iterations all solves of one pattern bound's LP may take together, so its LP
         stops at the same point on every run (the deterministic clock does not count LP time);
@@ -135,6 +138,7 @@ class SolveParams:
     pattern_max_labels: int = 1_000
     pattern_ng_size: int = 8
     pattern_dssr_rounds: int = 2
+    pattern_columns: int = 5
     pattern_lp_iterations: int = 1_000_000
     pattern_price_groups: int = 400
     pattern_max_rounds: int = 200
@@ -154,7 +158,7 @@ class SolveParams:
                 raise ValueError(f"{name} must not be negative")
         for name in ("pair_budget", "day_pair_budget", "pattern_max_states",
                      "pattern_max_labels", "pattern_price_groups", "pattern_max_rounds",
-                     "pattern_max_work", "pattern_lp_iterations"):
+                     "pattern_max_work", "pattern_lp_iterations", "pattern_columns"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("relax_share", "last_relax_share"):

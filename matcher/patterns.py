@@ -162,6 +162,7 @@ class Priced:
     mask: int
     elementary: bool
     cycles: list[tuple[int, int]]
+    more: list[int] = field(default_factory=list)  # other patterns that beat the floor
 
 
 class _Group:
@@ -171,6 +172,9 @@ class _Group:
                  work: _Work, ng_size: int = 0) -> None:
         self.cand, self.volunteer, self.cap, self.work = cand, volunteer, cap, work
         self.ng_size = ng_size
+        self.slot: list[int] = []  # per task (see _slots), once needed
+        self.repeatable = 0
+        self.near: list[int] = []  # per task (see _neighbourhoods), once priced
         self.tasks = sorted(tasks, key=lambda t: (t.lo, t.hi, t.option))
         self._walks: dict[tuple[int, int], tuple[int, ...]] = {}
 
@@ -253,8 +257,7 @@ class _Group:
                 not any(mask | 1 << b in feasible for b in range(n) if not mask >> b & 1)]
 
     def _slots(self) -> None:
-        """Each task's occurrence as a slot (a bit), which slots a path may do twice, and each
-        task's first neighbourhood: its own slot and its ``ng_size`` nearest repeatable ones."""
+        """Each task's occurrence as a slot (a bit), and which slots a path may do twice."""
         index: dict[int, int] = {}
         for t in self.tasks:
             index.setdefault(t.occurrence, len(index))
@@ -269,7 +272,10 @@ class _Group:
         for b, t in enumerate(self.tasks):
             if hi[self.slot[b]] - lo[self.slot[b]] >= t.duration:
                 self.repeatable |= 1 << self.slot[b]
-        self.near: list[int] = []
+
+    def _neighbourhoods(self) -> None:
+        """Each task's first neighbourhood: its own slot and its ``ng_size`` nearest
+        repeatable ones (by the walk between the two places)."""
         for b, tb in enumerate(self.tasks):
             mine = 1 << self.slot[b] & self.repeatable
             others = [(self.cand.need_to_need(tb.occurrence, tc.occurrence), self.slot[c])
@@ -281,7 +287,7 @@ class _Group:
             self.near.append(mine)
 
     def price(self, weight: list[float], floor: float, max_labels: int,
-              dssr_rounds: int) -> Priced:
+              dssr_rounds: int, columns: int = 1) -> Priced:
         """The best path over her tasks by total ``weight`` (per task) when it beats
         ``floor``, by an ng-route relaxation: a label remembers only the repeatable slots of
         the neighbourhoods it passed through (:meth:`_slots`), so a path may do a task twice
@@ -290,25 +296,29 @@ class _Group:
         state-space relaxation) and the group is priced again, ``dssr_rounds`` times at most.
         Tasks of no weight are left out (a pattern less a task of no value is worth as much,
         and a subset of a pattern is one too). Past ``max_labels`` labels in the first
-        labelling it gives up (:class:`_TooManyLabelsError`); later ones keep the last."""
-        if not hasattr(self, "near"):
+        labelling it gives up (:class:`_TooManyLabelsError`); later ones keep the last. Up to
+        ``columns`` patterns that beat the floor come back (``value``, ``mask`` and
+        ``more``)."""
+        if not self.slot:
             self._slots()
+        if not self.near:
+            self._neighbourhoods()
         useful = [b for b in range(len(self.tasks))
                   if weight[b] > EPS and self.tasks[b].duration <= self.cap]
-        best = self._label(useful, weight, floor, max_labels)
+        best = self._label(useful, weight, floor, max_labels, columns)
         for _ in range(dssr_rounds):
-            if best.elementary or best.upper <= floor + EPS:
-                break
+            if best.elementary or best.upper <= floor + EPS or best.value > floor + EPS:
+                break  # exact, or nothing gains, or a column to add: enough for this round
             for b, k in best.cycles:
                 self.near[b] |= 1 << k
             try:
-                best = self._label(useful, weight, floor, max_labels)
+                best = self._label(useful, weight, floor, max_labels, columns)
             except _TooManyLabelsError:
                 break
         return best
 
     def _label(self, useful: list[int], weight: list[float], floor: float,
-               max_labels: int) -> Priced:
+               max_labels: int, columns: int) -> Priced:
         """One ng-route labelling (see :meth:`price`)."""
         dur = [t.duration for t in self.tasks]
         his = [t.hi for t in self.tasks]
@@ -426,23 +436,41 @@ class _Group:
             elem_mask = masks[elem]
         if not elem_mask:
             elem_value = 0.0
+        # A few more patterns that beat the floor, none inside another: fewer rounds.
+        more: list[int] = []
+        chosen = [elem_mask] if elem_mask else []
+        for _, n in sorted(((values[n], n) for n in range(len(values))
+                            if simple[n] and values[n] > floor + EPS), reverse=True):
+            if len(more) + 1 >= columns:
+                break
+            if all(masks[n] & m != masks[n] for m in chosen):
+                chosen.append(masks[n])
+                more.append(masks[n])
         # The greedy pattern is a path the labelling could have made: the best of all is at
         # least it.
         upper = max(top_value if top >= 0 else floor, elem_value)
-        return Priced(upper, elem_value, elem_mask, top < 0 or simple[top], cycles)
+        return Priced(upper, elem_value, elem_mask, top < 0 or simple[top], cycles, more)
 
-    def _greedy(self, useful: list[int], weight: list[float]) -> tuple[float, int]:
-        """A good pattern, quickly: from each of her first few tasks, the task worth most per
-        minute it takes (waiting included) added next while one fits. (value, mask)."""
+    def _greedy(self, useful: list[int], weight: list[float],
+                starts: int = 3) -> tuple[float, int]:
+        """A good pattern, quickly: from each of her first ``starts`` tasks, the task worth
+        most per minute it takes (waiting included) added next while one fits.
+        (value, mask)."""
+        if not self.slot:
+            self._slots()
         dur = [t.duration for t in self.tasks]
         best_value, best_mask = 0.0, 0
-        for first in sorted(useful, key=lambda b: (self.first(b), b))[:3]:
+        late = sorted(useful, key=lambda b: -self.tasks[b].hi)
+        for first in sorted(useful, key=lambda b: (self.first(b), b))[:starts]:
             start, used, last = self.first(first), dur[first], first
             value, mask, slots = weight[first], 1 << first, 1 << self.slot[first]
             while True:
-                self.work.spend(len(useful))
                 pick, pick_start, pick_rate = -1, 0, 0.0
-                for b in useful:
+                tried = 0
+                for b in late:
+                    if self.tasks[b].hi < start + dur[last]:
+                        break
+                    tried += 1
                     if slots >> self.slot[b] & 1 or used + dur[b] > self.cap:
                         continue
                     s = self.after(last, start, b)
@@ -451,6 +479,7 @@ class _Group:
                     rate = weight[b] / (s + dur[b] - start - dur[last])
                     if rate > pick_rate:
                         pick, pick_start, pick_rate = b, s, rate
+                self.work.spend(tried + 1)
                 if pick < 0:
                     break
                 start, used, last = pick_start, used + dur[pick], pick
@@ -703,6 +732,18 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     for g in range(stop, len(groups)):
         by_energy(g)
         energy += 1
+    # A first column for each priced group, a greedy pattern of as many of her tasks as fit:
+    # the first LP then already has a plan of every volunteer to price against, instead of
+    # none for the groups priced (partial pricing reaches each of them only rounds later).
+    for g in priced:
+        group = groups[g]
+        fits = [b for b, t in enumerate(group.tasks) if t.duration <= group.cap]
+        try:
+            _, mask = group._greedy(fits, [1.0] * len(group.tasks), 1)
+        except _OutOfWorkError:
+            break
+        if mask:
+            add(g, mask)
     best = math.inf
     rounds = 0
     result = None
@@ -737,7 +778,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
                 continue
             try:
                 found = group.price(weight, duals[convex[g]], params.pattern_max_labels,
-                                    params.pattern_dssr_rounds)
+                                    params.pattern_dssr_rounds, params.pattern_columns)
             except _TooManyLabelsError:
                 dropped.append(g)
                 gain += loose
@@ -750,7 +791,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
             # and all her tasks of positive dual together.
             gain += max(min(found.upper - duals[convex[g]], loose), 0.0)
             if found.value - duals[convex[g]] > EPS:
-                fresh.append((g, found.mask))
+                fresh += [(g, mask) for mask in [found.mask, *found.more]]
             elif found.upper - duals[convex[g]] > EPS:
                 unresolved = True  # only paths doing a task twice gain: no column to add
         if stopped is not None:
@@ -857,8 +898,9 @@ def tighten_level(cand: Candidates, component: list[int], occurrences: list[int]
     ``occurrences`` and ``options`` are the level's stage (its levels and those above, and
     pinned occurrences), ``reached`` the proven values of the levels above, so the bound
     holds for the lexicographic optimum. On the wall clock the LP may use half the time left
-    until ``deadline``; on the deterministic clock, which it does not move, only its work
-    limits stop it, so every run gets the same bound.
+    until ``deadline``; on the deterministic clock, which it does not move, only its limits in
+    counts stop it (steps, labels, rounds, the LP's simplex iterations), so every run gets the
+    same bound.
     """
     wall = math.inf
     if deadline.clock.params.wall_clock:
