@@ -604,7 +604,8 @@ class _Master:
 def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
                   priority: Priority, kept: Mapping[Priority, int], deadline: float = math.inf,
                   *, minutes_left: Mapping[int, int] | None = None,
-                  params: SolveParams | None = None, enough: int = -1) -> PatternBound:
+                  params: SolveParams | None = None, enough: int = -1,
+                  plan: Plan | None = None) -> PatternBound:
     """Bound ``priority``'s coverage of ``occurrences`` over ``options``, with each level of
     ``kept`` covered at least as much as it says (proven values of the levels above, as the
     solver's stages keep them). See the module's docstring.
@@ -614,6 +615,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     :class:`~matcher.params.SolveParams`) stop it the same way on every run, for repeatable
     solves. Pricing stops as soon as the bound is down to ``enough`` (a plan's value: the
     level is then proven). ``minutes_left`` replaces the weekly caps (R6) where given.
+    ``plan``, a valid plan of these occurrences, gives the priced groups their first columns.
     """
     params = params or SolveParams()
     problem = cand.problem
@@ -735,15 +737,34 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     # A first column for each priced group, a greedy pattern of as many of her tasks as fit:
     # the first LP then already has a plan of every volunteer to price against, instead of
     # none for the groups priced (partial pricing reaches each of them only rounds later).
+    # The greedy pattern weighs each task by its level, so the levels kept above find
+    # columns too; and ``plan``'s own volunteer-groups are patterns (it is a valid plan), so
+    # the LP starts from a point that keeps what the plan keeps.
+    rank_weight = {q: 2.0 ** (len(Priority) - q.rank) for q in Priority}
     for g in priced:
         group = groups[g]
         fits = [b for b, t in enumerate(group.tasks) if t.duration <= group.cap]
+        weight = [rank_weight[problem.occurrences[t.occurrence].need.priority]
+                  for t in group.tasks]
         try:
-            _, mask = group._greedy(fits, [1.0] * len(group.tasks), 1)
+            _, mask = group._greedy(fits, weight, 1)
         except _OutOfWorkError:
             break
         if mask:
             add(g, mask)
+    if plan is not None:
+        where = {t.option: (g, b) for g, group in enumerate(groups)
+                 for b, t in enumerate(group.tasks)}
+        held: dict[int, int] = defaultdict(int)
+        for o, cover in plan.covered.items():
+            for i in cover.options:
+                if o in inside and i in where:
+                    g, b = where[i]
+                    held[g] |= 1 << b
+        pricing = set(priced)
+        for g, mask in sorted(held.items()):
+            if g in pricing:
+                add(g, mask)
     best = math.inf
     rounds = 0
     result = None
@@ -907,7 +928,7 @@ def tighten_level(cand: Candidates, component: list[int], occurrences: list[int]
         wall = time.monotonic() + max(deadline.left(), 0.0) / 2
     result = pattern_bound(cand, occurrences, options, priority, reached, wall,
                            params=deadline.clock.params,
-                           enough=covered_count(cand, plan, priority))
+                           enough=covered_count(cand, plan, priority), plan=plan)
     guided = greedy_plan(cand, component, base=result.hint_plan)
     above = [q for q in Priority if q.rank < priority.rank]
     if covered_count(cand, guided, priority) > covered_count(cand, plan, priority) and \
