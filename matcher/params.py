@@ -142,7 +142,7 @@ class SolveParams:
     pattern_lp_iterations: int = 1_000_000
     pattern_price_groups: int = 400
     pattern_max_rounds: int = 200
-    pattern_max_work: int = 5_000_000
+    pattern_max_work: int = 10_000_000
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
