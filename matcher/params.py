@@ -90,6 +90,19 @@ class SolveParams:
     pattern_max_labels
         Labels one pricing of one group may make; a group that needs more is bounded by
         energy rows (the minutes of its tasks that fit in each window) instead of patterns.
+    pattern_ng_size, pattern_dssr_rounds
+        Pricing a group is an ng-route relaxation: a path remembers, of the tasks it did, only
+        those among the ``pattern_ng_size`` nearest of the task it is at, and may do a task it
+        forgot twice (its value still bounds every pattern). Where the best path does a task
+        twice, the tasks between its two visits remember it from then on and the group is
+        priced again, ``pattern_dssr_rounds`` times at most.
+    pattern_columns
+        Patterns one pricing of one group may add to the LP (the best, and the next best that
+        lie inside none already taken).
+    pattern_lp_iterations
+        Simplex iterations all solves of one pattern bound's LP may take together, so its LP
+        stops at the same point on every run (the deterministic clock does not count LP time);
+        a solve cut short leaves the bound of the rounds before it.
     pattern_price_groups
         Partial pricing: a round of the pattern LP stops pricing, the groups taken in turn,
         once this many columns are found (every group is priced before the LP is called
@@ -123,9 +136,13 @@ class SolveParams:
     pattern_enumerate_up_to: int = 14
     pattern_max_states: int = 50_000
     pattern_max_labels: int = 1_000
+    pattern_ng_size: int = 8
+    pattern_dssr_rounds: int = 2
+    pattern_columns: int = 5
+    pattern_lp_iterations: int = 1_000_000
     pattern_price_groups: int = 400
     pattern_max_rounds: int = 200
-    pattern_max_work: int = 5_000_000
+    pattern_max_work: int = 10_000_000
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -136,11 +153,12 @@ class SolveParams:
                      "presolve_iterations", "probing_level"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
-        if self.pattern_enumerate_up_to < 0:
-            raise ValueError("pattern_enumerate_up_to must not be negative")
+        for name in ("pattern_enumerate_up_to", "pattern_ng_size", "pattern_dssr_rounds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
         for name in ("pair_budget", "day_pair_budget", "pattern_max_states",
                      "pattern_max_labels", "pattern_price_groups", "pattern_max_rounds",
-                     "pattern_max_work"):
+                     "pattern_max_work", "pattern_lp_iterations", "pattern_columns"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("relax_share", "last_relax_share"):

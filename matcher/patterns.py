@@ -23,9 +23,31 @@ The patterns come two ways. A small group has its feasible sets enumerated by a 
 programme over subsets (a set and its last task -> the earliest start of that task); only the
 maximal ones become columns, which is enough because the options taken only have to lie below
 a pattern. A large group prices columns instead: a labelling over her tasks in time order
-(the resource is the clock, and minutes and the tasks done so far decide dominance) finds the
-pattern of largest dual value, and the LP is solved again while one has a positive reduced
-cost. Both give the same LP optimum. Pricing is partial: a round takes the groups in turn and
+(the resource is the clock) finds the path of largest dual value, and the LP is solved again
+while one has a positive reduced cost.
+
+Remembering every task done makes the labels of a day of many options explode, so the pricing
+is an *ng-route* relaxation: each task has a neighbourhood (itself and its nearest tasks that
+could be done twice at all, i.e. whose window is longer than its duration), a label remembers
+only the tasks it did that lie in the neighbourhood of every task it has passed through since,
+and it may repeat a task it forgot. Labels are dominated on (last task, clock, minutes, value,
+what they remember), and one is dropped when its value and what it could still add (a
+fractional knapsack of the positive duals it can still reach, in her minutes and the day's
+span left) cannot beat the group's convexity dual or a pattern already found. Why the bound
+still holds: every pattern is a path that repeats nothing, so it is among the relaxed paths and
+the relaxed maximum is at least every pattern's dual value; the Lagrangian bound (below) needs
+only an upper bound on each group's best reduced cost, so it stays valid. Only paths that
+repeat nothing become columns, each covering each of its tasks once (``x_i <= the patterns
+holding i``, a coefficient of one): a pattern is a set of tasks, and a column that counted a
+repeated task twice would let half of it cover the task whole, a relaxation looser than the
+true master and one the pricing would not price consistently. So the master only ever holds
+true patterns, and "no path of positive reduced cost" (relaxed) implies "no pattern of
+positive reduced cost": the LP optimum is then the one of all patterns. Where the best path
+repeats a task, the tasks between its two visits remember that task from then on and the group
+is priced again (decremental state-space relaxation); a group left with only repeating paths
+of positive reduced cost adds their value to the Lagrangian bound and no column. With
+neighbourhoods as large as the group, the pricing is exact and gives the same LP optimum as
+enumeration. Pricing is partial: a round takes the groups in turn and
 stops once it has found enough columns, and only groups whose tasks of positive dual could
 together beat the group's own dual are priced at all. Every round gives a Lagrangian bound: the
 LP value plus each priced group's best reduced cost, and for a group not priced what all its
@@ -36,7 +58,9 @@ a relaxation that needs no pricing; and when steps, rounds or time run out, ever
 priced out is, and the LP solved once more is a bound as it stands.
 
 The LP is OR-Tools' GLOP, warm-started from one pricing round to the next; it is
-deterministic, so the same inputs give the same bound.
+deterministic, and its simplex iterations are limited in count (GLOP's
+``max_number_of_iterations``), so the same inputs give the same bound; a solve cut short
+leaves the bound of the rounds before it.
 """
 
 from __future__ import annotations
@@ -124,12 +148,33 @@ class _Work:
             raise _OutOfWorkError
 
 
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """What one pricing of a group found: ``upper`` bounds the value of every pattern of the
+    group from above (the floor it was given when none beats it); ``value`` and ``mask`` are
+    the best pattern it found (a path doing no task twice), 0 and no task when none beat the
+    floor; ``elementary`` says the best path of all is such a pattern (``upper`` is then
+    its value); ``cycles`` are the (task, slot) pairs that would have kept it from repeating
+    a task."""
+
+    upper: float
+    value: float
+    mask: int
+    elementary: bool
+    cycles: list[tuple[int, int]]
+    more: list[int] = field(default_factory=list)  # other patterns that beat the floor
+
+
 class _Group:
     """One volunteer's options of one group of overlapping windows on one day."""
 
     def __init__(self, cand: Candidates, volunteer: int, tasks: list[_Task], cap: int,
-                 work: _Work) -> None:
+                 work: _Work, ng_size: int = 0) -> None:
         self.cand, self.volunteer, self.cap, self.work = cand, volunteer, cap, work
+        self.ng_size = ng_size
+        self.slot: list[int] = []  # per task (see _slots), once needed
+        self.repeatable = 0
+        self.near: list[int] = []  # per task (see _neighbourhoods), once priced
         self.tasks = sorted(tasks, key=lambda t: (t.lo, t.hi, t.option))
         self._walks: dict[tuple[int, int], tuple[int, ...]] = {}
 
@@ -211,47 +256,238 @@ class _Group:
         return [mask for mask in feasible if mask and
                 not any(mask | 1 << b in feasible for b in range(n) if not mask >> b & 1)]
 
-    def price(self, weight: list[float], max_labels: int) -> tuple[float, int]:
-        """The pattern of largest total ``weight`` (per task) and that weight. Tasks of no
-        weight are left out (a pattern less a task of no value is worth as much, and a subset
-        of a pattern is one too). Past ``max_labels`` labels it gives up
-        (:class:`_TooManyLabelsError`)."""
+    def _slots(self) -> None:
+        """Each task's occurrence as a slot (a bit), and which slots a path may do twice."""
+        index: dict[int, int] = {}
+        for t in self.tasks:
+            index.setdefault(t.occurrence, len(index))
+        self.slot = [index[t.occurrence] for t in self.tasks]
+        lo: dict[int, int] = {}
+        hi: dict[int, int] = {}
+        for k, t in zip(self.slot, self.tasks, strict=True):
+            lo[k], hi[k] = min(lo.get(k, t.lo), t.lo), max(hi.get(k, t.hi), t.hi)
+        # A path starts its tasks at least the duration of each apart, so a slot whose
+        # latest start comes before its earliest one plus its duration is done at most once.
+        self.repeatable = 0
+        for b, t in enumerate(self.tasks):
+            if hi[self.slot[b]] - lo[self.slot[b]] >= t.duration:
+                self.repeatable |= 1 << self.slot[b]
+
+    def _neighbourhoods(self) -> None:
+        """Each task's first neighbourhood: its own slot and its ``ng_size`` nearest
+        repeatable ones (by the walk between the two places)."""
+        for b, tb in enumerate(self.tasks):
+            mine = 1 << self.slot[b] & self.repeatable
+            others = [(self.cand.need_to_need(tb.occurrence, tc.occurrence), self.slot[c])
+                      for c, tc in enumerate(self.tasks) if self.repeatable >> self.slot[c] & 1
+                      and self.slot[c] != self.slot[b]]
+            self.work.spend(len(self.tasks))
+            for _, k in sorted(others)[:self.ng_size]:
+                mine |= 1 << k
+            self.near.append(mine)
+
+    def price(self, weight: list[float], floor: float, max_labels: int,
+              dssr_rounds: int, columns: int = 1) -> Priced:
+        """The best path over her tasks by total ``weight`` (per task) when it beats
+        ``floor``, by an ng-route relaxation: a label remembers only the repeatable slots of
+        the neighbourhoods it passed through (:meth:`_slots`), so a path may do a task twice
+        where it forgot it. Its value then bounds every pattern's from above; where the best
+        path repeats a task, the tasks of that cycle remember it from then on (decremental
+        state-space relaxation) and the group is priced again, ``dssr_rounds`` times at most.
+        Tasks of no weight are left out (a pattern less a task of no value is worth as much,
+        and a subset of a pattern is one too). Past ``max_labels`` labels in the first
+        labelling it gives up (:class:`_TooManyLabelsError`); later ones keep the last. Up to
+        ``columns`` patterns that beat the floor come back (``value``, ``mask`` and
+        ``more``)."""
+        if not self.slot:
+            self._slots()
+        if not self.near:
+            self._neighbourhoods()
         useful = [b for b in range(len(self.tasks))
                   if weight[b] > EPS and self.tasks[b].duration <= self.cap]
-        occ = [t.occurrence for t in self.tasks]
+        best = self._label(useful, weight, floor, max_labels, columns)
+        for _ in range(dssr_rounds):
+            if best.elementary or best.upper <= floor + EPS or best.value > floor + EPS:
+                break  # exact, or nothing gains, or a column to add: enough for this round
+            for b, k in best.cycles:
+                self.near[b] |= 1 << k
+            try:
+                best = self._label(useful, weight, floor, max_labels, columns)
+            except _TooManyLabelsError:
+                break
+        return best
+
+    def _label(self, useful: list[int], weight: list[float], floor: float,
+               max_labels: int, columns: int) -> Priced:
+        """One ng-route labelling (see :meth:`price`)."""
         dur = [t.duration for t in self.tasks]
-        best_value, best_mask = 0.0, 0
-        # label: (start of last task, minutes, -value, mask, last); processed by start time
-        heap: list[tuple[int, int, float, int, int]] = []
-        kept: dict[int, list[tuple[int, int, float, int]]] = defaultdict(list)
+        his = [t.hi for t in self.tasks]
+        los = [t.lo for t in self.tasks]
+        slot, near, repeatable = self.slot, self.near, self.repeatable
+        by_ratio = sorted(useful, key=lambda b: -weight[b] / dur[b])
+        # Labels by number: start of the last task, minutes, value, the slots remembered,
+        # the last task, the label it extends, the slots done, the tasks done, no slot twice.
+        starts: list[int] = []
+        used_: list[int] = []
+        values: list[float] = []
+        mems: list[int] = []
+        lasts: list[int] = []
+        parents: list[int] = []
+        done: list[int] = []
+        masks: list[int] = []
+        simple: list[bool] = []
+        heap: list[tuple[int, int, float, int]] = []
+        kept: dict[int, list[int]] = defaultdict(list)
+        top, top_value = -1, floor  # the best label of all
+        elem, elem_value = -1, floor  # the best label doing no slot twice
 
-        labels = 0
+        def completion(start: int, last: int, used: int) -> float:
+            """At most what the tasks she can still start after this label add: a fractional
+            knapsack over her minutes left and the span left, a task as many times as its
+            window lets her start it again (once unless repeatable)."""
+            t0 = start + dur[last]
+            room = self.cap - used
+            reach = [b for b in by_ratio if his[b] >= t0 and dur[b] <= room]
+            if not reach:
+                return 0.0
+            room = min(room, max(his[b] + dur[b] for b in reach) - t0)
+            gain = 0.0
+            for b in reach:
+                if room <= 0:
+                    break
+                times = 1
+                if repeatable >> slot[b] & 1:
+                    times = (his[b] - max(los[b], t0)) // dur[b] + 1
+                take = min(room, times * dur[b])
+                gain += take * weight[b] / dur[b]
+                room -= take
+            return gain
 
-        def push(start: int, used: int, value: float, mask: int, last: int) -> None:
-            nonlocal best_value, best_mask, labels
-            for s, u, v, m in kept[last]:
-                if s <= start and u <= used and v >= value - EPS and m & mask == m:
+        def push(start: int, used: int, value: float, mem: int, last: int, parent: int,
+                 slots: int, mask: int, alone: bool) -> None:
+            nonlocal top, top_value, elem, elem_value
+            if value + completion(start, last, used) <= max(floor, elem_value) + EPS:
+                return  # can beat neither the floor nor a pattern already found
+            for n in kept[last]:
+                if starts[n] <= start and used_[n] <= used and values[n] >= value - EPS \
+                        and mems[n] & mem == mems[n]:
                     return  # dominated: whatever extends this label extends that one
-            labels += 1
-            if labels > max_labels:
+            if len(starts) >= max_labels:
                 raise _TooManyLabelsError
-            kept[last].append((start, used, value, mask))
-            heapq.heappush(heap, (start, used, -value, mask, last))
-            if value > best_value + EPS:
-                best_value, best_mask = value, mask
+            n = len(starts)
+            starts.append(start)
+            used_.append(used)
+            values.append(value)
+            mems.append(mem)
+            lasts.append(last)
+            parents.append(parent)
+            done.append(slots)
+            masks.append(mask)
+            simple.append(alone)
+            kept[last].append(n)
+            heapq.heappush(heap, (start, used, -value, n))
+            if value > top_value + EPS:
+                top, top_value = n, value
+            if alone and value > elem_value + EPS:
+                elem, elem_value = n, value
 
+        elem_mask = 0
+        greedy = self._greedy(useful, weight)
+        if greedy[0] > floor + EPS:
+            elem_value, elem_mask = greedy  # a pattern to beat from the start: prunes more
         for b in useful:
-            push(self.first(b), dur[b], weight[b], 1 << b, b)
+            push(self.first(b), dur[b], weight[b], 1 << slot[b] & repeatable, b, -1,
+                 1 << slot[b], 1 << b, True)
+        late = sorted(useful, key=lambda b: -his[b])  # only those not yet too late are tried
         while heap:
-            start, used, neg, mask, last = heapq.heappop(heap)
-            self.work.spend(len(useful))
-            taken = {occ[k] for k in useful if mask >> k & 1}
-            for b in useful:
-                if mask >> b & 1 or occ[b] in taken or used + dur[b] > self.cap:
+            start, used, neg, n = heapq.heappop(heap)
+            mem, last = mems[n], lasts[n]
+            t0 = start + dur[last]
+            tried = 0
+            for b in late:
+                if his[b] < t0:
+                    break
+                tried += 1
+                if mem >> slot[b] & 1 or used + dur[b] > self.cap or b == last:
                     continue
                 s = self.after(last, start, b)
                 if s is not None:
-                    push(s, used + dur[b], -neg + weight[b], mask | 1 << b, b)
+                    push(s, used + dur[b], -neg + weight[b],
+                         (mem & near[b]) | (1 << slot[b] & repeatable), b, n,
+                         done[n] | 1 << slot[b], masks[n] | 1 << b,
+                         simple[n] and not done[n] >> slot[b] & 1)
+            self.work.spend(tried + 1)
+        cycles: list[tuple[int, int]] = []
+        if top >= 0 and not simple[top]:
+            # Walk the best path back: each slot met twice is remembered by the tasks
+            # between its two visits.
+            path = []
+            n = top
+            while n >= 0:
+                path.append(lasts[n])
+                n = parents[n]
+            path.reverse()
+            for i, b in enumerate(path):
+                for j in range(i + 1, len(path)):
+                    if slot[path[j]] == slot[b]:
+                        cycles += [(c, slot[b]) for c in path[i + 1:j + 1]]
+                        break
+        if elem >= 0:
+            elem_mask = masks[elem]
+        if not elem_mask:
+            elem_value = 0.0
+        # A few more patterns that beat the floor, none inside another: fewer rounds.
+        more: list[int] = []
+        chosen = [elem_mask] if elem_mask else []
+        for _, n in sorted(((values[n], n) for n in range(len(values))
+                            if simple[n] and values[n] > floor + EPS), reverse=True):
+            if len(more) + 1 >= columns:
+                break
+            if all(masks[n] & m != masks[n] for m in chosen):
+                chosen.append(masks[n])
+                more.append(masks[n])
+        # The greedy pattern is a path the labelling could have made: the best of all is at
+        # least it.
+        upper = max(top_value if top >= 0 else floor, elem_value)
+        return Priced(upper, elem_value, elem_mask, top < 0 or simple[top], cycles, more)
+
+    def _greedy(self, useful: list[int], weight: list[float],
+                starts: int = 3) -> tuple[float, int]:
+        """A good pattern, quickly: from each of her first ``starts`` tasks, the task worth
+        most per minute it takes (waiting included) added next while one fits.
+        (value, mask)."""
+        if not self.slot:
+            self._slots()
+        dur = [t.duration for t in self.tasks]
+        best_value, best_mask = 0.0, 0
+        late = sorted(useful, key=lambda b: -self.tasks[b].hi)
+        for first in sorted(useful, key=lambda b: (self.first(b), b))[:starts]:
+            start, used, last = self.first(first), dur[first], first
+            value, mask, slots = weight[first], 1 << first, 1 << self.slot[first]
+            while True:
+                pick, pick_start, pick_rate = -1, 0, 0.0
+                tried = 0
+                for b in late:
+                    if self.tasks[b].hi < start + dur[last]:
+                        break
+                    tried += 1
+                    if slots >> self.slot[b] & 1 or used + dur[b] > self.cap:
+                        continue
+                    s = self.after(last, start, b)
+                    if s is None:
+                        continue
+                    rate = weight[b] / (s + dur[b] - start - dur[last])
+                    if rate > pick_rate:
+                        pick, pick_start, pick_rate = b, s, rate
+                self.work.spend(tried + 1)
+                if pick < 0:
+                    break
+                start, used, last = pick_start, used + dur[pick], pick
+                value += weight[pick]
+                mask |= 1 << pick
+                slots |= 1 << self.slot[pick]
+            if value > best_value + EPS:
+                best_value, best_mask = value, mask
         return best_value, best_mask
 
 
@@ -273,7 +509,7 @@ def _tasks(cand: Candidates, options: list[int]) -> dict[int, _Task]:
 
 
 def _groups(cand: Candidates, tasks: dict[int, _Task], minutes_cap: Mapping[int, int],
-            work: _Work) -> list[_Group]:
+            work: _Work, ng_size: int = 0) -> list[_Group]:
     """Each volunteer-day's tasks, swept in order of earliest start, split where every task so
     far in the group always ends, walk included, before the next can start (then nothing
     before the split constrains what comes after it, up to walks to later tasks, which only
@@ -301,12 +537,13 @@ def _groups(cand: Candidates, tasks: dict[int, _Task], minutes_cap: Mapping[int,
                         break
             if part and not joined:
                 groups.append(_Group(cand, v, [probe.tasks[a] for a in part], minutes_cap[v],
-                                     work))
+                                     work, ng_size))
                 part, reach = [], -math.inf
             part.append(b)
             reach = max(reach, tb.hi + tb.duration)
         if part:
-            groups.append(_Group(cand, v, [probe.tasks[a] for a in part], minutes_cap[v], work))
+            groups.append(_Group(cand, v, [probe.tasks[a] for a in part], minutes_cap[v], work,
+                                 ng_size))
     return groups
 
 
@@ -314,8 +551,9 @@ class _Master:
     """The master LP (GLOP), built row by row, with pattern columns added as they come; each
     solve starts from the last one's basis."""
 
-    def __init__(self) -> None:
+    def __init__(self, iterations: int) -> None:
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
+        self.limit = iterations  # simplex iterations of every solve together
         self.inf = self.lp.infinity()
         self.vars: list[pywraplp.Variable] = []
         self.rows: list[pywraplp.Constraint] = []
@@ -346,8 +584,13 @@ class _Master:
         return len(self.vars) - 1
 
     def solve(self, deadline: float = math.inf) -> tuple[float, list[float], list[float]] | None:
-        """(value, column values, row duals) at the optimum, None when there is none or
-        ``deadline`` (a ``time.monotonic()`` reading) passed first."""
+        """(value, column values, row duals) at the optimum, None when there is none, or
+        ``deadline`` (a ``time.monotonic()`` reading) passed first, or the iterations ran
+        out (GLOP's ``max_number_of_iterations``: a count, the same on every run)."""
+        left = self.limit - self.iterations
+        if left <= 0:
+            return None
+        self.lp.SetSolverSpecificParametersAsString(f"max_number_of_iterations: {left}")
         if deadline < math.inf:
             self.lp.SetTimeLimit(max(int((deadline - time.monotonic()) * 1000), 1))
         status = self.lp.Solve()
@@ -361,7 +604,8 @@ class _Master:
 def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
                   priority: Priority, kept: Mapping[Priority, int], deadline: float = math.inf,
                   *, minutes_left: Mapping[int, int] | None = None,
-                  params: SolveParams | None = None, enough: int = -1) -> PatternBound:
+                  params: SolveParams | None = None, enough: int = -1,
+                  plan: Plan | None = None) -> PatternBound:
     """Bound ``priority``'s coverage of ``occurrences`` over ``options``, with each level of
     ``kept`` covered at least as much as it says (proven values of the levels above, as the
     solver's stages keep them). See the module's docstring.
@@ -371,6 +615,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     :class:`~matcher.params.SolveParams`) stop it the same way on every run, for repeatable
     solves. Pricing stops as soon as the bound is down to ``enough`` (a plan's value: the
     level is then proven). ``minutes_left`` replaces the weekly caps (R6) where given.
+    ``plan``, a valid plan of these occurrences, gives the priced groups their first columns.
     """
     params = params or SolveParams()
     problem = cand.problem
@@ -384,14 +629,14 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
             for v in {cand.options[i].volunteer for i in tasks}}
     work = _Work(params.pattern_max_work)
     try:
-        groups = _groups(cand, tasks, caps, work)
+        groups = _groups(cand, tasks, caps, work, params.pattern_ng_size)
     except _OutOfWorkError:
         trivial.work = work.used
         return trivial
     if time.monotonic() > deadline:
         return trivial
 
-    lp = _Master()
+    lp = _Master(params.pattern_lp_iterations)
     counted = set(level)
     y = {o: lp.var(1.0 if o in counted else 0.0, 0.0, 1.0) for o in occurrences}
     x = {i: lp.var(0.0, 1.0 if i in cand.pinned else 0.0, 1.0) for i in tasks}
@@ -489,10 +734,41 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     for g in range(stop, len(groups)):
         by_energy(g)
         energy += 1
+    # A first column for each priced group, a greedy pattern of as many of her tasks as fit:
+    # the first LP then already has a plan of every volunteer to price against, instead of
+    # none for the groups priced (partial pricing reaches each of them only rounds later).
+    # The greedy pattern weighs each task by its level, so the levels kept above find
+    # columns too; and ``plan``'s own volunteer-groups are patterns (it is a valid plan), so
+    # the LP starts from a point that keeps what the plan keeps.
+    rank_weight = {q: 2.0 ** (len(Priority) - q.rank) for q in Priority}
+    for g in priced:
+        group = groups[g]
+        fits = [b for b, t in enumerate(group.tasks) if t.duration <= group.cap]
+        weight = [rank_weight[problem.occurrences[t.occurrence].need.priority]
+                  for t in group.tasks]
+        try:
+            _, mask = group._greedy(fits, weight, 1)
+        except _OutOfWorkError:
+            break
+        if mask:
+            add(g, mask)
+    if plan is not None:
+        where = {t.option: (g, b) for g, group in enumerate(groups)
+                 for b, t in enumerate(group.tasks)}
+        held: dict[int, int] = defaultdict(int)
+        for o, cover in plan.covered.items():
+            for i in cover.options:
+                if o in inside and i in where:
+                    g, b = where[i]
+                    held[g] |= 1 << b
+        pricing = set(priced)
+        for g, mask in sorted(held.items()):
+            if g in pricing:
+                add(g, mask)
     best = math.inf
     rounds = 0
     result = None
-    complete = False
+    complete = stalled = False
     turn = 0  # where the next round's pricing starts (partial pricing, in turn)
     while rounds < params.pattern_max_rounds and time.monotonic() <= deadline:
         solved = lp.solve(deadline)
@@ -507,7 +783,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
         gain = 0.0
         fresh: list[tuple[int, int]] = []
         dropped: list[int] = []
-        out_of_work = False
+        out_of_work = unresolved = False
         stopped: int | None = None
         for step in range(len(priced)):
             g = priced[(turn + step) % len(priced)]
@@ -522,7 +798,8 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
                 gain += loose
                 continue
             try:
-                found = group.price(weight, params.pattern_max_labels)
+                found = group.price(weight, duals[convex[g]], params.pattern_max_labels,
+                                    params.pattern_dssr_rounds, params.pattern_columns)
             except _TooManyLabelsError:
                 dropped.append(g)
                 gain += loose
@@ -531,17 +808,23 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
                 out_of_work = True
                 gain += loose
                 continue
-            reduced = found[0] - duals[convex[g]]
-            if reduced > EPS:
-                gain += reduced
-                fresh.append((g, found[1]))
+            # Both bound every pattern of hers: the best path, which may do a task twice,
+            # and all her tasks of positive dual together.
+            gain += max(min(found.upper - duals[convex[g]], loose), 0.0)
+            if found.value - duals[convex[g]] > EPS:
+                fresh += [(g, mask) for mask in [found.mask, *found.more]]
+            elif found.upper - duals[convex[g]] > EPS:
+                unresolved = True  # only paths doing a task twice gain: no column to add
         if stopped is not None:
             turn = (turn + stopped) % len(priced)
         best = min(best, value + gain)
         if not fresh and not dropped:
-            complete = not out_of_work and energy == 0
-            if not out_of_work:
+            complete = not out_of_work and not unresolved and energy == 0
+            if not out_of_work and not unresolved:
                 best = min(best, value)  # priced out: the LP's optimum itself
+            # Only paths doing a task twice gain: more rounds add nothing, and the bound
+            # stands as the Lagrangian one.
+            stalled = unresolved and not out_of_work
             break
         if out_of_work or math.floor(best + ROUNDING) <= enough:
             break
@@ -551,7 +834,8 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
             energy += 1
         for g, mask in fresh:
             add(g, mask)
-    if result is not None and not complete and priced and time.monotonic() <= deadline and \
+    if result is not None and not complete and not stalled and priced and \
+            time.monotonic() <= deadline and \
             (best == math.inf or math.floor(best + ROUNDING) > enough):
         # Out of rounds, steps or time before pricing out: bound the groups still priced by
         # their energy rows, and the LP's optimum is a bound as it is.
@@ -635,15 +919,16 @@ def tighten_level(cand: Candidates, component: list[int], occurrences: list[int]
     ``occurrences`` and ``options`` are the level's stage (its levels and those above, and
     pinned occurrences), ``reached`` the proven values of the levels above, so the bound
     holds for the lexicographic optimum. On the wall clock the LP may use half the time left
-    until ``deadline``; on the deterministic clock, which it does not move, only its work
-    limits stop it, so every run gets the same bound.
+    until ``deadline``; on the deterministic clock, which it does not move, only its limits in
+    counts stop it (steps, labels, rounds, the LP's simplex iterations), so every run gets the
+    same bound.
     """
     wall = math.inf
     if deadline.clock.params.wall_clock:
         wall = time.monotonic() + max(deadline.left(), 0.0) / 2
     result = pattern_bound(cand, occurrences, options, priority, reached, wall,
                            params=deadline.clock.params,
-                           enough=covered_count(cand, plan, priority))
+                           enough=covered_count(cand, plan, priority), plan=plan)
     guided = greedy_plan(cand, component, base=result.hint_plan)
     above = [q for q in Priority if q.rank < priority.rank]
     if covered_count(cand, guided, priority) > covered_count(cand, plan, priority) and \

@@ -143,6 +143,8 @@ def test_tuning_knobs_are_parameters_not_globals(tmp_path: Path) -> None:
     {"pair_budget": 0}, {"day_pair_budget": -1}, {"relax_share": 0}, {"last_relax_share": 1.5},
     {"stage_weights": (1, 1, 1)}, {"street_stage_weights": (1, 0, 1, 1)},
     {"linearization_level": 3}, {"presolve_iterations": -1},
+    {"pattern_ng_size": -1}, {"pattern_dssr_rounds": -1}, {"pattern_columns": 0},
+    {"pattern_lp_iterations": 0},
 ])
 def test_bad_tuning_knobs_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -221,12 +222,19 @@ def test_out_of_work_the_bound_falls_back_and_still_holds() -> None:
 
 # Ways the bound is cut short at street scale, sent down on tiny communities: every group
 # priced (none enumerated) one column a round, every group too large to price (energy rows),
-# one round only, and too few steps to price.
+# one round only, too few steps to price, the pricing relaxed, and the LP stopped early.
 CUT_SHORT = {
     "partial pricing": replace(FAST, pattern_enumerate_up_to=0, pattern_price_groups=1),
     "energy rows": replace(FAST, pattern_enumerate_up_to=0, pattern_max_labels=1),
     "one round": replace(FAST, pattern_enumerate_up_to=0, pattern_max_rounds=1),
     "few steps": replace(FAST, pattern_max_work=12),
+    # ng-route pricing at its loosest: a path remembers only the task it is at, so it may
+    # repeat any other; with and without re-pricing the tasks it repeated.
+    "ng-route": replace(FAST, pattern_enumerate_up_to=0, pattern_ng_size=0,
+                        pattern_dssr_rounds=0),
+    "ng-route, decremental": replace(FAST, pattern_enumerate_up_to=0, pattern_ng_size=0,
+                                     pattern_dssr_rounds=3),
+    "few LP iterations": replace(FAST, pattern_enumerate_up_to=0, pattern_lp_iterations=4),
 }
 
 
@@ -240,8 +248,9 @@ def test_a_bound_cut_short_still_holds_and_its_plan_is_valid(problem: Problem,
     for priority in Priority:
         occurrences, options = level_input(cand, priority)
         exact = pattern_bound(cand, occurrences, options, priority, kept)
+        # Its priced groups start from the patterns of a valid plan (as the solver's do).
         short = pattern_bound(cand, occurrences, options, priority, kept,
-                              params=CUT_SHORT[way])
+                              params=CUT_SHORT[way], plan=exact.hint_plan)
         event(f"{way}: complete {short.complete}, energy rows {short.energy > 0}")
         assert short.bound >= optimum[priority.rank]
         # Out of wall-clock time at once: still a bound.
@@ -257,6 +266,31 @@ def test_a_bound_cut_short_still_holds_and_its_plan_is_valid(problem: Problem,
         if all(covered_count(cand, plan, q) >= least for q, least in kept.items()) and \
                 covered_count(cand, plan, priority) == short.bound:
             assert short.bound == optimum[priority.rank]
+        kept[priority] = optimum[priority.rank]
+
+
+def roomy(problem: Problem) -> Problem:
+    """The same community with three hours a week each: room for a path that repeats a task."""
+    return Problem(problem.week, [replace(v, max_hours_week=3) for v in problem.volunteers],
+                   problem.needs, problem.merchants)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tight_communities().map(roomy), st.sampled_from(["ng-route", "ng-route, decremental"]))
+def test_the_relaxed_pricing_bound_holds_where_paths_can_repeat_tasks(problem: Problem,
+                                                                      way: str) -> None:
+    cand = candidates(problem)
+    optimum = lexicographic_optimum(problem, WALK)
+    kept: dict[Priority, int] = {}
+    for priority in Priority:
+        occurrences, options = level_input(cand, priority)
+        exact = pattern_bound(cand, occurrences, options, priority, kept)
+        relaxed = pattern_bound(cand, occurrences, options, priority, kept,
+                                params=CUT_SHORT[way])
+        event(f"{way}: complete {relaxed.complete}")
+        assert relaxed.bound >= optimum[priority.rank]
+        if relaxed.complete:  # no path of positive reduced cost: the LP of all patterns
+            assert abs(relaxed.lp_value - exact.lp_value) < 1e-6
         kept[priority] = optimum[priority.rank]
 
 
@@ -295,3 +329,74 @@ def test_grouping_looks_up_walks_only_where_a_group_may_end() -> None:
     occurrences, options = level_input(cand, Priority.BLUE)
     result = pattern_bound(cand, occurrences, options, Priority.BLUE, {})
     assert (result.bound, result.complete, result.groups) == (slots, True, slots)
+
+
+def busy_day(visits: int) -> Problem:
+    """One volunteer free all Monday with hours to spare, and ``visits`` blue visits around her,
+    150 m apart, each in a window of two to four hours somewhere in the day."""
+    return Problem(WEEK, [volunteer("V1", windows="mon 08:00-21:00", hours=13)], [
+        need(f"B{k}", 150 * (k % 5), 150 * (k // 5),
+             window=f"{8 + k % 9:02d}:00-{10 + k % 9 + k % 3:02d}:00", duration=30 + 15 * (k % 3))
+        for k in range(visits)])
+
+
+@pytest.mark.parametrize(("visits", "energy_bound"), [(20, 17), (30, 19)])
+def test_a_day_of_many_options_is_priced_not_left_to_energy_rows(visits: int,
+                                                                 energy_bound: int) -> None:
+    # Twenty or thirty visits in one group: the labelling that remembered every task done
+    # made more than 5,000 labels and left the day to energy rows, which miss the walks
+    # (``energy_bound``). The ng-route labelling, started from a greedy pattern and pruned by
+    # what a label can still add, prices it: its bound is 15, which the plan its LP guides
+    # reaches, so the day is proven.
+    problem = busy_day(visits)
+    cand = candidates(problem)
+    occurrences, options = level_input(cand, Priority.BLUE)
+    result = pattern_bound(cand, occurrences, options, Priority.BLUE, {},
+                           params=replace(FAST, pattern_enumerate_up_to=0,
+                                          pattern_max_labels=5000))
+    assert (result.groups, result.energy) == (1, 0)
+    assert result.bound == 15 < energy_bound
+    assert covered_count(cand, result.hint_plan, Priority.BLUE) == 15
+    by_energy = pattern_bound(cand, occurrences, options, Priority.BLUE, {},
+                              params=replace(FAST, pattern_enumerate_up_to=0,
+                                             pattern_max_labels=1))
+    assert (by_energy.energy, by_energy.bound) == (1, energy_bound)
+    assert validate(problem, _assignments(cand, result.hint_plan), WALK) == []
+
+
+def test_ng_route_pricing_may_repeat_a_task_but_columns_never_do() -> None:
+    # Two visits next to each other, each fitting anywhere in her morning: a path remembering
+    # only the task it is at goes A, B, A, B, ... and is worth more than any pattern; the
+    # pattern it offers as a column is still {A, B}, each once. Re-pricing with the repeated
+    # tasks remembered (decremental) brings the best path down to that pattern's value.
+    problem = Problem(WEEK, [volunteer("V1", windows="mon 08:00-12:00", hours=4)], [
+        need("A", window="08:00-12:00", duration=30),
+        need("B", 20, 0, window="08:00-12:00", duration=30)])
+    cand = candidates(problem)
+    tasks = _tasks(cand, list(range(len(cand.options))))
+    (group,) = _groups(cand, tasks, {0: cand.minutes_cap(0)}, _Work(10**9), ng_size=0)
+    weight = [1.0 if cand.problem.occurrences[t.occurrence].need.id == "A" else 0.5
+              for t in group.tasks]
+    relaxed = group.price(weight, 0.0, 1000, 0)
+    assert not relaxed.elementary and relaxed.upper > 1.5 + 1e-6
+    assert (relaxed.value, relaxed.mask) == (1.5, 0b11)
+    # With the pattern itself as the floor (the group's dual once it is in the LP) no pattern
+    # gains, and only re-pricing shows it: the relaxed paths still promise more.
+    assert group.price(weight, 1.5, 1000, 0).upper > 1.5 + 1e-6
+    exact = group.price(weight, 1.5, 1000, 3)
+    assert exact.elementary and (exact.upper, exact.mask) == (1.5, 0)
+
+
+def test_the_lp_stops_at_its_iteration_limit_and_the_bound_still_holds() -> None:
+    problem = weekly_cap_problem()
+    cand = candidates(problem)
+    occurrences, options = level_input(cand, Priority.YELLOW)
+    full = pattern_bound(cand, occurrences, options, Priority.YELLOW, {},
+                         params=replace(FAST, pattern_enumerate_up_to=0))
+    assert (full.bound, full.complete) == (2, True) and full.lp_iterations > 2
+    for limit in range(1, full.lp_iterations):
+        cut = pattern_bound(cand, occurrences, options, Priority.YELLOW, {},
+                            params=replace(FAST, pattern_enumerate_up_to=0,
+                                           pattern_lp_iterations=limit))
+        assert cut.lp_iterations <= limit and not cut.complete
+        assert cut.bound >= 2
