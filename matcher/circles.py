@@ -252,8 +252,12 @@ def changed_candidates(cand: Candidates, problem: Problem, travel: TravelTimes,
     """
     occ = problem.occurrences[occurrence]
     mchoices = merchant_choices(problem, travel, circle := cand.circle, occ)
-    walks = ((v, travel.between(("V", volunteer.id), ("N", occ.need.id)))
-             for v, volunteer in enumerate(problem.volunteers))
+    # On the same table (new places aside), the volunteers already there keep their places in
+    # it: only new ones are looked up.
+    known = len(cand.problem.volunteers) if travel.keys is cand.travel.keys else 0
+    homes = cand._v[:known] + [travel.index[("V", v.id)] for v in problem.volunteers[known:]]
+    place = travel.index[("N", occ.need.id)]
+    walks = ((v, travel.at(home, place)) for v, home in enumerate(homes))
     near = [(v, walk) for v, walk in walks if circle.contains(walk)]
     fresh = _occurrence_options(problem, travel, circle, occurrence, near, mchoices)
     out = copy.copy(cand)
@@ -266,7 +270,7 @@ def changed_candidates(cand: Candidates, problem: Problem, travel: TravelTimes,
     out.merchant_starts.update({(occurrence, j): b for j, b in mchoices.items()})
     out.occ_merchants = list(cand.occ_merchants)
     out.occ_merchants[occurrence] = dict(mchoices)
-    out._v = [travel.index[("V", v.id)] for v in problem.volunteers]
+    out._v = homes
     out._m = [travel.index[("M", m.id)] for m in problem.merchants]
     out._transitions = {}  # walks on the changed problem's places
     return out
