@@ -100,6 +100,9 @@ class Candidates:
         self.occ_merchants: list[dict[int, tuple[int, int]]] = [{} for _ in range(n_occ)]
         for (o, j), bounds in self.merchant_starts.items():
             self.occ_merchants[o][j] = bounds
+        # R5's walks by (occurrence, occurrence, merchant): they depend on places alone, not
+        # on the volunteer, and the models, timelines and patterns ask for the same ones often.
+        self._transitions: dict[tuple[int, int, int | None], float] = {}
 
     def minutes_cap(self, volunteer: int) -> int:
         """R6: the minutes volunteer ``volunteer`` may work this week in a plan."""
@@ -134,9 +137,13 @@ class Candidates:
 
     def transition(self, a: int, b: int, merchant_b: int | None) -> float:
         """R5: walking minutes from occurrence ``a``'s place to ``b``'s start of service."""
-        if merchant_b is None:
-            return self.need_to_need(a, b)
-        return self.need_to_merchant(a, merchant_b) + self.need_to_merchant(b, merchant_b)
+        key = (a, b, merchant_b)
+        walk = self._transitions.get(key)
+        if walk is None:
+            walk = self._transitions[key] = (
+                self.need_to_need(a, b) if merchant_b is None
+                else self.need_to_merchant(a, merchant_b) + self.need_to_merchant(b, merchant_b))
+        return walk
 
 
 def _skilled(volunteer: Volunteer, need: Need) -> bool:
@@ -245,8 +252,12 @@ def changed_candidates(cand: Candidates, problem: Problem, travel: TravelTimes,
     """
     occ = problem.occurrences[occurrence]
     mchoices = merchant_choices(problem, travel, circle := cand.circle, occ)
-    walks = ((v, travel.between(("V", volunteer.id), ("N", occ.need.id)))
-             for v, volunteer in enumerate(problem.volunteers))
+    # On the same table (new places aside), the volunteers already there keep their places in
+    # it: only new ones are looked up.
+    known = len(cand.problem.volunteers) if travel.keys is cand.travel.keys else 0
+    homes = cand._v[:known] + [travel.index[("V", v.id)] for v in problem.volunteers[known:]]
+    place = travel.index[("N", occ.need.id)]
+    walks = ((v, travel.at(home, place)) for v, home in enumerate(homes))
     near = [(v, walk) for v, walk in walks if circle.contains(walk)]
     fresh = _occurrence_options(problem, travel, circle, occurrence, near, mchoices)
     out = copy.copy(cand)
@@ -259,6 +270,7 @@ def changed_candidates(cand: Candidates, problem: Problem, travel: TravelTimes,
     out.merchant_starts.update({(occurrence, j): b for j, b in mchoices.items()})
     out.occ_merchants = list(cand.occ_merchants)
     out.occ_merchants[occurrence] = dict(mchoices)
-    out._v = [travel.index[("V", v.id)] for v in problem.volunteers]
+    out._v = homes
     out._m = [travel.index[("M", m.id)] for m in problem.merchants]
+    out._transitions = {}  # walks on the changed problem's places
     return out

@@ -105,10 +105,14 @@ def coverable(cand: Candidates, tl: Timelines, o: int) -> bool:
     return False
 
 
-def works(cand: Candidates, plan: Plan, o: int, fix: Fix) -> bool:
+def works(cand: Candidates, plan: Plan, o: int, fix: Fix,
+          timelines: Timelines | None = None) -> bool:
     """Whether occurrence ``o`` can be covered once ``fix`` is applied to a copy of the problem,
-    the rest of ``plan`` kept as it is."""
+    the rest of ``plan`` kept as it is (``timelines``: the plan's, when already built)."""
     problem = fix.apply(cand.problem)
+    if problem.needs is cand.problem.needs:
+        # A fix leaves the needs as they are: their occurrences are not expanded again.
+        problem.occurrences = cand.problem.occurrences
     travel = cand.travel
     need = ("N", cand.problem.occurrences[o].need.id)
     new = [("V", v.id) for v in problem.volunteers] + [("M", m.id) for m in problem.merchants]
@@ -119,11 +123,14 @@ def works(cand: Candidates, plan: Plan, o: int, fix: Fix) -> bool:
                         **{key: cand.travel.index[need] for key in new
                            if key not in cand.travel.index}}
     changed = changed_candidates(cand, problem, travel, o)
-    return coverable(changed, Timelines.of_plan(changed, plan), o)
+    # A fix changes no occurrence and keeps every option's index: the plan's timelines hold.
+    tl = Timelines.of_plan(cand, plan) if timelines is None else timelines
+    return coverable(changed, tl.through(changed), o)
 
 
-def _first(cand: Candidates, plan: Plan, o: int, fixes: Iterable[Fix]) -> Fix | None:
-    return next((fix for fix in fixes if works(cand, plan, o, fix)), None)
+def _first(cand: Candidates, plan: Plan, tl: Timelines, o: int,
+           fixes: Iterable[Fix]) -> Fix | None:
+    return next((fix for fix in fixes if works(cand, plan, o, fix, tl)), None)
 
 
 def _diagnose_one(cand: Candidates, plan: Plan, tl: Timelines, o: int,
@@ -136,7 +143,7 @@ def _diagnose_one(cand: Candidates, plan: Plan, tl: Timelines, o: int,
 
     def unmet(reason: UnmetReason, detail: str, fixes: Iterable[Fix] = (),
               names: tuple[str, ...] = ()) -> Unmet:
-        fix = _first(cand, plan, o, fixes)
+        fix = _first(cand, plan, tl, o, fixes)
         text = _no_single_fix() if fix is None else fix.describe(problem)
         return Unmet(need.id, occ.day, occ.date, reason, detail, text, names, fix)
 

@@ -32,7 +32,11 @@ class Day(StrEnum):
     @property
     def number(self) -> int:
         """0 for Monday ... 6 for Sunday (ISO weekday - 1)."""
-        return list(Day).index(self)
+        return _DAY_NUMBER[self]
+
+
+# Read for every occurrence of a week and every option of a partition: looked up, not searched.
+_DAY_NUMBER = {day: n for n, day in enumerate(Day)}
 
 
 class Priority(StrEnum):

@@ -118,14 +118,13 @@ class _Task:
     duration: int
     # (merchant or None, earliest start, latest start) per way of serving it
     ways: tuple[tuple[int | None, int, int], ...]
+    # The earliest and latest start over the ways: read in the inner loops, so kept.
+    lo: int = field(init=False)
+    hi: int = field(init=False)
 
-    @property
-    def lo(self) -> int:
-        return min(lo for _, lo, _ in self.ways)
-
-    @property
-    def hi(self) -> int:
-        return max(hi for _, _, hi in self.ways)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lo", min(lo for _, lo, _ in self.ways))
+        object.__setattr__(self, "hi", max(hi for _, _, hi in self.ways))
 
 
 class _OutOfWorkError(Exception):
@@ -210,13 +209,16 @@ class _Group:
         take at most that window's minutes, since she does one at a time; and all of them at
         most the group's span and her weekly minutes."""
         ends = [t.hi + t.duration for t in self.tasks]
+        los = [t.lo for t in self.tasks]
+        durations = [t.duration for t in self.tasks]
         rows = []
-        for k, task in enumerate(self.tasks):
-            inside = [b for b, t in enumerate(self.tasks)
-                      if t.lo >= task.lo and ends[b] <= ends[k]]
-            if sum(self.tasks[b].duration for b in inside) > ends[k] - task.lo:
-                rows.append((ends[k] - task.lo, inside))
-        span = min(max(ends) - min(t.lo for t in self.tasks), self.cap)
+        for k, lo in enumerate(los):
+            end = ends[k]
+            inside = [b for b, (lo_b, end_b) in enumerate(zip(los, ends, strict=True))
+                      if lo_b >= lo and end_b <= end]
+            if sum(durations[b] for b in inside) > end - lo:
+                rows.append((end - lo, inside))
+        span = min(max(ends) - min(los), self.cap)
         if sum(t.duration for t in self.tasks) > span:
             rows.append((span, list(range(len(self.tasks)))))
         return rows

@@ -6,6 +6,7 @@ stayed unmet, and by "who could take this" recommendations. (The tests' validato
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -135,6 +136,19 @@ class Timelines:
         if merchant is not None:
             key = (merchant, day)
             self.merchant_load[key] = self.merchant_load.get(key, 0) + 1
+
+    def through(self, cand: Candidates) -> Timelines:
+        """These timelines under the rules of ``cand``: a changed copy of this one's candidates
+        in which every option keeps its index, volunteer and occurrence, every occurrence its
+        day and duration, and volunteers are only added after the others
+        (:func:`~matcher.circles.changed_candidates`). The tasks, minutes used and merchant
+        loads are then the same, so they are shared, not rebuilt; caps, capacities and walks
+        are read from ``cand``. Only for checks that add nothing."""
+        out = copy.copy(self)
+        out.cand = cand
+        # Volunteers a change adds (after the others) have no minutes used yet.
+        out.used = self.used + [0] * (len(cand.problem.volunteers) - len(self.used))
+        return out
 
     @classmethod
     def of_plan(cls, cand: Candidates, plan: Plan) -> Timelines:

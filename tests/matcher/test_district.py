@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from matcher import diagnosis
+from matcher.circles import Candidates
 from matcher.district import (
     SUMMARY_FILE,
     Community,
@@ -23,16 +25,22 @@ from matcher.district import (
     is_district,
     load_district,
     lpt_makespan,
+    parts,
     save_district,
     solve_district,
+    solve_part,
     write_district,
 )
-from matcher.domain import Location, Problem, Week
+from matcher.domain import Day, Location, Problem, Week
 from matcher.errors import InputError
 from matcher.generate import generate_community
 from matcher.i18n import use
 from matcher.params import SolveParams
+from matcher.patterns import _Group
+from matcher.settings import Settings
 from tests.conftest import CENTRE, need, volunteer
+from tests.matcher.test_diagnosis import _works_as_first_written
+from tests.matcher.test_patterns import _energy_as_written_first
 from tests.validator import geodesic_walk, validate
 
 WEEK = Week(2026, 48)
@@ -242,3 +250,34 @@ def test_importing_matcher_does_not_import_ray() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def _walk_as_first_written(cand: Candidates, a: int, b: int, merchant_b: int | None) -> float:
+    """R5's walk looked up anew at every call (the reference of the cached one)."""
+    if merchant_b is None:
+        return cand.need_to_need(a, b)
+    return cand.need_to_merchant(a, merchant_b) + cand.need_to_merchant(b, merchant_b)
+
+
+def test_a_parts_schedule_is_that_of_the_reference_implementations(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A part down every path of a street-scale solve (the week without walks, a day at a time,
+    # the pattern bound) and a diagnosis with fixes, solved as it is and with the
+    # straightforward versions of what was made faster: the same schedule, to the reasons.
+    district = generate_district(None, communities=2, volunteers=44, needs=90, merchants=6,
+                                 radius_m=350, week=WEEK, seed=11)
+    part = max(parts(district, PARAMS), key=lambda p: p.size)
+    part = replace(part, params=replace(part.params, pair_budget=40, day_pair_budget=30))
+    fast = solve_part(part, Settings(), None).schedule
+    with monkeypatch.context() as patch:
+        patch.setattr(Candidates, "transition", _walk_as_first_written)
+        patch.setattr(_Group, "energy", _energy_as_written_first)
+        patch.setattr(diagnosis, "_first", lambda cand, plan, _tl, o, fixes: next(
+            (fix for fix in fixes if _works_as_first_written(cand, plan, o, fix)), None))
+        patch.setattr(Day, "number", property(lambda day: list(Day).index(day)))
+        slow = solve_part(part, Settings(), None).schedule
+    assert fast is not None and slow is not None
+    assert fast.assignments == slow.assignments and fast.unmet == slow.unmet
+    assert fast.levels == slow.levels and fast.deterministic_time == slow.deterministic_time
+    assert fast.unmet and any(u.change is not None for u in fast.unmet)
+    assert {"red_relax_seconds", "blue_pattern_bound"} <= set(fast.stats)

@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 
 from matcher.domain import (
     ID_MAX,
+    Day,
     Location,
     Merchant,
     TimeWindow,
     Volunteer,
+    Week,
     check_id,
     check_text,
 )
@@ -116,3 +118,9 @@ def test_every_record_refuses_what_breaks_its_rules() -> None:
     _refused(lambda: Donation("D1", "超市", "rice 5kg", 1, HOME), "not a code")
     _refused(lambda: Request("R1", "李家", "rice_5kg", -2, HOME, Priority.RED), "quantity")
     assert Request("R1", "李家", "rice_5kg", 2, HOME, Priority.RED).quantity == 2
+
+
+def test_a_days_number_is_its_place_in_the_week_and_its_iso_weekday() -> None:
+    week = Week(2026, 48)
+    for day in Day:
+        assert day.number == list(Day).index(day) == week.date_of(day).isoweekday() - 1

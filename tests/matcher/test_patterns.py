@@ -17,7 +17,7 @@ from matcher.domain import Priority, Problem, SolveStatus
 from matcher.generate import generate_community
 from matcher.params import Clock, SolveParams
 from matcher.partition import partition
-from matcher.patterns import _groups, _tasks, _Work, pattern_bound, tighten_level
+from matcher.patterns import _Group, _groups, _Task, _tasks, _Work, pattern_bound, tighten_level
 from matcher.settings import Settings
 from matcher.solver import _assignments
 from matcher.timeline import Plan, covered_count, keeps_pins
@@ -400,3 +400,42 @@ def test_the_lp_stops_at_its_iteration_limit_and_the_bound_still_holds() -> None
                                            pattern_lp_iterations=limit))
         assert cut.lp_iterations <= limit and not cut.complete
         assert cut.bound >= 2
+
+
+def _energy_as_written_first(group: _Group) -> list[tuple[int, list[int]]]:
+    """The energy rows as first written (each task's earliest start looked up from its ways at
+    every comparison): the reference the kept starts must match."""
+    def lo(t: _Task) -> int:
+        return min(s for _, s, _ in t.ways)
+
+    def hi(t: _Task) -> int:
+        return max(s for _, _, s in t.ways)
+
+    ends = [hi(t) + t.duration for t in group.tasks]
+    rows = []
+    for k, task in enumerate(group.tasks):
+        inside = [b for b, t in enumerate(group.tasks)
+                  if lo(t) >= lo(task) and ends[b] <= ends[k]]
+        if sum(group.tasks[b].duration for b in inside) > ends[k] - lo(task):
+            rows.append((ends[k] - lo(task), inside))
+    span = min(max(ends) - min(lo(t) for t in group.tasks), group.cap)
+    if sum(t.duration for t in group.tasks) > span:
+        rows.append((span, list(range(len(group.tasks)))))
+    return rows
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10**6))
+def test_energy_rows_and_task_starts_are_those_of_the_reference(seed: int) -> None:
+    problem = generate_community(14, 22, 3, network=None, centre=CENTRE, radius_m=350,
+                                 week=WEEK, seed=seed)
+    cand = candidates(problem)
+    tasks = _tasks(cand, list(range(len(cand.options))))
+    for task in tasks.values():
+        assert (task.lo, task.hi) == (min(s for _, s, _ in task.ways),
+                                      max(s for _, _, s in task.ways))
+    caps = {v: cand.minutes_cap(v) for v in range(len(problem.volunteers))}
+    groups = _groups(cand, tasks, caps, _Work(10**9))
+    assert groups
+    for group in groups:
+        assert group.energy() == _energy_as_written_first(group)
