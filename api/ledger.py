@@ -208,9 +208,9 @@ def transfer_home(session: Session, source: tuple[str, str], volunteer: tuple[st
     her account in her own community: :func:`transfer` when she is registered here,
     :func:`transfer_across` (through both clearing accounts) when she served here from another
     community. Returns the transfer id. The caller commits."""
-    here = session_community(session) or sole_community(session)
+    here = session_community(session)
     home = volunteer_community(session, volunteer[1])
-    if home is None or home == here:
+    if home is None or here is None or home == here:  # unscoped: the deployment's own books
         return transfer(session, source, volunteer, amount, memo, purpose=purpose,
                         overdraft=overdraft, at=at)
     return transfer_across(session, (here, *source), (home, *volunteer), amount, memo,
