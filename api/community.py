@@ -21,6 +21,8 @@ from api.models import (
     NeedRow,
     OutboxEvent,
     RequestRow,
+    ScheduleRow,
+    TaskRow,
     User,
     VolunteerRow,
     session_community,
@@ -197,6 +199,32 @@ def load_problem(session: Session, week: Week) -> Problem:
     if issues:
         raise InputError(issues)
     return Problem(week, loaded["volunteers"], loaded["needs"], loaded["merchants"])
+
+
+def guest_volunteers(session: Session, schedule_id: int) -> list[Volunteer]:
+    """The volunteers registered in another community than the schedule's who hold a task of
+    it (not declined or cancelled): a district run placed them there, inside their circle. A
+    view of the schedule's week must know them, or their tasks would look like those of a
+    volunteer who left. Plain statements: their rows are another community's, and must not
+    enter the scoped session (nor are they its to change)."""
+    volunteers, tasks = VolunteerRow.__table__.c, TaskRow.__table__.c
+    schedules = ScheduleRow.__table__.c
+    holding = select(tasks.volunteer_id).where(tasks.schedule_id == schedule_id,
+                                               tasks.state.not_in(("declined", "cancelled")))
+    home = select(schedules.community_id).where(schedules.id == schedule_id).scalar_subquery()
+    rows = session.execute(select(VolunteerRow.__table__).where(
+        volunteers.volunteer_id.in_(holding), volunteers.community_id != home)
+        .order_by(volunteers.volunteer_id)).all()
+    return _built("volunteers", rows, volunteer_of)
+
+
+def with_guests(problem: Problem, guests: Sequence[Volunteer]) -> Problem:
+    """``problem`` with ``guests`` (:func:`guest_volunteers`) among its volunteers, in id
+    order as the community's own."""
+    if not guests:
+        return problem
+    volunteers = sorted([*problem.volunteers, *guests], key=lambda v: v.id)
+    return Problem(problem.week, volunteers, problem.needs, problem.merchants)
 
 
 def load_charity(session: Session, week: Week) -> CharityProblem:

@@ -7,12 +7,15 @@ IMMEDIATE``), so two concurrent redemptions or draws see each other's effect and
 overspend. A CHECK constraint refuses a balance below the account's floor as a last line of
 defence: 0 for points, minus the community's overdraft limit for a time account.
 
-Across communities (of one district, :func:`transfer_across`) a movement of minutes is four
-entries under one transfer id: out of the source and into the source community's clearing
-account for the target community, out of the target community's clearing account for the
-source community and into the target. So each community's entries sum to zero, the
-deployment's too, and a community's clearing account for another holds what it owes that one
-(the other's clearing account holds the same below zero).
+Across communities (of one district, :func:`transfer_across`) a movement of minutes or points
+is four entries under one transfer id: out of the source and into the source community's
+clearing account for the target community, out of the target community's clearing account for
+the source community and into the target. So each community's entries sum to zero per
+currency, the deployment's too, and a community's clearing account for another holds what it
+owes that one (the other's clearing account holds the same below zero). Minutes cross for a
+gift to family in another community and for work done in another community than the
+volunteer's own; points only for such work (:func:`transfer_home`): the community served
+issues them, and they land where she redeems them, in her own community.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from api.errors import Problem
-from api.models import Account, LedgerEntry, session_community, sole_community
+from api.models import Account, LedgerEntry, VolunteerRow, session_community, sole_community
 from matcher.i18n import _
 
 ISSUER = ("issuer", "community")  # where earned points come from (its balance goes negative)
@@ -39,7 +42,10 @@ TIME_SUBSIDY = ("time_subsidy", "community")
 # Minutes that cross from one community to another pass through a clearing account in each,
 # owned by the other community's id (see :func:`transfer_across`).
 TIME_CLEARING = "time_clearing"
-UNBOUNDED = frozenset({"issuer", "time_issuer", "time_subsidy", TIME_CLEARING})
+POINTS_CLEARING = "points_clearing"  # the same for points (a volunteer's work elsewhere)
+CLEARING = {"minutes": TIME_CLEARING, "points": POINTS_CLEARING}
+UNBOUNDED = frozenset({"issuer", "time_issuer", "time_subsidy", TIME_CLEARING,
+                       POINTS_CLEARING})
 # The tables, for plain statements that must not bring rows of another community into a
 # scoped session.
 ACCOUNTS = cast(Table, Account.__table__)
@@ -140,19 +146,21 @@ def transfer_across(session: Session, source: tuple[int, str, str],
                     target: tuple[int, str, str], amount: int, memo: str, *,
                     purpose: str = "", overdraft: int = 0,
                     at: dt.datetime | None = None) -> str:
-    """Move ``amount`` minutes from ``source`` (community id, kind, owner) to ``target`` of
-    another community, through the two communities' clearing accounts (of one community:
-    directly, without creating a clearing account); the same rules as
-    :func:`transfer` (a positive amount, one currency, the source's floor under a lock taken in
-    id order). Returns the transfer id. The caller commits."""
+    """Move ``amount`` minutes (or points) from ``source`` (community id, kind, owner) to
+    ``target`` of another community, through the two communities' clearing accounts of the
+    currency (of one community: directly, without creating a clearing account); the same rules
+    as :func:`transfer` (a positive amount, one currency, the source's floor under a lock taken
+    in id order). Returns the transfer id. The caller commits."""
     if amount <= 0:
         raise Problem(422, _("a transfer moves a positive amount"))
-    if currency_of(source[1]) != "minutes" or currency_of(target[1]) != "minutes":
-        raise Problem(422, _("only minutes of the time bank cross between communities"))
+    currency = currency_of(source[1])
+    if currency != currency_of(target[1]):
+        raise Problem(422, _("points and minutes are never exchanged"))
     legs = [(_account_id(session, *source), -amount)]
     if source[0] != target[0]:
-        legs += [(_account_id(session, source[0], TIME_CLEARING, str(target[0])), amount),
-                 (_account_id(session, target[0], TIME_CLEARING, str(source[0])), -amount)]
+        clearing = CLEARING[currency]
+        legs += [(_account_id(session, source[0], clearing, str(target[0])), amount),
+                 (_account_id(session, target[0], clearing, str(source[0])), -amount)]
     legs.append((_account_id(session, *target), amount))
     table = ACCOUNTS
     locked = {row.id: row for row in session.execute(
@@ -165,7 +173,7 @@ def transfer_across(session: Session, source: tuple[int, str, str],
         if src.balance - amount < floor:
             raise Overdrawn(409, _("{owner} has {balance} {currency} (lowest allowed {floor}), "
                                    "{amount} needed").format(
-                owner=src.owner, balance=src.balance, currency=CURRENCY_WORDS["minutes"](),
+                owner=src.owner, balance=src.balance, currency=CURRENCY_WORDS[currency](),
                 floor=floor, amount=amount))
     transfer_id = uuid.uuid4().hex
     stamp = {} if at is None else {"created_at": at}
@@ -182,3 +190,28 @@ def transfer_across(session: Session, source: tuple[int, str, str],
         if isinstance(held, Account) and held.id in locked:
             session.expire(held)
     return transfer_id
+
+
+def volunteer_community(session: Session, volunteer_id: str) -> int | None:
+    """The community a volunteer is registered in, whichever it is (a plain statement: the
+    session's scope would hide her when she serves another community)."""
+    table = cast(Table, VolunteerRow.__table__)
+    found = session.execute(select(table.c.community_id)
+                            .where(table.c.volunteer_id == volunteer_id)).scalar()
+    return None if found is None else int(found)
+
+
+def transfer_home(session: Session, source: tuple[str, str], volunteer: tuple[str, str],
+                  amount: int, memo: str, *, purpose: str = "", overdraft: int = 0,
+                  at: dt.datetime | None = None) -> str:
+    """Pay ``volunteer`` (kind, volunteer id) from ``source`` of the session's community into
+    her account in her own community: :func:`transfer` when she is registered here,
+    :func:`transfer_across` (through both clearing accounts) when she served here from another
+    community. Returns the transfer id. The caller commits."""
+    here = session_community(session)
+    home = volunteer_community(session, volunteer[1])
+    if home is None or here is None or home == here:  # unscoped: the deployment's own books
+        return transfer(session, source, volunteer, amount, memo, purpose=purpose,
+                        overdraft=overdraft, at=at)
+    return transfer_across(session, (here, *source), (home, *volunteer), amount, memo,
+                           purpose=purpose, overdraft=overdraft, at=at)

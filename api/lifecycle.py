@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -37,7 +39,14 @@ from sqlalchemy.orm import Session
 from api import calendar, replanning, timebank
 from api.community import TZ, audit, notify
 from api.errors import Problem, label
-from api.models import NeedRow, PaidSeat, ScheduleRow, TaskRow
+from api.models import (
+    NeedRow,
+    PaidSeat,
+    ScheduleRow,
+    TaskRow,
+    in_community,
+    session_community,
+)
 from api.replanning import assignment_of, pinned_with_versions
 from api.security import Caller
 from api.timebank import TimeRules
@@ -216,6 +225,28 @@ def _load(session: Session, task_id: int, user: Caller | None) -> TaskRow:
     return task
 
 
+@contextmanager
+def her_task_community(session: Session, user: Caller, task_id: int) -> Iterator[None]:
+    """Inside the block ``session`` works in the community of the schedule of ``task_id``
+    when the task is the calling volunteer's (a volunteer registered in one community may
+    serve a neighbouring one's need inside her circle): her request is scoped to her own
+    community, the task belongs to the other. Any other task leaves the scope as it is, so it
+    stays a 404 that says nothing. A plain statement: no row of the other community enters
+    the session before the scope is the task's."""
+    tasks, schedules = TaskRow.__table__.c, ScheduleRow.__table__.c
+    found = session.execute(select(schedules.community_id)
+                            .join_from(TaskRow.__table__, ScheduleRow.__table__,
+                                       schedules.id == tasks.schedule_id)
+                            .where(tasks.id == task_id,
+                                   tasks.volunteer_id == user.volunteer_id)).scalar()
+    home = session_community(session)
+    if found is None or home is None or found == home:
+        yield
+        return
+    with in_community(session, found):
+        yield
+
+
 def _move(session: Session, task: TaskRow, action: Action, user: Caller,
           now: dt.datetime) -> None:
     start, end = task_times(task)
@@ -247,11 +278,12 @@ def volunteer_step(session: Session, user: Caller, task_id: int, action: Action,
                    now: dt.datetime) -> TaskRow:
     """Accept, check in or complete one of the caller's own tasks."""
     assert RULES[action].actor is Actor.VOLUNTEER and action is not Action.DECLINE
-    task = _load(session, task_id, user)
-    _move(session, task, action, user, now)
-    if action is Action.COMPLETE:
-        notify(session, "coordinators", "task.completed", {"task_id": task.id})
-    session.commit()
+    with her_task_community(session, user, task_id):
+        task = _load(session, task_id, user)
+        _move(session, task, action, user, now)
+        if action is Action.COMPLETE:
+            notify(session, "coordinators", "task.completed", {"task_id": task.id})
+        session.commit()
     return task
 
 
@@ -273,6 +305,14 @@ class Declined:
 
 def decline(session: Session, state: Any, user: Caller, task_id: int, reason: str,
             now: dt.datetime) -> Declined:
+    """:func:`_decline` in the community of the task when it is the caller's (see
+    :func:`her_task_community`)."""
+    with her_task_community(session, user, task_id):
+        return _decline(session, state, user, task_id, reason, now)
+
+
+def _decline(session: Session, state: Any, user: Caller, task_id: int, reason: str,
+             now: dt.datetime) -> Declined:
     """Decline and re-plan the occurrence, all or nothing: the decline, the offer to the best
     volunteer who is free under every rule (or the coordinators' alert) and their outbox events
     commit together; if re-planning fails, nothing is recorded and a 409 says so.
@@ -349,7 +389,7 @@ def confirm(session: Session, user: Caller, task_id: int, points_per_minute: int
     requester's time account for a time-bank need), once per task and at most once per seat of
     its occurrence (the ``paid_seats`` key refuses a second payment even from a racing request).
     The caller commits (inside its idempotency record)."""
-    from api.ledger import ISSUER, transfer
+    from api.ledger import ISSUER, transfer_home
 
     task = _load(session, task_id, None)
     _move(session, task, Action.CONFIRM, user, now)
@@ -357,8 +397,10 @@ def confirm(session: Session, user: Caller, task_id: int, points_per_minute: int
     assert need is not None  # foreign key
     points = (task.end - task.start) * points_per_minute
     seat = _paid_seat(session, task, need.volunteers_needed)
-    seat.transfer = transfer(session, ISSUER, ("volunteer", task.volunteer_id), points,
-                             f"task {task_id} {task.need_id} {task.date}", at=now)
+    # Issued by this community (its books show the cost), credited where she redeems: in
+    # her own community when she served here from another (api.ledger.transfer_home).
+    seat.transfer = transfer_home(session, ISSUER, ("volunteer", task.volunteer_id), points,
+                                  f"task {task_id} {task.need_id} {task.date}", at=now)
     time = timebank.credit_task(session, task, need, rules or TimeRules(), now)
     notify(session, f"volunteer:{task.volunteer_id}", "points.credited",
            {"task_id": task_id, "points": points, "minutes": time["minutes"]})

@@ -526,7 +526,9 @@ class Account(Owned, Base):
     The owner of a community's ``time_issuer`` and ``time_subsidy`` is the community
     (``community`` while there is one), so a second community gets accounts of its own. A
     community's ``time_clearing`` account owned by another community's id holds what it owes
-    that community (below zero: what that community owes it), see :mod:`api.ledger`."""
+    that community (below zero: what that community owes it), see :mod:`api.ledger`;
+    ``points_clearing`` does the same for points (a volunteer paid for work in another
+    community than her own)."""
 
     __tablename__ = "accounts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -541,8 +543,9 @@ class Account(Owned, Base):
         # The database refuses a balance below its floor even if the code had a bug; only the
         # issuers, the community's subsidy (which pays red needs as policy) and the clearing
         # accounts (what another community owes) go lower.
-        CheckConstraint("kind in ('issuer', 'time_issuer', 'time_subsidy', 'time_clearing') "
-                        "or balance >= floor", name="ck_account_not_negative"),
+        CheckConstraint("kind in ('issuer', 'time_issuer', 'time_subsidy', 'time_clearing', "
+                        "'points_clearing') or balance >= floor",
+                        name="ck_account_not_negative"),
         CheckConstraint("currency in ('points', 'minutes')", name="ck_account_currency"),
         CheckConstraint("floor <= 0 and (currency = 'minutes' or floor = 0)",
                         name="ck_account_floor"),

@@ -6,19 +6,21 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
-from api.community import TZ, notify
+from api.community import TZ, guest_volunteers, notify
 from api.models import (
     CommunityVersion,
     NeedRow,
     ScheduleRow,
     TaskRow,
+    VolunteerRow,
+    in_community,
     session_community,
     sole_community,
 )
@@ -94,9 +96,11 @@ class CandidateCache:
         self._pinned: OrderedDict[int, _Pinned] = OrderedDict()
         self._lock = threading.Lock()
 
-    def week(self, session: Session, week: Week) -> Candidates:
-        """``week`` of the community as ``session`` sees it, built or kept."""
-        return self._week(session, week, self._community(session)).cand
+    def week(self, session: Session, week: Week, schedule_id: int | None = None
+             ) -> Candidates:
+        """``week`` of the community as ``session`` sees it, built or kept; with the
+        volunteers of other communities who hold tasks of ``schedule_id``, if given."""
+        return self._week(session, week, self._community(session), schedule_id).cand
 
     def _community(self, session: Session, community: int | None = None
                    ) -> tuple[int, int] | None:
@@ -107,14 +111,18 @@ class CandidateCache:
                                  .where(CommunityVersion.community_id == community))
         return None if version is None else (community, version)
 
-    def _week(self, session: Session, week: Week, version: tuple[int, int] | None) -> _Kept:
+    def _week(self, session: Session, week: Week, version: tuple[int, int] | None,
+              schedule_id: int | None = None) -> _Kept:
         # The week shares volunteers with other communities: what it reads of them moves the key
-        # too (their volunteers' versions, their published tasks' versions of the week).
+        # too (their volunteers' versions, their published tasks' versions of the week). Guests
+        # (volunteers of other communities holding tasks of the schedule) are read each time and
+        # keyed by their content as well.
+        guests = () if schedule_id is None else tuple(guest_volunteers(session, schedule_id))
         key: tuple[object, ...] | None = None if version is None else (
-            "version", week, version, elsewhere_versions(session, str(week), version[0]))
+            "version", week, version, elsewhere_versions(session, str(week), version[0]), guests)
         kept = None if key is None else self._kept(key)
         if kept is None:
-            kept = self._get(shared_problem(session, week))
+            kept = self._get(shared_problem(session, week, guests=guests))
             if key is not None:
                 self._keep(key, kept)
         return kept
@@ -162,7 +170,7 @@ class CandidateCache:
         versions it is of (for :meth:`declined`)."""
         versions = self.versions(session, schedule)  # before the rows, as the week's
         kept = self._week(session, Week.parse(schedule.week),
-                          None if versions is None else versions[0])
+                          None if versions is None else versions[0], schedule.id)
         with self._lock:
             entry = self._pinned.get(schedule.id)
             if entry is not None:
@@ -241,7 +249,7 @@ def pinned_with_versions(session: Session, state: Any, schedule: ScheduleRow,
 
 def _pinned(session: Session, state: Any, schedule: ScheduleRow
             ) -> tuple[PinnedWeek, list[TaskRow]]:
-    cand = state.candidates.week(session, Week.parse(schedule.week))
+    cand = state.candidates.week(session, Week.parse(schedule.week), schedule.id)
     tasks = active_tasks(session, schedule.id)
     assignments = [
         Assignment(t.need_id, Day(t.day), t.date, t.start, t.end, t.volunteer_id, t.merchant_id,
@@ -260,7 +268,11 @@ def review_at_risk(session: Session, state: Any, now: dt.datetime) -> list[TaskR
     """After an edit of the community (in the caller's transaction): mark the upcoming tasks of
     published weeks that now break a rule, clear the mark of those that keep every rule again,
     and tell the coordinators and each volunteer through the outbox. Returns the tasks this
-    edit put at risk (newly, or for another reason), for the edit's answer to warn about."""
+    edit put at risk (newly, or for another reason), for the edit's answer to warn about.
+
+    The tasks its volunteers hold in other communities' weeks (a neighbour's need inside their
+    circle) are reviewed too, in those communities, whose coordinators are told; they are not
+    returned, since they are not this community's to show."""
     session.flush()
     today = now.astimezone(TZ).date()
     upcoming = select(TaskRow.schedule_id).where(TaskRow.state.in_(UPCOMING),
@@ -268,6 +280,40 @@ def review_at_risk(session: Session, state: Any, now: dt.datetime) -> list[TaskR
     schedules = session.scalars(select(ScheduleRow).where(
         ScheduleRow.status == "published", ScheduleRow.id.in_(upcoming))
         .order_by(ScheduleRow.week)).all()
+    marked = _review(session, state, schedules, today, now)
+    for community_id, ids in _served_elsewhere(session, today).items():
+        with in_community(session, community_id):
+            _review(session, state, session.scalars(select(ScheduleRow).where(
+                ScheduleRow.id.in_(ids)).order_by(ScheduleRow.week)).all(), today, now)
+            session.flush()  # the outbox events are that community's
+    return marked
+
+
+def _served_elsewhere(session: Session, today: dt.date) -> dict[int, list[int]]:
+    """The published schedules of other communities (by community) where volunteers of the
+    session's community hold upcoming tasks. Plain statements: their rows are not this
+    community's."""
+    here = session_community(session)
+    if here is None:  # unscoped: the schedules read above are every community's already
+        return {}
+    tasks, schedules = TaskRow.__table__.c, ScheduleRow.__table__.c
+    volunteers = VolunteerRow.__table__.c
+    ours = select(volunteers.volunteer_id).where(volunteers.community_id == here)
+    found: dict[int, list[int]] = {}
+    for community_id, schedule_id in session.execute(
+            select(schedules.community_id, schedules.id).where(
+                schedules.status == "published", schedules.community_id != here,
+                schedules.id.in_(select(tasks.schedule_id).where(
+                    tasks.state.in_(UPCOMING), tasks.date >= today,
+                    tasks.volunteer_id.in_(ours))))
+            .order_by(schedules.community_id, schedules.id)):
+        found.setdefault(int(community_id), []).append(int(schedule_id))
+    return found
+
+
+def _review(session: Session, state: Any, schedules: Sequence[ScheduleRow], today: dt.date,
+            now: dt.datetime) -> list[TaskRow]:
+    """:func:`review_at_risk` of ``schedules`` (of the session's community)."""
     marked: list[TaskRow] = []
     for schedule in schedules:
         week, tasks = _pinned(session, state, schedule)

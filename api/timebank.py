@@ -38,6 +38,7 @@ from api.errors import Problem
 from api.ledger import (
     ACCOUNTS,
     ENTRIES,
+    POINTS_CLEARING,
     TIME_CLEARING,
     TIME_ISSUER,
     TIME_SUBSIDY,
@@ -46,6 +47,7 @@ from api.ledger import (
     spendable,
     transfer,
     transfer_across,
+    transfer_home,
 )
 from api.models import (
     Account,
@@ -109,32 +111,33 @@ def credit_task(session: Session, task: TaskRow, need: NeedRow, rules: TimeRules
                 now: dt.datetime) -> dict[str, Any]:
     """Credit a confirmed task's minutes (in the confirmation's transaction): paid by the
     request's payer for a time-bank need (or the subsidy when the payer cannot), issued by the
-    community otherwise; multipliers are issued on top."""
+    community otherwise; multipliers are issued on top. A volunteer of another community who
+    served here is paid into her account there (:func:`api.ledger.transfer_home`)."""
     served = task.end - task.start
     volunteer = (VOLUNTEER, task.volunteer_id)
     memo = f"task {task.id} {task.need_id} {task.date}"
     request = session.get(TimeRequest, need.need_id)
     payer = "community"
     if request is None:
-        transfer(session, TIME_ISSUER, volunteer, served, memo, purpose="earned", at=now)
+        transfer_home(session, TIME_ISSUER, volunteer, served, memo, purpose="earned", at=now)
     else:
         source = (request.payer_kind, request.payer_owner)
         try:
             with session.begin_nested():
-                transfer(session, source, volunteer, served, memo, purpose="drawn",
-                         overdraft=rules.overdraft, at=now)
+                transfer_home(session, source, volunteer, served, memo, purpose="drawn",
+                              overdraft=rules.overdraft, at=now)
             payer = f"{request.payer_kind}:{request.payer_owner}"
         except Overdrawn:
-            transfer(session, TIME_SUBSIDY, volunteer, served,
-                     f"{memo} for {request.payer_owner}", purpose="subsidy", at=now)
+            transfer_home(session, TIME_SUBSIDY, volunteer, served,
+                          f"{memo} for {request.payer_owner}", purpose="subsidy", at=now)
             payer = "subsidy"
     factors = multipliers(rules, start=task.start, end=task.end, priority=need.priority,
                           skills=";".join(need.skills))
     total = credited_minutes(served, factors)
     if total > served:
         named = " ".join(f"{code}x{factor:g}" for code, factor in factors)
-        transfer(session, TIME_ISSUER, volunteer, total - served, f"{memo} {named}",
-                 purpose="bonus", at=now)
+        transfer_home(session, TIME_ISSUER, volunteer, total - served, f"{memo} {named}",
+                      purpose="bonus", at=now)
     return {"minutes": total, "served": served, "multipliers": dict(factors), "paid_by": payer}
 
 
@@ -466,43 +469,49 @@ def may_read_member(session: Session, user: Caller, member_id: str) -> None:
 
 def settlement(session: Session, communities: list[Community], month: str) -> dict[str, Any]:
     """The month's settlement between communities, as seen by whoever may read
-    ``communities``: one line per pair of communities that minutes crossed between (at least
-    one of the two in ``communities``): the minutes that went each way in the month, the net,
-    and what the first owes the second at the month's end; and each community's minutes
+    ``communities``: one line per pair of communities that minutes (or points) crossed between
+    (at least one of the two in ``communities``): the minutes that went each way in the month,
+    the net, and what the first owes the second at the month's end, and the same of the points
+    paid for work done in the other community; and each community's minutes
     issued, drawn and outstanding, with what it owes others and they owe it. The caller
     commits."""
     start, end = _month_bounds(month)
     ours = {c.id: c for c in communities}
     accounts, entries = ACCOUNTS, ENTRIES
     rows = session.execute(
-        select(accounts.c.community_id, accounts.c.owner, entries.c.amount,
+        select(accounts.c.community_id, accounts.c.owner, accounts.c.kind, entries.c.amount,
                entries.c.created_at)
         .join(entries, entries.c.account_id == accounts.c.id)
-        .where(accounts.c.kind == TIME_CLEARING, accounts.c.community_id.in_(list(ours)),
-               entries.c.created_at < end)).all()
-    # Per pair (x, y), x the lower id: minutes x to y and y to x in the month, and what x owes
-    # y at its end; read from one side only when both are in ``communities``.
-    flows: dict[tuple[int, int], list[int]] = {}
-    for community_id, owner, amount, created_at in rows:
+        .where(accounts.c.kind.in_((TIME_CLEARING, POINTS_CLEARING)),
+               accounts.c.community_id.in_(list(ours)), entries.c.created_at < end)).all()
+    # Per pair (x, y), x the lower id, per currency: what went x to y and y to x in the month,
+    # and what x owes y at its end; read from one side only when both are in ``communities``.
+    flows: dict[tuple[int, int], dict[str, list[int]]] = {}
+    for community_id, owner, kind, amount, created_at in rows:
         here, there = int(community_id), int(owner)
         if there in ours and there < here:
             continue
         x, y = min(here, there), max(here, there)
-        flow = flows.setdefault((x, y), [0, 0, 0])
+        flow = flows.setdefault((x, y), {TIME_CLEARING: [0, 0, 0], POINTS_CLEARING: [0, 0, 0]})[
+            kind]
         flow[2] += int(amount) if here == x else -int(amount)
         if created_at >= start:
-            outward = amount > 0  # a positive entry: minutes left ``here`` for ``there``
+            outward = amount > 0  # a positive entry: value left ``here`` for ``there``
             flow[0 if outward == (here == x) else 1] += abs(int(amount))
     ids = {i for pair in flows for i in pair} | set(ours)
     codes = {c.id: c.code for c in session.scalars(select(Community).where(
         Community.id.in_(ids)))}
     pairs = []
-    for (x, y), (x_to_y, y_to_x, x_owes) in flows.items():
+    for (x, y), by_kind in flows.items():
+        (x_to_y, y_to_x, x_owes), (p_x_to_y, p_y_to_x, p_x_owes) = (
+            by_kind[TIME_CLEARING], by_kind[POINTS_CLEARING])
         if codes[x] > codes[y]:
             x, y, x_to_y, y_to_x, x_owes = y, x, y_to_x, x_to_y, -x_owes
+            p_x_to_y, p_y_to_x, p_x_owes = p_y_to_x, p_x_to_y, -p_x_owes
         pairs.append({"from": codes[x], "to": codes[y], "minutes_from_to": x_to_y,
                       "minutes_to_from": y_to_x, "net": x_to_y - y_to_x,
-                      "owed_at_end": x_owes})
+                      "owed_at_end": x_owes, "points_from_to": p_x_to_y,
+                      "points_to_from": p_y_to_x, "points_owed_at_end": p_x_owes})
     pairs.sort(key=lambda p: (p["from"], p["to"]))
     lines = []
     for community in sorted(communities, key=lambda c: c.code):

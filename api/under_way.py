@@ -138,15 +138,17 @@ def _holders(session: Session, week: str, community_id: int) -> set[str]:
                SCHEDULES.community_id == community_id, TASKS.state.in_(HOLDING))))
 
 
-def shared_problem(session: Session, week: Week, settings: Settings | None = None) -> Problem:
+def shared_problem(session: Session, week: Week, settings: Settings | None = None, *,
+                   guests: Sequence[Volunteer] = ()) -> Problem:
     """The community's week as a solve or a re-plan sees it, with volunteers' weeks shared
     between communities.
 
     Its volunteers are its own, those of other communities of its district whose home lies
     within a circle of one of its needs (a straight-line prefilter; the circles decide), and any
     volunteer holding a task of its published schedule of the week (pinned work keeps its
-    volunteer). Each is the week left once her tasks in other communities' published schedules
-    of the week are counted (:func:`matcher.busy.remaining_week`).
+    volunteer), and ``guests`` (:func:`api.community.guest_volunteers`: those holding tasks of
+    a schedule not yet published). Each is the week left once her tasks in other communities'
+    published schedules of the week are counted (:func:`matcher.busy.remaining_week`).
     """
     settings = settings or Settings()
     problem = community.load_problem(session, week)
@@ -164,6 +166,8 @@ def shared_problem(session: Session, week: Week, settings: Settings | None = Non
         near = [row for row, close in zip(rows, reach, strict=True) if close]
         extra += community.volunteers_of_rows(near)
         known.update(v.id for v in extra)
+    extra += [v for v in guests if v.id not in known]
+    known.update(v.id for v in guests)
     missing = _holders(session, str(week), own) - known
     if missing:
         rows = session.execute(select(VolunteerRow.__table__)

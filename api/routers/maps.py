@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.community import load_problem
+from api.community import guest_volunteers, load_problem, with_guests
 from api.errors import Problem, label
 from api.models import ScheduleRow
 from api.params import Id
@@ -66,7 +66,8 @@ def schedule_map(schedule_id: Id, session: SessionDep, user: Coordinator,
     if row.summary is None:
         raise Problem(409, _("schedule {id} is {status}; its map is drawn once it is solved")
                       .format(id=schedule_id, status=label(row.status)), code="job_not_solved")
-    problem = load_problem(session, Week.parse(row.week))
+    problem = with_guests(load_problem(session, Week.parse(row.week)),
+                          guest_volunteers(session, row.id))
     schedule = stored_schedule(session, row)
     network = request.app.state.networks.get()
     with i18n.use(i18n.negotiate(request.headers.get("accept-language"))):

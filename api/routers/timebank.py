@@ -203,6 +203,11 @@ class TimeSettlementPairOut(BaseModel):
     net: int = Field(description="minutes_from_to minus minutes_to_from")
     owed_at_end: int = Field(description="what the first owes the second at the month's end "
                              "(below zero: the second owes the first)")
+    points_from_to: int = Field(0, description="points the first paid in the month to "
+                                "volunteers of the second for work done in the first")
+    points_to_from: int = Field(0)
+    points_owed_at_end: int = Field(0, description="points the first owes the second at the "
+                                    "month's end (below zero: the second owes the first)")
     model_config = ConfigDict(populate_by_name=True)
 
 
@@ -222,7 +227,8 @@ class TimeSettlementOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "month": "2026-11", "currency": "minutes",
         "pairs": [{"from": "jiatian", "to": "yicun", "minutes_from_to": 120,
-                   "minutes_to_from": 30, "net": 90, "owed_at_end": 90}],
+                   "minutes_to_from": 30, "net": 90, "owed_at_end": 90,
+                   "points_from_to": 60, "points_to_from": 0, "points_owed_at_end": 60}],
         "communities": [{"community": "jiatian", "name": "甲田社区", "issued": 600,
                          "spent": 30, "outstanding": 450, "owed_to_others": 90,
                          "owed_by_others": 0}]}]})

@@ -181,7 +181,8 @@ def test_hours_earned_in_a_given_to_mother_in_b_pay_bs_volunteer(
         assert response.status_code == 200, response.text
         seen[who] = response.json()
     pair = {"from": "default", "to": "yi", "minutes_from_to": gift, "minutes_to_from": 0,
-            "net": gift, "owed_at_end": gift}
+            "net": gift, "owed_at_end": gift, "points_from_to": 0, "points_to_from": 0,
+            "points_owed_at_end": 0}  # no work crossed, only a gift of hours
     assert seen["a"]["pairs"] == seen["b"]["pairs"] == seen["street"]["pairs"] == [pair]
     assert [c["community"] for c in seen["a"]["communities"]] == ["default"]
     assert [c["community"] for c in seen["b"]["communities"]] == ["yi"]
