@@ -423,5 +423,26 @@ def audit_entry(user: Caller | User | None, action: str, target: str, detail: st
 
 
 def notify(session: Session, recipient: str, kind: str, payload: dict[str, Any]) -> None:
-    """Queue an event for the webhook (in the caller's transaction: sent only if it commits)."""
-    session.add(OutboxEvent(recipient=recipient, kind=kind, payload=payload))
+    """Queue an event for the webhook (in the caller's transaction: sent only if it commits).
+
+    A volunteer hears through her own community's receiver (its mini program knows her), also
+    of a task in a neighbouring community: her events go to her home community's outbox."""
+    event = OutboxEvent(recipient=recipient, kind=kind, payload=payload)
+    if recipient.startswith(VOLUNTEER_RECIPIENT):
+        event.community_id = _home_of(session, recipient.removeprefix(VOLUNTEER_RECIPIENT))
+    session.add(event)
+
+
+VOLUNTEER_RECIPIENT = "volunteer:"
+_HOMES = "linli.volunteer_homes"
+
+
+def _home_of(session: Session, volunteer_id: str) -> int | None:
+    """The community ``volunteer_id`` registered with (a plain statement, remembered for the
+    session's life: a publication tells hundreds); None for an unknown id."""
+    homes: dict[str, int | None] = session.info.setdefault(_HOMES, {})
+    if volunteer_id not in homes:
+        homes[volunteer_id] = session.scalar(
+            select(VolunteerRow.__table__.c.community_id)
+            .where(VolunteerRow.__table__.c.volunteer_id == volunteer_id))
+    return homes[volunteer_id]

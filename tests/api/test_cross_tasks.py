@@ -202,7 +202,8 @@ def test_her_whole_journey_and_the_pay_lands_in_her_home_community(client: TestC
     # A owes B what B's volunteer was paid (B's side below zero: what A owes it).
     assert clearing == {(world.a, POINTS_CLEARING): 60, (world.b, POINTS_CLEARING): -60,
                         (world.a, TIME_CLEARING): 30, (world.b, TIME_CLEARING): -30}
-    assert told == [world.a]
+    # Her own community's receiver tells her (its mini program knows her).
+    assert told == [world.b]
 
     again = client.post(f"/v1/tasks/{world.task_id}/confirm",
                         headers=world.a_coordinator | key())
@@ -317,7 +318,8 @@ def test_b_edit_of_her_availability_puts_her_task_in_a_at_risk(client: TestClien
     with _db(client).session() as session:
         told = set(session.execute(select(OutboxEvent.community_id, OutboxEvent.recipient)
                                    .where(OutboxEvent.kind == "task.at_risk")).all())
-    assert told == {(world.a, "coordinators"), (world.a, "volunteer:BV1")}
+    # A's coordinators in A; she, through her own community's receiver.
+    assert told == {(world.a, "coordinators"), (world.b, "volunteer:BV1")}
     # Her hours back: the mark is cleared, in A.
     restored = client.put("/v1/volunteers/BV1", json=_volunteer("BV1", "乙志愿者王芳"),
                           headers=world.b_coordinator)
@@ -325,3 +327,21 @@ def test_b_edit_of_her_availability_puts_her_task_in_a_at_risk(client: TestClien
     assert client.get(f"/v1/schedules/{world.schedule_id}/tasks", params={"at_risk": True},
                       headers=a).json()["items"] == []
     assert dt.date.fromisoformat(at_risk[0]["date"]) == WEEK.monday
+
+
+def test_her_notices_go_through_her_own_communitys_receiver(client: TestClient,
+                                                            world: World) -> None:
+    # A's publication offered her the task: the notice is queued in B's outbox (B's mini program
+    # knows her; with a receiver per community, A's would not), A's own volunteers' in A.
+    with _db(client).session() as session:
+        offered = session.execute(select(OutboxEvent.community_id, OutboxEvent.payload).where(
+            OutboxEvent.kind == "task.offered",
+            OutboxEvent.recipient == "volunteer:BV1")).all()
+    assert [(c, p["task_id"]) for c, p in offered] == [(world.b, world.task_id)]
+    cancelled = client.post(f"/v1/tasks/{world.task_id}/cancel", headers=world.a_coordinator)
+    assert cancelled.status_code == 200, cancelled.text
+    with _db(client).session() as session:
+        told = session.scalars(select(OutboxEvent.community_id).where(
+            OutboxEvent.kind == "task.cancelled",
+            OutboxEvent.recipient == "volunteer:BV1")).all()
+    assert told == [world.b]
