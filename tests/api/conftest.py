@@ -6,16 +6,22 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, make_url, text
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy.orm import Session
 
+from api import security
 from api.community import TZ
 from api.main import create_app
+from api.models import Account, Community, LedgerEntry
 from api.security import hash_password
 from api.settings import ApiSettings
 from matcher.generate import generate_community
@@ -146,3 +152,40 @@ def published(client: TestClient, coordinator: dict[str, str],
     tasks = client.get(f"/v1/schedules/{body['id']}/tasks", params={"limit": 500},
                        headers=coordinator).json()["items"]
     return {"id": body["id"], "tasks": tasks, "summary": body["summary"]}
+
+
+@pytest.fixture
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at its smallest costs, for modules whose tests log in many times (use it with
+    ``pytestmark = pytest.mark.usefixtures("cheap_hashes")``)."""
+    monkeypatch.setattr(security, "hasher", PasswordHash((Argon2Hasher(
+        time_cost=1, memory_cost=1024, parallelism=1),)))
+
+
+def second_community(client: TestClient, code: str = "yi", name: str = "乙社区"
+                     ) -> tuple[dict[str, str], int]:
+    """Community ``code`` beside the default one in the default street office, added by the
+    street office's admin: her headers and its id."""
+    street = make_user(client, "street", "street_admin", street_office_id=1)
+    created = client.post("/v1/communities", json={"code": code, "name": name},
+                          headers=street)
+    assert created.status_code == 201, created.text
+    db = client.app.state.db  # type: ignore[attr-defined]
+    with db.session() as session:
+        ident = session.scalar(select(Community.id).where(Community.code == code))
+    assert ident is not None
+    return street, ident
+
+
+def books(session: Session) -> dict[tuple[int, str], int]:
+    """Every community's sum of balances, and (under its negated id) of entries, per currency:
+    each must be 0 (the ledger is double-entry within each community)."""
+    sums: dict[tuple[int, str], int] = defaultdict(int)
+    for community_id, currency, balance in session.execute(select(
+            Account.community_id, Account.currency, Account.balance)):
+        sums[(community_id, currency)] += balance
+    for community_id, currency, amount in session.execute(select(
+            Account.community_id, Account.currency, LedgerEntry.amount).join(
+            LedgerEntry, LedgerEntry.account_id == Account.id)):
+        sums[(-community_id, currency)] += amount
+    return sums

@@ -14,9 +14,9 @@ from api import permissions
 from api.console import residents_views, views
 from api.permissions import ANONYMOUS, CONSOLE, ROLES
 from tests.api.conftest import make_user, set_clock
-from tests.api.test_permissions import MERCHANT, VOLUNTEER, cheap_hashes
+from tests.api.test_permissions import MERCHANT, VOLUNTEER
 
-__all__ = ["cheap_hashes"]  # Argon2 at its smallest costs: these tests log in many times
+pytestmark = pytest.mark.usefixtures("cheap_hashes")  # they log in many times
 
 PASSWORD = "password-123"
 

@@ -9,39 +9,29 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from api import security
 from api.ledger import POINTS_CLEARING, TIME_CLEARING
 from api.models import (
     Account,
     AuditEntry,
-    Community,
-    LedgerEntry,
     OutboxEvent,
     ScheduleRow,
     TaskRow,
 )
 from api.settings import ApiSettings
-from tests.api.conftest import make_user, set_clock
+from tests.api.conftest import books, make_user, second_community, set_clock
 from tests.conftest import WEEK
 
 START = 9 * 60  # the task of B's volunteer in A: Monday 09:00-09:30
 
 
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(security, "hasher", PasswordHash((Argon2Hasher(
-        time_cost=1, memory_cost=1024, parallelism=1),)))
+pytestmark = pytest.mark.usefixtures("cheap_hashes")  # they log in many times
 
 
 @pytest.fixture
@@ -81,13 +71,7 @@ def world(client: TestClient) -> World:
     """Communities A (the default one) and B of one street office; A's need AN1 on Monday
     09:00-11:00 lies within the circle of BV1, who lives in B. A's week, solved with her on
     AN1 (as a district run stores it), is published by A's coordinator through the API."""
-    street = make_user(client, "street", "street_admin", street_office_id=1)
-    created = client.post("/v1/communities", json={"code": "yi", "name": "乙社区"},
-                          headers=street)
-    assert created.status_code == 201, created.text
-    with _db(client).session() as session:
-        b = session.scalar(select(Community.id).where(Community.code == "yi"))
-    assert b is not None
+    _, b = second_community(client)
     a_coordinator = make_user(client, "a-coordinator", "coordinator", community_id=1)
     b_coordinator = make_user(client, "b-coordinator", "coordinator", community_id=b)
     for body in (_volunteer("AV1", "甲志愿者一", lat=22.6), _volunteer("AV2", "甲志愿者二")):
@@ -123,18 +107,6 @@ def world(client: TestClient) -> World:
                            community_id=1),
                  *ids)
 
-
-def books(session: Session) -> dict[tuple[int, str], int]:
-    """Every community's sum of balances, and (negated ids) of entries, per currency."""
-    sums: dict[tuple[int, str], int] = defaultdict(int)
-    for community_id, currency, balance in session.execute(select(
-            Account.community_id, Account.currency, Account.balance)):
-        sums[(community_id, currency)] += balance
-    for community_id, currency, amount in session.execute(select(
-            Account.community_id, Account.currency, LedgerEntry.amount).join(
-            LedgerEntry, LedgerEntry.account_id == Account.id)):
-        sums[(-community_id, currency)] += amount
-    return sums
 
 
 def _balances(client: TestClient, her: dict[str, str]) -> tuple[int, int]:

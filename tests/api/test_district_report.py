@@ -33,11 +33,10 @@ from api.tenancy import add_community, find_street_office
 from matcher.domain import Week
 from tests.api.conftest import make_user, set_clock
 from tests.api.test_console import console_login
-from tests.api.test_permissions import cheap_hashes
 from tests.conftest import WEEK
 from tests.matcher.test_mapview import external_references
 
-__all__ = ["cheap_hashes"]  # Argon2 at its smallest costs: these tests log in many times
+pytestmark = pytest.mark.usefixtures("cheap_hashes")  # they log in many times
 
 MON, TUE, SUN = WEEK.monday, WEEK.monday + dt.timedelta(days=1), WEEK.monday + dt.timedelta(6)
 

@@ -27,11 +27,10 @@ from api.tenancy import find_street_office
 from matcher.district import Crashes, solve_district
 from matcher.domain import Assignment, Day, Problem
 from tests.api.conftest import make_user
-from tests.api.test_permissions import cheap_hashes
 from tests.conftest import WEEK
 from tests.validator import geodesic_walk, validate
 
-__all__ = ["cheap_hashes"]  # Argon2 at its smallest costs: these tests log in several times
+pytestmark = pytest.mark.usefixtures("cheap_hashes")  # they log in many times
 
 EN = {"Accept-Language": "en"}
 

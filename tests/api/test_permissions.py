@@ -12,10 +12,8 @@ from typing import Any
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
 
-from api import permissions, security
+from api import permissions
 from api.models import (
     AllocationRow,
     DonationRow,
@@ -51,12 +49,7 @@ REQUEST = {"request_id": "R1", "beneficiary": "李伯伯家", "category": "rice_
            "lat": 22.5349, "lon": 114.0172, "priority": "yellow"}
 
 
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2 with its smallest costs: these tests log in a dozen times, and what they test
-    is who gets in, not how slow guessing is."""
-    monkeypatch.setattr(security, "hasher", PasswordHash((Argon2Hasher(
-        time_cost=1, memory_cost=1024, parallelism=1),)))
+pytestmark = pytest.mark.usefixtures("cheap_hashes")  # they log in many times
 
 
 @pytest.fixture

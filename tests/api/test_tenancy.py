@@ -17,11 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import func, select
 
-from api import security
 from api.errors import Problem
 from api.ledger import ISSUER, transfer
 from api.models import (
@@ -41,17 +38,14 @@ from api.models import (
 from api.permissions import ANONYMOUS
 from api.settings import ApiSettings
 from api.tenancy import check_webhook_url, find_street_office
-from tests.api.conftest import login, make_user
+from tests.api.conftest import login, make_user, second_community
 from tests.conftest import WEEK
 
 METHODS = ("get", "post", "put", "delete", "patch")
 A_ROLES = ("coordinator", "organiser", "volunteer", "merchant", "grid_worker")
 
 
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(security, "hasher", PasswordHash((Argon2Hasher(
-        time_cost=1, memory_cost=1024, parallelism=1),)))
+pytestmark = pytest.mark.usefixtures("cheap_hashes")  # they log in many times
 
 
 @pytest.fixture
@@ -195,14 +189,7 @@ def _fill(client: TestClient, community_id: int, prefix: str, tag: str, west: fl
 
 @pytest.fixture
 def two(client: TestClient) -> Two:
-    street = make_user(client, "street", "street_admin", street_office_id=1)
-    created = client.post("/v1/communities", json={"code": "yi", "name": "乙社区"},
-                          headers=street)
-    assert created.status_code == 201, created.text
-    db = client.app.state.db  # type: ignore[attr-defined]
-    with db.session() as session:
-        b_id = session.scalar(select(Community.id).where(Community.code == "yi"))
-    assert b_id is not None
+    street, b_id = second_community(client)
     a = _fill(client, 1, "A", "甲", 113.99,
               make_user(client, "Acoordinator", "coordinator", community_id=1))
     # B lies beyond every circle of A's needs (about 5 km east): none of its volunteers is a

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,7 +27,7 @@ from api.errors import Problem
 from api.migrate import downgrade, upgrade
 from api.models import Account, Base, LedgerEntry, NeedRow, OutboxEvent, StreetOffice
 from matcher.domain import Week
-from tests.api.conftest import make_user, set_clock, wait_for
+from tests.api.conftest import books, make_user, set_clock, wait_for
 from tests.api.test_timebank import _confirm
 from tests.conftest import WEEK
 
@@ -55,18 +54,6 @@ def _add_community(client: TestClient, code: str, district: str | None = None) -
         session.commit()
         return community.id
 
-
-def books(session: Session) -> dict[tuple[int, str], int]:
-    """Every community's sum of balances, and of entries, per currency (all must be 0)."""
-    sums: dict[tuple[int, str], int] = defaultdict(int)
-    for community_id, currency, balance in session.execute(select(
-            Account.community_id, Account.currency, Account.balance)):
-        sums[(community_id, currency)] += balance
-    for community_id, currency, amount in session.execute(select(
-            Account.community_id, Account.currency, LedgerEntry.amount).join(
-            LedgerEntry, LedgerEntry.account_id == Account.id)):
-        sums[(-community_id, currency)] += amount
-    return sums
 
 
 def test_hours_earned_in_a_given_to_mother_in_b_pay_bs_volunteer(

@@ -24,7 +24,7 @@ from api.models import (
 )
 from api.under_way import busy_clashes
 from matcher.domain import Assignment, Day, Problem
-from tests.api.conftest import make_user, wait_for
+from tests.api.conftest import make_user, second_community, wait_for
 from tests.conftest import WEEK
 from tests.validator import geodesic_walk, validate
 
@@ -50,14 +50,7 @@ class Two:
 
     def __init__(self, client: TestClient) -> None:
         self.client = client
-        street = make_user(client, "street", "street_admin", street_office_id=1)
-        created = client.post("/v1/communities", json={"code": "yi", "name": "乙社区"},
-                              headers=street)
-        assert created.status_code == 201, created.text
-        db = client.app.state.db  # type: ignore[attr-defined]
-        with db.session() as session:
-            b_id = session.scalar(select(Community.id).where(Community.code == "yi"))
-        assert b_id is not None
+        _, b_id = second_community(client)
         self.ids = {"A": 1, "B": b_id}
         self.heads = {"A": make_user(client, "Acoordinator", "coordinator", community_id=1),
                       "B": make_user(client, "Bcoordinator", "coordinator", community_id=b_id)}
