@@ -428,8 +428,11 @@ def notify(session: Session, recipient: str, kind: str, payload: dict[str, Any])
     A volunteer hears through her own community's receiver (its mini program knows her), also
     of a task in a neighbouring community: her events go to her home community's outbox."""
     event = OutboxEvent(recipient=recipient, kind=kind, payload=payload)
+    home = None
     if recipient.startswith(VOLUNTEER_RECIPIENT):
-        event.community_id = _home_of(session, recipient.removeprefix(VOLUNTEER_RECIPIENT))
+        home = _home_of(session, recipient.removeprefix(VOLUNTEER_RECIPIENT))
+    if home is not None:  # else the session's community, as for every owned row
+        event.community_id = home
     session.add(event)
 
 
