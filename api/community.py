@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, String, func, or_, select
 from sqlalchemy.orm import Session
 
+from api.ledger import volunteer_community
 from api.models import (
     AllocationLineRow,
     AllocationRow,
@@ -215,7 +216,7 @@ def guest_volunteers(session: Session, schedule_id: int) -> list[Volunteer]:
     rows = session.execute(select(VolunteerRow.__table__).where(
         volunteers.volunteer_id.in_(holding), volunteers.community_id != home)
         .order_by(volunteers.volunteer_id)).all()
-    return _built("volunteers", rows, volunteer_of)
+    return volunteers_of_rows(rows)
 
 
 def with_guests(problem: Problem, guests: Sequence[Volunteer]) -> Problem:
@@ -441,11 +442,9 @@ _HOMES = "linli.volunteer_homes"
 
 
 def _home_of(session: Session, volunteer_id: str) -> int | None:
-    """The community ``volunteer_id`` registered with (a plain statement, remembered for the
-    session's life: a publication tells hundreds); None for an unknown id."""
+    """:func:`api.ledger.volunteer_community`, remembered for the session's life (a
+    publication tells hundreds)."""
     homes: dict[str, int | None] = session.info.setdefault(_HOMES, {})
     if volunteer_id not in homes:
-        homes[volunteer_id] = session.scalar(
-            select(VolunteerRow.__table__.c.community_id)
-            .where(VolunteerRow.__table__.c.volunteer_id == volunteer_id))
+        homes[volunteer_id] = volunteer_community(session, volunteer_id)
     return homes[volunteer_id]

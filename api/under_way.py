@@ -130,14 +130,6 @@ def _district_communities(session: Session, community_id: int) -> list[int]:
         .order_by(COMMUNITIES.id)))
 
 
-def _holders(session: Session, week: str, community_id: int) -> set[str]:
-    """The volunteers holding a task of ``community_id``'s published schedule of ``week``."""
-    return set(session.scalars(
-        select(TASKS.volunteer_id).join(ScheduleRow.__table__, SCHEDULES.id == TASKS.schedule_id)
-        .where(SCHEDULES.week == week, SCHEDULES.status == "published",
-               SCHEDULES.community_id == community_id, TASKS.state.in_(HOLDING))))
-
-
 def shared_problem(session: Session, week: Week, settings: Settings | None = None, *,
                    guests: Sequence[Volunteer] = ()) -> Problem:
     """The community's week as a solve or a re-plan sees it, with volunteers' weeks shared
@@ -166,14 +158,14 @@ def shared_problem(session: Session, week: Week, settings: Settings | None = Non
         near = [row for row, close in zip(rows, reach, strict=True) if close]
         extra += community.volunteers_of_rows(near)
         known.update(v.id for v in extra)
-    extra += [v for v in guests if v.id not in known]
-    known.update(v.id for v in guests)
-    missing = _holders(session, str(week), own) - known
-    if missing:
-        rows = session.execute(select(VolunteerRow.__table__)
-                               .where(VOLUNTEERS.volunteer_id.in_(sorted(missing)))
-                               .order_by(VOLUNTEERS.volunteer_id)).all()
-        extra += community.volunteers_of_rows(rows)
+    published = session.scalar(select(SCHEDULES.id).where(
+        SCHEDULES.week == str(week), SCHEDULES.status == "published",
+        SCHEDULES.community_id == own))
+    holders = [] if published is None else community.guest_volunteers(session, published)
+    for volunteer in [*guests, *holders]:
+        if volunteer.id not in known:
+            extra.append(volunteer)
+            known.add(volunteer.id)
     legs = any(n.merchant_service is not None for n in problem.needs)
     volunteers = weeks_left(session, str(week), [*problem.volunteers, *extra], own, legs,
                             settings)
