@@ -90,9 +90,24 @@ def remaining_week(volunteer: Volunteer, busy: Iterable[Busy], circle_min: float
     return replace(volunteer, availability=windows, max_hours_week=left / 60)
 
 
-# A straight line is never longer than the walk; the slack covers the flat-earth metres (as
-# matcher.district's components).
+# A straight line is never longer than the walk (the network's edges follow the streets, the
+# geodesic estimate multiplies by the detour): a pair farther apart than the circle's walking
+# metres by a straight line is never within the circle. The slack covers the flat-earth metres.
 _SLACK = 1.02
+
+
+def flat_metres(places: Sequence[Location]) -> np.ndarray:
+    """``places`` as flat-earth metres (east, north) around their middle, one row each: exact
+    enough at a district's size."""
+    lat = np.array([p.lat for p in places])
+    lon = np.array([p.lon for p in places])
+    x = (lon - lon.mean()) * math.cos(math.radians(float(lat.mean()))) * 111_320.0
+    return np.column_stack([x, (lat - lat.mean()) * 110_540.0])
+
+
+def straight_reach_m(settings: Settings) -> float:
+    """The straight-line metres beyond which nothing lies within the circle's walk."""
+    return settings.circle_min * settings.walk_speed_m_per_min * _SLACK
 
 
 def within_reach(homes: Sequence[Location], places: Sequence[Location],
@@ -102,14 +117,8 @@ def within_reach(homes: Sequence[Location], places: Sequence[Location],
     decide the rest)."""
     if not homes or not places:
         return [False] * len(homes)
-    settings = settings or Settings()
-    everything = [*homes, *places]
-    lat = np.array([p.lat for p in everything])
-    lon = np.array([p.lon for p in everything])
-    # Flat-earth metres around the middle: exact enough at a district's size.
-    x = (lon - lon.mean()) * math.cos(math.radians(float(lat.mean()))) * 111_320.0
-    xy = np.column_stack([x, (lat - lat.mean()) * 110_540.0])
-    reach = settings.circle_min * settings.walk_speed_m_per_min * _SLACK
+    xy = flat_metres([*homes, *places])
+    reach = straight_reach_m(settings or Settings())
     distances, _ = cKDTree(xy[len(homes):]).query(xy[:len(homes)],
                                                   distance_upper_bound=reach)
     return [bool(d <= reach) for d in np.atleast_1d(distances)]

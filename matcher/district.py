@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.spatial import cKDTree
 
+from matcher.busy import flat_metres, straight_reach_m
 from matcher.coords import CoordSystem
 from matcher.domain import (
     LevelResult,
@@ -62,10 +63,6 @@ Engine = Literal["local", "ray"]
 COMMUNITY_FILES = ("volunteers", "needs")
 # A community folder's grid units (optional): GeoJSON polygons in WGS84, as `linli grids` reads.
 GRID_FILE = "grids.geojson"
-# A straight line is never longer than the walk (the network's edges follow the streets, the
-# geodesic estimate multiplies by the detour): a pair farther apart than the circle's walking
-# metres by a straight line is never within the circle. The slack covers the flat-earth metres.
-_SLACK = 1.02
 
 
 @dataclass(frozen=True)
@@ -231,14 +228,9 @@ def components(district: District, settings: Settings | None = None) -> list[lis
             needs.append(need.location)
             need_of.append(k)
     if places and needs:
-        everything = places + needs
-        lat = np.array([p.lat for p in everything])
-        lon = np.array([p.lon for p in everything])
-        # Flat-earth metres around the district's middle: exact enough at a district's size.
-        x = (lon - lon.mean()) * math.cos(math.radians(float(lat.mean()))) * 111_320.0
-        xy = np.column_stack([x, (lat - lat.mean()) * 110_540.0])
-        reach = settings.circle_min * settings.walk_speed_m_per_min * _SLACK
-        near = cKDTree(xy[:len(places)]).query_ball_tree(cKDTree(xy[len(places):]), reach)
+        xy = flat_metres(places + needs)
+        near = cKDTree(xy[:len(places)]).query_ball_tree(cKDTree(xy[len(places):]),
+                                                         straight_reach_m(settings))
         for i, found in enumerate(near):
             for j in found:
                 union(place_of[i], need_of[j])
