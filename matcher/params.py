@@ -109,6 +109,11 @@ class SolveParams:
         optimal).
     pattern_max_rounds
         Solves of the pattern LP at most.
+    pattern_plan_share
+        Of a community-scale level's time, what is kept back from its exact model for the
+        pattern master solved as an integer programme, where the model leaves the level
+        unproven (:func:`matcher.patterns.pattern_plan`): a plan it guides, and where every
+        group's patterns were listed in full, a bound. 0 turns it off.
     pattern_max_work
         Steps (walks compared, subsets grown, labels extended) one pattern bound may take, so
         every run stops at the same step; out of steps, the groups not yet priced out are
@@ -143,6 +148,7 @@ class SolveParams:
     pattern_price_groups: int = 400
     pattern_max_rounds: int = 200
     pattern_max_work: int = 10_000_000
+    pattern_plan_share: float = 0.25
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -164,6 +170,8 @@ class SolveParams:
         for name in ("relax_share", "last_relax_share"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in (0, 1]")
+        if not 0 <= self.pattern_plan_share < 1:
+            raise ValueError("pattern_plan_share must be in [0, 1)")
         if not 0 <= self.linearization_level <= 2:
             raise ValueError("linearization_level must be 0, 1 or 2")
         for name in ("stage_weights", "street_stage_weights"):

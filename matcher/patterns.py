@@ -73,11 +73,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ortools.linear_solver import pywraplp
+from ortools.sat.python import cp_model
 
 from matcher.circles import Candidates, walk_ceil
 from matcher.domain import Day, Priority
 from matcher.greedy import greedy_plan
-from matcher.model import INF_WALK
+from matcher.model import INF_WALK, ComponentModel
 from matcher.params import Deadline, SolveParams
 from matcher.timeline import Cover, Plan, Timelines, covered_count, keeps_pins
 
@@ -109,6 +110,35 @@ class PatternBound:
     energy: int = 0  # groups bounded by energy rows instead of patterns
     lp_iterations: int = 0  # simplex iterations of every LP solve
     hint_plan: Plan = field(default_factory=Plan)
+    pool: _Pool | None = None  # the master and its columns, for the integer programme
+
+
+@dataclass
+class _Pool:
+    """The master as its last LP left it, for :func:`pattern_plan`: its variables of options
+    (``x``), occurrences (``y``) and merchants' orders (``use``), and each group's columns as
+    (variable, mask over the group's tasks). ``complete`` says every pattern of every group
+    is a column's subset or the group is bounded by energy rows (nothing was priced), so the
+    integer programme over the columns is a relaxation of the level's schedules."""
+
+    master: _Master
+    tasks: dict[int, _Task]
+    groups: list[_Group]
+    x: dict[int, int]
+    y: dict[int, int]
+    use: dict[tuple[int, int], int]
+    columns: list[list[tuple[int, int]]]
+    complete: bool
+    # A Lagrangian bound of the master's last priced round (None if none), with that
+    # round's duals: its LP value plus what each group's best pattern could add at those
+    # duals (no more than 0 once priced out); the rows of each option's link and each group's
+    # convexity, and the groups whose columns were priced (the others are enumerated or on
+    # energy rows).
+    lagrangian: float | None = None
+    duals: list[float] = field(default_factory=list)
+    link: dict[int, int] = field(default_factory=dict)
+    convex: list[int] = field(default_factory=list)
+    priced: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,13 +253,34 @@ class _Group:
             rows.append((span, list(range(len(self.tasks)))))
         return rows
 
-    def enumerate(self, max_states: int) -> list[int] | None:
-        """The maximal patterns as bit masks over ``tasks``, or None past ``max_states``."""
+    def enumerate(self, max_states: int, weight: list[float] | None = None,
+                  floor: float = -math.inf) -> list[int] | None:
+        """The maximal patterns as bit masks over ``tasks``, or None past ``max_states``.
+
+        With ``weight`` (per task, none negative), only the patterns worth ``floor`` or more:
+        the maximal ones among them, so every pattern worth that much lies inside one. A set
+        that cannot reach ``floor`` with every task it could still add is not grown."""
         n = len(self.tasks)
         occ = [t.occurrence for t in self.tasks]
         dur = [t.duration for t in self.tasks]
+        his = [t.hi for t in self.tasks]
+        w = weight or [0.0] * n
+
+        def worth(mask: int) -> float:
+            return sum(w[k] for k in range(n) if mask >> k & 1)
+
+        def reaches(mask: int, last: int, start: int, used: int) -> bool:
+            if weight is None:
+                return True
+            taken = {occ[k] for k in range(n) if mask >> k & 1}
+            after = start + dur[last]
+            more = sum(w[b] for b in range(n) if not mask >> b & 1 and occ[b] not in taken
+                       and his[b] >= after and used + dur[b] <= self.cap)
+            return worth(mask) + more >= floor - EPS
+
         frontier: dict[tuple[int, int], int] = {
-            (1 << b, b): self.first(b) for b in range(n) if dur[b] <= self.cap}
+            (1 << b, b): self.first(b) for b in range(n)
+            if dur[b] <= self.cap and reaches(1 << b, b, self.first(b), dur[b])}
         feasible: set[int] = {0}
         states = len(frontier)
         minutes: dict[int, int] = {}
@@ -246,7 +297,7 @@ class _Group:
                     if mask >> b & 1 or occ[b] in taken or used + dur[b] > self.cap:
                         continue
                     s = self.after(last, start, b)
-                    if s is None:
+                    if s is None or not reaches(mask | 1 << b, b, s, used + dur[b]):
                         continue
                     key = (mask | 1 << b, b)
                     if s < grown.get(key, s + 1):
@@ -255,7 +306,7 @@ class _Group:
             if states > max_states:
                 return None
             frontier = grown
-        return [mask for mask in feasible if mask and
+        return [mask for mask in feasible if mask and worth(mask) >= floor - EPS and
                 not any(mask | 1 << b in feasible for b in range(n) if not mask >> b & 1)]
 
     def _slots(self) -> None:
@@ -551,7 +602,8 @@ def _groups(cand: Candidates, tasks: dict[int, _Task], minutes_cap: Mapping[int,
 
 class _Master:
     """The master LP (GLOP), built row by row, with pattern columns added as they come; each
-    solve starts from the last one's basis."""
+    solve starts from the last one's basis. It also keeps what it was given (bounds, costs,
+    rows), so the same master can be solved as an integer programme (:meth:`integer`)."""
 
     def __init__(self, iterations: int) -> None:
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
@@ -562,20 +614,34 @@ class _Master:
         self.objective = self.lp.Objective()
         self.objective.SetMaximization()
         self.iterations = 0  # simplex iterations over every solve
+        # What it was given, for the integer programme: per variable [cost, lo, hi], per row
+        # [lo, hi, {variable: coefficient}].
+        self.given_vars: list[list[float]] = []
+        self.given_rows: list[tuple[list[float], dict[int, float]]] = []
 
     def var(self, cost: float, lo: float, hi: float) -> int:
         var = self.lp.NumVar(lo, hi, "")
         if cost:
             self.objective.SetCoefficient(var, cost)
         self.vars.append(var)
+        self.given_vars.append([cost, lo, hi])
         return len(self.vars) - 1
+
+    def set_lower(self, var: int, lo: float) -> None:
+        self.vars[var].SetLb(lo)
+        self.given_vars[var][1] = lo
 
     def row(self, lo: float, hi: float, terms: list[tuple[int, float]]) -> int:
         row = self.lp.Constraint(lo, hi)
         for c, a in terms:
             row.SetCoefficient(self.vars[c], a)
         self.rows.append(row)
+        self.given_rows.append(([lo, hi], dict(terms)))
         return len(self.rows) - 1
+
+    def set_upper(self, row: int, hi: float) -> None:
+        self.rows[row].SetUb(hi)
+        self.given_rows[row][0][1] = hi
 
     def column(self, terms: list[tuple[int, float]]) -> int:
         """A pattern: no cost, at least zero (its group's row keeps it at most one)."""
@@ -583,6 +649,9 @@ class _Master:
         for r, a in terms:
             self.rows[r].SetCoefficient(var, a)
         self.vars.append(var)
+        self.given_vars.append([0.0, 0.0, 1.0])
+        for r, a in terms:
+            self.given_rows[r][1][len(self.vars) - 1] = a
         return len(self.vars) - 1
 
     def solve(self, deadline: float = math.inf) -> tuple[float, list[float], list[float]] | None:
@@ -602,6 +671,29 @@ class _Master:
         return (self.objective.Value(), [v.solution_value() for v in self.vars],
                 [r.dual_value() for r in self.rows])
 
+    def integer(self, hint: Mapping[int, int]) -> tuple[cp_model.CpModel,
+                                                        list[cp_model.IntVar]]:
+        """The master as a CP-SAT model, every variable whole: patterns chosen (at most one
+        per group), options and occurrences taken or not. A variable of negative cost (a
+        level kept short of what it proved, allowed in the LP at a price) is fixed at zero.
+        ``hint`` gives variables their values in a known solution (the rest hinted zero)."""
+        model = cp_model.CpModel()
+        made = []
+        for k, (cost, lo, hi) in enumerate(self.given_vars):
+            top = 0 if cost < 0 else (1 if hi >= self.inf else math.floor(hi + EPS))
+            made.append(model.new_int_var(math.ceil(lo - EPS), top, ""))
+            model.add_hint(made[-1], hint.get(k, 0))
+        for (lo, hi), terms in self.given_rows:
+            if not terms:
+                continue
+            expr = sum(round(a) * made[c] for c, a in terms.items())
+            if lo > -self.inf:
+                model.add(expr >= math.ceil(lo - EPS))
+            if hi < self.inf:
+                model.add(expr <= math.floor(hi + EPS))
+        model.maximize(sum(round(cost) * made[k]
+                           for k, (cost, _, _) in enumerate(self.given_vars) if cost > 0))
+        return model, made
 
 def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
                   priority: Priority, kept: Mapping[Priority, int], deadline: float = math.inf,
@@ -652,7 +744,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
         needed = problem.occurrences[o].need.volunteers_needed
         lp.row(0.0, 0.0, [(x[i], 1.0) for i in per_occurrence[o]] + [(y[o], -needed)])
         if o in cand.pin_plan:
-            lp.vars[y[o]].SetLb(1.0)
+            lp.set_lower(y[o], 1.0)
     for pair in per_pair.values():
         if len(pair) > 1:
             lp.row(-lp.inf, 1.0, [(x[i], 1.0) for i in pair])
@@ -696,17 +788,18 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     link = {i: lp.row(-lp.inf, 0.0, [(x[i], 1.0)]) for i in tasks}
     convex = [lp.row(-lp.inf, 1.0, []) for _ in groups]
     columns = 0
+    pool: list[list[tuple[int, int]]] = [[] for _ in groups]
 
     def add(g: int, mask: int) -> None:
         nonlocal columns
         terms = [(link[t.option], -1.0) for k, t in enumerate(groups[g].tasks) if mask >> k & 1]
-        lp.column([*terms, (convex[g], 1.0)])
+        pool[g].append((lp.column([*terms, (convex[g], 1.0)]), mask))
         columns += 1
 
     def by_energy(g: int) -> None:
         """Bound group g by its energy rows instead of its patterns (a relaxation)."""
         for t in groups[g].tasks:
-            lp.rows[link[t.option]].SetUb(lp.inf)
+            lp.set_upper(link[t.option], lp.inf)
         for minutes, inside in groups[g].energy():
             lp.row(-lp.inf, minutes,
                    [(x[groups[g].tasks[b].option], groups[g].tasks[b].duration)
@@ -770,6 +863,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     best = math.inf
     rounds = 0
     result = None
+    lagrangian: tuple[float, list[float]] | None = None  # (bound, duals) of the last round
     complete = stalled = False
     turn = 0  # where the next round's pricing starts (partial pricing, in turn)
     while rounds < params.pattern_max_rounds and time.monotonic() <= deadline:
@@ -820,6 +914,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
         if stopped is not None:
             turn = (turn + stopped) % len(priced)
         best = min(best, value + gain)
+        lagrangian = (value + gain, duals)
         if not fresh and not dropped:
             complete = not out_of_work and not unresolved and energy == 0
             if not out_of_work and not unresolved:
@@ -859,7 +954,10 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     bound = min(len(level), math.floor(best + ROUNDING))
     return PatternBound(bound, complete, best if complete else value, columns, len(groups),
                         enumerated, rounds, work.used, energy, lp.iterations,
-                        _guided_plan(cand, occurrences, tasks, x, y, values))
+                        _guided_plan(cand, occurrences, tasks, x, y, values),
+                        _Pool(lp, tasks, groups, x, y, use, pool, not priced,
+                              lagrangian[0] if lagrangian else None,
+                              lagrangian[1] if lagrangian else [], link, convex, priced))
 
 
 def _guided_plan(cand: Candidates, occurrences: list[int], tasks: dict[int, _Task],
@@ -910,6 +1008,115 @@ def _guided_plan(cand: Candidates, occurrences: list[int], tasks: dict[int, _Tas
     return greedy_plan(cand, occurrences, base=plan)
 
 
+def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
+                 result: PatternBound, plan: Plan, cap: int,
+                 deadline: Deadline) -> tuple[Plan, int | None]:
+    """The pattern master solved as an integer programme (CP-SAT), started from ``plan``
+    (valid, keeping the levels the master keeps): at most one column per volunteer-group,
+    whole occurrences with their headcount, her week's minutes, merchants' days. The programme
+    leaves out when a team starts together and when a merchant is busy, so its choice of
+    options is then timed by the exact model (:class:`~matcher.model.ComponentModel`) on
+    those options and the plan's, each level above kept at what ``plan`` covers, up to
+    ``cap``. Half the time to ``deadline`` goes to each.
+
+    Returns the plan found (of ``occurrences``; empty if none) and, where the pool is complete
+    (see :class:`_Pool`), the level's bound the programme proves: its solutions then include
+    every schedule's, so its best bound, rounded down, holds. None otherwise."""
+    pool = result.pool
+    if pool is None:
+        return Plan(), None
+    inside = set(occurrences)
+    plan = Plan({o: cover for o, cover in plan.covered.items() if o in inside})
+    value = covered_count(cand, plan, priority)
+    # Which bound the programme's gives: all of it where the pool is complete; where the
+    # patterns worth enough were added (below), whether any schedule covers more than the plan.
+    floor: int | None = -1 if pool.complete else None
+    if floor is None and pool.lagrangian is not None and \
+            _add_patterns_worth(pool, value + 1 - pool.lagrangian, deadline.clock.params):
+        floor = value
+    model, made = pool.master.integer(_master_hint(pool, plan))
+    solver, status = deadline.clock.solve(model, deadline.share(0.5))
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return Plan(), None
+    proven = None
+    if floor is not None:
+        proven = max(floor, math.floor(solver.best_objective_bound + ROUNDING))
+    chosen = {i for i, var in pool.x.items() if solver.value(made[var])}
+    options = sorted(chosen | {i for cover in plan.covered.values() for i in cover.options})
+    timed = ComponentModel(cand, occurrences, options, deadline.clock.params)
+    for q in Priority:
+        if q.rank < priority.rank:
+            timed.keep_at_least(q, covered_count(cand, plan, q))
+    timed.maximize_coverage(priority, cap if proven is None else min(cap, proven))
+    timed.hint(plan)
+    solver, status = deadline.clock.solve(timed.model, deadline)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return Plan(), proven
+    return timed.read(solver), proven
+
+
+def _add_patterns_worth(pool: _Pool, least: float, params: SolveParams) -> bool:
+    """Add to the pool, for every priced group, the patterns whose reduced cost at the duals of
+    the master's last round is at least ``least`` (a negative number: the plan's value plus
+    one less the round's Lagrangian bound). Why that is enough: a schedule's value is at most
+    the round's LP value plus the reduced costs of its patterns (one per volunteer-group it
+    uses), and each of those is at most what the round found its group could add, so a
+    schedule covering more than the plan uses only patterns of reduced cost ``least`` or more
+    (see the module's docstring). False (some may be missing) past the steps or states
+    allowed.
+    """
+    work = _Work(params.pattern_max_work)
+    found: list[tuple[int, list[int]]] = []
+    for g in pool.priced:
+        group = pool.groups[g]
+        group.work = work
+        weight = [max(pool.duals[pool.link[t.option]], 0.0) for t in group.tasks]
+        try:
+            masks = group.enumerate(params.pattern_max_states, weight,
+                                    pool.duals[pool.convex[g]] + least)
+        except _OutOfWorkError:
+            return False
+        if masks is None:
+            return False
+        found.append((g, masks))
+    for g, masks in found:
+        have = [column for _, column in pool.columns[g]]
+        for mask in masks:
+            if not any(mask & ~column == 0 for column in have):
+                terms = [(pool.link[t.option], -1.0)
+                         for k, t in enumerate(pool.groups[g].tasks) if mask >> k & 1]
+                pool.columns[g].append((pool.master.column([*terms, (pool.convex[g], 1.0)]),
+                                        mask))
+    pool.priced = []
+    return True
+
+
+def _master_hint(pool: _Pool, plan: Plan) -> dict[int, int]:
+    """The master's variables at ``plan`` (a valid plan: each of its volunteer-groups lies
+    inside a column of its group)."""
+    hint: dict[int, int] = {}
+    where = {t.option: (g, b) for g, group in enumerate(pool.groups)
+             for b, t in enumerate(group.tasks)}
+    held: dict[int, int] = defaultdict(int)
+    for o, cover in plan.covered.items():
+        if o in pool.y:
+            hint[pool.y[o]] = 1
+        if cover.merchant is not None and (o, cover.merchant) in pool.use:
+            hint[pool.use[o, cover.merchant]] = 1
+        for i in cover.options:
+            if i in pool.x:
+                hint[pool.x[i]] = 1
+            if i in where:
+                g, b = where[i]
+                held[g] |= 1 << b
+    for g, mask in held.items():
+        for var, column in pool.columns[g]:
+            if mask & ~column == 0:
+                hint[var] = 1
+                break
+    return hint
+
+
 def tighten_level(cand: Candidates, component: list[int], occurrences: list[int],
                   options: list[int], priority: Priority, reached: Mapping[Priority, int],
                   plan: Plan, bound: int, deadline: Deadline) -> tuple[int, Plan]:
@@ -925,16 +1132,32 @@ def tighten_level(cand: Candidates, component: list[int], occurrences: list[int]
     counts stop it (steps, labels, rounds, the LP's simplex iterations), so every run gets the
     same bound.
     """
+    params = deadline.clock.params
     wall = math.inf
-    if deadline.clock.params.wall_clock:
+    if params.wall_clock:
         wall = time.monotonic() + max(deadline.left(), 0.0) / 2
     result = pattern_bound(cand, occurrences, options, priority, reached, wall,
-                           params=deadline.clock.params,
-                           enough=covered_count(cand, plan, priority), plan=plan)
-    guided = greedy_plan(cand, component, base=result.hint_plan)
+                           params=params, enough=covered_count(cand, plan, priority), plan=plan)
+    bound = min(bound, result.bound)
+    plan = _better(cand, component, priority, plan, result.hint_plan)
+    if covered_count(cand, plan, priority) < bound and params.pattern_plan_share > 0 and \
+            not deadline.passed():
+        guided, proven = pattern_plan(cand, occurrences, priority, result, plan, bound,
+                                      deadline)
+        plan = _better(cand, component, priority, plan, guided)
+        if proven is not None:
+            bound = min(bound, proven)
+    return bound, plan
+
+
+def _better(cand: Candidates, component: list[int], priority: Priority, plan: Plan,
+            guided: Plan) -> Plan:
+    """``guided`` (lower levels of ``component`` filled in greedily) where it covers more of
+    ``priority`` than ``plan``, no less of any level above, and keeps the pins; else ``plan``."""
+    guided = greedy_plan(cand, component, base=guided)
     above = [q for q in Priority if q.rank < priority.rank]
     if covered_count(cand, guided, priority) > covered_count(cand, plan, priority) and \
             all(covered_count(cand, guided, q) >= covered_count(cand, plan, q) for q in above) \
             and keeps_pins(cand, guided, component):
-        plan = guided
-    return min(bound, result.bound), plan
+        return guided
+    return plan

@@ -163,10 +163,14 @@ def solve_level(ctx: Context, comp: Component, relaxed: RelaxedWeek, priority: P
     # A model's own bound holds for the lexicographic optimum only when the levels it keeps
     # are that optimum's (proven); the relaxation's bound keeps proven levels alone.
     exact_above = all(level.proven for level in comp.levels.values())
+    # Part of the time of a level solved exactly, or polished, is kept for the pattern
+    # master's integer programme, should the level be left unproven (a proof rolls it on to
+    # the next level). The lazy week needs all of its own to prove.
+    keep = ctx.params.pattern_plan_share if ctx.params.pattern_bound else 0.0
     if option_pairs(cand, scope.options) <= ctx.params.pair_budget:
         report(f"{priority.value}: exact model, {len(scope.options)} options")
         stage_plan, proven = exact_level(ctx, scope, plan, comp.floors(), bound.bound,
-                                         deadline)
+                                         deadline.share(1.0 - keep))
         best = min(best, proven) if exact_above else best
     elif priority is not LAST:
         report(f"{priority.value}: the week, walks added where plans need them")
@@ -177,7 +181,7 @@ def solve_level(ctx: Context, comp: Component, relaxed: RelaxedWeek, priority: P
         # The last level's bound is out of reach at street scale, so its time goes to the
         # plan: improved a day at a time, which also shortens walks.
         report(f"{priority.value}: exact, day by day")
-        stage_plan = polish_days(ctx, scope, before, must, deadline)
+        stage_plan = polish_days(ctx, scope, before, must, deadline.share(1.0 - keep))
     if covered_count(cand, stage_plan, priority) < covered_count(cand, before, priority) \
             or not keeps_pins(cand, stage_plan, scope.occurrences):
         stage_plan = before  # a time-limited solve never loses what the plan had
@@ -186,6 +190,8 @@ def solve_level(ctx: Context, comp: Component, relaxed: RelaxedWeek, priority: P
     value = covered_count(cand, plan, priority)
     if ctx.params.pattern_bound and value < best:
         # Left unproven: bound it again from volunteer-day patterns (matcher.patterns).
+        report.level(priority, value, max(best, value),
+                     f"{priority.value}: volunteer-day patterns, bound and plan")
         best, plan = tighten_level(cand, comp.occurrences, scope.occurrences, scope.options,
                                    priority, reached, plan, best, deadline)
         comp.stats[f"{priority.value}_pattern_bound"] += best
