@@ -112,8 +112,13 @@ class SolveParams:
     pattern_plan_share
         Of a community-scale level's time, what is kept back from its exact model for the
         pattern master solved as an integer programme, where the model leaves the level
-        unproven (:func:`matcher.patterns.pattern_plan`): a plan it guides, and where every
-        group's patterns were listed in full, a bound. 0 turns it off.
+        unproven (:func:`matcher.patterns.pattern_plan`): the plan it chooses, timed by the
+        exact model, and where the patterns that could beat the plan are all in it, a bound.
+        0 turns it off.
+    pattern_plan_nodes
+        Nodes of SCIP's search for that integer programme (a count, so every run stops at
+        the same point; on the deterministic clock half of ``time_limit_s``, at least 30
+        seconds, is only a safety net).
     pattern_max_work
         Steps (walks compared, subsets grown, labels extended) one pattern bound may take, so
         every run stops at the same step; out of steps, the groups not yet priced out are
@@ -149,6 +154,7 @@ class SolveParams:
     pattern_max_rounds: int = 200
     pattern_max_work: int = 10_000_000
     pattern_plan_share: float = 0.25
+    pattern_plan_nodes: int = 200
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -164,7 +170,8 @@ class SolveParams:
                 raise ValueError(f"{name} must not be negative")
         for name in ("pair_budget", "day_pair_budget", "pattern_max_states",
                      "pattern_max_labels", "pattern_price_groups", "pattern_max_rounds",
-                     "pattern_max_work", "pattern_lp_iterations", "pattern_columns"):
+                     "pattern_max_work", "pattern_lp_iterations", "pattern_columns",
+                     "pattern_plan_nodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("relax_share", "last_relax_share"):

@@ -671,29 +671,39 @@ class _Master:
         return (self.objective.Value(), [v.solution_value() for v in self.vars],
                 [r.dual_value() for r in self.rows])
 
-    def integer(self, hint: Mapping[int, int]) -> tuple[cp_model.CpModel,
-                                                        list[cp_model.IntVar]]:
-        """The master as a CP-SAT model, every variable whole: patterns chosen (at most one
-        per group), options and occurrences taken or not. A variable of negative cost (a
-        level kept short of what it proved, allowed in the LP at a price) is fixed at zero.
-        ``hint`` gives variables their values in a known solution (the rest hinted zero)."""
-        model = cp_model.CpModel()
+    def integer(self, hint: Mapping[int, int], nodes: int,
+                seconds: float) -> tuple[list[float] | None, float]:
+        """The master as an integer programme, solved by SCIP (through OR-Tools), every
+        variable whole: patterns chosen (at most one per group), options and occurrences
+        taken or not. A variable of negative cost (a level kept short of what it proved,
+        allowed in the LP at a price) is fixed at zero. ``hint`` gives variables their values
+        in a known solution (the rest hinted zero). SCIP stops after ``nodes`` nodes of its
+        search (a count, so every run stops at the same point) or, as a safety net only,
+        ``seconds``. Returns the values of its best solution (None if it found none) and its
+        bound on the objective."""
+        mip = pywraplp.Solver.CreateSolver("SCIP")
         made = []
-        for k, (cost, lo, hi) in enumerate(self.given_vars):
+        for cost, lo, hi in self.given_vars:
             top = 0 if cost < 0 else (1 if hi >= self.inf else math.floor(hi + EPS))
-            made.append(model.new_int_var(math.ceil(lo - EPS), top, ""))
-            model.add_hint(made[-1], hint.get(k, 0))
+            made.append(mip.IntVar(math.ceil(lo - EPS), top, ""))
         for (lo, hi), terms in self.given_rows:
-            if not terms:
-                continue
-            expr = sum(round(a) * made[c] for c, a in terms.items())
-            if lo > -self.inf:
-                model.add(expr >= math.ceil(lo - EPS))
-            if hi < self.inf:
-                model.add(expr <= math.floor(hi + EPS))
-        model.maximize(sum(round(cost) * made[k]
-                           for k, (cost, _, _) in enumerate(self.given_vars) if cost > 0))
-        return model, made
+            if terms:
+                row = mip.Constraint(lo, hi)
+                for c, a in terms.items():
+                    row.SetCoefficient(made[c], a)
+        objective = mip.Objective()
+        for var, (cost, _, _) in zip(made, self.given_vars, strict=True):
+            if cost > 0:
+                objective.SetCoefficient(var, cost)
+        objective.SetMaximization()
+        mip.SetHint(made, [float(hint.get(k, 0)) for k in range(len(made))])
+        mip.SetSolverSpecificParametersAsString(f"limits/nodes = {nodes}\n")
+        mip.SetTimeLimit(max(int(seconds * 1000), 1))
+        status = mip.Solve()
+        if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
+            return None, math.inf
+        return [var.solution_value() for var in made], objective.BestBound()
+
 
 def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
                   priority: Priority, kept: Mapping[Priority, int], deadline: float = math.inf,
@@ -1011,48 +1021,72 @@ def _guided_plan(cand: Candidates, occurrences: list[int], tasks: dict[int, _Tas
 def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
                  result: PatternBound, plan: Plan, cap: int,
                  deadline: Deadline) -> tuple[Plan, int | None]:
-    """The pattern master solved as an integer programme (CP-SAT), started from ``plan``
-    (valid, keeping the levels the master keeps): at most one column per volunteer-group,
-    whole occurrences with their headcount, her week's minutes, merchants' days. The programme
-    leaves out when a team starts together and when a merchant is busy, so its choice of
-    options is then timed by the exact model (:class:`~matcher.model.ComponentModel`) on
-    those options and the plan's, each level above kept at what ``plan`` covers, up to
-    ``cap``. Half the time to ``deadline`` goes to each.
+    """The pattern master solved as an integer programme (SCIP, ``pattern_plan_nodes`` nodes),
+    started from ``plan`` (valid, keeping the levels the master keeps): at most one column per
+    volunteer-group, whole occurrences with their headcount, her week's minutes, merchants'
+    days. The programme leaves out when a team starts together and when a merchant is busy,
+    so its choice of options is then timed by the exact model
+    (:class:`~matcher.model.ComponentModel`, until ``deadline``) on those options and the
+    plan's, each level above kept at what ``plan`` covers, up to ``cap``.
 
-    Returns the plan found (of ``occurrences``; empty if none) and, where the pool is complete
-    (see :class:`_Pool`), the level's bound the programme proves: its solutions then include
-    every schedule's, so its best bound, rounded down, holds. None otherwise."""
+    Returns the plan found (of ``occurrences``; empty if none) and, where the patterns that
+    could beat ``plan`` are all in the pool (listed in full, or added: see
+    :func:`_add_patterns_worth`), the level's bound the programme proves. None otherwise."""
     pool = result.pool
     if pool is None:
         return Plan(), None
+    params = deadline.clock.params
+    # On the deterministic clock SCIP's node count stops it; its seconds are a safety net.
+    seconds = deadline.left() if params.wall_clock else max(params.time_limit_s, 60.0)
     inside = set(occurrences)
     plan = Plan({o: cover for o, cover in plan.covered.items() if o in inside})
     value = covered_count(cand, plan, priority)
-    # Which bound the programme's gives: all of it where the pool is complete; where the
-    # patterns worth enough were added (below), whether any schedule covers more than the plan.
-    floor: int | None = -1 if pool.complete else None
-    if floor is None and pool.lagrangian is not None and \
-            _add_patterns_worth(pool, value + 1 - pool.lagrangian, deadline.clock.params):
-        floor = value
-    model, made = pool.master.integer(_master_hint(pool, plan))
-    solver, status = deadline.clock.solve(model, deadline.share(0.5))
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Plan(), None
-    proven = None
-    if floor is not None:
-        proven = max(floor, math.floor(solver.best_objective_bound + ROUNDING))
-    chosen = {i for i, var in pool.x.items() if solver.value(made[var])}
+    found, proven = Plan(), None
+    # Twice at most: where the patterns that could beat the plan are too many to list, a
+    # better plan from the first round narrows them for the second.
+    for _ in range(2):
+        listed = pool.complete or (
+            pool.lagrangian is not None and
+            _add_patterns_worth(pool, value + 1 - pool.lagrangian, params))
+        values, best = pool.master.integer(_master_hint(pool, plan), params.pattern_plan_nodes,
+                                           seconds / 2)
+        if values is None:
+            break
+        if listed:
+            # Every schedule covering more than the plan is a solution of the programme.
+            proven = min(cap, max(value, math.floor(best + ROUNDING)))
+        chosen = {i for i, var in pool.x.items() if values[var] > 0.5}
+        if sum(values[pool.y[o]] for o in inside if pool.master.given_vars[pool.y[o]][0] > 0) \
+                <= value + ROUNDING:
+            break  # nothing better to time
+        timed = _timed(cand, occurrences, priority, plan, chosen,
+                       cap if proven is None else proven,
+                       deadline if listed else deadline.share(0.5))
+        if covered_count(cand, timed, priority) <= value:
+            break
+        plan = found = timed
+        value = covered_count(cand, plan, priority)
+        if listed:
+            break
+    return found, proven
+
+
+def _timed(cand: Candidates, occurrences: list[int], priority: Priority, plan: Plan,
+           chosen: set[int], cap: int, deadline: Deadline) -> Plan:
+    """The options ``chosen`` (and ``plan``'s) timed by the exact model: ``priority`` covered
+    as much as it can up to ``cap``, each level above kept at what ``plan`` covers; ``plan``
+    as it is if it finds nothing."""
     options = sorted(chosen | {i for cover in plan.covered.values() for i in cover.options})
     timed = ComponentModel(cand, occurrences, options, deadline.clock.params)
     for q in Priority:
         if q.rank < priority.rank:
             timed.keep_at_least(q, covered_count(cand, plan, q))
-    timed.maximize_coverage(priority, cap if proven is None else min(cap, proven))
+    timed.maximize_coverage(priority, cap)
     timed.hint(plan)
     solver, status = deadline.clock.solve(timed.model, deadline)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Plan(), proven
-    return timed.read(solver), proven
+        return plan
+    return timed.read(solver)
 
 
 def _add_patterns_worth(pool: _Pool, least: float, params: SolveParams) -> bool:
@@ -1062,31 +1096,48 @@ def _add_patterns_worth(pool: _Pool, least: float, params: SolveParams) -> bool:
     the round's LP value plus the reduced costs of its patterns (one per volunteer-group it
     uses), and each of those is at most what the round found its group could add, so a
     schedule covering more than the plan uses only patterns of reduced cost ``least`` or more
-    (see the module's docstring). False (some may be missing) past the steps or states
-    allowed.
+    (see the module's docstring). Tasks of no dual value are left out of the listing (the
+    patterns would repeat once with each subset of them): their links to the patterns are
+    lifted and the group's energy rows hold them instead, a relaxation, since a schedule's
+    pattern less those tasks is still worth as much. False (some may be missing) past the
+    steps or states allowed.
     """
     work = _Work(params.pattern_max_work)
-    found: list[tuple[int, list[int]]] = []
+    found: list[tuple[int, list[int], list[int]]] = []
     for g in pool.priced:
         group = pool.groups[g]
-        group.work = work
         weight = [max(pool.duals[pool.link[t.option]], 0.0) for t in group.tasks]
+        worth = [b for b, w in enumerate(weight) if w > EPS]
+        part = _Group(group.cand, group.volunteer, [group.tasks[b] for b in worth], group.cap,
+                      work)
+        # The same order (tasks sort by start, end and option), so bit k of the part's masks
+        # is task worth[k] of the group.
         try:
-            masks = group.enumerate(params.pattern_max_states, weight,
-                                    pool.duals[pool.convex[g]] + least)
+            masks = part.enumerate(params.pattern_max_states, [weight[b] for b in worth],
+                                   pool.duals[pool.convex[g]] + least)
         except _OutOfWorkError:
             return False
         if masks is None:
             return False
-        found.append((g, masks))
-    for g, masks in found:
+        found.append((g, worth, masks))
+    master = pool.master
+    for g, worth, masks in found:
+        group = pool.groups[g]
         have = [column for _, column in pool.columns[g]]
-        for mask in masks:
+        for part_mask in masks:
+            mask = sum(1 << b for k, b in enumerate(worth) if part_mask >> k & 1)
             if not any(mask & ~column == 0 for column in have):
                 terms = [(pool.link[t.option], -1.0)
-                         for k, t in enumerate(pool.groups[g].tasks) if mask >> k & 1]
-                pool.columns[g].append((pool.master.column([*terms, (pool.convex[g], 1.0)]),
-                                        mask))
+                         for k, t in enumerate(group.tasks) if mask >> k & 1]
+                pool.columns[g].append((master.column([*terms, (pool.convex[g], 1.0)]), mask))
+        idle = set(range(len(group.tasks))) - set(worth)
+        if idle:
+            for b in idle:
+                master.set_upper(pool.link[group.tasks[b].option], master.inf)
+            for minutes, tasks in group.energy():
+                master.row(-master.inf, minutes,
+                           [(pool.x[group.tasks[b].option], group.tasks[b].duration)
+                            for b in tasks])
     pool.priced = []
     return True
 
