@@ -1,7 +1,8 @@
 """The benchmark family: many communities, not two seeds. Prints figures, asserts no times.
 
-    python benchmarks/bench_family.py [--seeds 2] [--first-seed 1] [--streets 4] [--time-limit S]
-        [--street-time-limit S] [--wall-clock] [--regimes a,b,...] [--quick]
+    python benchmarks/bench_family.py [--seeds 2] [--first-seed 1] [--streets 4]
+        [--first-street 7] [--time-limit S] [--street-time-limit S] [--wall-clock]
+        [--regimes a,b,...] [--quick]
 
 Communities: every regime of :data:`matcher.generate.REGIMES` (hours caps tight or loose, rare
 skills, wide or narrow windows, more double staffing, scarce merchant capacity, dense and sparse
@@ -96,7 +97,7 @@ class Result:
 
 def instances(seeds: int, streets: int, regimes: list[Regime], quick: bool,
               limit: float | None, street_limit: float | None,
-              wall_clock: bool, first_seed: int = 1) -> list[Instance]:
+              wall_clock: bool, first_seed: int = 1, first_street: int = 7) -> list[Instance]:
     out = []
     community_params = SolveParams(time_limit_s=limit or (2 if quick else 60),
                                    wall_clock=wall_clock)
@@ -109,7 +110,8 @@ def instances(seeds: int, streets: int, regimes: list[Regime], quick: bool,
                                 # a small week down the street-scale path, as in the tests
                                 pair_budget=2 if quick else SolveParams().pair_budget)
     for k in range(streets):
-        out.append(Instance(f"street/{7 + k}", REGIMES["default"], "street", 7 + k,
+        out.append(Instance(f"street/{first_street + k}", REGIMES["default"], "street",
+                            first_street + k,
                             QUICK_STREET if quick else STREET, street_params))
     return out
 
@@ -210,6 +212,8 @@ def main(argv: list[str] | None = None) -> list[Result]:
     parser.add_argument("--first-seed", type=int, default=1,
                         help="the communities' first seed (to run a family in pieces)")
     parser.add_argument("--streets", type=int, default=4, help="street-scale weeks")
+    parser.add_argument("--first-street", type=int, default=7,
+                        help="the street-scale weeks' first seed")
     parser.add_argument("--time-limit", type=float, default=None,
                         help="per community (default 60, --quick 2)")
     parser.add_argument("--street-time-limit", type=float, default=None,
@@ -229,7 +233,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
     streets = 1 if args.quick and args.streets == 4 else args.streets
     todo = instances(seeds, streets, [REGIMES[n] for n in names], args.quick,
                      args.time_limit, args.street_time_limit, args.wall_clock,
-                     args.first_seed)
+                     args.first_seed, args.first_street)
     network = None if args.quick else WalkingNetwork.from_file(NETWORK)
     walk: Walk = geodesic_walk() if network is None else _cached(network_walk(network))
     results = []
