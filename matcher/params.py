@@ -117,8 +117,8 @@ class SolveParams:
         0 turns it off.
     pattern_plan_nodes
         Nodes of SCIP's search for that integer programme (a count, so every run stops at
-        the same point; on the deterministic clock half of ``time_limit_s``, at least 30
-        seconds, is only a safety net).
+        the same point; on the deterministic clock ``time_limit_s``, at least 60 seconds, is
+        only a safety net).
     pattern_max_work
         Steps (walks compared, subsets grown, labels extended) one pattern bound may take, so
         every run stops at the same step; out of steps, the groups not yet priced out are

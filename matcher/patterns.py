@@ -61,6 +61,19 @@ The LP is OR-Tools' GLOP, warm-started from one pricing round to the next; it is
 deterministic, and its simplex iterations are limited in count (GLOP's
 ``max_number_of_iterations``), so the same inputs give the same bound; a solve cut short
 leaves the bound of the rounds before it.
+
+Then the master is solved whole, as an integer programme (:func:`pattern_plan`, SCIP through
+OR-Tools, its search limited in nodes): at most one pattern per volunteer-group. Its solution
+is a plan but for what the master leaves out (a team starting together, a merchant busy at
+that moment), so its options are timed by the exact model. Its best bound proves the level
+where the pool holds every pattern that could beat the plan. At the duals of the last priced
+round, a schedule's value is at most that round's Lagrangian bound plus the reduced costs of
+its patterns (each at most zero once priced out, at most what pricing found its group could
+add otherwise), so a schedule covering more than the plan uses only patterns whose reduced
+cost is at least the plan's value plus one less that bound: each priced group's patterns of
+that worth are listed (its tasks of no dual value left to its energy rows, since a pattern
+less them is worth as much), and where there are too many, a better plan from a first round
+narrows them for a second.
 """
 
 from __future__ import annotations
@@ -1036,7 +1049,8 @@ def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
     if pool is None:
         return Plan(), None
     params = deadline.clock.params
-    # On the deterministic clock SCIP's node count stops it; its seconds are a safety net.
+    # On the deterministic clock SCIP's node count stops it; its seconds are a safety net
+    # (a generous one: where it binds, the result depends on the machine's load).
     seconds = deadline.left() if params.wall_clock else max(params.time_limit_s, 60.0)
     inside = set(occurrences)
     plan = Plan({o: cover for o, cover in plan.covered.items() if o in inside})
@@ -1049,7 +1063,7 @@ def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
             pool.lagrangian is not None and
             _add_patterns_worth(pool, value + 1 - pool.lagrangian, params))
         values, best = pool.master.integer(_master_hint(pool, plan), params.pattern_plan_nodes,
-                                           seconds / 2)
+                                           seconds)
         if values is None:
             break
         if listed:
@@ -1174,7 +1188,9 @@ def tighten_level(cand: Candidates, component: list[int], occurrences: list[int]
     """The solver's use of the pattern bound, on a level of a component its models left
     unproven: ``bound`` lowered to the pattern bound where that is lower, and ``plan``
     replaced by the plan the LP guides (lower levels of ``component`` filled in greedily)
-    where that covers more of ``priority``, no less of any level above, and keeps the pins.
+    where that covers more of ``priority``, no less of any level above, and keeps the pins;
+    then, while the level is still open and time is left until ``deadline``, the same for
+    the master solved as an integer programme (:func:`pattern_plan`).
 
     ``occurrences`` and ``options`` are the level's stage (its levels and those above, and
     pinned occurrences), ``reached`` the proven values of the levels above, so the bound
