@@ -153,6 +153,23 @@ class _Pool:
     convex: list[int] = field(default_factory=list)
     priced: list[int] = field(default_factory=list)
 
+    def add(self, g: int, mask: int) -> None:
+        """Group g's pattern ``mask`` (over its tasks) as a column of the master."""
+        terms = [(self.link[t.option], -1.0)
+                 for k, t in enumerate(self.groups[g].tasks) if mask >> k & 1]
+        self.columns[g].append((self.master.column([*terms, (self.convex[g], 1.0)]), mask))
+
+    def relax(self, g: int, tasks: list[int]) -> None:
+        """Group g's ``tasks`` (indices) held by its energy rows instead of its patterns (a
+        relaxation)."""
+        group, master = self.groups[g], self.master
+        for b in tasks:
+            master.set_upper(self.link[group.tasks[b].option], master.inf)
+        for minutes, inside in group.energy():
+            master.row(-master.inf, minutes,
+                       [(self.x[group.tasks[b].option], group.tasks[b].duration)
+                        for b in inside])
+
 
 @dataclass(frozen=True, slots=True)
 class _Task:
@@ -810,23 +827,11 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     # Patterns: x_i <= the patterns that hold i; each group's patterns sum to at most one.
     link = {i: lp.row(-lp.inf, 0.0, [(x[i], 1.0)]) for i in tasks}
     convex = [lp.row(-lp.inf, 1.0, []) for _ in groups]
-    columns = 0
-    pool: list[list[tuple[int, int]]] = [[] for _ in groups]
-
-    def add(g: int, mask: int) -> None:
-        nonlocal columns
-        terms = [(link[t.option], -1.0) for k, t in enumerate(groups[g].tasks) if mask >> k & 1]
-        pool[g].append((lp.column([*terms, (convex[g], 1.0)]), mask))
-        columns += 1
+    pool = _Pool(lp, tasks, groups, x, y, use, [[] for _ in groups], False, link=link,
+                 convex=convex)
 
     def by_energy(g: int) -> None:
-        """Bound group g by its energy rows instead of its patterns (a relaxation)."""
-        for t in groups[g].tasks:
-            lp.set_upper(link[t.option], lp.inf)
-        for minutes, inside in groups[g].energy():
-            lp.row(-lp.inf, minutes,
-                   [(x[groups[g].tasks[b].option], groups[g].tasks[b].duration)
-                    for b in inside])
+        pool.relax(g, list(range(len(groups[g].tasks))))
 
     priced: list[int] = []  # groups whose columns are priced
     energy = 0  # groups bounded by energy rows
@@ -848,7 +853,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
             continue
         enumerated += 1
         for mask in masks:
-            add(g, mask)
+            pool.add(g, mask)
     for g in range(stop, len(groups)):
         by_energy(g)
         energy += 1
@@ -869,20 +874,12 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
         except _OutOfWorkError:
             break
         if mask:
-            add(g, mask)
+            pool.add(g, mask)
     if plan is not None:
-        where = {t.option: (g, b) for g, group in enumerate(groups)
-                 for b, t in enumerate(group.tasks)}
-        held: dict[int, int] = defaultdict(int)
-        for o, cover in plan.covered.items():
-            for i in cover.options:
-                if o in inside and i in where:
-                    g, b = where[i]
-                    held[g] |= 1 << b
         pricing = set(priced)
-        for g, mask in sorted(held.items()):
+        for g, mask in sorted(_held(groups, plan, inside).items()):
             if g in pricing:
-                add(g, mask)
+                pool.add(g, mask)
     best = math.inf
     rounds = 0
     result = None
@@ -953,7 +950,7 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
             by_energy(g)
             energy += 1
         for g, mask in fresh:
-            add(g, mask)
+            pool.add(g, mask)
     if result is not None and not complete and not stalled and priced and \
             time.monotonic() <= deadline and \
             (best == math.inf or math.floor(best + ROUNDING) > enough):
@@ -975,12 +972,13 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     # Rounded down with room for the LP's tolerances: a value a hair below a whole number
     # may be that number.
     bound = min(len(level), math.floor(best + ROUNDING))
-    return PatternBound(bound, complete, best if complete else value, columns, len(groups),
-                        enumerated, rounds, work.used, energy, lp.iterations,
-                        _guided_plan(cand, occurrences, tasks, x, y, values),
-                        _Pool(lp, tasks, groups, x, y, use, pool, not priced,
-                              lagrangian[0] if lagrangian else None,
-                              lagrangian[1] if lagrangian else [], link, convex, priced))
+    pool.complete, pool.priced = not priced, priced
+    if lagrangian is not None:
+        pool.lagrangian, pool.duals = lagrangian
+    return PatternBound(bound, complete, best if complete else value,
+                        sum(len(mine) for mine in pool.columns), len(groups), enumerated, rounds,
+                        work.used, energy, lp.iterations,
+                        _guided_plan(cand, occurrences, tasks, x, y, values), pool)
 
 
 def _guided_plan(cand: Candidates, occurrences: list[int], tasks: dict[int, _Task],
@@ -1134,35 +1132,36 @@ def _add_patterns_worth(pool: _Pool, least: float, params: SolveParams) -> bool:
         if masks is None:
             return False
         found.append((g, worth, masks))
-    master = pool.master
     for g, worth, masks in found:
-        group = pool.groups[g]
         have = [column for _, column in pool.columns[g]]
         for part_mask in masks:
             mask = sum(1 << b for k, b in enumerate(worth) if part_mask >> k & 1)
             if not any(mask & ~column == 0 for column in have):
-                terms = [(pool.link[t.option], -1.0)
-                         for k, t in enumerate(group.tasks) if mask >> k & 1]
-                pool.columns[g].append((master.column([*terms, (pool.convex[g], 1.0)]), mask))
-        idle = set(range(len(group.tasks))) - set(worth)
+                pool.add(g, mask)
+        idle = sorted(set(range(len(pool.groups[g].tasks))) - set(worth))
         if idle:
-            for b in idle:
-                master.set_upper(pool.link[group.tasks[b].option], master.inf)
-            for minutes, tasks in group.energy():
-                master.row(-master.inf, minutes,
-                           [(pool.x[group.tasks[b].option], group.tasks[b].duration)
-                            for b in tasks])
+            pool.relax(g, idle)
     pool.priced = []
     return True
+
+
+def _held(groups: list[_Group], plan: Plan, inside: set[int]) -> dict[int, int]:
+    """Per group (by index), the mask of its tasks ``plan`` uses, of occurrences ``inside``."""
+    where = {t.option: (g, b) for g, group in enumerate(groups)
+             for b, t in enumerate(group.tasks)}
+    held: dict[int, int] = defaultdict(int)
+    for o, cover in plan.covered.items():
+        for i in cover.options:
+            if o in inside and i in where:
+                g, b = where[i]
+                held[g] |= 1 << b
+    return held
 
 
 def _master_hint(pool: _Pool, plan: Plan) -> dict[int, int]:
     """The master's variables at ``plan`` (a valid plan: each of its volunteer-groups lies
     inside a column of its group)."""
     hint: dict[int, int] = {}
-    where = {t.option: (g, b) for g, group in enumerate(pool.groups)
-             for b, t in enumerate(group.tasks)}
-    held: dict[int, int] = defaultdict(int)
     for o, cover in plan.covered.items():
         if o in pool.y:
             hint[pool.y[o]] = 1
@@ -1171,10 +1170,7 @@ def _master_hint(pool: _Pool, plan: Plan) -> dict[int, int]:
         for i in cover.options:
             if i in pool.x:
                 hint[pool.x[i]] = 1
-            if i in where:
-                g, b = where[i]
-                held[g] |= 1 << b
-    for g, mask in held.items():
+    for g, mask in _held(pool.groups, plan, set(pool.y)).items():
         for var, column in pool.columns[g]:
             if mask & ~column == 0:
                 hint[var] = 1
