@@ -117,8 +117,16 @@ class SolveParams:
         0 turns it off.
     pattern_plan_nodes
         Nodes of SCIP's search for that integer programme (a count, so every run stops at
-        the same point; on the deterministic clock ``time_limit_s``, at least 60 seconds, is
-        only a safety net).
+        the same point; on the deterministic clock ``time_limit_s``, at least 60 seconds, for
+        all its solves together, is only a safety net).
+    pattern_plan_rounds
+        Solves of that programme at most: a later one lists the patterns that could beat a
+        better plan where they were too many, or is cut where the last one took options of a
+        group that are no pattern.
+    pattern_cut_columns
+        Columns that tightening the programme between two solves may add by listing groups
+        again with their tasks of no dual value (past it, those groups get rows instead), so
+        the programme solved next stays of a size SCIP can search.
     pattern_max_work
         Steps (walks compared, subsets grown, labels extended) one pattern bound may take, so
         every run stops at the same step; out of steps, the groups not yet priced out are
@@ -155,6 +163,8 @@ class SolveParams:
     pattern_max_work: int = 10_000_000
     pattern_plan_share: float = 0.25
     pattern_plan_nodes: int = 200
+    pattern_plan_rounds: int = 3
+    pattern_cut_columns: int = 30_000
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -171,7 +181,7 @@ class SolveParams:
         for name in ("pair_budget", "day_pair_budget", "pattern_max_states",
                      "pattern_max_labels", "pattern_price_groups", "pattern_max_rounds",
                      "pattern_max_work", "pattern_lp_iterations", "pattern_columns",
-                     "pattern_plan_nodes"):
+                     "pattern_plan_nodes", "pattern_plan_rounds", "pattern_cut_columns"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("relax_share", "last_relax_share"):

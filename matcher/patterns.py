@@ -73,7 +73,11 @@ add otherwise), so a schedule covering more than the plan uses only patterns who
 cost is at least the plan's value plus one less that bound: each priced group's patterns of
 that worth are listed (its tasks of no dual value left to its energy rows, since a pattern
 less them is worth as much), and where there are too many, a better plan from a first round
-narrows them for a second.
+narrows them for a later one. Where the programme's solution takes options of a group that
+are no pattern (its energy rows let it), the programme is tightened and solved again: the
+group is listed again with its tasks of no dual value, or gets rows that hold for every
+schedule (no pattern holds more of its tasks than the labelling with each worth one finds;
+at most |S| - 1 of a set S that is no pattern).
 """
 
 from __future__ import annotations
@@ -152,12 +156,94 @@ class _Pool:
     link: dict[int, int] = field(default_factory=dict)
     convex: list[int] = field(default_factory=list)
     priced: list[int] = field(default_factory=list)
+    # Groups whose patterns worth enough were listed without their tasks of no dual value
+    # (:func:`_add_patterns_worth`): those tasks, left to energy rows, and the floor.
+    idle: dict[int, tuple[list[int], float]] = field(default_factory=dict)
+    counted: set[int] = field(default_factory=set)  # groups given a row on how many they hold
 
     def add(self, g: int, mask: int) -> None:
         """Group g's pattern ``mask`` (over its tasks) as a column of the master."""
         terms = [(self.link[t.option], -1.0)
                  for k, t in enumerate(self.groups[g].tasks) if mask >> k & 1]
         self.columns[g].append((self.master.column([*terms, (self.convex[g], 1.0)]), mask))
+
+    def cut(self, values: list[float], params: SolveParams) -> int:
+        """Tighten the programme where ``values`` (a solution of it) takes options of a group
+        that are no pattern, which the group's energy rows let it do. Returns how many groups
+        it tightened; it stops past ``pattern_max_work`` steps of ``params``.
+
+        Such a group, if its patterns were listed without its tasks of no dual value, is
+        listed again with them (the same floor, so the pool still holds every pattern that
+        could beat the plan) and they are linked back to its patterns, while the groups
+        listed again have added fewer than ``pattern_cut_columns`` columns. Otherwise it gets
+        rows that hold for every schedule, since a schedule's options in a group are a
+        pattern and so is each subset of them: once, no more of its options than a pattern
+        can hold (:meth:`_Group.most`); and for sets S of the options taken that are no
+        pattern either, each made smallest by deletion, at most |S| - 1 of S."""
+        tightened, max_states, added = 0, params.pattern_max_states, 0
+        work = _Work(params.pattern_max_work)  # steps of its own: the bound's may be spent
+        for g, pooled in enumerate(self.groups):
+            group = _Group(pooled.cand, pooled.volunteer, pooled.tasks, pooled.cap, work,
+                           params.pattern_ng_size)
+            taken = [b for b, t in enumerate(group.tasks) if values[self.x[t.option]] > 0.5]
+            mask = sum(1 << b for b in taken)
+            if len(taken) < 2 or any(values[var] > 0.5 and mask & ~column == 0
+                                     for var, column in self.columns[g]):
+                continue
+            try:
+                if group.is_pattern(taken, max_states) is not False:
+                    continue  # a pattern, or too large to tell
+                tightened += 1
+                if g in self.idle and added < params.pattern_cut_columns:
+                    more = self._list_whole(g, group, max_states)
+                    if more is not None:
+                        added += more
+                        continue
+                if g not in self.counted:
+                    self.counted.add(g)
+                    most = group.most(params)
+                    if most is not None and most < len(group.tasks):
+                        self.master.row(-self.master.inf, most,
+                                        [(self.x[t.option], 1.0) for t in group.tasks])
+                self._cut_off(group, taken, max_states)
+            except _OutOfWorkError:
+                break
+        return tightened
+
+    def _cut_off(self, group: _Group, taken: list[int], max_states: int) -> None:
+        """The rows "at most |S| - 1 of S" for sets S of ``taken`` (tasks of ``group``) that
+        are no pattern."""
+        # Each set found is left out of the search for the next, so one solution may
+        # get several rows from one group.
+        while len(taken) > 1 and group.is_pattern(taken, max_states) is False:
+            smallest = list(taken)
+            for b in taken:
+                fewer = [k for k in smallest if k != b]
+                if group.is_pattern(fewer, max_states) is False:
+                    smallest = fewer
+            self.master.row(-self.master.inf, len(smallest) - 1,
+                            [(self.x[group.tasks[b].option], 1.0) for b in smallest])
+            taken = [b for b in taken if b not in smallest]
+
+    def _list_whole(self, g: int, group: _Group, max_states: int) -> int | None:
+        """Group g's patterns worth its floor listed with every task, its idle tasks linked
+        back to them: how many columns that added, None (nothing changed) past
+        ``max_states``. ``group`` is g's, with steps of its own."""
+        idle, floor = self.idle[g]
+        weight = [max(self.duals[self.link[t.option]], 0.0) for t in group.tasks]
+        masks = group.enumerate(max_states, weight, floor)
+        if masks is None:
+            return None
+        del self.idle[g]
+        have = [column for _, column in self.columns[g]]
+        added = 0
+        for mask in masks:
+            if not any(mask & ~column == 0 for column in have):
+                self.add(g, mask)
+                added += 1
+        for b in idle:
+            self.master.set_upper(self.link[group.tasks[b].option], 0.0)
+        return added
 
     def relax(self, g: int, tasks: list[int]) -> None:
         """Group g's ``tasks`` (indices) held by its energy rows instead of its patterns (a
@@ -198,7 +284,7 @@ class _TooManyLabelsError(Exception):
 class _Work:
     """Steps taken against a limit: the same inputs stop at the same step on every run."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: float) -> None:
         self.limit, self.used = limit, 0
 
     def spend(self, steps: int) -> None:
@@ -282,6 +368,59 @@ class _Group:
         if sum(t.duration for t in self.tasks) > span:
             rows.append((span, list(range(len(self.tasks)))))
         return rows
+
+    def most(self, params: SolveParams) -> int | None:
+        """No pattern holds more of her tasks than this: the labelling with every task worth
+        one, priced again from the best pattern found until none beats it. None past
+        ``pattern_max_labels`` labels or ``pattern_dssr_rounds`` rounds."""
+        weight = [1.0] * len(self.tasks)
+        floor = 0.0
+        try:
+            for _ in range(params.pattern_dssr_rounds + 2):
+                priced = self.price(weight, floor, params.pattern_max_labels,
+                                    params.pattern_dssr_rounds)
+                if priced.value <= floor + EPS:
+                    return math.floor(priced.upper + EPS)
+                floor = priced.value
+        except _TooManyLabelsError:
+            return None
+        return None
+
+    def is_pattern(self, tasks: list[int], max_states: int) -> bool | None:
+        """Whether she can do all of ``tasks`` (indices), each in its window with her walks and
+        within her minutes; None past ``max_states``. The same dynamic programme as
+        :meth:`enumerate` but grown only towards the whole set: an order that leaves a task
+        past its latest start is dropped at once."""
+        if len({self.tasks[b].occurrence for b in tasks}) < len(tasks) or \
+                sum(self.tasks[b].duration for b in tasks) > self.cap:
+            return False
+        if not tasks:
+            return True
+        whole = sum(1 << b for b in tasks)
+        frontier = {(1 << b, b): self.first(b) for b in tasks}
+        states = len(frontier)
+        for _ in range(len(tasks) - 1):
+            grown: dict[tuple[int, int], int] = {}
+            self.work.spend(len(frontier) * len(tasks) ** 2)
+            for (mask, last), start in frontier.items():
+                for b in tasks:
+                    if mask >> b & 1:
+                        continue
+                    s = self.after(last, start, b)
+                    if s is None:
+                        continue
+                    end = s + self.tasks[b].duration
+                    if any(self.tasks[k].hi < end for k in tasks
+                           if not (mask | 1 << b) >> k & 1):
+                        continue  # a task left undone could no longer start
+                    key = (mask | 1 << b, b)
+                    if s < grown.get(key, s + 1):
+                        grown[key] = s
+            states += len(grown)
+            if states > max_states:
+                return None
+            frontier = grown
+        return any(mask == whole for mask, _ in frontier)
 
     def enumerate(self, max_states: int, weight: list[float] | None = None,
                   floor: float = -math.inf) -> list[int] | None:
@@ -1040,6 +1179,10 @@ def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
     (:class:`~matcher.model.ComponentModel`, until ``deadline``) on those options and the
     plan's, each level above kept at what ``plan`` covers, up to ``cap``.
 
+    It is solved up to ``pattern_plan_rounds`` times: again where its solution takes options
+    of a group that are no pattern (tightened by :meth:`_Pool.cut`), or where the patterns
+    that could beat the plan were too many to list and a better plan narrows them.
+
     Returns the plan found (of ``occurrences``; empty if none) and, where the patterns that
     could beat ``plan`` are all in the pool (listed in full, or added: see
     :func:`_add_patterns_worth`), the level's bound the programme proves. None otherwise."""
@@ -1047,38 +1190,51 @@ def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
     if pool is None:
         return Plan(), None
     params = deadline.clock.params
-    # On the deterministic clock SCIP's node count stops it; its seconds are a safety net
-    # (a generous one: where it binds, the result depends on the machine's load).
-    seconds = deadline.left() if params.wall_clock else max(params.time_limit_s, 60.0)
     inside = set(occurrences)
     plan = Plan({o: cover for o, cover in plan.covered.items() if o in inside})
     value = covered_count(cand, plan, priority)
     found, proven = Plan(), None
-    # Twice at most: where the patterns that could beat the plan are too many to list, a
-    # better plan from the first round narrows them for the second.
-    for _ in range(2):
-        listed = pool.complete or (
-            pool.lagrangian is not None and
-            _add_patterns_worth(pool, value + 1 - pool.lagrangian, params))
+    listed = pool.complete
+    # On the deterministic clock SCIP's node count stops each solve; the seconds of all of
+    # them together are a safety net (a generous one: where it binds, the result depends on
+    # the machine's load).
+    net = time.monotonic() + max(params.time_limit_s, 60.0)
+    # Rounds: a better plan from one narrows the patterns to list for the next where they were
+    # too many, and where the programme's solution takes options of a group that are no
+    # pattern (tasks its energy rows hold), rows cutting it off tighten the next.
+    for left in range(params.pattern_plan_rounds - 1, -1, -1):
+        listed = listed or (pool.lagrangian is not None and
+                            _add_patterns_worth(pool, value + 1 - pool.lagrangian, params))
+        seconds = deadline.left() if params.wall_clock else net - time.monotonic()
+        if seconds <= 0:
+            break
         values, best = pool.master.integer(_master_hint(pool, plan), params.pattern_plan_nodes,
                                            seconds)
         if values is None:
             break
         if listed:
             # Every schedule covering more than the plan is a solution of the programme.
-            proven = min(cap, max(value, math.floor(best + ROUNDING)))
-        chosen = {i for i, var in pool.x.items() if values[var] > 0.5}
-        if sum(values[pool.y[o]] for o in inside if pool.master.given_vars[pool.y[o]][0] > 0) \
-                <= value + ROUNDING:
-            break  # nothing better to time
-        timed = _timed(cand, occurrences, priority, plan, chosen,
-                       cap if proven is None else proven,
-                       deadline if listed else deadline.share(0.5))
-        if covered_count(cand, timed, priority) <= value:
-            break
-        plan = found = timed
-        value = covered_count(cand, plan, priority)
-        if listed:
+            top = min(cap, max(value, math.floor(best + ROUNDING)))
+            proven = top if proven is None else min(proven, top)
+            if proven <= value:
+                break
+        cut = pool.cut(values, params) if left else 0
+        better = sum(values[pool.y[o]] for o in inside
+                     if pool.master.given_vars[pool.y[o]][0] > 0) > value + ROUNDING
+        if better:
+            last = not left or (listed and not cut)  # no later round would differ
+            chosen = {i for i, var in pool.x.items() if values[var] > 0.5}
+            timed = _timed(cand, occurrences, priority, plan, chosen,
+                           cap if proven is None else proven,
+                           deadline if last else deadline.share(0.5))
+            if covered_count(cand, timed, priority) > value:
+                plan = found = timed
+                value = covered_count(cand, plan, priority)
+            if last or (proven is not None and value >= proven):
+                break
+        elif not cut:
+            break  # the same programme again would give the same
+        if deadline.passed():
             break
     return found, proven
 
@@ -1141,6 +1297,7 @@ def _add_patterns_worth(pool: _Pool, least: float, params: SolveParams) -> bool:
         idle = sorted(set(range(len(pool.groups[g].tasks))) - set(worth))
         if idle:
             pool.relax(g, idle)
+            pool.idle[g] = (idle, pool.duals[pool.convex[g]] + least)
     pool.priced = []
     return True
 

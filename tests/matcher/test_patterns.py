@@ -426,6 +426,27 @@ def test_a_day_of_many_options_is_priced_not_left_to_energy_rows(visits: int,
     assert validate(problem, _assignments(cand, result.hint_plan), WALK) == []
 
 
+def test_the_programme_is_cut_where_energy_rows_let_it_take_what_is_no_pattern() -> None:
+    # Twenty visits in one group, left to energy rows after one round of pricing: the
+    # programme takes 17 visits no order fits (its bound, 17, then proves nothing). Cut where
+    # its solution is no pattern (a row on how many of the group any pattern holds, and rows
+    # on the sets that are no pattern) and solved again, it proves 15, which its plan reaches.
+    problem = busy_day(20)
+    cand = candidates(problem)
+    occurrences, options = level_input(cand, Priority.BLUE)
+    params = replace(FAST, pattern_enumerate_up_to=0, pattern_max_rounds=1)
+    for rounds, proven in [(1, 17), (2, 15)]:
+        result = pattern_bound(cand, occurrences, options, Priority.BLUE, {},
+                               params=replace(params, pattern_plan_rounds=rounds))
+        assert result.pool is not None and result.energy == 1
+        plan, bound = pattern_plan(cand, occurrences, Priority.BLUE, result,
+                                   result.hint_plan, len(occurrences),
+                                   Clock(replace(params, pattern_plan_rounds=rounds)).after(10))
+        assert bound == proven
+        assert covered_count(cand, plan, Priority.BLUE) == 15
+        assert validate(problem, _assignments(cand, plan), WALK) == []
+
+
 def test_ng_route_pricing_may_repeat_a_task_but_columns_never_do() -> None:
     # Two visits next to each other, each fitting anywhere in her morning: a path remembering
     # only the task it is at goes A, B, A, B, ... and is worth more than any pattern; the
@@ -501,3 +522,36 @@ def test_energy_rows_and_task_starts_are_those_of_the_reference(seed: int) -> No
     assert groups
     for group in groups:
         assert group.energy() == _energy_as_written_first(group)
+
+
+@st.composite
+def crowded_mornings(draw: st.DrawFn) -> Problem:
+    """One volunteer free on Monday morning and three to eight visits around her, in windows
+    of 45 minutes to two hours: many sets of them she cannot do all of."""
+    hours = draw(st.sampled_from([1, 2, 4]))
+    visits = [need(f"B{k}", draw(st.integers(-600, 600)), draw(st.integers(-600, 600)),
+                   window=f"{start:02d}:00-{start + span // 60:02d}:{span % 60:02d}",
+                   duration=draw(st.sampled_from([20, 30, 45])))
+              for k in range(draw(st.integers(3, 8)))
+              for start, span in [(draw(st.sampled_from([8, 9, 10])),
+                                   draw(st.sampled_from([45, 60, 120])))]]
+    return Problem(WEEK, [volunteer("V1", windows="mon 08:00-13:00", hours=hours)], visits)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crowded_mornings(), st.data())
+def test_a_set_is_a_pattern_exactly_when_the_enumeration_says_so(problem: Problem,
+                                                                 data: st.DataObject) -> None:
+    # The check the integer programme's cuts rest on (a set of a group's tasks she can do all
+    # of), against the maximal patterns the enumeration lists: a set is a pattern exactly when
+    # it lies inside one of them.
+    cand = candidates(problem)
+    tasks = _tasks(cand, list(range(len(cand.options))))
+    for group in _groups(cand, tasks, {0: cand.minutes_cap(0)}, _Work(10**9)):
+        masks = group.enumerate(10**6)
+        assert masks is not None
+        chosen = data.draw(st.sets(st.integers(0, len(group.tasks) - 1), min_size=1))
+        mask = sum(1 << b for b in chosen)
+        inside = any(mask & ~pattern == 0 for pattern in masks)
+        event(f"{len(chosen)} tasks, {'a pattern' if inside else 'no pattern'}")
+        assert group.is_pattern(sorted(chosen), 10**6) is inside
