@@ -118,15 +118,15 @@ class SolveParams:
     pattern_plan_nodes
         Nodes of SCIP's search for that integer programme (a count, so every run stops at
         the same point; on the deterministic clock ``time_limit_s``, at least 60 seconds, for
-        all its solves together, is only a safety net).
+        all of its rounds together, listing and timing included, is only a safety net).
     pattern_plan_rounds
         Solves of that programme at most: a later one lists the patterns that could beat a
         better plan where they were too many, or is cut where the last one took options of a
         group that are no pattern.
     pattern_cut_columns
-        Columns that tightening the programme between two solves may add by listing groups
-        again with their tasks of no dual value (past it, those groups get rows instead), so
-        the programme solved next stays of a size SCIP can search.
+        Between two solves of that programme, groups are listed again with their tasks of no
+        dual value while those listed so far have added fewer columns than this (the others
+        get rows instead), so the programme solved next stays of a size SCIP can search.
     pattern_max_work
         Steps (walks compared, subsets grown, labels extended) one pattern bound may take, so
         every run stops at the same step; out of steps, the groups not yet priced out are

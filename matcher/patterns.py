@@ -179,43 +179,52 @@ class _Pool:
         rows that hold for every schedule, since a schedule's options in a group are a
         pattern and so is each subset of them: once, no more of its options than a pattern
         can hold (:meth:`_Group.most`); and for sets S of the options taken that are no
-        pattern either, each made smallest by deletion, at most |S| - 1 of S."""
-        tightened, max_states, added = 0, params.pattern_max_states, 0
-        work = _Work(params.pattern_max_work)  # steps of its own: the bound's may be spent
+        pattern either, each made smallest by deletion where the checks could tell, at most
+        |S| - 1 of S."""
+        tightened, max_states, added, spent = 0, params.pattern_max_states, 0, 0
         for g, pooled in enumerate(self.groups):
-            group = _Group(pooled.cand, pooled.volunteer, pooled.tasks, pooled.cap, work,
-                           params.pattern_ng_size)
+            if spent >= params.pattern_max_work:
+                break
+            # Steps of its own (the bound's may be spent), a share of the whole, so one
+            # large group cannot use them all.
+            group = _Group(pooled.cand, pooled.volunteer, pooled.tasks, pooled.cap,
+                           _Work(params.pattern_max_work // 10), params.pattern_ng_size)
             taken = [b for b, t in enumerate(group.tasks) if values[self.x[t.option]] > 0.5]
             mask = sum(1 << b for b in taken)
             if len(taken) < 2 or any(values[var] > 0.5 and mask & ~column == 0
                                      for var, column in self.columns[g]):
                 continue
+            rows = len(self.master.given_rows)
             try:
                 if group.is_pattern(taken, max_states) is not False:
                     continue  # a pattern, or too large to tell
-                tightened += 1
                 if g in self.idle and added < params.pattern_cut_columns:
                     more = self._list_whole(g, group, max_states)
                     if more is not None:
                         added += more
+                        tightened += 1
                         continue
                 if g not in self.counted:
-                    self.counted.add(g)
                     most = group.most(params)
+                    self.counted.add(g)
                     if most is not None and most < len(group.tasks):
                         self.master.row(-self.master.inf, most,
                                         [(self.x[t.option], 1.0) for t in group.tasks])
                 self._cut_off(group, taken, max_states)
             except _OutOfWorkError:
-                break
+                pass
+            finally:
+                spent += group.work.used
+            tightened += len(self.master.given_rows) > rows
         return tightened
 
     def _cut_off(self, group: _Group, taken: list[int], max_states: int) -> None:
-        """The rows "at most |S| - 1 of S" for sets S of ``taken`` (tasks of ``group``) that
-        are no pattern."""
+        """The rows "at most |S| - 1 of S" for sets S of ``taken`` (tasks of ``group``, no
+        pattern) that are no pattern either, each made smallest by deletion where the
+        checks could tell. May raise :class:`_OutOfWorkError` (the rows so far hold)."""
         # Each set found is left out of the search for the next, so one solution may
         # get several rows from one group.
-        while len(taken) > 1 and group.is_pattern(taken, max_states) is False:
+        while True:
             smallest = list(taken)
             for b in taken:
                 fewer = [k for k in smallest if k != b]
@@ -224,17 +233,20 @@ class _Pool:
             self.master.row(-self.master.inf, len(smallest) - 1,
                             [(self.x[group.tasks[b].option], 1.0) for b in smallest])
             taken = [b for b in taken if b not in smallest]
+            if len(taken) < 2 or group.is_pattern(taken, max_states) is not False:
+                return
 
     def _list_whole(self, g: int, group: _Group, max_states: int) -> int | None:
         """Group g's patterns worth its floor listed with every task, its idle tasks linked
-        back to them: how many columns that added, None (nothing changed) past
-        ``max_states``. ``group`` is g's, with steps of its own."""
+        back to them: how many columns that added. None (nothing changed, and it is not
+        tried again) past ``max_states``; it may raise :class:`_OutOfWorkError` (nothing
+        changed). ``group`` is g's, with steps of its own."""
         idle, floor = self.idle[g]
         weight = [max(self.duals[self.link[t.option]], 0.0) for t in group.tasks]
         masks = group.enumerate(max_states, weight, floor)
+        del self.idle[g]
         if masks is None:
             return None
-        del self.idle[g]
         have = [column for _, column in self.columns[g]]
         added = 0
         for mask in masks:
@@ -372,7 +384,9 @@ class _Group:
     def most(self, params: SolveParams) -> int | None:
         """No pattern holds more of her tasks than this: the labelling with every task worth
         one, priced again from the best pattern found until none beats it. None past
-        ``pattern_max_labels`` labels or ``pattern_dssr_rounds`` rounds."""
+        ``pattern_max_labels`` labels in a first labelling, or where the best pattern found
+        still grew after ``pattern_dssr_rounds`` + 2 labellings; it may raise
+        :class:`_OutOfWorkError`."""
         weight = [1.0] * len(self.tasks)
         floor = 0.0
         try:
@@ -388,9 +402,9 @@ class _Group:
 
     def is_pattern(self, tasks: list[int], max_states: int) -> bool | None:
         """Whether she can do all of ``tasks`` (indices), each in its window with her walks and
-        within her minutes; None past ``max_states``. The same dynamic programme as
-        :meth:`enumerate` but grown only towards the whole set: an order that leaves a task
-        past its latest start is dropped at once."""
+        within her minutes; None past ``max_states`` (it may raise :class:`_OutOfWorkError`).
+        The same dynamic programme as :meth:`enumerate` but grown only towards the whole set:
+        an order that leaves a task past its latest start is dropped at once."""
         if len({self.tasks[b].occurrence for b in tasks}) < len(tasks) or \
                 sum(self.tasks[b].duration for b in tasks) > self.cap:
             return False
@@ -849,7 +863,8 @@ class _Master:
         in a known solution (the rest hinted zero). SCIP stops after ``nodes`` nodes of its
         search (a count, so every run stops at the same point) or, as a safety net only,
         ``seconds``. Returns the values of its best solution (None if it found none) and its
-        bound on the objective."""
+        bound on the objective (minus infinity where it has no solution at all, infinity
+        where SCIP stopped before finding one)."""
         mip = pywraplp.Solver.CreateSolver("SCIP")
         made = []
         for cost, lo, hi in self.given_vars:
@@ -869,6 +884,8 @@ class _Master:
         mip.SetSolverSpecificParametersAsString(f"limits/nodes = {nodes}\n")
         mip.SetTimeLimit(max(int(seconds * 1000), 1))
         status = mip.Solve()
+        if status == pywraplp.Solver.INFEASIBLE:
+            return None, -math.inf
         if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
             return None, math.inf
         return [var.solution_value() for var in made], objective.BestBound()
@@ -1195,9 +1212,9 @@ def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
     value = covered_count(cand, plan, priority)
     found, proven = Plan(), None
     listed = pool.complete
-    # On the deterministic clock SCIP's node count stops each solve; the seconds of all of
-    # them together are a safety net (a generous one: where it binds, the result depends on
-    # the machine's load).
+    # On the deterministic clock SCIP's node count stops each solve; the seconds of this
+    # whole call (its solves, listings, cuts and timings) are a safety net, a generous one:
+    # where it binds, the result depends on the machine's load.
     net = time.monotonic() + max(params.time_limit_s, 60.0)
     # Rounds: a better plan from one narrows the patterns to list for the next where they were
     # too many, and where the programme's solution takes options of a group that are no
@@ -1210,30 +1227,35 @@ def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
             break
         values, best = pool.master.integer(_master_hint(pool, plan), params.pattern_plan_nodes,
                                            seconds)
-        if values is None:
-            break
-        if listed:
-            # Every schedule covering more than the plan is a solution of the programme.
-            top = min(cap, max(value, math.floor(best + ROUNDING)))
+        if listed and best < math.inf:
+            # Every schedule covering more than the plan is a solution of the programme (so
+            # where it has none, SCIP's bound is minus infinity: the plan is the best).
+            top = value if best == -math.inf else \
+                min(cap, max(value, math.floor(best + ROUNDING)))
             proven = top if proven is None else min(proven, top)
-            if proven <= value:
-                break
+        if values is None or (proven is not None and proven <= value):
+            break
         cut = pool.cut(values, params) if left else 0
         better = sum(values[pool.y[o]] for o in inside
                      if pool.master.given_vars[pool.y[o]][0] > 0) > value + ROUNDING
+        improved = False
         if better:
             last = not left or (listed and not cut)  # no later round would differ
             chosen = {i for i, var in pool.x.items() if values[var] > 0.5}
             timed = _timed(cand, occurrences, priority, plan, chosen,
                            cap if proven is None else proven,
                            deadline if last else deadline.share(0.5))
-            if covered_count(cand, timed, priority) > value:
+            improved = covered_count(cand, timed, priority) > value
+            if improved:
                 plan = found = timed
                 value = covered_count(cand, plan, priority)
             if last or (proven is not None and value >= proven):
                 break
-        elif not cut:
-            break  # the same programme again would give the same
+        # Again only where the programme would differ: cut (for a tighter bound where every
+        # pattern that could beat the plan is in it, or for another choice where this one
+        # did not time), or where a better plan narrows the patterns still to list.
+        if not (cut and (listed or better)) and not (improved and not listed):
+            break
         if deadline.passed():
             break
     return found, proven
