@@ -117,8 +117,9 @@ class SolveParams:
         0 turns it off.
     pattern_plan_nodes
         Nodes of SCIP's search for that integer programme (a count, so every run stops at
-        the same point; on the deterministic clock ``time_limit_s``, at least 60 seconds, for
-        all of its rounds together, listing and timing included, is only a safety net).
+        the same point; on the deterministic clock ``time_limit_s``, at least 60 seconds, per
+        round, for all of its rounds together, listing and timing included, is only a safety
+        net).
     pattern_plan_rounds
         Solves of that programme at most: a later one lists the patterns that could beat a
         better plan where they were too many, or is cut where the last one took options of a
@@ -164,7 +165,7 @@ class SolveParams:
     pattern_plan_share: float = 0.25
     pattern_plan_nodes: int = 200
     pattern_plan_rounds: int = 3
-    pattern_cut_columns: int = 30_000
+    pattern_cut_columns: int = 60_000
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:

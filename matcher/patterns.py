@@ -185,10 +185,9 @@ class _Pool:
         for g, pooled in enumerate(self.groups):
             if spent >= params.pattern_max_work:
                 break
-            # Steps of its own (the bound's may be spent), a share of the whole, so one
-            # large group cannot use them all.
+            # Steps of its own (the bound's may be spent); all groups' together stop the cut.
             group = _Group(pooled.cand, pooled.volunteer, pooled.tasks, pooled.cap,
-                           _Work(params.pattern_max_work // 10), params.pattern_ng_size)
+                           _Work(params.pattern_max_work - spent), params.pattern_ng_size)
             taken = [b for b, t in enumerate(group.tasks) if values[self.x[t.option]] > 0.5]
             mask = sum(1 << b for b in taken)
             if len(taken) < 2 or any(values[var] > 0.5 and mask & ~column == 0
@@ -1215,7 +1214,7 @@ def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
     # On the deterministic clock SCIP's node count stops each solve; the seconds of this
     # whole call (its solves, listings, cuts and timings) are a safety net, a generous one:
     # where it binds, the result depends on the machine's load.
-    net = time.monotonic() + max(params.time_limit_s, 60.0)
+    net = time.monotonic() + params.pattern_plan_rounds * max(params.time_limit_s, 60.0)
     # Rounds: a better plan from one narrows the patterns to list for the next where they were
     # too many, and where the programme's solution takes options of a group that are no
     # pattern (tasks its energy rows hold), rows cutting it off tighten the next.
