@@ -319,7 +319,9 @@ def test_the_integer_programme_never_cuts_off_the_brute_force_optimum(
                                params=CUT_SHORT[way])
         start = Plan() if from_nothing else result.hint_plan
         plan, proven = pattern_plan(cand, occurrences, priority, result, start,
-                                    len(occurrences), Clock(CUT_SHORT[way]).after(10))
+                                    len(occurrences),
+                                    Clock(replace(CUT_SHORT[way], pattern_plan_rounds=3))
+                                    .after(10))
         if result.pool is not None:
             how = "listed" if result.pool.complete else "priced"
             event(f"{priority.value}: patterns {how}, "
