@@ -164,7 +164,7 @@ class SolveParams:
     pattern_max_work: int = 10_000_000
     pattern_plan_share: float = 0.25
     pattern_plan_nodes: int = 200
-    pattern_plan_rounds: int = 1
+    pattern_plan_rounds: int = 2
     pattern_cut_columns: int = 60_000
 
     def __post_init__(self) -> None:
