@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +117,9 @@ class SolveParams:
         0 turns it off.
     pattern_plan_nodes
         Nodes of SCIP's search for that integer programme (a count, so every run stops at
-        the same point; on the deterministic clock ``time_limit_s``, at least 60 seconds, per
+        the same point; on the deterministic clock ``time_limit_s`` of wall-clock time per
         round, for all of its rounds together, listing and timing included, is only a safety
-        net).
+        net: where it binds, what the programme finds depends on the machine's load).
     pattern_plan_rounds
         Solves of that programme at most: a later one lists the patterns that could beat a
         better plan where they were too many, or is cut where the last one took options of a
@@ -132,6 +132,10 @@ class SolveParams:
         Steps (walks compared, subsets grown, labels extended) one pattern bound may take, so
         every run stops at the same step; out of steps, the groups not yet priced out are
         bounded by energy rows and the LP solved once more.
+
+    ``pattern_lp_iterations``, ``pattern_cut_columns`` and ``pattern_max_work`` are set for a
+    limit of ``DEFAULT_TIME_LIMIT_S``; a solve with a shorter one takes them in proportion
+    (:meth:`within_limit`).
     """
 
     time_limit_s: float = DEFAULT_TIME_LIMIT_S
@@ -203,6 +207,19 @@ class SolveParams:
     def limit_kind(self) -> str:
         """``deterministic`` or ``wall_clock``: what ``time_limit_s`` counts."""
         return "wall_clock" if self.wall_clock else "deterministic"
+
+    def within_limit(self) -> SolveParams:
+        """These parameters with the pattern stage's counts of work (``pattern_max_work``,
+        ``pattern_lp_iterations``, ``pattern_cut_columns``) in proportion to ``time_limit_s``
+        where it is shorter than ``DEFAULT_TIME_LIMIT_S``, the limit they are set for: a solve
+        asked for sooner (a quick look, a test) gets a pattern stage as much shorter, still
+        counted, so still the same on every run. The solver takes its parameters so."""
+        part = self.time_limit_s / DEFAULT_TIME_LIMIT_S
+        if part >= 1.0:
+            return self
+        return replace(self, **{name: max(1, round(getattr(self, name) * part))
+                                for name in ("pattern_max_work", "pattern_lp_iterations",
+                                             "pattern_cut_columns")})
 
     @property
     def budget(self) -> float:

@@ -1212,9 +1212,11 @@ def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
     found, proven = Plan(), None
     listed = pool.complete
     # On the deterministic clock SCIP's node count stops each solve; the seconds of this
-    # whole call (its solves, listings, cuts and timings) are a safety net, a generous one:
-    # where it binds, the result depends on the machine's load.
-    net = time.monotonic() + params.pattern_plan_rounds * max(params.time_limit_s, 60.0)
+    # whole call (its solves, listings, cuts and timings) are a safety net, the solve's
+    # limit per round: where it binds, the result depends on the machine's load. (SCIP's
+    # first node, its presolve and root LP, takes what it takes on a large programme: only
+    # seconds bound it, and a solve asked for in seconds should not wait minutes on it.)
+    net = time.monotonic() + params.pattern_plan_rounds * params.time_limit_s
     # Rounds: a better plan from one narrows the patterns to list for the next where they were
     # too many, and where the programme's solution takes options of a group that are no
     # pattern (tasks its energy rows hold), rows cutting it off tighten the next.

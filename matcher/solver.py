@@ -113,7 +113,7 @@ def solve(problem: Problem, params: SolveParams | None = None, *,
     Schedule
         Assignments, unmet occurrences with reasons, per-priority coverage with bounds.
     """
-    params = params or SolveParams()
+    params = (params or SolveParams()).within_limit()
     settings = settings or Settings()
     began = time.monotonic()
     clock = Clock(params)

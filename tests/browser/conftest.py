@@ -30,6 +30,9 @@ from api.settings import ApiSettings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "password-123"
+# How long a journey waits for a solve (milliseconds): long enough for a loaded CI machine.
+# The journeys test what people see, not the solver's speed (benchmarks/ measures that).
+SOLVE_WAIT_MS = 300_000
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from api.models import ScheduleRow, UnmetRow
-from tests.browser.conftest import Server, log_in
+from tests.browser.conftest import SOLVE_WAIT_MS, Server, log_in
 from tests.conftest import WEEK
 
 pytestmark = pytest.mark.browser
@@ -108,9 +108,9 @@ def test_a_street_admin_solves_the_week_of_every_community(console: Page,
     run = page.get_by_test_id("district-run")
     expect(run.get_by_test_id("district-run-default")).to_contain_text("邻里社区")
     expect(run.get_by_test_id("district-run-default")).to_contain_text("已完成，待发布",
-                                                                        timeout=120_000)
+                                                                        timeout=SOLVE_WAIT_MS)
     expect(run.get_by_test_id("district-run-yi")).to_contain_text("已完成，待发布",
-                                                                   timeout=120_000)
+                                                                   timeout=SOLVE_WAIT_MS)
     expect(run.get_by_test_id("district-run-yi")).to_contain_text("1 / 1")
     expect(run).to_contain_text("草稿已排好")
     expect(page.get_by_role("button", name="停止")).to_have_count(0)

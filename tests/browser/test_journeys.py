@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 from api.ledger import ISSUER, transfer
 from matcher.generate import generate_community
 from matcher.spreadsheets import write_community
-from tests.browser.conftest import PASSWORD, Server, log_in
+from tests.browser.conftest import PASSWORD, SOLVE_WAIT_MS, Server, log_in
 from tests.conftest import CENTRE, WEEK
 
 pytestmark = pytest.mark.browser
@@ -59,7 +59,7 @@ def solve_and_publish(server: Server, folder: Path) -> dict[str, Any]:
     with server.api("coordinator") as api:
         assert api.post("/v1/imports", files=files).status_code == 200
         job = api.post("/v1/schedules", json={"week": str(WEEK)}).json()
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + SOLVE_WAIT_MS / 1000
         while (job := api.get(f"/v1/schedules/{job['id']}").json())["status"] not in (
                 "solved", "failed"):
             assert time.monotonic() < deadline
@@ -99,7 +99,7 @@ def test_coordinator_imports_plans_and_publishes(console: Page, server: Server,
     page.goto(f"{server.url}/console/schedules?week={WEEK}")
     page.get_by_role("button", name=f"给 {WEEK} 排班").click()
     expect(page.locator("#progress")).to_be_visible()
-    expect(page.locator("table.coverage")).to_be_visible(timeout=120_000)
+    expect(page.locator("table.coverage")).to_be_visible(timeout=SOLVE_WAIT_MS)
     expect(page.locator("table.coverage")).to_contain_text("红")
     shot(page, "console-schedule", full_page=False)
 
@@ -198,7 +198,7 @@ def test_organiser_runs_and_publishes_an_allocation(console: Page, server: Serve
     page.goto(f"{server.url}/console/charity?week={WEEK}")
     expect(page.get_by_text("华润万家")).to_be_visible()
     page.get_by_role("button", name=f"为 {WEEK} 分配物资").click()
-    expect(page.get_by_role("button", name="公布分配结果")).to_be_visible(timeout=120_000)
+    expect(page.get_by_role("button", name="公布分配结果")).to_be_visible(timeout=SOLVE_WAIT_MS)
     expect(page.get_by_text("没有完全满足的求助")).to_be_visible()
     page.get_by_role("button", name="公布分配结果").click()
     expect(page.get_by_text("已公布，送货任务会排进这一周的安排。")).to_be_visible()
@@ -266,7 +266,7 @@ def test_coordinator_stops_a_plan_then_sees_the_plan_on_a_street_map(
 
     page.goto(f"{server.url}/console/schedules?week={WEEK}")
     page.get_by_role("button", name=f"给 {WEEK} 排班").click()
-    expect(page.locator("table.coverage")).to_be_visible(timeout=120_000)
+    expect(page.locator("table.coverage")).to_be_visible(timeout=SOLVE_WAIT_MS)
     plan_map = page.get_by_test_id("plan-map")
     expect(plan_map).to_be_visible()
     legend = plan_map.locator(".linli-legend")

@@ -7,13 +7,14 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from matcher.domain import Location, Week
 from matcher.generate import generate_community
-from matcher.params import SolveParams
+from matcher.params import DEFAULT_TIME_LIMIT_S, SolveParams
 from matcher.solver import solve
 from tests.validator import geodesic_walk, validate
 
@@ -172,3 +173,19 @@ def test_one_time_limit_default_for_the_cli_the_service_and_the_solver(
     assert _solve_settings("2026-W48", None, False, None)[2].time_limit_s == 5
     assert _solve_settings("2026-W48", 3, False, None)[2].time_limit_s == 3
     assert ApiSettings().solve_time_limit_s == 7
+
+
+def test_a_shorter_limit_takes_the_pattern_stage_counts_in_proportion() -> None:
+    # The counts are set for the default limit: a solve asked for in a tenth of it gets a
+    # tenth of each (at least one), so its pattern stage is as much shorter; from the default
+    # up, and for everything else, the parameters are as given.
+    full = SolveParams(pattern_cut_columns=7)
+    short = replace(full, time_limit_s=DEFAULT_TIME_LIMIT_S / 10).within_limit()
+    assert (short.pattern_max_work, short.pattern_lp_iterations, short.pattern_cut_columns) == \
+        (full.pattern_max_work // 10, full.pattern_lp_iterations // 10, 1)
+    assert replace(short, pattern_max_work=full.pattern_max_work,
+                   pattern_lp_iterations=full.pattern_lp_iterations,
+                   pattern_cut_columns=7) == replace(full, time_limit_s=short.time_limit_s)
+    for limit in (DEFAULT_TIME_LIMIT_S, 5 * DEFAULT_TIME_LIMIT_S):
+        assert replace(full, time_limit_s=limit).within_limit() == \
+            replace(full, time_limit_s=limit)
