@@ -123,7 +123,8 @@ class SolveParams:
     pattern_plan_rounds
         Solves of that programme at most: a later one lists the patterns that could beat a
         better plan where they were too many, or is cut where the last one took options of a
-        group that are no pattern.
+        group that are no pattern, or broke what the master leaves out (a team's common
+        start, a meal's one merchant).
     pattern_cut_columns
         Between two solves of that programme, groups are listed again with their tasks of no
         dual value while those listed so far have added fewer columns than this (the others
@@ -168,7 +169,7 @@ class SolveParams:
     pattern_max_work: int = 10_000_000
     pattern_plan_share: float = 0.25
     pattern_plan_nodes: int = 200
-    pattern_plan_rounds: int = 2
+    pattern_plan_rounds: int = 4
     pattern_cut_columns: int = 60_000
 
     def __post_init__(self) -> None:

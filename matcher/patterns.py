@@ -77,7 +77,12 @@ narrows them for a later one. Where the programme's solution takes options of a 
 are no pattern (its energy rows let it), the programme is tightened and solved again: the
 group is listed again with its tasks of no dual value, or gets rows that hold for every
 schedule (no pattern holds more of its tasks than the labelling with each worth one finds;
-at most |S| - 1 of a set S that is no pattern).
+at most |S| - 1 of a set S that is no pattern). So it is where the solution breaks what the
+master leaves out, found by timing each group's options with the merchant the programme chose
+for each of their occurrences, and each team's members at every minute: a set of a
+volunteer's options that no order fits via those merchants gets "not all of these options and
+merchants", and a team whose members' other options leave no minute open to them all gets
+"not all of these options" over the members' sets (each set made smallest first).
 """
 
 from __future__ import annotations
@@ -169,8 +174,9 @@ class _Pool:
 
     def cut(self, values: list[float], params: SolveParams) -> int:
         """Tighten the programme where ``values`` (a solution of it) takes options of a group
-        that are no pattern, which the group's energy rows let it do. Returns how many groups
-        it tightened; it stops past ``pattern_max_work`` steps of ``params``.
+        that are no pattern, which the group's energy rows let it do, or breaks what the
+        master leaves out (:meth:`_cut_timing`). Returns how many groups and teams it
+        tightened; each of the two stops past ``pattern_max_work`` steps of ``params``.
 
         Such a group, if its patterns were listed without its tasks of no dual value, is
         listed again with them (the same floor, so the pool still holds every pattern that
@@ -182,6 +188,7 @@ class _Pool:
         pattern either, each made smallest by deletion where the checks could tell, at most
         |S| - 1 of S."""
         tightened, max_states, added, spent = 0, params.pattern_max_states, 0, 0
+        broken: set[int] = set()  # groups whose options taken are no pattern
         for g, pooled in enumerate(self.groups):
             if spent >= params.pattern_max_work:
                 break
@@ -197,6 +204,7 @@ class _Pool:
             try:
                 if group.is_pattern(taken, max_states) is not False:
                     continue  # a pattern, or too large to tell
+                broken.add(g)
                 if g in self.idle and added < params.pattern_cut_columns:
                     more = self._list_whole(g, group, max_states)
                     if more is not None:
@@ -215,7 +223,59 @@ class _Pool:
             finally:
                 spent += group.work.used
             tightened += len(self.master.given_rows) > rows
-        return tightened
+        # Steps of their own: listing groups whole may have spent the others'.
+        return tightened + self._cut_timing(values, broken, max_states,
+                                            _Work(params.pattern_max_work))
+
+    def _cut_timing(self, values: list[float], broken: set[int], max_states: int,
+                    work: _Work) -> int:
+        """Rows for what the programme leaves out of a day, where ``values`` breaks it (groups
+        ``broken`` aside, whose options taken are no pattern at all): each occurrence served
+        via the one merchant the programme chose for it, and a team starting together. Each
+        holds for every schedule: a volunteer who does a set of her tasks, each via the
+        merchant named, does them in some order in their windows (so where no order fits,
+        not all of them and those merchants are chosen), and a team's members each start at
+        a minute their other tasks leave open (so where no minute is open to them all, not
+        all of their tasks are taken). Each set is made smallest by deletion first. Returns
+        how many rows it added; it stops where ``work`` runs out (the rows so far hold)."""
+        merchant = {o: j for (o, j), var in self.use.items() if values[var] > 0.5}
+        rows = 0
+        members: dict[int, list[tuple[_DayCheck, list[int], int]]] = defaultdict(list)
+        try:
+            for g, group in enumerate(self.groups):
+                taken = [b for b, t in enumerate(group.tasks) if values[self.x[t.option]] > 0.5]
+                if not taken or g in broken:
+                    continue
+                day = _DayCheck(group, merchant, max_states, work)
+                if day.timeable(taken) is False:
+                    self._forbid([(day, day.smallest(taken))])
+                    rows += 1
+                    continue
+                for b in taken:
+                    need = group.cand.problem.occurrences[group.tasks[b].occurrence].need
+                    if need.volunteers_needed > 1:
+                        members[group.tasks[b].occurrence].append((day, taken, b))
+            for team in members.values():
+                apart = _apart(team)
+                if apart is not None:
+                    self._forbid(apart)
+                    rows += 1
+        except _OutOfWorkError:
+            pass
+        return rows
+
+    def _forbid(self, sets: list[tuple[_DayCheck, list[int]]]) -> None:
+        """The row "not all of these": each set's options in its day, and the merchant chosen
+        for each of those whose ways it narrows."""
+        terms: dict[int, float] = {}
+        for day, tasks in sets:
+            for b in tasks:
+                task = day.group.tasks[b]
+                terms[self.x[task.option]] = 1.0
+                j = day.merchant.get(task.occurrence)
+                if j is not None and day.narrows(b) and (task.occurrence, j) in self.use:
+                    terms[self.use[task.occurrence, j]] = 1.0
+        self.master.row(-self.master.inf, len(terms) - 1, sorted(terms.items()))
 
     def _cut_off(self, group: _Group, taken: list[int], max_states: int) -> None:
         """The rows "at most |S| - 1 of S" for sets S of ``taken`` (tasks of ``group``, no
@@ -266,6 +326,114 @@ class _Pool:
             master.row(-master.inf, minutes,
                        [(self.x[group.tasks[b].option], group.tasks[b].duration)
                         for b in inside])
+
+
+def _apart(team: list[tuple[_DayCheck, list[int], int]]
+           ) -> list[tuple[_DayCheck, list[int]]] | None:
+    """Where a team's members (each a day, the tasks taken in it and her task of the team)
+    have no minute open to them all: each member's tasks, each made smallest by deletion
+    while that stays so. None where some minute is open, or a check could not tell."""
+    if len(team) < 2:
+        return None
+    # The members of the narrowest windows first, each looked at only on the minutes still
+    # open to those before her: most teams are found to have a common minute cheaply.
+    team = sorted(team, key=lambda member: member[0].width(member[2]))
+    common: set[int] | None = None
+    for day, taken, b in team:
+        common = day.starts(taken, b, among=common)
+        if common is None:
+            return None
+        if not common:
+            break
+    if common:
+        return None
+    starts: list[set[int]] = []
+    for day, taken, b in team:
+        opened = day.starts(taken, b)
+        if opened is None:
+            return None
+        starts.append(opened)
+    kept = [list(taken) for _, taken, _ in team]
+    for m, (day, _, b) in enumerate(team):
+        others = set.intersection(*starts[:m], *starts[m + 1:])
+        for k in list(kept[m]):
+            if k == b:
+                continue
+            fewer = [c for c in kept[m] if c != k]
+            opened = day.starts(fewer, b, among=others)
+            if opened is not None and not opened:
+                kept[m] = fewer
+        opened = day.starts(kept[m], b)
+        if opened is None:
+            return None
+        starts[m] = opened
+    return [(day, kept[m]) for m, (day, _, _) in enumerate(team)]
+
+
+class _DayCheck:
+    """One volunteer-group's tasks timed with what the master leaves out: each occurrence
+    served via the merchant the programme chose for it (``merchant``, by occurrence), and a
+    task at a minute given."""
+
+    def __init__(self, group: _Group, merchant: Mapping[int, int], max_states: int,
+                 work: _Work) -> None:
+        self.group, self.merchant, self.max_states, self.work = group, merchant, max_states, work
+
+    def via(self, b: int, start: int | None = None) -> _Task | None:
+        """Task b served only via its occurrence's merchant (if chosen) and, given ``start``,
+        only at that minute; None where no way is left."""
+        task = self.group.tasks[b]
+        j = self.merchant.get(task.occurrence)
+        ways = tuple((m, lo, hi) if start is None else (m, start, start)
+                     for m, lo, hi in task.ways
+                     if (j is None or m == j) and (start is None or lo <= start <= hi))
+        return _Task(task.option, task.occurrence, task.duration, ways) if ways else None
+
+    def width(self, b: int) -> int:
+        """Minutes task b could start at, via its occurrence's merchant."""
+        task = self.via(b)
+        return 0 if task is None else task.hi - task.lo + 1
+
+    def narrows(self, b: int) -> bool:
+        """Whether the merchant chosen leaves task b fewer ways."""
+        narrowed = self.via(b)
+        return narrowed is None or len(narrowed.ways) < len(self.group.tasks[b].ways)
+
+    def timeable(self, tasks: list[int], fixed: tuple[int, int] | None = None) -> bool | None:
+        """Whether she can do all of ``tasks`` via their merchants, task ``fixed[0]`` started
+        at minute ``fixed[1]``; None past the states allowed."""
+        narrowed = [self.via(b, fixed[1] if fixed is not None and fixed[0] == b else None)
+                    for b in tasks]
+        if any(t is None for t in narrowed):
+            return False
+        day = _Group(self.group.cand, self.group.volunteer, narrowed,  # type: ignore[arg-type]
+                     self.group.cap, self.work)
+        return day.is_pattern(list(range(len(narrowed))), self.max_states)
+
+    def smallest(self, tasks: list[int]) -> list[int]:
+        """``tasks`` (not timeable) made smallest by deletion while they stay so."""
+        smallest = list(tasks)
+        for b in tasks:
+            fewer = [k for k in smallest if k != b]
+            if self.timeable(fewer) is False:
+                smallest = fewer
+        return smallest
+
+    def starts(self, tasks: list[int], b: int, among: set[int] | None = None) -> set[int] | None:
+        """The minutes task b (of ``tasks``) can start at with all of them done (of ``among``
+        where given); None where a check could not tell."""
+        task = self.via(b)
+        if task is None:
+            return set()
+        minutes = range(task.lo, task.hi + 1) if among is None else sorted(among)
+        out = set()
+        for s in minutes:
+            ok = self.timeable(tasks, (b, s))
+            if ok is None:
+                return None
+            if ok:
+                out.add(s)
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from itertools import permutations
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from matcher.bounds import RelaxedWeek
-from matcher.circles import Candidates, ServiceCircle, build_candidates
+from matcher.circles import Candidates, ServiceCircle, build_candidates, walk_ceil
 from matcher.domain import Priority, Problem, SolveStatus
 from matcher.generate import generate_community
 from matcher.params import Clock, SolveParams
 from matcher.partition import partition
 from matcher.patterns import (
+    _DayCheck,
     _Group,
     _groups,
     _Task,
@@ -557,3 +559,182 @@ def test_a_set_is_a_pattern_exactly_when_the_enumeration_says_so(problem: Proble
         inside = any(mask & ~pattern == 0 for pattern in masks)
         event(f"{len(chosen)} tasks, {'a pattern' if inside else 'no pattern'}")
         assert group.is_pattern(sorted(chosen), 10**6) is inside
+
+
+def test_the_programme_is_cut_where_a_team_has_no_common_start() -> None:
+    # A team of two for T: A can only start it after her fixed visit X (and the walk from
+    # it), B only early enough to walk to her fixed visit Y. Each day is a pattern, so the
+    # programme covers all three; no minute suits both, so two is the most. Cut on that
+    # (not all of X, T by A, T by B and Y) and solved again, it proves two.
+    problem = Problem(WEEK, [
+        volunteer("A", skills=("x",), windows="mon 08:00-10:00"),
+        volunteer("B", skills=("y",), windows="mon 08:00-10:00"),
+    ], [
+        need("X", window="08:00-08:30", duration=30, skills=("x",)),
+        need("Y", window="09:00-09:30", duration=30, skills=("y",)),
+        need("T", 0, 300, window="08:00-09:30", duration=30, k=2),
+    ])
+    assert lexicographic_optimum(problem, WALK)[Priority.BLUE.rank] == 2
+    proves_after_cuts(problem, 3, 2, 2)
+
+
+def test_the_programme_is_cut_where_a_merchant_chosen_does_not_time() -> None:
+    # Meals D and E are each fetched from M1 (next door, one order a day) or M2 (a walk
+    # away) and delivered right after a fixed visit of A's (X) or of B's (Z): only via M1
+    # is there time. The programme, free to pick M2 for E while B's day reads as a pattern
+    # via M1, covers all four; three is the most. Cut on that (not E by B, Z by B and E
+    # from M2) and solved again, it moves to the same choice mirrored (D for E, A for B):
+    # four rows, one per mirror image, and it proves three.
+    problem = Problem(WEEK, [
+        volunteer("A", skills=("x",), windows="mon 10:00-12:00"),
+        volunteer("B", skills=("z",), windows="mon 10:00-12:00"),
+    ], [
+        need("X", window="10:00-10:30", duration=30, skills=("x",)),
+        need("Z", window="10:00-10:30", duration=30, skills=("z",)),
+        need("D", window="10:30-11:00", duration=30, merchant="meal"),
+        need("E", window="10:30-11:00", duration=30, merchant="meal"),
+    ], [merchant("M1", capacity=1), merchant("M2", 600, 0, capacity=1)])
+    assert lexicographic_optimum(problem, WALK)[Priority.BLUE.rank] == 3
+    proves_after_cuts(problem, 4, 3, 5)
+
+
+def proves_after_cuts(problem: Problem, relaxed: int, optimum: int, rounds: int) -> None:
+    """The master's bound is ``relaxed``, its programme proves that in one round and
+    ``optimum`` in ``rounds``, not before; its plan reaches ``optimum`` and is valid."""
+    cand = candidates(problem)
+    occurrences, options = level_input(cand, Priority.BLUE)
+    for solves, proven in [(1, relaxed), (rounds - 1, relaxed), (rounds, optimum)]:
+        params = replace(FAST, pattern_plan_rounds=solves)
+        result = pattern_bound(cand, occurrences, options, Priority.BLUE, {}, params=params)
+        assert result.bound == relaxed and result.complete
+        plan, bound = pattern_plan(cand, occurrences, Priority.BLUE, result, Plan(),
+                                   len(occurrences), Clock(params).after(10))
+        assert bound == proven
+        assert covered_count(cand, plan, Priority.BLUE) == optimum
+        assert validate(problem, _assignments(cand, plan), WALK) == []
+
+
+@st.composite
+def teams_and_merchants(draw: st.DrawFn) -> Problem:
+    """Tiny late mornings where what the master leaves out matters: two volunteers, each with
+    a visit only she can make at a fixed time, and one to three needs both could serve in
+    windows around them, teams of two and meals from one of two merchants of little
+    capacity, a few minutes' walk apart (one day, for the brute force)."""
+    spots = st.tuples(st.integers(-600, 600), st.integers(-600, 600))
+    minute = st.sampled_from([0, 10, 20, 30, 40, 50, 60, 70, 80, 90])
+
+    def window(start: int, length: int) -> str:
+        end = start + length
+        return f"{10 + start // 60}:{start % 60:02d}-{10 + end // 60}:{end % 60:02d}"
+
+    volunteers, needs = [], []
+    for v, skill in enumerate(["x", "y"]):
+        volunteers.append(volunteer(f"V{v}", *draw(spots), skills=(skill,),
+                                    windows="mon 10:00-12:00", hours=2))
+        needs.append(need(f"F{v}", *draw(spots), window=window(draw(minute), 30),
+                          duration=30, skills=(skill,)))
+    merchants = [merchant(f"M{m}", *draw(spots), capacity=draw(st.integers(1, 2)))
+                 for m in range(2)]
+    for n in range(draw(st.integers(1, 3))):
+        duration = draw(st.sampled_from([20, 30]))
+        needs.append(need(
+            f"N{n}", *draw(spots),
+            window=window(draw(minute), duration + draw(st.sampled_from([0, 20, 40, 60]))),
+            duration=duration, k=draw(st.sampled_from([1, 2])),
+            merchant="meal" if draw(st.booleans()) else None))
+    return Problem(WEEK, volunteers, needs, merchants)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(teams_and_merchants())
+def test_rows_on_teams_and_merchants_never_cut_off_the_brute_force_optimum(
+        problem: Problem) -> None:
+    # The programme cut where its choice puts a team's members at no common minute or a
+    # meal's merchant where its volunteer's day does not time, solved again and again: the
+    # bound it proves is never below the optimum, and its plan is valid.
+    cand = candidates(problem)
+    optimum = lexicographic_optimum(problem, WALK)[Priority.BLUE.rank]
+    occurrences, options = level_input(cand, Priority.BLUE)
+    params = replace(FAST, pattern_plan_rounds=6)
+    result = pattern_bound(cand, occurrences, options, Priority.BLUE, {}, params=params)
+    plan, proven = pattern_plan(cand, occurrences, Priority.BLUE, result, Plan(),
+                                len(occurrences), Clock(params).after(10))
+    assert result.bound >= optimum
+    if result.bound > optimum:
+        event("the LP above the optimum; the programme "
+              + ("proves less" if proven is not None and proven < result.bound else
+                 "does not prove less"))
+    if proven is not None:
+        assert proven >= optimum
+    assert validate(problem, _assignments(cand, plan), WALK) == []
+
+
+@st.composite
+def meal_mornings(draw: st.DrawFn) -> Problem:
+    """One volunteer free on Monday morning, three to six visits and meals (from one of two
+    merchants) around her in windows of 30 minutes to two hours."""
+    spots = st.tuples(st.integers(-500, 500), st.integers(-500, 500))
+    visits = [need(f"B{k}", *draw(spots),
+                   window=f"{start:02d}:00-{start + span // 60:02d}:{span % 60:02d}",
+                   duration=draw(st.sampled_from([20, 30])),
+                   merchant="meal" if draw(st.booleans()) else None)
+              for k in range(draw(st.integers(3, 6)))
+              for start, span in [(draw(st.sampled_from([10, 11])),
+                                   draw(st.sampled_from([30, 60, 120])))]]
+    return Problem(WEEK, [volunteer("V1", windows="mon 10:00-14:00", hours=3)], visits,
+                   [merchant("M0", *draw(spots)), merchant("M1", *draw(spots))])
+
+
+def starts_in_some_order(group: _Group, tasks: list[int], merchant: dict[int, int],
+                         b: int) -> set[int]:
+    """The minutes task b can start at with all of ``tasks`` done via their merchants: every
+    order tried, each task as early as it can (task b at each minute of its window)."""
+    def ways(k: int) -> list[tuple[int | None, int, int]]:
+        task = group.tasks[k]
+        return [w for w in task.ways if merchant.get(task.occurrence, w[0]) == w[0]]
+
+    def fits(order: tuple[int, ...], at: int) -> bool:
+        clock: int | None = None
+        for n, k in enumerate(order):
+            task = group.tasks[k]
+            best = None
+            for j, lo, hi in ways(k):
+                start = lo if clock is None else max(lo, clock + walk_ceil(
+                    group.cand.transition(group.tasks[order[n - 1]].occurrence,
+                                          task.occurrence, j)))
+                if k == b:
+                    start = at if start <= at <= hi else hi + 1
+                if start <= hi and (best is None or start < best):
+                    best = start
+            if best is None:
+                return False
+            clock = best + task.duration
+        return True
+
+    if sum(group.tasks[k].duration for k in tasks) > group.cap:
+        return set()
+    minutes = {s for _, lo, hi in ways(b) for s in range(lo, hi + 1)}
+    return {s for s in minutes if any(fits(order, s) for order in permutations(tasks))}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(meal_mornings(), st.data())
+def test_the_minutes_a_task_can_start_at_are_those_of_every_order_tried(
+        problem: Problem, data: st.DataObject) -> None:
+    # What the rows on teams and merchants rest on: the minutes a task of a volunteer's day
+    # can start at, her other tasks done and each meal via the merchant chosen, against
+    # every order of them tried.
+    cand = candidates(problem)
+    tasks = _tasks(cand, list(range(len(cand.options))))
+    for group in _groups(cand, tasks, {0: cand.minutes_cap(0)}, _Work(10**9)):
+        chosen = sorted(data.draw(st.sets(st.integers(0, len(group.tasks) - 1), min_size=1,
+                                          max_size=4)))
+        merchant = {group.tasks[k].occurrence: data.draw(st.sampled_from(
+            [j for j, _, _ in group.tasks[k].ways])) for k in chosen
+            if group.tasks[k].ways[0][0] is not None}
+        b = data.draw(st.sampled_from(chosen))
+        day = _DayCheck(group, merchant, 10**6, _Work(10**9))
+        expected = starts_in_some_order(group, chosen, merchant, b)
+        event("some minute" if expected else "no minute")
+        assert day.starts(chosen, b) == expected
+        assert day.timeable(chosen) is bool(expected)
