@@ -77,7 +77,7 @@ narrows them for a later one. Where the programme's solution takes options of a 
 are no pattern (its energy rows let it), the programme is tightened and solved again: the
 group is listed again with its tasks of no dual value, or gets rows that hold for every
 schedule (no pattern holds more of its tasks than the labelling with each worth one finds;
-at most |S| - 1 of a set S that is no pattern). So it is where the solution breaks what the
+at most |S| - 1 of a set S that is no pattern). Likewise where the solution breaks what the
 master leaves out, found by timing each group's options with the merchant the programme chose
 for each of their occurrences, and each team's members at every minute: a set of a
 volunteer's options that no order fits via those merchants gets "not all of these options and
