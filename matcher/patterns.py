@@ -229,9 +229,10 @@ class _Pool:
 
     def _cut_timing(self, values: list[float], broken: set[int], max_states: int,
                     work: _Work) -> int:
-        """Rows for what the programme leaves out of a day, where ``values`` breaks it (groups
-        ``broken`` aside, whose options taken are no pattern at all): each occurrence served
-        via the one merchant the programme chose for it, and a team starting together. Each
+        """Rows for what the programme leaves out of a volunteer's day, where ``values``
+        breaks it (groups ``broken`` aside, whose options taken are no pattern at all): each
+        occurrence served via the one merchant the programme chose for it, and a team
+        starting together. Each
         holds for every schedule: a volunteer who does a set of her tasks, each via the
         merchant named, does them in some order in their windows (so where no order fits,
         not all of them and those merchants are chosen), and a team's members each start at
@@ -240,21 +241,21 @@ class _Pool:
         how many rows it added; it stops where ``work`` runs out (the rows so far hold)."""
         merchant = {o: j for (o, j), var in self.use.items() if values[var] > 0.5}
         rows = 0
-        members: dict[int, list[tuple[_DayCheck, list[int], int]]] = defaultdict(list)
+        members: dict[int, list[tuple[_GroupTiming, list[int], int]]] = defaultdict(list)
         try:
             for g, group in enumerate(self.groups):
                 taken = [b for b, t in enumerate(group.tasks) if values[self.x[t.option]] > 0.5]
                 if not taken or g in broken:
                     continue
-                day = _DayCheck(group, merchant, max_states, work)
-                if day.timeable(taken) is False:
-                    self._forbid([(day, day.smallest(taken))])
+                timing = _GroupTiming(group, merchant, max_states, work)
+                if timing.timeable(taken) is False:
+                    self._forbid([(timing, timing.smallest(taken))])
                     rows += 1
                     continue
                 for b in taken:
                     need = group.cand.problem.occurrences[group.tasks[b].occurrence].need
                     if need.volunteers_needed > 1:
-                        members[group.tasks[b].occurrence].append((day, taken, b))
+                        members[group.tasks[b].occurrence].append((timing, taken, b))
             for team in members.values():
                 apart = _apart(team)
                 if apart is not None:
@@ -264,16 +265,16 @@ class _Pool:
             pass
         return rows
 
-    def _forbid(self, sets: list[tuple[_DayCheck, list[int]]]) -> None:
-        """The row "not all of these": each set's options in its day, and the merchant chosen
+    def _forbid(self, sets: list[tuple[_GroupTiming, list[int]]]) -> None:
+        """The row "not all of these": each set's options in its group, and the merchant chosen
         for each of those whose ways it narrows."""
         terms: dict[int, float] = {}
-        for day, tasks in sets:
+        for timing, tasks in sets:
             for b in tasks:
-                task = day.group.tasks[b]
+                task = timing.group.tasks[b]
                 terms[self.x[task.option]] = 1.0
-                j = day.merchant.get(task.occurrence)
-                if j is not None and day.narrows(b) and (task.occurrence, j) in self.use:
+                j = timing.merchant.get(task.occurrence)
+                if j is not None and timing.narrows(b) and (task.occurrence, j) in self.use:
                     terms[self.use[task.occurrence, j]] = 1.0
         self.master.row(-self.master.inf, len(terms) - 1, sorted(terms.items()))
 
@@ -328,49 +329,53 @@ class _Pool:
                         for b in inside])
 
 
-def _apart(team: list[tuple[_DayCheck, list[int], int]]
-           ) -> list[tuple[_DayCheck, list[int]]] | None:
-    """Where a team's members (each a day, the tasks taken in it and her task of the team)
-    have no minute open to them all: each member's tasks, each made smallest by deletion
-    while that stays so. None where some minute is open, or a check could not tell."""
+def _apart(team: list[tuple[_GroupTiming, list[int], int]]
+           ) -> list[tuple[_GroupTiming, list[int]]] | None:
+    """Where a team's members (each her group's timing, the tasks taken in it and her task
+    of the team) have no minute open to them all: each member's tasks, each made smallest by
+    deletion while that stays so. None where some minute is open, or the first check could
+    not tell."""
     if len(team) < 2:
         return None
     # The members of the narrowest windows first, each looked at only on the minutes still
     # open to those before her: most teams are found to have a common minute cheaply.
     team = sorted(team, key=lambda member: member[0].width(member[2]))
     common: set[int] | None = None
-    for day, taken, b in team:
-        common = day.starts(taken, b, among=common)
+    for timing, taken, b in team:
+        common = timing.starts(taken, b, among=common)
         if common is None:
             return None
         if not common:
             break
     if common:
         return None
+    # No minute is open with every member's options as taken, so those sets are a row
+    # already: each is made smaller only where the checks can tell.
+    whole = [(timing, list(taken)) for timing, taken, _ in team]
     starts: list[set[int]] = []
-    for day, taken, b in team:
-        opened = day.starts(taken, b)
+    for timing, taken, b in team:
+        opened = timing.starts(taken, b)
         if opened is None:
-            return None
+            return whole
         starts.append(opened)
     kept = [list(taken) for _, taken, _ in team]
-    for m, (day, _, b) in enumerate(team):
+    for m, (timing, _, b) in enumerate(team):
         others = set.intersection(*starts[:m], *starts[m + 1:])
         for k in list(kept[m]):
             if k == b:
                 continue
             fewer = [c for c in kept[m] if c != k]
-            opened = day.starts(fewer, b, among=others)
+            opened = timing.starts(fewer, b, among=others)
             if opened is not None and not opened:
                 kept[m] = fewer
-        opened = day.starts(kept[m], b)
+        opened = timing.starts(kept[m], b)
         if opened is None:
-            return None
+            return whole
         starts[m] = opened
-    return [(day, kept[m]) for m, (day, _, _) in enumerate(team)]
+    return [(timing, kept[m]) for m, (timing, _, _) in enumerate(team)]
 
 
-class _DayCheck:
+class _GroupTiming:
     """One volunteer-group's tasks timed with what the master leaves out: each occurrence
     served via the merchant the programme chose for it (``merchant``, by occurrence), and a
     task at a minute given."""
@@ -402,13 +407,15 @@ class _DayCheck:
     def timeable(self, tasks: list[int], fixed: tuple[int, int] | None = None) -> bool | None:
         """Whether she can do all of ``tasks`` via their merchants, task ``fixed[0]`` started
         at minute ``fixed[1]``; None past the states allowed."""
-        narrowed = [self.via(b, fixed[1] if fixed is not None and fixed[0] == b else None)
-                    for b in tasks]
-        if any(t is None for t in narrowed):
-            return False
-        day = _Group(self.group.cand, self.group.volunteer, narrowed,  # type: ignore[arg-type]
-                     self.group.cap, self.work)
-        return day.is_pattern(list(range(len(narrowed))), self.max_states)
+        narrowed: list[_Task] = []
+        for b in tasks:
+            task = self.via(b, fixed[1] if fixed is not None and fixed[0] == b else None)
+            if task is None:
+                return False
+            narrowed.append(task)
+        group = _Group(self.group.cand, self.group.volunteer, narrowed, self.group.cap,
+                       self.work)
+        return group.is_pattern(list(range(len(narrowed))), self.max_states)
 
     def smallest(self, tasks: list[int]) -> list[int]:
         """``tasks`` (not timeable) made smallest by deletion while they stay so."""
@@ -425,7 +432,8 @@ class _DayCheck:
         task = self.via(b)
         if task is None:
             return set()
-        minutes = range(task.lo, task.hi + 1) if among is None else sorted(among)
+        minutes = range(task.lo, task.hi + 1) if among is None else \
+            sorted(s for s in among if task.lo <= s <= task.hi)
         out = set()
         for s in minutes:
             ok = self.timeable(tasks, (b, s))
@@ -1358,14 +1366,16 @@ def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
     """The pattern master solved as an integer programme (SCIP, ``pattern_plan_nodes`` nodes),
     started from ``plan`` (valid, keeping the levels the master keeps): at most one column per
     volunteer-group, whole occurrences with their headcount, her week's minutes, merchants'
-    days. The programme leaves out when a team starts together and when a merchant is busy,
-    so its choice of options is then timed by the exact model
+    days. The programme leaves out when a team starts together and that a meal is fetched
+    from the one merchant chosen for it, so its choice of options is then timed by the exact
+    model
     (:class:`~matcher.model.ComponentModel`, until ``deadline``) on those options and the
     plan's, each level above kept at what ``plan`` covers, up to ``cap``.
 
     It is solved up to ``pattern_plan_rounds`` times: again where its solution takes options
-    of a group that are no pattern (tightened by :meth:`_Pool.cut`), or where the patterns
-    that could beat the plan were too many to list and a better plan narrows them.
+    of a group that are no pattern or breaks what the master leaves out (tightened by
+    :meth:`_Pool.cut`), or where the patterns that could beat the plan were too many to list
+    and a better plan narrows them.
 
     Returns the plan found (of ``occurrences``; empty if none) and, where the patterns that
     could beat ``plan`` are all in the pool (listed in full, or added: see
@@ -1387,7 +1397,8 @@ def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
     net = time.monotonic() + params.pattern_plan_rounds * params.time_limit_s
     # Rounds: a better plan from one narrows the patterns to list for the next where they were
     # too many, and where the programme's solution takes options of a group that are no
-    # pattern (tasks its energy rows hold), rows cutting it off tighten the next.
+    # pattern (tasks its energy rows hold) or breaks what the master leaves out, rows cutting
+    # it off tighten the next.
     for left in range(params.pattern_plan_rounds - 1, -1, -1):
         listed = listed or (pool.lagrangian is not None and
                             _add_patterns_worth(pool, value + 1 - pool.lagrangian, params))
