@@ -91,7 +91,7 @@ import heapq
 import math
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ortools.linear_solver import pywraplp
@@ -285,11 +285,8 @@ class _Pool:
         # Each set found is left out of the search for the next, so one solution may
         # get several rows from one group.
         while True:
-            smallest = list(taken)
-            for b in taken:
-                fewer = [k for k in smallest if k != b]
-                if group.is_pattern(fewer, max_states) is False:
-                    smallest = fewer
+            smallest = _smallest(taken, lambda fewer: group.is_pattern(fewer, max_states)
+                                 is False)
             self.master.row(-self.master.inf, len(smallest) - 1,
                             [(self.x[group.tasks[b].option], 1.0) for b in smallest])
             taken = [b for b in taken if b not in smallest]
@@ -329,6 +326,17 @@ class _Pool:
                         for b in inside])
 
 
+def _smallest(tasks: list[int], still: Callable[[list[int]], bool]) -> list[int]:
+    """``tasks`` made smallest by deletion: each left out in turn where ``still`` holds of
+    those left without it (it holds of ``tasks``)."""
+    smallest = list(tasks)
+    for b in tasks:
+        fewer = [k for k in smallest if k != b]
+        if still(fewer):
+            smallest = fewer
+    return smallest
+
+
 def _apart(team: list[tuple[_GroupTiming, list[int], int]]
            ) -> list[tuple[_GroupTiming, list[int]]] | None:
     """Where a team's members (each her group's timing, the tasks taken in it and her task
@@ -358,21 +366,16 @@ def _apart(team: list[tuple[_GroupTiming, list[int], int]]
         if opened is None:
             return whole
         starts.append(opened)
-    kept = [list(taken) for _, taken, _ in team]
-    for m, (timing, _, b) in enumerate(team):
-        others = set.intersection(*starts[:m], *starts[m + 1:])
-        for k in list(kept[m]):
-            if k == b:
-                continue
-            fewer = [c for c in kept[m] if c != k]
-            opened = timing.starts(fewer, b, among=others)
-            if opened is not None and not opened:
-                kept[m] = fewer
-        opened = timing.starts(kept[m], b)
+    kept: list[tuple[_GroupTiming, list[int]]] = []
+    for m, (timing, taken, b) in enumerate(team):
+        smallest = timing.smallest_apart(taken, b, set.intersection(*starts[:m],
+                                                                    *starts[m + 1:]))
+        opened = timing.starts(smallest, b)
         if opened is None:
             return whole
         starts[m] = opened
-    return [(timing, kept[m]) for m, (timing, _, _) in enumerate(team)]
+        kept.append((timing, smallest))
+    return kept
 
 
 class _GroupTiming:
@@ -419,12 +422,14 @@ class _GroupTiming:
 
     def smallest(self, tasks: list[int]) -> list[int]:
         """``tasks`` (not timeable) made smallest by deletion while they stay so."""
-        smallest = list(tasks)
-        for b in tasks:
-            fewer = [k for k in smallest if k != b]
-            if self.timeable(fewer) is False:
-                smallest = fewer
-        return smallest
+        return _smallest(tasks, lambda fewer: self.timeable(fewer) is False)
+
+    def smallest_apart(self, tasks: list[int], b: int, others: set[int]) -> list[int]:
+        """``tasks`` (task b of them starting at no minute of ``others``) made smallest by
+        deletion while that stays so, task b kept."""
+        rest = [k for k in tasks if k != b]
+        return [*_smallest(rest, lambda fewer: self.starts([*fewer, b], b, among=others)
+                           == set()), b]
 
     def starts(self, tasks: list[int], b: int, among: set[int] | None = None) -> set[int] | None:
         """The minutes task b (of ``tasks``) can start at with all of them done (of ``among``
