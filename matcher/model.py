@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from itertools import combinations
 
 from ortools.sat.python import cp_model
@@ -292,7 +292,8 @@ class ComponentModel:
             self.model.add(expr >= covered)
 
     def maximize_coverage(self, priority: Priority, cap: int, *,
-                          shorter_walks: bool = False) -> None:
+                          shorter_walks: bool = False,
+                          prefer: Collection[int] | None = None) -> None:
         """Maximise ``priority``'s coverage, known to be at most ``cap`` (a bound): as the
         objective's domain the cap lets CP-SAT stop the moment a plan reaches it, which a
         constraint on the sum would not.
@@ -300,19 +301,30 @@ class ComponentModel:
         With ``shorter_walks``, among plans covering as many the one with less walking wins:
         one more occurrence outweighs any walking (the unit exceeds every option's walk taken
         together), so the order stays strictly lexicographic. Used where no proof is expected
-        and nothing else would prefer near volunteers.
+        and nothing else would prefer near volunteers. With ``prefer`` (options), among plans
+        covering as many the one whose tasks outside ``prefer`` take fewer minutes wins: a
+        choice made for the whole week, followed where it costs no coverage, so the minutes
+        it leaves a volunteer are there for her other days.
         """
         expr = self.coverage(priority)
         assert expr is not None
         goal = self.model.new_int_var(0, cap, f"covered[{priority.value}]")
         self.model.add(goal == expr)
         self.goal, self.cap = (goal, priority), cap
+        costs: list[cp_model.LinearExpr] = []
+        unit = 1
         if shorter_walks:
-            self.unit = 1 + sum(round(self.params.walk_weight * max(self.cand.options[i].walks))
-                                for i in self.options)
-            self.model.maximize(self.unit * goal - self.walking())
-        else:
-            self.model.maximize(goal)
+            unit += sum(round(self.params.walk_weight * max(self.cand.options[i].walks))
+                        for i in self.options)
+            costs.append(self.walking())
+        if prefer is not None:
+            kept = set(prefer)
+            minutes = {i: self.cand.problem.occurrences[self.cand.options[i].occurrence]
+                       .need.duration_min for i in self.options if i not in kept}
+            unit += sum(minutes.values())
+            costs.append(sum(d * self.x[i] for i, d in minutes.items()))  # type: ignore[arg-type]
+        self.unit = unit
+        self.model.maximize(unit * goal - sum(costs) if costs else goal)
 
     def lower_cap(self, cap: int) -> None:
         """Lower the goal's cap to a bound proven since (as by an earlier solve of this

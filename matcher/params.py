@@ -110,11 +110,11 @@ class SolveParams:
     pattern_max_rounds
         Solves of the pattern LP at most.
     pattern_plan_share
-        Of a community-scale level's time, what is kept back from its exact model for the
-        pattern master solved as an integer programme, where the model leaves the level
-        unproven (:func:`matcher.patterns.pattern_plan`): the plan it chooses, timed by the
-        exact model, and where the patterns that could beat the plan are all in it, a bound.
-        0 turns it off.
+        Of a level's time, what is kept back from its exact model (at street scale, from the
+        lazy week or blue's day-by-day polish) for the pattern master solved as an integer
+        programme, where the level is left unproven (:func:`matcher.patterns.pattern_plan`):
+        the plan it chooses, timed by the exact model (at street scale a day at a time), and
+        where the patterns that could beat the plan are all in it, a bound. 0 turns it off.
     pattern_plan_nodes
         Nodes of SCIP's search for that integer programme (a count, so every run stops at
         the same point; on the deterministic clock ``time_limit_s`` of wall-clock time per

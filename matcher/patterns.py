@@ -1365,9 +1365,15 @@ def _guided_plan(cand: Candidates, occurrences: list[int], tasks: dict[int, _Tas
     return greedy_plan(cand, occurrences, base=plan)
 
 
+# How a choice of options is timed (plan, options chosen, cap, deadline -> a valid plan, or
+# ``plan`` where it finds nothing better): :func:`_timed` by default, one week's exact model.
+ChoiceTimer = Callable[[Plan, set[int], int, Deadline], Plan]
+
+
 def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
                  result: PatternBound, plan: Plan, cap: int,
-                 deadline: Deadline) -> tuple[Plan, int | None]:
+                 deadline: Deadline, time_choice: ChoiceTimer | None = None,
+                 known: Mapping[Priority, int] | None = None) -> tuple[Plan, int | None]:
     """The pattern master solved as an integer programme (SCIP, ``pattern_plan_nodes`` nodes),
     started from ``plan`` (valid, keeping the levels the master keeps): at most one column per
     volunteer-group, whole occurrences with their headcount, her week's minutes, merchants'
@@ -1375,7 +1381,10 @@ def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
     from the one merchant chosen for it, so its choice of options is then timed by the exact
     model
     (:class:`~matcher.model.ComponentModel`, until ``deadline``) on those options and the
-    plan's, each level above kept at what ``plan`` covers, up to ``cap``.
+    plan's, each level above kept at what ``plan`` covers, up to ``cap``; or by
+    ``time_choice`` where given (at street scale, a day at a time). Each level of ``known``
+    is kept at least at its value in every solve (values every lexicographic optimum
+    reaches, ``plan`` among them).
 
     It is solved up to ``pattern_plan_rounds`` times: again where its solution takes options
     of a group that are no pattern or breaks what the master leaves out (tightened by
@@ -1388,6 +1397,14 @@ def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
     pool = result.pool
     if pool is None:
         return Plan(), None
+    for q, least in (known or {}).items():
+        mine = [(var, 1.0) for o, var in pool.y.items()
+                if cand.problem.occurrences[o].need.priority is q]
+        if least > 0 and mine:
+            pool.master.row(least, pool.master.inf, mine)
+    if time_choice is None:
+        def time_choice(plan: Plan, chosen: set[int], cap: int, deadline: Deadline) -> Plan:
+            return _timed(cand, occurrences, priority, plan, chosen, cap, deadline)
     params = deadline.clock.params
     inside = set(occurrences)
     plan = Plan({o: cover for o, cover in plan.covered.items() if o in inside})
@@ -1427,9 +1444,8 @@ def pattern_plan(cand: Candidates, occurrences: list[int], priority: Priority,
         if better:
             last = not left or (listed and not cut)  # no later round would differ
             chosen = {i for i, var in pool.x.items() if values[var] > 0.5}
-            timed = _timed(cand, occurrences, priority, plan, chosen,
-                           cap if proven is None else proven,
-                           deadline if last else deadline.share(0.5))
+            timed = time_choice(plan, chosen, cap if proven is None else proven,
+                                deadline if last else deadline.share(0.5))
             improved = covered_count(cand, timed, priority) > value
             if improved:
                 plan = found = timed
@@ -1544,17 +1560,24 @@ def _master_hint(pool: _Pool, plan: Plan) -> dict[int, int]:
 
 def tighten_level(cand: Candidates, component: list[int], occurrences: list[int],
                   options: list[int], priority: Priority, reached: Mapping[Priority, int],
-                  plan: Plan, bound: int, deadline: Deadline) -> tuple[int, Plan]:
+                  plan: Plan, bound: int, deadline: Deadline,
+                  time_choice: ChoiceTimer | None = None,
+                  known: Mapping[Priority, int] | None = None) -> tuple[int, Plan]:
     """The solver's use of the pattern bound, on a level of a component its models left
     unproven: ``bound`` lowered to the pattern bound where that is lower, and ``plan``
     replaced by the plan the LP guides (lower levels of ``component`` filled in greedily)
     where that covers more of ``priority``, no less of any level above, and keeps the pins;
     then, while the level is still open and time is left until ``deadline``, the same for
-    the master solved as an integer programme (:func:`pattern_plan`).
+    the master solved as an integer programme (:func:`pattern_plan`), its choices timed by
+    ``time_choice`` where given.
 
     ``occurrences`` and ``options`` are the level's stage (its levels and those above, and
     pinned occurrences), ``reached`` the proven values of the levels above, so the bound
-    holds for the lexicographic optimum. On the wall clock the LP may use half the time left
+    holds for the lexicographic optimum. ``known`` may add what every lexicographic optimum
+    covers at least of the first level above left unproven (what a plan keeping the proven
+    ones reached): the integer programme keeps it too (the LP does not, whose pricing it
+    slows; the patterns listed for the programme are those of every schedule of the LP's
+    rows, so of these too). On the wall clock the LP may use half the time left
     until ``deadline``; on the deterministic clock, which it does not move, only its limits in
     counts stop it (steps, labels, rounds, the LP's simplex iterations), so every run gets the
     same bound.
@@ -1570,7 +1593,7 @@ def tighten_level(cand: Candidates, component: list[int], occurrences: list[int]
     if covered_count(cand, plan, priority) < bound and params.pattern_plan_share > 0 and \
             not deadline.passed():
         guided, proven = pattern_plan(cand, occurrences, priority, result, plan, bound,
-                                      deadline)
+                                      deadline, time_choice, known)
         plan = _better(cand, component, priority, plan, guided)
         if proven is not None:
             bound = min(bound, proven)

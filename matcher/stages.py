@@ -86,6 +86,22 @@ class Component:
             reached[priority] = level.value
         return reached
 
+    def known(self) -> Floors:
+        """What every lexicographic optimum covers at least of the levels solved so far: the
+        proven levels their values, and the first level left unproven what it reached (the
+        plan that reached it keeps the levels above at their optimum, so the optimum's value
+        of that level is no less). Levels below an unproven one are not known: the optimum
+        may trade them for it."""
+        known: Floors = {}
+        for priority in Priority:
+            level = self.levels.get(priority)
+            if level is None:
+                break
+            known[priority] = level.value
+            if not level.proven:
+                break
+        return known
+
 
 @dataclass(frozen=True)
 class Context:
@@ -163,11 +179,13 @@ def solve_level(ctx: Context, comp: Component, relaxed: RelaxedWeek, priority: P
     # A model's own bound holds for the lexicographic optimum only when the levels it keeps
     # are that optimum's (proven); the relaxation's bound keeps proven levels alone.
     exact_above = all(level.proven for level in comp.levels.values())
-    # Part of the time of a level solved exactly, or polished, is kept for the pattern
-    # master's integer programme, should the level be left unproven (a proof rolls it on to
-    # the next level). The lazy week needs all of its own to prove.
+    # Part of the time of a level is kept for the pattern master's integer programme, should
+    # the level be left unproven (a proof rolls it on to the next level). The lazy week's
+    # rounds stop where one proves; where none has by then, the programme (its choices timed
+    # a day at a time) does more with the rest.
     keep = ctx.params.pattern_plan_share if ctx.params.pattern_bound else 0.0
-    if option_pairs(cand, scope.options) <= ctx.params.pair_budget:
+    street_scale = option_pairs(cand, scope.options) > ctx.params.pair_budget
+    if not street_scale:
         report(f"{priority.value}: exact model, {len(scope.options)} options")
         stage_plan, proven = exact_level(ctx, scope, plan, comp.floors(), bound.bound,
                                          deadline.share(1.0 - keep))
@@ -175,7 +193,7 @@ def solve_level(ctx: Context, comp: Component, relaxed: RelaxedWeek, priority: P
     elif priority is not LAST:
         report(f"{priority.value}: the week, walks added where plans need them")
         stage_plan, week_bound = lazy_week(ctx, scope, before, comp.floors(), relaxed,
-                                           reached, bound.bound, deadline)
+                                           reached, bound.bound, deadline.share(1.0 - keep))
         best = min(best, week_bound) if exact_above else best
     else:
         # The last level's bound is out of reach at street scale, so its time goes to the
@@ -192,8 +210,13 @@ def solve_level(ctx: Context, comp: Component, relaxed: RelaxedWeek, priority: P
         # Left unproven: bound it again from volunteer-day patterns (matcher.patterns).
         report.level(priority, value, max(best, value),
                      f"{priority.value}: volunteer-day patterns, bound and plan")
-        best, plan = tighten_level(cand, comp.occurrences, scope.occurrences, scope.options,
-                                   priority, reached, plan, best, deadline)
+        best, plan = tighten_level(
+            cand, comp.occurrences, scope.occurrences, scope.options, priority, reached,
+            plan, best, deadline,
+            # At street scale the programme's choice is timed a day at a time: the week's
+            # exact model on it does not finish in the time left.
+            (lambda week, chosen, _cap, until: time_by_day(ctx, scope, week, chosen, until))
+            if street_scale else None, comp.known())
         comp.stats[f"{priority.value}_pattern_bound"] += best
         value = covered_count(cand, plan, priority)
     comp.levels[priority] = Level(value, max(best, value), value >= best)
@@ -227,20 +250,23 @@ def bound_level(ctx: Context, comp: Component, relaxed: RelaxedWeek, priority: P
 
 def exact_level(ctx: Context, scope: Scope, hint: Plan, floors: Floors, cap: int,
                 deadline: Deadline, *, minutes_left: dict[int, int] | None = None,
-                shorter_walks: bool = False) -> tuple[Plan, int]:
+                shorter_walks: bool = False, prefer: set[int] | None = None
+                ) -> tuple[Plan, int]:
     """Maximise the scope's level exactly over its options, each level of ``floors`` kept;
     returns the plan found (empty if none) and the solver's bound on coverage (``cap``, a
     valid bound, without one). ``minutes_left`` replaces the weekly hours caps (a day solved
     inside a week).
 
     With ``shorter_walks``, among plans covering as many the one with less walking wins (the
-    day-by-day path, where no proof is expected and nothing else would prefer near volunteers).
+    day-by-day path, where no proof is expected and nothing else would prefer near volunteers);
+    with ``prefer``, the one that keeps closer to those options (see
+    :meth:`~matcher.model.ComponentModel.maximize_coverage`).
     """
     model = ComponentModel(ctx.cand, scope.occurrences, scope.options, ctx.params,
                            minutes_left=minutes_left)
     for q, least in floors.items():
         model.keep_at_least(q, least)
-    model.maximize_coverage(scope.priority, cap, shorter_walks=shorter_walks)
+    model.maximize_coverage(scope.priority, cap, shorter_walks=shorter_walks, prefer=prefer)
     model.hint(hint)
     solver, status = ctx.clock.solve(model.model, deadline)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -311,6 +337,58 @@ def polish_days(ctx: Context, scope: Scope, plan: Plan, must: set[int],
                               and _walk(cand, better) < _walk(cand, today.plan) - 1e-6):
                 plan = today.into(plan, better)
                 improved = True
+    return plan
+
+
+def time_by_day(ctx: Context, scope: Scope, plan: Plan, chosen: set[int],
+                deadline: Deadline) -> Plan:
+    """The options ``chosen`` for the scope's level (the pattern programme's choice, which
+    keeps every volunteer within her week's minutes) timed a day at a time, with ``plan``'s
+    own, into a plan that covers no less than ``plan`` at any level of the scope.
+
+    Each day's exact model holds that day's options of both, with the minutes the rest of the
+    plan leaves each volunteer (as :func:`polish_days`), its levels above kept at the day's
+    plan, and covers as many of the level as it can the way closest to the choice (fewest
+    minutes of tasks outside it): a volunteer the choice moves to another day is freed for
+    it. Every day once, those with most of the level uncovered first; then again the days
+    still short, once and then while a pass gains and time is left.
+    """
+    cand, priority = ctx.cand, scope.priority
+    problem = cand.problem
+    options = sorted(chosen | options_of(plan))
+    by_day = _by_day(cand, scope.occurrences)
+
+    def missing(day: Day) -> int:
+        return sum(1 for o in by_day[day] if o not in plan.covered
+                   and problem.occurrences[o].need.priority is priority)
+
+    def count(day: Day) -> int:
+        return sum(1 for o in by_day[day] if problem.occurrences[o].need.priority is priority)
+
+    days = sorted((d for d in by_day if count(d)), key=missing, reverse=True)
+    first = True
+    while days and not deadline.passed():
+        gained = False
+        for n, day in enumerate(days):
+            if deadline.passed():
+                break
+            today = day_slice(ctx, plan, by_day[day], options, chosen)
+            floors: Floors = {q: covered_count(cand, today.plan, q) for q in Priority
+                              if q.rank <= priority.rank}
+            # A share of what is left, one more than the days of this pass: a pass that gains
+            # leaves time for the next.
+            timed, _ = exact_level(ctx, Scope(priority, by_day[day], today.options), today.plan,
+                                   floors, count(day), deadline.share(1, len(days) - n + 1),
+                                   minutes_left=today.minutes_left, prefer=chosen)
+            if timed.covered or not today.plan.covered:
+                gained = gained or covered_count(cand, timed, priority) > floors[priority]
+                plan = today.into(plan, timed)
+        # The first pass may only have moved volunteers the choice's way (freeing their
+        # minutes for days before it in the pass): the days still short get a second.
+        if not (gained or first):
+            break
+        first = False
+        days = sorted((d for d in by_day if missing(d)), key=missing, reverse=True)
     return plan
 
 
