@@ -77,14 +77,9 @@ class Component:
 
     def proven(self) -> Proven:
         """The values of the levels proven so far, each with every level above it: they bound
-        the days of the next levels' relaxations (see matcher.bounds)."""
-        reached: Proven = {}
-        for priority in Priority:
-            level = self.levels.get(priority)
-            if level is None or not level.proven:
-                break
-            reached[priority] = level.value
-        return reached
+        the days of the next levels' relaxations (see matcher.bounds): what is known, less the
+        first level left unproven."""
+        return {q: value for q, value in self.known().items() if self.levels[q].proven}
 
     def known(self) -> Floors:
         """What every lexicographic optimum covers at least of the levels solved so far: the
