@@ -318,15 +318,9 @@ def polish_days(ctx: Context, scope: Scope, plan: Plan, must: set[int],
         for n, day in enumerate(days):
             if deadline.passed():
                 break
-            today = day_slice(ctx, plan, by_day[day], scope.options, must)
-            floors: Floors = {q: covered_count(cand, today.plan, q) for q in Priority
-                              if q.rank <= priority.rank}
-            count = sum(1 for o in today.occurrences
-                        if problem.occurrences[o].need.priority is priority)
-            better, _ = exact_level(ctx, Scope(priority, by_day[day], today.options),
-                                    today.plan, floors, count,
-                                    deadline.share(1, len(days) - n),
-                                    minutes_left=today.minutes_left, shorter_walks=True)
+            today, floors, better = _solve_day(ctx, scope, plan, by_day[day], scope.options,
+                                               must, deadline.share(1, len(days) - n),
+                                               shorter_walks=True)
             gained = covered_count(cand, better, priority) - floors[priority]
             if gained > 0 or (gained == 0 and better.covered
                               and _walk(cand, better) < _walk(cand, today.plan) - 1e-6):
@@ -367,14 +361,11 @@ def time_by_day(ctx: Context, scope: Scope, plan: Plan, chosen: set[int],
         for n, day in enumerate(days):
             if deadline.passed():
                 break
-            today = day_slice(ctx, plan, by_day[day], options, chosen)
-            floors: Floors = {q: covered_count(cand, today.plan, q) for q in Priority
-                              if q.rank <= priority.rank}
             # A share of what is left, one more than the days of this pass: a pass that gains
             # leaves time for the next.
-            timed, _ = exact_level(ctx, Scope(priority, by_day[day], today.options), today.plan,
-                                   floors, count(day), deadline.share(1, len(days) - n + 1),
-                                   minutes_left=today.minutes_left, prefer=chosen)
+            today, floors, timed = _solve_day(ctx, scope, plan, by_day[day], options, chosen,
+                                              deadline.share(1, len(days) - n + 1),
+                                              prefer=chosen)
             if timed.covered or not today.plan.covered:
                 gained = gained or covered_count(cand, timed, priority) > floors[priority]
                 plan = today.into(plan, timed)
@@ -385,6 +376,26 @@ def time_by_day(ctx: Context, scope: Scope, plan: Plan, chosen: set[int],
         first = False
         days = sorted((d for d in by_day if missing(d)), key=missing, reverse=True)
     return plan
+
+
+def _solve_day(ctx: Context, scope: Scope, plan: Plan, occurrences: list[int],
+               options: list[int], must: set[int], deadline: Deadline, *,
+               shorter_walks: bool = False, prefer: set[int] | None = None
+               ) -> tuple[DaySlice, Floors, Plan]:
+    """One day of ``plan`` (its ``occurrences``) solved exactly for the scope's level, the rest
+    of the week fixed: the day's slice (``options`` shortlisted, ``must`` kept), the floors it
+    keeps (each level down to the scope's at what the day covers) and the plan found (empty if
+    none). See :func:`exact_level` for ``shorter_walks`` and ``prefer``."""
+    problem = ctx.cand.problem
+    today = day_slice(ctx, plan, occurrences, options, must)
+    floors: Floors = {q: covered_count(ctx.cand, today.plan, q) for q in Priority
+                      if q.rank <= scope.priority.rank}
+    count = sum(1 for o in today.occurrences
+                if problem.occurrences[o].need.priority is scope.priority)
+    found, _ = exact_level(ctx, Scope(scope.priority, occurrences, today.options), today.plan,
+                           floors, count, deadline, minutes_left=today.minutes_left,
+                           shorter_walks=shorter_walks, prefer=prefer)
+    return today, floors, found
 
 
 def improve_quality(ctx: Context, comp: Component, plan: Plan, deadline: Deadline) -> Plan:
