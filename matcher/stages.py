@@ -171,9 +171,11 @@ def solve_level(ctx: Context, comp: Component, relaxed: RelaxedWeek, priority: P
     before = Plan({o: v for o, v in plan.covered.items() if o in upto})
     must = options_of(plan) | options_of(bound.plan)
     best = bound.bound
-    # A model's own bound holds for the lexicographic optimum only when the levels it keeps
-    # are that optimum's (proven); the relaxation's bound keeps proven levels alone.
-    exact_above = all(level.proven for level in comp.levels.values())
+    # A model's own bound holds for the lexicographic optimum where each level it keeps is
+    # kept at no more than that optimum covers: the proven levels, and the first left
+    # unproven at what it reached (see Component.known), not a level below that one, which
+    # the optimum may trade for it. The relaxation's bound keeps proven levels alone.
+    exact_above = comp.floors() == comp.known()
     # Part of the time of a level is kept for the pattern master's integer programme, should
     # the level be left unproven (a proof rolls it on to the next level). The lazy week's
     # rounds stop where one proves; where none has by then, the programme (its choices timed

@@ -171,6 +171,32 @@ def test_blue_is_bounded_keeping_what_an_unproven_yellow_reached() -> None:
     assert comp.levels[Priority.BLUE] == Level(0, 0, True)
 
 
+@pytest.mark.parametrize("pair_budget", [FAST.pair_budget, 1], ids=["exact", "lazy_week"])
+def test_a_models_own_bound_holds_keeping_what_an_unproven_level_above_reached(
+        pair_budget: int) -> None:
+    # One volunteer, one hour a week: a red visit (of two) or a yellow one. Red's stage
+    # covered a visit but could not prove it; every lexicographic optimum covers at least
+    # that much red, so yellow's own model (the exact one, or down the street-scale path the
+    # lazy week), keeping it, proves yellow at 0, with no pattern bound to help. Only the
+    # relaxation's bound counted before (it keeps proven levels alone: 1).
+    problem = Problem(WEEK, [volunteer("V1", 0, 0, windows="mon 08:00-10:00", hours=1)], [
+        need("R", 0, 50, window="08:00-09:00", duration=60, priority=Priority.RED),
+        need("R2", 0, 50, window="09:00-10:00", duration=60, priority=Priority.RED),
+        need("Y", 0, 50, window="08:00-09:00", duration=60, priority=Priority.YELLOW)])
+    ctx = context(problem, replace(FAST, workers=1, pattern_bound=False,
+                                   pair_budget=pair_budget))
+    cand = ctx.cand
+    comp = Component(list(range(len(problem.occurrences))), list(range(len(cand.options))))
+    comp.levels[Priority.RED] = Level(1, 2, False)
+    plan = Plan({0: Cover(8 * 60, None, (option(cand, "V1", "R"),))})
+    relaxed = RelaxedWeek(cand, comp.occurrences, comp.options, ctx.clock,
+                          street_scale=pair_budget == 1)
+    plan = solve_level(ctx, comp, relaxed, Priority.YELLOW, plan,
+                       ctx.clock.after(ctx.params.budget))
+    assert covered_count(cand, plan, Priority.RED) == 1
+    assert comp.levels[Priority.YELLOW] == Level(0, 0, True)
+
+
 def test_what_is_known_stops_at_the_first_unproven_level() -> None:
     comp = Component([], [])
     comp.levels = {Priority.RED: Level(5, 6, False), Priority.YELLOW: Level(3, 3, True)}
