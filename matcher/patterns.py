@@ -1172,11 +1172,13 @@ def pattern_bound(cand: Candidates, occurrences: list[int], options: list[int],
     priced: list[int] = []  # groups whose columns are priced
     energy = 0  # groups bounded by energy rows
     enumerated = 0
-    stop = len(groups)  # out of steps or time from here: the rest by energy rows
+    stop = len(groups)  # out of steps from here: the rest by energy rows
     for g, group in enumerate(groups):
         if time.monotonic() > deadline:
-            stop = g
-            break
+            # No LP will be solved: the bound stays the trivial one, and the energy rows of
+            # the groups left (seconds of building at street scale) would only spend time.
+            trivial.work = work.used
+            return trivial
         masks = None
         if len(group.tasks) <= params.pattern_enumerate_up_to:
             try:
@@ -1589,7 +1591,8 @@ def tighten_level(cand: Candidates, component: list[int], occurrences: list[int]
     result = pattern_bound(cand, occurrences, options, priority, reached, wall,
                            params=params, enough=covered_count(cand, plan, priority), plan=plan)
     bound = min(bound, result.bound)
-    plan = _better(cand, component, priority, plan, result.hint_plan)
+    if result.hint_plan.covered:  # none where the LP was not solved
+        plan = _better(cand, component, priority, plan, result.hint_plan)
     if covered_count(cand, plan, priority) < bound and params.pattern_plan_share > 0 and \
             not deadline.passed():
         guided, proven = pattern_plan(cand, occurrences, priority, result, plan, bound,

@@ -16,6 +16,7 @@ from matcher.bounds import RelaxedWeek
 from matcher.circles import Candidates, ServiceCircle, build_candidates, walk_ceil
 from matcher.domain import Priority, Problem, SolveStatus
 from matcher.generate import generate_community
+import matcher.patterns as patterns
 from matcher.params import Clock, SolveParams
 from matcher.partition import partition
 from matcher.patterns import (
@@ -229,6 +230,29 @@ def test_out_of_work_the_bound_falls_back_and_still_holds() -> None:
     assert (starved.bound, starved.complete) == (9, False)
     enough = pattern_bound(cand, occurrences, options, Priority.YELLOW, {})
     assert (enough.bound, enough.complete) == (2, True) and 0 < enough.work <= 1000
+
+
+def test_out_of_time_while_enumerating_the_bound_builds_no_energy_rows(monkeypatch) -> None:
+    # The wall clock runs out after the groups are made, at the first group enumerated: no
+    # LP will be solved, so the bound is the count at once, with no energy rows built for
+    # the groups left (at street scale building them took longer than the time given).
+    problem = weekly_cap_problem()
+    cand = candidates(problem)
+    occurrences, options = level_input(cand, Priority.YELLOW)
+    ticks = iter(range(1_000_000))
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            return float(next(ticks))
+
+    relaxed: list[int] = []
+    monkeypatch.setattr(patterns, "time", Clock)
+    monkeypatch.setattr(patterns._Pool, "relax",
+                        lambda pool, g, tasks: relaxed.append(g))
+    late = pattern_bound(cand, occurrences, options, Priority.YELLOW, {}, 0.5)
+    assert (late.bound, late.complete, late.rounds, late.energy) == (9, False, 0, 0)
+    assert relaxed == []
 
 
 # Ways the bound is cut short at street scale, sent down on tiny communities: every group
