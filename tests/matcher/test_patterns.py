@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+import matcher.patterns as patterns
 from matcher.bounds import RelaxedWeek
 from matcher.circles import Candidates, ServiceCircle, build_candidates, walk_ceil
 from matcher.domain import Priority, Problem, SolveStatus
 from matcher.generate import generate_community
-import matcher.patterns as patterns
 from matcher.params import Clock, SolveParams
 from matcher.partition import partition
 from matcher.patterns import (
